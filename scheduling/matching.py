@@ -1,0 +1,218 @@
+"""Public matching API: eligibility, greedy baseline, pruned optimum, exact optimum, cost.
+
+All three assigners take the same plain data and are judged by the same
+:func:`total_cost`, so "optimised versus greedy" compares like with like. The heavy lifting
+lives in :mod:`scheduling.problem` (indexing), :mod:`scheduling.greedy` and
+:mod:`scheduling.flow`; this module is the stable surface the application imports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduling.errors import InvalidAssignmentError
+from scheduling.flow import Pruning, candidate_arcs, solve_flow
+from scheduling.greedy import greedy_choice
+from scheduling.model import Assignment, CostModel, Request, Slot, Specialist
+from scheduling.problem import MatchingProblem, eligible
+
+__all__ = [
+    "CostBreakdown",
+    "Matching",
+    "MatchingProblem",
+    "Pruning",
+    "check_assignments",
+    "cost_breakdown",
+    "eligible",
+    "exact",
+    "exact_assign",
+    "greedy",
+    "greedy_assign",
+    "optimise",
+    "optimise_assign",
+    "total_cost",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """The outcome of one batch: who gets which slot, and which requests wait for the next."""
+
+    assignments: tuple[Assignment, ...]
+    unassigned: tuple[str, ...]
+
+    @property
+    def matched(self) -> int:
+        """Number of requests that received a slot."""
+        return len(self.assignments)
+
+
+def _matching(problem: MatchingProblem, chosen: Iterable[tuple[int, int]]) -> Matching:
+    assignments = tuple(problem.to_assignments(chosen))
+    taken = {a.request_id for a in assignments}
+    waiting = tuple(sorted(r.id for r in problem.requests if r.id not in taken))
+    return Matching(assignments, waiting)
+
+
+def greedy(problem: MatchingProblem) -> Matching:
+    """The greedy baseline on a prepared problem (see :func:`greedy_choice`)."""
+    choice, _ = greedy_choice(problem)
+    assigned = np.flatnonzero(choice >= 0)
+    return _matching(problem, zip(assigned.tolist(), choice[assigned].tolist(), strict=True))
+
+
+def optimise(problem: MatchingProblem, pruning: Pruning | None = None) -> Matching:
+    """Min-cost assignment on the pruned candidate graph; never costlier than :func:`greedy`.
+
+    Runs the greedy pass first because its choices seed the candidate graph.
+    """
+    choice, position = greedy_choice(problem)
+    requests, slots = candidate_arcs(problem, pruning or Pruning(), choice, position)
+    return _matching(problem, solve_flow(problem, requests, slots))
+
+
+def exact(problem: MatchingProblem) -> Matching:
+    """Min-cost assignment over every eligible (request, slot) pair: the true optimum.
+
+    Its graph grows with requests x slots, so it is meant for small batches and for
+    measuring the optimality gap of :func:`optimise`.
+    """
+    requests, slots = candidate_arcs(problem, None)
+    return _matching(problem, solve_flow(problem, requests, slots))
+
+
+def greedy_assign(
+    requests: Sequence[Request],
+    slots: Sequence[Slot],
+    specialists: Sequence[Specialist],
+    costs: CostModel | None = None,
+) -> Matching:
+    """Greedy baseline from plain data."""
+    return greedy(MatchingProblem(requests, slots, specialists, costs))
+
+
+def optimise_assign(
+    requests: Sequence[Request],
+    slots: Sequence[Slot],
+    specialists: Sequence[Specialist],
+    costs: CostModel | None = None,
+    *,
+    pruning: Pruning | None = None,
+) -> Matching:
+    """Pruned min-cost assignment from plain data."""
+    return optimise(MatchingProblem(requests, slots, specialists, costs), pruning)
+
+
+def exact_assign(
+    requests: Sequence[Request],
+    slots: Sequence[Slot],
+    specialists: Sequence[Specialist],
+    costs: CostModel | None = None,
+) -> Matching:
+    """Exact min-cost assignment from plain data (small instances)."""
+    return exact(MatchingProblem(requests, slots, specialists, costs))
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """The three parts of the objective; ``total`` is what every assigner minimises."""
+
+    wait: int
+    load: int
+    unassigned: int
+
+    @property
+    def total(self) -> int:
+        """Sum of waiting, load and unassigned costs."""
+        return self.wait + self.load + self.unassigned
+
+
+def _lookup(
+    assignments: Iterable[Assignment],
+    requests: Sequence[Request],
+    slots: Sequence[Slot],
+    specialists: Sequence[Specialist],
+) -> list[tuple[Request, Slot, Specialist]]:
+    by_request = {r.id: r for r in requests}
+    by_slot = {s.id: s for s in slots}
+    by_specialist = {p.id: p for p in specialists}
+    rows = []
+    seen: set[str] = set()
+    for a in assignments:
+        if a.request_id in seen:
+            raise InvalidAssignmentError(f"request {a.request_id!r} is assigned more than once")
+        seen.add(a.request_id)
+        try:
+            request, slot = by_request[a.request_id], by_slot[a.slot_id]
+            specialist = by_specialist[a.specialist_id]
+        except KeyError as exc:
+            raise InvalidAssignmentError(f"{a} refers to unknown id {exc.args[0]!r}") from exc
+        if slot.specialist_id != specialist.id:
+            raise InvalidAssignmentError(f"{a}: slot belongs to {slot.specialist_id!r}")
+        rows.append((request, slot, specialist))
+    return rows
+
+
+def cost_breakdown(
+    assignments: Iterable[Assignment],
+    requests: Sequence[Request],
+    slots: Sequence[Slot],
+    specialists: Sequence[Specialist],
+    costs: CostModel | None = None,
+) -> CostBreakdown:
+    """Wait, convex load and unassigned costs of a set of assignments."""
+    model = costs if costs is not None else CostModel()
+    rows = _lookup(assignments, requests, slots, specialists)
+    wait = sum(model.wait_cost(request, slot) for request, slot, _ in rows)
+    per_specialist = Counter(specialist for _, _, specialist in rows)
+    load = sum(
+        model.marginal_load(specialist.load + n)
+        for specialist, count in per_specialist.items()
+        for n in range(1, count + 1)
+    )
+    taken = {request.id for request, _, _ in rows}
+    unassigned = sum(model.unassigned[r.urgency] for r in requests if r.id not in taken)
+    return CostBreakdown(wait=wait, load=load, unassigned=unassigned)
+
+
+def total_cost(
+    assignments: Iterable[Assignment],
+    requests: Sequence[Request],
+    slots: Sequence[Slot],
+    specialists: Sequence[Specialist],
+    costs: CostModel | None = None,
+) -> int:
+    """The single objective used to compare greedy, pruned and exact assignments."""
+    return cost_breakdown(assignments, requests, slots, specialists, costs).total
+
+
+def check_assignments(
+    assignments: Iterable[Assignment],
+    requests: Sequence[Request],
+    slots: Sequence[Slot],
+    specialists: Sequence[Specialist],
+) -> None:
+    """Raise :class:`InvalidAssignmentError` unless every hard constraint holds.
+
+    Each request at most once, every pair eligible, no slot above its capacity, no
+    specialist above ``cap - load``. The application can call it before publishing offers;
+    the property tests call it on every generated instance.
+    """
+    rows = _lookup(assignments, requests, slots, specialists)
+    for request, slot, specialist in rows:
+        if not eligible(request, slot, specialist):
+            raise InvalidAssignmentError(
+                f"request {request.id!r} is not eligible for slot {slot.id!r}"
+            )
+    for slot, used in Counter(slot for _, slot, _ in rows).items():
+        if used > slot.capacity:
+            raise InvalidAssignmentError(f"slot {slot.id!r} holds {used} > {slot.capacity}")
+    for specialist, used in Counter(p for _, _, p in rows).items():
+        if used > specialist.remaining:
+            raise InvalidAssignmentError(
+                f"specialist {specialist.id!r} gets {used} > remaining cap {specialist.remaining}"
+            )

@@ -1,0 +1,38 @@
+"""Request and response shapes of the accounts API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from telemed.accounts.models import Role
+
+
+class LoginRequest(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    full_name: str
+    role: Role
+    facility_id: int | None
+    timezone: str
+
+
+class LoginResponse(BaseModel):
+    user: UserPublic
+    csrf_token: str = Field(
+        description="Send it back as the X-CSRF-Token header on every POST/PUT/PATCH/DELETE."
+    )
+
+
+class UserCreate(BaseModel):
+    email: EmailStr
+    full_name: str = Field(min_length=1, max_length=120)
+    role: Role
+    facility_code: str | None = None
+    timezone: str | None = None
+    password: str = Field(min_length=10, max_length=1024)

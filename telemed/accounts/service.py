@@ -1,0 +1,133 @@
+"""Accounts: creating users, logging in (with throttling) and out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from telemed.accounts import repository
+from telemed.accounts.models import LoginAttempt, Role, User, UserSession
+from telemed.accounts.security import (
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_digest,
+    verify_password,
+)
+from telemed.db import utcnow
+from telemed.errors import Conflict, NotAuthenticated, TooManyRequests, ValidationFailed
+from telemed.facilities.models import Facility
+from telemed.settings import Settings
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    user: User
+    token: str  # the cookie value; only its digest is stored
+    csrf_token: str
+
+
+def create_user(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    full_name: str,
+    role: Role,
+    password: str,
+    facility_code: str | None = None,
+    timezone: str | None = None,
+) -> User:
+    email = email.strip().lower()
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    facility_id: int | None = None
+    if role is Role.clinician and not facility_code:
+        raise ValidationFailed("a clinician belongs to a facility", field="facility_code")
+    if facility_code:
+        facility = session.exec(select(Facility).where(Facility.code == facility_code)).first()
+        if facility is None:
+            raise ValidationFailed(f"unknown facility code {facility_code!r}", field="facility_code")
+        facility_id = facility.id
+    if timezone is None:
+        timezone = (
+            settings.clinician_timezone if role is Role.clinician else settings.default_timezone
+        )
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationFailed(f"unknown time zone {timezone!r}", field="timezone") from exc
+    if repository.get_user_by_email(session, email) is not None:
+        raise Conflict(f"a user with e-mail {email} already exists", field="email")
+    user = User(
+        email=email,
+        full_name=full_name.strip(),
+        role=role,
+        facility_id=facility_id,
+        timezone=timezone,
+        password_hash=hash_password(password),
+    )
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a concurrent create with the same e-mail
+        session.rollback()
+        raise Conflict(f"a user with e-mail {email} already exists", field="email") from exc
+    return user
+
+
+def _check_throttle(session: Session, settings: Settings, email: str, address: str) -> None:
+    since = utcnow() - timedelta(minutes=settings.login_window_minutes)
+    by_email = repository.failures_since(session, email=email, since=since)
+    by_address = repository.failures_since(session, address=address, since=since)
+    if (
+        by_email >= settings.login_max_failures
+        or by_address >= settings.login_max_failures_per_address
+    ):
+        raise TooManyRequests(
+            f"Too many failed logins; try again in {settings.login_window_minutes} minutes.",
+            retry_after_seconds=settings.login_window_minutes * 60,
+        )
+
+
+def log_in(
+    session: Session, settings: Settings, *, email: str, password: str, address: str
+) -> LoggedIn:
+    email = email.strip().lower()
+    _check_throttle(session, settings, email, address)
+    user = repository.get_user_by_email(session, email)
+    ok = verify_password(user.password_hash if user else None, password)
+    succeeded = ok and user is not None and user.is_active
+    session.add(LoginAttempt(email=email, client_address=address, succeeded=succeeded))
+    if not succeeded or user is None:
+        session.commit()  # the failure counts even though we refuse
+        raise NotAuthenticated("Wrong e-mail or password.")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    token, csrf = new_token(), new_token()
+    session.add(
+        UserSession(
+            id=token_digest(token),
+            user_id=user.id or 0,
+            csrf_token=csrf,
+            expires_at=utcnow() + timedelta(hours=settings.session_hours),
+        )
+    )
+    session.commit()
+    return LoggedIn(user=user, token=token, csrf_token=csrf)
+
+
+def resolve_session(session: Session, token: str, now: datetime | None = None) -> tuple[UserSession, User] | None:
+    return repository.get_live_session(session, token_digest(token), now or utcnow())
+
+
+def log_out(session: Session, token: str) -> None:
+    repository.revoke_session(session, token_digest(token), utcnow())
+    session.commit()

@@ -1,0 +1,110 @@
+"""The FastAPI application: composes the domains' routers, pages and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import swagger_ui_bundle
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, text
+
+from telemed import __version__
+from telemed.accounts import endpoints as accounts_api
+from telemed.accounts import views as accounts_pages
+from telemed.consults import endpoints as consults_api
+from telemed.consults import views as consults_pages
+from telemed.db import make_engine
+from telemed.errors import install_error_handlers
+from telemed.facilities import endpoints as facilities_api
+from telemed.messages import endpoints as messages_api
+from telemed.settings import Settings, get_settings
+from telemed.web.middleware import SecurityHeadersMiddleware
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+API_DESCRIPTION = """
+Everything the pages do, as JSON. Authenticate with `POST /api/v1/auth/login`: it sets the
+`telemed_session` cookie (HttpOnly) and returns a `csrf_token`, which every POST, PATCH and
+DELETE must send back in the `X-CSRF-Token` header. Errors always have the shape
+`{"error": {"code": ..., "message": ..., "fields": [{"field": ..., "message": ...}]}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.sqlalchemy_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Telemed",
+        version=__version__,
+        description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_middleware(SecurityHeadersMiddleware)
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(accounts_api.router)
+    api.include_router(facilities_api.router)
+    api.include_router(consults_api.router)
+    api.include_router(messages_api.router)
+    app.include_router(api)
+
+    app.include_router(accounts_pages.router)
+    app.include_router(consults_pages.router)
+    app.mount(
+        "/static/swagger",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger",
+    )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_operational_routes(app, engine)
+    return app
+
+
+def _add_operational_routes(app: FastAPI, engine: Engine) -> None:
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "database down"}})
+    def readyz() -> JSONResponse:
+        """The database answers a query."""
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means "not ready"
+            return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        """Swagger UI, served from our own static files (no CDN)."""
+        response = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Telemed API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+        # Swagger UI boots with an inline script; allow it on this developer page only.
+        response.headers["content-security-policy"] = (
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+        )
+        return response

@@ -1,0 +1,189 @@
+"""The ``telemed`` command: serve the product, migrate, seed demo data, manage users."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
+
+from telemed.accounts.models import Role, User
+from telemed.db import make_engine
+from telemed.errors import TelemedError
+from telemed.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"invalid settings: {problems}") from exc
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Turn our errors and an unreachable database into a message and exit code 1."""
+    try:
+        yield
+    except TelemedError as exc:
+        raise click.ClickException(exc.message) from exc
+    except OperationalError as exc:
+        raise click.ClickException(f"cannot use the database: {exc.orig}") from exc
+
+
+def _prepare(settings: Settings) -> Engine:
+    from telemed.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    return engine
+
+
+def _print_demo_users(engine: Engine) -> None:
+    from telemed.demo.data import DEMO_USERS
+
+    with Session(engine) as session:
+        emails = {u.email for u in session.exec(select(User))}
+    present = [u for u in DEMO_USERS if u.email in emails]
+    if not present:
+        return
+    click.echo("Demo users (e-mail / password):")
+    for u in present:
+        click.echo(f"  {u.role:<12} {u.email:<40} {u.password}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Telemed: consults between Lesotho health workers and diaspora specialists.
+
+    Settings come from TELEMED_* environment variables; the data directory is
+    TELEMED_DATA_DIR (default ./telemed-data).
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty database.")
+def serve(host: str, port: int, no_demo: bool) -> None:
+    """Serve the product: migrate the database, seed demo data if empty, listen."""
+    import uvicorn
+
+    from telemed.app import create_app
+    from telemed.demo.seed import seed_demo
+
+    settings = _settings()
+    with _friendly_errors():
+        engine = _prepare(settings)
+        if settings.seed_demo and not no_demo and settings.env.value == "development":
+            with Session(engine, expire_on_commit=False) as session:
+                if seed_demo(session, settings):
+                    click.echo("Seeded demo data.")
+        _print_demo_users(engine)
+    click.echo(f"Telemed on http://{host}:{port}/  (API docs: /docs; data: {settings.data_dir})")
+    uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="info")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations up to REVISION."""
+    from telemed.migrate import upgrade
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with _friendly_errors():
+        upgrade(make_engine(settings.sqlalchemy_url), revision)
+    click.echo(f"Database at {revision}.")
+
+
+@main.command()
+def demo() -> None:
+    """Seed demo data (districts, facilities, a user of every role, consults)."""
+    from telemed.demo.seed import seed_demo
+
+    settings = _settings()
+    with _friendly_errors():
+        engine = _prepare(settings)
+        with Session(engine, expire_on_commit=False) as session:
+            seeded = seed_demo(session, settings)
+        if not seeded:
+            click.echo("The database already has users; demo data not added.")
+        _print_demo_users(engine)
+
+
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "full_name", required=True, help="Full name as shown to others.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--facility", "facility_code", help="Facility code (required for clinicians).")
+@click.option("--timezone", help="IANA zone, e.g. Europe/London (default by role).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for if not given.")
+def users_create(
+    email: str, full_name: str, role: str, facility_code: str | None, timezone: str | None,
+    password: str,
+) -> None:
+    """Create a user account."""
+    from telemed.accounts import service
+    from telemed.demo.seed import seed_facilities
+
+    settings = _settings()
+    with _friendly_errors():
+        engine = _prepare(settings)
+        with Session(engine, expire_on_commit=False) as session:
+            seed_facilities(session)
+            user = service.create_user(
+                session, settings, email=email, full_name=full_name, role=Role(role),
+                password=password, facility_code=facility_code, timezone=timezone,
+            )
+    click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@main.group()
+def specialties() -> None:
+    """The list of specialties consults can ask for."""
+
+
+@specialties.command("add")
+@click.argument("code")
+@click.argument("name")
+def specialties_add(code: str, name: str) -> None:
+    """Add (or re-activate) a specialty CODE with display NAME."""
+    from telemed.consults.models import Specialty
+
+    if not code.replace("_", "").isalnum() or code.lower() != code:
+        raise click.BadParameter("use lower-case letters, digits and underscores", param_hint="CODE")
+    settings = _settings()
+    with _friendly_errors():
+        engine = _prepare(settings)
+        with Session(engine) as session:
+            session.merge(Specialty(code=code, name=name, active=True))
+            session.commit()
+    click.echo(f"Specialty {code} ({name}) available.")
+
+
+def run(argv: list[str] | None = None) -> Any:  # pragma: no cover - console entry
+    return main.main(args=argv, prog_name="telemed")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

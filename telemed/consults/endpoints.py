@@ -1,0 +1,130 @@
+"""Consults JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import Session
+
+from telemed.cases.models import Case
+from telemed.cases.schemas import CasePublic
+from telemed.consults import auth, repository, service
+from telemed.consults.models import Consult, ConsultState
+from telemed.consults.schemas import (
+    ConsultCreate,
+    ConsultPage,
+    ConsultPublic,
+    ConsultSummary,
+    ConsultUpdate,
+    EventPublic,
+    ParticipantPublic,
+    ReasonIn,
+    SpecialtyPublic,
+)
+from telemed.deps import CurrentUser, SessionDep, SettingsDep
+
+router = APIRouter(tags=["consults"])
+
+ERRORS = {403: {}, 404: {}, 409: {}, 422: {}}
+
+
+def _current_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
+    return auth.get_visible_consult(db, user, consult_id)
+
+
+CurrentConsult = Annotated[Consult, Depends(_current_consult)]
+
+
+def consult_public(db: Session, consult: Consult) -> ConsultPublic:
+    case = db.get(Case, consult.case_id)
+    assert case is not None
+    return ConsultPublic.model_validate(
+        {
+            **ConsultSummary.model_validate(consult).model_dump(),
+            "language": consult.language,
+            "history": consult.history,
+            "examination": consult.examination,
+            "current_treatment": consult.current_treatment,
+            "vitals": service.vitals_of(consult),
+            "created_by_id": consult.created_by_id,
+            "case": CasePublic.model_validate(case),
+            "events": [EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)],
+            "participants": [
+                ParticipantPublic.model_validate(p)
+                for p in repository.participants_of(db, consult.id or 0)
+            ],
+        }
+    )
+
+
+@router.get("/specialties")
+def list_specialties(_user: CurrentUser, db: SessionDep) -> list[SpecialtyPublic]:
+    """The specialties a consult can ask for."""
+    return [SpecialtyPublic.model_validate(s) for s in repository.list_specialties(db)]
+
+
+@router.get("/consults")
+def list_consults(
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    page_size: Annotated[int | None, Query(ge=1, le=100)] = None,
+    state: ConsultState | None = None,
+) -> ConsultPage:
+    """The consults you may see, newest first: your facility's (clinician), those you take
+    part in (specialist), or all (coordinator)."""
+    result = service.list_visible(
+        db, user, page=page, page_size=page_size or settings.page_size, state=state
+    )
+    return ConsultPage(
+        items=[ConsultSummary.model_validate(c) for c in result.items],
+        page=result.page,
+        page_size=result.page_size,
+        has_next=result.has_next,
+    )
+
+
+@router.post("/consults", status_code=201, responses=ERRORS)
+def create_consult(body: ConsultCreate, user: CurrentUser, db: SessionDep) -> ConsultPublic:
+    """Request a consult (or save a draft with `submit: false`) for a new or known patient
+    of your facility. Clinicians only."""
+    consult = service.create_consult(db, user, body)
+    return consult_public(db, consult)
+
+
+@router.get("/consults/{consult_id}", responses=ERRORS)
+def get_consult(consult: CurrentConsult, db: SessionDep) -> ConsultPublic:
+    """One consult with its patient, lifecycle events and participants."""
+    return consult_public(db, consult)
+
+
+@router.patch("/consults/{consult_id}", responses=ERRORS)
+def update_consult(
+    body: ConsultUpdate, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> ConsultPublic:
+    """Edit a draft (clinicians of the requesting facility)."""
+    return consult_public(db, service.update_draft(db, user, consult, body))
+
+
+@router.post("/consults/{consult_id}/submit", responses=ERRORS)
+def submit_consult(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> ConsultPublic:
+    """Send a draft to the specialists: draft -> requested."""
+    return consult_public(db, service.submit(db, user, consult))
+
+
+@router.post("/consults/{consult_id}/cancel", responses=ERRORS)
+def cancel_consult(
+    body: ReasonIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> ConsultPublic:
+    """Cancel a consult that is no longer needed, saying why."""
+    return consult_public(db, service.cancel(db, user, consult, body.reason))
+
+
+@router.get("/consults/{consult_id}/events", responses=ERRORS)
+def list_events(consult: CurrentConsult, db: SessionDep) -> list[EventPublic]:
+    """The consult's lifecycle, oldest first (append-only)."""
+    return [EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)]
+
+

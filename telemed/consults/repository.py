@@ -1,0 +1,111 @@
+"""All SQL of the consults domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, update
+from sqlmodel import Session, col, select
+
+from telemed.cases.models import Case
+from telemed.consults.models import (
+    Consult,
+    ConsultEvent,
+    ConsultParticipant,
+    ConsultState,
+    Specialty,
+)
+
+
+def get_consult(session: Session, consult_id: int) -> Consult | None:
+    return session.get(Consult, consult_id)
+
+
+def list_consults(
+    session: Session,
+    visible: ColumnElement[bool],
+    *,
+    limit: int,
+    offset: int,
+    state: ConsultState | None = None,
+) -> list[Consult]:
+    query = select(Consult).where(visible)
+    if state is not None:
+        query = query.where(Consult.state == state)
+    query = query.order_by(col(Consult.created_at).desc(), col(Consult.id).desc())
+    return list(session.exec(query.limit(limit).offset(offset)))
+
+
+def list_cases_by_id(session: Session, case_ids: set[int]) -> dict[int, Case]:
+    if not case_ids:
+        return {}
+    return {c.id or 0: c for c in session.exec(select(Case).where(col(Case.id).in_(case_ids)))}
+
+
+def events_of(session: Session, consult_id: int) -> list[ConsultEvent]:
+    return list(
+        session.exec(
+            select(ConsultEvent)
+            .where(ConsultEvent.consult_id == consult_id)
+            .order_by(col(ConsultEvent.at), col(ConsultEvent.id))
+        )
+    )
+
+
+def participants_of(session: Session, consult_id: int) -> list[ConsultParticipant]:
+    return list(
+        session.exec(
+            select(ConsultParticipant)
+            .where(ConsultParticipant.consult_id == consult_id)
+            .order_by(col(ConsultParticipant.created_at))
+        )
+    )
+
+
+def is_participant(session: Session, consult_id: int, user_id: int) -> bool:
+    return (
+        session.exec(
+            select(ConsultParticipant.id).where(
+                ConsultParticipant.consult_id == consult_id, ConsultParticipant.user_id == user_id
+            )
+        ).first()
+        is not None
+    )
+
+
+def participant_consult_ids(user_id: int) -> Any:
+    """A subquery of the consults a user takes part in (for visibility filters)."""
+    return select(ConsultParticipant.consult_id).where(ConsultParticipant.user_id == user_id)
+
+
+def find_case(session: Session, facility_id: int, patient_ref: str) -> Case | None:
+    return session.exec(
+        select(Case).where(Case.facility_id == facility_id, Case.patient_ref == patient_ref)
+    ).first()
+
+
+def active_specialty(session: Session, code: str) -> Specialty | None:
+    specialty = session.get(Specialty, code)
+    return specialty if specialty is not None and specialty.active else None
+
+
+def list_specialties(session: Session) -> list[Specialty]:
+    return list(
+        session.exec(select(Specialty).where(col(Specialty.active).is_(True)).order_by(col(Specialty.name)))
+    )
+
+
+def compare_and_set_state(
+    session: Session, consult_id: int, expected: ConsultState, values: dict[str, Any]
+) -> bool:
+    """Move the state only if nobody else moved it first; False when we lost the race."""
+    result = session.execute(
+        update(Consult)
+        .where(col(Consult.id) == consult_id, col(Consult.state) == expected)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+

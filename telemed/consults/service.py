@@ -1,0 +1,223 @@
+"""Consult requests: creating them, editing drafts, and the lifecycle transition service.
+
+``transition`` is the one way any domain (scheduling, sessions, notes) changes a consult's
+state: it checks the move against the state machine, changes the state only if nobody else
+changed it first, and appends the event. It does not commit: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.cases.models import Case
+from telemed.cases.schemas import CaseIn
+from telemed.consults import auth, repository
+from telemed.consults.lifecycle import check_transition
+from telemed.consults.models import (
+    Consult,
+    ConsultEvent,
+    ConsultParticipant,
+    ConsultState,
+    ParticipantRelation,
+)
+from telemed.consults.schemas import ConsultCreate, ConsultFields, ConsultUpdate, Vitals
+from telemed.db import utcnow
+from telemed.errors import Conflict, NotFound, ValidationFailed
+
+
+def transition(
+    session: Session,
+    consult: Consult,
+    target: ConsultState,
+    *,
+    actor: User | None,
+    reason: str = "",
+    at: datetime | None = None,
+) -> ConsultEvent:
+    """Move ``consult`` to ``target`` and record who, when, from, to and why.
+
+    Raises ``InvalidTransition`` for a move the lifecycle does not have, and ``Conflict``
+    if the consult's state changed since it was read (e.g. two specialists accepting).
+    """
+    at = at or utcnow()
+    current = ConsultState(consult.state)
+    check_transition(current, target)
+    values: dict[str, Any] = {"state": target, "state_changed_at": at}
+    if target is ConsultState.requested and consult.requested_at is None:
+        values["requested_at"] = at
+    if not repository.compare_and_set_state(session, consult.id or 0, current, values):
+        raise Conflict(
+            f"consult {consult.id} changed while you were working on it; reload and try again"
+        )
+    for name, value in values.items():
+        setattr(consult, name, value)
+    event = ConsultEvent(
+        consult_id=consult.id or 0,
+        actor_id=actor.id if actor else None,
+        at=at,
+        from_state=current,
+        to_state=target,
+        reason=reason.strip(),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def add_participant(
+    session: Session, consult: Consult, user: User, relation: ParticipantRelation
+) -> ConsultParticipant:
+    """Involve a user (a specialist, an observer) in a consult; scheduling calls this."""
+    participant = ConsultParticipant(consult_id=consult.id or 0, user_id=user.id or 0, relation=relation)
+    session.add(participant)
+    session.flush()
+    return participant
+
+
+def _check_specialty(session: Session, code: str) -> None:
+    if repository.active_specialty(session, code) is None:
+        raise ValidationFailed(f"unknown specialty {code!r}", field="specialty")
+
+
+def _vitals_columns(vitals: Vitals) -> dict[str, Any]:
+    return vitals.model_dump()
+
+
+def _case_for(session: Session, user: User, facility_id: int, data: ConsultCreate) -> Case:
+    if data.case_id is not None:
+        case = session.get(Case, data.case_id)
+        if case is None or case.facility_id != facility_id:
+            raise NotFound(f"case {data.case_id} not found", field="case_id")
+        return case
+    assert data.case is not None
+    return _find_or_create_case(session, user, facility_id, data.case)
+
+
+def _find_or_create_case(session: Session, user: User, facility_id: int, case_in: CaseIn) -> Case:
+    case = repository.find_case(session, facility_id, case_in.patient_ref)
+    if case is not None:
+        if case.sex != case_in.sex:
+            raise ValidationFailed(
+                f"patient {case_in.patient_ref} is recorded as {case.sex}; check the reference",
+                field="case.sex",
+            )
+        return case
+    case = Case(
+        patient_ref=case_in.patient_ref,
+        age_years=case_in.age_years,
+        birth_year=case_in.birth_year,
+        sex=case_in.sex,
+        facility_id=facility_id,
+        created_by_id=user.id or 0,
+    )
+    session.add(case)
+    session.flush()
+    return case
+
+
+def create_consult(session: Session, user: User, data: ConsultCreate) -> Consult:
+    """Create a consult (draft, or requested at once) in one transaction."""
+    facility_id = auth.ensure_can_create(user)
+    _check_specialty(session, data.specialty)
+    try:
+        case = _case_for(session, user, facility_id, data)
+        fields = data.model_dump(include=set(ConsultFields.model_fields) - {"vitals"})
+        consult = Consult(
+            case_id=case.id or 0,
+            facility_id=facility_id,
+            created_by_id=user.id or 0,
+            **fields,
+            **_vitals_columns(data.vitals),
+        )
+        session.add(consult)
+        session.flush()
+        session.add(
+            ConsultEvent(
+                consult_id=consult.id or 0,
+                actor_id=user.id,
+                at=consult.created_at,
+                from_state=None,
+                to_state=ConsultState.draft,
+                reason="created",
+            )
+        )
+        if data.submit:
+            transition(session, consult, ConsultState.requested, actor=user)
+        session.commit()
+    except IntegrityError as exc:  # e.g. the same new patient created twice at once
+        session.rollback()
+        raise Conflict("the patient record changed meanwhile; please submit again") from exc
+    return consult
+
+
+def update_draft(session: Session, user: User, consult: Consult, data: ConsultUpdate) -> Consult:
+    auth.ensure_requesting_clinician(user, consult)
+    if consult.state != ConsultState.draft:
+        raise Conflict(f"only a draft can be edited; this consult is '{consult.state}'")
+    changes = data.model_dump(exclude_unset=True, exclude={"vitals"})
+    if "specialty" in changes:
+        _check_specialty(session, changes["specialty"])
+    for name, value in changes.items():
+        if value is not None:
+            setattr(consult, name, value)
+    if data.vitals is not None:
+        for name, value in _vitals_columns(data.vitals).items():
+            setattr(consult, name, value)
+    session.add(consult)
+    session.commit()
+    return consult
+
+
+def submit(session: Session, user: User, consult: Consult) -> Consult:
+    auth.ensure_requesting_clinician(user, consult)
+    transition(session, consult, ConsultState.requested, actor=user)
+    session.commit()
+    return consult
+
+
+def cancel(session: Session, user: User, consult: Consult, reason: str) -> Consult:
+    auth.ensure_requesting_clinician(user, consult)
+    if not reason.strip():
+        raise ValidationFailed("say why the consult is cancelled", field="reason")
+    transition(session, consult, ConsultState.cancelled, actor=user, reason=reason)
+    session.commit()
+    return consult
+
+
+@dataclass(frozen=True)
+class ConsultList:
+    items: list[Consult]
+    cases: dict[int, Case]
+    page: int
+    page_size: int
+    has_next: bool
+
+
+def list_visible(
+    session: Session,
+    user: User,
+    *,
+    page: int,
+    page_size: int,
+    state: ConsultState | None = None,
+    with_cases: bool = False,
+) -> ConsultList:
+    visible: ColumnElement[bool] = auth.visibility_clause(user)
+    rows = repository.list_consults(
+        session, visible, limit=page_size + 1, offset=(page - 1) * page_size, state=state
+    )
+    items = rows[:page_size]
+    cases = repository.list_cases_by_id(session, {c.case_id for c in items}) if with_cases else {}
+    return ConsultList(items, cases, page, page_size, has_next=len(rows) > page_size)
+
+
+def vitals_of(consult: Consult) -> Vitals:
+    # Stored values were validated on the way in; construct without re-validating.
+    return Vitals.model_construct(**{name: getattr(consult, name) for name in Vitals.model_fields})

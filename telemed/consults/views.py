@@ -1,0 +1,212 @@
+"""Consult pages: the home lists by role, the new consult form, the consult page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from telemed.accounts import repository as accounts_repository
+from telemed.accounts.models import Role, User
+from telemed.cases.models import Case, Sex
+from telemed.consults import auth, repository, service
+from telemed.consults.forms import field_errors, form_values, to_consult_create
+from telemed.consults.lifecycle import WAITING_STATES, allowed_targets
+from telemed.consults.models import (
+    Consult,
+    ConsultMode,
+    ConsultState,
+    Language,
+    Urgency,
+)
+from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.errors import TelemedError, ValidationFailed
+from telemed.facilities import repository as facilities_repository
+from telemed.messages import service as messages
+from telemed.messages.schemas import MessageIn
+from telemed.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+LANGUAGE_NAMES = {Language.sesotho: "Sesotho", Language.english: "English"}
+
+HOME_TITLES = {
+    Role.clinician: "Consults of your facility",
+    Role.specialist: "Your consults",
+    Role.coordinator: "All consults",
+}
+
+
+def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
+    return auth.get_visible_consult(db, user, consult_id)
+
+
+PageConsult = Annotated[Consult, Depends(_page_consult)]
+
+
+@router.get("/")
+def home(
+    request: Request,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+) -> HTMLResponse:
+    if user.role == Role.admin:
+        return render(
+            request,
+            "admin_home.html",
+            {
+                "users": accounts_repository.list_users(db),
+                "facilities": facilities_repository.list_facilities(db),
+            },
+        )
+    listing = service.list_visible(
+        db, user, page=page, page_size=settings.page_size, with_cases=True
+    )
+    return render(
+        request,
+        "home.html",
+        {
+            "title": HOME_TITLES[Role(user.role)],
+            "listing": listing,
+            "facility_names": facilities_repository.facility_names(db),
+            "waiting_states": WAITING_STATES,
+        },
+    )
+
+
+def _form_context(db: Session, values: dict[str, str], errors: dict[str, str]) -> dict[str, object]:
+    return {
+        "values": values,
+        "errors": errors,
+        "options": {
+            "specialty": [(s.code, s.name) for s in repository.list_specialties(db)],
+            "urgency": [(u.value, u.value.capitalize()) for u in Urgency],
+            "mode": [(m.value, m.value.capitalize()) for m in ConsultMode],
+            "language": [(lang.value, LANGUAGE_NAMES[lang]) for lang in Language],
+            "sex": [(s.value, s.value.capitalize()) for s in Sex],
+        },
+    }
+
+
+@router.get("/consults/new")
+def new_consult_form(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
+    auth.ensure_can_create(user)
+    values = {"urgency": "routine", "mode": "video", "language": "st"}
+    return render(request, "consult_new.html", _form_context(db, values, {}))
+
+
+@router.post("/consults/new")
+async def new_consult_submit(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+    auth.ensure_can_create(user)
+    form = await request.form()
+    values = form_values(form)
+    submit = form.get("action") != "draft"
+    try:
+        data = to_consult_create(values, submit)
+    except ValidationError as exc:
+        return _form_error(request, db, values, field_errors(exc))
+    try:
+        consult = service.create_consult(db, user, data)
+    except TelemedError as exc:
+        field = (exc.field or "__all__").removeprefix("case.")
+        return _form_error(request, db, values, {field: exc.message}, exc.status_code)
+    return RedirectResponse(f"/consults/{consult.id}", status_code=303)
+
+
+def _form_error(
+    request: Request, db: Session, values: dict[str, str], errors: dict[str, str], status: int = 422
+) -> HTMLResponse:
+    return render(request, "consult_new.html", _form_context(db, values, errors), status)
+
+
+@router.get("/consults/{consult_id}")
+def consult_page(
+    request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
+) -> HTMLResponse:
+    return _detail(request, consult, user, db)
+
+
+def _detail(
+    request: Request,
+    consult: Consult,
+    user: User,
+    db: Session,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    case = db.get(Case, consult.case_id)
+    participants = repository.participants_of(db, consult.id or 0)
+    people: dict[int, User] = {}
+    for user_id in {p.user_id for p in participants} | {
+        e.actor_id for e in repository.events_of(db, consult.id or 0) if e.actor_id
+    }:
+        found = accounts_repository.get_user(db, user_id)
+        if found is not None:
+            people[user_id] = found
+    is_requester = user.role == Role.clinician and user.facility_id == consult.facility_id
+    targets = allowed_targets(ConsultState(consult.state))
+    return render(
+        request,
+        "consult_detail.html",
+        {
+            "consult": consult,
+            "case": case,
+            "vitals": service.vitals_of(consult),
+            "events": repository.events_of(db, consult.id or 0),
+            "participants": participants,
+            "people": people,
+            "thread": messages.thread(db, consult),
+            "facility_name": facilities_repository.facility_names(db).get(consult.facility_id, ""),
+            "can_submit": is_requester and ConsultState.requested in targets
+            and consult.state == ConsultState.draft,
+            "can_cancel": is_requester and ConsultState.cancelled in targets,
+            "waiting_states": WAITING_STATES,
+            "errors": errors or {},
+            "values": values or {},
+        },
+        status_code=status,
+    )
+
+
+@router.post("/consults/{consult_id}/messages")
+def post_message(
+    request: Request,
+    consult: PageConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    body: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        checked = MessageIn(body=body)
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        return _detail(request, consult, user, db, {"body": message}, {"body": body}, 422)
+    messages.post(db, user, consult, checked.body)
+    return RedirectResponse(f"/consults/{consult.id}#thread", status_code=303)
+
+
+@router.post("/consults/{consult_id}/submit")
+def submit(consult: PageConsult, user: CurrentUser, db: SessionDep) -> Response:
+    service.submit(db, user, consult)
+    return RedirectResponse(f"/consults/{consult.id}", status_code=303)
+
+
+@router.post("/consults/{consult_id}/cancel")
+def cancel(
+    request: Request,
+    consult: PageConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        service.cancel(db, user, consult, reason)
+    except ValidationFailed as exc:
+        return _detail(request, consult, user, db, {"reason": exc.message}, {}, 422)
+    return RedirectResponse(f"/consults/{consult.id}", status_code=303)

@@ -1,0 +1,65 @@
+"""Demo data for the embedded default: Lesotho's districts, some facilities, one user of
+every role (with passwords printed at start) and consults in various states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telemed.accounts.models import Role
+
+DISTRICTS: list[tuple[str, str]] = [
+    ("BB", "Butha-Buthe"),
+    ("BE", "Berea"),
+    ("LE", "Leribe"),
+    ("MF", "Mafeteng"),
+    ("MH", "Mohale's Hoek"),
+    ("MK", "Mokhotlong"),
+    ("MS", "Maseru"),
+    ("QN", "Qacha's Nek"),
+    ("QT", "Quthing"),
+    ("TT", "Thaba-Tseka"),
+]
+
+# (code, name, kind, district code)
+FACILITIES: list[tuple[str, str, str, str]] = [
+    ("QMMH", "Queen 'Mamohato Memorial Hospital", "referral hospital", "MS"),
+    ("SCOTT", "Scott Hospital, Morija", "hospital", "MS"),
+    ("ROMA", "St Joseph's Hospital, Roma", "hospital", "MS"),
+    ("MOTEBANG", "Motebang Hospital", "district hospital", "LE"),
+    ("BEREA", "Berea Hospital", "district hospital", "BE"),
+    ("MALUTI", "Maluti Adventist Hospital", "hospital", "BE"),
+    ("BBH", "Butha-Buthe Hospital", "district hospital", "BB"),
+    ("SEBOCHE", "Seboche Hospital", "hospital", "BB"),
+    ("MAFETENG", "Mafeteng Hospital", "district hospital", "MF"),
+    ("MHOEK", "Mohale's Hoek Hospital", "district hospital", "MH"),
+    ("MOKHOTLONG", "Mokhotlong Hospital", "district hospital", "MK"),
+    ("MACHABENG", "Machabeng Hospital", "district hospital", "QN"),
+    ("QUTHING", "Quthing Hospital", "district hospital", "QT"),
+    ("PARAY", "Paray Hospital", "hospital", "TT"),
+    ("SEMONKONG", "Semonkong Health Centre", "health centre", "MS"),
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    full_name: str
+    role: Role
+    password: str
+    facility_code: str | None = None
+    timezone: str | None = None
+
+
+DEMO_USERS: list[DemoUser] = [
+    DemoUser("clinician@demo.telemed.org.ls", "Palesa Mokoena (nurse clinician)", Role.clinician,
+             "clinician-demo-2026", "MOTEBANG"),
+    DemoUser("doctor@demo.telemed.org.ls", "Thabo Letsie (medical officer)", Role.clinician,
+             "doctor-demo-2026", "MOKHOTLONG"),
+    DemoUser("specialist@demo.telemed.org.ls", "Dr 'Mathabo Nthane (paediatrics)", Role.specialist,
+             "specialist-demo-2026", timezone="Africa/Johannesburg"),
+    DemoUser("specialist.london@demo.telemed.org.ls", "Dr Lerato Phiri (internal medicine)",
+             Role.specialist, "london-demo-2026", timezone="Europe/London"),
+    DemoUser("coordinator@demo.telemed.org.ls", "Lineo Mphutlane (Diaspora Directorate)",
+             Role.coordinator, "coordinator-demo-2026"),
+    DemoUser("admin@demo.telemed.org.ls", "System administrator", Role.admin, "admin-demo-2026"),
+]

@@ -1,0 +1,136 @@
+"""Seeding the demo data through the same services the product uses."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from telemed.accounts import service as accounts
+from telemed.accounts.models import User
+from telemed.cases.models import Sex
+from telemed.cases.schemas import CaseIn
+from telemed.consults import service as consults
+from telemed.consults.models import ConsultMode, ConsultState, Language, ParticipantRelation, Urgency
+from telemed.consults.schemas import ConsultCreate, Vitals
+from telemed.demo.data import DEMO_USERS, DISTRICTS, FACILITIES
+from telemed.facilities.models import District, Facility
+from telemed.messages import service as messages
+from telemed.settings import Settings
+
+
+def seed_facilities(session: Session) -> None:
+    """Lesotho's districts and demo facilities (idempotent)."""
+    if session.exec(select(District)).first() is not None:
+        return
+    districts = {code: District(code=code, name=name) for code, name in DISTRICTS}
+    session.add_all(districts.values())
+    session.flush()
+    for code, name, kind, district in FACILITIES:
+        session.add(Facility(code=code, name=name, kind=kind, district_id=districts[district].id or 0))
+    session.commit()
+
+
+def seed_demo(session: Session, settings: Settings) -> bool:
+    """Seed an empty database; returns False (and changes nothing) if it has users."""
+    if session.exec(select(User)).first() is not None:
+        return False
+    seed_facilities(session)
+    users = {
+        u.email: accounts.create_user(
+            session,
+            settings,
+            email=u.email,
+            full_name=u.full_name,
+            role=u.role,
+            password=u.password,
+            facility_code=u.facility_code,
+            timezone=u.timezone,
+        )
+        for u in DEMO_USERS
+    }
+    nurse = users["clinician@demo.telemed.org.ls"]
+    doctor = users["doctor@demo.telemed.org.ls"]
+    paediatrician = users["specialist@demo.telemed.org.ls"]
+    _seed_consults(session, nurse, doctor, paediatrician)
+    return True
+
+
+def _seed_consults(session: Session, nurse: User, doctor: User, paediatrician: User) -> None:
+    fever = consults.create_consult(
+        session,
+        nurse,
+        ConsultCreate(
+            case=CaseIn(patient_ref="MOT-2026-0141", age_years=2, sex=Sex.female),
+            specialty="paediatrics",
+            urgency=Urgency.urgent,
+            mode=ConsultMode.video,
+            language=Language.sesotho,
+            question="Two-year-old with fever for 5 days and a new rash; Kawasaki disease?",
+            history="Fever 39-40 °C for 5 days despite paracetamol. Red eyes, cracked lips.",
+            examination="Irritable, bilateral conjunctival injection, strawberry tongue.",
+            current_treatment="Paracetamol 15 mg/kg 6-hourly.",
+            vitals=Vitals(pulse_bpm=150, respiratory_rate=32, temperature_c=39.4, spo2_percent=97,
+                          weight_kg=11.5),
+        ),
+    )
+    # The offer and acceptance that scheduling will make, done by hand for the demo.
+    consults.add_participant(session, fever, paediatrician, ParticipantRelation.offered)
+    consults.transition(session, fever, ConsultState.offered, actor=None, reason="offered to the on-call paediatrician")
+    consults.add_participant(session, fever, paediatrician, ParticipantRelation.assigned)
+    consults.transition(session, fever, ConsultState.accepted, actor=paediatrician, reason="accepted the offer")
+    session.commit()
+    messages.post(session, nurse, fever, "Photos of the rash will follow when the network allows.")
+    messages.post(session, paediatrician, fever, "Thank you. Please check the hands and feet for swelling and peeling.")
+
+    consults.create_consult(
+        session,
+        nurse,
+        ConsultCreate(
+            case=CaseIn(patient_ref="MOT-2026-0207", age_years=54, sex=Sex.male),
+            specialty="internal_medicine",
+            urgency=Urgency.routine,
+            mode=ConsultMode.asynchronous,
+            language=Language.english,
+            question="Poorly controlled hypertension on three agents; next step?",
+            vitals=Vitals(bp_systolic=178, bp_diastolic=104, pulse_bpm=82, weight_kg=96),
+            current_treatment="Amlodipine 10 mg, hydrochlorothiazide 25 mg, enalapril 20 mg.",
+        ),
+    )
+    consults.create_consult(
+        session,
+        nurse,
+        ConsultCreate(
+            case=CaseIn(patient_ref="MOT-2026-0219", birth_year=1997, sex=Sex.female),
+            specialty="obstetrics_gynaecology",
+            urgency=Urgency.routine,
+            mode=ConsultMode.audio,
+            language=Language.sesotho,
+            question="Draft: 28 weeks, fundal height small for dates.",
+            submit=False,
+        ),
+    )
+    cancelled = consults.create_consult(
+        session,
+        nurse,
+        ConsultCreate(
+            case=CaseIn(patient_ref="MOT-2026-0188", age_years=7, sex=Sex.male),
+            specialty="orthopaedics",
+            urgency=Urgency.urgent,
+            mode=ConsultMode.video,
+            language=Language.sesotho,
+            question="Supracondylar fracture, is closed reduction here safe?",
+        ),
+    )
+    consults.cancel(session, nurse, cancelled, "Transferred to Queen 'Mamohato Memorial Hospital")
+    consults.create_consult(
+        session,
+        doctor,
+        ConsultCreate(
+            case=CaseIn(patient_ref="MKH-0032", age_years=31, sex=Sex.female),
+            specialty="emergency_medicine",
+            urgency=Urgency.emergency,
+            mode=ConsultMode.audio,
+            language=Language.english,
+            question="Postpartum haemorrhage not responding to oxytocin; transfer takes 6 hours.",
+            vitals=Vitals(bp_systolic=82, bp_diastolic=50, pulse_bpm=128, spo2_percent=95),
+        ),
+    )

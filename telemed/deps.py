@@ -1,0 +1,92 @@
+"""Dependencies shared by every domain's endpoints and views (``Annotated`` aliases)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from telemed.accounts import service as accounts
+from telemed.accounts.models import Role, User
+from telemed.accounts.security import tokens_equal
+from telemed.db import session_scope
+from telemed.errors import Forbidden, NotAuthenticated
+from telemed.settings import Settings
+
+SESSION_COOKIE = "telemed_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    yield from session_scope(request.app.state.engine)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+@dataclass(frozen=True)
+class Auth:
+    user: User
+    csrf_token: str
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(request: Request, db: SessionDep) -> Auth:
+    token = request.cookies.get(SESSION_COOKIE)
+    found = accounts.resolve_session(db, token) if token else None
+    if found is None:
+        raise NotAuthenticated("Log in first.")
+    user_session, user = found
+    auth = Auth(user=user, csrf_token=user_session.csrf_token)
+    request.state.auth = auth
+    return auth
+
+
+async def _authenticate_and_check_csrf(
+    request: Request, auth: Annotated[Auth, Depends(_authenticate)]
+) -> Auth:
+    """Every state-changing request must prove it came from our own page or API client."""
+    if request.method in UNSAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if not sent or not tokens_equal(sent, auth.csrf_token):
+            raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+    return auth
+
+
+CurrentAuth = Annotated[Auth, Depends(_authenticate_and_check_csrf)]
+
+
+def _current_user(auth: CurrentAuth) -> User:
+    return auth.user
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+def require_role(*roles: Role) -> object:
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden(f"this needs the role {' or '.join(roles)}")
+        return user
+
+    return Depends(check)

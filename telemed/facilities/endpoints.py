@@ -1,0 +1,27 @@
+"""Facilities JSON API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from telemed.deps import CurrentUser, SessionDep
+from telemed.facilities import repository
+from telemed.facilities.schemas import FacilityPublic
+
+router = APIRouter(tags=["facilities"])
+
+
+@router.get("/facilities")
+def list_facilities(_user: CurrentUser, db: SessionDep) -> list[FacilityPublic]:
+    """Lesotho's facilities on the network, by district."""
+    return [
+        FacilityPublic(
+            id=f.id or 0,
+            code=f.code,
+            name=f.name,
+            kind=f.kind,
+            district_code=d.code,
+            district_name=d.name,
+        )
+        for f, d in repository.list_facilities(db)
+    ]

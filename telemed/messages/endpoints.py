@@ -1,0 +1,35 @@
+"""Message thread JSON API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from telemed.consults.endpoints import ERRORS, CurrentConsult
+from telemed.deps import CurrentUser, SessionDep
+from telemed.messages import service
+from telemed.messages.schemas import MessageIn, MessagePublic
+
+router = APIRouter(tags=["messages"])
+
+
+@router.get("/consults/{consult_id}/messages", responses=ERRORS)
+def list_messages(consult: CurrentConsult, db: SessionDep) -> list[MessagePublic]:
+    """The consult's thread, oldest first."""
+    return service.thread(db, consult)
+
+
+@router.post("/consults/{consult_id}/messages", status_code=201, responses=ERRORS)
+def post_message(
+    body: MessageIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> MessagePublic:
+    """Add a message to the thread; everyone allowed on the consult sees it."""
+    message = service.post(db, user, consult, body.body)
+    return MessagePublic(
+        id=message.id or 0,
+        consult_id=message.consult_id,
+        author_id=user.id or 0,
+        author_name=user.full_name,
+        author_role=user.role,
+        body=message.body,
+        created_at=message.created_at,
+    )

@@ -1,0 +1,30 @@
+"""Shapes of thread messages in the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=8000)
+
+    @field_validator("body")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the message is empty")
+        return value.strip()
+
+
+class MessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    consult_id: int
+    author_id: int
+    author_name: str
+    author_role: str
+    body: str
+    created_at: datetime

@@ -1,0 +1,39 @@
+"""The store-and-forward thread: everyone allowed on a consult reads and writes it."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.consults import auth as consult_auth
+from telemed.consults.lifecycle import FINAL_STATES
+from telemed.consults.models import Consult, ConsultState
+from telemed.errors import Conflict
+from telemed.messages import repository
+from telemed.messages.models import Message
+from telemed.messages.schemas import MessagePublic
+
+
+def post(session: Session, user: User, consult: Consult, body: str) -> Message:
+    consult_auth.ensure_can_post(session, user, consult)
+    if ConsultState(consult.state) in FINAL_STATES:
+        raise Conflict(f"the consult is {consult.state}; its thread is closed")
+    message = Message(consult_id=consult.id or 0, author_id=user.id or 0, body=body)
+    session.add(message)
+    session.commit()
+    return message
+
+
+def thread(session: Session, consult: Consult) -> list[MessagePublic]:
+    return [
+        MessagePublic(
+            id=m.id or 0,
+            consult_id=m.consult_id,
+            author_id=m.author_id,
+            author_name=u.full_name,
+            author_role=u.role,
+            body=m.body,
+            created_at=m.created_at,
+        )
+        for m, u in repository.thread(session, consult.id or 0)
+    ]

@@ -1,0 +1,98 @@
+"""Application settings, read from the environment with the prefix ``TELEMED_``.
+
+The embedded default (SQLite in the data directory, development mode) needs no
+configuration at all. Outside development the secret key must be set explicitly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me"  # noqa: S105 - the sentinel we refuse outside development
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TELEMED_", env_file=None, extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Field(default=Path("./telemed-data"))
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to SQLite in the data directory. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    secret_key: str = DEFAULT_SECRET
+    clinician_timezone: str = "Africa/Maseru"
+    default_timezone: str = "Africa/Maseru"
+    session_hours: int = 12
+    cookie_secure: bool | None = None  # None: secure outside development
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    login_max_failures_per_address: int = 30
+    page_size: int = 25
+    seed_demo: bool = True  # serve seeds demo data into an empty embedded database
+
+    @field_validator("clinician_timezone", "default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _secret_outside_development(self) -> Settings:
+        if self.env is Environment.production and (
+            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "TELEMED_SECRET_KEY must be set to a random value of at least 32 characters "
+                "outside development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'telemed.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.env is Environment.production
+
+    def effective_secret(self) -> str:
+        """The signing secret; in development a random one is kept in the data directory."""
+        if self.secret_key != DEFAULT_SECRET:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""Jinja2 environment for the pages: autoescaping everywhere, times in the viewer's zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from telemed.db import utcnow
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.autoescape = True  # patient text is never rendered unescaped
+
+
+def viewer_zone(request: Request) -> ZoneInfo:
+    auth = getattr(request.state, "auth", None)
+    if auth is not None:
+        return ZoneInfo(auth.user.timezone)
+    return ZoneInfo(request.app.state.settings.default_timezone)
+
+
+def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%d %b %Y %H:%M") -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(zone)
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+def duration(start: datetime | None, end: datetime | None = None) -> str:
+    """A compact duration such as '3 d 4 h', '2 h 05 min' or '7 min'."""
+    if start is None:
+        return ""
+    seconds = max(0, int(((end or utcnow()) - start).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
+
+
+templates.env.filters["duration"] = duration
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    zone = viewer_zone(request)
+    auth = getattr(request.state, "auth", None)
+    full: dict[str, Any] = {
+        "auth": auth,
+        "user": auth.user if auth else None,
+        "csrf_token": auth.csrf_token if auth else None,
+        "zone": zone,
+        "local": lambda value, fmt="%d %b %Y %H:%M": local_time(value, zone, fmt),
+        "now": utcnow(),
+    }
+    full.update(context or {})
+    return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
+
+
+def render_error_page(
+    request: Request, status_code: int, message: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    return render(
+        request, "error.html", {"status_code": status_code, "message": message}, status_code, headers
+    )
