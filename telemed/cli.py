@@ -23,7 +23,9 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
         raise click.ClickException(f"invalid settings: {problems}") from exc
 
 
@@ -136,10 +138,19 @@ def users() -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--facility", "facility_code", help="Facility code (required for clinicians).")
 @click.option("--timezone", help="IANA zone, e.g. Europe/London (default by role).")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Prompted for if not given.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for if not given.",
+)
 def users_create(
-    email: str, full_name: str, role: str, facility_code: str | None, timezone: str | None,
+    email: str,
+    full_name: str,
+    role: str,
+    facility_code: str | None,
+    timezone: str | None,
     password: str,
 ) -> None:
     """Create a user account."""
@@ -152,8 +163,14 @@ def users_create(
         with Session(engine, expire_on_commit=False) as session:
             seed_facilities(session)
             user = service.create_user(
-                session, settings, email=email, full_name=full_name, role=Role(role),
-                password=password, facility_code=facility_code, timezone=timezone,
+                session,
+                settings,
+                email=email,
+                full_name=full_name,
+                role=Role(role),
+                password=password,
+                facility_code=facility_code,
+                timezone=timezone,
             )
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
@@ -171,7 +188,9 @@ def specialties_add(code: str, name: str) -> None:
     from telemed.consults.models import Specialty
 
     if not code.replace("_", "").isalnum() or code.lower() != code:
-        raise click.BadParameter("use lower-case letters, digits and underscores", param_hint="CODE")
+        raise click.BadParameter(
+            "use lower-case letters, digits and underscores", param_hint="CODE"
+        )
     settings = _settings()
     with _friendly_errors():
         engine = _prepare(settings)

@@ -69,7 +69,4 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One session per request; anything not committed by the service is rolled back."""
     with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session  # closing the session rolls back whatever was not committed

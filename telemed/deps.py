@@ -51,6 +51,9 @@ def _authenticate(request: Request, db: SessionDep) -> Auth:
     if found is None:
         raise NotAuthenticated("Log in first.")
     user_session, user = found
+    # A read-only snapshot for this request: a rollback later in the request (after an
+    # error) must not expire it while the error page is being rendered.
+    db.expunge(user)
     auth = Auth(user=user, csrf_token=user_session.csrf_token)
     request.state.auth = auth
     return auth

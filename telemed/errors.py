@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,35 @@ class TooManyRequests(TelemedError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class ErrorField(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[ErrorField] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The shape of every error the API returns."""
+
+    error: ErrorDetail
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the errors an endpoint can return."""
+    return {code: {"model": ErrorBody} for code in status_codes}
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _error_body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _error_body(
+    code: str, message: str, fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "TELEMED_SECRET_KEY must be set to a random value of at least 32 characters "
-                "outside development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                "outside development, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return self
 

@@ -18,13 +18,14 @@ from telemed.deps import (
     client_address,
     require_role,
 )
+from telemed.errors import error_responses
 
 router = APIRouter(tags=["accounts"])
 
 AdminUser = Annotated[User, require_role(Role.admin)]
 
 
-@router.post("/auth/login", responses={401: {}, 429: {}})
+@router.post("/auth/login", responses=error_responses(401, 422, 429))
 def login(
     body: LoginRequest, request: Request, response: Response, db: SessionDep, settings: SettingsDep
 ) -> LoginResponse:
@@ -43,7 +44,9 @@ def login(
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(request: Request, response: Response, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep) -> None:
+def logout(
+    request: Request, response: Response, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep
+) -> None:
     """End this session everywhere (the cookie stops working even if kept)."""
     service.log_out(db, request.cookies[SESSION_COOKIE])
     clear_session_cookie(response, settings)
@@ -62,7 +65,9 @@ def list_users(_admin: AdminUser, db: SessionDep) -> list[UserPublic]:
 
 
 @router.post("/users", status_code=201)
-def create_user(body: UserCreate, _admin: AdminUser, db: SessionDep, settings: SettingsDep) -> UserPublic:
+def create_user(
+    body: UserCreate, _admin: AdminUser, db: SessionDep, settings: SettingsDep
+) -> UserPublic:
     """Create an account (admins only)."""
     user = service.create_user(
         db,

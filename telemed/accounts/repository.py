@@ -22,7 +22,9 @@ def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(col(User.role), col(User.email))))
 
 
-def get_live_session(session: Session, digest: str, now: datetime) -> tuple[UserSession, User] | None:
+def get_live_session(
+    session: Session, digest: str, now: datetime
+) -> tuple[UserSession, User] | None:
     row = session.exec(
         select(UserSession, User)
         .join(User, col(User.id) == col(UserSession.user_id))
@@ -37,17 +39,17 @@ def get_live_session(session: Session, digest: str, now: datetime) -> tuple[User
 
 
 def revoke_session(session: Session, digest: str, now: datetime) -> None:
-    session.execute(
-        update(UserSession).where(col(UserSession.id) == digest).values(revoked_at=now)
-    )
+    session.execute(update(UserSession).where(col(UserSession.id) == digest).values(revoked_at=now))
 
 
 def failures_since(
     session: Session, *, email: str | None = None, address: str | None = None, since: datetime
 ) -> int:
     """Failed attempts after ``since`` and after the last success for the same e-mail."""
-    query = select(func.count()).select_from(LoginAttempt).where(
-        col(LoginAttempt.succeeded).is_(False), LoginAttempt.at > since
+    query = (
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(col(LoginAttempt.succeeded).is_(False), LoginAttempt.at > since)
     )
     if email is not None:
         last_success = (
@@ -62,4 +64,3 @@ def failures_since(
     if address is not None:
         query = query.where(LoginAttempt.client_address == address)
     return int(session.exec(query).one())
-

@@ -54,7 +54,9 @@ def create_user(
     if facility_code:
         facility = session.exec(select(Facility).where(Facility.code == facility_code)).first()
         if facility is None:
-            raise ValidationFailed(f"unknown facility code {facility_code!r}", field="facility_code")
+            raise ValidationFailed(
+                f"unknown facility code {facility_code!r}", field="facility_code"
+            )
         facility_id = facility.id
     if timezone is None:
         timezone = (
@@ -124,7 +126,9 @@ def log_in(
     return LoggedIn(user=user, token=token, csrf_token=csrf)
 
 
-def resolve_session(session: Session, token: str, now: datetime | None = None) -> tuple[UserSession, User] | None:
+def resolve_session(
+    session: Session, token: str, now: datetime | None = None
+) -> tuple[UserSession, User] | None:
     return repository.get_live_session(session, token_digest(token), now or utcnow())
 
 

@@ -46,7 +46,7 @@ def _login_page(
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002
+def login_form(request: Request, next: str | None = None) -> HTMLResponse:
     return _login_page(request, _safe_next(next))
 
 
@@ -58,7 +58,7 @@ def login_submit(
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
-    next: Annotated[str, Form(max_length=500)] = "/",  # noqa: A002
+    next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     next_path = _safe_next(next)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -79,7 +79,9 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout_submit(request: Request, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep) -> Response:
+def logout_submit(
+    request: Request, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep
+) -> Response:
     service.log_out(db, request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)

@@ -23,10 +23,11 @@ from telemed.consults.schemas import (
     SpecialtyPublic,
 )
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.errors import error_responses
 
 router = APIRouter(tags=["consults"])
 
-ERRORS = {403: {}, 404: {}, 409: {}, 422: {}}
+ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 def _current_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
@@ -49,7 +50,9 @@ def consult_public(db: Session, consult: Consult) -> ConsultPublic:
             "vitals": service.vitals_of(consult),
             "created_by_id": consult.created_by_id,
             "case": CasePublic.model_validate(case),
-            "events": [EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)],
+            "events": [
+                EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)
+            ],
             "participants": [
                 ParticipantPublic.model_validate(p)
                 for p in repository.participants_of(db, consult.id or 0)
@@ -126,5 +129,3 @@ def cancel_consult(
 def list_events(consult: CurrentConsult, db: SessionDep) -> list[EventPublic]:
     """The consult's lifecycle, oldest first (append-only)."""
     return [EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)]
-
-

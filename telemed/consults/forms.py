@@ -50,7 +50,9 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         message = err["msg"].removeprefix("Value error, ")
-        name = next((p for p in reversed(loc) if p in CASE_FIELDS + TEXT_FIELDS + VITAL_FIELDS), None)
+        name = next(
+            (p for p in reversed(loc) if p in CASE_FIELDS + TEXT_FIELDS + VITAL_FIELDS), None
+        )
         if name is None:
             name = OBJECT_ERROR_FIELD.get(loc[0], "__all__") if loc else "__all__"
         errors.setdefault(name, message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, update
@@ -92,7 +91,9 @@ def active_specialty(session: Session, code: str) -> Specialty | None:
 
 def list_specialties(session: Session) -> list[Specialty]:
     return list(
-        session.exec(select(Specialty).where(col(Specialty.active).is_(True)).order_by(col(Specialty.name)))
+        session.exec(
+            select(Specialty).where(col(Specialty.active).is_(True)).order_by(col(Specialty.name))
+        )
     )
 
 
@@ -107,5 +108,3 @@ def compare_and_set_state(
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
-
-

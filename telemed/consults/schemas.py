@@ -43,7 +43,9 @@ class Vitals(BaseModel):
 
 class ConsultFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    specialty: str = Field(min_length=1, max_length=40, description="A code from /api/v1/specialties")
+    specialty: str = Field(
+        min_length=1, max_length=40, description="A code from /api/v1/specialties"
+    )
     urgency: Urgency
     mode: ConsultMode = Field(description="Preferred mode: video, audio or asynchronous")
     language: Language = Field(description="Preferred language: st (Sesotho) or en (English)")

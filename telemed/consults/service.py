@@ -75,7 +75,9 @@ def add_participant(
     session: Session, consult: Consult, user: User, relation: ParticipantRelation
 ) -> ConsultParticipant:
     """Involve a user (a specialist, an observer) in a consult; scheduling calls this."""
-    participant = ConsultParticipant(consult_id=consult.id or 0, user_id=user.id or 0, relation=relation)
+    participant = ConsultParticipant(
+        consult_id=consult.id or 0, user_id=user.id or 0, relation=relation
+    )
     session.add(participant)
     session.flush()
     return participant

@@ -163,7 +163,8 @@ def _detail(
             "people": people,
             "thread": messages.thread(db, consult),
             "facility_name": facilities_repository.facility_names(db).get(consult.facility_id, ""),
-            "can_submit": is_requester and ConsultState.requested in targets
+            "can_submit": is_requester
+            and ConsultState.requested in targets
             and consult.state == ConsultState.draft,
             "can_cancel": is_requester and ConsultState.cancelled in targets,
             "waiting_states": WAITING_STATES,

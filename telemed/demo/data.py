@@ -51,15 +51,39 @@ class DemoUser:
 
 
 DEMO_USERS: list[DemoUser] = [
-    DemoUser("clinician@demo.telemed.org.ls", "Palesa Mokoena (nurse clinician)", Role.clinician,
-             "clinician-demo-2026", "MOTEBANG"),
-    DemoUser("doctor@demo.telemed.org.ls", "Thabo Letsie (medical officer)", Role.clinician,
-             "doctor-demo-2026", "MOKHOTLONG"),
-    DemoUser("specialist@demo.telemed.org.ls", "Dr 'Mathabo Nthane (paediatrics)", Role.specialist,
-             "specialist-demo-2026", timezone="Africa/Johannesburg"),
-    DemoUser("specialist.london@demo.telemed.org.ls", "Dr Lerato Phiri (internal medicine)",
-             Role.specialist, "london-demo-2026", timezone="Europe/London"),
-    DemoUser("coordinator@demo.telemed.org.ls", "Lineo Mphutlane (Diaspora Directorate)",
-             Role.coordinator, "coordinator-demo-2026"),
+    DemoUser(
+        "clinician@demo.telemed.org.ls",
+        "Palesa Mokoena (nurse clinician)",
+        Role.clinician,
+        "clinician-demo-2026",
+        "MOTEBANG",
+    ),
+    DemoUser(
+        "doctor@demo.telemed.org.ls",
+        "Thabo Letsie (medical officer)",
+        Role.clinician,
+        "doctor-demo-2026",
+        "MOKHOTLONG",
+    ),
+    DemoUser(
+        "specialist@demo.telemed.org.ls",
+        "Dr 'Mathabo Nthane (paediatrics)",
+        Role.specialist,
+        "specialist-demo-2026",
+        timezone="Africa/Johannesburg",
+    ),
+    DemoUser(
+        "specialist.london@demo.telemed.org.ls",
+        "Dr Lerato Phiri (internal medicine)",
+        Role.specialist,
+        "london-demo-2026",
+        timezone="Europe/London",
+    ),
+    DemoUser(
+        "coordinator@demo.telemed.org.ls",
+        "Lineo Mphutlane (Diaspora Directorate)",
+        Role.coordinator,
+        "coordinator-demo-2026",
+    ),
     DemoUser("admin@demo.telemed.org.ls", "System administrator", Role.admin, "admin-demo-2026"),
 ]

@@ -9,7 +9,13 @@ from telemed.accounts.models import User
 from telemed.cases.models import Sex
 from telemed.cases.schemas import CaseIn
 from telemed.consults import service as consults
-from telemed.consults.models import ConsultMode, ConsultState, Language, ParticipantRelation, Urgency
+from telemed.consults.models import (
+    ConsultMode,
+    ConsultState,
+    Language,
+    ParticipantRelation,
+    Urgency,
+)
 from telemed.consults.schemas import ConsultCreate, Vitals
 from telemed.demo.data import DEMO_USERS, DISTRICTS, FACILITIES
 from telemed.facilities.models import District, Facility
@@ -25,7 +31,9 @@ def seed_facilities(session: Session) -> None:
     session.add_all(districts.values())
     session.flush()
     for code, name, kind, district in FACILITIES:
-        session.add(Facility(code=code, name=name, kind=kind, district_id=districts[district].id or 0))
+        session.add(
+            Facility(code=code, name=name, kind=kind, district_id=districts[district].id or 0)
+        )
     session.commit()
 
 
@@ -68,18 +76,36 @@ def _seed_consults(session: Session, nurse: User, doctor: User, paediatrician: U
             history="Fever 39-40 °C for 5 days despite paracetamol. Red eyes, cracked lips.",
             examination="Irritable, bilateral conjunctival injection, strawberry tongue.",
             current_treatment="Paracetamol 15 mg/kg 6-hourly.",
-            vitals=Vitals(pulse_bpm=150, respiratory_rate=32, temperature_c=39.4, spo2_percent=97,
-                          weight_kg=11.5),
+            vitals=Vitals(
+                pulse_bpm=150,
+                respiratory_rate=32,
+                temperature_c=39.4,
+                spo2_percent=97,
+                weight_kg=11.5,
+            ),
         ),
     )
     # The offer and acceptance that scheduling will make, done by hand for the demo.
     consults.add_participant(session, fever, paediatrician, ParticipantRelation.offered)
-    consults.transition(session, fever, ConsultState.offered, actor=None, reason="offered to the on-call paediatrician")
+    consults.transition(
+        session,
+        fever,
+        ConsultState.offered,
+        actor=None,
+        reason="offered to the on-call paediatrician",
+    )
     consults.add_participant(session, fever, paediatrician, ParticipantRelation.assigned)
-    consults.transition(session, fever, ConsultState.accepted, actor=paediatrician, reason="accepted the offer")
+    consults.transition(
+        session, fever, ConsultState.accepted, actor=paediatrician, reason="accepted the offer"
+    )
     session.commit()
     messages.post(session, nurse, fever, "Photos of the rash will follow when the network allows.")
-    messages.post(session, paediatrician, fever, "Thank you. Please check the hands and feet for swelling and peeling.")
+    messages.post(
+        session,
+        paediatrician,
+        fever,
+        "Thank you. Please check the hands and feet for swelling and peeling.",
+    )
 
     consults.create_consult(
         session,

@@ -76,5 +76,9 @@ def render_error_page(
     request: Request, status_code: int, message: str, headers: dict[str, str] | None = None
 ) -> HTMLResponse:
     return render(
-        request, "error.html", {"status_code": status_code, "message": message}, status_code, headers
+        request,
+        "error.html",
+        {"status_code": status_code, "message": message},
+        status_code,
+        headers,
     )

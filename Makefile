@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    the product on its embedded default (SQLite, demo data) on http://127.0.0.1:8000
+#   make test   the whole test suite (lint, types, SQLite + PostgreSQL, headless Chromium)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test lint system-packages bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	$(BIN)/telemed serve --host 127.0.0.1 --port 8000
+
+# Debian packages the tests drive: Chromium for the browser tests.
+system-packages:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check telemed
+	$(BIN)/mypy
+
+test: $(STAMP) system-packages lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.api
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

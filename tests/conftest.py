@@ -1,0 +1,157 @@
+"""Test fixtures: the real application on a real database, built by the migrations.
+
+Every database test runs twice, on SQLite and on PostgreSQL (127.0.0.1:5432). Choose with
+TELEMED_TEST_BACKENDS=sqlite,postgresql. Outside CI a PostgreSQL that cannot be reached is
+skipped with a reason; in CI (CI=true) it fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.app import create_app
+from telemed.db import make_engine
+from telemed.demo.seed import seed_facilities
+from telemed.migrate import upgrade
+from telemed.settings import Environment, Settings
+from tests.helpers import ApiClient, Users
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TELEMED_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = [b for b in os.environ.get("TELEMED_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+# Tables filled by migrations, not by tests.
+REFERENCE_TABLES = {"specialties", "alembic_version"}
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip outside CI; in CI a missing service is a failure, never a skip."""
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI: {reason}")
+    pytest.skip(f"{name} unavailable: {reason}")
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    template: Path | None = None  # SQLite: a migrated file copied for each test
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    name = f"telemed_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        require_service("PostgreSQL", str(exc.orig).strip())
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url, pool_size=5)
+    upgrade(engine)  # the schema comes from the migrations, as in production
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "telemed.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "telemed.sqlite3"
+        shutil.copy(template, path)
+        eng = make_engine(f"sqlite:///{path}")
+    else:
+        url: str = request.getfixturevalue("postgres_database")
+        eng = make_engine(url, pool_size=5)
+        _truncate(eng)
+    yield eng
+    eng.dispose()
+
+
+def _truncate(engine: Engine) -> None:
+    from telemed.models import metadata
+
+    tables = [t.name for t in metadata.sorted_tables if t.name not in REFERENCE_TABLES]
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, engine: Engine) -> Settings:
+    return Settings(
+        env=Environment.test,
+        data_dir=tmp_path / "data",
+        database_url=str(engine.url.render_as_string(hide_password=False)),
+        login_max_failures=5,
+    )
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        seed_facilities(session)
+        yield session
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine, db: Session) -> Iterator[TestClient]:
+    app = create_app(settings, engine)
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def users(db: Session, settings: Settings) -> Users:
+    return Users(db, settings)
+
+
+LoginFn = Callable[[User], ApiClient]
+
+
+@pytest.fixture
+def login(settings: Settings, engine: Engine, db: Session) -> Iterator[LoginFn]:
+    """``login(user)`` gives an ``ApiClient`` with its own cookie jar."""
+    clients: list[TestClient] = []
+
+    def _login(user: User) -> ApiClient:
+        test_client = TestClient(create_app(settings, engine), base_url="http://testserver")
+        clients.append(test_client)
+        return ApiClient(test_client, user)
+
+    yield _login
+    for c in clients:
+        c.close()

@@ -1,0 +1,234 @@
+"""Accounts: Argon2 hashing, session cookie, CSRF, throttling, authorization by role."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from telemed.accounts.models import LoginAttempt, Role, UserSession
+from telemed.accounts.security import token_digest
+from tests.conftest import LoginFn
+from tests.helpers import PASSWORD, Users
+
+
+def test_password_is_stored_as_argon2id(users: Users) -> None:
+    user = users.make(Role.specialist)
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+def test_login_sets_an_httponly_samesite_cookie_and_me_works(
+    client: TestClient, users: Users
+) -> None:
+    user = users.make(Role.coordinator)
+    response = client.post(
+        "/api/v1/auth/login", json={"email": user.email.upper(), "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    cookie = response.headers["set-cookie"]
+    assert "telemed_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    me = client.get("/api/v1/auth/me")
+    assert me.status_code == 200
+    assert me.json()["user"]["email"] == user.email
+    assert me.json()["csrf_token"] == response.json()["csrf_token"]
+
+
+def test_only_the_digest_of_the_session_token_is_stored(
+    client: TestClient, users: Users, db: Session
+) -> None:
+    user = users.make(Role.coordinator)
+    client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+    token = client.cookies["telemed_session"]
+    stored = db.exec(select(UserSession)).one()
+    assert stored.id == token_digest(token)
+    assert stored.id != token
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(
+    client: TestClient, users: Users
+) -> None:
+    user = users.make(Role.specialist)
+    wrong = client.post(
+        "/api/v1/auth/login", json={"email": user.email, "password": "nope-nope-nope"}
+    )
+    unknown = client.post(
+        "/api/v1/auth/login", json={"email": "ghost@example.org", "password": "x"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_throttled_after_repeated_failures_even_with_the_right_password(
+    client: TestClient, users: Users, db: Session
+) -> None:
+    user = users.make(Role.clinician)
+    for _ in range(5):
+        assert (
+            client.post(
+                "/api/v1/auth/login", json={"email": user.email, "password": "wrong password"}
+            ).status_code
+            == 401
+        )
+    blocked = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert "try again in 15 minutes" in blocked.json()["error"]["message"]
+    assert int(blocked.headers["retry-after"]) == 15 * 60
+    # Another account from the same address is not locked out by these five failures.
+    other = users.make(Role.clinician)
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": other.email, "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    assert db.exec(select(LoginAttempt).where(LoginAttempt.email == user.email)).all()
+
+
+def test_a_success_resets_the_failure_count(client: TestClient, users: Users) -> None:
+    user = users.make(Role.clinician)
+    for _ in range(4):
+        client.post("/api/v1/auth/login", json={"email": user.email, "password": "wrong password"})
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    for _ in range(4):
+        client.post("/api/v1/auth/login", json={"email": user.email, "password": "wrong password"})
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+
+
+def test_logout_revokes_the_session_server_side(client: TestClient, users: Users) -> None:
+    user = users.make(Role.coordinator)
+    csrf = client.post(
+        "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
+    ).json()["csrf_token"]
+    token = client.cookies["telemed_session"]
+    assert client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    client.cookies.set("telemed_session", token)  # a stolen copy of the cookie
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_writes_without_the_csrf_token_are_refused(client: TestClient, users: Users) -> None:
+    user = users.make(Role.clinician)
+    client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+    body = {
+        "case": {"patient_ref": "A1", "age_years": 3, "sex": "male"},
+        "specialty": "paediatrics",
+        "urgency": "routine",
+        "mode": "video",
+        "language": "en",
+        "question": "Is this croup?",
+    }
+    missing = client.post("/api/v1/consults", json=body)
+    wrong = client.post("/api/v1/consults", json=body, headers={"X-CSRF-Token": "forged"})
+    assert missing.status_code == wrong.status_code == 403
+    assert "CSRF" in missing.json()["error"]["message"]
+    form = client.post("/consults/new", data={"patient_ref": "A1"})
+    assert form.status_code == 403
+    assert client.get("/api/v1/consults").json()["items"] == []
+
+
+def test_the_page_login_session_works_for_the_json_api(client: TestClient, users: Users) -> None:
+    user = users.make(Role.clinician)
+    page = client.get("/login")
+    csrf = page.cookies["telemed_login_csrf"]
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": csrf, "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert client.get("/api/v1/auth/me").json()["user"]["id"] == user.id
+
+
+def test_login_form_without_its_csrf_token_is_refused(client: TestClient, users: Users) -> None:
+    user = users.make(Role.clinician)
+    client.get("/login")
+    response = client.post(
+        "/login", data={"email": user.email, "password": PASSWORD, "csrf_token": "x"}
+    )
+    assert response.status_code == 403
+    assert "form expired" in response.text
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_login_page_refuses_to_redirect_off_site(client: TestClient, users: Users) -> None:
+    user = users.make(Role.clinician)
+    csrf = client.get("/login").cookies["telemed_login_csrf"]
+    response = client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": PASSWORD,
+            "csrf_token": csrf,
+            "next": "//evil.example/x",
+        },
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/"
+
+
+def test_pages_redirect_anonymous_users_to_login(client: TestClient) -> None:
+    response = client.get("/consults/new", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/consults/new"
+
+
+def test_admin_creates_users_and_others_cannot(login: LoginFn, users: Users) -> None:
+    admin = login(users.make(Role.admin))
+    created = admin.post(
+        "/api/v1/users",
+        json={
+            "email": "new.specialist@example.org",
+            "full_name": "Dr New",
+            "role": "specialist",
+            "timezone": "Europe/Dublin",
+            "password": "a long enough password",
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["timezone"] == "Europe/Dublin"
+    duplicate = admin.post(
+        "/api/v1/users",
+        json={
+            "email": "new.specialist@example.org",
+            "full_name": "Dr New",
+            "role": "specialist",
+            "password": "a long enough password",
+        },
+    )
+    assert duplicate.status_code == 409
+    bad_zone = admin.post(
+        "/api/v1/users",
+        json={
+            "email": "x@example.org",
+            "full_name": "X",
+            "role": "specialist",
+            "timezone": "Mars/Olympus",
+            "password": "a long enough password",
+        },
+    )
+    assert bad_zone.status_code == 422
+    assert bad_zone.json()["error"]["fields"][0]["field"] == "timezone"
+    no_facility = admin.post(
+        "/api/v1/users",
+        json={
+            "email": "c@example.org",
+            "full_name": "C",
+            "role": "clinician",
+            "password": "a long enough password",
+        },
+    )
+    assert no_facility.status_code == 422
+    coordinator = login(users.make(Role.coordinator))
+    assert coordinator.get("/api/v1/users").status_code == 403
