@@ -142,15 +142,17 @@ def _detail(
 ) -> HTMLResponse:
     case = db.get(Case, consult.case_id)
     participants = repository.participants_of(db, consult.id or 0)
-    people: dict[int, User] = {}
-    for user_id in {p.user_id for p in participants} | {
-        e.actor_id for e in repository.events_of(db, consult.id or 0) if e.actor_id
-    }:
-        found = accounts_repository.get_user(db, user_id)
-        if found is not None:
-            people[user_id] = found
+    events = repository.events_of(db, consult.id or 0)
+    people = accounts_repository.users_by_id(
+        db, {p.user_id for p in participants} | {e.actor_id for e in events if e.actor_id}
+    )
+    involved: dict[str, list[str]] = {}
+    for p in participants:
+        name = people[p.user_id].full_name if p.user_id in people else f"user {p.user_id}"
+        names = involved.setdefault(p.relation, [])
+        if name not in names:
+            names.append(name)
     is_requester = user.role == Role.clinician and user.facility_id == consult.facility_id
-    targets = allowed_targets(ConsultState(consult.state))
     return render(
         request,
         "consult_detail.html",
@@ -158,15 +160,14 @@ def _detail(
             "consult": consult,
             "case": case,
             "vitals": service.vitals_of(consult),
-            "events": repository.events_of(db, consult.id or 0),
-            "participants": participants,
+            "events": events,
+            "involved": involved,
             "people": people,
             "thread": messages.thread(db, consult),
             "facility_name": facilities_repository.facility_names(db).get(consult.facility_id, ""),
-            "can_submit": is_requester
-            and ConsultState.requested in targets
-            and consult.state == ConsultState.draft,
-            "can_cancel": is_requester and ConsultState.cancelled in targets,
+            "can_submit": is_requester and consult.state == ConsultState.draft,
+            "can_cancel": is_requester
+            and ConsultState.cancelled in allowed_targets(ConsultState(consult.state)),
             "waiting_states": WAITING_STATES,
             "errors": errors or {},
             "values": values or {},
