@@ -703,16 +703,7 @@ class Error:
 
 
 ClientMessage: TypeAlias = (
-    Hello
-    | Resume
-    | Offer
-    | Answer
-    | CandidateMessage
-    | IceRestart
-    | Media
-    | Quality
-    | Ping
-    | Leave
+    Hello | Resume | Offer | Answer | CandidateMessage | IceRestart | Media | Quality | Ping | Leave
 )
 ServerMessage: TypeAlias = (
     Welcome
@@ -829,6 +820,14 @@ def parse(
     return factory(data, rid)
 
 
+def parse_client(text: str, *, max_bytes: int = MAX_MESSAGE_BYTES) -> ClientMessage:
+    """:func:`parse` for the server side: only types a client may send."""
+    message = parse(text, max_bytes=max_bytes, source="client")
+    if not isinstance(message, _CLIENT_CLASSES):  # pragma: no cover - parse guarantees it
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "not a client message")
+    return message
+
+
 def to_dict(message: Message) -> dict[str, Any]:
     """The JSON object for ``message``, with absent optional members left out."""
     out: dict[str, Any] = {"type": message.TYPE}
@@ -849,4 +848,3 @@ def to_dict(message: Message) -> dict[str, Any]:
 def serialize(message: Message) -> str:
     """Encode ``message`` as compact JSON text (one WebSocket text frame)."""
     return json.dumps(to_dict(message), separators=(",", ":"), ensure_ascii=False)
-

@@ -76,9 +76,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "telemed.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file
     return path
 
 
@@ -122,9 +120,13 @@ def settings(tmp_path: Path, engine: Engine) -> Settings:
 
 @pytest.fixture
 def db(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
+    """The test's own session. On SQLite its transactions are deferred, so that a test
+    holding a read open does not block the application's writers."""
+    own = make_engine(engine.url.render_as_string(hide_password=False), sqlite_immediate=False)
+    with Session(own, expire_on_commit=False) as session:
         seed_facilities(session)
         yield session
+    own.dispose()
 
 
 @pytest.fixture

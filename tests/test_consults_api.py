@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from telemed.accounts.models import Role
 from telemed.cases.models import Case
 from telemed.consults import service
+from telemed.db import make_engine
 from telemed.consults.models import Consult, ConsultEvent, ConsultState, ParticipantRelation
 from telemed.errors import Conflict, InvalidTransition
 from tests.conftest import LoginFn
@@ -125,9 +126,11 @@ def test_transition_service_records_the_actor_and_refuses_a_lost_race(
     service.transition(db, consult, ConsultState.offered, actor=None, reason="best match")
     db.commit()
     # A second reader holds the consult as it was before the first accept.
-    with Session(engine, expire_on_commit=False) as other:
+    url = engine.url.render_as_string(hide_password=False)
+    with Session(make_engine(url, sqlite_immediate=False), expire_on_commit=False) as other:
         stale = other.get(Consult, consult.id)
         assert stale is not None
+        other.commit()  # the object keeps what it read: state "offered"
         service.transition(db, consult, ConsultState.accepted, actor=specialist, reason="accepted")
         db.commit()
         with pytest.raises(Conflict, match="changed while you were working"):

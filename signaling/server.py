@@ -1,0 +1,580 @@
+"""The signalling server: sockets in, room rules applied, frames and events out.
+
+:class:`SignalingHub` holds the rooms of one server instance and drives each socket through
+:meth:`SignalingHub.handle`, whatever library carries it (see ``signaling.transport``). The
+standalone server (:func:`serve`) uses ``websockets``; the application mounts the same hub on a
+Starlette route (``signaling.asgi``).
+
+Design points, each from the protocol page or the architecture:
+
+- Every frame to a client goes through that connection's own bounded queue and writer task.
+  Delivering to a room never awaits a client, so one slow or stuck client cannot stall the
+  others: when its queue is full it is dropped (close 4507) and may resume.
+- The room rules live in :mod:`signaling.rooms`; this module only carries out their effects.
+- With a broker, instances tell each other about their members and relay messages; each
+  instance only ever writes to its own sockets. Publications go through one outbox task, so a
+  slow Redis delays fan-out but never a client's reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+
+from signaling.broker import Broker
+from signaling.connection import Connection
+from signaling.events import EventCallback, SessionEvent
+from signaling.limits import TokenBucket
+from signaling.protocol import (
+    MAX_MESSAGE_BYTES,
+    Ack,
+    Answer,
+    CandidateMessage,
+    ClientMessage,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Hello,
+    IceRestart,
+    Identity,
+    Leave,
+    LeaveReason,
+    Limits,
+    Media,
+    Offer,
+    Ping,
+    Pong,
+    ProtocolError,
+    Quality,
+    Resume,
+    Welcome,
+    parse,
+    parse_client,
+    serialize,
+)
+from signaling.rooms import Effects, MemberInfo, Room, RoomError, RoomEvent
+from signaling.tokens import JtiStore, MemoryJtiStore, TokenError, TokenVerifier, verify_and_consume
+from signaling.transport import Transport, TransportClosedError, WebsocketsTransport
+
+log = logging.getLogger(__name__)
+
+BROKER_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubConfig:
+    """Tunables; the defaults are the ones documented in the protocol page."""
+
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    send_queue: int = 64
+    rate_per_s: float = 50.0
+    burst: int = 100
+    rate_strikes: int = 20
+    hello_timeout_s: float = 10.0
+    heartbeat_s: float = 10.0
+    idle_timeout_s: float = 30.0
+    grace_s: float = 30.0
+    replay_limit: int = 256
+    empty_room_ttl_s: float = 30.0
+    sweep_interval_s: float = 1.0
+    close_timeout_s: float = 2.0
+    outbox_limit: int = 10_000
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_message_bytes=self.max_message_bytes,
+            rate_per_s=self.rate_per_s,
+            burst=self.burst,
+            heartbeat_s=self.heartbeat_s,
+            idle_timeout_s=self.idle_timeout_s,
+            grace_s=self.grace_s,
+        )
+
+
+class SignalingHub:
+    """The rooms and sockets of one server instance.
+
+    Use as ``async with SignalingHub(...) as hub:`` (or ``await hub.start()`` /
+    ``await hub.stop()``) and give every accepted socket to :meth:`handle`.
+    """
+
+    def __init__(
+        self,
+        secret: bytes | str,
+        *,
+        config: HubConfig | None = None,
+        jti_store: JtiStore | None = None,
+        broker: Broker | None = None,
+        on_event: EventCallback | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        node_id: str | None = None,
+    ) -> None:
+        self.config = config or HubConfig()
+        self.node_id = node_id or secrets.token_hex(6)
+        self._verifier = TokenVerifier(secret, clock=wall_clock)
+        # Not `or`: an empty store has len() 0 and would be replaced by a private one.
+        self._jti = jti_store if jti_store is not None else MemoryJtiStore(clock=wall_clock)
+        self._broker = broker
+        self._on_event = on_event
+        self._clock = clock
+        self._wall = wall_clock
+        self.rooms: dict[str, Room] = {}
+        self._opening: dict[str, asyncio.Task[Room]] = {}
+        self._connections: dict[str, Connection] = {}  # session id -> its current socket
+        self._session_rooms: dict[str, str] = {}  # local session id -> room id
+        self._events: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._sweeper(), name="signal-sweeper"))
+        self._tasks.append(asyncio.create_task(self._dispatch_events(), name="signal-events"))
+        if self._broker is not None:
+            self._tasks.append(asyncio.create_task(self._listen(), name="signal-listen"))
+            self._tasks.append(asyncio.create_task(self._publish_loop(), name="signal-publish"))
+
+    async def stop(self) -> None:
+        """Close every socket (1001) and stop background tasks. Pending events are delivered."""
+        for conn in list(self._connections.values()):
+            conn.ended = True
+            conn.close(CloseCode.GOING_AWAY, "server shutting down")
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=self.config.close_timeout_s + 1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.close_timeout_s):
+                await self._events.join()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def __aenter__(self) -> SignalingHub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    async def sweep(self) -> None:
+        """End grace periods that are over and forget rooms that stayed empty.
+
+        Runs every ``sweep_interval_s``; public so that tests with a hand-moved clock can run
+        it at the moment they choose.
+        """
+        now = self._clock()
+        for room in list(self.rooms.values()):
+            for participant in room.due(now):
+                session = room.members[participant].session
+                self._session_rooms.pop(session, None)
+                self._apply(room, room.depart(participant, "gone"))
+                self._publish(
+                    room.id, "gone", participant=participant, session=session, reason="gone"
+                )
+            if room.expired(now, self.config.empty_room_ttl_s):
+                del self.rooms[room.id]
+                if self._broker is not None:
+                    await self._broker.unsubscribe(room.id)
+
+    # ------------------------------------------------------------ one socket
+
+    async def handle(self, transport: Transport) -> None:
+        """Serve one accepted socket until it closes. Never raises for client behaviour."""
+        conn = Connection(
+            transport,
+            send_queue=self.config.send_queue,
+            bucket=TokenBucket(self.config.rate_per_s, self.config.burst, self._clock),
+        )
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            if await self._open_session(conn):
+                await self._serve(conn)
+        except TransportClosedError:
+            pass
+        except Exception:
+            log.exception("connection handler failed session=%s", conn.session)
+            conn.fail(ErrorCode.INTERNAL, "internal error")
+        finally:
+            self._disconnected(conn)
+            await conn.finish(self.config.close_timeout_s + 1)
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _receive(self, conn: Connection, within_s: float) -> str | None:
+        """Next text frame, or None after failing the connection (timeout, binary frame)."""
+        try:
+            async with asyncio.timeout(within_s):
+                data = await conn.transport.receive()
+        except TimeoutError:
+            conn.fail(ErrorCode.TIMEOUT, "nothing received in time")
+            return None
+        if isinstance(data, bytes):
+            conn.fail_with(CloseCode.UNSUPPORTED_DATA, ErrorCode.BAD_MESSAGE, "text frames only")
+            return None
+        return data
+
+    async def _open_session(self, conn: Connection) -> bool:
+        """First message: ``hello`` or ``resume``. True when the socket is now in a session."""
+        text = await self._receive(conn, self.config.hello_timeout_s)
+        if text is None:
+            return False
+        try:
+            message = parse_client(text, max_bytes=self.config.max_message_bytes)
+        except ProtocolError as exc:
+            conn.fail(exc.code, exc.message)
+            return False
+        try:
+            if isinstance(message, Hello):
+                await self._hello(conn, message)
+            elif isinstance(message, Resume):
+                self._resume(conn, message)
+            else:
+                conn.fail(ErrorCode.NOT_AUTHENTICATED, "the first message must be hello or resume")
+                return False
+        except (TokenError, RoomError) as exc:
+            conn.fail(exc.code, exc.message, rid=message.rid)
+            return False
+        return True
+
+    async def _hello(self, conn: Connection, hello: Hello) -> None:
+        claims = await verify_and_consume(self._verifier, self._jti, hello.token, room=hello.room)
+        room = await self._open_room(claims.room)
+        identity = Identity(participant=claims.participant, name=claims.name, role=claims.role)
+        session = secrets.token_urlsafe(16)
+        member, fx = room.admit(
+            identity,
+            capacity=claims.capacity,
+            session=session,
+            resume_token=secrets.token_urlsafe(24),
+            at=self._wall(),
+        )
+        self._attach(conn, room, member.participant, session)
+        conn.send_message(
+            Welcome(
+                session=session,
+                resume_token=member.resume_token,
+                room=room.id,
+                participant=identity,
+                peers=room.peers_of(member),
+                seq=room.seq,
+                limits=self.config.limits(),
+                rid=hello.rid,
+            )
+        )
+        self._apply(room, fx)
+        self._publish(room.id, "presence", member=member.info().to_dict())
+
+    def _resume(self, conn: Connection, message: Resume) -> None:
+        room_id = self._session_rooms.get(message.session)
+        room = self.rooms.get(room_id) if room_id is not None else None
+        if room is None:
+            raise RoomError(ErrorCode.RESUME_FAILED, "unknown or expired session")
+        member, reply, replay, fx = room.resume(
+            message.session, message.resume_token, message.last_seq, secrets.token_urlsafe(24)
+        )
+        previous = self._connections.get(message.session)
+        if previous is not None and previous is not conn:
+            previous.fail(ErrorCode.REPLACED, "the session resumed on another socket")
+        self._attach(conn, room, member.participant, message.session)
+        conn.send_message(replace(reply, rid=message.rid))
+        for text in replay:
+            conn.send(text, force=True)
+        self._apply(room, fx)
+        self._publish(room.id, "presence", member=member.info().to_dict())
+
+    def _attach(self, conn: Connection, room: Room, participant: str, session: str) -> None:
+        conn.room, conn.participant, conn.session = room, participant, session
+        self._connections[session] = conn
+        self._session_rooms[session] = room.id
+
+    async def _serve(self, conn: Connection) -> None:
+        """Read frames until the socket closes, the client leaves, or we close it."""
+        while not conn.ended:
+            text = await self._receive(conn, self.config.idle_timeout_s)
+            if text is None:
+                return
+            if not conn.bucket.allow():
+                conn.strikes += 1
+                if conn.strikes >= self.config.rate_strikes:
+                    conn.fail(ErrorCode.RATE_LIMITED, "too many messages")
+                    return
+                conn.send_message(
+                    Error(
+                        code=ErrorCode.RATE_LIMITED,
+                        message="slow down; message dropped",
+                        rid=_rid_of(text),
+                    )
+                )
+                continue
+            conn.strikes = 0
+            try:
+                message = parse_client(text, max_bytes=self.config.max_message_bytes)
+            except ProtocolError as exc:
+                if exc.code is ErrorCode.TOO_BIG:
+                    conn.fail(exc.code, exc.message)
+                    return
+                conn.send_message(Error(code=exc.code, message=exc.message, rid=_rid_of(text)))
+                continue
+            try:
+                self._dispatch(conn, message)
+            except RoomError as exc:
+                conn.send_message(Error(code=exc.code, message=exc.message, rid=message.rid))
+            except Exception:
+                log.exception("failed to process %s session=%s", message.TYPE, conn.session)
+                conn.send_message(
+                    Error(code=ErrorCode.INTERNAL, message="internal error", rid=message.rid)
+                )
+
+    def _dispatch(self, conn: Connection, message: ClientMessage) -> None:
+        room, participant = conn.room, conn.participant
+        assert room is not None  # set by _open_session
+        assert participant is not None
+        if conn.session is None or self._connections.get(conn.session) is not conn:
+            return  # a frame that arrived just after this socket was replaced
+        rid = message.rid
+        if isinstance(message, Offer | Answer | CandidateMessage | IceRestart):
+            self._apply(room, room.relay(participant, message))
+            self._publish(
+                room.id, "relay", sender=participant, message=serialize(replace(message, rid=None))
+            )
+        elif isinstance(message, Media):
+            self._apply(room, room.set_media(participant, message.mode))
+            self._publish(room.id, "presence", member=room.members[participant].info().to_dict())
+        elif isinstance(message, Quality):
+            member = room.members[participant]
+            self._emit(
+                room.id,
+                RoomEvent(
+                    "quality",
+                    participant,
+                    member.role,
+                    member.session,
+                    {"stats": dict(message.stats)},
+                ),
+            )
+        elif isinstance(message, Ping):
+            conn.send_message(Pong(rid=rid))
+            return
+        elif isinstance(message, Leave):
+            session = conn.session
+            assert session is not None
+            conn.ended = True
+            self._connections.pop(session, None)
+            self._session_rooms.pop(session, None)
+            if rid is not None:
+                conn.send_message(Ack(rid=rid))
+            self._apply(room, room.depart(participant, "left"))
+            self._publish(room.id, "gone", participant=participant, session=session, reason="left")
+            conn.close(CloseCode.NORMAL, "left")
+            return
+        elif isinstance(message, Hello | Resume):
+            raise RoomError(ErrorCode.ALREADY_JOINED, "this socket is already in a session")
+        if rid is not None:
+            conn.send_message(Ack(rid=rid))
+
+    def _disconnected(self, conn: Connection) -> None:
+        """The socket ended: hold the participant's place for the grace period."""
+        session, room = conn.session, conn.room
+        if session is None or room is None or self._connections.get(session) is not conn:
+            return  # never joined, or replaced/resumed elsewhere, or already left
+        del self._connections[session]
+        fx = room.detach(session, now=self._clock(), grace=self.config.grace_s)
+        self._apply(room, fx)
+        member = room.by_session(session)
+        if member is not None:
+            self._publish(room.id, "presence", member=member.info().to_dict())
+
+    # ------------------------------------------------------------ effects
+
+    def _apply(self, room: Room, fx: Effects) -> None:
+        for session, text in fx.sends:
+            conn = self._connections.get(session)
+            if conn is not None:
+                conn.send(text)
+        for kick in fx.kicks:
+            self._session_rooms.pop(kick.session, None)
+            conn = self._connections.pop(kick.session, None)
+            if conn is not None:
+                conn.fail(kick.code, kick.message)
+        for event in fx.events:
+            self._emit(room.id, event)
+
+    def _emit(self, room_id: str, event: RoomEvent) -> None:
+        if self._on_event is None:
+            return
+        self._events.put_nowait(
+            SessionEvent(
+                kind=event.kind,
+                room=room_id,
+                participant=event.participant,
+                role=event.role,
+                session=event.session,
+                at=datetime.fromtimestamp(self._wall(), UTC),
+                node=self.node_id,
+                detail=event.detail,
+            )
+        )
+
+    async def _dispatch_events(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                if self._on_event is not None:
+                    result = self._on_event(event)
+                    if inspect.isawaitable(result):
+                        await result
+            except Exception:
+                log.exception("session event callback failed for %s", event.kind)
+            finally:
+                self._events.task_done()
+
+    # ------------------------------------------------------------ rooms and other instances
+
+    async def _open_room(self, room_id: str) -> Room:
+        """The room, created (and subscribed to, and announced) on first use."""
+        room = self.rooms.get(room_id)
+        if room is not None:
+            return room
+        opening = self._opening.get(room_id)
+        if opening is None:
+            opening = asyncio.create_task(self._create_room(room_id))
+            self._opening[room_id] = opening
+            opening.add_done_callback(lambda _: self._opening.pop(room_id, None))
+        return await asyncio.shield(opening)
+
+    async def _create_room(self, room_id: str) -> Room:
+        if self._broker is not None:
+            # Subscribe before anyone learns of our member, so no reply can be missed.
+            await self._broker.subscribe(room_id)
+        room = Room(room_id, replay_limit=self.config.replay_limit)
+        self.rooms[room_id] = room
+        self._publish(room_id, "sync")
+        return room
+
+    def _publish(self, room_id: str, kind: str, **body: Any) -> None:
+        if self._broker is None:
+            return
+        if self._outbox.qsize() >= self.config.outbox_limit:
+            log.error("broker outbox full; dropping %s for room %s", kind, room_id)
+            return
+        payload = {"v": BROKER_VERSION, "node": self.node_id, "k": kind, **body}
+        self._outbox.put_nowait((room_id, json.dumps(payload, separators=(",", ":"))))
+
+    async def _publish_loop(self) -> None:
+        assert self._broker is not None
+        while True:
+            room_id, data = await self._outbox.get()
+            try:
+                await self._broker.publish(room_id, data)
+            except Exception:
+                log.exception("broker publish failed for room %s", room_id)
+
+    async def _listen(self) -> None:
+        assert self._broker is not None
+        backoff = 0.1
+        while True:
+            try:
+                room_id, data = await self._broker.receive()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("broker receive failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            try:
+                self._on_broker(room_id, data)
+            except Exception:
+                log.exception("bad broker message for room %s", room_id)
+
+    def _on_broker(self, room_id: str, data: str) -> None:
+        payload = json.loads(data)
+        room = self.rooms.get(room_id)
+        if payload.get("v") != BROKER_VERSION or payload.get("node") == self.node_id:
+            return
+        if room is None:
+            return
+        kind = payload.get("k")
+        if kind == "sync":
+            for member in room.local_members():
+                self._publish(room_id, "presence", member=member.info().to_dict())
+        elif kind == "presence":
+            self._apply(room, room.apply_presence(MemberInfo.from_dict(payload["member"])))
+        elif kind == "gone":
+            reason: LeaveReason = "left" if payload.get("reason") == "left" else "gone"
+            fx = room.apply_departure(str(payload["participant"]), str(payload["session"]), reason)
+            self._apply(room, fx)
+        elif kind == "relay":
+            message = parse(str(payload["message"]), max_bytes=2**31, source="client")
+            if isinstance(message, Offer | Answer | CandidateMessage | IceRestart):
+                self._apply(room, room.relay(str(payload["sender"]), message, check=False))
+
+
+def _rid_of(text: str) -> str | None:
+    """Best effort to echo the ``rid`` of a frame we could not accept."""
+    try:
+        value = json.loads(text).get("rid")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+async def serve(
+    hub: SignalingHub,
+    host: str | None = "127.0.0.1",
+    port: int = 0,
+    *,
+    ping_interval_s: float | None = 20.0,
+    ping_timeout_s: float | None = 20.0,
+) -> Server:
+    """Start a standalone ``websockets`` server that gives each socket to ``hub``.
+
+    Compression is off (it costs tens of KB per connection); the library enforces the message
+    size limit itself (close 1009) and answers our keepalive pings. Close it with
+    ``server.close(); await server.wait_closed()``.
+    """
+
+    async def handler(connection: ServerConnection) -> None:
+        await hub.handle(
+            WebsocketsTransport(connection, close_timeout_s=hub.config.close_timeout_s)
+        )
+
+    return await ws_serve(
+        handler,
+        host,
+        port,
+        compression=None,
+        max_size=hub.config.max_message_bytes,
+        ping_interval=ping_interval_s,
+        ping_timeout=ping_timeout_s,
+        close_timeout=hub.config.close_timeout_s,
+        max_queue=16,
+    )

@@ -1,0 +1,50 @@
+"""Shared fixtures for the signalling tests: a real Redis when one is running.
+
+A test that needs Redis skips on a developer machine without it, but fails under ``CI=true``:
+CI must never turn green by silently skipping the scale-out tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+REDIS_URL = os.environ.get("SIGNALING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The URL of a live Redis, or skip (fail under CI=true) when there is none.
+
+    Synchronous so that parametrized fixtures can ask for it with ``getfixturevalue``.
+    """
+    client = SyncRedis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis is required in CI but not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    client: Redis = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A prefix unique to this test so that parallel or repeated runs never share keys."""
+    return f"test-signal-{secrets.token_hex(6)}:"
