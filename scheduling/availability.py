@@ -151,9 +151,7 @@ def _check_no_overlap(spans: Iterable[tuple[int, int]], what: str) -> None:
     previous: tuple[int, int] | None = None
     for span in sorted(spans):
         if previous is not None and span[0] < previous[1]:
-            raise InvalidWindowError(
-                f"{what}: windows {_fmt(previous)} and {_fmt(span)} overlap"
-            )
+            raise InvalidWindowError(f"{what}: windows {_fmt(previous)} and {_fmt(span)} overlap")
         previous = span
 
 

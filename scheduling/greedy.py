@@ -11,7 +11,7 @@ from bisect import bisect_left
 
 import numpy as np
 
-from scheduling.problem import MICROS_PER_MINUTE, I64, MatchingProblem
+from scheduling.problem import I64, MICROS_PER_MINUTE, MatchingProblem
 
 
 def greedy_choice(problem: MatchingProblem) -> tuple[I64, I64]:
@@ -51,7 +51,9 @@ def greedy_choice(problem: MatchingProblem) -> tuple[I64, I64]:
         g = request_group[r]
         members, starts = group_slots[g], group_starts[g]
         i = front[g]
-        while i < len(members) and (slot_left[members[i]] == 0 or spec_left[owner_of[members[i]]] == 0):
+        while i < len(members) and (
+            slot_left[members[i]] == 0 or spec_left[owner_of[members[i]]] == 0
+        ):
             i += 1
         front[g] = i
         stop = bisect_left(starts, deadline[r], i)

@@ -1,9 +1,11 @@
-"""Public matching API: eligibility, greedy baseline, pruned optimum, exact optimum, cost.
+"""Public matching API: eligibility, greedy baseline, batch optimum, exact optimum, cost.
 
 All three assigners take the same plain data and are judged by the same
 :func:`total_cost`, so "optimised versus greedy" compares like with like. The heavy lifting
-lives in :mod:`scheduling.problem` (indexing), :mod:`scheduling.greedy` and
-:mod:`scheduling.flow`; this module is the stable surface the application imports.
+lives in :mod:`scheduling.problem` (indexing), :mod:`scheduling.greedy`,
+:mod:`scheduling.candidates` (pruned arcs), :mod:`scheduling.chains` (shared arcs) and
+:mod:`scheduling.flow` (the min-cost flow); this module is the surface the application
+imports.
 """
 
 from __future__ import annotations
@@ -14,17 +16,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scheduling.candidates import Pruning
 from scheduling.errors import InvalidAssignmentError
-from scheduling.flow import Pruning, candidate_arcs, solve_flow
+from scheduling.flow import exact_pairs, optimise_pairs
 from scheduling.greedy import greedy_choice
-from scheduling.model import Assignment, CostModel, Request, Slot, Specialist
+from scheduling.model import (
+    Assignment,
+    CostModel,
+    Request,
+    Slot,
+    Specialist,
+    Urgency,
+    batch_horizon,
+)
 from scheduling.problem import MatchingProblem, eligible
 
 __all__ = [
+    "Assignment",
     "CostBreakdown",
+    "CostModel",
     "Matching",
     "MatchingProblem",
     "Pruning",
+    "Request",
+    "Slot",
+    "Specialist",
+    "Urgency",
     "check_assignments",
     "cost_breakdown",
     "eligible",
@@ -66,13 +83,15 @@ def greedy(problem: MatchingProblem) -> Matching:
 
 
 def optimise(problem: MatchingProblem, pruning: Pruning | None = None) -> Matching:
-    """Min-cost assignment on the pruned candidate graph; never costlier than :func:`greedy`.
+    """Batch min-cost assignment; never costlier than :func:`greedy` on the same problem.
 
-    Runs the greedy pass first because its choices seed the candidate graph.
+    Runs the greedy pass first because its choices seed the pruned arcs. With the default
+    :class:`Pruning`, requests that can share arcs get every eligible slot through the
+    chains (exact for them); the rest, e.g. requests excluding a specialist, get their ``k``
+    cheapest slots, their greedy slot and its neighbours.
     """
     choice, position = greedy_choice(problem)
-    requests, slots = candidate_arcs(problem, pruning or Pruning(), choice, position)
-    return _matching(problem, solve_flow(problem, requests, slots))
+    return _matching(problem, optimise_pairs(problem, pruning or Pruning(), choice, position))
 
 
 def exact(problem: MatchingProblem) -> Matching:
@@ -81,8 +100,7 @@ def exact(problem: MatchingProblem) -> Matching:
     Its graph grows with requests x slots, so it is meant for small batches and for
     measuring the optimality gap of :func:`optimise`.
     """
-    requests, slots = candidate_arcs(problem, None)
-    return _matching(problem, solve_flow(problem, requests, slots))
+    return _matching(problem, exact_pairs(problem))
 
 
 def greedy_assign(
@@ -175,7 +193,8 @@ def cost_breakdown(
         for n in range(1, count + 1)
     )
     taken = {request.id for request, _, _ in rows}
-    unassigned = sum(model.unassigned[r.urgency] for r in requests if r.id not in taken)
+    horizon = batch_horizon(requests)
+    unassigned = sum(model.unassigned_cost(r, horizon) for r in requests if r.id not in taken)
     return CostBreakdown(wait=wait, load=load, unassigned=unassigned)
 
 

@@ -7,9 +7,9 @@ baseline, the pruned optimiser and the exact solver and the results compared fai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -132,15 +132,39 @@ DEFAULT_UNASSIGNED: Mapping[Urgency, int] = _frozen(
 )
 
 
+def batch_horizon(requests: Iterable[Request]) -> datetime | None:
+    """The instant up to which an unassigned request is charged its wait.
+
+    The latest deadline in the batch, floored to the minute (a whole minute keeps the wait
+    split exactly into a request part and a slot part, which the solver relies on). No slot
+    after it can serve any request of the batch, so being served never costs more waiting
+    than being left. ``None`` for an empty batch.
+    """
+    latest = max((r.deadline for r in requests), default=None)
+    if latest is None:
+        return None
+    return latest - (latest - _EPOCH) % _MINUTE
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class CostModel:
     """Integer prices that both the greedy baseline and the optimisers are judged by.
 
     * waiting: ``weight[urgency] x`` whole minutes from the request's creation to the slot's
       start, so an emergency minute costs a hundred routine minutes by default;
-    * leaving a request unassigned: ``unassigned[urgency]``. The defaults exceed any wait a
-      deadline allows (48 h x 100, 7 d x 10, 14 d x 1), so the optimiser first matches as
-      many requests as it can, most urgent first, and only then shortens waits;
+    * leaving a request unassigned: ``unassigned[urgency]`` plus, when ``age_neutral`` (the
+      default), its weight x whole minutes from creation to the batch horizon (see
+      :func:`batch_horizon`): a request that is left keeps waiting. Without that term the
+      objective prefers serving *new* requests, because an old one has already accrued a
+      long wait and assigning it "costs" more than assigning a fresh one for the same slot;
+      the optimum then starves the oldest requests of each urgency, the ones nearest their
+      deadline. With it, which request of an urgency is served no longer changes the cost
+      and the solver breaks the tie oldest first. The penalties exceed any wait a deadline
+      allows (48 h x 100, 7 d x 10, 14 d x 1), so the optimiser first matches as many
+      requests as it can, most urgent first, and only then shortens waits;
     * fairness: a specialist's ``n``-th consult of the period (counting ``load``) costs
       ``load_step x (n - 1)``, an increasing marginal price, so work spreads out when the
       waits are otherwise similar.
@@ -152,6 +176,7 @@ class CostModel:
     weights: Mapping[Urgency, int] = field(default_factory=lambda: DEFAULT_WEIGHTS)
     unassigned: Mapping[Urgency, int] = field(default_factory=lambda: DEFAULT_UNASSIGNED)
     load_step: int = 60
+    age_neutral: bool = True
 
     def __post_init__(self) -> None:
         for name, table in (("weight", self.weights), ("unassigned cost", self.unassigned)):
@@ -172,3 +197,11 @@ class CostModel:
         """Urgency weight times whole minutes waited (never negative)."""
         minutes = max(0, (slot.start - request.created_at) // _MINUTE)
         return self.weights[request.urgency] * minutes
+
+    def unassigned_cost(self, request: Request, horizon: datetime | None) -> int:
+        """Price of leaving ``request`` to a later batch (``horizon``: :func:`batch_horizon`)."""
+        price = self.unassigned[request.urgency]
+        if self.age_neutral and horizon is not None:
+            minutes = max(0, (horizon - request.created_at) // _MINUTE)
+            price += self.weights[request.urgency] * minutes
+        return price

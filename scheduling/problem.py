@@ -23,10 +23,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scheduling.errors import InvalidInstanceError
-from scheduling.model import Assignment, CostModel, Request, Slot, Specialist
+from scheduling.model import (
+    Assignment,
+    CostModel,
+    Request,
+    Slot,
+    Specialist,
+    batch_horizon,
+)
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
+BOOL = NDArray[np.bool_]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -72,9 +80,11 @@ class Group:
 
 
 class MatchingProblem:
-    """An immutable, validated instance plus the arrays the solvers share.
+    """A validated instance plus the arrays the solvers share (treat it as read-only).
 
-    Build it once per batch; :meth:`greedy`, :meth:`optimise` and :meth:`exact` reuse it.
+    Build it once per batch and hand it to :func:`scheduling.greedy`,
+    :func:`scheduling.optimise` and :func:`scheduling.exact`, which then agree on every
+    index, time and price.
     """
 
     def __init__(
@@ -106,14 +116,14 @@ class MatchingProblem:
         self.load: I64 = np.array([p.load for p in self.specialists], dtype=np.int64)
         self.remaining: I64 = np.array([p.remaining for p in self.specialists], dtype=np.int64)
 
-        weights, unassigned = self.costs.weights, self.costs.unassigned
+        weights = self.costs.weights
         self.created: I64 = np.array([micros(r.created_at) for r in self.requests], dtype=np.int64)
         self.deadline: I64 = np.array([micros(r.deadline) for r in self.requests], dtype=np.int64)
         self.weight: I64 = np.array([weights[r.urgency] for r in self.requests], dtype=np.int64)
+        self.horizon = batch_horizon(self.requests)
         self.unassigned_cost: I64 = np.array(
-            [unassigned[r.urgency] for r in self.requests], dtype=np.int64
+            [self.costs.unassigned_cost(r, self.horizon) for r in self.requests], dtype=np.int64
         )
-        self.rank: I64 = np.array([r.urgency.rank for r in self.requests], dtype=np.int64)
         # Excluded specialists as indices; ids of unknown specialists simply cannot match.
         self.excluded: dict[int, frozenset[int]] = {}
         for position, request in enumerate(self.requests):
@@ -160,7 +170,8 @@ class MatchingProblem:
     def arc_costs(self, requests: I64, slots: I64) -> I64:
         """Wait cost of each (request, slot) pair, exactly as :meth:`CostModel.wait_cost`."""
         waited = np.maximum(self.slot_start[slots] - self.created[requests], 0)
-        return self.weight[requests] * (waited // MICROS_PER_MINUTE)
+        costs: I64 = self.weight[requests] * (waited // MICROS_PER_MINUTE)
+        return costs
 
     def to_assignments(self, chosen: Iterable[tuple[int, int]]) -> list[Assignment]:
         """(request index, slot index) pairs as plain :class:`Assignment` values, sorted."""

@@ -1,0 +1,1 @@
+"""Benchmarks; each prints human-readable lines, then one JSON line last."""
