@@ -16,6 +16,9 @@ from sqlalchemy import Engine, text
 from telemed import __version__
 from telemed.accounts import endpoints as accounts_api
 from telemed.accounts import views as accounts_pages
+from telemed.audit import endpoints as audit_api
+from telemed.audit import views as audit_pages
+from telemed.audit.context import ClientAddressMiddleware
 from telemed.consults import endpoints as consults_api
 from telemed.consults import views as consults_pages
 from telemed.db import make_engine
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ClientAddressMiddleware)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
@@ -62,10 +66,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     api.include_router(facilities_api.router)
     api.include_router(consults_api.router)
     api.include_router(messages_api.router)
+    api.include_router(audit_api.router)
     app.include_router(api)
 
     app.include_router(accounts_pages.router)
     app.include_router(consults_pages.router)
+    app.include_router(audit_pages.router)
     app.mount(
         "/static/swagger",
         StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -200,8 +199,25 @@ def specialties_add(code: str, name: str) -> None:
     click.echo(f"Specialty {code} ({name}) available.")
 
 
-def run(argv: list[str] | None = None) -> Any:  # pragma: no cover - console entry
-    return main.main(args=argv, prog_name="telemed")
+@main.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit 1 naming the first row altered, inserted or removed."""
+    from telemed.audit import service
+
+    settings = _settings()
+    with _friendly_errors():
+        engine = make_engine(settings.sqlalchemy_url)
+        with Session(engine) as session:
+            checked, broken = service.verify(session)
+    if broken is not None:
+        click.echo(f"Audit chain broken after {checked} intact rows: {broken}", err=True)
+        sys.exit(1)
+    click.echo(f"Audit chain intact: {checked} rows.")
 
 
 if __name__ == "__main__":  # pragma: no cover

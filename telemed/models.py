@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from telemed.accounts.models import LoginAttempt, User, UserSession
+from telemed.audit.models import AuditEntry
 from telemed.cases.models import Case
 from telemed.consults.models import Consult, ConsultEvent, ConsultParticipant, Specialty
 from telemed.facilities.models import District, Facility
@@ -11,6 +12,7 @@ from telemed.messages.models import Message
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AuditEntry",
     "Case",
     "Consult",
     "ConsultEvent",

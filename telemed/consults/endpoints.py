@@ -98,8 +98,9 @@ def create_consult(body: ConsultCreate, user: CurrentUser, db: SessionDep) -> Co
 
 
 @router.get("/consults/{consult_id}", responses=ERRORS)
-def get_consult(consult: CurrentConsult, db: SessionDep) -> ConsultPublic:
+def get_consult(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> ConsultPublic:
     """One consult with its patient, lifecycle events and participants."""
+    service.record_read(db, user, consult)
     return consult_public(db, consult)
 
 
@@ -126,6 +127,7 @@ def cancel_consult(
 
 
 @router.get("/consults/{consult_id}/events", responses=ERRORS)
-def list_events(consult: CurrentConsult, db: SessionDep) -> list[EventPublic]:
+def list_events(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> list[EventPublic]:
     """The consult's lifecycle, oldest first (append-only)."""
+    service.record_read(db, user, consult, "consult_events")
     return [EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)]

@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from telemed.accounts.models import User
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
 from telemed.cases.models import Case
 from telemed.cases.schemas import CaseIn
 from telemed.consults import auth, repository
@@ -68,6 +70,16 @@ def transition(
     )
     session.add(event)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        AuditAction.transition,
+        "consult",
+        consult.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=f"{current} -> {target}",
+    )
     return event
 
 
@@ -121,6 +133,7 @@ def _find_or_create_case(session: Session, user: User, facility_id: int, case_in
     )
     session.add(case)
     session.flush()
+    audit.record(session, user, AuditAction.create, "case", case.id or 0, case_id=case.id)
     return case
 
 
@@ -150,6 +163,15 @@ def create_consult(session: Session, user: User, data: ConsultCreate) -> Consult
                 reason="created",
             )
         )
+        audit.record(
+            session,
+            user,
+            AuditAction.create,
+            "consult",
+            consult.id or 0,
+            case_id=case.id,
+            consult_id=consult.id,
+        )
         if data.submit:
             transition(session, consult, ConsultState.requested, actor=user)
         session.commit()
@@ -173,6 +195,16 @@ def update_draft(session: Session, user: User, consult: Consult, data: ConsultUp
         for name, value in _vitals_columns(data.vitals).items():
             setattr(consult, name, value)
     session.add(consult)
+    audit.record(
+        session,
+        user,
+        AuditAction.update,
+        "consult",
+        consult.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail="draft edited: " + ", ".join(sorted(data.model_dump(exclude_unset=True))),
+    )
     session.commit()
     return consult
 
@@ -217,7 +249,29 @@ def list_visible(
     )
     items = rows[:page_size]
     cases = repository.list_cases_by_id(session, {c.case_id for c in items}) if with_cases else {}
+    if items:  # which clinical records were shown to whom
+        audit.record_and_commit(
+            session,
+            user,
+            AuditAction.list,
+            "consult",
+            f"page {page}",
+            detail="consults " + ",".join(str(c.id) for c in items),
+        )
     return ConsultList(items, cases, page, page_size, has_next=len(rows) > page_size)
+
+
+def record_read(session: Session, user: User, consult: Consult, what: str = "consult") -> None:
+    """Audit that ``user`` opened this consult's clinical content."""
+    audit.record_and_commit(
+        session,
+        user,
+        AuditAction.read,
+        what,
+        consult.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+    )
 
 
 def vitals_of(consult: Consult) -> Vitals:

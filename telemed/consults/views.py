@@ -128,6 +128,7 @@ def _form_error(
 def consult_page(
     request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
+    service.record_read(db, user, consult)
     return _detail(request, consult, user, db)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from telemed.consults import service as consult_service
 from telemed.consults.endpoints import ERRORS, CurrentConsult
 from telemed.deps import CurrentUser, SessionDep
 from telemed.messages import service
@@ -13,8 +14,11 @@ router = APIRouter(tags=["messages"])
 
 
 @router.get("/consults/{consult_id}/messages", responses=ERRORS)
-def list_messages(consult: CurrentConsult, db: SessionDep) -> list[MessagePublic]:
+def list_messages(
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> list[MessagePublic]:
     """The consult's thread, oldest first."""
+    consult_service.record_read(db, user, consult, "thread")
     return service.thread(db, consult)
 
 

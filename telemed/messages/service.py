@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from telemed.accounts.models import User
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
 from telemed.consults import auth as consult_auth
 from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
@@ -20,6 +22,16 @@ def post(session: Session, user: User, consult: Consult, body: str) -> Message:
         raise Conflict(f"the consult is {consult.state}; its thread is closed")
     message = Message(consult_id=consult.id or 0, author_id=user.id or 0, body=body)
     session.add(message)
+    session.flush()
+    audit.record(
+        session,
+        user,
+        AuditAction.create,
+        "message",
+        message.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+    )
     session.commit()
     return message
 

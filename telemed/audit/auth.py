@@ -1,0 +1,11 @@
+"""Who may read the audit trail: coordinators (their reading is audited too)."""
+
+from __future__ import annotations
+
+from telemed.accounts.models import Role, User
+from telemed.errors import Forbidden
+
+
+def ensure_can_read_audit(user: User) -> None:
+    if user.role != Role.coordinator:
+        raise Forbidden("only coordinators can read the audit trail")
