@@ -16,15 +16,20 @@ from sqlalchemy import Engine, text
 from telemed import __version__
 from telemed.accounts import endpoints as accounts_api
 from telemed.accounts import views as accounts_pages
+from telemed.attachments import endpoints as attachments_api
+from telemed.attachments import views as attachments_pages
 from telemed.audit import endpoints as audit_api
 from telemed.audit import views as audit_pages
 from telemed.audit.context import ClientAddressMiddleware
+from telemed.cases import views as cases_pages
 from telemed.consults import endpoints as consults_api
 from telemed.consults import views as consults_pages
 from telemed.db import make_engine
 from telemed.errors import install_error_handlers
 from telemed.facilities import endpoints as facilities_api
 from telemed.messages import endpoints as messages_api
+from telemed.notes import endpoints as notes_api
+from telemed.notes import views as notes_pages
 from telemed.settings import Settings, get_settings
 from telemed.web.middleware import SecurityHeadersMiddleware
 
@@ -66,12 +71,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     api.include_router(facilities_api.router)
     api.include_router(consults_api.router)
     api.include_router(messages_api.router)
+    api.include_router(attachments_api.router)
     api.include_router(audit_api.router)
+    api.include_router(notes_api.router)
     app.include_router(api)
 
     app.include_router(accounts_pages.router)
     app.include_router(consults_pages.router)
+    app.include_router(attachments_pages.router)
     app.include_router(audit_pages.router)
+    app.include_router(notes_pages.router)
+    app.include_router(cases_pages.router)
     app.mount(
         "/static/swagger",
         StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -22,13 +22,19 @@ CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the threadpool,
+# and each hop costs more than the work itself.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    yield from session_scope(request.app.state.engine)
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One session per request; creating it does no I/O (connections are taken lazily)."""
+    for session in session_scope(request.app.state.engine):
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -50,11 +56,10 @@ def _authenticate(request: Request, db: SessionDep) -> Auth:
     found = accounts.resolve_session(db, token) if token else None
     if found is None:
         raise NotAuthenticated("Log in first.")
-    user_session, user = found
-    # A read-only snapshot for this request: a rollback later in the request (after an
-    # error) must not expire it while the error page is being rendered.
-    db.expunge(user)
-    auth = Auth(user=user, csrf_token=user_session.csrf_token)
+    # The user is a detached snapshot: a rollback later in the request (after an error)
+    # cannot expire it while the error page is being rendered.
+    csrf_token, user = found
+    auth = Auth(user=user, csrf_token=csrf_token)
     request.state.auth = auth
     return auth
 
@@ -79,7 +84,7 @@ async def _authenticate_and_check_csrf(
 CurrentAuth = Annotated[Auth, Depends(_authenticate_and_check_csrf)]
 
 
-def _current_user(auth: CurrentAuth) -> User:
+async def _current_user(auth: CurrentAuth) -> User:
     return auth.user
 
 
@@ -87,7 +92,7 @@ CurrentUser = Annotated[User, Depends(_current_user)]
 
 
 def require_role(*roles: Role) -> object:
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(roles)}")
         return user

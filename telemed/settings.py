@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     login_max_failures_per_address: int = 30
     page_size: int = 25
+    max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1)  # one attachment
     seed_demo: bool = True  # serve seeds demo data into an empty embedded database
 
     @field_validator("clinician_timezone", "default_timezone")

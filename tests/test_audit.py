@@ -127,7 +127,10 @@ def _disable_append_only(db: Session, backend: str) -> None:
             "UPDATE audit_log SET detail = 'nothing to see' WHERE id = 3", 3, "altered", id="edit"
         ),
         pytest.param(
-            "UPDATE audit_log SET actor_id = actor_id + 1 WHERE id = 4", 4, "altered", id="edit-actor"
+            "UPDATE audit_log SET actor_id = actor_id + 1 WHERE id = 4",
+            4,
+            "altered",
+            id="edit-actor",
         ),
         pytest.param("DELETE FROM audit_log WHERE id = 3", 4, "removed", id="delete"),
         pytest.param(

@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 from telemed.accounts.models import Role
 from telemed.cases.models import Case
 from telemed.consults import service
-from telemed.db import make_engine
 from telemed.consults.models import Consult, ConsultEvent, ConsultState, ParticipantRelation
+from telemed.db import make_engine
 from telemed.errors import Conflict, InvalidTransition
 from tests.conftest import LoginFn
 from tests.helpers import Users, consult_payload

@@ -28,20 +28,28 @@ def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(col(User.role), col(User.email))))
 
 
-def get_live_session(
-    session: Session, digest: str, now: datetime
-) -> tuple[UserSession, User] | None:
-    row = session.exec(
-        select(UserSession, User)
+# What a request needs to know about its user; the password hash stays in the database.
+_SESSION_USER_FIELDS = ("id", "email", "full_name", "role", "facility_id", "timezone", "created_at")
+
+
+def get_live_session(session: Session, digest: str, now: datetime) -> tuple[str, User] | None:
+    """The session's CSRF token and a detached snapshot of its user, in one light query
+    (this runs on every request)."""
+    row = session.execute(
+        select(col(UserSession.csrf_token), *(getattr(User, name) for name in _SESSION_USER_FIELDS))
         .join(User, col(User.id) == col(UserSession.user_id))
         .where(
-            UserSession.id == digest,
+            col(UserSession.id) == digest,
             col(UserSession.revoked_at).is_(None),
-            UserSession.expires_at > now,
+            col(UserSession.expires_at) > now,
             col(User.is_active).is_(True),
         )
     ).first()
-    return (row[0], row[1]) if row else None
+    if row is None:
+        return None
+    csrf_token, *values = row
+    fields = dict(zip(_SESSION_USER_FIELDS, values, strict=True))
+    return str(csrf_token), User(**fields, password_hash="", is_active=True)
 
 
 def revoke_session(session: Session, digest: str, now: datetime) -> None:

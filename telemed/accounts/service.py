@@ -128,7 +128,8 @@ def log_in(
 
 def resolve_session(
     session: Session, token: str, now: datetime | None = None
-) -> tuple[UserSession, User] | None:
+) -> tuple[str, User] | None:
+    """The CSRF token and user of a live session, or None."""
     return repository.get_live_session(session, token_digest(token), now or utcnow())
 
 

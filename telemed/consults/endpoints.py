@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import Session
 
 from telemed.cases.models import Case
@@ -67,7 +67,7 @@ def list_specialties(_user: CurrentUser, db: SessionDep) -> list[SpecialtyPublic
     return [SpecialtyPublic.model_validate(s) for s in repository.list_specialties(db)]
 
 
-@router.get("/consults")
+@router.get("/consults", response_model=ConsultPage)
 def list_consults(
     user: CurrentUser,
     db: SessionDep,
@@ -75,18 +75,20 @@ def list_consults(
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     page_size: Annotated[int | None, Query(ge=1, le=100)] = None,
     state: ConsultState | None = None,
-) -> ConsultPage:
+) -> Response:
     """The consults you may see, newest first: your facility's (clinician), those you take
     part in (specialist), or all (coordinator)."""
     result = service.list_visible(
         db, user, page=page, page_size=page_size or settings.page_size, state=state
     )
-    return ConsultPage(
+    page_model = ConsultPage(
         items=[ConsultSummary.model_validate(c) for c in result.items],
         page=result.page,
         page_size=result.page_size,
         has_next=result.has_next,
     )
+    # Built and validated above: serialise once instead of letting FastAPI validate again.
+    return Response(page_model.model_dump_json(), media_type="application/json")
 
 
 @router.post("/consults", status_code=201, responses=ERRORS)

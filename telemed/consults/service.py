@@ -250,7 +250,7 @@ def list_visible(
     items = rows[:page_size]
     cases = repository.list_cases_by_id(session, {c.case_id for c in items}) if with_cases else {}
     if items:  # which clinical records were shown to whom
-        audit.record_and_commit(
+        audit.record_access(
             session,
             user,
             AuditAction.list,
@@ -263,7 +263,7 @@ def list_visible(
 
 def record_read(session: Session, user: User, consult: Consult, what: str = "consult") -> None:
     """Audit that ``user`` opened this consult's clinical content."""
-    audit.record_and_commit(
+    audit.record_access(
         session,
         user,
         AuditAction.read,

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role, User
+from telemed.attachments import views as attachments_panel
 from telemed.cases.models import Case, Sex
 from telemed.consults import auth, repository, service
 from telemed.consults.forms import field_errors, form_values, to_consult_create
@@ -27,6 +28,10 @@ from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
+from telemed.notes import auth as note_auth
+from telemed.notes import repository as notes_repository
+from telemed.notes import service as notes
+from telemed.notes.views import OUTCOME_LABELS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -75,6 +80,7 @@ def home(
             "listing": listing,
             "facility_names": facilities_repository.facility_names(db),
             "waiting_states": WAITING_STATES,
+            "follow_ups": notes.follow_ups_for(db, user) if user.role == Role.clinician else [],
         },
     )
 
@@ -144,8 +150,12 @@ def _detail(
     case = db.get(Case, consult.case_id)
     participants = repository.participants_of(db, consult.id or 0)
     events = repository.events_of(db, consult.id or 0)
+    note_series = notes.visible_series(db, user, [consult.id or 0])
     people = accounts_repository.users_by_id(
-        db, {p.user_id for p in participants} | {e.actor_id for e in events if e.actor_id}
+        db,
+        {p.user_id for p in participants}
+        | {e.actor_id for e in events if e.actor_id}
+        | {v.author_id for s in note_series for v in s.versions},
     )
     involved: dict[str, list[str]] = {}
     for p in participants:
@@ -165,11 +175,17 @@ def _detail(
             "involved": involved,
             "people": people,
             "thread": messages.thread(db, consult),
+            "attachments": attachments_panel.panel(request, db, consult),
             "facility_name": facilities_repository.facility_names(db).get(consult.facility_id, ""),
             "can_submit": is_requester and consult.state == ConsultState.draft,
             "can_cancel": is_requester
             and ConsultState.cancelled in allowed_targets(ConsultState(consult.state)),
             "waiting_states": WAITING_STATES,
+            "note_series": note_series,
+            "outcomes": notes_repository.outcomes_of(db, [consult.id or 0]),
+            "outcome_labels": OUTCOME_LABELS,
+            "can_write_note": note_auth.can_write_note(db, user, consult),
+            "can_record_outcome": note_auth.is_facility_clinician(user, consult),
             "errors": errors or {},
             "values": values or {},
         },

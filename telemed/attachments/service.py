@@ -1,0 +1,287 @@
+"""Attachments: checking what arrives, keeping it, handing it out, and the audit of each.
+
+Two ways in, one pipeline: a resumable upload (``uploads``: create, append chunks at
+offsets, finalized when its last byte arrives) for photos over 2G, and a single multipart
+POST for small files from the page without JavaScript (``attach_file``). Both end in
+``process_and_store`` and ``create_attachment``: the bytes are sniffed against the declared
+type, images are re-encoded (no EXIF, upright, HEIC to JPEG, a small preview), files are
+stored by their sha256, and the attachment row is committed together with its audit row.
+Anything refused leaves no attachment behind and is audited as ``denied``.
+
+Image work takes a moment, so it runs *outside* a database transaction: on SQLite every
+transaction holds the single write lock from its first statement (BEGIN IMMEDIATE), and
+nobody else should wait for a photo to be decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.attachments import auth, media, repository
+from telemed.attachments.models import Attachment, AttachmentKind
+from telemed.attachments.storage import BlobStore, PartFiles
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.consults import auth as consult_auth
+from telemed.consults.lifecycle import FINAL_STATES
+from telemed.consults.models import Consult, ConsultState
+from telemed.errors import Conflict, NotFound, ValidationFailed
+from telemed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Variant = Literal["original", "preview"]
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    return BlobStore(settings.data_dir / "blobs")
+
+
+def part_files(settings: Settings) -> PartFiles:
+    return PartFiles(settings.data_dir / "uploads")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an attachment hangs on, checked: a consult (and optionally one of its messages)."""
+
+    consult_id: int
+    case_id: int
+    message_id: int | None
+
+
+def ensure_open_for_attachments(consult: Consult) -> None:
+    if ConsultState(consult.state) in FINAL_STATES:
+        raise Conflict(f"the consult is {consult.state}; nothing more can be attached")
+
+
+def check_target(session: Session, user: User, consult: Consult, message_id: int | None) -> Target:
+    consult_auth.ensure_can_post(session, user, consult)
+    ensure_open_for_attachments(consult)
+    if message_id is not None and repository.message_consult_id(session, message_id) != consult.id:
+        raise ValidationFailed(
+            f"message {message_id} is not in consult {consult.id}", field="message_id"
+        )
+    return Target(consult.id or 0, consult.case_id, message_id)
+
+
+def check_size(settings: Settings, size: int, field: str) -> None:
+    if size > settings.max_upload_bytes:
+        raise ValidationFailed(
+            f"the file is {media.format_size(size)}; the limit is "
+            f"{media.format_size(settings.max_upload_bytes)}",
+            field=field,
+        )
+    if size == 0:
+        raise ValidationFailed("the file is empty", field=field)
+
+
+def refuse(
+    session: Session, user: User, object_type: str, object_id: int | str, target: Target, why: str
+) -> None:
+    auth.refuse(
+        session,
+        user,
+        object_type,
+        object_id,
+        case_id=target.case_id,
+        consult_id=target.consult_id,
+        detail=why,
+    )
+
+
+# --- processing and storing -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    kind: AttachmentKind
+    media_type: str
+    received_media_type: str
+    sha256: str
+    size: int
+    preview_sha256: str | None = None
+    preview_size: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def process_and_store(store: BlobStore, fmt: media.Format, source: bytes | Path) -> Stored:
+    """Check the bytes are what was declared, clean images, write the blobs.
+
+    Writing blobs before the row commits is safe: they are content-addressed and
+    write-once, so a blob without a row is an orphan, never a wrong file.
+    """
+    if isinstance(source, Path):
+        with source.open("rb") as f:
+            head = f.read(media.SNIFF_BYTES)
+    else:
+        head = source[: media.SNIFF_BYTES]
+    media.check_bytes(fmt, head)
+    if fmt.kind is AttachmentKind.image:
+        data = source.read_bytes() if isinstance(source, Path) else source
+        image = media.process_image(data, fmt)
+        original = store.put_bytes(image.original)
+        preview = store.put_bytes(image.preview)
+        return Stored(
+            kind=fmt.kind,
+            media_type=image.original_format.media_type,
+            received_media_type=fmt.media_type,
+            sha256=original.sha256,
+            size=original.size,
+            preview_sha256=preview.sha256,
+            preview_size=preview.size,
+            width=image.width,
+            height=image.height,
+        )
+    # PDFs and audio are kept byte for byte: nothing in them is re-encoded.
+    blob = store.put_file(source) if isinstance(source, Path) else store.put_bytes(source)
+    return Stored(fmt.kind, fmt.media_type, fmt.media_type, blob.sha256, blob.size)
+
+
+def create_attachment(
+    session: Session, user: User, target: Target, filename: str, stored: Stored
+) -> Attachment:
+    """The attachment row and its audit row, in the caller's transaction (not committed)."""
+    fmt = media.format_for_media_type(stored.media_type)
+    assert fmt is not None
+    attachment = Attachment(
+        consult_id=target.consult_id,
+        message_id=target.message_id,
+        uploaded_by_id=user.id or 0,
+        kind=stored.kind,
+        filename=media.safe_filename(filename, fmt),
+        media_type=stored.media_type,
+        received_media_type=stored.received_media_type,
+        size_bytes=stored.size,
+        sha256=stored.sha256,
+        preview_sha256=stored.preview_sha256,
+        preview_size_bytes=stored.preview_size,
+        width=stored.width,
+        height=stored.height,
+    )
+    session.add(attachment)
+    session.flush()
+    audit.record(
+        session,
+        user,
+        AuditAction.upload,
+        "attachment",
+        attachment.id or 0,
+        case_id=target.case_id,
+        consult_id=target.consult_id,
+        detail=f"{attachment.filename} ({stored.received_media_type}, {stored.size} bytes, "
+        f"sha256 {stored.sha256})",
+    )
+    return attachment
+
+
+# --- the single-request way in (page form) ------------------------------------------------
+
+
+def attach_file(
+    session: Session,
+    settings: Settings,
+    user: User,
+    consult: Consult,
+    *,
+    filename: str,
+    media_type: str,
+    data: bytes,
+    size: int | None = None,
+    message_id: int | None = None,
+) -> Attachment:
+    """A whole file in one request (the page's form without JavaScript).
+
+    ``size`` is the size received when ``data`` was cut off at one byte past the limit.
+    """
+    target = check_target(session, user, consult, message_id)
+    try:
+        fmt = media.declared_format(filename, media_type)
+        check_size(settings, max(len(data), size or 0), "file")
+        media.check_bytes(fmt, data[: media.SNIFF_BYTES])
+        session.rollback()  # see the module docstring: no transaction during image work
+        stored = process_and_store(blob_store(settings), fmt, data)
+    except ValidationFailed as exc:
+        refuse(session, user, "attachment", "new", target, f"{filename[:100]}: {exc.message}")
+        raise
+    attachment = create_attachment(session, user, target, filename, stored)
+    session.commit()
+    return attachment
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    attachment: Attachment
+    uploader_name: str
+
+
+def attachments_of(session: Session, consult: Consult) -> list[Listed]:
+    return [Listed(a, u.full_name) for a, u in repository.attachments_of(session, consult.id or 0)]
+
+
+def get_attachment(session: Session, user: User, attachment_id: int) -> Attachment:
+    attachment, consult = auth.get_visible_attachment(session, user, attachment_id, "read")
+    audit.record_access(
+        session,
+        user,
+        AuditAction.read,
+        "attachment",
+        attachment_id,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail="metadata",
+    )
+    return attachment
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    media_type: str
+    filename: str
+    sha256: str
+
+
+def download(
+    session: Session, settings: Settings, user: User, attachment_id: int, variant: Variant
+) -> Download:
+    """The file to send, once the download is authorized and audited (committed)."""
+    attachment, consult = auth.get_visible_attachment(
+        session, user, attachment_id, f"download of the {variant}"
+    )
+    if variant == "preview":
+        if attachment.preview_sha256 is None:
+            raise NotFound(f"attachment {attachment_id} has no preview; download the original")
+        sha256, media_type = attachment.preview_sha256, "image/jpeg"
+        stem = attachment.filename.rsplit(".", 1)[0]
+        filename = f"{stem}-preview.jpg"
+    else:
+        sha256, media_type, filename = attachment.sha256, attachment.media_type, attachment.filename
+    path = blob_store(settings).path(sha256)
+    if not path.is_file():
+        log.error("blob %s of attachment %s is missing from %s", sha256, attachment_id, path)
+        raise NotFound(
+            f"the file of attachment {attachment_id} is missing on the server; "
+            "please tell an administrator"
+        )
+    audit.record_access(
+        session,
+        user,
+        AuditAction.download,
+        "attachment",
+        attachment_id,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=variant,
+    )
+    return Download(path, media_type, filename, sha256)

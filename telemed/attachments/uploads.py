@@ -1,0 +1,271 @@
+"""Resumable (tus-like) uploads: create, append chunks at offsets, finalize, expire.
+
+The database row's ``offset`` is the truth about how much arrived (see ``storage``). Each
+chunk is checked against that offset under a row lock (PostgreSQL ``FOR UPDATE``; SQLite's
+single writer), so a client retrying a chunk while its first try still runs cannot write
+twice. The last chunk finalizes the upload through the same pipeline as a one-shot upload
+(``service.process_and_store`` and ``service.create_attachment``), outside a transaction
+while the image work runs. A refused file marks the upload ``failed`` with the reason, is
+audited as ``denied`` and leaves no attachment and no partial file behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.attachments import auth, media, repository
+from telemed.attachments.models import Attachment, Upload, UploadState
+from telemed.attachments.schemas import UploadCreate
+from telemed.attachments.service import (
+    Target,
+    blob_store,
+    check_size,
+    check_target,
+    create_attachment,
+    ensure_open_for_attachments,
+    part_files,
+    process_and_store,
+    refuse,
+)
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.consults.models import Consult
+from telemed.db import utcnow
+from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
+from telemed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# An upload nobody continues for this long is abandoned; each chunk extends it.
+UPLOAD_LIFETIME = timedelta(hours=24)
+# Unfinished uploads one user may hold at once (each holds a partial file on disk).
+MAX_OPEN_UPLOADS_PER_USER = 20
+EXPIRE_BATCH = 100
+
+
+class UploadGone(TelemedError):
+    status_code = 410
+    code = "gone"
+
+
+class OffsetMismatch(Conflict):
+    """The client's idea of the offset is not the server's; it must ask (HEAD) and resume."""
+
+    code = "offset_mismatch"
+
+    def __init__(self, expected: int, sent: int) -> None:
+        super().__init__(
+            f"the chunk was sent at offset {sent} but the upload is at offset {expected}; "
+            f"continue from {expected}",
+            field="Upload-Offset",
+        )
+        self.expected = expected
+
+
+def create_upload(
+    session: Session, settings: Settings, user: User, consult: Consult, data: UploadCreate
+) -> Upload:
+    """Announce a file: checks its declared type and size before a byte is sent."""
+    expire_stale_uploads(session, settings)
+    target = check_target(session, user, consult, data.message_id)
+    try:
+        fmt = media.declared_format(data.filename, data.media_type)
+        check_size(settings, data.length, "length")
+    except ValidationFailed as exc:
+        refuse(session, user, "upload", "new", target, f"{data.filename[:100]}: {exc.message}")
+        raise
+    if repository.count_open_uploads(session, user.id or 0) >= MAX_OPEN_UPLOADS_PER_USER:
+        raise Conflict(
+            f"you have {MAX_OPEN_UPLOADS_PER_USER} unfinished uploads; finish them or wait "
+            f"{UPLOAD_LIFETIME.total_seconds() / 3600:.0f} h for them to expire"
+        )
+    now = utcnow()
+    upload = Upload(
+        id=secrets.token_hex(16),
+        consult_id=target.consult_id,
+        message_id=target.message_id,
+        uploader_id=user.id or 0,
+        filename=data.filename,
+        media_type=fmt.media_type,
+        length=data.length,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + UPLOAD_LIFETIME,
+    )
+    session.add(upload)
+    session.commit()
+    part_files(settings).create(upload.id)
+    return upload
+
+
+def _ensure_open(upload: Upload, now: datetime) -> None:
+    state = UploadState(upload.state)
+    if state is UploadState.complete:
+        raise Conflict(f"the upload is already complete (attachment {upload.attachment_id})")
+    if state is UploadState.failed:
+        raise Conflict(f"the upload failed: {upload.failure}. Start a new upload.")
+    if state is UploadState.expired or upload.expires_at <= now:
+        raise UploadGone("the upload expired; start a new upload")
+
+
+def get_upload(session: Session, user: User, upload_id: str) -> tuple[Upload, Attachment | None]:
+    upload, _consult = auth.get_own_upload(session, user, upload_id)
+    attachment = (
+        repository.get_attachment(session, upload.attachment_id) if upload.attachment_id else None
+    )
+    if upload.state == UploadState.expired or (
+        upload.state == UploadState.open and upload.expires_at <= utcnow()
+    ):
+        raise UploadGone("the upload expired; start a new upload")
+    return upload, attachment
+
+
+def expected_offset(session: Session, user: User, upload_id: str) -> tuple[int, int]:
+    """Where the next chunk must start and how many bytes may still come.
+
+    Ends the transaction: the caller is about to wait for a chunk over a slow link.
+    """
+    upload, _consult = auth.get_own_upload(session, user, upload_id)
+    _ensure_open(upload, utcnow())
+    offset, remaining = upload.offset, upload.length - upload.offset
+    session.rollback()
+    return offset, remaining
+
+
+def _fail(
+    session: Session, settings: Settings, user: User, upload_id: str, target: Target, why: str
+) -> None:
+    """Mark the upload failed (if nobody finished it meanwhile), audit, drop its bytes."""
+    session.rollback()
+    upload = repository.get_upload(session, upload_id, lock=True)
+    if upload is not None and upload.state == UploadState.open:
+        upload.state = UploadState.failed
+        upload.failure = why[:500]
+        upload.updated_at = utcnow()
+        session.add(upload)
+        audit.record(
+            session,
+            user,
+            AuditAction.denied,
+            "upload",
+            upload_id,
+            case_id=target.case_id,
+            consult_id=target.consult_id,
+            detail=f"{upload.filename[:100]}: {why}",
+        )
+    session.commit()
+    part_files(settings).remove(upload_id)
+
+
+def append_chunk(
+    session: Session, settings: Settings, user: User, upload_id: str, offset: int, data: bytes
+) -> tuple[Upload, Attachment | None]:
+    """Write ``data`` at ``offset``; finalize the upload when its last byte is in.
+
+    An empty chunk at the final offset finalizes an upload whose last chunk arrived but
+    whose finalization was interrupted.
+    """
+    now = utcnow()
+    upload, consult = auth.get_own_upload(session, user, upload_id, lock=True)
+    _ensure_open(upload, now)
+    target = Target(upload.consult_id, consult.case_id, upload.message_id)
+    if offset != upload.offset:
+        raise OffsetMismatch(upload.offset, offset)
+    if offset + len(data) > upload.length:
+        raise ValidationFailed(
+            f"the chunk ends at byte {offset + len(data)}, past the declared length "
+            f"{upload.length}",
+            field="body",
+        )
+    parts = part_files(settings)
+    kept = parts.size(upload_id)
+    if kept is None or kept < upload.offset:
+        _fail(session, settings, user, upload_id, target, "the partial file was lost")
+        raise UploadGone("the partial file of this upload was lost; start a new upload")
+    fmt = media.format_for_media_type(upload.media_type)
+    assert fmt is not None
+    if offset == 0 and len(data) >= min(upload.length, media.SNIFF_BYTES):
+        # Refuse a wrong file at its first chunk: no point sending megabytes over 2G first.
+        try:
+            media.check_bytes(fmt, data[: media.SNIFF_BYTES])
+        except ValidationFailed as exc:
+            _fail(session, settings, user, upload_id, target, exc.message)
+            raise
+    if data:
+        parts.write_at(upload_id, offset, data)
+        upload.offset = offset + len(data)
+        upload.updated_at = now
+        upload.expires_at = now + UPLOAD_LIFETIME
+        session.add(upload)
+    session.commit()
+    if upload.offset < upload.length:
+        return upload, None
+    return _finalize(session, settings, user, upload_id, target, fmt)
+
+
+def _finalize(
+    session: Session,
+    settings: Settings,
+    user: User,
+    upload_id: str,
+    target: Target,
+    fmt: media.Format,
+) -> tuple[Upload, Attachment]:
+    session.rollback()  # no transaction during image work (module docstring)
+    parts = part_files(settings)
+    try:
+        stored = process_and_store(blob_store(settings), fmt, parts.path(upload_id))
+    except ValidationFailed as exc:
+        _fail(session, settings, user, upload_id, target, exc.message)
+        raise
+    upload = repository.get_upload(session, upload_id, lock=True)
+    if upload is None:  # pragma: no cover - uploads are never deleted
+        raise NotFound(f"upload {upload_id} not found")
+    if upload.state == UploadState.complete and upload.attachment_id is not None:
+        # A retry of the last chunk finalized it first: answer with its result.
+        existing = repository.get_attachment(session, upload.attachment_id)
+        session.rollback()
+        assert existing is not None
+        return upload, existing
+    _ensure_open(upload, utcnow())
+    consult = session.get(Consult, target.consult_id)
+    assert consult is not None
+    try:
+        ensure_open_for_attachments(consult)
+    except Conflict as exc:
+        _fail(session, settings, user, upload_id, target, exc.message)
+        raise
+    attachment = create_attachment(session, user, target, upload.filename, stored)
+    upload.state = UploadState.complete
+    upload.attachment_id = attachment.id
+    upload.updated_at = utcnow()
+    session.add(upload)
+    session.commit()
+    parts.remove(upload_id)
+    return upload, attachment
+
+
+def expire_stale_uploads(session: Session, settings: Settings, now: datetime | None = None) -> int:
+    """Mark abandoned uploads expired and delete their partial files; returns how many.
+
+    Called opportunistically whenever an upload is created (and fit for a periodic job);
+    commits its own unit of work.
+    """
+    stale = repository.expired_open_uploads(session, now or utcnow(), EXPIRE_BATCH)
+    for upload in stale:
+        upload.state = UploadState.expired
+        upload.updated_at = now or utcnow()
+        session.add(upload)
+    ids = [u.id for u in stale]
+    session.commit()
+    parts = part_files(settings)
+    for upload_id in ids:
+        parts.remove(upload_id)
+    if ids:
+        log.info("expired %d abandoned upload(s)", len(ids))
+    return len(ids)

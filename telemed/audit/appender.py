@@ -1,0 +1,108 @@
+"""Group commit for the audit rows of reads (PostgreSQL).
+
+Every read of clinical data appends a row to one hash chain, and appends to a chain are
+serial: done inline, each read would hold the chain's lock through its own commit and
+readers would queue behind each other. Instead, a reader hands its row to this engine's
+appender and waits until it is committed; the appender's thread chains and commits all
+rows waiting at that moment in one transaction. The reader's response is still sent only
+after its row is in the chain, so nothing is lost when a process is killed.
+
+SQLite needs none of this: it has one writer at a time anyway, and a request's own
+transaction holds the write lock (BEGIN IMMEDIATE), so its rows are appended inline.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from telemed.audit.models import AuditEntry
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+IDLE_EXIT_SECONDS = 30.0  # the thread ends when unused; the next append starts it again
+WAIT_SECONDS = 30.0
+
+ChainFn = Callable[[Session, list[AuditEntry]], None]
+
+
+@dataclass
+class _Pending:
+    entry: AuditEntry
+    done: Future[None]
+
+
+class AuditAppender:
+    def __init__(self, engine: Engine, chain_and_insert: ChainFn) -> None:
+        self._engine = engine
+        self._chain_and_insert = chain_and_insert
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def append(self, entry: AuditEntry) -> None:
+        """Return once ``entry`` is committed in the chain (raise if it could not be)."""
+        pending = _Pending(entry, Future())
+        self._queue.put(pending)
+        self._ensure_running()
+        pending.done.result(timeout=WAIT_SECONDS)
+
+    def _ensure_running(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="audit-appender", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_EXIT_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with Session(self._engine) as session:
+                self._chain_and_insert(session, [p.entry for p in batch])
+                session.commit()
+        except Exception as exc:  # one failed batch must not stop the appender
+            log.exception("audit batch of %d rows failed", len(batch))
+            for pending in batch:
+                pending.done.set_exception(exc)
+            return
+        for pending in batch:
+            pending.done.set_result(None)
+
+
+_appenders: weakref.WeakKeyDictionary[Engine, AuditAppender] = weakref.WeakKeyDictionary()
+_appenders_lock = threading.Lock()
+
+
+def appender_for(engine: Engine, chain_and_insert: ChainFn) -> AuditAppender:
+    with _appenders_lock:
+        found = _appenders.get(engine)
+        if found is None:
+            found = _appenders[engine] = AuditAppender(engine, chain_and_insert)
+        return found

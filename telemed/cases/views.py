@@ -1,0 +1,24 @@
+"""The case timeline page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from telemed.cases import timeline
+from telemed.deps import CurrentUser, SessionDep
+from telemed.notes.views import OUTCOME_LABELS
+from telemed.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/cases/{case_id}/timeline")
+def case_timeline(
+    request: Request, case_id: int, user: CurrentUser, db: SessionDep
+) -> HTMLResponse:
+    return render(
+        request,
+        "case_timeline.html",
+        {"timeline": timeline.build(db, user, case_id), "outcome_labels": OUTCOME_LABELS},
+    )

@@ -1,0 +1,102 @@
+"""Notes, outcomes, follow-ups and ICD-10 lookup: JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from telemed.consults import service as consults
+from telemed.consults.endpoints import ERRORS, CurrentConsult
+from telemed.deps import CurrentUser, SessionDep
+from telemed.notes import icd10, repository, service
+from telemed.notes.schemas import (
+    FollowUpPublic,
+    Icd10Public,
+    NoteAmend,
+    NoteCreate,
+    NoteFields,
+    NotePublic,
+    OutcomeIn,
+    OutcomePublic,
+)
+
+router = APIRouter(tags=["notes"])
+
+
+@router.get("/icd10")
+def search_icd10(
+    _user: CurrentUser, q: Annotated[str, Query(min_length=1, max_length=100)]
+) -> list[Icd10Public]:
+    """WHO ICD-10 codes by code prefix (`J45`) or words of the title (`kawasaki`)."""
+    return [Icd10Public(code=c.code, title=c.title) for c in icd10.search(q)]
+
+
+@router.get("/consults/{consult_id}/notes", responses=ERRORS)
+def list_notes(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> list[NotePublic]:
+    """Every version of every note, oldest first; drafts only for their author."""
+    consults.record_read(db, user, consult, "notes")
+    notes = [
+        n
+        for n in repository.notes_of(db, [consult.id or 0])
+        if n.status == "signed" or n.author_id == user.id
+    ]
+    return service.public(db, notes)
+
+
+@router.post("/consults/{consult_id}/notes", status_code=201, responses=ERRORS)
+def create_note(
+    body: NoteCreate, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> NotePublic:
+    """Start a note (a draft): SOAP, ICD-10 diagnoses, follow-up for the clinician."""
+    return service.public(db, [service.create(db, user, consult, body)])[0]
+
+
+@router.patch("/consults/{consult_id}/notes/{note_id}", responses=ERRORS)
+def update_note(
+    note_id: int, body: NoteFields, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> NotePublic:
+    """Edit your draft; a signed note is locked (409)."""
+    note = service.get_for(db, consult, note_id)
+    return service.public(db, [service.update_draft(db, user, consult, note, body)])[0]
+
+
+@router.post("/consults/{consult_id}/notes/{note_id}/sign", responses=ERRORS)
+def sign_note(
+    note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> NotePublic:
+    """Sign your draft: from now on it is locked and visible to everyone on the consult."""
+    note = service.get_for(db, consult, note_id)
+    return service.public(db, [service.sign(db, user, consult, note)])[0]
+
+
+@router.post("/consults/{consult_id}/notes/{note_id}/amendments", status_code=201, responses=ERRORS)
+def amend_note(
+    note_id: int, body: NoteAmend, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> NotePublic:
+    """Amend a signed note: a new draft version linked to it, with the reason."""
+    note = service.get_for(db, consult, note_id)
+    return service.public(db, [service.amend(db, user, consult, note, body)])[0]
+
+
+@router.get("/consults/{consult_id}/outcomes", responses=ERRORS)
+def list_outcomes(
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> list[OutcomePublic]:
+    """Outcomes recorded by the clinician, oldest first; the last one is current."""
+    consults.record_read(db, user, consult, "outcomes")
+    return [OutcomePublic.model_validate(o) for o in repository.outcomes_of(db, [consult.id or 0])]
+
+
+@router.post("/consults/{consult_id}/outcomes", status_code=201, responses=ERRORS)
+def record_outcome(
+    body: OutcomeIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> OutcomePublic:
+    """Record what happened to the patient (clinicians of the requesting facility)."""
+    return OutcomePublic.model_validate(service.record_outcome(db, user, consult, body))
+
+
+@router.get("/follow-ups")
+def follow_ups(user: CurrentUser, db: SessionDep) -> list[FollowUpPublic]:
+    """Your facility's follow-ups due within three days or overdue, soonest first."""
+    return service.follow_ups_for(db, user)

@@ -1,0 +1,56 @@
+"""The note form: HTML fields to ``NoteFields`` and errors back to fields."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from telemed.notes.schemas import NoteAmend, NoteFields, NotePublic
+
+TEXT_FIELDS = ("subjective", "objective", "assessment", "plan", "follow_up_instruction")
+FORM_FIELDS = (*TEXT_FIELDS, "diagnoses", "follow_up_on", "reason")
+
+
+def form_values(form: FormData) -> dict[str, str]:
+    return {name: str(form.get(name) or "").strip() for name in FORM_FIELDS}
+
+
+def values_of(note: NotePublic) -> dict[str, str]:
+    values = {name: str(getattr(note, name)) for name in TEXT_FIELDS}
+    values["diagnoses"] = ", ".join(d.code for d in note.diagnoses)
+    values["follow_up_on"] = note.follow_up_on.isoformat() if note.follow_up_on else ""
+    return values
+
+
+def _data(values: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {name: values[name] for name in TEXT_FIELDS}
+    data["diagnoses"] = [c for c in re.split(r"[,;\s]+", values["diagnoses"]) if c]
+    data["follow_up_on"] = values["follow_up_on"] or None
+    return data
+
+
+def to_fields(values: dict[str, str]) -> NoteFields:
+    return NoteFields.model_validate(_data(values))
+
+
+def to_amendment(values: dict[str, str]) -> NoteAmend:
+    return NoteAmend.model_validate({**_data(values), "reason": values["reason"]})
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "__all__"
+        errors.setdefault(name, err["msg"].removeprefix("Value error, "))
+    return errors
+
+
+def follow_up_in_past(values: dict[str, str], today: date) -> bool:
+    try:
+        return bool(values["follow_up_on"]) and date.fromisoformat(values["follow_up_on"]) < today
+    except ValueError:
+        return False

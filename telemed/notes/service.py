@@ -1,0 +1,262 @@
+"""Writing, signing and amending notes; recording outcomes; follow-ups due."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.consults.models import Consult
+from telemed.db import utcnow
+from telemed.errors import Conflict, NotFound, ValidationFailed
+from telemed.notes import auth, icd10, repository
+from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis, NoteStatus
+from telemed.notes.schemas import (
+    DiagnosisPublic,
+    FollowUpPublic,
+    NoteAmend,
+    NoteFields,
+    NotePublic,
+    OutcomeIn,
+)
+
+# A follow-up shows on the clinician's home from this many days before its date.
+FOLLOW_UP_NOTICE_DAYS = 3
+
+
+def _diagnoses(codes: list[str]) -> list[icd10.Icd10Code]:
+    found: list[icd10.Icd10Code] = []
+    for code in codes:
+        if not code.strip():
+            continue
+        item = icd10.lookup(code)
+        if item.code in {d.code for d in found}:
+            raise ValidationFailed(f"ICD-10 code {item.code} is listed twice", field="diagnoses")
+        found.append(item)
+    return found
+
+
+def _apply(session: Session, note: ConsultNote, data: NoteFields) -> None:
+    diagnoses = _diagnoses(data.diagnoses)  # validate before writing anything
+    for name in ("subjective", "objective", "assessment", "plan", "follow_up_instruction"):
+        setattr(note, name, getattr(data, name).strip())
+    note.follow_up_on = data.follow_up_on
+    note.updated_at = utcnow()
+    session.add(note)
+    session.flush()
+    repository.replace_draft_diagnoses(
+        session,
+        note.id or 0,
+        [
+            NoteDiagnosis(note_id=note.id or 0, position=i, code=d.code, title=d.title)
+            for i, d in enumerate(diagnoses)
+        ],
+    )
+
+
+def _audit(
+    session: Session, user: User, action: AuditAction, note: ConsultNote, consult: Consult
+) -> None:
+    audit.record(
+        session,
+        user,
+        action,
+        "note",
+        note.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=f"version {note.version}",
+    )
+
+
+def create(session: Session, user: User, consult: Consult, data: NoteFields) -> ConsultNote:
+    """A new note, as a draft (version 1 of a new series)."""
+    auth.ensure_can_write_note(session, user, consult)
+    note = ConsultNote(
+        consult_id=consult.id or 0,
+        series_id=str(uuid.uuid4()),
+        author_id=user.id or 0,
+        author_role=str(user.role),
+    )
+    _apply(session, note, data)
+    _audit(session, user, AuditAction.create, note, consult)
+    session.commit()
+    return note
+
+
+def get_for(session: Session, consult: Consult, note_id: int) -> ConsultNote:
+    note = repository.get_note(session, note_id)
+    if note is None or note.consult_id != consult.id:
+        raise NotFound(f"note {note_id} not found")
+    return note
+
+
+def update_draft(
+    session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteFields
+) -> ConsultNote:
+    auth.ensure_author(user, note)
+    if note.status != NoteStatus.draft:
+        raise Conflict("a signed note is locked; amend it instead", field="status")
+    _apply(session, note, data)
+    _audit(session, user, AuditAction.update, note, consult)
+    session.commit()
+    return note
+
+
+def sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> ConsultNote:
+    auth.ensure_author(user, note)
+    if note.status != NoteStatus.draft:
+        raise Conflict("this note version is already signed", field="status")
+    if note.author_role == "specialist":
+        missing = [name for name in ("assessment", "plan") if not getattr(note, name).strip()]
+        if missing:
+            raise ValidationFailed(
+                f"a specialist's note needs {' and '.join(missing)} before signing",
+                field=missing[0],
+            )
+        if not repository.diagnoses_of(session, [note.id or 0]).get(note.id or 0):
+            raise ValidationFailed(
+                "a specialist's note needs at least one ICD-10 diagnosis before signing",
+                field="diagnoses",
+            )
+    note.status = NoteStatus.signed
+    note.signed_at = utcnow()
+    session.add(note)
+    _audit(session, user, AuditAction.sign, note, consult)
+    session.commit()
+    return note
+
+
+def amend(
+    session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteAmend
+) -> ConsultNote:
+    """A new draft version of a signed note, linked to it, with the reason."""
+    auth.ensure_author(user, note)
+    latest = repository.latest_version(session, note.series_id)
+    if latest is None or latest.id != note.id:
+        raise Conflict(
+            f"version {note.version} has been amended already; amend the latest version",
+            field="version",
+        )
+    if note.status != NoteStatus.signed:
+        raise Conflict("a draft is edited, not amended", field="status")
+    amendment = ConsultNote(
+        consult_id=note.consult_id,
+        series_id=note.series_id,
+        version=note.version + 1,
+        amends_id=note.id,
+        amendment_reason=data.reason.strip(),
+        author_id=user.id or 0,
+        author_role=note.author_role,
+    )
+    try:
+        _apply(session, amendment, data)
+        _audit(session, user, AuditAction.amend, amendment, consult)
+        session.commit()
+    except IntegrityError as exc:  # a concurrent amendment took this version number
+        session.rollback()
+        raise Conflict("the note was amended meanwhile; reload and try again") from exc
+    return amendment
+
+
+def record_outcome(
+    session: Session, user: User, consult: Consult, data: OutcomeIn
+) -> ConsultOutcome:
+    auth.ensure_can_record_outcome(user, consult)
+    outcome = ConsultOutcome(
+        consult_id=consult.id or 0,
+        outcome=data.outcome,
+        detail=data.detail.strip(),
+        recorded_by_id=user.id or 0,
+    )
+    session.add(outcome)
+    session.flush()
+    audit.record(
+        session,
+        user,
+        AuditAction.create,
+        "outcome",
+        outcome.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=str(data.outcome),
+    )
+    session.commit()
+    return outcome
+
+
+def public(session: Session, notes: list[ConsultNote]) -> list[NotePublic]:
+    diagnoses = repository.diagnoses_of(session, [n.id or 0 for n in notes])
+    return [
+        NotePublic.model_validate(
+            {
+                **{k: getattr(n, k) for k in NotePublic.model_fields if k != "diagnoses"},
+                "diagnoses": [
+                    DiagnosisPublic.model_validate(d) for d in diagnoses.get(n.id or 0, [])
+                ],
+            }
+        )
+        for n in notes
+    ]
+
+
+@dataclass(frozen=True)
+class NoteSeries:
+    """All versions of one note, oldest first; ``current`` is the latest signed one."""
+
+    versions: list[NotePublic]
+
+    @property
+    def current(self) -> NotePublic | None:
+        signed = [v for v in self.versions if v.status == NoteStatus.signed]
+        return signed[-1] if signed else None
+
+    @property
+    def latest(self) -> NotePublic:
+        return self.versions[-1]
+
+
+def series_of(session: Session, consult_ids: list[int]) -> list[NoteSeries]:
+    grouped: dict[str, list[NotePublic]] = {}
+    for note in public(session, repository.notes_of(session, consult_ids)):
+        grouped.setdefault(note.series_id, []).append(note)
+    return [NoteSeries(sorted(v, key=lambda n: n.version)) for v in grouped.values()]
+
+
+def visible_series(session: Session, user: User, consult_ids: list[int]) -> list[NoteSeries]:
+    """Series as ``user`` may see them: drafts only for their author."""
+    shown = []
+    for series in series_of(session, consult_ids):
+        versions = [
+            v for v in series.versions if v.status == NoteStatus.signed or v.author_id == user.id
+        ]
+        if versions:
+            shown.append(NoteSeries(versions))
+    return shown
+
+
+def follow_ups_for(session: Session, user: User, today: date | None = None) -> list[FollowUpPublic]:
+    """Follow-ups of the clinician's facility that are due soon or overdue."""
+    if user.facility_id is None:
+        return []
+    today = today or utcnow().astimezone(ZoneInfo(user.timezone)).date()
+    rows = repository.follow_ups(
+        session, user.facility_id, today + timedelta(days=FOLLOW_UP_NOTICE_DAYS)
+    )
+    return [
+        FollowUpPublic(
+            consult_id=note.consult_id,
+            patient_ref=case.patient_ref,
+            follow_up_on=note.follow_up_on or today,
+            instruction=note.follow_up_instruction,
+            overdue=(note.follow_up_on or today) < today,
+        )
+        for note, case in rows
+    ]
