@@ -260,3 +260,33 @@ def test_case_timeline_shows_versions_and_their_differences(
     assert "dose changed" in html
     assert specialist.client.get(f"/cases/{case_id}/timeline").status_code == 200
     assert nurse.client.get("/cases/9999/timeline").status_code == 404
+
+
+def test_refused_note_writes_are_audited(
+    setting: tuple[ApiClient, ApiClient, int], db: Session
+) -> None:
+    from sqlmodel import col, select
+
+    from telemed.audit.models import AuditEntry
+
+    nurse, specialist, consult_id = setting
+    base = f"/api/v1/consults/{consult_id}/notes"
+    assert specialist.post(base, {**NOTE, "diagnoses": ["X99.99"]}).status_code == 422
+    note = specialist.post(base, NOTE).json()
+    specialist.post(f"{base}/{note['id']}/sign")
+    assert specialist.patch(f"{base}/{note['id']}", NOTE).status_code == 409
+    assert (
+        nurse.post(f"{base}/{note['id']}/amendments", {**NOTE, "reason": "not mine"}).status_code
+        == 403
+    )
+    db.expire_all()
+    denied = db.exec(
+        select(AuditEntry).where(AuditEntry.action == "denied").order_by(col(AuditEntry.id))
+    ).all()
+    assert [(e.actor_id, e.object_id, e.detail.split(":")[0]) for e in denied] == [
+        (specialist.user.id, "new", "validation_failed"),
+        (specialist.user.id, str(note["id"]), "conflict"),
+        (nurse.user.id, str(note["id"]), "forbidden"),
+    ]
+    assert "unknown ICD-10 code 'X99.99'" in denied[0].detail
+    assert specialist.get(base).json()[0]["status"] == "signed"  # nothing half-written

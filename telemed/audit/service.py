@@ -7,6 +7,9 @@ it returns; ``record_refusal`` records a refused attempt in a transaction of its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
@@ -18,7 +21,7 @@ from telemed.audit.context import client_address
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.cases.models import Case
 from telemed.db import utcnow
-from telemed.errors import NotFound
+from telemed.errors import NotFound, TelemedError
 
 _HEAD = "telemed_audit_head"  # (id, hash) of the chain head, while this transaction holds it
 _LISTENING = "telemed_audit_listening"
@@ -119,8 +122,7 @@ def record_access(
     request's transaction (which holds the write lock already).
     """
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
+    engine = engine_of(session)
     if engine.dialect.name == "postgresql" and _HEAD not in session.info:
         appender_for(engine, _chain_reads).append(entry)
     else:  # SQLite, or this transaction holds the chain already: waiting would deadlock
@@ -152,6 +154,39 @@ def record_refusal(
             consult_id=consult_id,
             detail=detail,
         )
+
+
+def engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+@contextmanager
+def refusals_audited(
+    session: Session,
+    actor: User,
+    object_type: str,
+    object_id: int | str,
+    *,
+    case_id: int | None = None,
+    consult_id: int | None = None,
+) -> Iterator[None]:
+    """Record a refused clinical write (any 4xx) as ``denied`` with the reason given to the
+    user, after rolling back whatever the attempt had written."""
+    try:
+        yield
+    except TelemedError as exc:
+        session.rollback()
+        record_refusal(
+            engine_of(session),
+            actor,
+            object_type,
+            object_id,
+            case_id=case_id,
+            consult_id=consult_id,
+            detail=f"{exc.code}: {exc.message}",
+        )
+        raise
 
 
 def case_trail(session: Session, user: User, case_id: int) -> list[AuditEntry]:

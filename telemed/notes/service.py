@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -76,18 +77,27 @@ def _audit(
     )
 
 
+def _refusals(
+    session: Session, user: User, consult: Consult, object_id: int | str
+) -> AbstractContextManager[None]:
+    return audit.refusals_audited(
+        session, user, "note", object_id, case_id=consult.case_id, consult_id=consult.id
+    )
+
+
 def create(session: Session, user: User, consult: Consult, data: NoteFields) -> ConsultNote:
     """A new note, as a draft (version 1 of a new series)."""
-    auth.ensure_can_write_note(session, user, consult)
-    note = ConsultNote(
-        consult_id=consult.id or 0,
-        series_id=str(uuid.uuid4()),
-        author_id=user.id or 0,
-        author_role=str(user.role),
-    )
-    _apply(session, note, data)
-    _audit(session, user, AuditAction.create, note, consult)
-    session.commit()
+    with _refusals(session, user, consult, "new"):
+        auth.ensure_can_write_note(session, user, consult)
+        note = ConsultNote(
+            consult_id=consult.id or 0,
+            series_id=str(uuid.uuid4()),
+            author_id=user.id or 0,
+            author_role=str(user.role),
+        )
+        _apply(session, note, data)
+        _audit(session, user, AuditAction.create, note, consult)
+        session.commit()
     return note
 
 
@@ -101,16 +111,22 @@ def get_for(session: Session, consult: Consult, note_id: int) -> ConsultNote:
 def update_draft(
     session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteFields
 ) -> ConsultNote:
-    auth.ensure_author(user, note)
-    if note.status != NoteStatus.draft:
-        raise Conflict("a signed note is locked; amend it instead", field="status")
-    _apply(session, note, data)
-    _audit(session, user, AuditAction.update, note, consult)
-    session.commit()
+    with _refusals(session, user, consult, note.id or 0):
+        auth.ensure_author(user, note)
+        if note.status != NoteStatus.draft:
+            raise Conflict("a signed note is locked; amend it instead", field="status")
+        _apply(session, note, data)
+        _audit(session, user, AuditAction.update, note, consult)
+        session.commit()
     return note
 
 
 def sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> ConsultNote:
+    with _refusals(session, user, consult, note.id or 0):
+        return _sign(session, user, consult, note)
+
+
+def _sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> ConsultNote:
     auth.ensure_author(user, note)
     if note.status != NoteStatus.draft:
         raise Conflict("this note version is already signed", field="status")
@@ -138,6 +154,13 @@ def amend(
     session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteAmend
 ) -> ConsultNote:
     """A new draft version of a signed note, linked to it, with the reason."""
+    with _refusals(session, user, consult, note.id or 0):
+        return _amend(session, user, consult, note, data)
+
+
+def _amend(
+    session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteAmend
+) -> ConsultNote:
     auth.ensure_author(user, note)
     latest = repository.latest_version(session, note.series_id)
     if latest is None or latest.id != note.id:
@@ -169,26 +192,29 @@ def amend(
 def record_outcome(
     session: Session, user: User, consult: Consult, data: OutcomeIn
 ) -> ConsultOutcome:
-    auth.ensure_can_record_outcome(user, consult)
-    outcome = ConsultOutcome(
-        consult_id=consult.id or 0,
-        outcome=data.outcome,
-        detail=data.detail.strip(),
-        recorded_by_id=user.id or 0,
-    )
-    session.add(outcome)
-    session.flush()
-    audit.record(
-        session,
-        user,
-        AuditAction.create,
-        "outcome",
-        outcome.id or 0,
-        case_id=consult.case_id,
-        consult_id=consult.id,
-        detail=str(data.outcome),
-    )
-    session.commit()
+    with audit.refusals_audited(
+        session, user, "outcome", "new", case_id=consult.case_id, consult_id=consult.id
+    ):
+        auth.ensure_can_record_outcome(user, consult)
+        outcome = ConsultOutcome(
+            consult_id=consult.id or 0,
+            outcome=data.outcome,
+            detail=data.detail.strip(),
+            recorded_by_id=user.id or 0,
+        )
+        session.add(outcome)
+        session.flush()
+        audit.record(
+            session,
+            user,
+            AuditAction.create,
+            "outcome",
+            outcome.id or 0,
+            case_id=consult.case_id,
+            consult_id=consult.id,
+            detail=str(data.outcome),
+        )
+        session.commit()
     return outcome
 
 
