@@ -17,13 +17,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/telemed serve --host 127.0.0.1 --port 8000
 
-# Debian packages the tests drive: Chromium for the browser tests.
+# Debian packages the tests drive: Chromium (browser tests) and coturn (TURN relay test).
+SYSTEM_PACKAGES := chromium:chromium coturn:turnserver
 system-packages:
-	@command -v chromium >/dev/null || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair#*:}" >/dev/null || missing="$$missing $${pair%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
+	  $$SUDO apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends $$missing; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,6 +11,10 @@ A library: it never imports ``telemed``; the application composes it. The wire p
 - ``signaling.server.serve(hub, host, port)`` or ``python -m signaling``: standalone.
 - ``signaling.broker.InMemoryBroker`` / ``RedisBroker`` and ``signaling.tokens.MemoryJtiStore``
   / ``RedisJtiStore``: one process, or several instances sharing Redis.
+- ``signaling.turn.ice_servers(TurnConfig(secret=..., host=...), participant)``: the
+  ``iceServers`` for a client, with time-limited TURN credentials (coturn ``use-auth-secret``).
+- ``signaling.testing``: reference clients (``SignalingClient``; ``AiortcPeer``, an aiortc
+  WebRTC peer) for tests, benchmarks and the pre-call network test; needs ``aiortc``.
 
 Submodules are not imported here so that minting a token does not load the server.
 """

@@ -1,9 +1,18 @@
-"""One client socket on the server side: a bounded send queue drained by its own writer task.
+"""One client socket on the server side, and how frames reach it without ever waiting.
 
-Why a queue and a task per socket: delivering a frame to a room must never wait for a client.
-``send`` only enqueues; when a client stops reading, its queue fills and the connection is
-dropped (close 4507) instead of making the sender, or the room, wait. Closing goes through the
-same queue so that a fatal ``error`` frame always reaches the client before the close.
+Delivering a frame to a room must never wait for a client. Two ways to honour that:
+
+- **Direct** (a :class:`~signaling.transport.DirectTransport`, e.g. the standalone
+  ``websockets`` server): ``send`` writes the frame into the socket's buffer at once. No queue
+  and no task per socket, which is what lets one process hold many thousands of idle
+  connections. A client that stops reading lets that buffer grow; past
+  ``send_queue x BYTES_PER_QUEUED_FRAME`` bytes it is dropped (close 4507).
+- **Queued** (any other transport, e.g. Starlette, whose send is a coroutine): ``send`` puts
+  the frame on a queue bounded to ``send_queue`` frames, drained by a writer task of its own;
+  a full queue drops the client the same way.
+
+Closing goes after the frames already sent or queued, so a fatal ``error`` frame always
+reaches the client before the close.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from signaling.limits import TokenBucket
@@ -20,6 +30,11 @@ from signaling.transport import Transport, TransportClosedError
 
 log = logging.getLogger(__name__)
 
+#: In direct mode the send bound is in bytes: this many per frame of ``send_queue``. Frames
+#: are mostly candidates (~250 bytes) with the odd SDP (~5 KB); 4 KiB per frame keeps a client
+#: on a slow link safe through an offer and its candidates and still bounds a stuck one.
+BYTES_PER_QUEUED_FRAME = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class _Close:
@@ -28,7 +43,24 @@ class _Close:
 
 
 class Connection:
-    """One socket: its send queue and writer task, and what session it carries."""
+    """One socket: how to write to it, and what session it carries."""
+
+    __slots__ = (
+        "_closer",
+        "_closing",
+        "_direct",
+        "_limit",
+        "_queue",
+        "_writer",
+        "bucket",
+        "ended",
+        "last_seen",
+        "participant",
+        "room",
+        "session",
+        "strikes",
+        "transport",
+    )
 
     def __init__(self, transport: Transport, *, send_queue: int, bucket: TokenBucket) -> None:
         self.transport = transport
@@ -38,31 +70,57 @@ class Connection:
         self.bucket = bucket
         self.strikes = 0  # rate-limit refusals in a row
         self.ended = False  # left, failed or replaced: read no further
-        self._limit = send_queue
-        self._queue: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self.last_seen = asyncio.get_running_loop().time()  # for the idle timeout
         self._closing = False
-        self._writer = asyncio.create_task(self._write())
         self._closer: asyncio.Task[None] | None = None
+        self._direct: Callable[[str, int | None], bool] | None = getattr(
+            transport, "send_nowait", None
+        )
+        self._queue: asyncio.Queue[str | _Close] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        if self._direct is not None:
+            self._limit = send_queue * BYTES_PER_QUEUED_FRAME
+        else:
+            self._limit = send_queue
+            self._queue = asyncio.Queue()
+            self._writer = asyncio.create_task(self._write())
+
+    @property
+    def direct(self) -> bool:
+        """True when frames are written at once rather than through a queue and a task."""
+        return self._direct is not None
 
     def send(self, text: str, *, force: bool = False) -> None:
-        """Queue a frame without waiting; drop the client if its queue is full.
+        """Send a frame without waiting; drop the client if it is too far behind.
 
         ``force`` skips the bound, for a replay burst right after a resume (itself bounded by
         the replay buffer).
         """
         if self._closing:
             return
+        if self._direct is not None:
+            try:
+                written = self._direct(text, None if force else self._limit)
+            except TransportClosedError:
+                return  # gone: the reader sees it too and ends the session's socket
+            if not written:
+                self._drop_slow()
+            return
+        assert self._queue is not None
         if not force and self._queue.qsize() >= self._limit:
-            log.info("dropping slow client session=%s", self.session)
-            self.abort(CloseCode.SLOW_CONSUMER, "slow consumer")
+            self._drop_slow()
             return
         self._queue.put_nowait(text)
+
+    def _drop_slow(self) -> None:
+        log.info("dropping slow client session=%s", self.session)
+        self.abort(CloseCode.SLOW_CONSUMER, "slow consumer")
 
     def send_message(self, message: Message) -> None:
         self.send(serialize(message))
 
     def fail(self, code: ErrorCode, message: str, *, rid: str | None = None) -> None:
-        """Send a fatal ``error`` then close with the matching close code, in queue order."""
+        """Send a fatal ``error`` then close with the matching close code, in that order."""
         self.fail_with(CLOSE_FOR_ERROR[code], code, message, rid=rid)
 
     def fail_with(
@@ -71,36 +129,44 @@ class Connection:
         if self._closing:
             return
         self.ended = True
-        self._queue.put_nowait(serialize(Error(code=code, message=message, fatal=True, rid=rid)))
+        self.send(serialize(Error(code=code, message=message, fatal=True, rid=rid)), force=True)
         self.close(close, code.value)
 
     def close(self, code: int, reason: str) -> None:
-        """Close after the frames already queued have been written."""
-        if not self._closing:
-            self._closing = True
+        """Close after the frames already sent or queued."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._queue is not None:
             self._queue.put_nowait(_Close(code, reason))
+        else:
+            self._closer = asyncio.create_task(self.transport.close(code, reason))
 
     def abort(self, code: int, reason: str) -> None:
         """Close now, discarding queued frames (the client is not reading them anyway)."""
         if self._closer is not None:
             return
         self._closing = True
-        self._writer.cancel()
+        if self._writer is not None:
+            self._writer.cancel()
         self._closer = asyncio.create_task(self.transport.close(code, reason))
 
     async def finish(self, grace_s: float) -> None:
         """Let queued frames and the close go out within ``grace_s``, else cut them off."""
         self.close(CloseCode.NORMAL, "")
-        await asyncio.wait([self._writer], timeout=grace_s)
-        if not self._writer.done():
-            self.abort(CloseCode.SLOW_CONSUMER, "slow consumer")
+        if self._writer is not None:
+            await asyncio.wait([self._writer], timeout=grace_s)
+            if not self._writer.done():
+                self.abort(CloseCode.SLOW_CONSUMER, "slow consumer")
         if self._closer is not None:
             with contextlib.suppress(Exception):
                 await self._closer  # bounded: Transport.close must give up by itself
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
 
     async def _write(self) -> None:
+        assert self._queue is not None
         try:
             while True:
                 item = await self._queue.get()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from signaling.protocol import (
@@ -32,7 +32,7 @@ from signaling.protocol import (
     PeerUpdated,
     Relayed,
     Resumed,
-    serialize,
+    Sequenced,
 )
 
 EventKind: TypeAlias = Literal[
@@ -339,12 +339,14 @@ class Room:
         target = message.to
         if check and target is not None and (target == sender or target not in self.members):
             raise RoomError(ErrorCode.UNKNOWN_PEER, f"no other participant {target!r} in this room")
-        stamped = replace(message, sender=sender, to=None, rid=None)
-        for member in list(self.local_members()):
-            if member.participant == sender:
+        encoded: Sequenced | None = None  # encoded once, whatever the number of recipients
+        for member in self.members.values():  # _deliver never changes the membership
+            if not member.local or member.participant == sender:
                 continue
             if target is None or member.participant == target:
-                self._deliver(fx, member, stamped)
+                if encoded is None:
+                    encoded = Sequenced.relayed(message, sender)
+                self._deliver(fx, member, encoded)
         return fx
 
     def set_media(self, participant: str, mode: MediaMode) -> Effects:
@@ -417,11 +419,15 @@ class Room:
             self._deliver(fx, other, PeerUpdated(peer=self.peer_view(other, member)))
 
     def _deliver(
-        self, fx: Effects, member: Member, message: PeerJoined | PeerUpdated | PeerLeft | Relayed
+        self,
+        fx: Effects,
+        member: Member,
+        message: PeerJoined | PeerUpdated | PeerLeft | Relayed | Sequenced,
     ) -> None:
         """Sequence, buffer for replay, and send now if the member's socket is attached."""
         self.seq += 1
-        text = serialize(replace(message, seq=self.seq))
+        encoded = message if isinstance(message, Sequenced) else Sequenced(message)
+        text = encoded.at(self.seq)
         member.buffer.append((self.seq, text))
         while len(member.buffer) > self._replay_limit:
             member.floor = member.buffer.popleft()[0]

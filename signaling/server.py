@@ -7,9 +7,12 @@ Starlette route (``signaling.asgi``).
 
 Design points, each from the protocol page or the architecture:
 
-- Every frame to a client goes through that connection's own bounded queue and writer task.
-  Delivering to a room never awaits a client, so one slow or stuck client cannot stall the
-  others: when its queue is full it is dropped (close 4507) and may resume.
+- Delivering to a room never awaits a client (``signaling.connection``): frames are written
+  straight into the socket's buffer (standalone server) or put on a bounded queue (other
+  transports), so one slow or stuck client cannot stall the others: when it is too far behind
+  it is dropped (close 4507) and may resume.
+- No timer or task per idle socket beyond what the WebSocket library keeps: the idle timeout
+  is enforced by one reaper task that looks at every socket's last receive time.
 - The room rules live in :mod:`signaling.rooms`; this module only carries out their effects.
 - With a broker, instances tell each other about their members and relay messages; each
   instance only ever writes to its own sockets. Publications go through one outbox task, so a
@@ -28,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -58,6 +61,7 @@ from signaling.protocol import (
     Pong,
     ProtocolError,
     Quality,
+    Relayed,
     Resume,
     Welcome,
     parse,
@@ -66,7 +70,13 @@ from signaling.protocol import (
 )
 from signaling.rooms import Effects, MemberInfo, Room, RoomError, RoomEvent
 from signaling.tokens import JtiStore, MemoryJtiStore, TokenError, TokenVerifier, verify_and_consume
-from signaling.transport import Transport, TransportClosedError, WebsocketsTransport
+from signaling.transport import (
+    DirectWebsocketsTransport,
+    Transport,
+    TransportClosedError,
+    WebsocketsTransport,
+    WriteCoalescer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +155,7 @@ class SignalingHub:
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._sweeper(), name="signal-sweeper"))
         self._tasks.append(asyncio.create_task(self._dispatch_events(), name="signal-events"))
+        self._tasks.append(asyncio.create_task(self._reap_idle(), name="signal-idle"))
         if self._broker is not None:
             self._tasks.append(asyncio.create_task(self._listen(), name="signal-listen"))
             self._tasks.append(asyncio.create_task(self._publish_loop(), name="signal-publish"))
@@ -166,6 +177,14 @@ class SignalingHub:
                 await task
         self._tasks.clear()
 
+    def stats(self) -> dict[str, int]:
+        """Counts for monitoring: open sockets in a session, sessions held, rooms."""
+        return {
+            "connections": len(self._connections),
+            "sessions": len(self._session_rooms),
+            "rooms": len(self.rooms),
+        }
+
     async def __aenter__(self) -> SignalingHub:
         await self.start()
         return self
@@ -180,6 +199,25 @@ class SignalingHub:
                 await self.sweep()
             except Exception:
                 log.exception("sweep failed")
+
+    async def _reap_idle(self) -> None:
+        """Close sockets that sent nothing for ``idle_timeout_s`` (close 4408).
+
+        Checked every quarter of the timeout, so a socket goes between 1 and 1.25 times the
+        timeout after its last frame. One task for all sockets instead of a timer per receive.
+        """
+        timeout = self.config.idle_timeout_s
+        interval = min(max(timeout / 4, 0.05), 5.0)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            cutoff = loop.time() - timeout
+            for conn in [c for c in self._connections.values() if c.last_seen <= cutoff]:
+                try:
+                    conn.fail(ErrorCode.TIMEOUT, "nothing received in time")
+                    self._disconnected(conn)
+                except Exception:
+                    log.exception("idle timeout failed session=%s", conn.session)
 
     async def sweep(self) -> None:
         """End grace periods that are over and forget rooms that stayed empty.
@@ -235,6 +273,7 @@ class SignalingHub:
         except TimeoutError:
             conn.fail(ErrorCode.TIMEOUT, "nothing received in time")
             return None
+        conn.last_seen = asyncio.get_running_loop().time()
         if isinstance(data, bytes):
             conn.fail_with(CloseCode.UNSUPPORTED_DATA, ErrorCode.BAD_MESSAGE, "text frames only")
             return None
@@ -316,11 +355,19 @@ class SignalingHub:
 
     async def _serve(self, conn: Connection) -> None:
         """Read frames until the socket closes, the client leaves, or we close it."""
+        # The hot loop of the server: locals instead of attribute look-ups, and no timer per
+        # receive (the idle timeout is _reap_idle's job).
+        transport, bucket, loop = conn.transport, conn.bucket, asyncio.get_running_loop()
+        max_bytes = self.config.max_message_bytes
         while not conn.ended:
-            text = await self._receive(conn, self.config.idle_timeout_s)
-            if text is None:
+            text = await transport.receive()
+            conn.last_seen = loop.time()
+            if isinstance(text, bytes):
+                conn.fail_with(
+                    CloseCode.UNSUPPORTED_DATA, ErrorCode.BAD_MESSAGE, "text frames only"
+                )
                 return
-            if not conn.bucket.allow():
+            if not bucket.allow():
                 conn.strikes += 1
                 if conn.strikes >= self.config.rate_strikes:
                     conn.fail(ErrorCode.RATE_LIMITED, "too many messages")
@@ -335,7 +382,7 @@ class SignalingHub:
                 continue
             conn.strikes = 0
             try:
-                message = parse_client(text, max_bytes=self.config.max_message_bytes)
+                message = parse_client(text, max_bytes=max_bytes)
             except ProtocolError as exc:
                 if exc.code is ErrorCode.TOO_BIG:
                     conn.fail(exc.code, exc.message)
@@ -359,11 +406,16 @@ class SignalingHub:
         if conn.session is None or self._connections.get(conn.session) is not conn:
             return  # a frame that arrived just after this socket was replaced
         rid = message.rid
-        if isinstance(message, Offer | Answer | CandidateMessage | IceRestart):
-            self._apply(room, room.relay(participant, message))
-            self._publish(
-                room.id, "relay", sender=participant, message=serialize(replace(message, rid=None))
-            )
+        if type(message) in _RELAYED:
+            relayed = cast(Relayed, message)  # checked by the line above, more cheaply
+            self._apply(room, room.relay(participant, relayed))
+            if self._broker is not None:
+                self._publish(
+                    room.id,
+                    "relay",
+                    sender=participant,
+                    message=serialize(replace(relayed, rid=None)),
+                )
         elif isinstance(message, Media):
             self._apply(room, room.set_media(participant, message.mode))
             self._publish(room.id, "presence", member=room.members[participant].info().to_dict())
@@ -538,6 +590,9 @@ class SignalingHub:
                 self._apply(room, room.relay(str(payload["sender"]), message, check=False))
 
 
+_RELAYED: frozenset[type[ClientMessage]] = frozenset({Offer, Answer, CandidateMessage, IceRestart})
+
+
 def _rid_of(text: str) -> str | None:
     """Best effort to echo the ``rid`` of a frame we could not accept."""
     try:
@@ -552,20 +607,34 @@ async def serve(
     host: str | None = "127.0.0.1",
     port: int = 0,
     *,
-    ping_interval_s: float | None = 20.0,
+    ping_interval_s: float | None = None,
     ping_timeout_s: float | None = 20.0,
+    direct: bool = True,
 ) -> Server:
     """Start a standalone ``websockets`` server that gives each socket to ``hub``.
 
     Compression is off (it costs tens of KB per connection); the library enforces the message
-    size limit itself (close 1009) and answers our keepalive pings. Close it with
-    ``server.close(); await server.wait_closed()``.
+    size limit itself (close 1009). WebSocket-level pings are off by default: the protocol's
+    own heartbeat (a client message every ``heartbeat_s``, close after ``idle_timeout_s``)
+    already finds dead peers, and the library's keepalive would add a task, a timer and about
+    a dozen objects for the garbage collector to every idle connection. Frames are written
+    directly (:class:`~signaling.transport.DirectWebsocketsTransport`) unless ``direct`` is
+    False or the installed ``websockets`` lacks what that needs; then each socket gets a send
+    queue and a writer task. Close it with ``server.close(); await server.wait_closed()``.
     """
 
+    coalescer = WriteCoalescer()
+
     async def handler(connection: ServerConnection) -> None:
-        await hub.handle(
-            WebsocketsTransport(connection, close_timeout_s=hub.config.close_timeout_s)
-        )
+        close_timeout_s = hub.config.close_timeout_s
+        transport: Transport
+        if direct and DirectWebsocketsTransport.supports_direct(connection):
+            transport = DirectWebsocketsTransport(
+                connection, close_timeout_s=close_timeout_s, coalescer=coalescer
+            )
+        else:
+            transport = WebsocketsTransport(connection, close_timeout_s=close_timeout_s)
+        await hub.handle(transport)
 
     return await ws_serve(
         handler,

@@ -1,16 +1,17 @@
-"""Shared fixtures for the signalling tests: a real Redis when one is running.
+"""Shared fixtures for the signalling tests: a real Redis and coturn when they are there.
 
-A test that needs Redis skips on a developer machine without it, but fails under ``CI=true``:
-CI must never turn green by silently skipping the scale-out tests.
+A test that needs Redis or coturn skips on a developer machine without it, but fails under
+``CI=true``: CI must never turn green by silently skipping the scale-out or relay tests.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from coturn_helpers import Coturn, start_coturn, turnserver_path
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -48,3 +49,15 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
 def key_prefix() -> str:
     """A prefix unique to this test so that parallel or repeated runs never share keys."""
     return f"test-signal-{secrets.token_hex(6)}:"
+
+
+@pytest.fixture(scope="module")
+def coturn() -> Iterator[Coturn]:
+    """Debian's coturn on a free loopback port; skip without it (fail under CI=true)."""
+    executable = turnserver_path()
+    if executable is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("turnserver (Debian package coturn) is required in CI")
+        pytest.skip("turnserver not installed (apt-get install coturn)")
+    with start_coturn(executable) as server:
+        yield server

@@ -85,6 +85,7 @@ async def running(
     broker: Broker | None = None,
     jti_store: JtiStore | None = None,
     node_id: str | None = None,
+    direct: bool = True,
 ) -> AsyncIterator[Running]:
     events: asyncio.Queue[SessionEvent] = asyncio.Queue()
     hub = SignalingHub(
@@ -97,7 +98,7 @@ async def running(
         node_id=node_id,
     )
     async with hub:
-        server = await serve(hub, "127.0.0.1", 0, ping_interval_s=None)
+        server = await serve(hub, "127.0.0.1", 0, ping_interval_s=None, direct=direct)
         port = next(iter(server.sockets)).getsockname()[1]
         try:
             yield Running(hub, f"ws://127.0.0.1:{port}/", events)
