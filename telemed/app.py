@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from telemed import __version__
 from telemed.accounts import endpoints as accounts_api
 from telemed.accounts import views as accounts_pages
+from telemed.accounts.session_cache import SessionCache
 from telemed.attachments import endpoints as attachments_api
 from telemed.attachments import views as attachments_pages
 from telemed.audit import endpoints as audit_api
@@ -25,11 +26,18 @@ from telemed.cases import views as cases_pages
 from telemed.consults import endpoints as consults_api
 from telemed.consults import views as consults_pages
 from telemed.db import make_engine
+from telemed.directory import endpoints as directory_api
+from telemed.directory import views as directory_pages
 from telemed.errors import install_error_handlers
 from telemed.facilities import endpoints as facilities_api
 from telemed.messages import endpoints as messages_api
 from telemed.notes import endpoints as notes_api
 from telemed.notes import views as notes_pages
+from telemed.offers import endpoints as offers_api
+from telemed.offers import views as offers_pages
+from telemed.sessions import endpoints as sessions_api
+from telemed.sessions import views as sessions_pages
+from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Settings, get_settings
 from telemed.web.middleware import SecurityHeadersMiddleware
 
@@ -47,9 +55,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or get_settings()
     engine = engine or make_engine(settings.sqlalchemy_url)
 
+    signaling = build_hub(settings, event_recorder(engine))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        await signaling.start()
+        try:
+            yield
+        finally:
+            await signaling.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -62,6 +76,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.session_cache = SessionCache(settings.session_cache_seconds)
+    app.state.signaling = signaling
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ClientAddressMiddleware)
     install_error_handlers(app)
@@ -74,6 +90,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     api.include_router(attachments_api.router)
     api.include_router(audit_api.router)
     api.include_router(notes_api.router)
+    api.include_router(directory_api.router)
+    api.include_router(offers_api.router)
+    api.include_router(sessions_api.router)
     app.include_router(api)
 
     app.include_router(accounts_pages.router)
@@ -82,6 +101,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(audit_pages.router)
     app.include_router(notes_pages.router)
     app.include_router(cases_pages.router)
+    app.include_router(directory_pages.router)
+    app.include_router(offers_pages.router)
+    app.include_router(sessions_pages.router)
+    app.include_router(sessions_api.ws_router)
     app.mount(
         "/static/swagger",
         StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),

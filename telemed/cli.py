@@ -90,7 +90,48 @@ def serve(host: str, port: int, no_demo: bool) -> None:
                     click.echo("Seeded demo data.")
         _print_demo_users(engine)
     click.echo(f"Telemed on http://{host}:{port}/  (API docs: /docs; data: {settings.data_dir})")
-    uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="info")
+    # No permessage-deflate on /ws/signal: it costs memory per socket (protocol page, §1).
+    uvicorn.run(
+        create_app(settings, engine),
+        host=host,
+        port=port,
+        log_level="info",
+        ws_per_message_deflate=False,
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", required=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.option("--store", is_flag=True, help="Also record session events in the database.")
+@click.option("--webhook", help="POST each session event as JSON to this URL.")
+def signal(host: str, port: int, store: bool, webhook: str | None) -> None:
+    """Run the signalling hub standalone (WebSocket at ws://HOST:PORT/).
+
+    Keyed from TELEMED_SECRET_KEY like `telemed serve`, so its call tickets work here; shares
+    rooms through TELEMED_REDIS_URL. Session events are printed as JSON lines.
+    """
+    import asyncio
+    import contextlib
+
+    from telemed.sessions import standalone
+
+    settings = _settings()
+    engine = None
+    if store:
+        with _friendly_errors():
+            engine = _prepare(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            standalone.run(
+                settings,
+                host,
+                port,
+                engine=engine,
+                webhook=webhook,
+                echo=lambda line: click.echo(line),
+            )
+        )
 
 
 @main.group()

@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from telemed.accounts import service as accounts
 from telemed.accounts.models import Role, User
-from telemed.accounts.security import tokens_equal
+from telemed.accounts.security import token_digest, tokens_equal
+from telemed.accounts.session_cache import SessionCache
 from telemed.db import session_scope
 from telemed.errors import Forbidden, NotAuthenticated
 from telemed.settings import Settings
@@ -51,11 +53,20 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _authenticate(request: Request, db: SessionDep) -> Auth:
+async def _authenticate(request: Request, db: SessionDep) -> Auth:
+    """The request's user. Async so that a remembered session costs no threadpool hop;
+    only a lookup in the database goes to a worker thread."""
     token = request.cookies.get(SESSION_COOKIE)
-    found = accounts.resolve_session(db, token) if token else None
-    if found is None:
+    if not token:
         raise NotAuthenticated("Log in first.")
+    cache: SessionCache = request.app.state.session_cache
+    digest = token_digest(token)
+    found = cache.get(digest)
+    if found is None:
+        found = await run_in_threadpool(accounts.resolve_session, db, token)
+        if found is None:
+            raise NotAuthenticated("Log in first.")
+        cache.put(digest, *found)
     # The user is a detached snapshot: a rollback later in the request (after an error)
     # cannot expire it while the error page is being rendered.
     csrf_token, user = found

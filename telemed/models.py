@@ -7,19 +7,32 @@ from telemed.attachments.models import Attachment, Upload
 from telemed.audit.models import AuditEntry
 from telemed.cases.models import Case
 from telemed.consults.models import Consult, ConsultEvent, ConsultParticipant, Specialty
+from telemed.directory.models import (
+    AvailabilityException,
+    AvailabilityWindow,
+    SpecialistProfile,
+    SpecialistSpecialty,
+)
 from telemed.facilities.models import District, Facility
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
+from telemed.offers.models import ConsultOffer
+from telemed.sessions.models import CallSession, CallSessionEvent
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "Attachment",
     "AuditEntry",
+    "AvailabilityException",
+    "AvailabilityWindow",
+    "CallSession",
+    "CallSessionEvent",
     "Case",
     "Consult",
     "ConsultEvent",
     "ConsultNote",
+    "ConsultOffer",
     "ConsultOutcome",
     "ConsultParticipant",
     "District",
@@ -27,6 +40,8 @@ __all__ = [
     "LoginAttempt",
     "Message",
     "NoteDiagnosis",
+    "SpecialistProfile",
+    "SpecialistSpecialty",
     "Specialty",
     "Upload",
     "User",

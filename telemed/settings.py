@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     clinician_timezone: str = "Africa/Maseru"
     default_timezone: str = "Africa/Maseru"
     session_hours: int = 12
+    # Seconds a resolved session is remembered per process (0: look it up on every request).
+    session_cache_seconds: float = 5.0
     cookie_secure: bool | None = None  # None: secure outside development
     login_max_failures: int = 5
     login_window_minutes: int = 15
@@ -45,6 +47,31 @@ class Settings(BaseSettings):
     page_size: int = 25
     max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1)  # one attachment
     seed_demo: bool = True  # serve seeds demo data into an empty embedded database
+    # Scheduling: offers, deadlines and escalation (issue 4).
+    offer_expiry_emergency_minutes: int = Field(default=5, ge=1)
+    offer_expiry_urgent_minutes: int = Field(default=30, ge=1)
+    offer_expiry_routine_minutes: int = Field(default=12 * 60, ge=1)
+    deadline_emergency_minutes: int = Field(default=60, ge=1)
+    deadline_urgent_minutes: int = Field(default=24 * 60, ge=1)
+    deadline_routine_minutes: int = Field(default=7 * 24 * 60, ge=1)
+    offer_max_failures: int = Field(default=3, ge=1)  # failed offer rounds before escalation
+    slot_minutes: int = Field(default=30, ge=5)  # length of an availability slot
+    registrations_per_hour_per_address: int = Field(default=5, ge=1)
+    # Live sessions (telemed.sessions). Redis: share rooms between instances (else in-process).
+    redis_url: str | None = None
+    call_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)
+    # Calls open this long before an appointment and stay open this long after its end.
+    call_open_before_minutes: int = Field(default=15, ge=0)
+    call_open_after_minutes: int = Field(default=60, ge=0)
+    signal_grace_seconds: float = Field(default=30.0, gt=0)
+    # TURN (coturn use-auth-secret); no TURN server unless turn_host and turn_secret are set.
+    turn_host: str | None = None
+    turn_port: int = Field(default=3478, ge=1, le=65535)
+    turn_tls_port: int | None = Field(default=443, ge=1, le=65535)  # turns: over TCP; None: off
+    turn_tls_host: str | None = None  # the name on coturn's certificate, if not turn_host
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    stun_urls: list[str] = Field(default_factory=list)  # e.g. ["stun:stun.example.org:3478"]
 
     @field_validator("clinician_timezone", "default_timezone")
     @classmethod

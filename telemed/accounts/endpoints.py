@@ -48,7 +48,7 @@ def logout(
     request: Request, response: Response, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep
 ) -> None:
     """End this session everywhere (the cookie stops working even if kept)."""
-    service.log_out(db, request.cookies[SESSION_COOKIE])
+    service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache)
     clear_session_cookie(response, settings)
 
 

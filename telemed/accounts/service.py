@@ -19,6 +19,7 @@ from telemed.accounts.security import (
     token_digest,
     verify_password,
 )
+from telemed.accounts.session_cache import SessionCache
 from telemed.db import utcnow
 from telemed.errors import Conflict, NotAuthenticated, TooManyRequests, ValidationFailed
 from telemed.facilities.models import Facility
@@ -133,6 +134,8 @@ def resolve_session(
     return repository.get_live_session(session, token_digest(token), now or utcnow())
 
 
-def log_out(session: Session, token: str) -> None:
-    repository.revoke_session(session, token_digest(token), utcnow())
+def log_out(session: Session, token: str, cache: SessionCache) -> None:
+    digest = token_digest(token)
+    repository.revoke_session(session, digest, utcnow())
     session.commit()
+    cache.forget(digest)

@@ -82,7 +82,7 @@ def login_submit(
 def logout_submit(
     request: Request, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep
 ) -> Response:
-    service.log_out(db, request.cookies[SESSION_COOKIE])
+    service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
     return response

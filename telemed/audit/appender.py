@@ -13,6 +13,7 @@ transaction holds the write lock (BEGIN IMMEDIATE), so its rows are appended inl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from telemed.audit.models import AuditEntry
@@ -48,6 +49,13 @@ class AuditAppender:
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._connection: Connection | None = None
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # it is being thrown away anyway
+                self._connection.close()
+            self._connection = None
 
     def append(self, entry: AuditEntry) -> None:
         """Return once ``entry`` is committed in the chain (raise if it could not be)."""
@@ -72,6 +80,7 @@ class AuditAppender:
                 with self._lock:
                     if self._queue.empty():
                         self._thread = None
+                        self._drop_connection()
                         return
                 continue
             batch = [first]
@@ -84,11 +93,15 @@ class AuditAppender:
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
-            with Session(self._engine) as session:
+            # A connection of its own, kept between batches: no pool checkout or ping.
+            if self._connection is None or self._connection.closed:
+                self._connection = self._engine.connect()
+            with Session(bind=self._connection) as session:
                 self._chain_and_insert(session, [p.entry for p in batch])
                 session.commit()
         except Exception as exc:  # one failed batch must not stop the appender
             log.exception("audit batch of %d rows failed", len(batch))
+            self._drop_connection()
             for pending in batch:
                 pending.done.set_exception(exc)
             return

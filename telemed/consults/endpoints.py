@@ -24,6 +24,7 @@ from telemed.consults.schemas import (
 )
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.errors import error_responses
+from telemed.flows import consult_requested
 
 router = APIRouter(tags=["consults"])
 
@@ -92,10 +93,13 @@ def list_consults(
 
 
 @router.post("/consults", status_code=201, responses=ERRORS)
-def create_consult(body: ConsultCreate, user: CurrentUser, db: SessionDep) -> ConsultPublic:
+def create_consult(
+    body: ConsultCreate, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> ConsultPublic:
     """Request a consult (or save a draft with `submit: false`) for a new or known patient
     of your facility. Clinicians only."""
     consult = service.create_consult(db, user, body)
+    consult_requested(db, consult, settings)
     return consult_public(db, consult)
 
 
@@ -115,9 +119,13 @@ def update_consult(
 
 
 @router.post("/consults/{consult_id}/submit", responses=ERRORS)
-def submit_consult(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> ConsultPublic:
+def submit_consult(
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> ConsultPublic:
     """Send a draft to the specialists: draft -> requested."""
-    return consult_public(db, service.submit(db, user, consult))
+    service.submit(db, user, consult)
+    consult_requested(db, consult, settings)
+    return consult_public(db, consult)
 
 
 @router.post("/consults/{consult_id}/cancel", responses=ERRORS)

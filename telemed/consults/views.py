@@ -26,12 +26,14 @@ from telemed.consults.models import (
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
+from telemed.flows import consult_requested
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
 from telemed.notes import auth as note_auth
 from telemed.notes import repository as notes_repository
 from telemed.notes import service as notes
 from telemed.notes.views import OUTCOME_LABELS
+from telemed.sessions import views as call_panel
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -107,7 +109,9 @@ def new_consult_form(request: Request, user: CurrentUser, db: SessionDep) -> HTM
 
 
 @router.post("/consults/new")
-async def new_consult_submit(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+async def new_consult_submit(
+    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> Response:
     auth.ensure_can_create(user)
     form = await request.form()
     values = form_values(form)
@@ -121,6 +125,7 @@ async def new_consult_submit(request: Request, user: CurrentUser, db: SessionDep
     except TelemedError as exc:
         field = (exc.field or "__all__").removeprefix("case.")
         return _form_error(request, db, values, {field: exc.message}, exc.status_code)
+    consult_requested(db, consult, settings)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 
@@ -186,6 +191,7 @@ def _detail(
             "outcome_labels": OUTCOME_LABELS,
             "can_write_note": note_auth.can_write_note(db, user, consult),
             "can_record_outcome": note_auth.is_facility_clinician(user, consult),
+            "call": call_panel.panel(db, user, consult),
             "errors": errors or {},
             "values": values or {},
         },
@@ -211,8 +217,11 @@ def post_message(
 
 
 @router.post("/consults/{consult_id}/submit")
-def submit(consult: PageConsult, user: CurrentUser, db: SessionDep) -> Response:
+def submit(
+    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> Response:
     service.submit(db, user, consult)
+    consult_requested(db, consult, settings)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 

@@ -1,0 +1,273 @@
+"""The specialist directory: registration, profiles, verification, availability.
+
+A specialist receives offers only while a coordinator-verified registration is unexpired
+(:func:`is_eligible`). Changing the registration details sends the profile back to the
+verification queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session
+
+from scheduling import TimeSlot
+from telemed.accounts import service as accounts
+from telemed.accounts.models import Role, User
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.consults import repository as consults_repository
+from telemed.db import utcnow
+from telemed.directory import auth, repository
+from telemed.directory.availability import check_zone, input_of, library_value, rows_of, slots
+from telemed.directory.availability import validated as validated_availability
+from telemed.directory.models import SpecialistProfile, VerificationStatus
+from telemed.directory.schemas import (
+    AvailabilityIn,
+    AvailabilityPublic,
+    ProfileFields,
+    ProfilePublic,
+    RegistrationIn,
+)
+from telemed.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
+from telemed.settings import Settings
+
+REVERIFY_WITHIN = timedelta(days=30)
+
+
+def is_eligible(profile: SpecialistProfile, today: date) -> bool:
+    """Verified by a coordinator and the registration has not expired."""
+    return (
+        profile.status == VerificationStatus.verified and profile.registration_expires_on >= today
+    )
+
+
+def _check_profile(session: Session, data: ProfileFields, today: date) -> None:
+    check_zone(data.time_zone)
+    for code in data.specialties:
+        if consults_repository.active_specialty(session, code) is None:
+            raise ValidationFailed(f"unknown specialty {code!r}", field="specialties")
+    if data.registration_expires_on < today:
+        raise ValidationFailed(
+            "the registration has already expired; renew it first",
+            field="registration_expires_on",
+        )
+
+
+def _apply(profile: SpecialistProfile, data: ProfileFields) -> bool:
+    """Copy the fields; True when the registration itself changed."""
+    changed = (
+        profile.registration_body != data.registration_body
+        or profile.registration_number != data.registration_number.strip()
+        or profile.registration_expires_on != data.registration_expires_on
+    )
+    profile.sub_specialties = data.sub_specialties.strip()
+    profile.languages = ",".join(dict.fromkeys(lang.value for lang in data.languages))
+    profile.country = data.country.upper()
+    profile.registration_body = data.registration_body
+    profile.registration_number = data.registration_number.strip()
+    profile.registration_expires_on = data.registration_expires_on
+    profile.bio = data.bio.strip()
+    profile.updated_at = utcnow()
+    return changed
+
+
+def register(
+    session: Session, settings: Settings, data: RegistrationIn, address: str
+) -> SpecialistProfile:
+    """A new specialist account and its profile, pending verification."""
+    now = utcnow()
+    _check_profile(session, data, now.date())
+    recent = repository.registrations_since(session, address, now - timedelta(hours=1))
+    if recent >= settings.registrations_per_hour_per_address:
+        raise TooManyRequests(
+            "Too many registrations from your network; try again in an hour.",
+            retry_after_seconds=3600,
+        )
+    user = accounts.create_user(
+        session,
+        settings,
+        email=str(data.email),
+        full_name=data.full_name,
+        role=Role.specialist,
+        password=data.password,
+        timezone=data.time_zone,
+    )
+    profile = SpecialistProfile(
+        user_id=user.id or 0,
+        languages="",
+        country="",
+        registration_body=data.registration_body,
+        registration_number="",
+        registration_expires_on=data.registration_expires_on,
+        registered_from=address[:64],
+        created_at=now,
+    )
+    _apply(profile, data)
+    session.add(profile)
+    session.flush()
+    repository.replace_specialties(session, user.id or 0, dict.fromkeys(data.specialties))
+    audit.record(session, user, AuditAction.create, "specialist_profile", user.id or 0)
+    session.commit()
+    return profile
+
+
+def update_profile(session: Session, user: User, data: ProfileFields) -> SpecialistProfile:
+    user_id = auth.ensure_specialist(user)
+    profile = get_profile(session, user_id)
+    _check_profile(session, data, utcnow().date())
+    if _apply(profile, data) and profile.status != VerificationStatus.pending:
+        profile.status = VerificationStatus.pending
+        profile.verification_note = ""
+    session.add(profile)
+    repository.replace_specialties(session, user_id, dict.fromkeys(data.specialties))
+    stored = session.get(User, user_id)
+    if stored is not None:
+        stored.timezone = data.time_zone
+        session.add(stored)
+    audit.record(session, user, AuditAction.update, "specialist_profile", user_id)
+    session.commit()
+    return profile
+
+
+def get_profile(session: Session, user_id: int) -> SpecialistProfile:
+    profile = repository.get_profile(session, user_id)
+    if profile is None:
+        raise NotFound(f"specialist {user_id} has no profile")
+    return profile
+
+
+def public(session: Session, profile: SpecialistProfile, user: User) -> ProfilePublic:
+    return ProfilePublic(
+        user_id=profile.user_id,
+        full_name=user.full_name,
+        email=user.email,
+        specialties=repository.specialties_of(session, [profile.user_id]).get(profile.user_id, []),
+        sub_specialties=profile.sub_specialties,
+        languages=profile.language_codes,
+        country=profile.country,
+        time_zone=user.timezone,
+        registration_body=profile.registration_body,
+        registration_number=profile.registration_number,
+        registration_expires_on=profile.registration_expires_on,
+        bio=profile.bio,
+        status=profile.status,
+        verified_by_id=profile.verified_by_id,
+        verified_at=profile.verified_at,
+        verification_note=profile.verification_note,
+        rejection_reason=profile.rejection_reason,
+        eligible=is_eligible(profile, utcnow().date()),
+    )
+
+
+def queue(session: Session, user: User, status: VerificationStatus | None) -> list[ProfilePublic]:
+    auth.ensure_coordinator(user)
+    return [public(session, p, u) for p, u in repository.list_profiles(session, status)]
+
+
+def verify(session: Session, coordinator: User, user_id: int, note: str) -> SpecialistProfile:
+    """Record who verified the registration, when, and on what evidence."""
+    auth.ensure_coordinator(coordinator)
+    if len(note.strip()) < 3:
+        raise ValidationFailed("say what evidence you checked", field="note")
+    profile = get_profile(session, user_id)
+    if profile.registration_expires_on < utcnow().date():
+        raise Conflict(
+            "this registration has expired; the specialist must renew it first",
+            field="registration_expires_on",
+        )
+    profile.status = VerificationStatus.verified
+    profile.verified_by_id = coordinator.id
+    profile.verified_at = utcnow()
+    profile.verification_note = note.strip()
+    profile.rejection_reason = ""
+    session.add(profile)
+    audit.record(
+        session, coordinator, AuditAction.update, "specialist_profile", user_id, detail="verified"
+    )
+    session.commit()
+    return profile
+
+
+def reject(session: Session, coordinator: User, user_id: int, reason: str) -> SpecialistProfile:
+    auth.ensure_coordinator(coordinator)
+    if len(reason.strip()) < 3:
+        raise ValidationFailed("say why the registration is rejected", field="reason")
+    profile = get_profile(session, user_id)
+    profile.status = VerificationStatus.rejected
+    profile.verified_by_id = coordinator.id
+    profile.verified_at = utcnow()
+    profile.rejection_reason = reason.strip()
+    session.add(profile)
+    audit.record(
+        session, coordinator, AuditAction.update, "specialist_profile", user_id, detail="rejected"
+    )
+    session.commit()
+    return profile
+
+
+@dataclass(frozen=True)
+class Expiring:
+    user_id: int
+    full_name: str
+    email: str
+    expires_on: date
+
+
+def expiring_registrations(
+    session: Session, today: date, within: timedelta = REVERIFY_WITHIN
+) -> list[Expiring]:
+    """Verified specialists whose registration expires within ``within`` (reminder job)."""
+    return [
+        Expiring(p.user_id, u.full_name, u.email, p.registration_expires_on)
+        for p, u in repository.expiring(session, today, today + within)
+    ]
+
+
+# --- availability ------------------------------------------------------------------------
+
+
+def get_availability(session: Session, user: User) -> AvailabilityPublic:
+    user_id = auth.ensure_specialist(user)
+    profile = get_profile(session, user_id)
+    data = input_of(
+        profile,
+        repository.windows_of(session, [user_id]).get(user_id, []),
+        repository.exceptions_of(session, [user_id]).get(user_id, []),
+    )
+    return AvailabilityPublic(**data.model_dump(), time_zone=user.timezone)
+
+
+def set_availability(
+    session: Session, settings: Settings, user: User, data: AvailabilityIn
+) -> AvailabilityPublic:
+    """Replace the specialist's availability after the scheduling library's checks."""
+    user_id = auth.ensure_specialist(user)
+    profile = get_profile(session, user_id)
+    validated_availability(user.timezone, data, timedelta(minutes=settings.slot_minutes))
+    windows, exceptions = rows_of(user_id, data)
+    repository.replace_availability(session, user_id, windows, exceptions)
+    profile.weekly_cap = data.weekly_cap
+    profile.away = data.away
+    profile.min_notice_minutes = data.min_notice_minutes
+    profile.updated_at = utcnow()
+    session.add(profile)
+    audit.record(session, user, AuditAction.update, "availability", user_id)
+    session.commit()
+    return AvailabilityPublic(**data.model_dump(), time_zone=user.timezone)
+
+
+def upcoming_slots(
+    session: Session, settings: Settings, user: User, now: datetime, horizon: timedelta
+) -> list[TimeSlot]:
+    """The specialist's availability expanded to concrete UTC slots over ``horizon``."""
+    user_id = auth.ensure_specialist(user)
+    profile = get_profile(session, user_id)
+    availability = library_value(
+        user.timezone,
+        profile,
+        repository.windows_of(session, [user_id]).get(user_id, []),
+        repository.exceptions_of(session, [user_id]).get(user_id, []),
+    )
+    return slots(availability, now, horizon, timedelta(minutes=settings.slot_minutes))

@@ -1,0 +1,74 @@
+"""Offers JSON API: a specialist's inbox, accept, decline; the coordinators' escalation
+queue and manual assignment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from telemed.db import utcnow
+from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.errors import error_responses
+from telemed.offers import queries, service
+from telemed.offers.models import OfferStatus
+from telemed.offers.policy import OfferPolicy
+from telemed.offers.schemas import (
+    AssignIn,
+    DeclineIn,
+    EscalatedPublic,
+    OfferPublic,
+    OfferWithConsult,
+)
+
+router = APIRouter(tags=["offers"])
+
+ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+@router.get("/offers", responses=ERRORS)
+def my_offers(
+    user: CurrentUser,
+    db: SessionDep,
+    status: Annotated[list[OfferStatus] | None, Query()] = None,
+) -> list[OfferWithConsult]:
+    """Your offers, newest first; open ones by default (specialists)."""
+    return queries.my_offers(db, user, tuple(status or [OfferStatus.open]))
+
+
+@router.get("/schedule", responses=ERRORS)
+def my_schedule(user: CurrentUser, db: SessionDep) -> list[OfferWithConsult]:
+    """The consults you accepted or were assigned, with their slot (specialists)."""
+    return queries.my_offers(db, user, queries.SCHEDULE)
+
+
+@router.post("/offers/{offer_id}/accept", responses=ERRORS)
+def accept(offer_id: int, user: CurrentUser, db: SessionDep) -> OfferPublic:
+    """Accept an open offer. The first specialist to accept wins; an expired, withdrawn or
+    already answered offer is refused with 409."""
+    return OfferPublic.model_validate(service.accept(db, user, offer_id, utcnow()))
+
+
+@router.post("/offers/{offer_id}/decline", responses=ERRORS)
+def decline(
+    offer_id: int, body: DeclineIn, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> OfferPublic:
+    """Decline an open offer, saying why; the next candidate gets an offer."""
+    offer = service.decline(
+        db, user, offer_id, body.reason, utcnow(), OfferPolicy.from_settings(settings)
+    )
+    return OfferPublic.model_validate(offer)
+
+
+@router.get("/escalations", responses=ERRORS)
+def escalations(user: CurrentUser, db: SessionDep) -> list[EscalatedPublic]:
+    """Consults nobody took in time, oldest escalation first (coordinators)."""
+    return queries.escalation_queue(db, user)
+
+
+@router.post("/consults/{consult_id}/assign", responses=ERRORS)
+def assign(consult_id: int, body: AssignIn, user: CurrentUser, db: SessionDep) -> OfferPublic:
+    """Assign a waiting or escalated consult to a verified specialist by hand
+    (coordinators)."""
+    offer = service.assign_by_hand(db, user, consult_id, body.specialist_id, body.reason, utcnow())
+    return OfferPublic.model_validate(offer)

@@ -1,0 +1,138 @@
+"""From the database to the scheduling library's plain data, and back: who may get an offer.
+
+Eligibility is the library's (:func:`scheduling.eligible`): verified and unexpired, the
+specialty and language, a slot before the deadline, not offered this consult before; on
+top, the directory's "away" switch and weekly cap are applied while building the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from scheduling import (
+    Request,
+    SchedulingError,
+    Slot,
+    Specialist,
+    Urgency,
+    eligible,
+    greedy_assign,
+    iso_week,
+)
+from telemed.accounts.models import User
+from telemed.consults.models import Consult
+from telemed.directory import repository as directory
+from telemed.directory.availability import library_value, slots
+from telemed.directory.service import is_eligible
+from telemed.offers import repository
+from telemed.offers.policy import OfferPolicy
+
+NO_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Candidate:
+    user: User
+    slot_start: datetime
+    slot_end: datetime
+
+
+@dataclass(frozen=True)
+class Instance:
+    request: Request
+    slots: list[Slot]
+    specialists: list[Specialist]
+    users: dict[str, User]
+
+
+def build(session: Session, consult: Consult, now: datetime, policy: OfferPolicy) -> Instance:
+    """The consult as one request and every possibly eligible specialist's free slots."""
+    deadline = policy.deadline(consult)
+    request = Request(
+        id=str(consult.id),
+        specialty=consult.specialty,
+        language=str(consult.language),
+        urgency=Urgency(str(consult.urgency)),
+        created_at=consult.requested_at or consult.created_at,
+        deadline=deadline,
+        excluded=frozenset(str(i) for i in repository.previously_offered(session, consult.id or 0)),
+    )
+    found = [
+        (profile, user)
+        for profile, user in directory.eligible_profiles(session, now.date(), consult.specialty)
+        if not profile.away
+    ]
+    ids = [profile.user_id for profile, _ in found]
+    specialties = directory.specialties_of(session, ids)
+    windows = directory.windows_of(session, ids)
+    exceptions = directory.exceptions_of(session, ids)
+    accepted = repository.accepted_since(session, ids, now - timedelta(days=8))
+    booked = repository.booked_slot_starts(session, ids, now)
+    plain_slots: list[Slot] = []
+    specialists: list[Specialist] = []
+    users: dict[str, User] = {}
+    for profile, user in found:
+        key = str(profile.user_id)
+        week = iso_week(now, user.timezone)
+        load = sum(
+            1
+            for offer in accepted
+            if offer.specialist_id == profile.user_id
+            and offer.responded_at is not None
+            and iso_week(offer.responded_at, user.timezone) == week
+        )
+        specialists.append(
+            Specialist(
+                id=key,
+                specialties=frozenset(specialties.get(profile.user_id, [])),
+                languages=frozenset(profile.language_codes),
+                cap=NO_CAP if profile.weekly_cap is None else profile.weekly_cap,
+                load=load,
+                verified=is_eligible(profile, now.date()),
+            )
+        )
+        users[key] = user
+        try:
+            availability = library_value(
+                user.timezone,
+                profile,
+                windows.get(profile.user_id, []),
+                exceptions.get(profile.user_id, []),
+            )
+            free = slots(availability, now, deadline - now, policy.slot_length)
+        except SchedulingError:  # stored data no longer valid (e.g. zone removed): skip
+            free = []
+        plain_slots += [
+            Slot(id=f"{key}@{s.start.isoformat()}", specialist_id=key, start=s.start, end=s.end)
+            for s in free
+            if (profile.user_id, s.start) not in booked
+        ]
+    return Instance(request, plain_slots, specialists, users)
+
+
+def best(instance: Instance) -> list[Candidate]:
+    """The greedy choice for the request: at most one candidate."""
+    matching = greedy_assign([instance.request], instance.slots, instance.specialists)
+    by_slot = {s.id: s for s in instance.slots}
+    return [
+        Candidate(instance.users[a.specialist_id], by_slot[a.slot_id].start, by_slot[a.slot_id].end)
+        for a in matching.assignments
+    ]
+
+
+def everyone(instance: Instance) -> list[Candidate]:
+    """Every eligible specialist under cap, each with their earliest eligible slot."""
+    by_id = {s.id: s for s in instance.specialists}
+    chosen: dict[str, Slot] = {}
+    for slot in sorted(instance.slots, key=lambda s: s.start):
+        specialist = by_id[slot.specialist_id]
+        if (
+            slot.specialist_id not in chosen
+            and specialist.remaining > 0
+            and eligible(instance.request, slot, specialist)
+        ):
+            chosen[slot.specialist_id] = slot
+    return [Candidate(instance.users[k], s.start, s.end) for k, s in sorted(chosen.items())]

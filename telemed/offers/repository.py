@@ -1,0 +1,189 @@
+"""All SQL of offers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from telemed.consults.models import Consult, ConsultParticipant, ConsultState, ParticipantRelation
+from telemed.offers.models import ConsultOffer, OfferStatus
+
+
+def lock_consult(session: Session, consult_id: int) -> Consult | None:
+    """The consult, freshly read and row-locked until the transaction ends (PostgreSQL;
+    SQLite transactions hold the database write lock already). Every offer operation takes
+    this lock first, so they queue per consult instead of deadlocking."""
+    return session.exec(
+        select(Consult)
+        .where(Consult.id == consult_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def get_offer(session: Session, offer_id: int) -> ConsultOffer | None:
+    return session.exec(
+        select(ConsultOffer)
+        .where(ConsultOffer.id == offer_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def offers_of(session: Session, consult_id: int) -> list[ConsultOffer]:
+    return list(
+        session.exec(
+            select(ConsultOffer)
+            .where(ConsultOffer.consult_id == consult_id)
+            .order_by(col(ConsultOffer.offered_at), col(ConsultOffer.id))
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def last_round(session: Session, consult_id: int) -> int:
+    found = session.exec(
+        select(func.max(ConsultOffer.round)).where(
+            ConsultOffer.consult_id == consult_id, col(ConsultOffer.assigned_by_id).is_(None)
+        )
+    ).one()
+    return int(found or 0)
+
+
+def close_offer(
+    session: Session, offer_id: int, status: OfferStatus, at: datetime, **values: Any
+) -> bool:
+    """Close an open offer; False if it was no longer open (someone else closed it)."""
+    result = session.execute(
+        update(ConsultOffer)
+        .where(col(ConsultOffer.id) == offer_id, col(ConsultOffer.status) == OfferStatus.open)
+        .values(status=status, responded_at=at, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def withdraw_open(session: Session, consult_id: int, at: datetime, reason: str) -> list[int]:
+    """Withdraw every open offer of the consult; the specialists' ids."""
+    ids = list(
+        session.exec(
+            select(ConsultOffer.specialist_id).where(
+                ConsultOffer.consult_id == consult_id, ConsultOffer.status == OfferStatus.open
+            )
+        )
+    )
+    session.execute(
+        update(ConsultOffer)
+        .where(
+            col(ConsultOffer.consult_id) == consult_id,
+            col(ConsultOffer.status) == OfferStatus.open,
+        )
+        .values(status=OfferStatus.withdrawn, responded_at=at, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return ids
+
+
+def consults_with_due_offers(session: Session, now: datetime) -> list[int]:
+    return list(
+        session.exec(
+            select(ConsultOffer.consult_id)
+            .where(ConsultOffer.status == OfferStatus.open, col(ConsultOffer.expires_at) <= now)
+            .distinct()
+            .order_by(col(ConsultOffer.consult_id))
+        )
+    )
+
+
+def requested_consults(session: Session) -> list[int]:
+    rows = session.exec(
+        select(col(Consult.id))
+        .where(Consult.state == ConsultState.requested)
+        .order_by(col(Consult.requested_at), col(Consult.id))
+    )
+    return [consult_id for consult_id in rows if consult_id is not None]
+
+
+def previously_offered(session: Session, consult_id: int) -> set[int]:
+    return set(
+        session.exec(
+            select(ConsultOffer.specialist_id).where(ConsultOffer.consult_id == consult_id)
+        )
+    )
+
+
+def accepted_since(
+    session: Session, specialist_ids: Iterable[int], since: datetime
+) -> list[ConsultOffer]:
+    ids = list(specialist_ids)
+    if not ids:
+        return []
+    return list(
+        session.exec(
+            select(ConsultOffer).where(
+                col(ConsultOffer.specialist_id).in_(ids),
+                ConsultOffer.status == OfferStatus.accepted,
+                col(ConsultOffer.responded_at) >= since,
+            )
+        )
+    )
+
+
+def booked_slot_starts(
+    session: Session, specialist_ids: Iterable[int], since: datetime
+) -> set[tuple[int, datetime]]:
+    ids = list(specialist_ids)
+    if not ids:
+        return set()
+    rows = session.exec(
+        select(ConsultOffer.specialist_id, ConsultOffer.slot_start).where(
+            col(ConsultOffer.specialist_id).in_(ids),
+            col(ConsultOffer.status).in_([OfferStatus.accepted, OfferStatus.open]),
+            col(ConsultOffer.slot_start) >= since,
+        )
+    )
+    return {(sid, start) for sid, start in rows if start is not None}
+
+
+def offers_for(
+    session: Session, specialist_id: int, statuses: Iterable[OfferStatus]
+) -> list[tuple[ConsultOffer, Consult]]:
+    rows = session.exec(
+        select(ConsultOffer, Consult)
+        .join(Consult, col(Consult.id) == col(ConsultOffer.consult_id))
+        .where(
+            ConsultOffer.specialist_id == specialist_id,
+            col(ConsultOffer.status).in_(list(statuses)),
+        )
+        .order_by(col(ConsultOffer.offered_at).desc(), col(ConsultOffer.id).desc())
+        .limit(200)
+    )
+    return [(offer, consult) for offer, consult in rows]
+
+
+def escalated(session: Session) -> list[Consult]:
+    return list(
+        session.exec(
+            select(Consult)
+            .where(Consult.state == ConsultState.escalated)
+            .order_by(col(Consult.state_changed_at), col(Consult.id))
+        )
+    )
+
+
+def has_participant(
+    session: Session, consult_id: int, user_id: int, relation: ParticipantRelation
+) -> bool:
+    return (
+        session.exec(
+            select(ConsultParticipant.id).where(
+                ConsultParticipant.consult_id == consult_id,
+                ConsultParticipant.user_id == user_id,
+                ConsultParticipant.relation == relation,
+            )
+        ).first()
+        is not None
+    )

@@ -1,0 +1,54 @@
+"""Shapes of offers and manual assignment in the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from telemed.consults.models import ConsultMode, ConsultState, Language, Urgency
+from telemed.offers.models import OfferStatus
+
+
+class OfferPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    consult_id: int
+    specialist_id: int
+    round: int
+    status: OfferStatus
+    offered_at: datetime
+    expires_at: datetime
+    responded_at: datetime | None
+    reason: str
+    slot_start: datetime | None
+    slot_end: datetime | None
+    assigned_by_id: int | None
+
+
+class OfferWithConsult(OfferPublic):
+    specialty: str
+    urgency: Urgency
+    mode: ConsultMode
+    language: Language
+    consult_state: ConsultState
+    question: str
+
+
+class DeclineIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AssignIn(BaseModel):
+    specialist_id: int
+    reason: str = Field(default="", max_length=2000)
+
+
+class EscalatedPublic(BaseModel):
+    consult_id: int
+    specialty: str
+    urgency: Urgency
+    language: Language
+    requested_at: datetime | None
+    escalated_at: datetime
+    reason: str

@@ -1,0 +1,371 @@
+"""Offers: make them, accept, decline, expire, escalate, assign by hand.
+
+Every operation locks the consult row first (``repository.lock_consult``), then moves the
+consult's state through ``consults.service.transition`` (compare-and-set), then touches the
+offers: one lock order everywhere, so concurrent accepts queue rather than deadlock, and the
+loser finds the consult already taken (409). The unique ``accepted_consult_id`` makes a
+second winner impossible even then. Every step is a consult event and an audit row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from telemed.accounts.models import Role, User
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.consults import service as consults
+from telemed.consults.models import (
+    Consult,
+    ConsultEvent,
+    ConsultState,
+    ParticipantRelation,
+    Urgency,
+)
+from telemed.directory import repository as directory
+from telemed.directory.service import is_eligible
+from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
+from telemed.offers import matching, repository
+from telemed.offers.models import ConsultOffer, OfferStatus
+from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
+
+log = logging.getLogger(__name__)
+
+
+def _fact(
+    session: Session, consult: Consult, actor: User | None, reason: str, at: datetime
+) -> None:
+    """A lifecycle fact that does not change the state (e.g. one of several offers declined)."""
+    state = ConsultState(consult.state)
+    session.add(
+        ConsultEvent(
+            consult_id=consult.id or 0,
+            actor_id=actor.id if actor else None,
+            at=at,
+            from_state=state,
+            to_state=state,
+            reason=reason,
+        )
+    )
+
+
+def _involve(session: Session, consult: Consult, user: User, relation: ParticipantRelation) -> None:
+    if not repository.has_participant(session, consult.id or 0, user.id or 0, relation):
+        consults.add_participant(session, consult, user, relation)
+
+
+def _audit(
+    session: Session, actor: User | None, offer: ConsultOffer, consult: Consult, what: str
+) -> None:
+    action = AuditAction.create if what == "offered" else AuditAction.update
+    audit.record(
+        session,
+        actor,
+        action,
+        "offer",
+        offer.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=f"{what}: specialist {offer.specialist_id}",
+    )
+
+
+def _escalate(session: Session, consult: Consult, reason: str, now: datetime) -> None:
+    consults.transition(session, consult, ConsultState.escalated, actor=None, reason=reason, at=now)
+
+
+def offer_requested(
+    session: Session, consult: Consult, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+) -> list[ConsultOffer]:
+    """Offer a ``requested`` consult to the best eligible specialist (an emergency: to every
+    eligible one at once), or escalate it when offers failed too often or the deadline is at
+    risk. Without any candidate it stays ``requested`` (the periodic run retries) until it
+    has waited as long as an offer would have lasted, then it is escalated. Commits."""
+    locked = repository.lock_consult(session, consult.id or 0)
+    if locked is None or locked.state != ConsultState.requested:
+        session.commit()
+        return []
+    consult = locked
+    failures = repository.last_round(session, consult.id or 0)
+    expiry = policy.expiry(consult)
+    deadline = policy.deadline(consult)
+    if failures >= policy.max_failures:
+        _escalate(session, consult, f"{failures} offers declined or expired", now)
+        session.commit()
+        return []
+    if now + expiry > deadline:
+        _escalate(session, consult, "the deadline is at risk", now)
+        session.commit()
+        return []
+    instance = matching.build(session, consult, now, policy)
+    emergency = consult.urgency == Urgency.emergency
+    chosen = matching.everyone(instance) if emergency else matching.best(instance)
+    if not chosen:
+        waiting_since = consult.state_changed_at
+        if now - waiting_since >= expiry:
+            _escalate(session, consult, "no eligible specialist is available", now)
+        session.commit()
+        return []
+    consults.transition(
+        session,
+        consult,
+        ConsultState.offered,
+        actor=None,
+        reason="offered to " + ", ".join(c.user.full_name for c in chosen),
+        at=now,
+    )
+    offers = []
+    for candidate in chosen:
+        offer = ConsultOffer(
+            consult_id=consult.id or 0,
+            specialist_id=candidate.user.id or 0,
+            round=failures + 1,
+            offered_at=now,
+            expires_at=min(now + expiry, deadline),
+            slot_start=candidate.slot_start,
+            slot_end=candidate.slot_end,
+        )
+        session.add(offer)
+        session.flush()
+        _involve(session, consult, candidate.user, ParticipantRelation.offered)
+        _audit(session, None, offer, consult, "offered")
+        offers.append(offer)
+    session.commit()
+    return offers
+
+
+def _own_open_offer(
+    session: Session, user: User, offer_id: int, now: datetime
+) -> tuple[ConsultOffer, Consult]:
+    if user.role != Role.specialist:
+        raise Forbidden("offers are answered by specialists")
+    offer = repository.get_offer(session, offer_id)
+    if offer is None or offer.specialist_id != user.id:
+        raise NotFound(f"offer {offer_id} not found")
+    consult = repository.lock_consult(session, offer.consult_id)
+    offer = repository.get_offer(session, offer_id)  # re-read under the consult's lock
+    assert offer is not None
+    assert consult is not None
+    if offer.status == OfferStatus.withdrawn:
+        raise Conflict("this offer was withdrawn: the consult is already taken", field="offer")
+    if offer.status != OfferStatus.open:
+        raise Conflict(f"this offer is already {offer.status}", field="offer")
+    if now >= offer.expires_at:
+        raise Conflict("this offer has expired", field="offer")
+    return offer, consult
+
+
+def accept(session: Session, user: User, offer_id: int, now: datetime) -> ConsultOffer:
+    """First accept wins: the consult becomes ``accepted`` with this specialist assigned,
+    the other open offers are withdrawn. A lost race, an expired or closed offer: 409."""
+    try:
+        offer, consult = _own_open_offer(session, user, offer_id, now)
+        profile = directory.get_profile(session, user.id or 0)
+        if profile is None or not is_eligible(profile, now.date()):
+            raise Conflict("your registration is not verified or has expired", field="offer")
+        consults.transition(
+            session,
+            consult,
+            ConsultState.accepted,
+            actor=user,
+            reason=f"accepted by {user.full_name}",
+            at=now,
+        )
+        if not repository.close_offer(
+            session, offer_id, OfferStatus.accepted, now, accepted_consult_id=consult.id
+        ):
+            raise Conflict("this offer was closed meanwhile", field="offer")
+        others = repository.withdraw_open(
+            session, consult.id or 0, now, "another specialist accepted"
+        )
+        if others:
+            _fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
+        _involve(session, consult, user, ParticipantRelation.assigned)
+        _audit(session, user, offer, consult, "accepted")
+        session.commit()
+    except IntegrityError as exc:  # a second winner refused by the unique constraint
+        session.rollback()
+        raise Conflict("another specialist accepted this consult first", field="offer") from exc
+    except TelemedError:
+        session.rollback()
+        raise
+    fresh = repository.get_offer(session, offer_id)
+    assert fresh is not None
+    return fresh
+
+
+def decline(
+    session: Session,
+    user: User,
+    offer_id: int,
+    reason: str,
+    now: datetime,
+    policy: OfferPolicy = DEFAULT_POLICY,
+) -> ConsultOffer:
+    """Decline with a reason; when no other offer is open the next candidate gets one."""
+    if not reason.strip():
+        raise ValidationFailed("say why you decline", field="reason")
+    try:
+        offer, consult = _own_open_offer(session, user, offer_id, now)
+        text = f"declined by {user.full_name}: {reason.strip()}"
+        if not repository.close_offer(
+            session, offer_id, OfferStatus.declined, now, reason=reason.strip()
+        ):
+            raise Conflict("this offer was closed meanwhile", field="offer")
+        _audit(session, user, offer, consult, "declined")
+        rematch = _after_offer_closed(session, consult, user, text, now)
+        session.commit()
+    except TelemedError:
+        session.rollback()
+        raise
+    if rematch:
+        offer_requested(session, consult, now, policy)
+    fresh = repository.get_offer(session, offer_id)
+    assert fresh is not None
+    return fresh
+
+
+def _after_offer_closed(
+    session: Session, consult: Consult, actor: User | None, text: str, now: datetime
+) -> bool:
+    """Back to ``requested`` when no offer is open any more; True if a rematch is due."""
+    still_open = [
+        o for o in repository.offers_of(session, consult.id or 0) if o.status == OfferStatus.open
+    ]
+    if still_open or consult.state != ConsultState.offered:
+        _fact(session, consult, actor, text, now)
+        return False
+    consults.transition(session, consult, ConsultState.requested, actor=actor, reason=text, at=now)
+    return True
+
+
+@dataclass
+class DueReport:
+    expired: list[int] = field(default_factory=list)  # offer ids
+    offered: list[int] = field(default_factory=list)  # consult ids
+    escalated: list[int] = field(default_factory=list)  # consult ids
+    failed: list[int] = field(default_factory=list)  # consult ids whose processing failed
+
+
+def _expire(session: Session, consult_id: int, now: datetime, report: DueReport) -> bool:
+    consult = repository.lock_consult(session, consult_id)
+    if consult is None:
+        return False
+    due = [
+        o
+        for o in repository.offers_of(session, consult_id)
+        if o.status == OfferStatus.open and o.expires_at <= now
+    ]
+    names = directory_names(session, [o.specialist_id for o in due])
+    for offer in due:
+        if repository.close_offer(session, offer.id or 0, OfferStatus.expired, now):
+            _audit(session, None, offer, consult, "expired")
+            report.expired.append(offer.id or 0)
+    text = "offer expired without an answer: " + ", ".join(names)
+    rematch = _after_offer_closed(session, consult, None, text, now) if due else False
+    session.commit()
+    return rematch
+
+
+def directory_names(session: Session, user_ids: list[int]) -> list[str]:
+    names = []
+    for user_id in user_ids:
+        user = session.get(User, user_id)
+        names.append(user.full_name if user else f"user {user_id}")
+    return names
+
+
+def process_due_offers(
+    session: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+) -> DueReport:
+    """Expire offers past their time and move each consult on (next candidate or
+    escalation); then give every ``requested`` consult an offer if it has none. Each consult
+    is its own transaction, and one failing consult never stops the others. Idempotent:
+    running it twice at the same ``now`` changes nothing the second time."""
+    report = DueReport()
+    for consult_id in repository.consults_with_due_offers(session, now):
+        try:
+            _expire(session, consult_id, now, report)
+        except Exception:  # one bad item must not abort the batch
+            session.rollback()
+            log.exception("expiring the offers of consult %s failed", consult_id)
+            report.failed.append(consult_id)
+    for consult_id in repository.requested_consults(session):
+        try:
+            consult = session.get(Consult, consult_id)
+            if consult is None:
+                continue
+            made = offer_requested(session, consult, now, policy)
+            if made:
+                report.offered.append(consult_id)
+            elif consult.state == ConsultState.escalated:
+                report.escalated.append(consult_id)
+        except Exception:
+            session.rollback()
+            log.exception("offering consult %s failed", consult_id)
+            report.failed.append(consult_id)
+    return report
+
+
+def assign_by_hand(
+    session: Session,
+    coordinator: User,
+    consult_id: int,
+    specialist_id: int,
+    reason: str,
+    now: datetime,
+) -> ConsultOffer:
+    """A coordinator assigns a waiting (usually escalated) consult to a verified specialist."""
+    if coordinator.role != Role.coordinator:
+        raise Forbidden("only coordinators assign consults by hand")
+    specialist = session.get(User, specialist_id)
+    profile = directory.get_profile(session, specialist_id)
+    if specialist is None or specialist.role != Role.specialist or profile is None:
+        raise ValidationFailed(f"no specialist {specialist_id}", field="specialist_id")
+    if not is_eligible(profile, now.date()):
+        raise ValidationFailed(
+            f"{specialist.full_name}'s registration is not verified or has expired",
+            field="specialist_id",
+        )
+    try:
+        consult = repository.lock_consult(session, consult_id)
+        if consult is None:
+            raise NotFound(f"consult {consult_id} not found")
+        text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
+        if reason.strip():
+            text += f": {reason.strip()}"
+        consults.transition(
+            session, consult, ConsultState.accepted, actor=coordinator, reason=text, at=now
+        )
+        withdrawn = repository.withdraw_open(session, consult_id, now, "assigned by a coordinator")
+        if withdrawn:
+            _fact(session, consult, coordinator, f"{len(withdrawn)} open offer(s) withdrawn", now)
+        offer = ConsultOffer(
+            consult_id=consult_id,
+            specialist_id=specialist_id,
+            round=repository.last_round(session, consult_id),
+            status=OfferStatus.accepted,
+            offered_at=now,
+            expires_at=now,
+            responded_at=now,
+            reason=reason.strip(),
+            assigned_by_id=coordinator.id,
+            accepted_consult_id=consult_id,
+        )
+        session.add(offer)
+        session.flush()
+        _involve(session, consult, specialist, ParticipantRelation.assigned)
+        _audit(session, coordinator, offer, consult, "assigned by hand")
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict("this consult already has an accepted specialist") from exc
+    except TelemedError:
+        session.rollback()
+        raise
+    return offer

@@ -1,0 +1,84 @@
+"""Offer pages: the specialist's inbox (accept, decline) and schedule; the coordinators'
+escalation queue with manual assignment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from telemed.db import utcnow
+from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.directory import repository as directory
+from telemed.offers import queries, service
+from telemed.offers.models import OfferStatus
+from telemed.offers.policy import OfferPolicy
+from telemed.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/offers")
+def inbox(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
+    return render(
+        request,
+        "offers_inbox.html",
+        {
+            "offers": queries.my_offers(db, user, (OfferStatus.open,)),
+            "answered": queries.my_offers(
+                db, user, (OfferStatus.declined, OfferStatus.expired, OfferStatus.withdrawn)
+            )[:20],
+        },
+    )
+
+
+@router.post("/offers/{offer_id}/accept")
+def accept(offer_id: int, user: CurrentUser, db: SessionDep) -> Response:
+    offer = service.accept(db, user, offer_id, utcnow())
+    return RedirectResponse(f"/consults/{offer.consult_id}", status_code=303)
+
+
+@router.post("/offers/{offer_id}/decline")
+def decline(
+    offer_id: int,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    service.decline(db, user, offer_id, reason, utcnow(), OfferPolicy.from_settings(settings))
+    return RedirectResponse("/offers", status_code=303)
+
+
+@router.get("/schedule")
+def schedule(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
+    return render(
+        request, "schedule.html", {"offers": queries.my_offers(db, user, queries.SCHEDULE)}
+    )
+
+
+@router.get("/coordinator/escalations")
+def escalations(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
+    queue = queries.escalation_queue(db, user)
+    today = utcnow().date()
+    choices = {
+        item.consult_id: [
+            (u.id, u.full_name, u.timezone)
+            for _, u in directory.eligible_profiles(db, today, item.specialty)
+        ]
+        for item in queue
+    }
+    return render(request, "coordinator_escalations.html", {"queue": queue, "choices": choices})
+
+
+@router.post("/coordinator/escalations/{consult_id}/assign")
+def assign(
+    consult_id: int,
+    user: CurrentUser,
+    db: SessionDep,
+    specialist_id: Annotated[int, Form()],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    service.assign_by_hand(db, user, consult_id, specialist_id, reason, utcnow())
+    return RedirectResponse("/coordinator/escalations", status_code=303)

@@ -1,0 +1,95 @@
+"""Who may join a consult's call, and when: the one place these rules live.
+
+- the clinicians of the consult's facility (role ``clinician``);
+- the specialist assigned to the consult (role ``specialist``); a specialist who was only
+  offered the consult may read it but not join its call;
+- a user invited as an observer (e.g. an interpreter; role ``observer``: the room takes 3).
+
+Coordinators see every consult but do not join calls. A refusal is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from telemed.accounts.models import Role, User
+from telemed.audit import service as audit
+from telemed.consults.models import Consult, ConsultState, ParticipantRelation
+from telemed.errors import Conflict, Forbidden
+from telemed.sessions import repository
+
+#: States in which a consult has no call: not requested yet, or over.
+NO_CALL_STATES = frozenset({ConsultState.draft, ConsultState.cancelled, ConsultState.closed})
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """A booked slot; scheduling will provide these. Calls open around it."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+
+def call_role(session: Session, user: User, consult: Consult) -> str | None:
+    """The user's role in the consult's call, or None if they may not join it."""
+    if user.role == Role.clinician:
+        facility_ok = user.facility_id is not None and user.facility_id == consult.facility_id
+        return "clinician" if facility_ok else None
+    relations = repository.relations_of(session, consult.id or 0, user.id or 0)
+    if user.role == Role.specialist and ParticipantRelation.assigned in relations:
+        return "specialist"
+    if ParticipantRelation.observer in relations:
+        return "observer"
+    return None
+
+
+def ensure_call_participant(session: Session, user: User, consult: Consult) -> str:
+    """The user's call role; 403 (audited) for anyone who is not a participant."""
+    role = call_role(session, user, consult)
+    if role is None:
+        consult_id, case_id = consult.id or 0, consult.case_id
+        session.rollback()  # end our read before the refusal is written (SQLite: one writer)
+        bind = session.get_bind()
+        audit.record_refusal(
+            bind if isinstance(bind, Engine) else bind.engine,
+            user,
+            "call",
+            consult_id,
+            case_id=case_id,
+            consult_id=consult_id,
+            detail="not a participant of this consult's call",
+        )
+        raise Forbidden(
+            "only the consult's clinicians and its assigned specialist can join its call"
+        )
+    return role
+
+
+def ensure_call_open(
+    consult: Consult,
+    *,
+    now: datetime,
+    appointment: Appointment | None = None,
+    open_before: timedelta = timedelta(minutes=15),
+    open_after: timedelta = timedelta(minutes=60),
+) -> None:
+    """409 unless a call may be started now.
+
+    The consult must be open (not draft, cancelled or closed). With an appointment the call
+    is open from ``open_before`` its start to ``open_after`` its end; without one (until
+    scheduling books appointments) whenever the consult is open.
+    """
+    state = ConsultState(consult.state)
+    if state in NO_CALL_STATES:
+        raise Conflict(f"the consult is {state.value}; it has no call. Use its messages instead.")
+    if appointment is None:
+        return
+    opens, closes = appointment.starts_at - open_before, appointment.ends_at + open_after
+    if now < opens:
+        raise Conflict(f"the call opens at {opens.isoformat()}, before the appointment")
+    if now > closes:
+        raise Conflict("the appointment is over; book another or use the consult's messages")

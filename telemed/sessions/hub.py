@@ -1,0 +1,79 @@
+"""The signalling hub as the application embeds it (``/ws/signal``) or runs it standalone.
+
+In-process broker and used-token store by default; Redis for both when
+``TELEMED_REDIS_URL`` is set, so several instances share rooms and single-use tokens. Session
+events go to :func:`telemed.sessions.service.record_event` in a worker thread: the database
+never blocks the event loop that carries the calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import Engine
+
+from signaling.broker import Broker, InMemoryBroker, RedisBroker
+from signaling.events import EventCallback, SessionEvent
+from signaling.server import HubConfig, SignalingHub
+from signaling.tokens import JtiStore, MemoryJtiStore, RedisJtiStore
+from telemed.sessions import service
+from telemed.settings import Settings
+
+
+@dataclass
+class HubRuntime:
+    """The hub and the connections it owns; ``start``/``stop`` from a lifespan."""
+
+    hub: SignalingHub
+    broker: Broker
+    redis: Redis | None = None
+
+    async def start(self) -> None:
+        if isinstance(self.broker, RedisBroker):
+            await self.broker.ping()  # fail at start-up, not at the first call
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        with contextlib.suppress(Exception):
+            await self.broker.close()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()
+
+
+def event_recorder(engine: Engine) -> EventCallback:
+    """The hub's ``on_event``: store the event, off the event loop."""
+
+    async def record(event: SessionEvent) -> None:
+        await asyncio.to_thread(service.record_event, engine, event)
+
+    return record
+
+
+def build_hub(
+    settings: Settings,
+    on_event: EventCallback | None,
+) -> HubRuntime:
+    """A hub keyed with the application's signalling secret; no I/O until ``start``."""
+    broker: Broker
+    jti_store: JtiStore
+    redis: Redis | None = None
+    if settings.redis_url:
+        broker = RedisBroker(settings.redis_url)
+        redis = Redis.from_url(settings.redis_url)
+        jti_store = RedisJtiStore(redis)
+    else:
+        broker = InMemoryBroker()
+        jti_store = MemoryJtiStore()
+    hub = SignalingHub(
+        service.signaling_secret(settings),
+        config=HubConfig(grace_s=settings.signal_grace_seconds),
+        broker=broker,
+        jti_store=jti_store,
+        on_event=on_event,
+    )
+    return HubRuntime(hub=hub, broker=broker, redis=redis)

@@ -1,0 +1,226 @@
+"""Call tickets (join token + ICE servers) and the session record fed by the hub's events.
+
+Rooms and participants of the signalling hub are derived from our ids: the room of consult 42
+is ``consult-42`` and user 17 is ``u-17`` in it. ``record_event`` maps them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from signaling.events import SessionEvent
+from signaling.tokens import capacity_for, mint_token
+from signaling.turn import TurnConfig, ice_servers
+from telemed.accounts.models import User
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.consults import repository as consults_repository
+from telemed.consults.models import Consult
+from telemed.db import utcnow
+from telemed.sessions import auth, repository
+from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
+from telemed.sessions.schemas import (
+    CallEventPublic,
+    CallSessionPublic,
+    CallTicket,
+    IceServerPublic,
+)
+from telemed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOM_PREFIX = "consult-"
+PARTICIPANT_PREFIX = "u-"
+
+
+def room_of(consult_id: int) -> str:
+    return f"{ROOM_PREFIX}{consult_id}"
+
+
+def consult_id_of(room: str) -> int | None:
+    number = room.removeprefix(ROOM_PREFIX)
+    return int(number) if room.startswith(ROOM_PREFIX) and number.isdigit() else None
+
+
+def participant_of(user_id: int) -> str:
+    return f"{PARTICIPANT_PREFIX}{user_id}"
+
+
+def user_id_of(participant: str | None) -> int | None:
+    if participant is None or not participant.startswith(PARTICIPANT_PREFIX):
+        return None
+    number = participant.removeprefix(PARTICIPANT_PREFIX)
+    return int(number) if number.isdigit() else None
+
+
+def signaling_secret(settings: Settings) -> str:
+    """The hub's token key, derived from the application secret (never the secret itself)."""
+    key = settings.effective_secret().encode("utf-8")
+    return hmac.new(key, b"telemed/signaling/v1", hashlib.sha256).hexdigest()
+
+
+def ice_servers_for(settings: Settings, participant: str) -> list[IceServerPublic]:
+    """STUN (if configured) and TURN with a time-limited credential (if configured)."""
+    if settings.turn_host and settings.turn_secret:
+        config = TurnConfig(
+            secret=settings.turn_secret,
+            host=settings.turn_host,
+            port=settings.turn_port,
+            tls_port=settings.turn_tls_port,
+            tls_host=settings.turn_tls_host,
+            stun_urls=tuple(settings.stun_urls) if settings.stun_urls else None,
+            ttl_s=settings.turn_ttl_seconds,
+        )
+        return [IceServerPublic.model_validate(s) for s in ice_servers(config, participant)]
+    if settings.stun_urls:
+        return [IceServerPublic(urls=list(settings.stun_urls))]
+    return []
+
+
+def mint_ticket(
+    session: Session, settings: Settings, user: User, consult: Consult, *, ws_url: str
+) -> CallTicket:
+    """A single-use join token for the consult's call, for one of its participants."""
+    role = auth.ensure_call_participant(session, user, consult)
+    auth.ensure_call_open(
+        consult,
+        now=utcnow(),
+        appointment=None,  # scheduling will pass the consult's appointment here
+        open_before=timedelta(minutes=settings.call_open_before_minutes),
+        open_after=timedelta(minutes=settings.call_open_after_minutes),
+    )
+    consult_id = consult.id or 0
+    roles = [role, "observer"] if repository.has_observer(session, consult_id) else [role]
+    capacity = capacity_for(roles)
+    participant = participant_of(user.id or 0)
+    now = time.time()
+    ttl = settings.call_token_ttl_seconds
+    token = mint_token(
+        signaling_secret(settings),
+        room=room_of(consult_id),
+        participant=participant,
+        name=user.full_name[:200],
+        role=role,
+        capacity=capacity,
+        ttl_s=ttl,
+        now=now,
+    )
+    audit.record(
+        session,
+        user,
+        AuditAction.create,
+        "call_token",
+        consult_id,
+        case_id=consult.case_id,
+        consult_id=consult_id,
+        detail=f"role {role}",
+    )
+    session.commit()
+    return CallTicket(
+        consult_id=consult_id,
+        room=room_of(consult_id),
+        participant=participant,
+        name=user.full_name,
+        role=role,
+        capacity=capacity,
+        token=token,
+        expires_at=datetime.fromtimestamp(now + ttl, UTC),
+        ws_url=ws_url,
+        ice_servers=ice_servers_for(settings, participant),
+        thread_url=f"/consults/{consult_id}#thread",
+    )
+
+
+def record_event(engine: Engine, event: SessionEvent) -> CallSessionEvent | None:
+    """Store one hub event on its consult's call record, in a transaction of its own.
+
+    Blocking (database I/O): the hub's callback runs it in a worker thread. Events for rooms
+    or participants that are not ours (e.g. a test room on a shared hub) are ignored.
+    """
+    consult_id = consult_id_of(event.room)
+    if consult_id is None:
+        log.warning("session event for unknown room %r ignored", event.room)
+        return None
+    kind = CallEventKind(event.kind)
+    with Session(engine, expire_on_commit=False) as session:
+        consult = consults_repository.get_consult(session, consult_id)
+        if consult is None:
+            log.warning("session event for missing consult %s ignored", consult_id)
+            return None
+        call = repository.open_session(session, consult_id)
+        if call is None:
+            if kind == CallEventKind.ended:
+                return None  # nothing open to end (e.g. recorded by another instance)
+            call = CallSession(consult_id=consult_id, room=event.room, started_at=event.at)
+            session.add(call)
+            session.flush()
+            audit.record(
+                session,
+                None,
+                AuditAction.create,
+                "call_session",
+                call.id or 0,
+                case_id=consult.case_id,
+                consult_id=consult_id,
+                detail=f"first joined: {event.participant or ''}",
+            )
+        row = CallSessionEvent(
+            call_session_id=call.id or 0,
+            consult_id=consult_id,
+            kind=kind,
+            user_id=user_id_of(event.participant),
+            role=(event.role or None) and str(event.role)[:16],
+            signal_session=event.session,
+            at=event.at,
+            detail=json.dumps(dict(event.detail), separators=(",", ":"), default=str)[:4000],
+        )
+        session.add(row)
+        if kind == CallEventKind.ended:
+            call.ended_at = event.at
+            call.duration_s = max(0, int((event.at - call.started_at).total_seconds()))
+            session.add(call)
+        session.commit()
+        return row
+
+
+def _detail(row: CallSessionEvent) -> dict[str, object]:
+    try:
+        value = json.loads(row.detail) if row.detail else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def sessions_public(session: Session, consult: Consult) -> list[CallSessionPublic]:
+    calls = repository.sessions_of(session, consult.id or 0)
+    events = repository.events_of(session, [c.id or 0 for c in calls])
+    return [
+        CallSessionPublic(
+            id=c.id or 0,
+            consult_id=c.consult_id,
+            room=c.room,
+            started_at=c.started_at,
+            ended_at=c.ended_at,
+            duration_s=c.duration_s,
+            events=[
+                CallEventPublic(
+                    id=e.id or 0,
+                    kind=CallEventKind(e.kind),
+                    user_id=e.user_id,
+                    role=e.role,
+                    at=e.at,
+                    detail=_detail(e),
+                )
+                for e in events.get(c.id or 0, [])
+            ],
+        )
+        for c in calls
+    ]

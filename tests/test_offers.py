@@ -1,0 +1,234 @@
+"""Offers: eligibility, emergency broadcast with one atomic winner, decline and expiry
+moving to the next candidate, escalation and manual assignment (controllable clock)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from telemed.accounts.models import Role
+from telemed.consults.models import Consult, ConsultParticipant, ConsultState
+from telemed.db import utcnow
+from telemed.directory.models import SpecialistProfile
+from telemed.offers import service as offers
+from telemed.offers.models import ConsultOffer, OfferStatus
+from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
+from telemed.offers.service import DueReport
+from telemed.settings import Settings
+from tests.conftest import LoginFn
+from tests.directory_helpers import Specialists
+from tests.helpers import ApiClient, Users, consult_payload
+
+
+@pytest.fixture
+def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
+    return Specialists(db, settings, users)
+
+
+def offers_of(db: Session, consult_id: int) -> list[ConsultOffer]:
+    db.rollback()  # a fresh snapshot
+    return list(
+        db.exec(
+            select(ConsultOffer)
+            .where(ConsultOffer.consult_id == consult_id)
+            .order_by(ConsultOffer.id)  # type: ignore[arg-type]
+        )
+    )
+
+
+def due(db: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY) -> DueReport:
+    """The periodic job at a chosen instant, from a fresh transaction (as a job starts)."""
+    db.rollback()
+    return offers.process_due_offers(db, now, policy)
+
+
+def state_of(db: Session, consult_id: int) -> str:
+    db.rollback()
+    consult = db.get(Consult, consult_id, populate_existing=True)
+    assert consult is not None
+    return str(consult.state)
+
+
+def test_emergency_goes_to_every_eligible_specialist_and_no_one_else(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    good = [specialists.make(), specialists.make(time_zone="Europe/London")]
+    specialists.make(verified=False)
+    specialists.make(away=True)
+    specialists.make(specialty="orthopaedics")
+    specialists.make(languages=("en",))
+    expired = specialists.make()
+    profile = db.get(SpecialistProfile, expired.id)
+    assert profile is not None
+    profile.registration_expires_on = utcnow().date() - timedelta(days=1)
+    db.add(profile)
+    db.commit()
+    specialists.make(windows=[])  # no slot before the deadline
+
+    nurse = login(users.make(Role.clinician))
+    consult = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()
+    assert consult["state"] == "offered"
+    made = offers_of(db, consult["id"])
+    assert sorted(o.specialist_id for o in made) == sorted(u.id for u in good)
+    assert all(o.expires_at - o.offered_at == timedelta(minutes=5) for o in made)
+    assert {p["relation"] for p in consult["participants"]} == {"offered"}
+    assert consult["events"][-1]["reason"].startswith("offered to ")
+
+
+def test_two_specialists_accept_one_emergency_at_the_same_instant(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    first, second = specialists.make(), specialists.make()
+    nurse = login(users.make(Role.clinician))
+    consult_id = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
+    by_user = {o.specialist_id: o.id for o in offers_of(db, consult_id)}
+    clients = [login(first), login(second)]
+    barrier = threading.Barrier(2)
+    results: dict[int, httpx.Response] = {}
+
+    def accept(api: ApiClient) -> None:
+        barrier.wait()
+        results[api.user.id or 0] = api.post(f"/api/v1/offers/{by_user[api.user.id]}/accept")
+
+    threads = [threading.Thread(target=accept, args=(api,)) for api in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in results.values())
+    assert codes == [200, 409], {k: r.text for k, r in results.items()}
+    winner = next(k for k, r in results.items() if r.status_code == 200)
+    loser = next(k for k, r in results.items() if r.status_code == 409)
+    assert results[loser].json()["error"]["code"] == "conflict"
+    assert state_of(db, consult_id) == ConsultState.accepted
+    statuses = {o.specialist_id: o.status for o in offers_of(db, consult_id)}
+    assert statuses == {winner: OfferStatus.accepted, loser: OfferStatus.withdrawn}
+    assigned = db.exec(
+        select(ConsultParticipant.user_id).where(
+            ConsultParticipant.consult_id == consult_id, ConsultParticipant.relation == "assigned"
+        )
+    ).all()
+    assert list(assigned) == [winner]
+    again = clients[1 if winner == clients[0].user.id else 0]
+    retry = again.post(f"/api/v1/offers/{by_user[again.user.id]}/accept")
+    assert retry.status_code == 409
+    assert "withdrawn" in retry.json()["error"]["message"]
+    detail = nurse.get(f"/api/v1/consults/{consult_id}").json()
+    assert [e["to_state"] for e in detail["events"]][-3:] == ["offered", "accepted", "accepted"]
+
+
+def test_decline_moves_to_the_next_candidate(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    first, second = specialists.make(), specialists.make()
+    nurse = login(users.make(Role.clinician))
+    consult_id = nurse.post("/api/v1/consults", consult_payload(urgency="routine")).json()["id"]
+    [offer] = offers_of(db, consult_id)
+    assert offer.expires_at - offer.offered_at == timedelta(hours=12)
+    offered, other = (first, second) if offer.specialist_id == first.id else (second, first)
+    api = login(offered)
+    inbox = api.get("/api/v1/offers").json()
+    assert [o["id"] for o in inbox] == [offer.id]
+    assert inbox[0]["question"].startswith("Fever and rash")
+    assert login(other).post(f"/api/v1/offers/{offer.id}/accept").status_code == 404
+    no_reason = api.post(f"/api/v1/offers/{offer.id}/decline", {"reason": " "})
+    assert no_reason.status_code == 422
+    declined = api.post(f"/api/v1/offers/{offer.id}/decline", {"reason": "on call tonight"})
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["status"] == "declined"
+    made = offers_of(db, consult_id)
+    assert [(o.specialist_id, o.status, o.round) for o in made] == [
+        (offered.id, OfferStatus.declined, 1),
+        (other.id, OfferStatus.open, 2),
+    ]
+    assert state_of(db, consult_id) == ConsultState.offered
+    late = api.post(f"/api/v1/offers/{offer.id}/accept")
+    assert late.status_code == 409
+    events = nurse.get(f"/api/v1/consults/{consult_id}/events").json()
+    assert [e["to_state"] for e in events] == [
+        "draft",
+        "requested",
+        "offered",
+        "requested",
+        "offered",
+    ]
+    assert events[3]["reason"] == f"declined by {offered.full_name}: on call tonight"
+    page = login(other).get("/offers")
+    assert page.status_code == 200
+    assert "Fever and rash" in page.text
+
+
+def test_expiry_next_candidate_escalation_then_assigned_by_hand(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    first, second = specialists.make(), specialists.make()
+    nurse = login(users.make(Role.clinician))
+    consult_id = nurse.post("/api/v1/consults", consult_payload()).json()["id"]  # urgent
+    policy = dataclasses.replace(DEFAULT_POLICY, max_failures=2)
+    t0 = utcnow()
+    [offer1] = offers_of(db, consult_id)
+    assert due(db, t0 + timedelta(minutes=29), policy).expired == []
+
+    report = due(db, t0 + timedelta(minutes=31), policy)
+    assert report.expired == [offer1.id]
+    assert report.offered == [consult_id]
+    made = offers_of(db, consult_id)
+    assert [o.status for o in made] == [OfferStatus.expired, OfferStatus.open]
+    assert {o.specialist_id for o in made} == {first.id, second.id}
+    expired_api = login(first if offer1.specialist_id == first.id else second)
+    assert expired_api.post(f"/api/v1/offers/{offer1.id}/accept").status_code == 409
+
+    due(db, t0 + timedelta(minutes=62), policy)
+    assert state_of(db, consult_id) == ConsultState.escalated
+    again = due(db, t0 + timedelta(minutes=63), policy)
+    assert again.expired == []
+    assert again.offered == []
+    assert again.escalated == []
+
+    coordinator = login(specialists.coordinator)
+    queue = coordinator.get("/api/v1/escalations").json()
+    assert [c["consult_id"] for c in queue] == [consult_id]
+    assert queue[0]["reason"] == "2 offers declined or expired"
+    assert "Consult" in coordinator.get("/coordinator/escalations").text
+    unverified = specialists.make(verified=False)
+    refused = coordinator.post(
+        f"/api/v1/consults/{consult_id}/assign", {"specialist_id": unverified.id}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"][0]["field"] == "specialist_id"
+    assert (
+        nurse.post(f"/api/v1/consults/{consult_id}/assign", {"specialist_id": first.id}).status_code
+        == 403
+    )
+    assigned = coordinator.post(
+        f"/api/v1/consults/{consult_id}/assign",
+        {"specialist_id": first.id, "reason": "phoned her, she can take it"},
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert state_of(db, consult_id) == ConsultState.accepted
+    detail = nurse.get(f"/api/v1/consults/{consult_id}").json()
+    assert ("assigned", first.id) in {(p["relation"], p["user_id"]) for p in detail["participants"]}
+    # (ordered by time: the clock driven ahead above puts the escalation "later")
+    by = f"assigned by {specialists.coordinator.full_name} to {first.full_name}"
+    assert any(e["reason"].startswith(by) for e in detail["events"])
+    twice = coordinator.post(f"/api/v1/consults/{consult_id}/assign", {"specialist_id": second.id})
+    assert twice.status_code == 409
+    schedule = login(first).get("/api/v1/schedule").json()
+    assert [s["consult_id"] for s in schedule] == [consult_id]
+
+
+def test_no_candidate_waits_then_escalates(db: Session, users: Users, login: LoginFn) -> None:
+    nurse = login(users.make(Role.clinician))
+    consult_id = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
+    assert state_of(db, consult_id) == ConsultState.requested  # nobody yet: keeps waiting
+    t0 = utcnow()
+    due(db, t0 + timedelta(minutes=2))
+    assert state_of(db, consult_id) == ConsultState.requested
+    report = due(db, t0 + timedelta(minutes=6))
+    assert report.escalated == [consult_id]
+    assert state_of(db, consult_id) == ConsultState.escalated
