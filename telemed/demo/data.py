@@ -41,6 +41,19 @@ FACILITIES: list[tuple[str, str, str, str]] = [
 
 
 @dataclass(frozen=True)
+class DemoProfile:
+    """A specialist's directory entry: registered, and verified by the demo coordinator
+    unless ``verified`` is False (so the verification queue has someone in it)."""
+
+    specialties: tuple[str, ...]
+    languages: tuple[str, ...]
+    country: str
+    registration_body: str
+    registration_number: str
+    verified: bool = True
+
+
+@dataclass(frozen=True)
 class DemoUser:
     email: str
     full_name: str
@@ -48,6 +61,7 @@ class DemoUser:
     password: str
     facility_code: str | None = None
     timezone: str | None = None
+    profile: DemoProfile | None = None
 
 
 DEMO_USERS: list[DemoUser] = [
@@ -71,6 +85,7 @@ DEMO_USERS: list[DemoUser] = [
         Role.specialist,
         "specialist-demo-2026",
         timezone="Africa/Johannesburg",
+        profile=DemoProfile(("paediatrics",), ("st", "en"), "ZA", "HPCSA", "MP0612345"),
     ),
     DemoUser(
         "specialist.london@demo.telemed.org.ls",
@@ -78,6 +93,19 @@ DEMO_USERS: list[DemoUser] = [
         Role.specialist,
         "london-demo-2026",
         timezone="Europe/London",
+        profile=DemoProfile(
+            ("internal_medicine", "infectious_diseases"), ("st", "en"), "GB", "GMC", "7123456"
+        ),
+    ),
+    DemoUser(
+        "specialist.toronto@demo.telemed.org.ls",
+        "Dr Teboho Mofokeng (obstetrics)",
+        Role.specialist,
+        "toronto-demo-2026",
+        timezone="America/Toronto",
+        profile=DemoProfile(
+            ("obstetrics_gynaecology",), ("st", "en"), "CA", "other", "CPSO-98765", verified=False
+        ),
     ),
     DemoUser(
         "coordinator@demo.telemed.org.ls",

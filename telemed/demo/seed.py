@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import time, timedelta
+
 from sqlmodel import Session, select
 
 from telemed.accounts import service as accounts
@@ -17,7 +19,11 @@ from telemed.consults.models import (
     Urgency,
 )
 from telemed.consults.schemas import ConsultCreate, Vitals
-from telemed.demo.data import DEMO_USERS, DISTRICTS, FACILITIES
+from telemed.db import utcnow
+from telemed.demo.data import DEMO_USERS, DISTRICTS, FACILITIES, DemoUser
+from telemed.directory import service as directory
+from telemed.directory.models import RegistrationBody
+from telemed.directory.schemas import AvailabilityIn, RegistrationIn, WindowIn
 from telemed.facilities.models import District, Facility
 from telemed.messages import service as messages
 from telemed.settings import Settings
@@ -54,12 +60,57 @@ def seed_demo(session: Session, settings: Settings) -> bool:
             timezone=u.timezone,
         )
         for u in DEMO_USERS
+        if u.profile is None
     }
+    coordinator = users["coordinator@demo.telemed.org.ls"]
+    for demo in DEMO_USERS:
+        if demo.profile is not None:
+            users[demo.email] = _register_specialist(session, settings, demo, coordinator)
     nurse = users["clinician@demo.telemed.org.ls"]
     doctor = users["doctor@demo.telemed.org.ls"]
     paediatrician = users["specialist@demo.telemed.org.ls"]
     _seed_consults(session, nurse, doctor, paediatrician)
     return True
+
+
+def _register_specialist(
+    session: Session, settings: Settings, demo: DemoUser, coordinator: User
+) -> User:
+    """Through the directory's own registration, verification and availability services:
+    every day 07:00-21:00 in the specialist's zone, so demo requests find a slot."""
+    assert demo.profile is not None
+    profile = demo.profile
+    directory.register(
+        session,
+        settings,
+        RegistrationIn(
+            email=demo.email,
+            full_name=demo.full_name,
+            password=demo.password,
+            specialties=list(profile.specialties),
+            languages=[Language(code) for code in profile.languages],
+            country=profile.country,
+            time_zone=demo.timezone or settings.default_timezone,
+            registration_body=RegistrationBody(profile.registration_body),
+            registration_number=profile.registration_number,
+            registration_expires_on=utcnow().date() + timedelta(days=700),
+            bio="Demo volunteer.",
+        ),
+        address="demo",
+    )
+    user = session.exec(select(User).where(User.email == demo.email)).one()
+    if profile.verified:
+        directory.verify(session, coordinator, user.id or 0, "Demo: register entry checked online")
+        directory.set_availability(
+            session,
+            settings,
+            user,
+            AvailabilityIn(
+                weekly=[WindowIn(weekday=d, start=time(7), end=time(21)) for d in range(7)],
+                weekly_cap=10,
+            ),
+        )
+    return user
 
 
 def _seed_consults(session: Session, nurse: User, doctor: User, paediatrician: User) -> None:
