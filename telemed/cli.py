@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal as os_signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import NoReturn
 
 import click
 from pydantic import ValidationError
@@ -89,15 +92,30 @@ def serve(host: str, port: int, no_demo: bool) -> None:
                 if seed_demo(session, settings):
                     click.echo("Seeded demo data.")
         _print_demo_users(engine)
+    runner = None
+    if settings.scheduler_enabled:  # the periodic jobs, in this process (after migrations)
+        from telemed.jobs import build_runner
+
+        runner = build_runner(engine, settings, on_change=_announce_role(settings))
+        with _friendly_errors():
+            runner.start()
+        # uvicorn re-raises SIGTERM once it has shut down: leave through `finally` instead,
+        # so that the jobs stop cleanly (exit status 143, as for a plain SIGTERM).
+        os_signal.signal(os_signal.SIGTERM, _exit_on_signal)
     click.echo(f"Telemed on http://{host}:{port}/  (API docs: /docs; data: {settings.data_dir})")
-    # No permessage-deflate on /ws/signal: it costs memory per socket (protocol page, §1).
-    uvicorn.run(
-        create_app(settings, engine),
-        host=host,
-        port=port,
-        log_level="info",
-        ws_per_message_deflate=False,
-    )
+    try:
+        # No permessage-deflate on /ws/signal: it costs memory per socket (protocol page, §1).
+        uvicorn.run(
+            create_app(settings, engine),
+            host=host,
+            port=port,
+            log_level="info",
+            ws_per_message_deflate=False,
+        )
+    finally:
+        if runner is not None:
+            runner.stop()
+            click.echo("Scheduler stopped.")
 
 
 @main.command()
@@ -132,6 +150,69 @@ def signal(host: str, port: int, store: bool, webhook: str | None) -> None:
                 echo=lambda line: click.echo(line),
             )
         )
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def _announce_role(settings: Settings) -> Callable[[bool], None]:
+    """Print each change of scheduler role (leader / standby)."""
+    import os
+
+    def announce(leader: bool) -> None:
+        if leader:
+            click.echo(f"Scheduler is leader (pid {os.getpid()}): running the periodic jobs.")
+        else:
+            click.echo(
+                f"Scheduler on standby (pid {os.getpid()}): another process is leader; "
+                f"retrying every {settings.scheduler_standby_poll_seconds:g} s."
+            )
+
+    return announce
+
+
+@main.command()
+@click.option("--verbose", "-v", is_flag=True, help="Also log every job run.")
+def scheduler(verbose: bool) -> None:
+    """Run the periodic jobs standalone until SIGTERM or SIGINT.
+
+    On PostgreSQL run as many as you like: exactly one is leader (an advisory lock), the
+    others wait on standby and take over when it dies. On SQLite run one only, and then set
+    TELEMED_SCHEDULER_ENABLED=false for `telemed serve`, which otherwise runs the jobs itself.
+    """
+    import logging
+    import threading
+
+    from telemed.jobs import build_runner
+
+    settings = _settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if verbose:
+        logging.getLogger("scheduling").setLevel(logging.DEBUG)
+    with _friendly_errors():
+        engine = _prepare(settings)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    os_signal.signal(os_signal.SIGTERM, on_signal)
+    os_signal.signal(os_signal.SIGINT, on_signal)
+    runner = build_runner(engine, settings, on_change=_announce_role(settings))
+    with _friendly_errors():
+        runner.start()
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        runner.stop()
+        engine.dispose()
+    click.echo("Scheduler stopped.")
 
 
 @main.group()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     offer_max_failures: int = Field(default=3, ge=1)  # failed offer rounds before escalation
     slot_minutes: int = Field(default=30, ge=5)  # length of an availability slot
     registrations_per_hour_per_address: int = Field(default=5, ge=1)
+    # Periodic jobs (telemed.jobs): in `telemed serve` unless disabled; `telemed scheduler`.
+    scheduler_enabled: bool = True
+    scheduler_standby_poll_seconds: float = Field(default=5.0, gt=0)  # PostgreSQL standby
     # Live sessions (telemed.sessions). Redis: share rooms between instances (else in-process).
     redis_url: str | None = None
     call_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)

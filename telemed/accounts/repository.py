@@ -10,10 +10,6 @@ from sqlmodel import Session, col, select
 from telemed.accounts.models import LoginAttempt, User, UserSession
 
 
-def get_user(session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
-
-
 def get_user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email.strip().lower())).first()
 

@@ -135,9 +135,5 @@ class PartFiles:
             part.flush()
             os.fsync(part.fileno())
 
-    def read_head(self, upload_id: str, size: int) -> bytes:
-        with self.path(upload_id).open("rb") as part:
-            return part.read(size)
-
     def remove(self, upload_id: str) -> None:
         self.path(upload_id).unlink(missing_ok=True)

@@ -1,0 +1,93 @@
+"""The periodic jobs of the product, on a ``scheduling.runner.LeaderRunner``.
+
+Runs inside ``telemed serve`` (unless ``TELEMED_SCHEDULER_ENABLED=false``) and standalone
+as ``telemed scheduler``. On PostgreSQL exactly one process is leader, holding a
+session-level advisory lock on a connection opened for it alone (outside the request pool);
+every job opens its own session and is idempotent by database state, so a run repeated
+by the next leader after a failover changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from scheduling.runner import AdvisoryLock, LeaderRunner
+from telemed.attachments.uploads import expire_stale_uploads
+from telemed.db import utcnow
+from telemed.offers.policy import OfferPolicy
+from telemed.offers.service import DueReport, process_due_offers
+from telemed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# The advisory lock key of the scheduler leader: b"telemed" as a (positive) 64-bit integer.
+SCHEDULER_LOCK_KEY = int.from_bytes(b"telemed", "big")
+APPLICATION_NAME = "telemed-scheduler"  # pg_stat_activity.application_name of the lock
+OFFERS_EVERY = timedelta(seconds=30)
+UPLOADS_EVERY = timedelta(hours=1)
+
+
+def run_due_offers(engine: Engine, policy: OfferPolicy) -> DueReport:
+    """Expire overdue offers, move their consults on, offer waiting consults."""
+    with Session(engine, expire_on_commit=False) as session:
+        report = process_due_offers(session, utcnow(), policy)
+    if report.expired or report.offered or report.escalated or report.failed:
+        log.info(
+            "offers: %d expired, %d consult(s) offered, %d escalated, %d failed",
+            len(report.expired),
+            len(report.offered),
+            len(report.escalated),
+            len(report.failed),
+        )
+    return report
+
+
+def run_expire_uploads(engine: Engine, settings: Settings) -> int:
+    """Mark abandoned uploads expired and delete their partial files."""
+    with Session(engine, expire_on_commit=False) as session:
+        return expire_stale_uploads(session, settings)
+
+
+def lock_connection_factory(engine: Engine) -> Callable[[], Any]:
+    """Opens a new DB-API connection to ``engine``'s database, bypassing its pool, named
+    ``telemed-scheduler pid N`` in ``pg_stat_activity``."""
+
+    def connect() -> Any:
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        cparams.setdefault("connect_timeout", 10)
+        cparams["application_name"] = f"{APPLICATION_NAME} pid {os.getpid()}"
+        # Notice a vanished server or a cut network within about a minute.
+        cparams.update(keepalives=1, keepalives_idle=30, keepalives_interval=10)
+        cparams["keepalives_count"] = 3
+        return engine.dialect.connect(*cargs, **cparams)
+
+    return connect
+
+
+def build_runner(
+    engine: Engine,
+    settings: Settings,
+    *,
+    on_change: Callable[[bool], None] | None = None,
+) -> LeaderRunner:
+    """The runner with every job registered (not started)."""
+    lock = None
+    if engine.dialect.name == "postgresql":
+        lock = AdvisoryLock(lock_connection_factory(engine), SCHEDULER_LOCK_KEY)
+    runner = LeaderRunner(
+        lock, standby_poll_seconds=settings.scheduler_standby_poll_seconds, on_change=on_change
+    )
+    policy = OfferPolicy.from_settings(settings)
+    runner.add_job("offers", partial(run_due_offers, engine, policy), seconds=OFFERS_EVERY)
+    runner.add_job(
+        "expire_uploads", partial(run_expire_uploads, engine, settings), seconds=UPLOADS_EVERY
+    )
+    return runner
