@@ -1,0 +1,259 @@
+"""The periodic jobs (telemed.jobs): wiring on both backends, and a failover between two
+`telemed scheduler` processes on PostgreSQL in which nothing is processed twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session, col, select, update
+
+from telemed.accounts.models import Role
+from telemed.consults.models import ConsultEvent
+from telemed.db import utcnow
+from telemed.jobs import APPLICATION_NAME, SCHEDULER_LOCK_KEY, build_runner
+from telemed.offers.models import ConsultOffer, OfferStatus
+from telemed.settings import Settings
+from tests.conftest import LoginFn
+from tests.directory_helpers import Specialists
+from tests.helpers import Users, consult_payload
+
+TIMEOUT = 60.0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def offers_of(db: Session, consult_id: int) -> list[ConsultOffer]:
+    db.rollback()
+    return list(
+        db.exec(
+            select(ConsultOffer)
+            .where(ConsultOffer.consult_id == consult_id)
+            .order_by(col(ConsultOffer.id))
+        )
+    )
+
+
+def expiry_events(db: Session, consult_id: int) -> list[ConsultEvent]:
+    db.rollback()
+    return list(
+        db.exec(
+            select(ConsultEvent).where(
+                ConsultEvent.consult_id == consult_id,
+                col(ConsultEvent.reason).startswith("offer expired"),
+            )
+        )
+    )
+
+
+def consult_with_an_expired_offer(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> int:
+    """A requested consult offered to one of two eligible specialists, the offer's time
+    already past: the offers job must expire it and offer the other specialist, once."""
+    specialists = Specialists(db, settings, users)
+    specialists.make()
+    specialists.make()
+    nurse = login(users.make(Role.clinician))
+    consult_id = int(nurse.post("/api/v1/consults", consult_payload()).json()["id"])
+    [offer] = offers_of(db, consult_id)
+    assert offer.status == OfferStatus.open
+    db.exec(
+        update(ConsultOffer)
+        .where(col(ConsultOffer.id) == offer.id)
+        .values(expires_at=utcnow() - timedelta(minutes=1))
+    )
+    db.commit()
+    return consult_id
+
+
+def assert_processed_once(db: Session, consult_id: int) -> None:
+    made = offers_of(db, consult_id)
+    assert [o.status for o in made] == [OfferStatus.expired, OfferStatus.open]
+    assert made[0].specialist_id != made[1].specialist_id
+    assert len(expiry_events(db, consult_id)) == 1
+
+
+def test_the_runner_runs_the_jobs_on_each_backend(
+    engine: Engine, settings: Settings, db: Session, users: Users, login: LoginFn
+) -> None:
+    consult_id = consult_with_an_expired_offer(db, settings, users, login)
+    roles: list[bool] = []
+    runner = build_runner(engine, settings, on_change=roles.append)
+    assert runner.job_ids == ["offers", "expire_uploads"]
+    runner.start()
+    try:
+        assert runner.is_leader
+        assert wait_for(lambda: runner.runs["offers"] >= 1 and runner.runs["expire_uploads"] >= 1)
+        assert runner.failures == {"offers": 0, "expire_uploads": 0}
+    finally:
+        runner.stop()
+    assert roles == [True]
+    assert_processed_once(db, consult_id)
+
+
+class Scheduler:
+    """A `python -m telemed scheduler -v` process; its output goes to a file."""
+
+    def __init__(self, name: str, tmp_path: Path, database_url: str) -> None:
+        self.log = tmp_path / f"{name}.log"
+        env = {
+            **os.environ,
+            "TELEMED_DATABASE_URL": database_url,
+            "TELEMED_DATA_DIR": str(tmp_path / name),
+            "TELEMED_ENV": "test",
+            "TELEMED_SCHEDULER_STANDBY_POLL_SECONDS": "0.5",
+            "PYTHONUNBUFFERED": "1",
+        }
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "telemed", "scheduler", "-v"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=Path(__file__).parent.parent,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def says(self, fragment: str) -> bool:
+        return fragment in self.output
+
+    def offers_runs(self) -> int:
+        return self.output.count("job offers done")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def schedulers() -> Iterator[list[Scheduler]]:
+    started: list[Scheduler] = []
+    yield started
+    for scheduler in started:
+        scheduler.kill()
+
+
+def lock_holders(engine: Engine) -> list[str]:
+    """application_name of each session holding the scheduler's advisory lock."""
+    key = SCHEDULER_LOCK_KEY
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.application_name FROM pg_locks l"
+                " JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+                " AND l.classid = :hi AND l.objid = :lo"
+                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
+        ).all()
+    return [str(r[0]) for r in rows]
+
+
+def leader_pid(engine: Engine) -> int | None:
+    holders = lock_holders(engine)
+    if len(holders) != 1 or not holders[0].startswith(f"{APPLICATION_NAME} pid "):
+        return None
+    return int(holders[0].rsplit(" ", 1)[1])
+
+
+def test_the_standby_takes_over_and_nothing_is_processed_twice(
+    backend: str,
+    engine: Engine,
+    settings: Settings,
+    db: Session,
+    users: Users,
+    login: LoginFn,
+    tmp_path: Path,
+    schedulers: list[Scheduler],
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("leader election and failover need PostgreSQL")
+    consult_id = consult_with_an_expired_offer(db, settings, users, login)
+    url = engine.url.render_as_string(hide_password=False)
+    schedulers.extend(Scheduler(name, tmp_path, url) for name in ("one", "two"))
+    by_pid = {s.pid: s for s in schedulers}
+
+    assert wait_for(lambda: leader_pid(engine) in by_pid), [s.output for s in schedulers]
+    leader = by_pid[leader_pid(engine) or 0]
+    [standby] = [s for s in schedulers if s is not leader]
+    assert wait_for(lambda: leader.says("Scheduler is leader")), leader.output
+    assert wait_for(lambda: standby.says("Scheduler on standby")), standby.output
+    assert wait_for(lambda: leader.offers_runs() >= 1), leader.output
+    assert_processed_once(db, consult_id)
+    assert not standby.says("Scheduler is leader")
+
+    os.kill(leader.pid, signal.SIGKILL)
+    leader.process.wait(timeout=10)
+    assert wait_for(lambda: leader_pid(engine) == standby.pid), standby.output
+    assert wait_for(lambda: standby.says("Scheduler is leader")), standby.output
+    assert wait_for(lambda: standby.offers_runs() >= 1), standby.output
+    assert_processed_once(db, consult_id)  # the new leader found nothing left to do
+    assert "Traceback" not in standby.output
+
+    standby.process.send_signal(signal.SIGTERM)
+    assert standby.process.wait(timeout=30) == 0, standby.output
+    assert standby.says("Scheduler stopped.")
+    assert lock_holders(engine) == []
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_serve_runs_the_scheduler_unless_disabled(enabled: bool, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "TELEMED_DATA_DIR": str(tmp_path / "data"),
+        "TELEMED_SCHEDULER_ENABLED": str(enabled).lower(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("TELEMED_DATABASE_URL", None)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "telemed", "serve", "--no-demo", "--port", str(free_port())],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        assert wait_for(lambda: "Application startup complete" in log.read_text()), log.read_text()
+        assert ("Scheduler is leader" in log.read_text()) is enabled
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=30)  # uvicorn ends by re-raising SIGTERM: -15 or 143
+        assert status in (0, -signal.SIGTERM, 128 + signal.SIGTERM), log.read_text()
+        assert ("Scheduler stopped." in log.read_text()) is enabled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
