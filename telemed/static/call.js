@@ -136,8 +136,15 @@
         clearFallback();
         break;
       case "peer-joined":
-        if (peers[f.peer.participant]) closePeer(f.peer.participant);
-        addPeer(f.peer);
+        /* Already known (e.g. listed in welcome just before this event): keep the peer
+           connection unless the peer started a new session (rejoined), which rebuilds its
+           own side too. Rebuilding one side alone would never connect. */
+        if (peers[f.peer.participant] && !f.rejoined) {
+          peers[f.peer.participant].info = f.peer;
+        } else {
+          closePeer(f.peer.participant);
+          addPeer(f.peer);
+        }
         onPresence();
         break;
       case "peer-updated":
@@ -185,6 +192,9 @@
       send({ type: "candidate", to: id, candidate: e.candidate ? e.candidate.toJSON() : null }, true);
     };
     pc.onnegotiationneeded = function () {
+      /* The first offer comes from the impolite side: two first offers crossing is glare
+         that browsers do not always resolve. Later renegotiation may come from either. */
+      if (peer.polite && !pc.remoteDescription) return;
       peer.makingOffer = true;
       pc.setLocalDescription().then(function () {
         send({ type: "offer", to: id, sdp: pc.localDescription.sdp }, true);
@@ -356,12 +366,19 @@
   }
 
   /* ---------------------------------------------------------------- quality */
+  // The best state over the peers: a stale or rebuilding peer must not hide a live one.
+  function connectionState(ids) {
+    var states = ids.map(function (id) { return peers[id].pc.connectionState; });
+    if (!states.length) return "none";
+    return states.indexOf("connected") >= 0 ? "connected" : states[0];
+  }
+
   function stats() {
     var ids = Object.keys(peers);
     var out = { framesDecoded: 0, framesEncoded: 0, bytesReceived: 0, bytesSent: 0, rttMs: null,
       packetsLost: 0, packetsReceived: 0, peers: ids.length, resumes: resumes,
       fullReconnects: fullReconnects, socket: ws ? ws.readyState : -1, session: sessionId,
-      connection: ids.length ? peers[ids[0]].pc.connectionState : "none", mode: mode,
+      connection: connectionState(ids), mode: mode,
       chat: chatLog.slice() };
     return Promise.all(ids.map(function (id) { return peers[id].pc.getStats(); })).then(function (reports) {
       reports.forEach(function (report) {
