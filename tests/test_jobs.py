@@ -181,6 +181,8 @@ def leader_pid(engine: Engine) -> int | None:
     return int(holders[0].rsplit(" ", 1)[1])
 
 
+# Leader election is a PostgreSQL matter (SQLite has one process): no SQLite variant.
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_the_standby_takes_over_and_nothing_is_processed_twice(
     backend: str,
     engine: Engine,
@@ -191,8 +193,6 @@ def test_the_standby_takes_over_and_nothing_is_processed_twice(
     tmp_path: Path,
     schedulers: list[Scheduler],
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("leader election and failover need PostgreSQL")
     consult_id = consult_with_an_expired_offer(db, settings, users, login)
     url = engine.url.render_as_string(hide_password=False)
     schedulers.extend(Scheduler(name, tmp_path, url) for name in ("one", "two"))

@@ -154,14 +154,14 @@ def test_registration_is_checked() -> None:
     assert runner.job_ids == ["x"]
 
 
+# Leader election is a PostgreSQL matter (SQLite has one process): no SQLite variant.
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_one_leader_then_the_standby_takes_over_when_it_goes(
     backend: str,
     engine: Engine,
     lock_factory: Callable[[], AdvisoryLock | None],
     runners: list[LeaderRunner],
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("leader election needs PostgreSQL (SQLite is one process)")
     first_lock, second_lock = lock_factory(), lock_factory()
     assert first_lock is not None
     assert second_lock is not None
