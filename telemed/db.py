@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine, select
 
 
 def utcnow() -> datetime:
@@ -82,6 +83,23 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> En
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+RowT = TypeVar("RowT", bound=SQLModel)
+
+
+def rows_grouped_by(
+    session: Session, model: type[RowT], key: str, keys: Iterable[int], *order_by: Any
+) -> defaultdict[int, list[RowT]]:
+    """Rows of ``model`` whose ``key`` column is one of ``keys``, grouped by that column in
+    one query (a missing key reads as an empty list)."""
+    found: defaultdict[int, list[RowT]] = defaultdict(list)
+    wanted = list(keys)
+    if wanted:
+        column = getattr(model, key)
+        for row in session.exec(select(model).where(column.in_(wanted)).order_by(*order_by)):
+            found[getattr(row, key)].append(row)
+    return found
 
 
 def session_scope(engine: Engine) -> Iterator[Session]:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
+from telemed.db import rows_grouped_by
 from telemed.directory.models import (
     AvailabilityException,
     AvailabilityWindow,
@@ -24,17 +25,12 @@ def get_profile(session: Session, user_id: int) -> SpecialistProfile | None:
 
 
 def specialties_of(session: Session, user_ids: Iterable[int]) -> dict[int, list[str]]:
-    ids = list(user_ids)
-    found: dict[int, list[str]] = defaultdict(list)
-    if ids:
-        rows = session.exec(
-            select(SpecialistSpecialty)
-            .where(col(SpecialistSpecialty.user_id).in_(ids))
-            .order_by(col(SpecialistSpecialty.specialty_code))
-        )
-        for row in rows:
-            found[row.user_id].append(row.specialty_code)
-    return found
+    rows = rows_grouped_by(
+        session, SpecialistSpecialty, "user_id", user_ids, col(SpecialistSpecialty.specialty_code)
+    )
+    codes: dict[int, list[str]] = defaultdict(list)
+    codes.update({uid: [r.specialty_code for r in found] for uid, found in rows.items()})
+    return codes
 
 
 def replace_specialties(session: Session, user_id: int, codes: Iterable[str]) -> None:
@@ -107,33 +103,27 @@ def registrations_since(session: Session, address: str, since: datetime) -> int:
 
 
 def windows_of(session: Session, user_ids: Iterable[int]) -> dict[int, list[AvailabilityWindow]]:
-    ids = list(user_ids)
-    found: dict[int, list[AvailabilityWindow]] = defaultdict(list)
-    if ids:
-        rows = session.exec(
-            select(AvailabilityWindow)
-            .where(col(AvailabilityWindow.user_id).in_(ids))
-            .order_by(col(AvailabilityWindow.weekday), col(AvailabilityWindow.start_time))
-        )
-        for row in rows:
-            found[row.user_id].append(row)
-    return found
+    return rows_grouped_by(
+        session,
+        AvailabilityWindow,
+        "user_id",
+        user_ids,
+        col(AvailabilityWindow.weekday),
+        col(AvailabilityWindow.start_time),
+    )
 
 
 def exceptions_of(
     session: Session, user_ids: Iterable[int]
 ) -> dict[int, list[AvailabilityException]]:
-    ids = list(user_ids)
-    found: dict[int, list[AvailabilityException]] = defaultdict(list)
-    if ids:
-        rows = session.exec(
-            select(AvailabilityException)
-            .where(col(AvailabilityException.user_id).in_(ids))
-            .order_by(col(AvailabilityException.first_day), col(AvailabilityException.start_time))
-        )
-        for row in rows:
-            found[row.user_id].append(row)
-    return found
+    return rows_grouped_by(
+        session,
+        AvailabilityException,
+        "user_id",
+        user_ids,
+        col(AvailabilityException.first_day),
+        col(AvailabilityException.start_time),
+    )
 
 
 def replace_availability(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 
 from sqlalchemy import delete, func
@@ -10,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from telemed.cases.models import Case
 from telemed.consults.models import Consult
+from telemed.db import rows_grouped_by
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis, NoteStatus
 
 
@@ -30,16 +30,7 @@ def notes_of(session: Session, consult_ids: list[int]) -> list[ConsultNote]:
 
 
 def diagnoses_of(session: Session, note_ids: list[int]) -> dict[int, list[NoteDiagnosis]]:
-    found: dict[int, list[NoteDiagnosis]] = defaultdict(list)
-    if note_ids:
-        rows = session.exec(
-            select(NoteDiagnosis)
-            .where(col(NoteDiagnosis.note_id).in_(note_ids))
-            .order_by(col(NoteDiagnosis.note_id), col(NoteDiagnosis.position))
-        )
-        for row in rows:
-            found[row.note_id].append(row)
-    return found
+    return rows_grouped_by(session, NoteDiagnosis, "note_id", note_ids, col(NoteDiagnosis.position))
 
 
 def replace_draft_diagnoses(session: Session, note_id: int, rows: list[NoteDiagnosis]) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from sqlmodel import Session, col, select
 
 from telemed.consults.models import ConsultParticipant, ParticipantRelation
+from telemed.db import rows_grouped_by
 from telemed.sessions.models import CallSession, CallSessionEvent
 
 
@@ -31,16 +30,14 @@ def sessions_of(session: Session, consult_id: int) -> list[CallSession]:
 
 
 def events_of(session: Session, call_session_ids: list[int]) -> dict[int, list[CallSessionEvent]]:
-    found: dict[int, list[CallSessionEvent]] = defaultdict(list)
-    if call_session_ids:
-        rows = session.exec(
-            select(CallSessionEvent)
-            .where(col(CallSessionEvent.call_session_id).in_(call_session_ids))
-            .order_by(col(CallSessionEvent.at), col(CallSessionEvent.id))
-        )
-        for row in rows:
-            found[row.call_session_id].append(row)
-    return found
+    return rows_grouped_by(
+        session,
+        CallSessionEvent,
+        "call_session_id",
+        call_session_ids,
+        col(CallSessionEvent.at),
+        col(CallSessionEvent.id),
+    )
 
 
 def relations_of(session: Session, consult_id: int, user_id: int) -> set[ParticipantRelation]:
