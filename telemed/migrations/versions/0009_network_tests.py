@@ -1,0 +1,21 @@
+"""pre-call network test results per facility
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-27 14:45:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # filled in by the network_tests work
+
+
+def downgrade() -> None:
+    pass
