@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from telemed.accounts.models import Role
 from telemed.consults.models import Consult, ConsultParticipant, ConsultState
 from telemed.db import utcnow
 from telemed.directory.models import SpecialistProfile
+from telemed.directory.schemas import WindowIn
 from telemed.offers import service as offers
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
@@ -232,3 +234,43 @@ def test_no_candidate_waits_then_escalates(db: Session, users: Users, login: Log
     report = due(db, t0 + timedelta(minutes=6))
     assert report.escalated == [consult_id]
     assert state_of(db, consult_id) == ConsultState.escalated
+
+
+def _window_from(now: datetime, zone: str, hours_ahead: int, minutes: int) -> WindowIn:
+    """A weekly window starting a whole half-hour ``hours_ahead`` from ``now`` (local)."""
+    local = (now + timedelta(hours=hours_ahead)).astimezone(ZoneInfo(zone))
+    start = local.replace(minute=0 if local.minute < 30 else 30, second=0, microsecond=0)
+    start += timedelta(minutes=30)
+    if start.date() != (start + timedelta(minutes=minutes)).date():  # keep it in one day
+        start = (start + timedelta(days=1)).replace(hour=6, minute=0)
+    end = start + timedelta(minutes=minutes)
+    return WindowIn(weekday=start.weekday(), start=start.time(), end=end.time())
+
+
+def test_batch_matching_gives_both_waiting_requests_a_specialist(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    """Two urgent requests wait; the bilingual specialist's only slot is the earliest.
+    One request at a time (greedy) would give it to the English one and leave the Sesotho
+    one without anyone; the batch's min-cost assignment serves both."""
+    nurse = login(users.make(Role.clinician))
+    english = nurse.post(
+        "/api/v1/consults", consult_payload(urgency="urgent", language="en")
+    ).json()["id"]
+    sesotho = nurse.post(
+        "/api/v1/consults", consult_payload(urgency="urgent", language="st")
+    ).json()["id"]
+    assert offers_of(db, english) == []
+    assert offers_of(db, sesotho) == []
+    now = utcnow()
+    zone = "Africa/Johannesburg"
+    bilingual = specialists.make(
+        languages=("st", "en"), time_zone=zone, windows=[_window_from(now, zone, 1, 30)]
+    )
+    english_only = specialists.make(
+        languages=("en",), time_zone=zone, windows=[_window_from(now, zone, 4, 60)]
+    )
+    report = due(db, now)
+    assert sorted(report.offered) == sorted([english, sesotho])
+    assert [o.specialist_id for o in offers_of(db, sesotho)] == [bilingual.id]
+    assert [o.specialist_id for o in offers_of(db, english)] == [english_only.id]

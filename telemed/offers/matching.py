@@ -21,6 +21,7 @@ from scheduling import (
     eligible,
     greedy_assign,
     iso_week,
+    optimise_assign,
 )
 from telemed.accounts.models import User
 from telemed.consults.models import Consult
@@ -136,3 +137,25 @@ def everyone(instance: Instance) -> list[Candidate]:
         ):
             chosen[slot.specialist_id] = slot
     return [Candidate(instance.users[k], s.start, s.end) for k, s in sorted(chosen.items())]
+
+
+def plan(instances: list[Instance]) -> dict[int, Candidate | None]:
+    """One batch over every waiting consult: OR-Tools min-cost assignment of the requests to
+    the union of their candidates' slots, so that two requests never get the same slot and
+    the urgent and long-waiting go first (never costlier than greedy, see ``scheduling``).
+    Maps each consult id to its planned candidate, or None when the batch left it waiting.
+    """
+    slots: dict[str, Slot] = {}
+    specialists: dict[str, Specialist] = {}
+    users: dict[str, User] = {}
+    for instance in instances:
+        slots.update((s.id, s) for s in instance.slots)
+        specialists.update((s.id, s) for s in instance.specialists)
+        users.update(instance.users)
+    requests = [instance.request for instance in instances]
+    matching = optimise_assign(requests, list(slots.values()), list(specialists.values()))
+    planned: dict[int, Candidate | None] = {int(r.id): None for r in requests}
+    for a in matching.assignments:
+        slot = slots[a.slot_id]
+        planned[int(a.request_id)] = Candidate(users[a.specialist_id], slot.start, slot.end)
+    return planned

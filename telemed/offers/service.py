@@ -80,12 +80,18 @@ def _escalate(session: Session, consult: Consult, reason: str, now: datetime) ->
 
 
 def offer_requested(
-    session: Session, consult: Consult, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+    session: Session,
+    consult: Consult,
+    now: datetime,
+    policy: OfferPolicy = DEFAULT_POLICY,
+    planned: dict[int, matching.Candidate | None] | None = None,
 ) -> list[ConsultOffer]:
     """Offer a ``requested`` consult to the best eligible specialist (an emergency: to every
     eligible one at once), or escalate it when offers failed too often or the deadline is at
     risk. Without any candidate it stays ``requested`` (the periodic run retries) until it
-    has waited as long as an offer would have lasted, then it is escalated. Commits."""
+    has waited as long as an offer would have lasted, then it is escalated. ``planned``
+    holds a batch's choice (see :func:`plan_batch`); a consult it leaves out is matched on
+    its own. Commits."""
     locked = repository.lock_consult(session, consult.id or 0)
     if locked is None or locked.state != ConsultState.requested:
         session.commit()
@@ -102,9 +108,14 @@ def offer_requested(
         _escalate(session, consult, "the deadline is at risk", now)
         session.commit()
         return []
-    instance = matching.build(session, consult, now, policy)
     emergency = consult.urgency == Urgency.emergency
-    chosen = matching.everyone(instance) if emergency else matching.best(instance)
+    chosen: list[matching.Candidate]
+    if planned is not None and consult.id in planned and not emergency:
+        choice = planned[consult.id]
+        chosen = [] if choice is None else [choice]
+    else:
+        instance = matching.build(session, consult, now, policy)
+        chosen = matching.everyone(instance) if emergency else matching.best(instance)
     if not chosen:
         waiting_since = consult.state_changed_at
         if now - waiting_since >= expiry:
@@ -280,11 +291,30 @@ def directory_names(session: Session, user_ids: list[int]) -> list[str]:
     return names
 
 
+def plan_batch(
+    session: Session, consult_ids: list[int], now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+) -> dict[int, matching.Candidate | None]:
+    """The periodic batch: every waiting non-emergency consult matched at once with the
+    min-cost assignment (emergencies are broadcast, never batched). A consult that fails
+    to build (stored data no longer valid) is left out and matched on its own."""
+    instances = []
+    for consult_id in consult_ids:
+        consult = session.get(Consult, consult_id)
+        if consult is None or consult.urgency == Urgency.emergency:
+            continue
+        instances.append(matching.build(session, consult, now, policy))
+    session.rollback()  # end the read-only snapshot before the per-consult transactions
+    if len(instances) < 2:
+        return {}  # nothing to share: one request alone is matched the same either way
+    return matching.plan(instances)
+
+
 def process_due_offers(
     session: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
 ) -> DueReport:
     """Expire offers past their time and move each consult on (next candidate or
-    escalation); then give every ``requested`` consult an offer if it has none. Each consult
+    escalation); then give every ``requested`` consult an offer if it has none, the
+    non-emergency ones planned together by :func:`plan_batch`. Each consult
     is its own transaction, and one failing consult never stops the others. Idempotent:
     running it twice at the same ``now`` changes nothing the second time."""
     report = DueReport()
@@ -295,12 +325,19 @@ def process_due_offers(
             session.rollback()
             log.exception("expiring the offers of consult %s failed", consult_id)
             report.failed.append(consult_id)
-    for consult_id in repository.requested_consults(session):
+    waiting = repository.requested_consults(session)
+    try:
+        planned = plan_batch(session, waiting, now, policy)
+    except Exception:  # the batch is an optimisation: without it each consult goes alone
+        session.rollback()
+        log.exception("batch matching failed; offering one consult at a time")
+        planned = {}
+    for consult_id in waiting:
         try:
             consult = session.get(Consult, consult_id)
             if consult is None:
                 continue
-            made = offer_requested(session, consult, now, policy)
+            made = offer_requested(session, consult, now, policy, planned)
             if made:
                 report.offered.append(consult_id)
             elif consult.state == ConsultState.escalated:
