@@ -1,24 +1,42 @@
-"""The availability editor and registration forms: text fields to schemas, errors back.
+"""The availability editor and registration forms: form fields to schemas, errors back.
 
-Windows are typed per weekday as ``09:00-12:00, 14:00-16:00`` (no JavaScript needed);
-leave one range a line (``2026-04-01..2026-04-14``); extra hours one a line
-(``2026-04-03 09:00-12:00``). Every time is in the specialist's own zone.
+Weekly windows come from the week grid: one checkbox per half-hour, named ``cell`` with the
+value ``d-HHMM`` (``d`` 0 = Monday); ticked half-hours of a day that touch merge into one
+window, and one ending at midnight is stored with the end 00:00 (see ``WindowIn``). As a
+fallback they can still be typed per weekday as ``09:00-12:00, 14:00-16:00``. Leave is one
+range a line (``2026-04-01..2026-04-14``); extra hours one a line (``2026-04-03 09:00-12:00``).
+Every time is in the specialist's own zone. None of it needs JavaScript.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, time
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from telemed.directory.schemas import AvailabilityIn, ExtraIn, LeaveIn, WindowIn
+from telemed.directory.schemas import AvailabilityIn, AvailabilityPublic, ExtraIn, LeaveIn, WindowIn
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAY_FIELDS = tuple(f"day_{i}" for i in range(7))
-AVAILABILITY_FIELDS = (*DAY_FIELDS, "leave", "extra", "weekly_cap", "min_notice_minutes")
+AVAILABILITY_FIELDS = (
+    *DAY_FIELDS,
+    "leave",
+    "extra",
+    "weekly_cap",
+    "min_notice_minutes",
+    "time_zone",
+)
+CELL_FIELD = "cell"
+CELL_MINUTES = 30
+CELLS_PER_DAY = 24 * 60 // CELL_MINUTES
+MAX_WINDOWS = 70  # AvailabilityIn.weekly
+DEFAULT_ROWS = (6 * 60 // CELL_MINUTES, 22 * 60 // CELL_MINUTES)  # 06:00-22:00 unless needed
+_CELL = re.compile(r"^([0-9])-([0-9]{2})([0-9]{2})$")
 _SPAN = re.compile(r"^(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})$")
 
 
@@ -48,19 +66,129 @@ def availability_values(form: FormData) -> dict[str, str]:
     return values
 
 
-def to_availability(values: dict[str, str]) -> tuple[AvailabilityIn, list[str], list[str]]:
-    """The schema plus, for each window and extra line, the form field it came from."""
+def cell_name(weekday: int, minutes: int) -> str:
+    """The grid cell for the half-hour starting ``minutes`` after midnight on ``weekday``."""
+    return f"{weekday}-{minutes // 60:02d}{minutes % 60:02d}"
+
+
+def _cell(text: str) -> tuple[int, int]:
+    """``d-HHMM`` as (weekday, index of the half-hour in the day), or ``ValueError``."""
+    match = _CELL.match(text)
+    if match is None:
+        raise ValueError(f"'{text[:20]}' is not a cell of the week grid (like 0-0900)")
+    weekday, hours, minutes = (int(g) for g in match.groups())
+    if weekday > 6:
+        raise ValueError(f"'{text}': day {weekday} is not 0 (Monday) to 6 (Sunday)")
+    if hours > 23 or minutes >= 60:
+        raise ValueError(f"'{text}': {hours:02d}:{minutes:02d} is not a time of day")
+    if minutes % CELL_MINUTES:
+        raise ValueError(f"'{text}': {hours:02d}:{minutes:02d} is not on the half-hour grid")
+    return weekday, (hours * 60 + minutes) // CELL_MINUTES
+
+
+def windows_of_cells(cells: Iterable[str]) -> list[WindowIn]:
+    """Ticked cells as weekly windows: touching half-hours of one day merge into one window
+    (a window ending at midnight has the end 00:00). ``ValueError`` names a bad cell."""
+    ticked = sorted({_cell(text) for text in cells})
+    runs: list[tuple[int, int, int]] = []  # weekday, first index, index after the last
+    for weekday, index in ticked:
+        if runs and runs[-1][0] == weekday and runs[-1][2] == index:
+            runs[-1] = (weekday, runs[-1][1], index + 1)
+        else:
+            runs.append((weekday, index, index + 1))
+    return [
+        WindowIn(weekday=weekday, start=_clock(first), end=_clock(after % CELLS_PER_DAY))
+        for weekday, first, after in runs
+    ]
+
+
+def _clock(index: int) -> time:
+    minutes = index * CELL_MINUTES
+    return time(minutes // 60, minutes % 60)
+
+
+def cells_of_windows(windows: Iterable[WindowIn]) -> tuple[set[str], bool]:
+    """The cells a set of windows covers, and whether some window is off the half-hour grid
+    (such a window cannot be shown in the grid; it is kept only through the typed fields)."""
+    cells: set[str] = set()
+    off_grid = False
+    for w in windows:
+        start = w.start.hour * 60 + w.start.minute
+        end = w.end.hour * 60 + w.end.minute or 24 * 60
+        off_grid |= bool(start % CELL_MINUTES or end % CELL_MINUTES)
+        first = start - start % CELL_MINUTES
+        cells.update(cell_name(w.weekday, m) for m in range(first, end, CELL_MINUTES))
+    return cells, off_grid
+
+
+@dataclass(frozen=True)
+class GridCell:
+    name: str  # the checkbox value, d-HHMM
+    label: str  # for screen readers: "Monday 09:00"
+    checked: bool
+
+
+@dataclass(frozen=True)
+class GridRow:
+    time: str  # "09:00"
+    cells: list[GridCell]
+
+
+def week_grid(cells: set[str], show_all: bool) -> list[GridRow]:
+    """Half-hour rows, 06:00-22:00 by default and widened to show every ticked cell
+    (a cell the page does not show would be dropped on saving), or the whole day."""
+    first, last = (0, CELLS_PER_DAY) if show_all else DEFAULT_ROWS
+    for text in cells:
+        try:
+            _, index = _cell(text)
+        except ValueError:
+            continue
+        first, last = min(first, index), max(last, index + 1)
+    rows = []
+    for index in range(first, last):
+        minutes = index * CELL_MINUTES
+        clock = f"{minutes // 60:02d}:{minutes % 60:02d}"
+        row = [
+            GridCell(cell_name(d, minutes), f"{day} {clock}", cell_name(d, minutes) in cells)
+            for d, day in enumerate(WEEKDAYS)
+        ]
+        rows.append(GridRow(clock, row))
+    return rows
+
+
+def to_availability(
+    values: dict[str, str], cells: list[str] | None = None
+) -> tuple[AvailabilityIn, list[str], list[str]]:
+    """The schema plus, for each window and extra line, the form field it came from.
+
+    The weekly windows come from the grid's ``cells`` when given, else from the typed
+    ``day_N`` fields."""
     errors: dict[str, str] = {}
     weekly: list[WindowIn] = []
     window_fields: list[str] = []
-    for weekday, name in enumerate(DAY_FIELDS):
-        for part in filter(None, (p.strip() for p in values[name].split(","))):
+    if cells is not None:
+        if len(cells) > 2 * 7 * CELLS_PER_DAY:
+            errors[CELL_FIELD] = "too many cells sent for one week"
+        else:
             try:
-                start, end = _span(part)
-                weekly.append(WindowIn(weekday=weekday, start=start, end=end))
-                window_fields.append(name)
+                weekly = windows_of_cells(cells)
+                window_fields = [CELL_FIELD] * len(weekly)
             except ValueError as exc:
-                errors.setdefault(name, str(exc))
+                errors[CELL_FIELD] = str(exc)
+            if len(weekly) > MAX_WINDOWS:
+                errors[CELL_FIELD] = (
+                    f"{len(weekly)} separate windows are too many (at most {MAX_WINDOWS} a"
+                    " week): join some of them"
+                )
+    else:
+        for weekday, name in enumerate(DAY_FIELDS):
+            for part in filter(None, (p.strip() for p in values[name].split(","))):
+                try:
+                    start, end = _span(part)
+                    weekly.append(WindowIn(weekday=weekday, start=start, end=end))
+                    window_fields.append(name)
+                except ValueError as exc:
+                    errors.setdefault(name, str(exc))
     leave: list[LeaveIn] = []
     for line in filter(None, (x.strip() for x in values["leave"].splitlines())):
         try:
@@ -112,7 +240,7 @@ def error_field(field: str | None, window_fields: list[str]) -> str:
     return head
 
 
-def values_of(data: AvailabilityIn) -> dict[str, str]:
+def values_of(data: AvailabilityPublic) -> dict[str, str]:
     values = {name: "" for name in AVAILABILITY_FIELDS}
     for weekday, name in enumerate(DAY_FIELDS):
         values[name] = ", ".join(
@@ -128,6 +256,7 @@ def values_of(data: AvailabilityIn) -> dict[str, str]:
     values["weekly_cap"] = "" if data.weekly_cap is None else str(data.weekly_cap)
     values["min_notice_minutes"] = str(data.min_notice_minutes)
     values["away"] = "on" if data.away else ""
+    values["time_zone"] = data.time_zone
     return values
 
 

@@ -1,25 +1,33 @@
-"""Directory pages: specialist self-registration, the availability editor, the
-coordinators' verification queue."""
+"""Directory pages: specialist self-registration, the availability editor (a week grid in
+the specialist's zone, with a preview of the concrete slots), the coordinators'
+verification queue."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from telemed.accounts.security import new_token, tokens_equal
+from scheduling import TimeSlot
+from scheduling.availability import first_instant
+from telemed.accounts.models import User
+from telemed.accounts.security import new_token, token_digest, tokens_equal
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import Language
 from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep, client_address
+from telemed.deps import SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, client_address
 from telemed.directory import auth, forms, service
+from telemed.directory.availability import check_zone, validated
 from telemed.directory.models import RegistrationBody, VerificationStatus
-from telemed.directory.schemas import RegistrationIn
-from telemed.errors import TelemedError
+from telemed.directory.schemas import ProfileFields, RegistrationIn
+from telemed.errors import TelemedError, ValidationFailed
+from telemed.settings import Settings
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -28,6 +36,9 @@ router = APIRouter(include_in_schema=False)
 REGISTER_CSRF_COOKIE = "telemed_register_csrf"
 REGISTER_PATH = "/specialists/register"
 LANGUAGE_NAMES = {Language.sesotho: "Sesotho", Language.english: "English"}
+AVAILABILITY_PATH = "/specialists/availability"
+PREVIEW_DAYS = 7
+MAX_PREVIEW_DAYS_AWAY = 366
 
 
 def _register_page(
@@ -88,58 +99,214 @@ async def register_submit(request: Request, db: SessionDep, settings: SettingsDe
     return response
 
 
+@dataclass(frozen=True)
+class PreviewDay:
+    day: date
+    spans: list[tuple[str, str]]  # (in the specialist's zone, in the clinics' zone)
+
+
+def _clock_span(start: datetime, end: datetime, zone: ZoneInfo, with_zone: bool) -> str:
+    """``09:00-12:00 GMT``; both zone names when a clock change falls inside the span."""
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    until = "24:00" if b.date() > a.date() and b.time() == time(0) else f"{b:%H:%M}"
+    if not with_zone:
+        later = b.date() > a.date() and until != "24:00"
+        return f"{a:%H:%M}-{until}{' next day' if later else ''}"
+    if a.tzname() == b.tzname():
+        return f"{a:%H:%M}-{until} {b.tzname()}"
+    return f"{a:%H:%M} {a.tzname()}-{until} {b.tzname()}"
+
+
+def _preview(
+    found: list[TimeSlot], zone: ZoneInfo, clinic: ZoneInfo, days: list[date]
+) -> list[PreviewDay]:
+    """The concrete slots of ``days`` joined into spans, day by day in the specialist's zone."""
+    spans: dict[date, list[tuple[datetime, datetime]]] = {day: [] for day in days}
+    for slot in found:
+        joined = spans.get(slot.start.astimezone(zone).date())
+        if joined is None:
+            continue
+        if joined and joined[-1][1] == slot.start:
+            joined[-1] = (joined[-1][0], slot.end)
+        else:
+            joined.append((slot.start, slot.end))
+    return [
+        PreviewDay(
+            day,
+            [
+                (_clock_span(a, b, zone, True), _clock_span(a, b, clinic, False))
+                for a, b in spans[day]
+            ],
+        )
+        for day in days
+    ]
+
+
+def _reference(zone: ZoneInfo, clinic: ZoneInfo, clinic_name: str, days: list[date]) -> str:
+    """What 09:00 in the specialist's zone is at the clinics on ``days``, with any change."""
+    said: list[tuple[date, str]] = []
+    for day in days:
+        at = first_instant(datetime.combine(day, time(9)), zone).astimezone(clinic)
+        text = f"{at:%H:%M}"
+        if at.date() != day:
+            text += " the day before" if at.date() < day else " the next day"
+        if not said or said[-1][1] != text:
+            said.append((day, text))
+    head = f"09:00 in {zone.key} is {said[0][1]} in {clinic_name}"
+    rest = "".join(f", {text} from {day:%a %d %b}" for day, text in said[1:])
+    return head + rest + "."
+
+
 def _availability_page(
     request: Request,
     db: Session,
-    settings: Any,
-    user: Any,
+    settings: Settings,
+    user: User,
     values: dict[str, str],
+    cells: set[str],
     errors: dict[str, str],
+    *,
+    show_all: bool = False,
+    week: date | None = None,
+    off_grid: bool = False,
     status: int = 200,
 ) -> HTMLResponse:
     profile = service.get_profile(db, auth.ensure_specialist(user))
-    upcoming = service.upcoming_slots(db, settings, user, utcnow(), timedelta(days=7))
+    zone = ZoneInfo(user.timezone)
+    clinic = ZoneInfo(settings.clinician_timezone)
+    clinic_name = settings.clinician_timezone.rsplit("/", 1)[-1].replace("_", " ")
+    now = utcnow()
+    first_day = week or now.astimezone(zone).date()
+    days = [first_day + timedelta(days=n) for n in range(PREVIEW_DAYS)]
+    begin = first_instant(datetime.combine(first_day, time(0)), zone)
+    end = first_instant(datetime.combine(days[-1] + timedelta(days=1), time(0)), zone)
+    # Slots from the later of `begin` and now + notice: the notice counts from now only.
+    notice = timedelta(minutes=profile.min_notice_minutes)
+    since = max(now, begin - notice)
+    found = service.upcoming_slots(db, settings, user, since, end - since)
+    shown = {*forms.AVAILABILITY_FIELDS, forms.CELL_FIELD, "weekly"}
+    placed: dict[str, str] = {}
+    for field, message in errors.items():  # an error on a field not on the page goes on top
+        placed.setdefault(field if field in shown else "__all__", message)
     return render(
         request,
         "specialist_availability.html",
         {
             "values": values,
-            "errors": errors,
+            "errors": placed,
             "weekdays": list(zip(forms.DAY_FIELDS, forms.WEEKDAYS, strict=True)),
+            "grid": forms.week_grid(cells, show_all),
+            "show_all": show_all,
+            "off_grid": off_grid,
+            "typed": off_grid or any(f in placed for f in forms.DAY_FIELDS),
+            "time_zone": zone.key,
+            "same_zone": zone.key == clinic.key,
+            "reference": _reference(zone, clinic, clinic_name, days),
+            "clinic_name": clinic_name,
             "profile": profile,
-            "eligible": service.is_eligible(profile, utcnow().date()),
-            "slots": upcoming[:40],
+            "eligible": service.is_eligible(profile, now.date()),
+            "week": first_day,
+            "preview": _preview(found, zone, clinic, days),
         },
         status_code=status,
     )
 
 
-@router.get("/specialists/availability")
+def _check_week(week: date | None) -> date | None:
+    if week is not None and abs((week - utcnow().date()).days) > MAX_PREVIEW_DAYS_AWAY:
+        raise ValidationFailed("preview a week within a year of today", field="week")
+    return week
+
+
+@router.get(AVAILABILITY_PATH)
 def availability_form(
-    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    request: Request,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    hours: str = "",
+    week: date | None = None,
 ) -> HTMLResponse:
-    values = forms.values_of(service.get_availability(db, user))
-    return _availability_page(request, db, settings, user, values, {})
+    """The editor: the week grid ticked where the saved windows are, the other settings,
+    and the concrete slots of the next 7 days (or of the 7 days from ``week``)."""
+    current = service.get_availability(db, user)
+    cells, off_grid = forms.cells_of_windows(current.weekly)
+    return _availability_page(
+        request,
+        db,
+        settings,
+        user,
+        forms.values_of(current),
+        cells,
+        {},
+        show_all=hours == "all",
+        week=_check_week(week),
+        off_grid=off_grid,
+    )
 
 
-@router.post("/specialists/availability")
+def _change_zone(db: Session, user: User, zone: str) -> User:
+    """The specialist's profile moved to ``zone`` (windows keep their clock times)."""
+    profile = service.get_profile(db, auth.ensure_specialist(user))
+    current = service.public(db, profile, user)
+    try:
+        fields = ProfileFields.model_validate(
+            {**current.model_dump(include=set(ProfileFields.model_fields)), "time_zone": zone}
+        )
+    except ValidationError as exc:
+        raise ValidationFailed(f"your time zone cannot be changed: {exc}") from exc
+    service.update_profile(db, user, fields)
+    stored = db.get(User, profile.user_id)
+    assert stored is not None
+    return stored
+
+
+@router.post(AVAILABILITY_PATH)
 async def availability_submit(
     request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
 ) -> Response:
+    """Save the editor. The windows come from the grid's ticked cells (the page's Save
+    button) or from the typed ``day_N`` fields (its fallback button, and any client that
+    sends no grid). Everything is checked before anything is saved."""
     auth.ensure_specialist(user)
-    values = forms.availability_values(await request.form())
+    form = await request.form()
+    values = forms.availability_values(form)
+    values["time_zone"] = values["time_zone"] or user.timezone  # blank: keep the zone
+    source = str(form.get("source") or ("grid" if form.get("grid") else "text"))
+    sent = [str(c) for c in form.getlist(forms.CELL_FIELD)]
+    show_all = form.get("hours") == "all"
+    if source == "grid":
+        cells = set(sent)
+    else:
+        cells, _ = forms.cells_of_windows(service.get_availability(db, user).weekly)
+    window_fields: list[str] = []
+    saver = user
     try:
-        data, window_fields, _ = forms.to_availability(values)
-        service.set_availability(db, settings, user, data)
+        if source not in ("grid", "text"):
+            raise forms.FormErrors({"__all__": f"unknown source of windows {source[:20]!r}"})
+        data, window_fields, _ = forms.to_availability(values, sent if source == "grid" else None)
+        zone = check_zone(values["time_zone"])
+        validated(zone, data, timedelta(minutes=settings.slot_minutes))
+        saver = user if zone == user.timezone else _change_zone(db, user, zone)
+        service.set_availability(db, settings, saver, data)
     except forms.FormErrors as exc:
-        return _availability_page(request, db, settings, user, values, exc.errors, 422)
+        return _availability_page(
+            request, db, settings, user, values, cells, exc.errors, show_all=show_all, status=422
+        )
     except TelemedError as exc:
         if exc.status_code != 422:
             raise
         db.rollback()
-        field = forms.error_field(exc.field, window_fields)
-        return _availability_page(request, db, settings, user, values, {field: exc.message}, 422)
-    return RedirectResponse("/specialists/availability", status_code=303)
+        errors = {forms.error_field(exc.field, window_fields): exc.message}
+        return _availability_page(
+            request, db, settings, user, values, cells, errors, show_all=show_all, status=422
+        )
+    if saver is not user:
+        # The page's zone comes from the session's user: forget the remembered one.
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            request.app.state.session_cache.forget(token_digest(cookie))
+    return RedirectResponse(AVAILABILITY_PATH + ("?hours=all" if show_all else ""), status_code=303)
 
 
 @router.get("/coordinator/specialists")
