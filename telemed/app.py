@@ -17,6 +17,8 @@ from telemed import __version__
 from telemed.accounts import endpoints as accounts_api
 from telemed.accounts import views as accounts_pages
 from telemed.accounts.session_cache import SessionCache
+from telemed.appointments import endpoints as appointments_api
+from telemed.appointments import views as appointments_pages
 from telemed.attachments import endpoints as attachments_api
 from telemed.attachments import views as attachments_pages
 from telemed.audit import endpoints as audit_api
@@ -33,8 +35,13 @@ from telemed.facilities import endpoints as facilities_api
 from telemed.messages import endpoints as messages_api
 from telemed.notes import endpoints as notes_api
 from telemed.notes import views as notes_pages
+from telemed.notifications import endpoints as notifications_api
+from telemed.notifications import views as notifications_pages
 from telemed.offers import endpoints as offers_api
 from telemed.offers import views as offers_pages
+from telemed.precall import endpoints as precall_api
+from telemed.precall import views as precall_pages
+from telemed.precall.echo import EchoPool
 from telemed.sessions import endpoints as sessions_api
 from telemed.sessions import views as sessions_pages
 from telemed.sessions.hub import build_hub, event_recorder
@@ -56,6 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or make_engine(settings.sqlalchemy_url)
 
     signaling = build_hub(settings, event_recorder(engine))
+    network_echo = EchoPool.from_settings(settings)  # the pre-call network test's peers
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +71,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             yield
         finally:
+            await network_echo.close_all()
             await signaling.stop()
         engine.dispose()
 
@@ -78,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.session_cache = SessionCache(settings.session_cache_seconds)
     app.state.signaling = signaling
+    app.state.network_echo = network_echo
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ClientAddressMiddleware)
     install_error_handlers(app)
@@ -92,7 +102,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     api.include_router(notes_api.router)
     api.include_router(directory_api.router)
     api.include_router(offers_api.router)
+    api.include_router(appointments_api.router)
+    api.include_router(notifications_api.router)
     api.include_router(sessions_api.router)
+    api.include_router(precall_api.router)
     app.include_router(api)
 
     app.include_router(accounts_pages.router)
@@ -103,7 +116,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(cases_pages.router)
     app.include_router(directory_pages.router)
     app.include_router(offers_pages.router)
+    app.include_router(appointments_pages.router)
+    app.include_router(notifications_pages.router)
     app.include_router(sessions_pages.router)
+    app.include_router(precall_pages.router)
     app.include_router(sessions_api.ws_router)
     app.mount(
         "/static/swagger",

@@ -259,6 +259,7 @@ def users() -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--facility", "facility_code", help="Facility code (required for clinicians).")
 @click.option("--timezone", help="IANA zone, e.g. Europe/London (default by role).")
+@click.option("--phone", help="Mobile number for SMS notices, e.g. +26658123456.")
 @click.option(
     "--password",
     prompt=True,
@@ -272,6 +273,7 @@ def users_create(
     role: str,
     facility_code: str | None,
     timezone: str | None,
+    phone: str | None,
     password: str,
 ) -> None:
     """Create a user account."""
@@ -292,8 +294,52 @@ def users_create(
                 password=password,
                 facility_code=facility_code,
                 timezone=timezone,
+                phone=phone,
             )
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@main.group()
+def mailbox() -> None:
+    """The local mailbox: e-mail sent while no SMTP server is set (TELEMED_SMTP_HOST)."""
+
+
+@mailbox.command("list")
+def mailbox_list() -> None:
+    """Number, date, recipient and subject of every message, oldest first."""
+    from telemed.notifications import maildir
+
+    settings = _settings()
+    path = maildir.path_in(settings.data_dir)
+    found = maildir.messages(path)
+    if not found:
+        click.echo(f"No messages in {path}.")
+        return
+    for item in found:
+        click.echo(f"{item.number:>4}  {item.date:<31}  {item.to:<40}  {item.subject}")
+
+
+@mailbox.command("show")
+@click.argument("number", type=click.IntRange(min=1))
+def mailbox_show(number: int) -> None:
+    """Show message NUMBER (as numbered by `telemed mailbox list`)."""
+    from telemed.notifications import maildir
+
+    settings = _settings()
+    found = maildir.messages(maildir.path_in(settings.data_dir))
+    if number > len(found):
+        raise click.BadParameter(
+            f"there are {len(found)} message(s); see `telemed mailbox list`",
+            param_hint="NUMBER",
+        )
+    item = found[number - 1]
+    for header in ("Date", "From", "To", "Subject"):
+        click.echo(f"{header}: {item.message.get(header, '')}")
+    names = item.attachment_names()
+    if names:
+        click.echo(f"Attachments: {', '.join(names)}")
+    click.echo("")
+    click.echo(item.text().rstrip())
 
 
 @main.group()

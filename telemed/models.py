@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from telemed.accounts.models import LoginAttempt, User, UserSession
+from telemed.appointments.models import Appointment, AppointmentChange
 from telemed.attachments.models import Attachment, Upload
 from telemed.audit.models import AuditEntry
 from telemed.cases.models import Case
@@ -16,12 +17,16 @@ from telemed.directory.models import (
 from telemed.facilities.models import District, Facility
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
+from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
 from telemed.offers.models import ConsultOffer
+from telemed.precall.models import NetworkTest
 from telemed.sessions.models import CallSession, CallSessionEvent
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Appointment",
+    "AppointmentChange",
     "Attachment",
     "AuditEntry",
     "AvailabilityException",
@@ -39,7 +44,11 @@ __all__ = [
     "Facility",
     "LoginAttempt",
     "Message",
+    "NetworkTest",
     "NoteDiagnosis",
+    "Notification",
+    "OutboxAttachment",
+    "OutboxMessage",
     "SpecialistProfile",
     "SpecialistSpecialty",
     "Specialty",

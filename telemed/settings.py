@@ -75,6 +75,24 @@ class Settings(BaseSettings):
     turn_secret: str | None = None
     turn_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     stun_urls: list[str] = Field(default_factory=list)  # e.g. ["stun:stun.example.org:3478"]
+    # Notifications (telemed.notifications): e-mail over SMTP, SMS through an HTTP gateway.
+    # Without smtp_host e-mail goes to the Maildir <data_dir>/mailbox (`telemed mailbox list`);
+    # without sms_gateway_url SMS are appended to <data_dir>/sms-outbox.log.
+    public_base_url: str = "http://127.0.0.1:8000"  # links in e-mails
+    mail_from: str = "Telemed <telemed@localhost>"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0)
+    sms_gateway_url: str | None = None  # POST {"to": "+266...", "message": "..."}
+    sms_gateway_token: str | None = None  # sent as Authorization: Bearer <token>
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+    outbox_retry_base_seconds: int = Field(default=60, ge=1)  # doubled after each failure
+    outbox_max_attempts: int = Field(default=6, ge=1)
+    outbox_stale_sending_minutes: int = Field(default=5, ge=1)  # then "interrupted", failed
+    outbox_batch_size: int = Field(default=100, ge=1)
 
     @field_validator("clinician_timezone", "default_timezone")
     @classmethod

@@ -27,6 +27,7 @@ from telemed.demo.seed import seed_facilities
 from telemed.migrate import upgrade
 from telemed.settings import Environment, Settings
 from tests.helpers import ApiClient, Users
+from tests.notification_helpers import sms_gateway, smtp_server  # noqa: F401 - fixtures
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -36,7 +36,17 @@ def run(
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["db", "upgrade"], ["users", "create"], ["demo"], ["specialties", "add"]],
+    [
+        [],
+        ["serve"],
+        ["db", "upgrade"],
+        ["users", "create"],
+        ["demo"],
+        ["specialties", "add"],
+        ["scheduler"],
+        ["mailbox", "list"],
+        ["mailbox", "show"],
+    ],
 )
 def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
     result = run([*command, "--help"], tmp_path)
@@ -61,7 +71,7 @@ def test_demo_seeds_the_data_directory_once(tmp_path: Path) -> None:
         roles = {u.role for u in session.exec(select(User))}
         states = {c.state for c in session.exec(select(Consult))}
     assert roles == {"clinician", "specialist", "coordinator", "admin"}
-    assert {"draft", "requested", "accepted", "cancelled"} <= states
+    assert {"draft", "requested", "scheduled", "cancelled"} <= states
     second = run(["demo"], data)
     assert second.returncode == 0
     assert "already has users" in second.stdout

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select, update
 
-from telemed.accounts.models import Role
+from telemed.accounts.models import Role, User
+from telemed.appointments.models import Appointment
 from telemed.consults.models import ConsultEvent
 from telemed.db import utcnow
 from telemed.jobs import APPLICATION_NAME, SCHEDULER_LOCK_KEY, build_runner
@@ -25,6 +26,7 @@ from telemed.settings import Settings
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
 from tests.helpers import Users, consult_payload
+from tests.notification_helpers import SmtpServer
 
 TIMEOUT = 60.0
 
@@ -67,6 +69,7 @@ def consult_with_an_expired_offer(
     """A requested consult offered to one of two eligible specialists, the offer's time
     already past: the offers job must expire it and offer the other specialist, once."""
     specialists = Specialists(db, settings, users)
+    specialists.count = 10  # e-mail addresses apart from other specialists of the test
     specialists.make()
     specialists.make()
     nurse = login(users.make(Role.clinician))
@@ -82,6 +85,29 @@ def consult_with_an_expired_offer(
     return consult_id
 
 
+def appointment_in_ten_minutes(
+    db: Session, specialists: Specialists, users: Users, login: LoginFn
+) -> tuple[User, User]:
+    """A booked video consult moved to start in ten minutes: its 15-minute reminder is due.
+    Returns the clinician and the specialist."""
+    specialist = specialists.make(specialty="internal_medicine")
+    nurse = login(users.make(Role.clinician))
+    payload = consult_payload(mode="video", specialty="internal_medicine")
+    consult_id = int(nurse.post("/api/v1/consults", payload).json()["id"])
+    [offer] = offers_of(db, consult_id)
+    doctor = login(specialist)
+    assert doctor.post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
+    db.rollback()
+    appointment = db.exec(select(Appointment).where(Appointment.consult_id == consult_id)).one()
+    start = (utcnow() + timedelta(minutes=10)).replace(microsecond=0)
+    moved = doctor.post(
+        f"/api/v1/appointments/{appointment.id}/reschedule",
+        {"starts_at": start.isoformat(), "reason": "earlier suits both"},
+    )
+    assert moved.status_code == 200, moved.text
+    return nurse.user, specialist
+
+
 def assert_processed_once(db: Session, consult_id: int) -> None:
     made = offers_of(db, consult_id)
     assert [o.status for o in made] == [OfferStatus.expired, OfferStatus.open]
@@ -95,12 +121,13 @@ def test_the_runner_runs_the_jobs_on_each_backend(
     consult_id = consult_with_an_expired_offer(db, settings, users, login)
     roles: list[bool] = []
     runner = build_runner(engine, settings, on_change=roles.append)
-    assert runner.job_ids == ["offers", "expire_uploads"]
+    jobs = ["offers", "expire_uploads", "deliveries", "appointments", "care"]
+    assert runner.job_ids == jobs
     runner.start()
     try:
         assert runner.is_leader
-        assert wait_for(lambda: runner.runs["offers"] >= 1 and runner.runs["expire_uploads"] >= 1)
-        assert runner.failures == {"offers": 0, "expire_uploads": 0}
+        assert wait_for(lambda: all(runner.runs[job] >= 1 for job in jobs))
+        assert runner.failures == dict.fromkeys(jobs, 0)
     finally:
         runner.stop()
     assert roles == [True]
@@ -110,7 +137,9 @@ def test_the_runner_runs_the_jobs_on_each_backend(
 class Scheduler:
     """A `python -m telemed scheduler -v` process; its output goes to a file."""
 
-    def __init__(self, name: str, tmp_path: Path, database_url: str) -> None:
+    def __init__(
+        self, name: str, tmp_path: Path, database_url: str, smtp: SmtpServer | None = None
+    ) -> None:
         self.log = tmp_path / f"{name}.log"
         env = {
             **os.environ,
@@ -120,6 +149,12 @@ class Scheduler:
             "TELEMED_SCHEDULER_STANDBY_POLL_SECONDS": "0.5",
             "PYTHONUNBUFFERED": "1",
         }
+        if smtp is not None:
+            env |= {
+                "TELEMED_SMTP_HOST": smtp.host,
+                "TELEMED_SMTP_PORT": str(smtp.port),
+                "TELEMED_SMTP_STARTTLS": "false",
+            }
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "telemed", "scheduler", "-v"],
@@ -142,6 +177,9 @@ class Scheduler:
 
     def offers_runs(self) -> int:
         return self.output.count("job offers done")
+
+    def runs_of(self, job: str) -> int:
+        return self.output.count(f"job {job} done")
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -192,10 +230,15 @@ def test_the_standby_takes_over_and_nothing_is_processed_twice(
     login: LoginFn,
     tmp_path: Path,
     schedulers: list[Scheduler],
+    smtp_server: SmtpServer,
 ) -> None:
+    """Also: the 15-minute reminders of an appointment reach the SMTP server once each."""
     consult_id = consult_with_an_expired_offer(db, settings, users, login)
+    nurse, specialist = appointment_in_ten_minutes(
+        db, Specialists(db, settings, users), users, login
+    )
     url = engine.url.render_as_string(hide_password=False)
-    schedulers.extend(Scheduler(name, tmp_path, url) for name in ("one", "two"))
+    schedulers.extend(Scheduler(name, tmp_path, url, smtp_server) for name in ("one", "two"))
     by_pid = {s.pid: s for s in schedulers}
 
     assert wait_for(lambda: leader_pid(engine) in by_pid), [s.output for s in schedulers]
@@ -207,12 +250,21 @@ def test_the_standby_takes_over_and_nothing_is_processed_twice(
     assert_processed_once(db, consult_id)
     assert not standby.says("Scheduler is leader")
 
+    def reminders() -> list[str]:
+        return [str(m["To"]) for m in smtp_server.messages if "Reminder" in str(m["Subject"])]
+
+    assert wait_for(lambda: len(reminders()) == 2), leader.output
+
     os.kill(leader.pid, signal.SIGKILL)
     leader.process.wait(timeout=10)
     assert wait_for(lambda: leader_pid(engine) == standby.pid), standby.output
     assert wait_for(lambda: standby.says("Scheduler is leader")), standby.output
     assert wait_for(lambda: standby.offers_runs() >= 1), standby.output
+    for job in ("appointments", "deliveries"):
+        runs = standby.runs_of(job)
+        assert wait_for(lambda job=job, runs=runs: standby.runs_of(job) >= runs + 1)
     assert_processed_once(db, consult_id)  # the new leader found nothing left to do
+    assert sorted(reminders()) == sorted([nurse.email, specialist.email])  # none twice
     assert "Traceback" not in standby.output
 
     standby.process.send_signal(signal.SIGTERM)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from scheduling import iso_week
 from telemed.accounts.models import Role
 from telemed.consults.models import Consult, ConsultParticipant, ConsultState
 from telemed.db import utcnow
@@ -107,7 +108,7 @@ def test_two_specialists_accept_one_emergency_at_the_same_instant(
     winner = next(k for k, r in results.items() if r.status_code == 200)
     loser = next(k for k, r in results.items() if r.status_code == 409)
     assert results[loser].json()["error"]["code"] == "conflict"
-    assert state_of(db, consult_id) == ConsultState.accepted
+    assert state_of(db, consult_id) == ConsultState.scheduled  # a video consult is booked
     statuses = {o.specialist_id: o.status for o in offers_of(db, consult_id)}
     assert statuses == {winner: OfferStatus.accepted, loser: OfferStatus.withdrawn}
     assigned = db.exec(
@@ -121,7 +122,7 @@ def test_two_specialists_accept_one_emergency_at_the_same_instant(
     assert retry.status_code == 409
     assert "withdrawn" in retry.json()["error"]["message"]
     detail = nurse.get(f"/api/v1/consults/{consult_id}").json()
-    assert [e["to_state"] for e in detail["events"]][-3:] == ["offered", "accepted", "accepted"]
+    assert [e["to_state"] for e in detail["events"]][-3:] == ["accepted", "accepted", "scheduled"]
 
 
 def test_decline_moves_to_the_next_candidate(
@@ -212,7 +213,7 @@ def test_expiry_next_candidate_escalation_then_assigned_by_hand(
         {"specialist_id": first.id, "reason": "phoned her, she can take it"},
     )
     assert assigned.status_code == 200, assigned.text
-    assert state_of(db, consult_id) == ConsultState.accepted
+    assert state_of(db, consult_id) == ConsultState.scheduled  # at her next free slot
     detail = nurse.get(f"/api/v1/consults/{consult_id}").json()
     assert ("assigned", first.id) in {(p["relation"], p["user_id"]) for p in detail["participants"]}
     # (ordered by time: the clock driven ahead above puts the escalation "later")
@@ -274,3 +275,64 @@ def test_batch_matching_gives_both_waiting_requests_a_specialist(
     assert sorted(report.offered) == sorted([english, sesotho])
     assert [o.specialist_id for o in offers_of(db, sesotho)] == [bilingual.id]
     assert [o.specialist_id for o in offers_of(db, english)] == [english_only.id]
+
+
+def test_a_weekly_cap_in_hours_stops_offers_in_a_full_week(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    volunteer = specialists.make()
+    api = login(volunteer)
+    url = "/api/v1/specialists/me/availability"
+    availability = api.get(url).json()
+    del availability["time_zone"]
+
+    def cap_hours(hours: object) -> httpx.Response:
+        body = {**availability, "weekly_cap_hours": hours}
+        return api.client.put(url, json=body, headers={"X-CSRF-Token": api.csrf})
+
+    assert cap_hours(0.2).status_code == 422  # half hours only
+    assert cap_hours(-1).status_code == 422
+    assert cap_hours(1).json()["weekly_cap_hours"] == 1.0
+    nurse = login(users.make(Role.clinician))
+    slots = []
+    for _ in range(3):
+        consult_id = nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"]
+        made = offers_of(db, consult_id)
+        if made:
+            assert api.post(f"/api/v1/offers/{made[0].id}/accept").status_code == 200
+            assert made[0].slot_start is not None
+            slots.append(made[0].slot_start)
+    # One hour is two 30-minute sessions a week in the specialist's zone, never three.
+    weeks = [iso_week(start, volunteer.timezone) for start in slots]
+    assert len(slots) >= 2
+    assert all(weeks.count(week) <= 2 for week in weeks)
+
+
+def test_an_appointment_moved_off_the_slot_grid_blocks_the_slots_it_overlaps(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    volunteer = specialists.make()
+    doctor = login(volunteer)
+    nurse = login(users.make(Role.clinician))
+    first = nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"]
+    [offer] = offers_of(db, first)
+    assert doctor.post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
+    appointment = doctor.get(f"/api/v1/consults/{first}/appointment").json()
+    grid = (utcnow() + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    off_grid = grid + timedelta(minutes=10)  # 10 past: overlaps the :00 and :30 slots
+    moved = doctor.post(
+        f"/api/v1/appointments/{appointment['id']}/reschedule",
+        {"starts_at": off_grid.isoformat(), "reason": "ward round first"},
+    )
+    assert moved.status_code == 200, moved.text
+    # Fill every slot before the moved appointment, then ask for one more.
+    taken = [off_grid]
+    for _ in range(8):
+        consult_id = nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"]
+        made = offers_of(db, consult_id)
+        if not made:
+            break
+        assert made[0].slot_start is not None
+        assert not (grid <= made[0].slot_start < grid + timedelta(hours=1)), made[0].slot_start
+        taken.append(made[0].slot_start)
+    assert len(taken) > 1

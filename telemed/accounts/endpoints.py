@@ -78,5 +78,6 @@ def create_user(
         password=body.password,
         facility_code=body.facility_code,
         timezone=body.timezone,
+        phone=body.phone,
     )
     return UserPublic.model_validate(user)

@@ -30,6 +30,7 @@ class User(UserBase, table=True):
     __tablename__ = "users"
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=255)
+    phone: str | None = Field(default=None, max_length=20)  # E.164, e.g. +26658123456
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

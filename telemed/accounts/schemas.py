@@ -35,4 +35,7 @@ class UserCreate(BaseModel):
     role: Role
     facility_code: str | None = None
     timezone: str | None = None
+    phone: str | None = Field(
+        default=None, max_length=32, description="For SMS notices, e.g. +26658123456 (E.164)."
+    )
     password: str = Field(min_length=10, max_length=1024)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,21 @@ from telemed.errors import Conflict, NotAuthenticated, TooManyRequests, Validati
 from telemed.facilities.models import Facility
 from telemed.settings import Settings
 
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def normalize_phone(phone: str | None) -> str | None:
+    """An E.164 number (``+26658123456``) from what a person typed; spaces, dots, dashes and
+    brackets are dropped. Empty means none."""
+    if phone is None or not phone.strip():
+        return None
+    compact = re.sub(r"[\s.()-]", "", phone)
+    if not E164.fullmatch(compact):
+        raise ValidationFailed(
+            "phone must be in international format, e.g. +26658123456", field="phone"
+        )
+    return compact
+
 
 @dataclass(frozen=True)
 class LoggedIn:
@@ -43,8 +59,10 @@ def create_user(
     password: str,
     facility_code: str | None = None,
     timezone: str | None = None,
+    phone: str | None = None,
 ) -> User:
     email = email.strip().lower()
+    phone = normalize_phone(phone)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
             f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
@@ -76,6 +94,7 @@ def create_user(
         facility_id=facility_id,
         timezone=timezone,
         password_hash=hash_password(password),
+        phone=phone,
     )
     session.add(user)
     try:

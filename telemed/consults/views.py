@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role, User
+from telemed.appointments import views as appointment_panel
 from telemed.attachments import views as attachments_panel
 from telemed.cases.models import Case, Sex
 from telemed.consults import auth, repository, service
@@ -192,6 +193,7 @@ def _detail(
             "can_write_note": note_auth.can_write_note(db, user, consult),
             "can_record_outcome": note_auth.is_facility_clinician(user, consult),
             "call": call_panel.panel(db, user, consult),
+            "appointment": appointment_panel.panel(db, user, consult),
             "errors": errors or {},
             "values": values or {},
         },

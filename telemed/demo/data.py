@@ -115,3 +115,7 @@ DEMO_USERS: list[DemoUser] = [
     ),
     DemoUser("admin@demo.telemed.org.ls", "System administrator", Role.admin, "admin-demo-2026"),
 ]
+
+# The demo's video consult (consult 1) is booked from the current half hour on, so that its
+# call is open at once (calls open around their appointment) and both sides see it.
+DEMO_APPOINTMENT_MINUTES = 30

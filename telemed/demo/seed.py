@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from telemed.accounts import service as accounts
 from telemed.accounts.models import User
+from telemed.appointments import service as appointments
 from telemed.cases.models import Sex
 from telemed.cases.schemas import CaseIn
 from telemed.consults import service as consults
@@ -20,7 +21,13 @@ from telemed.consults.models import (
 )
 from telemed.consults.schemas import ConsultCreate, Vitals
 from telemed.db import utcnow
-from telemed.demo.data import DEMO_USERS, DISTRICTS, FACILITIES, DemoUser
+from telemed.demo.data import (
+    DEMO_APPOINTMENT_MINUTES,
+    DEMO_USERS,
+    DISTRICTS,
+    FACILITIES,
+    DemoUser,
+)
 from telemed.directory import service as directory
 from telemed.directory.models import RegistrationBody
 from telemed.directory.schemas import AvailabilityIn, RegistrationIn, WindowIn
@@ -69,7 +76,7 @@ def seed_demo(session: Session, settings: Settings) -> bool:
     nurse = users["clinician@demo.telemed.org.ls"]
     doctor = users["doctor@demo.telemed.org.ls"]
     paediatrician = users["specialist@demo.telemed.org.ls"]
-    _seed_consults(session, nurse, doctor, paediatrician)
+    _seed_consults(session, settings, nurse, doctor, paediatrician)
     return True
 
 
@@ -113,7 +120,9 @@ def _register_specialist(
     return user
 
 
-def _seed_consults(session: Session, nurse: User, doctor: User, paediatrician: User) -> None:
+def _seed_consults(
+    session: Session, settings: Settings, nurse: User, doctor: User, paediatrician: User
+) -> None:
     fever = consults.create_consult(
         session,
         nurse,
@@ -148,6 +157,18 @@ def _seed_consults(session: Session, nurse: User, doctor: User, paediatrician: U
     consults.add_participant(session, fever, paediatrician, ParticipantRelation.assigned)
     consults.transition(
         session, fever, ConsultState.accepted, actor=paediatrician, reason="accepted the offer"
+    )
+    now = utcnow()
+    start = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0)
+    appointments.book(
+        session,
+        fever,
+        paediatrician.id or 0,
+        start,
+        start + timedelta(minutes=DEMO_APPOINTMENT_MINUTES),
+        actor=paediatrician,
+        now=now,
+        settings=settings,
     )
     session.commit()
     messages.post(session, nurse, fever, "Photos of the rash will follow when the network allows.")

@@ -132,6 +132,9 @@ def input_of(
             if e.kind == ExceptionKind.extra and e.start_time is not None and e.end_time is not None
         ],
         weekly_cap=profile.weekly_cap,
+        weekly_cap_hours=(
+            None if profile.weekly_cap_minutes is None else profile.weekly_cap_minutes / 60
+        ),
         away=profile.away,
         min_notice_minutes=profile.min_notice_minutes,
     )

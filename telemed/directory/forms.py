@@ -1,4 +1,4 @@
-"""The availability editor and registration forms: form fields to schemas, errors back.
+"""The availability editor, registration and profile forms: form fields to schemas, errors back.
 
 Weekly windows come from the week grid: one checkbox per half-hour, named ``cell`` with the
 value ``d-HHMM`` (``d`` 0 = Monday); ticked half-hours of a day that touch merge into one
@@ -19,7 +19,14 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from telemed.directory.schemas import AvailabilityIn, AvailabilityPublic, ExtraIn, LeaveIn, WindowIn
+from telemed.directory.schemas import (
+    AvailabilityIn,
+    AvailabilityPublic,
+    ExtraIn,
+    LeaveIn,
+    ProfilePublic,
+    WindowIn,
+)
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAY_FIELDS = tuple(f"day_{i}" for i in range(7))
@@ -28,6 +35,7 @@ AVAILABILITY_FIELDS = (
     "leave",
     "extra",
     "weekly_cap",
+    "weekly_cap_hours",
     "min_notice_minutes",
     "time_zone",
 )
@@ -214,6 +222,7 @@ def to_availability(
         "leave": leave,
         "extra": extra,
         "weekly_cap": values["weekly_cap"] or None,
+        "weekly_cap_hours": values["weekly_cap_hours"] or None,
         "min_notice_minutes": values["min_notice_minutes"] or 0,
         "away": bool(values.get("away")),
     }
@@ -254,6 +263,8 @@ def values_of(data: AvailabilityPublic) -> dict[str, str]:
         for x in data.extra
     )
     values["weekly_cap"] = "" if data.weekly_cap is None else str(data.weekly_cap)
+    hours = data.weekly_cap_hours
+    values["weekly_cap_hours"] = "" if hours is None else f"{hours:g}"
     values["min_notice_minutes"] = str(data.min_notice_minutes)
     values["away"] = "on" if data.away else ""
     values["time_zone"] = data.time_zone
@@ -287,3 +298,30 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         name = str(err["loc"][0]) if err["loc"] else "__all__"
         errors.setdefault(name, err["msg"].removeprefix("Value error, "))
     return errors
+
+
+PROFILE_FIELDS = (
+    "sub_specialties",
+    "country",
+    "time_zone",
+    "registration_body",
+    "registration_number",
+    "registration_expires_on",
+    "bio",
+)
+
+
+def profile_values(form: FormData) -> dict[str, Any]:
+    """The profile page's fields, as ``ProfileFields`` takes them (name and e-mail are not
+    edited there)."""
+    values: dict[str, Any] = {n: str(form.get(n) or "").strip() for n in PROFILE_FIELDS}
+    values["specialties"] = [str(v) for v in form.getlist("specialties")]
+    values["languages"] = [str(v) for v in form.getlist("languages")]
+    return values
+
+
+def values_of_profile(data: ProfilePublic) -> dict[str, Any]:
+    values: dict[str, Any] = data.model_dump(include={*PROFILE_FIELDS, "specialties", "languages"})
+    values["registration_body"] = data.registration_body.value
+    values["registration_expires_on"] = data.registration_expires_on.isoformat()
+    return values

@@ -56,6 +56,7 @@ class SpecialistProfile(SQLModel, table=True):
     verification_note: str = Field(default="", sa_type=Text)
     rejection_reason: str = Field(default="", sa_type=Text)
     weekly_cap: int | None = None  # consults per ISO week in their zone; None: no limit
+    weekly_cap_minutes: int | None = None  # booked time per ISO week; None: no limit
     away: bool = False
     min_notice_minutes: int = 0
     registered_from: str = Field(default="", max_length=64)  # client address (throttling)

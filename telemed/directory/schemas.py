@@ -87,6 +87,9 @@ class AvailabilityIn(BaseModel):
     leave: list[LeaveIn] = Field(default_factory=list, max_length=100)
     extra: list[ExtraIn] = Field(default_factory=list, max_length=200)
     weekly_cap: int | None = Field(default=None, ge=0, le=100, description="Consults a week")
+    weekly_cap_hours: float | None = Field(
+        default=None, ge=0, le=80, multiple_of=0.5, description="Booked hours a week"
+    )
     away: bool = False
     min_notice_minutes: int = Field(default=0, ge=0, le=14 * 24 * 60)
 

@@ -249,6 +249,9 @@ def set_availability(
     windows, exceptions = rows_of(user_id, data)
     repository.replace_availability(session, user_id, windows, exceptions)
     profile.weekly_cap = data.weekly_cap
+    profile.weekly_cap_minutes = (
+        None if data.weekly_cap_hours is None else round(data.weekly_cap_hours * 60)
+    )
     profile.away = data.away
     profile.min_notice_minutes = data.min_notice_minutes
     profile.updated_at = utcnow()

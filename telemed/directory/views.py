@@ -1,4 +1,5 @@
-"""Directory pages: specialist self-registration, the availability editor (a week grid in
+"""Directory pages: specialist self-registration, the specialist's own profile with an
+onboarding checklist, the availability editor (a week grid in
 the specialist's zone, with a preview of the concrete slots), the coordinators'
 verification queue."""
 
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
@@ -24,8 +25,8 @@ from telemed.db import utcnow
 from telemed.deps import SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, client_address
 from telemed.directory import auth, forms, service
 from telemed.directory.availability import check_zone, validated
-from telemed.directory.models import RegistrationBody, VerificationStatus
-from telemed.directory.schemas import ProfileFields, RegistrationIn
+from telemed.directory.models import RegistrationBody, SpecialistProfile, VerificationStatus
+from telemed.directory.schemas import AvailabilityPublic, ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.settings import Settings
 from telemed.web.templating import render
@@ -345,3 +346,170 @@ def reject(
 ) -> Response:
     service.reject(db, user, user_id, reason)
     return RedirectResponse("/coordinator/specialists", status_code=303)
+
+
+# --- the specialist's own profile and onboarding checklist ---------------------------------
+
+PROFILE_PATH = "/specialists/profile"
+SAVED_NOTICES = {
+    "yes": "Your profile is saved.",
+    "reverify": (
+        "Your profile is saved. Your registration details changed, so a coordinator must"
+        " verify them again: you receive no offers until then."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    done: bool
+    state: str  # "done", "pending", "rejected", "to do"
+    link: str
+    action: str
+
+
+def _checklist(
+    profile: SpecialistProfile, availability: AvailabilityPublic, today: date
+) -> list[Step]:
+    """What a newcomer does before receiving offers, each step with where to do it."""
+    hours = bool(availability.weekly) or any(x.day >= today for x in availability.extra)
+    if service.is_eligible(profile, today):
+        state, action = "done", "Check your registration details"
+    elif profile.status == VerificationStatus.verified:  # verified, but it has expired
+        state, action = "expired", "Enter your renewed registration"
+    elif profile.status == VerificationStatus.pending:
+        state, action = "pending", "A coordinator checks your registration; check its details"
+    else:
+        state, action = "rejected", "Correct your registration details"
+    return [
+        Step("Registered", True, "done", "#details", "Check your details"),
+        Step("Verified by a coordinator", state == "done", state, "#registration", action),
+        Step(
+            "Availability set",
+            hours,
+            "done" if hours else "to do",
+            AVAILABILITY_PATH,
+            "Change your hours" if hours else "Set the hours when you can take consults",
+        ),
+        Step(
+            "Not away",
+            not profile.away,
+            "to do" if profile.away else "done",
+            AVAILABILITY_PATH,
+            "Untick “Away” to receive offers again" if profile.away else "Change your hours",
+        ),
+    ]
+
+
+def _expiry_warning(expires_on: date, today: date) -> str:
+    """Said when the registration expires within the reminder period or has expired."""
+    left = (expires_on - today).days
+    if left < 0:
+        return (
+            f"Your registration expired on {expires_on:%d %b %Y}: you receive no offers until"
+            " it is verified again. Enter your renewed registration below."
+        )
+    if left <= service.REVERIFY_WITHIN.days:
+        when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
+        return (
+            f"Your registration expires on {expires_on:%d %b %Y} ({when}). Once it is renewed,"
+            " enter the new details below; after it expires you receive no offers until it is"
+            " verified again."
+        )
+    return ""
+
+
+def _profile_page(
+    request: Request,
+    db: Session,
+    user: User,
+    values: dict[str, Any] | None,
+    errors: dict[str, str],
+    *,
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    """The stored profile (never the rejected input) above the form, which shows ``values``
+    (the stored ones when None)."""
+    user_id = auth.ensure_specialist(user)
+    profile = service.get_profile(db, user_id)
+    stored = db.get(User, user_id)  # the session's user may be a snapshot from before a save
+    assert stored is not None
+    shown = service.public(db, profile, stored)
+    today = utcnow().date()
+    verifier = db.get(User, profile.verified_by_id) if profile.verified_by_id else None
+    names = {s.code: s.name for s in consults_repository.list_specialties(db)}
+    fields = {*forms.PROFILE_FIELDS, "specialties", "languages"}
+    placed: dict[str, str] = {}
+    for field, message in errors.items():
+        placed.setdefault(field if field in fields else "__all__", message)
+    steps = _checklist(profile, service.get_availability(db, stored), today)
+    return render(
+        request,
+        "specialist_profile.html",
+        {
+            "profile": shown,
+            "verifier": verifier.full_name if verifier else "",
+            "specialty_names": [names.get(code, code) for code in shown.specialties],
+            "language_names": [
+                {lang.value: name for lang, name in LANGUAGE_NAMES.items()}.get(code, code)
+                for code in shown.languages
+            ],
+            "warning": _expiry_warning(shown.registration_expires_on, today),
+            "steps": steps,
+            "onboarded": all(step.done for step in steps),
+            "notice": notice,
+            "values": forms.values_of_profile(shown) if values is None else values,
+            "errors": placed,
+            "specialties": [(code, name) for code, name in names.items()],
+            "languages": [(lang.value, name) for lang, name in LANGUAGE_NAMES.items()],
+            "bodies": [(b.value, b.value) for b in RegistrationBody],
+        },
+        status_code=status,
+    )
+
+
+@router.get(PROFILE_PATH)
+def profile_form(
+    request: Request,
+    user: CurrentUser,
+    db: SessionDep,
+    saved: Literal["yes", "reverify"] | None = None,
+) -> HTMLResponse:
+    """Your profile, its verification, a warning before the registration expires and the
+    onboarding checklist, above the form that edits it."""
+    auth.ensure_specialist(user)
+    return _profile_page(request, db, user, None, {}, notice=SAVED_NOTICES[saved] if saved else "")
+
+
+@router.post(PROFILE_PATH)
+async def profile_submit(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+    """Save the profile through the same checks as ``PUT /api/v1/specialists/me``; changed
+    registration details send it back to the verification queue, and the page says so."""
+    user_id = auth.ensure_specialist(user)
+    form = await request.form()
+    values = forms.profile_values(form)
+    try:
+        data = ProfileFields.model_validate(values)
+    except ValidationError as exc:
+        return _profile_page(request, db, user, values, forms.field_errors(exc), status=422)
+    before = service.get_profile(db, user_id).status
+    try:
+        profile = service.update_profile(db, user, data)
+    except TelemedError as exc:
+        if exc.status_code != 422:
+            raise
+        db.rollback()
+        errors = {exc.field or "__all__": exc.message}
+        return _profile_page(request, db, user, values, errors, status=422)
+    if data.time_zone != user.timezone:
+        # Pages take the viewer's zone from the session's user: forget the remembered one.
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            request.app.state.session_cache.forget(token_digest(cookie))
+    pending = VerificationStatus.pending
+    sent_back = before != pending and profile.status == pending
+    return RedirectResponse(
+        f"{PROFILE_PATH}?saved={'reverify' if sent_back else 'yes'}", status_code=303
+    )

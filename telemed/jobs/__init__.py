@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -22,6 +22,8 @@ from sqlmodel import Session
 from scheduling.runner import AdvisoryLock, LeaderRunner
 from telemed.attachments.uploads import expire_stale_uploads
 from telemed.db import utcnow
+from telemed.jobs import appointments, care
+from telemed.notifications.service import deliver_due
 from telemed.offers.policy import OfferPolicy
 from telemed.offers.service import DueReport, process_due_offers
 from telemed.settings import Settings
@@ -33,6 +35,12 @@ SCHEDULER_LOCK_KEY = int.from_bytes(b"telemed", "big")
 APPLICATION_NAME = "telemed-scheduler"  # pg_stat_activity.application_name of the lock
 OFFERS_EVERY = timedelta(seconds=30)
 UPLOADS_EVERY = timedelta(hours=1)
+DELIVERIES_EVERY = timedelta(seconds=15)
+APPOINTMENTS_EVERY = timedelta(minutes=1)  # 15-minute reminders and no-shows on time
+CARE_EVERY = timedelta(minutes=15)  # follow-ups, the daily digest, re-verification
+
+# A job body: one unit of work on an open session at ``now``, idempotent by database state.
+JobBody = Callable[[Session, Settings, datetime], object]
 
 
 def run_due_offers(engine: Engine, policy: OfferPolicy) -> DueReport:
@@ -54,6 +62,20 @@ def run_expire_uploads(engine: Engine, settings: Settings) -> int:
     """Mark abandoned uploads expired and delete their partial files."""
     with Session(engine, expire_on_commit=False) as session:
         return expire_stale_uploads(session, settings)
+
+
+def run_job(engine: Engine, settings: Settings, name: str, *bodies: JobBody) -> None:
+    """Run each body in its own session; one failing body never stops the next."""
+    for body in bodies:
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                result = body(session, settings, utcnow())
+            except Exception:
+                session.rollback()
+                log.exception("job %s: %s failed", name, body.__name__)
+                continue
+        if result:
+            log.info("job %s: %s -> %s", name, body.__name__, result)
 
 
 def lock_connection_factory(engine: Engine) -> Callable[[], Any]:
@@ -90,4 +112,19 @@ def build_runner(
     runner.add_job(
         "expire_uploads", partial(run_expire_uploads, engine, settings), seconds=UPLOADS_EVERY
     )
+    jobs: list[tuple[str, timedelta, tuple[JobBody, ...]]] = [
+        ("deliveries", DELIVERIES_EVERY, (deliver_due,)),
+        (
+            "appointments",
+            APPOINTMENTS_EVERY,
+            (appointments.send_reminders, appointments.mark_no_shows),
+        ),
+        (
+            "care",
+            CARE_EVERY,
+            (care.follow_ups_due, care.daily_digest, care.reverification_reminders),
+        ),
+    ]
+    for name, every, bodies in jobs:
+        runner.add_job(name, partial(run_job, engine, settings, name, *bodies), seconds=every)
     return runner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, true
 from sqlmodel import Session, col, select
 
 from telemed.cases.models import Case
@@ -60,9 +60,11 @@ def outcomes_of(session: Session, consult_ids: list[int]) -> list[ConsultOutcome
     )
 
 
-def follow_ups(session: Session, facility_id: int, until: date) -> list[tuple[ConsultNote, Case]]:
-    """Signed current notes of the facility with a follow-up on or before ``until`` whose
-    consult has no outcome recorded after the note was signed."""
+def follow_ups(
+    session: Session, facility_id: int | None, until: date
+) -> list[tuple[ConsultNote, Case]]:
+    """Signed current notes of the facility (None: of every facility) with a follow-up on
+    or before ``until`` whose consult has no outcome recorded after the note was signed."""
     latest = (
         select(ConsultNote.series_id, func.max(ConsultNote.version).label("version"))
         .where(ConsultNote.status == NoteStatus.signed)
@@ -87,7 +89,7 @@ def follow_ups(session: Session, facility_id: int, until: date) -> list[tuple[Co
         .join(Consult, col(Consult.id) == col(ConsultNote.consult_id))
         .join(Case, col(Case.id) == col(Consult.case_id))
         .where(
-            Consult.facility_id == facility_id,
+            true() if facility_id is None else Consult.facility_id == facility_id,
             col(ConsultNote.follow_up_on).is_not(None),
             col(ConsultNote.follow_up_on) <= until,
             ~later_outcome,

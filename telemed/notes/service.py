@@ -14,7 +14,8 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
-from telemed.consults.models import Consult
+from telemed.consults import service as consults
+from telemed.consults.models import Consult, ConsultMode, ConsultState
 from telemed.db import utcnow
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.notes import auth, icd10, repository
@@ -30,6 +31,12 @@ from telemed.notes.schemas import (
 
 # A follow-up shows on the clinician's home from this many days before its date.
 FOLLOW_UP_NOTICE_DAYS = 3
+
+
+# An outcome recorded on a finished consult closes it (the follow-up, if any, is done).
+CLOSED_BY_OUTCOME = frozenset(
+    {ConsultState.completed, ConsultState.answered_async, ConsultState.follow_up_due}
+)
 
 
 def _diagnoses(codes: list[str]) -> list[icd10.Icd10Code]:
@@ -146,6 +153,20 @@ def _sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> 
     note.signed_at = utcnow()
     session.add(note)
     _audit(session, user, AuditAction.sign, note, consult)
+    if (
+        note.author_role == "specialist"
+        and consult.state == ConsultState.accepted
+        and consult.mode == ConsultMode.asynchronous
+    ):
+        # The signed advice is the answer to an asynchronous question.
+        consults.transition(
+            session,
+            consult,
+            ConsultState.answered_async,
+            actor=user,
+            reason=f"answered by {user.full_name}'s signed note",
+            at=note.signed_at,
+        )
     session.commit()
     return note
 
@@ -214,6 +235,14 @@ def record_outcome(
             consult_id=consult.id,
             detail=str(data.outcome),
         )
+        if consult.state in CLOSED_BY_OUTCOME:
+            consults.transition(
+                session,
+                consult,
+                ConsultState.closed,
+                actor=user,
+                reason=f"outcome recorded: {str(data.outcome).replace('_', ' ')}",
+            )
         session.commit()
     return outcome
 

@@ -43,10 +43,16 @@ def my_schedule(user: CurrentUser, db: SessionDep) -> list[OfferWithConsult]:
 
 
 @router.post("/offers/{offer_id}/accept", responses=ERRORS)
-def accept(offer_id: int, user: CurrentUser, db: SessionDep) -> OfferPublic:
+def accept(
+    offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> OfferPublic:
     """Accept an open offer. The first specialist to accept wins; an expired, withdrawn or
-    already answered offer is refused with 409."""
-    return OfferPublic.model_validate(service.accept(db, user, offer_id, utcnow()))
+    already answered offer is refused with 409. A live consult is booked at the offer's
+    slot."""
+    policy = OfferPolicy.from_settings(settings)
+    return OfferPublic.model_validate(
+        service.accept(db, user, offer_id, utcnow(), policy, settings)
+    )
 
 
 @router.post("/offers/{offer_id}/decline", responses=ERRORS)

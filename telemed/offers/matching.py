@@ -17,8 +17,11 @@ from scheduling import (
     SchedulingError,
     Slot,
     Specialist,
+    TimeSlot,
     Urgency,
+    WeeklyCap,
     eligible,
+    fits_weekly_cap,
     greedy_assign,
     iso_week,
     optimise_assign,
@@ -72,6 +75,7 @@ def build(session: Session, consult: Consult, now: datetime, policy: OfferPolicy
     exceptions = directory.exceptions_of(session, ids)
     accepted = repository.accepted_since(session, ids, now - timedelta(days=8))
     booked = repository.booked_slot_starts(session, ids, now)
+    booked_times = repository.booked_times(session, ids, now - timedelta(days=8))
     plain_slots: list[Slot] = []
     specialists: list[Specialist] = []
     users: dict[str, User] = {}
@@ -106,6 +110,12 @@ def build(session: Session, consult: Consult, now: datetime, policy: OfferPolicy
             free = slots(availability, now, deadline - now, policy.slot_length)
         except SchedulingError:  # stored data no longer valid (e.g. zone removed): skip
             free = []
+        taken = [TimeSlot(a, b) for a, b in booked_times.get(profile.user_id, [])]
+        # An appointment moved off the slot grid still blocks every slot it overlaps.
+        free = [s for s in free if not any(s.start < t.end and t.start < s.end for t in taken)]
+        if profile.weekly_cap_minutes is not None:
+            cap = WeeklyCap(max_duration=timedelta(minutes=profile.weekly_cap_minutes))
+            free = [s for s in free if fits_weekly_cap(cap, taken, s, user.timezone)]
         plain_slots += [
             Slot(id=f"{key}@{s.start.isoformat()}", specialist_id=key, start=s.start, end=s.end)
             for s in free

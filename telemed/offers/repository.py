@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from telemed.appointments.models import Appointment, AppointmentStatus
 from telemed.consults.models import Consult, ConsultParticipant, ConsultState, ParticipantRelation
 from telemed.offers.models import ConsultOffer, OfferStatus
 
@@ -135,17 +136,43 @@ def accepted_since(
 def booked_slot_starts(
     session: Session, specialist_ids: Iterable[int], since: datetime
 ) -> set[tuple[int, datetime]]:
+    """Slot starts not to offer again: those of open offers (promised, not answered yet)
+    and of scheduled appointments (where a booked, maybe rescheduled, session really is;
+    an accepted offer's slot no longer counts once its appointment moved)."""
     ids = list(specialist_ids)
     if not ids:
         return set()
-    rows = session.exec(
+    offered = session.exec(
         select(ConsultOffer.specialist_id, ConsultOffer.slot_start).where(
             col(ConsultOffer.specialist_id).in_(ids),
-            col(ConsultOffer.status).in_([OfferStatus.accepted, OfferStatus.open]),
+            ConsultOffer.status == OfferStatus.open,
             col(ConsultOffer.slot_start) >= since,
         )
     )
-    return {(sid, start) for sid, start in rows if start is not None}
+    booked = session.exec(
+        select(Appointment.specialist_id, Appointment.starts_at).where(
+            col(Appointment.specialist_id).in_(ids),
+            Appointment.status == AppointmentStatus.scheduled,
+            col(Appointment.ends_at) > since,
+        )
+    )
+    starts = {(sid, start) for sid, start in offered if start is not None}
+    return starts | {(sid, start) for sid, start in booked}
+
+
+def release_accepted(session: Session, consult_id: int, at: datetime, reason: str) -> None:
+    """The accepted offer of the consult is given back (its specialist cancelled the
+    appointment): withdrawn, and no longer the consult's winner, so that the next
+    specialist's acceptance can win."""
+    session.execute(
+        update(ConsultOffer)
+        .where(
+            col(ConsultOffer.accepted_consult_id) == consult_id,
+            col(ConsultOffer.status) == OfferStatus.accepted,
+        )
+        .values(status=OfferStatus.withdrawn, accepted_consult_id=None, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def offers_for(
@@ -187,3 +214,24 @@ def has_participant(
         ).first()
         is not None
     )
+
+
+def booked_times(
+    session: Session, specialist_ids: Iterable[int], since: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Start and end of each specialist's scheduled appointments from ``since``: what
+    counts against a weekly cap in hours."""
+    ids = list(specialist_ids)
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Appointment.specialist_id, Appointment.starts_at, Appointment.ends_at).where(
+            col(Appointment.specialist_id).in_(ids),
+            Appointment.status == AppointmentStatus.scheduled,
+            col(Appointment.starts_at) >= since,
+        )
+    )
+    found: dict[int, list[tuple[datetime, datetime]]] = {}
+    for specialist_id, start, end in rows:
+        found.setdefault(specialist_id, []).append((start, end))
+    return found

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
+from telemed.appointments import service as appointments
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import service as consults
@@ -30,9 +31,10 @@ from telemed.consults.models import (
 from telemed.directory import repository as directory
 from telemed.directory.service import is_eligible
 from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
-from telemed.offers import matching, repository
+from telemed.offers import matching, notices, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
+from telemed.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ def _audit(
 
 def _escalate(session: Session, consult: Consult, reason: str, now: datetime) -> None:
     consults.transition(session, consult, ConsultState.escalated, actor=None, reason=reason, at=now)
+    notices.escalated(session, consult, reason, now)
 
 
 def offer_requested(
@@ -145,6 +148,7 @@ def offer_requested(
         session.flush()
         _involve(session, consult, candidate.user, ParticipantRelation.offered)
         _audit(session, None, offer, consult, "offered")
+        notices.offered(session, consult, offer, candidate.user, now)
         offers.append(offer)
     session.commit()
     return offers
@@ -171,9 +175,19 @@ def _own_open_offer(
     return offer, consult
 
 
-def accept(session: Session, user: User, offer_id: int, now: datetime) -> ConsultOffer:
+def accept(
+    session: Session,
+    user: User,
+    offer_id: int,
+    now: datetime,
+    policy: OfferPolicy = DEFAULT_POLICY,
+    settings: Settings | None = None,
+) -> ConsultOffer:
     """First accept wins: the consult becomes ``accepted`` with this specialist assigned,
-    the other open offers are withdrawn. A lost race, an expired or closed offer: 409."""
+    the other open offers are withdrawn. A live (video, audio) consult is booked in the
+    same transaction at the offer's slot and becomes ``scheduled``; an asynchronous one
+    stays ``accepted``. A lost race, an expired or closed offer, a slot that clashes with
+    another appointment of the specialist: 409, and nothing changed."""
     try:
         offer, consult = _own_open_offer(session, user, offer_id, now)
         profile = directory.get_profile(session, user.id or 0)
@@ -198,6 +212,19 @@ def accept(session: Session, user: User, offer_id: int, now: datetime) -> Consul
             _fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
         _involve(session, consult, user, ParticipantRelation.assigned)
         _audit(session, user, offer, consult, "accepted")
+        slot = (offer.slot_start, offer.slot_end) if offer.slot_start and offer.slot_end else None
+        appointments.book_after_acceptance(
+            session,
+            consult,
+            user,
+            actor=user,
+            now=now,
+            slot=slot,
+            slot_length=policy.slot_length,
+            settings=settings,
+        )
+        if consult.state == ConsultState.accepted:  # asynchronous: no booking notice
+            notices.accepted(session, consult, user, now)
         session.commit()
     except IntegrityError as exc:  # a second winner refused by the unique constraint
         session.rollback()
@@ -356,8 +383,15 @@ def assign_by_hand(
     specialist_id: int,
     reason: str,
     now: datetime,
+    *,
+    starts_at: datetime | None = None,
+    policy: OfferPolicy = DEFAULT_POLICY,
+    settings: Settings | None = None,
 ) -> ConsultOffer:
-    """A coordinator assigns a waiting (usually escalated) consult to a verified specialist."""
+    """A coordinator assigns a waiting (usually escalated) consult to a verified specialist.
+    A live consult is booked in the same transaction, at ``starts_at`` (one slot long) when
+    given, else at the specialist's next free slot; without one it stays ``accepted`` and a
+    time is booked from the consult page."""
     if coordinator.role != Role.coordinator:
         raise Forbidden("only coordinators assign consults by hand")
     specialist = session.get(User, specialist_id)
@@ -398,6 +432,23 @@ def assign_by_hand(
         session.flush()
         _involve(session, consult, specialist, ParticipantRelation.assigned)
         _audit(session, coordinator, offer, consult, "assigned by hand")
+        slot = None
+        if starts_at is not None:
+            start = appointments.check_new_start(starts_at, now)
+            slot = (start, start + policy.slot_length)
+        booked = appointments.book_after_acceptance(
+            session,
+            consult,
+            specialist,
+            actor=coordinator,
+            now=now,
+            slot=slot,
+            slot_length=policy.slot_length,
+            settings=settings,
+        )
+        if booked is not None:
+            offer.slot_start, offer.slot_end = booked.starts_at, booked.ends_at
+            session.add(offer)
         session.commit()
     except IntegrityError as exc:
         session.rollback()

@@ -1,5 +1,5 @@
-"""Offer pages: the specialist's inbox (accept, decline) and schedule; the coordinators'
-escalation queue with manual assignment."""
+"""Offer pages: the specialist's inbox (accept, decline); the coordinators' escalation
+queue with manual assignment. (The schedule page is the appointments'.)"""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def inbox(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
 
 
 @router.post("/offers/{offer_id}/accept")
-def accept(offer_id: int, user: CurrentUser, db: SessionDep) -> Response:
-    offer = service.accept(db, user, offer_id, utcnow())
+def accept(offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep) -> Response:
+    policy = OfferPolicy.from_settings(settings)
+    offer = service.accept(db, user, offer_id, utcnow(), policy, settings)
     return RedirectResponse(f"/consults/{offer.consult_id}", status_code=303)
 
 
@@ -49,13 +50,6 @@ def decline(
 ) -> Response:
     service.decline(db, user, offer_id, reason, utcnow(), OfferPolicy.from_settings(settings))
     return RedirectResponse("/offers", status_code=303)
-
-
-@router.get("/schedule")
-def schedule(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
-    return render(
-        request, "schedule.html", {"offers": queries.my_offers(db, user, queries.SCHEDULE)}
-    )
 
 
 @router.get("/coordinator/escalations")

@@ -94,9 +94,9 @@ def test_jobs_run_while_leader_and_a_failing_run_never_stops_them(
     assert wait_for(lambda: runner.is_leader)  # alone: leader at once (or at the next poll)
     assert roles == [True]
     assert wait_for(
-        lambda: counter.value >= 3
-        and runner.failures["broken"] >= 3
-        and runner.runs["broken"] >= 3  # a run is counted once it has finished
+        lambda: (
+            counter.value >= 3 and runner.failures["broken"] >= 3 and runner.runs["broken"] >= 3
+        )  # a run is counted once it has finished
     )
     assert runner.failures["count"] == 0
     with pytest.raises(RuntimeError, match="before start"):

@@ -1,0 +1,68 @@
+"""Who may see and change an appointment: the one place these rules live.
+
+- its two sides, the specialist it is booked with and the clinicians of the requesting
+  facility, see it, download its invitation, reschedule and cancel it;
+- coordinators see it (and may book a time for an accepted live consult) but leave changes
+  to the two sides;
+- nobody else learns it exists: 404, like every consult resource.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from telemed.accounts.models import Role, User
+from telemed.appointments.models import Appointment
+from telemed.consults.models import Consult
+from telemed.errors import Forbidden, NotFound
+from telemed.notes.auth import is_assigned_specialist
+
+
+def is_side(user: User, consult: Consult, appointment: Appointment) -> bool:
+    """The appointment's specialist, or a clinician of the consult's facility."""
+    if user.role == Role.clinician:
+        return user.facility_id is not None and user.facility_id == consult.facility_id
+    return user.role == Role.specialist and user.id == appointment.specialist_id
+
+
+def can_see(user: User, consult: Consult, appointment: Appointment) -> bool:
+    return user.role == Role.coordinator or is_side(user, consult, appointment)
+
+
+def ensure_can_see(user: User, consult: Consult, appointment: Appointment) -> None:
+    if not can_see(user, consult, appointment):
+        raise NotFound(f"consult {consult.id} has no appointment")
+
+
+def ensure_side(user: User, consult: Consult, appointment: Appointment) -> None:
+    """Changes belong to the two sides; a coordinator (who can see it) gets 403."""
+    if is_side(user, consult, appointment):
+        return
+    if can_see(user, consult, appointment):
+        raise Forbidden(
+            "only the specialist and the requesting facility's clinicians can reschedule "
+            "or cancel an appointment"
+        )
+    raise NotFound(f"appointment {appointment.id} not found")
+
+
+def can_book(session: Session, user: User, consult: Consult) -> bool:
+    """A time for an accepted live consult is booked by its assigned specialist, the
+    requesting facility's clinicians or a coordinator."""
+    if user.role == Role.coordinator:
+        return True
+    if user.role == Role.clinician:
+        return user.facility_id is not None and user.facility_id == consult.facility_id
+    return is_assigned_specialist(session, user, consult)
+
+
+def ensure_can_book(session: Session, user: User, consult: Consult) -> None:
+    if not can_book(session, user, consult):
+        raise Forbidden(
+            "a time is booked by the assigned specialist, the requesting facility's "
+            "clinicians or a coordinator"
+        )
+
+
+def clinician_side(user: User) -> bool:
+    return user.role == Role.clinician

@@ -1,0 +1,111 @@
+"""Appointments JSON API: a consult's appointment, booking a time, rescheduling and
+cancelling by either side, and the viewer's schedule."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from telemed.appointments import service
+from telemed.appointments.schemas import (
+    AppointmentDetail,
+    BookIn,
+    CancelIn,
+    RescheduleIn,
+    ScheduleItem,
+)
+from telemed.consults import service as consults
+from telemed.consults.endpoints import CurrentConsult
+from telemed.consults.models import ConsultState
+from telemed.db import utcnow
+from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.errors import error_responses
+from telemed.flows import consult_requested
+
+router = APIRouter(tags=["appointments"])
+
+ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+@router.get("/consults/{consult_id}/appointment", responses=ERRORS)
+def get_appointment(
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep
+) -> AppointmentDetail:
+    """The consult's current (or last) appointment with its history: times in UTC; its
+    calendar invitation is at ``ics_url``. 404 when it has none, or for anyone but its
+    specialist, the requesting facility's clinicians and coordinators."""
+    appointment = service.for_consult(db, user, consult)
+    consults.record_read(db, user, consult, "appointment")
+    return service.detail(db, appointment)
+
+
+@router.post("/consults/{consult_id}/appointment", responses=ERRORS)
+def book_time(
+    consult: CurrentConsult,
+    body: BookIn,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+) -> AppointmentDetail:
+    """Book a time (one slot long) for an accepted live consult that has no appointment
+    yet: by its specialist, the requesting facility's clinicians or a coordinator.
+    ``starts_at`` must carry its UTC offset and lie at least 5 minutes ahead (422); a time
+    the specialist is already booked is refused with 409."""
+    appointment = service.book_time(db, user, consult.id or 0, body.starts_at, utcnow(), settings)
+    return service.detail(db, appointment)
+
+
+@router.post("/appointments/{appointment_id}/reschedule", responses=ERRORS)
+def reschedule(
+    appointment_id: int,
+    body: RescheduleIn,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+) -> AppointmentDetail:
+    """Move the appointment (same length), saying why: by its specialist or the requesting
+    facility's clinicians. The invitation's SEQUENCE goes up, its UID stays; both sides
+    are told with the updated invitation. 409 for a cancelled appointment, a clash with
+    another of the specialist's appointments, or a stale ``sequence``."""
+    appointment = service.reschedule(
+        db,
+        user,
+        appointment_id,
+        body.starts_at,
+        body.reason,
+        utcnow(),
+        expected_sequence=body.sequence,
+        settings=settings,
+    )
+    return service.detail(db, appointment)
+
+
+@router.post("/appointments/{appointment_id}/cancel", responses=ERRORS)
+def cancel(
+    appointment_id: int,
+    body: CancelIn,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+) -> AppointmentDetail:
+    """Cancel the appointment, saying why. By the specialist: the consult goes back to
+    ``requested`` and is offered to another specialist. By a clinician: the consult
+    request is cancelled. Both sides get a METHOD:CANCEL invitation."""
+    appointment, consult = service.cancel(
+        db,
+        user,
+        appointment_id,
+        body.reason,
+        utcnow(),
+        expected_sequence=body.sequence,
+        settings=settings,
+    )
+    if consult.state == ConsultState.requested:
+        consult_requested(db, consult, settings)
+    return service.detail(db, appointment)
+
+
+@router.get("/appointments", responses=ERRORS)
+def my_schedule(user: CurrentUser, db: SessionDep) -> list[ScheduleItem]:
+    """Scheduled appointments not over yet, soonest first: a specialist's own, a
+    clinician's facility's, all of them for a coordinator."""
+    return service.schedule(db, user, utcnow())

@@ -1,0 +1,153 @@
+"""All SQL of appointments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from telemed.accounts.models import User
+from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
+from telemed.consults.models import Consult, ConsultParticipant, ParticipantRelation
+
+
+def lock_consult(session: Session, consult_id: int) -> Consult | None:
+    """The consult, freshly read and row-locked (PostgreSQL; SQLite transactions hold the
+    write lock already): the same first lock the offers take, so they queue per consult."""
+    return session.exec(
+        select(Consult)
+        .where(Consult.id == consult_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def lock_user(session: Session, user_id: int) -> User | None:
+    """The specialist's users row, locked: bookings of one specialist queue here, so the
+    overlap check and the insert that follows it cannot interleave with another's."""
+    return session.exec(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def get(session: Session, appointment_id: int) -> Appointment | None:
+    return session.exec(
+        select(Appointment)
+        .where(Appointment.id == appointment_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def active_for_consult(session: Session, consult_id: int) -> Appointment | None:
+    """The consult's ``scheduled`` appointment, if any (there is at most one)."""
+    return session.exec(
+        select(Appointment)
+        .where(
+            Appointment.consult_id == consult_id,
+            Appointment.status == AppointmentStatus.scheduled,
+        )
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def latest_for_consult(session: Session, consult_id: int) -> Appointment | None:
+    """The consult's most recent appointment, whatever its status."""
+    return session.exec(
+        select(Appointment)
+        .where(Appointment.consult_id == consult_id)
+        .order_by(col(Appointment.id).desc())
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def overlapping(
+    session: Session,
+    specialist_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    exclude_id: int | None = None,
+) -> list[Appointment]:
+    """The specialist's scheduled appointments that overlap ``[starts_at, ends_at)``."""
+    query = select(Appointment).where(
+        Appointment.specialist_id == specialist_id,
+        Appointment.status == AppointmentStatus.scheduled,
+        col(Appointment.starts_at) < ends_at,
+        col(Appointment.ends_at) > starts_at,
+    )
+    if exclude_id is not None:
+        query = query.where(col(Appointment.id) != exclude_id)
+    return list(session.exec(query.order_by(col(Appointment.starts_at))))
+
+
+def scheduled_between(
+    session: Session, specialist_id: int, since: datetime, until: datetime
+) -> list[Appointment]:
+    return list(
+        session.exec(
+            select(Appointment)
+            .where(
+                Appointment.specialist_id == specialist_id,
+                Appointment.status == AppointmentStatus.scheduled,
+                col(Appointment.ends_at) > since,
+                col(Appointment.starts_at) < until,
+            )
+            .order_by(col(Appointment.starts_at))
+        )
+    )
+
+
+def changes_of(session: Session, appointment_id: int) -> list[AppointmentChange]:
+    return list(
+        session.exec(
+            select(AppointmentChange)
+            .where(AppointmentChange.appointment_id == appointment_id)
+            .order_by(col(AppointmentChange.at), col(AppointmentChange.id))
+        )
+    )
+
+
+def upcoming(
+    session: Session,
+    since: datetime,
+    *,
+    specialist_id: int | None = None,
+    facility_id: int | None = None,
+    limit: int = 200,
+) -> list[tuple[Appointment, Consult]]:
+    """Scheduled appointments ending after ``since``, soonest first, with their consult:
+    of one specialist, of one facility's consults, or (neither given) all."""
+    query = (
+        select(Appointment, Consult)
+        .join(Consult, col(Consult.id) == col(Appointment.consult_id))
+        .where(
+            Appointment.status == AppointmentStatus.scheduled,
+            col(Appointment.ends_at) > since,
+        )
+    )
+    if specialist_id is not None:
+        query = query.where(Appointment.specialist_id == specialist_id)
+    if facility_id is not None:
+        query = query.where(Consult.facility_id == facility_id)
+    rows = session.exec(
+        query.order_by(col(Appointment.starts_at), col(Appointment.id)).limit(limit)
+    )
+    return [(appointment, consult) for appointment, consult in rows]
+
+
+def drop_assignment(session: Session, consult_id: int, user_id: int) -> None:
+    """The specialist is no longer assigned to the consult (they cancelled): they keep
+    their ``offered`` relation (they may still read it, and are not offered it again) but
+    lose the assigned one (its call, its specialist's note)."""
+    session.execute(
+        delete(ConsultParticipant)
+        .where(
+            col(ConsultParticipant.consult_id) == consult_id,
+            col(ConsultParticipant.user_id) == user_id,
+            col(ConsultParticipant.relation) == ParticipantRelation.assigned,
+        )
+        .execution_options(synchronize_session=False)
+    )

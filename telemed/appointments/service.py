@@ -1,0 +1,713 @@
+"""Appointments: book a live consult's session, reschedule it, cancel it.
+
+Lock order, the same as the offers': the consult row first, then the specialist's users
+row. Every booking of a specialist therefore queues on that row, and the overlap check and
+the write that follows it cannot interleave with another booking: a specialist never has
+two ``scheduled`` appointments that overlap (409 naming the clash). SQLite serialises
+writers anyway (``BEGIN IMMEDIATE``).
+
+Every change is a row in ``appointment_changes``, an event on the consult, an audit row and
+a notice to both sides with the calendar invitation (REQUEST, or CANCEL), all in the one
+transaction of the change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
+
+from scheduling import SchedulingError
+from telemed.accounts import repository as accounts_repository
+from telemed.accounts.models import Role, User
+from telemed.appointments import auth, ics, notices, repository
+from telemed.appointments.models import (
+    Appointment,
+    AppointmentChange,
+    AppointmentStatus,
+    ChangeAction,
+)
+from telemed.appointments.schemas import (
+    AppointmentDetail,
+    AppointmentPublic,
+    ChangePublic,
+    ScheduleItem,
+)
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.consults import auth as consult_auth
+from telemed.consults import repository as consults_repository
+from telemed.consults import service as consults
+from telemed.consults.models import (
+    Consult,
+    ConsultEvent,
+    ConsultMode,
+    ConsultState,
+    ParticipantRelation,
+)
+from telemed.directory import repository as directory
+from telemed.directory.availability import library_value, slots
+from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
+from telemed.offers import repository as offers_repository
+from telemed.settings import Settings, get_settings
+
+LIVE_MODES = frozenset({ConsultMode.video, ConsultMode.audio})
+MIN_LEAD = timedelta(minutes=5)  # a new time is at least this far ahead
+BOOKING_HORIZON = timedelta(days=14)  # how far ahead the next free slot is looked for
+
+
+def is_live(consult: Consult) -> bool:
+    return ConsultMode(consult.mode) in LIVE_MODES
+
+
+def _when(at: datetime, zone: str) -> str:
+    return notices.local(at, zone)
+
+
+def _zone_of(user: User | None) -> str:
+    return user.timezone if user is not None else "UTC"
+
+
+def _fact(
+    session: Session, consult: Consult, actor: User | None, reason: str, at: datetime
+) -> None:
+    """A consult event that does not change the state (the appointment moved)."""
+    state = ConsultState(consult.state)
+    session.add(
+        ConsultEvent(
+            consult_id=consult.id or 0,
+            actor_id=actor.id if actor else None,
+            at=at,
+            from_state=state,
+            to_state=state,
+            reason=reason,
+        )
+    )
+
+
+def _audit(
+    session: Session,
+    actor: User | None,
+    action: AuditAction,
+    appointment: Appointment,
+    consult: Consult,
+    detail: str,
+) -> None:
+    audit.record(
+        session,
+        actor,
+        action,
+        "appointment",
+        appointment.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=detail,
+    )
+
+
+def _change(
+    session: Session,
+    appointment: Appointment,
+    actor: User | None,
+    action: ChangeAction,
+    now: datetime,
+    *,
+    old: tuple[datetime, datetime] | None = None,
+    new: tuple[datetime, datetime] | None = None,
+    reason: str = "",
+) -> None:
+    session.add(
+        AppointmentChange(
+            appointment_id=appointment.id or 0,
+            actor_id=actor.id if actor else None,
+            action=action,
+            sequence=appointment.sequence,
+            old_starts_at=old[0] if old else None,
+            old_ends_at=old[1] if old else None,
+            new_starts_at=new[0] if new else None,
+            new_ends_at=new[1] if new else None,
+            reason=reason,
+            at=now,
+        )
+    )
+
+
+def _check_free(
+    session: Session,
+    specialist_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    viewer: User | None,
+    exclude_id: int | None = None,
+) -> User:
+    """Lock the specialist's row, then refuse (409) a time that overlaps another of their
+    scheduled appointments, naming it in the viewer's zone."""
+    specialist = repository.lock_user(session, specialist_id)
+    if specialist is None:
+        raise NotFound(f"specialist {specialist_id} not found")
+    clashes = repository.overlapping(session, specialist_id, starts_at, ends_at, exclude_id)
+    if clashes:
+        clash = clashes[0]
+        zone = _zone_of(viewer)
+        raise Conflict(
+            f"{specialist.full_name} already has an appointment from "
+            f"{_when(clash.starts_at, zone)} to {_when(clash.ends_at, zone)} "
+            f"(consult #{clash.consult_id}); choose another time",
+            field="starts_at",
+        )
+    return specialist
+
+
+def _requesting_clinician(session: Session, consult: Consult) -> User | None:
+    return session.get(User, consult.created_by_id)
+
+
+def _invitation(
+    session: Session, settings: Settings, appointment: Appointment, consult: Consult, now: datetime
+) -> ics.Invitation:
+    specialist = session.get(User, appointment.specialist_id)
+    clinician = _requesting_clinician(session, consult)
+    assert specialist is not None
+    assert clinician is not None
+    return ics.invitation(
+        settings, appointment, consult, specialist=specialist, clinician=clinician, now=now
+    )
+
+
+def _tell_both_sides(
+    session: Session,
+    settings: Settings,
+    action: ChangeAction,
+    appointment: Appointment,
+    consult: Consult,
+    actor: User | None,
+    now: datetime,
+    *,
+    old_start: datetime | None = None,
+    specialist_cancelled: bool = False,
+) -> None:
+    specialist = session.get(User, appointment.specialist_id)
+    clinician = _requesting_clinician(session, consult)
+    assert specialist is not None
+    recipients = [specialist] + ([clinician] if clinician is not None else [])
+    notices.send(
+        session,
+        action,
+        appointment,
+        consult,
+        _invitation(session, settings, appointment, consult, now),
+        recipients=recipients,
+        actor=actor,
+        specialist=specialist,
+        now=now,
+        old_start=old_start,
+        specialist_cancelled=specialist_cancelled,
+    )
+
+
+def check_new_start(starts_at: datetime, now: datetime) -> datetime:
+    """A new start must carry its zone and lie at least ``MIN_LEAD`` ahead (422)."""
+    if starts_at.tzinfo is None or starts_at.utcoffset() is None:
+        raise ValidationFailed(
+            "give the time with its UTC offset, e.g. 2026-12-03T14:00:00+02:00",
+            field="starts_at",
+        )
+    starts_at = starts_at.astimezone(UTC)
+    if starts_at < now + MIN_LEAD:
+        raise ValidationFailed(
+            "the new time must be at least 5 minutes from now", field="starts_at"
+        )
+    return starts_at
+
+
+# Booking
+
+
+def book(
+    session: Session,
+    consult: Consult,
+    specialist_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    actor: User | None,
+    now: datetime,
+    settings: Settings | None = None,
+    reason: str = "",
+) -> Appointment:
+    """Book ``[starts_at, ends_at)`` with the specialist for an ``accepted`` live consult
+    (already locked by the caller) and move it to ``scheduled``. Does not commit: the
+    caller's unit of work (e.g. accepting an offer) does. 409 when the specialist is booked
+    at that time, or the consult already has an appointment."""
+    if ends_at <= starts_at:
+        raise ValidationFailed("an appointment must end after it starts", field="ends_at")
+    if repository.active_for_consult(session, consult.id or 0) is not None:
+        raise Conflict(f"consult {consult.id} already has an appointment")
+    specialist = _check_free(session, specialist_id, starts_at, ends_at, viewer=actor)
+    appointment = Appointment(
+        consult_id=consult.id or 0,
+        specialist_id=specialist_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(appointment)
+    session.flush()
+    _change(
+        session,
+        appointment,
+        actor,
+        ChangeAction.booked,
+        now,
+        new=(starts_at, ends_at),
+        reason=reason.strip(),
+    )
+    consults.transition(
+        session,
+        consult,
+        ConsultState.scheduled,
+        actor=actor,
+        reason=f"session booked with {specialist.full_name}",
+        at=now,
+    )
+    _audit(
+        session,
+        actor,
+        AuditAction.create,
+        appointment,
+        consult,
+        f"booked {starts_at.isoformat()} - {ends_at.isoformat()} with specialist {specialist_id}",
+    )
+    _tell_both_sides(
+        session, settings or get_settings(), ChangeAction.booked, appointment, consult, actor, now
+    )
+    return appointment
+
+
+def next_free_slot(
+    session: Session,
+    specialist: User,
+    now: datetime,
+    slot_length: timedelta,
+    horizon: timedelta = BOOKING_HORIZON,
+) -> tuple[datetime, datetime] | None:
+    """The specialist's first slot of availability from ``now + MIN_LEAD`` that none of
+    their scheduled appointments overlaps, or None within ``horizon``."""
+    user_id = specialist.id or 0
+    profile = directory.get_profile(session, user_id)
+    if profile is None:
+        return None
+    try:
+        availability = library_value(
+            specialist.timezone,
+            profile,
+            directory.windows_of(session, [user_id]).get(user_id, []),
+            directory.exceptions_of(session, [user_id]).get(user_id, []),
+        )
+        free = slots(availability, now + MIN_LEAD, horizon, slot_length)
+    except SchedulingError:  # stored data no longer valid (e.g. zone removed)
+        return None
+    taken = repository.scheduled_between(session, user_id, now, now + horizon)
+    for slot in free:
+        if not any(a.starts_at < slot.end and a.ends_at > slot.start for a in taken):
+            return slot.start, slot.end
+    return None
+
+
+def book_after_acceptance(
+    session: Session,
+    consult: Consult,
+    specialist: User,
+    *,
+    actor: User,
+    now: datetime,
+    slot: tuple[datetime, datetime] | None,
+    slot_length: timedelta,
+    settings: Settings | None = None,
+) -> Appointment | None:
+    """Called by the offers when a consult has just become ``accepted`` (same transaction):
+    a live consult is booked at ``slot`` (the offer's) or, without one or when it is
+    already over, at the specialist's next free slot. An asynchronous consult stays
+    ``accepted``; so does a live one when the specialist has no free slot (recorded on the
+    consult: a time is then booked from the consult page)."""
+    if not is_live(consult):
+        return None
+    if slot is None or slot[1] <= now:
+        slot = next_free_slot(session, specialist, now, slot_length)
+    if slot is None:
+        _fact(
+            session,
+            consult,
+            None,
+            f"{specialist.full_name} has no free time in the next "
+            f"{BOOKING_HORIZON.days} days; book the session on the consult page",
+            now,
+        )
+        return None
+    return book(
+        session,
+        consult,
+        specialist.id or 0,
+        slot[0],
+        slot[1],
+        actor=actor,
+        now=now,
+        settings=settings,
+    )
+
+
+def assigned_specialist(session: Session, consult: Consult) -> User | None:
+    for participant in consults_repository.participants_of(session, consult.id or 0):
+        if participant.relation == ParticipantRelation.assigned:
+            user = session.get(User, participant.user_id)
+            if user is not None and user.role == Role.specialist:
+                return user
+    return None
+
+
+def book_time(
+    session: Session,
+    user: User,
+    consult_id: int,
+    starts_at: datetime,
+    now: datetime,
+    settings: Settings,
+) -> Appointment:
+    """Book a time for an ``accepted`` live consult that has none (its specialist had no
+    free slot, or a coordinator agreed a time by phone). Commits."""
+    consult = consult_auth.get_visible_consult(session, user, consult_id)
+    auth.ensure_can_book(session, user, consult)
+    starts_at = check_new_start(starts_at, now)
+    try:
+        locked = repository.lock_consult(session, consult_id)
+        assert locked is not None
+        consult = locked
+        if not is_live(consult):
+            raise Conflict("an asynchronous consult has no appointment; use its messages")
+        if consult.state != ConsultState.accepted:
+            raise Conflict(
+                f"a time is booked once the consult is accepted; it is {consult.state}",
+                field="state",
+            )
+        specialist = assigned_specialist(session, consult)
+        if specialist is None:
+            raise Conflict("the consult has no assigned specialist yet")
+        appointment = book(
+            session,
+            consult,
+            specialist.id or 0,
+            starts_at,
+            starts_at + timedelta(minutes=settings.slot_minutes),
+            actor=user,
+            now=now,
+            settings=settings,
+        )
+        session.commit()
+    except TelemedError:
+        session.rollback()
+        raise
+    return appointment
+
+
+# Changes by either side
+
+
+def _for_change(
+    session: Session, user: User, appointment_id: int, expected_sequence: int | None
+) -> tuple[Appointment, Consult]:
+    """The appointment and its consult, locked in that order, after the visibility (404)
+    and side (403) checks; 409 if it changed since the caller saw ``expected_sequence``."""
+    found = repository.get(session, appointment_id)
+    if found is None:
+        raise NotFound(f"appointment {appointment_id} not found")
+    consult = consult_auth.get_visible_consult(session, user, found.consult_id)
+    auth.ensure_side(user, consult, found)
+    locked = repository.lock_consult(session, found.consult_id)
+    appointment = repository.get(session, appointment_id)  # re-read under the lock
+    assert locked is not None
+    assert appointment is not None
+    if expected_sequence is not None and expected_sequence != appointment.sequence:
+        raise Conflict(
+            "the appointment was changed meanwhile (by the other side?); reload and try again"
+        )
+    return appointment, locked
+
+
+def reschedule(
+    session: Session,
+    user: User,
+    appointment_id: int,
+    starts_at: datetime,
+    reason: str,
+    now: datetime,
+    *,
+    expected_sequence: int | None = None,
+    settings: Settings | None = None,
+) -> Appointment:
+    """Move a scheduled appointment to ``starts_at``, keeping its length. Commits."""
+    if not reason.strip():
+        raise ValidationFailed("say why the appointment moves", field="reason")
+    try:
+        appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
+        if appointment.status != AppointmentStatus.scheduled:
+            raise Conflict(
+                f"a {appointment.status.replace('_', ' ')} appointment cannot be rescheduled",
+                field="status",
+            )
+        if consult.state != ConsultState.scheduled:
+            raise Conflict(
+                f"the consult is {consult.state.replace('_', ' ')}; its appointment cannot be "
+                "moved now",
+                field="state",
+            )
+        starts_at = check_new_start(starts_at, now)
+        if starts_at == appointment.starts_at:
+            raise ValidationFailed("that is the appointment's current time", field="starts_at")
+        old = (appointment.starts_at, appointment.ends_at)
+        ends_at = starts_at + (appointment.ends_at - appointment.starts_at)
+        _check_free(
+            session,
+            appointment.specialist_id,
+            starts_at,
+            ends_at,
+            viewer=user,
+            exclude_id=appointment.id,
+        )
+        appointment.starts_at, appointment.ends_at = starts_at, ends_at
+        appointment.sequence += 1
+        appointment.updated_at = now
+        session.add(appointment)
+        session.flush()
+        _change(
+            session,
+            appointment,
+            user,
+            ChangeAction.rescheduled,
+            now,
+            old=old,
+            new=(starts_at, ends_at),
+            reason=reason.strip(),
+        )
+        _fact(
+            session,
+            consult,
+            user,
+            f"appointment rescheduled by {user.full_name}: {reason.strip()}",
+            now,
+        )
+        _audit(
+            session,
+            user,
+            AuditAction.update,
+            appointment,
+            consult,
+            f"rescheduled to {starts_at.isoformat()} (sequence {appointment.sequence})",
+        )
+        _tell_both_sides(
+            session,
+            settings or get_settings(),
+            ChangeAction.rescheduled,
+            appointment,
+            consult,
+            user,
+            now,
+            old_start=old[0],
+        )
+        session.commit()
+    except TelemedError:
+        session.rollback()
+        raise
+    return appointment
+
+
+def cancel(
+    session: Session,
+    user: User,
+    appointment_id: int,
+    reason: str,
+    now: datetime,
+    *,
+    expected_sequence: int | None = None,
+    settings: Settings | None = None,
+) -> tuple[Appointment, Consult]:
+    """Cancel a scheduled appointment. Commits.
+
+    The specialist cancelling gives the consult back: it returns to ``requested`` (the
+    offers job offers it to someone else; they were offered it once, so never again to
+    them) and they are no longer its assigned specialist. A clinician cancelling cancels
+    the consult request itself."""
+    if not reason.strip():
+        raise ValidationFailed("say why the appointment is cancelled", field="reason")
+    try:
+        appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
+        if appointment.status != AppointmentStatus.scheduled:
+            raise Conflict(
+                f"this appointment is already {appointment.status.replace('_', ' ')}",
+                field="status",
+            )
+        if consult.state != ConsultState.scheduled:
+            raise Conflict(
+                f"the consult is {consult.state.replace('_', ' ')}; its appointment cannot be "
+                "cancelled now",
+                field="state",
+            )
+        text = reason.strip()
+        appointment.status = AppointmentStatus.cancelled
+        appointment.sequence += 1
+        appointment.updated_at = now
+        session.add(appointment)
+        session.flush()
+        _change(session, appointment, user, ChangeAction.cancelled, now, reason=text)
+        by_specialist = user.role == Role.specialist
+        if by_specialist:
+            consults.transition(
+                session,
+                consult,
+                ConsultState.requested,
+                actor=user,
+                reason=f"appointment cancelled by {user.full_name}: {text}; "
+                "the consult goes to another specialist",
+                at=now,
+            )
+            _release(session, consult, user, text, now)
+        else:
+            consults.transition(
+                session,
+                consult,
+                ConsultState.cancelled,
+                actor=user,
+                reason=f"appointment and consult request cancelled by {user.full_name}: {text}",
+                at=now,
+            )
+        _audit(
+            session,
+            user,
+            AuditAction.update,
+            appointment,
+            consult,
+            f"cancelled (sequence {appointment.sequence})",
+        )
+        _tell_both_sides(
+            session,
+            settings or get_settings(),
+            ChangeAction.cancelled,
+            appointment,
+            consult,
+            user,
+            now,
+            specialist_cancelled=by_specialist,
+        )
+        session.commit()
+    except TelemedError:
+        session.rollback()
+        raise
+    return appointment, consult
+
+
+def _release(
+    session: Session, consult: Consult, specialist: User, reason: str, at: datetime
+) -> None:
+    """The specialist gives the consult back: their accepted offer is withdrawn (so that
+    another specialist's acceptance can win), they lose the assigned relation (its call,
+    its specialist's note) and keep an offered one (they may still read what they saw)."""
+    consult_id, user_id = consult.id or 0, specialist.id or 0
+    offers_repository.release_accepted(
+        session, consult_id, at, f"the specialist cancelled the appointment: {reason}"
+    )
+    repository.drop_assignment(session, consult_id, user_id)
+    if not offers_repository.has_participant(
+        session, consult_id, user_id, ParticipantRelation.offered
+    ):
+        consults.add_participant(session, consult, specialist, ParticipantRelation.offered)
+
+
+# Reading
+
+
+def for_consult(session: Session, user: User, consult: Consult) -> Appointment:
+    """The consult's current (or last) appointment, for those who may see it (else 404)."""
+    appointment = repository.latest_for_consult(session, consult.id or 0)
+    if appointment is None:
+        raise NotFound(f"consult {consult.id} has no appointment")
+    auth.ensure_can_see(user, consult, appointment)
+    return appointment
+
+
+def invitation_for(
+    session: Session, settings: Settings, user: User, consult: Consult, now: datetime
+) -> ics.Invitation:
+    """The ``.ics`` of the consult's appointment for one of its two sides (audited read)."""
+    appointment = repository.latest_for_consult(session, consult.id or 0)
+    if appointment is None or not auth.is_side(user, consult, appointment):
+        raise NotFound(f"consult {consult.id} has no appointment invitation for you")
+    audit.record_access(
+        session,
+        user,
+        AuditAction.download,
+        "appointment",
+        appointment.id or 0,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=f"calendar invitation, sequence {appointment.sequence}",
+    )
+    return _invitation(session, settings, appointment, consult, now)
+
+
+def upcoming_for(session: Session, user: User, now: datetime) -> list[tuple[Appointment, Consult]]:
+    """The schedule: a specialist's own appointments, a clinician's facility's, every
+    appointment for a coordinator; scheduled ones not over yet, soonest first."""
+    since = now - timedelta(hours=1)
+    if user.role == Role.specialist:
+        return repository.upcoming(session, since, specialist_id=user.id or 0)
+    if user.role == Role.clinician and user.facility_id is not None:
+        return repository.upcoming(session, since, facility_id=user.facility_id)
+    if user.role == Role.coordinator:
+        return repository.upcoming(session, since)
+    raise Forbidden("the schedule is for specialists, clinicians and coordinators")
+
+
+def ics_path(consult_id: int) -> str:
+    return f"/consults/{consult_id}/appointment.ics"
+
+
+def detail(session: Session, appointment: Appointment) -> AppointmentDetail:
+    specialist = session.get(User, appointment.specialist_id)
+    return AppointmentDetail(
+        **AppointmentPublic.model_validate(appointment).model_dump(),
+        specialist_name=specialist.full_name if specialist else "",
+        ics_url=ics_path(appointment.consult_id),
+        changes=[
+            ChangePublic.model_validate(c)
+            for c in repository.changes_of(session, appointment.id or 0)
+        ],
+    )
+
+
+def schedule(session: Session, user: User, now: datetime) -> list[ScheduleItem]:
+    rows = upcoming_for(session, user, now)
+    people = accounts_repository.users_by_id(session, {a.specialist_id for a, _ in rows})
+    names = {user_id: person.full_name for user_id, person in people.items()}
+    if rows:
+        audit.record_access(
+            session,
+            user,
+            AuditAction.list,
+            "appointment",
+            "schedule",
+            detail="consults " + ",".join(str(c.id) for _, c in rows),
+        )
+    return [
+        ScheduleItem(
+            **AppointmentPublic.model_validate(a).model_dump(),
+            specialty=c.specialty,
+            mode=c.mode,
+            urgency=c.urgency,
+            consult_state=c.state,
+            facility_id=c.facility_id,
+            specialist_name=names.get(a.specialist_id, ""),
+            ics_url=ics_path(c.id or 0),
+        )
+        for a, c in rows
+    ]

@@ -1,0 +1,193 @@
+"""Appointment jobs: reminders 24 hours and 15 minutes before, and no-shows.
+
+Both are idempotent by database state. A reminder is one notification whose dedupe key
+names the appointment, its SEQUENCE and the recipient, so a repeated run (or the next
+leader after a failover) queues nothing new, and a rescheduled appointment (new SEQUENCE)
+is reminded afresh. A no-show moves the consult out of ``scheduled``, which the next run
+no longer selects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from telemed.accounts.models import User
+from telemed.appointments.models import Appointment, AppointmentStatus
+from telemed.consults import service as consults
+from telemed.consults.models import Consult, ConsultState
+from telemed.notifications.service import notify, notify_coordinators
+from telemed.sessions.models import CallEventKind, CallSessionEvent
+from telemed.settings import Settings
+from telemed.web.templating import local_time
+
+log = logging.getLogger(__name__)
+
+DAY_BEFORE = timedelta(hours=24)
+JUST_BEFORE = timedelta(minutes=15)
+# "Nobody joined 15 minutes after the start" (issue 4): then the consult is a no-show.
+NO_SHOW_AFTER = timedelta(minutes=15)
+
+
+def _when(user: User, at: datetime) -> str:
+    return local_time(at, ZoneInfo(user.timezone), "%a %d %b %Y %H:%M")
+
+
+def _people(session: Session, appointment: Appointment, consult: Consult) -> list[User]:
+    """The two sides of the appointment: the specialist and the requesting clinician."""
+    found = [session.get(User, appointment.specialist_id), session.get(User, consult.created_by_id)]
+    return [user for user in found if user is not None]
+
+
+@contextmanager
+def _each(session: Session, what: str, item: int) -> Iterator[None]:
+    """One item, one transaction: a failure is logged and rolled back, the batch goes on."""
+    try:
+        yield
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.exception("%s of appointment %s failed", what, item)
+
+
+def _scheduled_between(session: Session, start: datetime, end: datetime) -> list[Appointment]:
+    return list(
+        session.exec(
+            select(Appointment)
+            .where(
+                Appointment.status == AppointmentStatus.scheduled,
+                col(Appointment.starts_at) > start,
+                col(Appointment.starts_at) <= end,
+            )
+            .order_by(col(Appointment.starts_at))
+        )
+    )
+
+
+def reminder_kind(appointment: Appointment, now: datetime) -> str | None:
+    """Which reminder is due now, if any. The day-before one only for appointments booked
+    (or last moved) before the 24-hour mark: a later booking's own notice said it all."""
+    lead = appointment.starts_at - now
+    if lead <= timedelta(0):
+        return None
+    if lead <= JUST_BEFORE:
+        return "reminder_15m"
+    if lead <= DAY_BEFORE and appointment.updated_at <= appointment.starts_at - DAY_BEFORE:
+        return "reminder_24h"
+    return None
+
+
+def send_reminders(session: Session, settings: Settings, now: datetime) -> int:
+    """Queue the reminders due at ``now``; returns how many notifications were queued."""
+    queued = 0
+    for appointment in _scheduled_between(session, now, now + DAY_BEFORE):
+        kind = reminder_kind(appointment, now)
+        consult = session.get(Consult, appointment.consult_id)
+        if kind is None or consult is None:
+            continue
+        with _each(session, "reminding", appointment.id or 0):
+            for user in _people(session, appointment, consult):
+                when = _when(user, appointment.starts_at)
+                soon = "in 15 minutes" if kind == "reminder_15m" else "tomorrow"
+                queued += notify(
+                    session,
+                    user,
+                    kind=kind,
+                    subject=f"Reminder: consult {consult.id} {soon}, {when}",
+                    body=(
+                        f"Your live consult {consult.id} ({consult.specialty}) starts {when}.\n"
+                        f"Join the call from the consult page when it is time."
+                    ),
+                    dedupe_key=(
+                        f"{kind}:appointment{appointment.id}:seq{appointment.sequence}"
+                        f":user{user.id}"
+                    ),
+                    link=f"/consults/{consult.id}/call",
+                    sms=f"Telemed: consult {consult.id} starts {when}." if soon else None,
+                    now=now,
+                )
+    return queued
+
+
+def _who_joined(session: Session, consult_id: int, since: datetime) -> set[int]:
+    rows = session.exec(
+        select(CallSessionEvent.user_id).where(
+            CallSessionEvent.consult_id == consult_id,
+            CallSessionEvent.kind == CallEventKind.joined,
+            col(CallSessionEvent.at) >= since,
+        )
+    )
+    return {user_id for user_id in rows if user_id is not None}
+
+
+def mark_no_shows(session: Session, settings: Settings, now: datetime) -> list[int]:
+    """Consults still ``scheduled`` 15 minutes after the start with nobody having joined,
+    or at the end of the slot with only one side having joined, become ``no_show``; both
+    sides and the coordinators are told. Returns the appointment ids marked."""
+    opened = timedelta(minutes=settings.call_open_before_minutes)
+    marked = []
+    rows = session.exec(
+        select(Appointment)
+        .where(
+            Appointment.status == AppointmentStatus.scheduled,
+            col(Appointment.starts_at) <= now - NO_SHOW_AFTER,
+        )
+        .order_by(col(Appointment.starts_at))
+    )
+    for appointment in list(rows):
+        with _each(session, "checking for a no-show", appointment.id or 0):
+            consult = session.get(Consult, appointment.consult_id)
+            if consult is None:
+                continue
+            if consult.state != ConsultState.scheduled:
+                # The session happened (or the consult moved on by other means).
+                if appointment.ends_at <= now and consult.state != ConsultState.in_session:
+                    appointment.status = AppointmentStatus.completed
+                    session.add(appointment)
+                continue
+            people = _people(session, appointment, consult)
+            joined = _who_joined(session, consult.id or 0, appointment.starts_at - opened)
+            if joined and appointment.ends_at > now:
+                continue  # one side is waiting in the room: give the other until the end
+            present = [u.full_name for u in people if u.id in joined]
+            absent = [u.full_name for u in people if u.id not in joined]
+            reason = (
+                "nobody joined within 15 minutes of the start"
+                if not joined
+                else f"{', '.join(absent)} did not join (only {', '.join(present)} did)"
+            )
+            consults.transition(
+                session, consult, ConsultState.no_show, actor=None, reason=reason, at=now
+            )
+            appointment.status = AppointmentStatus.no_show
+            session.add(appointment)
+            key = f"no_show:appointment{appointment.id}:seq{appointment.sequence}"
+            subject = f"Consult {consult.id}: the live session did not take place"
+            body = f"The session of consult {consult.id} was a no-show: {reason}."
+            for user in people:
+                notify(
+                    session,
+                    user,
+                    kind="no_show",
+                    subject=subject,
+                    body=body + "\nOpen the consult to book a new time or go on by messages.",
+                    dedupe_key=f"{key}:user{user.id}",
+                    link=f"/consults/{consult.id}",
+                    now=now,
+                )
+            notify_coordinators(
+                session,
+                kind="no_show",
+                subject=subject,
+                body=body,
+                dedupe_key=key,
+                link=f"/consults/{consult.id}",
+                now=now,
+            )
+            marked.append(appointment.id or 0)
+    return marked

@@ -1,0 +1,196 @@
+"""Reminders and no-shows on a controllable clock: the day-before and 15-minute reminders
+go to both sides once per appointment version, and a session nobody joins becomes a
+no-show that both sides and the coordinators hear about."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from telemed.accounts.models import Role, User
+from telemed.appointments.models import Appointment, AppointmentStatus
+from telemed.consults.models import Consult
+from telemed.db import utcnow
+from telemed.jobs import appointments as jobs
+from telemed.notifications.models import Notification
+from telemed.offers.models import ConsultOffer
+from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
+from telemed.settings import Settings
+from tests.conftest import LoginFn
+from tests.directory_helpers import Specialists
+from tests.helpers import ApiClient, Users, consult_payload
+
+
+class Booked:
+    def __init__(self, db: Session, nurse: ApiClient, doctor: ApiClient, consult_id: int) -> None:
+        self.db, self.nurse, self.doctor, self.consult_id = db, nurse, doctor, consult_id
+
+    @property
+    def appointment(self) -> Appointment:
+        self.db.rollback()
+        found = self.db.exec(
+            select(Appointment).where(Appointment.consult_id == self.consult_id)
+        ).one()
+        return found
+
+    @property
+    def state(self) -> str:
+        self.db.rollback()
+        consult = self.db.get(Consult, self.consult_id)
+        assert consult is not None
+        return str(consult.state)
+
+    def move_to(self, starts_at: datetime) -> None:
+        moved = self.doctor.post(
+            f"/api/v1/appointments/{self.appointment.id}/reschedule",
+            {"starts_at": starts_at.isoformat(), "reason": "clinic hours"},
+        )
+        assert moved.status_code == 200, moved.text
+        self.db.rollback()  # the jobs below read a fresh snapshot, as each job run does
+
+    def notices(self, user: User | ApiClient, kind: str) -> list[Notification]:
+        user_id = user.user.id if isinstance(user, ApiClient) else user.id
+        self.db.rollback()
+        return list(
+            self.db.exec(
+                select(Notification)
+                .where(Notification.user_id == user_id, Notification.kind == kind)
+                .order_by(col(Notification.id))
+            )
+        )
+
+
+def book(db: Session, settings: Settings, users: Users, login: LoginFn) -> Booked:
+    """A video consult accepted by a Johannesburg specialist: an appointment is booked."""
+    specialist = Specialists(db, settings, users).make()
+    nurse = login(users.make(Role.clinician))
+    consult_id = int(nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"])
+    db.rollback()
+    [offer] = db.exec(select(ConsultOffer).where(ConsultOffer.consult_id == consult_id)).all()
+    doctor = login(specialist)
+    assert doctor.post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
+    booked = Booked(db, nurse, doctor, consult_id)
+    assert booked.state == "scheduled"
+    return booked
+
+
+def whole_minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def test_reminders_go_out_the_day_before_and_15_minutes_before_once_each(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    booked = book(db, settings, users, login)
+    start = whole_minute(utcnow() + timedelta(hours=30))
+    booked.move_to(start)
+    appointment = booked.appointment
+    both = (booked.nurse, booked.doctor)
+
+    assert jobs.send_reminders(db, settings, start - timedelta(hours=25)) == 0  # too early
+    day_before = start - timedelta(hours=23, minutes=59)
+    assert jobs.send_reminders(db, settings, day_before) == 2
+    assert jobs.send_reminders(db, settings, day_before + timedelta(minutes=1)) == 0
+    for side in both:
+        [notice] = booked.notices(side, "reminder_24h")
+        assert notice.link == f"/consults/{booked.consult_id}/call"
+    # The nurse reads Maseru time (UTC+2), the Johannesburg specialist too (SAST, UTC+2).
+    local = (start + timedelta(hours=2)).strftime("%H:%M")
+    assert local in booked.notices(booked.nurse, "reminder_24h")[0].subject
+
+    assert jobs.send_reminders(db, settings, start - timedelta(minutes=20)) == 0
+    assert jobs.send_reminders(db, settings, start - timedelta(minutes=14)) == 2
+    assert jobs.send_reminders(db, settings, start - timedelta(minutes=5)) == 0
+    assert jobs.send_reminders(db, settings, start + timedelta(minutes=1)) == 0  # started
+    for side in both:
+        assert len(booked.notices(side, "reminder_15m")) == 1
+    assert booked.appointment.sequence == appointment.sequence
+
+
+def test_a_moved_appointment_is_reminded_again_but_a_late_booking_skips_the_day_before(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    booked = book(db, settings, users, login)
+    first = whole_minute(utcnow() + timedelta(hours=30))
+    booked.move_to(first)
+    assert jobs.send_reminders(db, settings, first - timedelta(hours=23)) == 2
+    # Moved two hours later, now less than 24 hours ahead: the change notice said it all.
+    booked.move_to(first + timedelta(hours=2))
+    assert jobs.send_reminders(db, settings, utcnow() + timedelta(minutes=1)) == 0
+    moved = booked.appointment
+    assert jobs.send_reminders(db, settings, moved.starts_at - timedelta(minutes=10)) == 2
+    assert len(booked.notices(booked.doctor, "reminder_24h")) == 1
+
+
+def test_nobody_joining_makes_a_no_show_once(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    booked = book(db, settings, users, login)
+    start = whole_minute(utcnow() + timedelta(hours=2))
+    booked.move_to(start)
+    coordinator = users.make(Role.coordinator)
+
+    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=14)) == []
+    assert booked.state == "scheduled"
+    appointment_id = booked.appointment.id
+    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == [appointment_id]
+    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=17)) == []
+    assert booked.state == "no_show"
+    assert booked.appointment.status == AppointmentStatus.no_show
+    for user in (booked.nurse, booked.doctor, coordinator):
+        [notice] = booked.notices(user, "no_show")
+        assert "nobody joined" in notice.body
+    events = booked.nurse.get(f"/api/v1/consults/{booked.consult_id}/events").json()
+    assert events[-1]["to_state"] == "no_show"
+    assert events[-1]["reason"] == "nobody joined within 15 minutes of the start"
+
+
+def test_one_side_waiting_gets_until_the_end_of_the_slot(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    booked = book(db, settings, users, login)
+    start = whole_minute(utcnow() + timedelta(hours=2))
+    booked.move_to(start)
+    appointment = booked.appointment
+    call = CallSession(consult_id=booked.consult_id, room="test", started_at=start)
+    db.add(call)
+    db.flush()
+    db.add(
+        CallSessionEvent(
+            call_session_id=call.id or 0,
+            consult_id=booked.consult_id,
+            kind=CallEventKind.joined,
+            user_id=booked.nurse.user.id,
+            role="clinician",
+            at=start + timedelta(minutes=1),
+        )
+    )
+    db.commit()
+    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
+    assert booked.state == "scheduled"
+    end = appointment.ends_at
+    assert jobs.mark_no_shows(db, settings, end + timedelta(seconds=1)) == [appointment.id]
+    [notice] = booked.notices(booked.nurse, "no_show")
+    assert f"{booked.doctor.user.full_name} did not join" in notice.body
+
+
+def test_reminder_times_follow_each_readers_zone_across_daylight_saving(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    """A London specialist's reminder for a session on the day the clocks go forward."""
+    booked = book(db, settings, users, login)
+    london = db.get(User, booked.doctor.user.id)
+    assert london is not None
+    london.timezone = "Europe/London"
+    db.add(london)
+    db.commit()
+    start = datetime(2027, 3, 28, 9, 0, tzinfo=UTC)  # 10:00 BST, 11:00 in Maseru
+    appointment = booked.appointment
+    appointment.starts_at, appointment.ends_at = start, start + timedelta(minutes=30)
+    appointment.updated_at = start - timedelta(days=3)
+    db.add(appointment)
+    db.commit()
+    assert jobs.send_reminders(db, settings, start - timedelta(hours=20)) == 2
+    assert "10:00 BST" in booked.notices(london, "reminder_24h")[0].subject
+    assert "11:00 SAST" in booked.notices(booked.nurse, "reminder_24h")[0].subject
