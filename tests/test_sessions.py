@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from PIL import Image
+from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, col, select
 
 from signaling.events import SessionEvent
@@ -16,14 +22,16 @@ from telemed.accounts.models import Role, User
 from telemed.app import create_app
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults import service as consults
-from telemed.consults.models import Consult, ParticipantRelation
+from telemed.consults.models import Consult, ConsultState, ParticipantRelation
 from telemed.sessions import service
+from telemed.sessions.models import CallEventKind
 from telemed.settings import Settings
 from tests.conftest import LoginFn
 from tests.helpers import ApiClient, Users, consult_payload
 
 
 def involve(db: Session, consult_id: int, user: User, relation: ParticipantRelation) -> None:
+    db.rollback()  # a fresh snapshot: SQLite cannot turn a stale read into a write
     consult = db.get(Consult, consult_id)
     assert consult is not None
     consults.add_participant(db, consult, user, relation)
@@ -266,3 +274,311 @@ def test_session_events_are_append_only(
 
     with pytest.raises(DBAPIError), engine.begin() as connection:
         connection.execute(text("DELETE FROM call_session_events"))
+
+
+# --- the call moves the consult -----------------------------------------------------------
+
+
+def to_state(engine: Engine, consult_id: int, *states: ConsultState) -> None:
+    """Walk the consult through ``states`` as scheduling would (system actor).
+
+    On the application's engine: on SQLite its transactions take the write lock up front, so
+    this waits for a running application's writers instead of failing to upgrade a read.
+    """
+    with Session(engine) as session:
+        consult = session.get(Consult, consult_id)
+        assert consult is not None
+        for state in states:
+            consults.transition(session, consult, state, actor=None, reason="test")
+        session.commit()
+
+
+def schedule(engine: Engine, consult_id: int) -> None:
+    to_state(engine, consult_id, ConsultState.accepted, ConsultState.scheduled)
+
+
+def state_of(client: ApiClient, consult_id: int) -> str:
+    return str(client.get(f"/api/v1/consults/{consult_id}").json()["state"])
+
+
+def _presence(kind: str, room: str, participant: str, role: str, at: datetime) -> SessionEvent:
+    detail = {"rejoined": False} if kind == "joined" else {"reason": "gone"}
+    return SessionEvent(
+        kind=kind,  # type: ignore[arg-type]
+        room=room,
+        participant=participant,
+        role=role,
+        session=f"s-{participant}",
+        at=at,
+        node="test",
+        detail=detail,
+    )
+
+
+def test_both_sides_in_the_room_put_a_scheduled_consult_in_session_and_back(
+    call: tuple[ApiClient, ApiClient, int], engine: Engine, users: Users
+) -> None:
+    nurse, specialist, consult_id = call
+    schedule(engine, consult_id)
+    room = service.room_of(consult_id)
+    n, s = f"u-{nurse.user.id}", f"u-{specialist.user.id}"
+    colleague = f"u-{users.make(Role.clinician).id}"  # same facility as the nurse
+    t0 = datetime.now(UTC)
+    # Two clinicians are not both sides.
+    service.record_event(engine, _presence("joined", room, n, "clinician", t0))
+    service.record_event(engine, _presence("joined", room, colleague, "clinician", t0))
+    assert state_of(nurse, consult_id) == "scheduled"
+    service.record_event(engine, _presence("left", room, colleague, "clinician", t0))
+    service.record_event(
+        engine, _presence("joined", room, s, "specialist", t0 + timedelta(seconds=10))
+    )
+    assert state_of(nurse, consult_id) == "in_session"
+    # One side drops out: still in session until the room is empty.
+    service.record_event(
+        engine, _presence("left", room, n, "clinician", t0 + timedelta(seconds=60))
+    )
+    assert state_of(nurse, consult_id) == "in_session"
+    service.record_event(
+        engine, _presence("left", room, s, "specialist", t0 + timedelta(seconds=90))
+    )
+    service.record_event(engine, _event("ended", room, None, t0 + timedelta(seconds=91)))
+    assert state_of(nurse, consult_id) == "scheduled"
+    # Both moves are on the consult's timeline, made by the system at the call's times.
+    events = nurse.get(f"/api/v1/consults/{consult_id}/events").json()
+    moves = [(e["from_state"], e["to_state"], e["actor_id"], e["reason"]) for e in events[-2:]]
+    assert moves == [
+        ("scheduled", "in_session", None, "both sides joined the call"),
+        ("in_session", "scheduled", None, "the call ended"),
+    ]
+    assert datetime.fromisoformat(events[-2]["at"]) == t0 + timedelta(seconds=10)
+    page = specialist.get(f"/consults/{consult_id}").text
+    assert "scheduled → in session" in page
+    assert "in session → scheduled" in page
+
+
+def test_an_accepted_consult_keeps_its_state_through_a_call(
+    call: tuple[ApiClient, ApiClient, int], engine: Engine
+) -> None:
+    nurse, specialist, consult_id = call
+    to_state(engine, consult_id, ConsultState.accepted)  # asynchronous: they may still talk
+    room = service.room_of(consult_id)
+    t0 = datetime.now(UTC)
+    service.record_event(engine, _presence("joined", room, f"u-{nurse.user.id}", "clinician", t0))
+    service.record_event(
+        engine, _presence("joined", room, f"u-{specialist.user.id}", "specialist", t0)
+    )
+    assert state_of(nurse, consult_id) == "accepted"
+    service.record_event(engine, _event("ended", room, None, t0 + timedelta(seconds=30)))
+    assert state_of(nurse, consult_id) == "accepted"
+
+
+def test_a_failed_move_is_logged_and_never_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'missing' / 'telemed.db'}")
+    with caplog.at_level(logging.ERROR, logger="telemed.sessions.service"):
+        moved = service.follow_call(unreachable, 1, 1, CallEventKind.joined, datetime.now(UTC))
+    assert moved is None
+    assert "consult 1 did not follow its call (joined event)" in caplog.text
+
+
+def end_consult(client: ApiClient, consult_id: int) -> httpx.Response:
+    """The call page's form (the page sends the CSRF token as a form field)."""
+    return client.client.post(
+        f"/consults/{consult_id}/call/end",
+        data={"csrf_token": client.csrf},
+        follow_redirects=False,
+    )
+
+
+def test_the_specialist_ends_the_consult_from_the_call_page(
+    call: tuple[ApiClient, ApiClient, int],
+    engine: Engine,
+    login: LoginFn,
+    users: Users,
+) -> None:
+    nurse, specialist, consult_id = call
+    schedule(engine, consult_id)
+    end = f"/consults/{consult_id}/call/end"
+    assert "End consult" in specialist.get(f"/consults/{consult_id}/call").text
+    assert "End consult" not in nurse.get(f"/consults/{consult_id}/call").text
+    # Not in session yet: nothing to end.
+    response = specialist.post(end)
+    assert response.status_code == 409
+    assert "not in session" in response.text
+    to_state(engine, consult_id, ConsultState.in_session)
+    # Not the specialist, or not on the consult at all.
+    assert nurse.post(end).status_code == 403
+    stranger = login(users.make(Role.specialist))
+    assert stranger.post(end).status_code == 404
+    assert stranger.get(f"/consults/{consult_id}/call").status_code == 404
+    assert state_of(nurse, consult_id) == "in_session"
+    # Without the CSRF token: refused.
+    assert specialist.client.post(end).status_code == 403
+    response = end_consult(specialist, consult_id)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/consults/{consult_id}"
+    assert state_of(nurse, consult_id) == "completed"
+    last = nurse.get(f"/api/v1/consults/{consult_id}/events").json()[-1]
+    assert (last["from_state"], last["to_state"], last["actor_id"]) == (
+        "in_session",
+        "completed",
+        specialist.user.id,
+    )
+
+
+def test_the_end_of_the_call_leaves_a_completed_consult_completed(
+    call: tuple[ApiClient, ApiClient, int], engine: Engine
+) -> None:
+    nurse, specialist, consult_id = call
+    schedule(engine, consult_id)
+    room = service.room_of(consult_id)
+    t0 = datetime.now(UTC)
+    service.record_event(engine, _presence("joined", room, f"u-{nurse.user.id}", "clinician", t0))
+    service.record_event(
+        engine, _presence("joined", room, f"u-{specialist.user.id}", "specialist", t0)
+    )
+    assert end_consult(specialist, consult_id).status_code == 303
+    service.record_event(engine, _event("ended", room, None, t0 + timedelta(minutes=5)))
+    assert state_of(nurse, consult_id) == "completed"
+
+
+# --- photos shared in the call and the thread feed -----------------------------------------
+
+
+def small_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def share(client: ApiClient, consult_id: int, data: bytes, filename: str) -> dict[str, Any]:
+    response = client.post(
+        f"/api/v1/consults/{consult_id}/call/photos",
+        {"filename": filename, "length": len(data), "media_type": "image/jpeg"},
+    )
+    assert response.status_code == 201, response.text
+    created = client.post(
+        f"/api/v1/consults/{consult_id}/uploads",
+        {
+            "filename": filename,
+            "length": len(data),
+            "media_type": "image/jpeg",
+            "message_id": response.json()["message_id"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    done = client.client.patch(
+        created.json()["url"],
+        content=data,
+        headers={
+            "X-CSRF-Token": client.csrf,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert done.status_code == 200, done.text
+    return {**response.json(), "attachment": done.json()["attachment"]}
+
+
+def test_a_photo_shared_in_the_call_is_on_the_thread_and_the_call_record(
+    call: tuple[ApiClient, ApiClient, int], engine: Engine, login: LoginFn, users: Users
+) -> None:
+    nurse, specialist, consult_id = call
+    room = service.room_of(consult_id)
+    t0 = datetime.now(UTC)
+    service.record_event(engine, _presence("joined", room, f"u-{nurse.user.id}", "clinician", t0))
+    before = nurse.get(f"/api/v1/consults/{consult_id}/call/feed").json()
+    after_message = max([0, *(m["id"] for m in before["messages"])])
+    shared = share(nurse, consult_id, small_jpeg(), "rash hands.jpg")
+    attachment = shared["attachment"]
+    assert shared["body"] == "shared a photo during the call: rash hands.jpg"
+    assert attachment["message_id"] == shared["message_id"]
+    assert attachment["preview_url"] is not None
+    # The other side reads it from the thread when its data channel is down.
+    feed = specialist.get(
+        f"/api/v1/consults/{consult_id}/call/feed", {"after_message": after_message}
+    ).json()
+    assert [(m["id"], m["body"]) for m in feed["messages"]] == [
+        (shared["message_id"], shared["body"])
+    ]
+    assert [(a["id"], a["kind"], a["uploader_name"]) for a in feed["attachments"]] == [
+        (attachment["id"], "image", nurse.user.full_name)
+    ]
+    later = specialist.get(
+        f"/api/v1/consults/{consult_id}/call/feed",
+        {"after_message": shared["message_id"], "after_attachment": attachment["id"]},
+    ).json()
+    assert later == {"messages": [], "attachments": []}
+    assert specialist.get(attachment["preview_url"]).status_code == 200
+    # The call's record has the share, with a link to the photo on the consult page.
+    events = nurse.get(f"/api/v1/consults/{consult_id}/sessions").json()[-1]["events"]
+    assert events[-1]["kind"] == "photo"
+    assert events[-1]["user_id"] == nurse.user.id
+    assert events[-1]["detail"] == {
+        "message_id": shared["message_id"],
+        "filename": "rash hands.jpg",
+    }
+    page = specialist.get(f"/consults/{consult_id}").text
+    assert f"{nurse.user.full_name} shared a photo: rash hands.jpg" in page
+    assert f'href="#attachment-{attachment["id"]}"' in page
+    # A share whose upload never finished says so.
+    lost = {"filename": "lost.jpg", "length": 2000, "media_type": "image/jpeg"}
+    assert nurse.post(f"/api/v1/consults/{consult_id}/call/photos", lost).status_code == 201
+    page = specialist.get(f"/consults/{consult_id}").text
+    assert "shared a photo: lost.jpg" in page
+    assert "(no photo received)" in page
+    # Nobody outside the consult reads the feed.
+    stranger = login(users.make(Role.specialist))
+    assert stranger.get(f"/api/v1/consults/{consult_id}/call/feed").status_code == 404
+
+
+def test_only_photos_of_allowed_size_are_shared_and_nothing_is_left_behind(
+    call: tuple[ApiClient, ApiClient, int], settings: Settings, login: LoginFn, users: Users
+) -> None:
+    nurse, _specialist, consult_id = call
+    url = f"/api/v1/consults/{consult_id}/call/photos"
+    response = nurse.post(
+        url, {"filename": "labs.pdf", "length": 100, "media_type": "application/pdf"}
+    )
+    assert response.status_code == 422
+    assert "not a photo" in response.json()["error"]["message"]
+    too_big = settings.max_upload_bytes + 1
+    response = nurse.post(url, {"filename": "a.jpg", "length": too_big, "media_type": "image/jpeg"})
+    assert response.status_code == 422
+    assert "the limit is" in response.json()["error"]["message"]
+    response = nurse.post(url, {"filename": "a.jpg", "length": 0, "media_type": "image/jpeg"})
+    assert response.status_code == 422
+    messages = nurse.get(f"/api/v1/consults/{consult_id}/messages").json()
+    assert not any("shared a photo" in m["body"] for m in messages)
+    # Only the call's participants share photos in it.
+    coordinator = login(users.make(Role.coordinator))
+    jpeg = {"filename": "a.jpg", "length": 10, "media_type": "image/jpeg"}
+    assert coordinator.post(url, jpeg).status_code == 403
+
+
+def test_the_call_page_starts_in_the_profile_of_the_pre_call_test(
+    call: tuple[ApiClient, ApiClient, int],
+) -> None:
+    nurse, specialist, consult_id = call
+    page = nurse.get(f"/consults/{consult_id}/call").text
+    assert 'data-profile=""' in page  # no test yet: video, as always
+    assert 'value="normal" checked' in page
+    # A slow clinic link: about 300 kbit/s, 3 % loss, 500 ms round trip.
+    measured = {
+        "rtt_ms": 500,
+        "probes_sent": 100,
+        "probes_received": 97,
+        "up_kbps": 300,
+        "down_kbps": 400,
+    }
+    assert nurse.post("/api/v1/network-tests", measured).status_code == 201
+    profile = nurse.get("/api/v1/network-tests/recommendation").json()["profile"]
+    assert profile == "low"
+    page = nurse.get(f"/consults/{consult_id}/call").text
+    assert 'data-profile="low"' in page
+    assert 'value="low" checked' in page
+    assert 'value="normal" checked' not in page
+    assert "Chosen from your connection test" in page
+    # The specialist's own link was not tested: the clinic's result is not theirs.
+    assert 'value="normal" checked' in specialist.get(f"/consults/{consult_id}/call").text

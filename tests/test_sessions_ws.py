@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,28 @@ from sqlmodel import Session
 from websockets.asyncio.client import ClientConnection, connect
 
 from signaling.tokens import mint_token
-from telemed.accounts.models import Role
+from telemed.accounts.models import Role, User
 from telemed.app import create_app
 from telemed.consults.models import ParticipantRelation
 from telemed.sessions import service
 from telemed.settings import Settings
 from tests.browser.conftest import free_port
 from tests.helpers import PASSWORD, Users, consult_payload
-from tests.test_sessions import involve
+from tests.test_sessions import involve, schedule
 
 
 @pytest.fixture
 def live_url(settings: Settings, engine: Engine) -> Iterator[str]:
+    yield from serve(settings, engine)
+
+
+@pytest.fixture
+def quick_url(settings: Settings, engine: Engine) -> Iterator[str]:
+    """The application with a grace period of one second for participants who drop out."""
+    yield from serve(settings.model_copy(update={"signal_grace_seconds": 1.0}), engine)
+
+
+def serve(settings: Settings, engine: Engine) -> Iterator[str]:
     port = free_port()
     config = uvicorn.Config(
         create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning"
@@ -189,3 +199,131 @@ def test_telemed_signal_runs_the_hub_standalone(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- the call moves the consult: scheduled -> in_session -> scheduled or completed ----------
+
+
+def wait_for(what: str, check: Callable[[], bool]) -> None:
+    """Session events reach the database asynchronously, off the hub's event loop."""
+    deadline = time.monotonic() + 20
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.1)
+
+
+def state_of(client: httpx.Client, consult_id: int) -> str:
+    return str(client.get(f"/api/v1/consults/{consult_id}").json()["state"])
+
+
+def scheduled_call(
+    url: str, db: Session, engine: Engine, nurse_user: User, specialist_user: User
+) -> tuple[int, list[tuple[httpx.Client, str]]]:
+    """A scheduled consult and the nurse's and specialist's logged-in clients."""
+    nurse, nurse_csrf = http_login(url, nurse_user.email)
+    specialist, specialist_csrf = http_login(url, specialist_user.email)
+    created = nurse.post(
+        "/api/v1/consults", json=consult_payload(), headers={"X-CSRF-Token": nurse_csrf}
+    )
+    consult_id = int(created.json()["id"])
+    involve(db, consult_id, specialist_user, ParticipantRelation.assigned)
+    schedule(engine, consult_id)
+    return consult_id, [(nurse, nurse_csrf), (specialist, specialist_csrf)]
+
+
+def ticket_for(client: httpx.Client, csrf: str, consult_id: int) -> dict[str, Any]:
+    response = client.post(f"/api/v1/consults/{consult_id}/call", headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_both_sides_joined_make_it_in_session_and_the_end_of_the_call_scheduled(
+    quick_url: str, users: Users, db: Session, engine: Engine
+) -> None:
+    consult_id, people = scheduled_call(
+        quick_url, db, engine, users.make(Role.clinician), users.make(Role.specialist)
+    )
+    (nurse, nurse_csrf), (specialist, specialist_csrf) = people
+    nurse_ticket = ticket_for(nurse, nurse_csrf, consult_id)
+    specialist_ticket = ticket_for(specialist, specialist_csrf, consult_id)
+
+    async def call() -> None:
+        nurse_ws, _ = await hello(nurse_ticket)
+        await asyncio.to_thread(wait_for, "the first join", lambda: len(sessions()) == 1)
+        assert state_of(nurse, consult_id) == "scheduled"  # one side is not a session
+        specialist_ws, _ = await hello(specialist_ticket)
+        await receive(nurse_ws, "peer-joined")
+        await asyncio.to_thread(
+            wait_for, "in_session", lambda: state_of(nurse, consult_id) == "in_session"
+        )
+        # Both drop out without a word: the call ends once their grace period is over.
+        await nurse_ws.close()
+        await specialist_ws.close()
+
+    def sessions() -> list[dict[str, Any]]:
+        return list(nurse.get(f"/api/v1/consults/{consult_id}/sessions").json())
+
+    asyncio.run(call())
+    wait_for("scheduled again", lambda: state_of(nurse, consult_id) == "scheduled")
+    record = sessions()[-1]
+    kinds = [e["kind"] for e in record["events"]]
+    assert kinds[:2] == ["joined", "joined"]
+    assert kinds[-3:] == ["left", "left", "ended"]
+    assert {e["detail"].get("reason") for e in record["events"] if e["kind"] == "left"} == {"gone"}
+    moves = [
+        (e["from_state"], e["to_state"], e["actor_id"])
+        for e in nurse.get(f"/api/v1/consults/{consult_id}/events").json()
+    ][-2:]
+    assert moves == [("scheduled", "in_session", None), ("in_session", "scheduled", None)]
+    nurse.close()
+    specialist.close()
+
+
+def test_end_consult_on_the_call_page_completes_it_and_the_call_end_keeps_it(
+    live_url: str, users: Users, db: Session, engine: Engine
+) -> None:
+    specialist_user = users.make(Role.specialist)
+    consult_id, people = scheduled_call(
+        live_url, db, engine, users.make(Role.clinician), specialist_user
+    )
+    (nurse, nurse_csrf), (specialist, specialist_csrf) = people
+    stranger, stranger_csrf = http_login(live_url, users.make(Role.specialist).email)
+    end = f"/consults/{consult_id}/call/end"
+
+    def end_consult(client: httpx.Client, csrf: str) -> httpx.Response:
+        return client.post(end, data={"csrf_token": csrf}, follow_redirects=False)
+
+    nurse_ticket = ticket_for(nurse, nurse_csrf, consult_id)
+    specialist_ticket = ticket_for(specialist, specialist_csrf, consult_id)
+
+    async def call() -> None:
+        nurse_ws, _ = await hello(nurse_ticket)
+        specialist_ws, _ = await hello(specialist_ticket)
+        await asyncio.to_thread(
+            wait_for, "in_session", lambda: state_of(nurse, consult_id) == "in_session"
+        )
+        assert end_consult(stranger, stranger_csrf).status_code == 404  # not on the consult
+        assert end_consult(nurse, nurse_csrf).status_code == 403  # not the specialist
+        response = end_consult(specialist, specialist_csrf)
+        assert response.status_code == 303
+        assert state_of(nurse, consult_id) == "completed"
+        for ws in (specialist_ws, nurse_ws):
+            await ws.send(json.dumps({"type": "leave", "rid": "9"}))
+            await receive(ws, "ack")
+            await ws.close()
+
+    asyncio.run(call())
+    wait_for(
+        "the end of the call",
+        lambda: (
+            nurse.get(f"/api/v1/consults/{consult_id}/sessions").json()[-1]["ended_at"] is not None
+        ),
+    )
+    assert state_of(nurse, consult_id) == "completed"
+    events = nurse.get(f"/api/v1/consults/{consult_id}/events").json()
+    assert [(e["to_state"], e["actor_id"]) for e in events[-2:]] == [
+        ("in_session", None),
+        ("completed", specialist_user.id),
+    ]
+    for client in (nurse, specialist, stranger):
+        client.close()

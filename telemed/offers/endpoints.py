@@ -43,9 +43,7 @@ def my_schedule(user: CurrentUser, db: SessionDep) -> list[OfferWithConsult]:
 
 
 @router.post("/offers/{offer_id}/accept", responses=ERRORS)
-def accept(
-    offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep
-) -> OfferPublic:
+def accept(offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep) -> OfferPublic:
     """Accept an open offer. The first specialist to accept wins; an expired, withdrawn or
     already answered offer is refused with 409. A live consult is booked at the offer's
     slot."""

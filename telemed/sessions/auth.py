@@ -10,13 +10,14 @@ Coordinators see every consult but do not join calls. A refusal is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
+from telemed.appointments import repository as appointments_repository
 from telemed.audit import service as audit
 from telemed.consults.models import Consult, ConsultState, ParticipantRelation
 from telemed.errors import Conflict, Forbidden
@@ -26,12 +27,19 @@ from telemed.sessions import repository
 NO_CALL_STATES = frozenset({ConsultState.draft, ConsultState.cancelled, ConsultState.closed})
 
 
-@dataclass(frozen=True, slots=True)
-class Appointment:
-    """A booked slot; scheduling will provide these. Calls open around it."""
+class Appointment(Protocol):
+    """A booked slot (``telemed.appointments``' model is one). Calls open around it."""
 
-    starts_at: datetime
-    ends_at: datetime
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def ends_at(self) -> datetime: ...
+
+
+def booked_appointment(session: Session, consult: Consult) -> Appointment | None:
+    """The consult's scheduled appointment, if it has one."""
+    return appointments_repository.active_for_consult(session, consult.id or 0)
 
 
 def call_role(session: Session, user: User, consult: Consult) -> str | None:
@@ -80,8 +88,8 @@ def ensure_call_open(
     """409 unless a call may be started now.
 
     The consult must be open (not draft, cancelled or closed). With an appointment the call
-    is open from ``open_before`` its start to ``open_after`` its end; without one (until
-    scheduling books appointments) whenever the consult is open.
+    is open from ``open_before`` its start to ``open_after`` its end; without one (an
+    asynchronous consult, or a live one not booked yet) whenever the consult is open.
     """
     state = ConsultState(consult.state)
     if state in NO_CALL_STATES:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, WebSocket
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, WebSocket
 
 from signaling.asgi import serve_starlette
 from telemed.consults import service as consults
@@ -10,7 +12,13 @@ from telemed.consults.endpoints import ERRORS, CurrentConsult
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.sessions import service
 from telemed.sessions.hub import HubRuntime
-from telemed.sessions.schemas import CallSessionPublic, CallTicket
+from telemed.sessions.schemas import (
+    CallFeed,
+    CallSessionPublic,
+    CallTicket,
+    PhotoShare,
+    PhotoShareIn,
+)
 
 SIGNAL_PATH = "/ws/signal"
 
@@ -51,6 +59,40 @@ def list_sessions(
     reconnected, media mode, quality summary, ended), start, end and duration."""
     consults.record_read(db, user, consult, "call_sessions")
     return service.sessions_public(db, consult)
+
+
+@router.post("/consults/{consult_id}/call/photos", status_code=201, responses=ERRORS)
+def share_photo(
+    body: PhotoShareIn,
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+) -> PhotoShare:
+    """Share a photo in the call, step 1: the thread message "shared a photo during the call"
+    and the call's `photo` event. Step 2: upload the photo (`POST /consults/{id}/uploads`)
+    with the answer's `message_id`; step 3: tell the others (data channel) the attachment id.
+
+    For the call's participants (403 otherwise); 422 for a file that is not a JPEG, PNG or
+    HEIC photo or is over the upload limit (checked before anything is written).
+    """
+    return service.share_photo(db, settings, user, consult, body)
+
+
+@router.get("/consults/{consult_id}/call/feed", responses=ERRORS)
+def call_feed(
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    after_message: Annotated[int, Query(ge=0, description="the last message id you have")] = 0,
+    after_attachment: Annotated[
+        int, Query(ge=0, description="the last attachment id you have")
+    ] = 0,
+) -> CallFeed:
+    """What reached the consult's thread since the given ids (at most 100 of each): the call
+    page reads this while its data channel is down, so the conversation goes on."""
+    consults.record_read(db, user, consult, "thread")
+    return service.feed(db, consult, after_message, after_attachment)
 
 
 @ws_router.websocket(SIGNAL_PATH)

@@ -2,7 +2,8 @@
 
 A *call session* is one stretch of live conversation in a consult's room: it starts with the
 first participant who joins and ends when the room is empty (the hub's ``ended`` event). Its
-events (joined, left, reconnecting, reconnected, media mode, quality summary, ended) are never
+events (joined, left, reconnecting, reconnected, media mode, quality summary, ended; and
+``photo``, written by the application when a participant shares a photo in the call) are never
 changed or deleted: they are the record of what happened on the line.
 """
 
@@ -25,6 +26,7 @@ class CallEventKind(StrEnum):
     media = "media"
     quality = "quality"
     ended = "ended"
+    photo = "photo"  # detail: message_id (the thread message the attachment hangs on), filename
 
 
 class CallSession(SQLModel, table=True):
@@ -39,7 +41,7 @@ class CallSession(SQLModel, table=True):
 
 
 class CallSessionEvent(SQLModel, table=True):
-    """Append-only (database triggers): one row per event the hub reported."""
+    """Append-only (database triggers): one row per event the hub reported (or photo shared)."""
 
     __tablename__ = "call_session_events"
     id: int | None = Field(default=None, primary_key=True)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from telemed.accounts.models import User
+from telemed.attachments.models import Attachment
 from telemed.consults.models import ConsultParticipant, ParticipantRelation
 from telemed.db import rows_grouped_by
+from telemed.messages.models import Message
 from telemed.sessions.models import CallSession, CallSessionEvent
 
 
@@ -62,3 +66,59 @@ def has_observer(session: Session, consult_id: int) -> bool:
         ).first()
         is not None
     )
+
+
+def last_message_id(session: Session, consult_id: int) -> int:
+    found = session.exec(select(func.max(Message.id)).where(Message.consult_id == consult_id)).one()
+    return int(found or 0)
+
+
+def last_attachment_id(session: Session, consult_id: int) -> int:
+    found = session.exec(
+        select(func.max(Attachment.id)).where(Attachment.consult_id == consult_id)
+    ).one()
+    return int(found or 0)
+
+
+def messages_after(
+    session: Session, consult_id: int, after: int, limit: int
+) -> list[tuple[Message, User]]:
+    return [
+        (m, u)
+        for m, u in session.exec(
+            select(Message, User)
+            .join(User, col(User.id) == col(Message.author_id))
+            .where(Message.consult_id == consult_id, col(Message.id) > after)
+            .order_by(col(Message.id))
+            .limit(limit)
+        )
+    ]
+
+
+def attachments_after(
+    session: Session, consult_id: int, after: int, limit: int
+) -> list[tuple[Attachment, User]]:
+    return [
+        (a, u)
+        for a, u in session.exec(
+            select(Attachment, User)
+            .join(User, col(User.id) == col(Attachment.uploaded_by_id))
+            .where(Attachment.consult_id == consult_id, col(Attachment.id) > after)
+            .order_by(col(Attachment.id))
+            .limit(limit)
+        )
+    ]
+
+
+def attachments_of_messages(session: Session, message_ids: list[int]) -> dict[int, Attachment]:
+    """The first attachment of each of these messages (a photo shared in a call has one)."""
+    if not message_ids:
+        return {}
+    found: dict[int, Attachment] = {}
+    for a in session.exec(
+        select(Attachment)
+        .where(col(Attachment.message_id).in_(message_ids))
+        .order_by(col(Attachment.id))
+    ):
+        found.setdefault(a.message_id or 0, a)
+    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from telemed.sessions.models import CallEventKind
 
@@ -54,3 +54,55 @@ class CallSessionPublic(BaseModel):
     ended_at: datetime | None
     duration_s: int | None
     events: list[CallEventPublic]
+
+
+class PhotoShareIn(BaseModel):
+    """Announce a photo about to be shared in the call (then upload it with ``message_id``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(min_length=1, max_length=255, examples=["rash-hands.jpg"])
+    length: int = Field(ge=1, description="the file's exact size in bytes")
+    media_type: str = Field(default="application/octet-stream", max_length=100)
+
+    @field_validator("filename")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the file name is empty")
+        return value.strip()
+
+
+class PhotoShare(BaseModel):
+    message_id: int = Field(
+        description="The thread message of the share: send the photo to "
+        "`POST /consults/{id}/uploads` with this `message_id`"
+    )
+    body: str
+    call_session_id: int | None = Field(description="The call it was shared in, if one is open")
+
+
+class FeedAttachment(BaseModel):
+    id: int
+    message_id: int | None
+    uploaded_by_id: int
+    uploader_name: str
+    kind: str
+    filename: str
+    preview_url: str | None
+    original_url: str
+
+
+class FeedMessage(BaseModel):
+    id: int
+    author_id: int
+    author_name: str
+    body: str
+    created_at: datetime
+
+
+class CallFeed(BaseModel):
+    """What reached the consult's thread after the given ids (the call page's fallback path
+    when its data channel is down): messages and attachments, oldest first."""
+
+    messages: list[FeedMessage]
+    attachments: list[FeedAttachment]

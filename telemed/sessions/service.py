@@ -2,6 +2,12 @@
 
 Rooms and participants of the signalling hub are derived from our ids: the room of consult 42
 is ``consult-42`` and user 17 is ``u-17`` in it. ``record_event`` maps them back.
+
+The call moves its consult: when both sides (a clinician and the specialist) are in the room a
+``scheduled`` consult becomes ``in_session``; when the call ends (the room is empty, after the
+grace period of anyone who dropped) it goes back to ``scheduled``, unless the specialist ended
+the consult from the call page (``completed``). Other states (e.g. ``accepted``: an
+asynchronous consult whose participants talk anyway) are left alone.
 """
 
 from __future__ import annotations
@@ -20,18 +26,29 @@ from signaling.events import SessionEvent
 from signaling.tokens import capacity_for, mint_token
 from signaling.turn import TurnConfig, ice_servers
 from telemed.accounts.models import User
+from telemed.attachments import media
+from telemed.attachments import service as attachments
+from telemed.attachments.models import AttachmentKind
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import repository as consults_repository
-from telemed.consults.models import Consult
+from telemed.consults import service as consults
+from telemed.consults.models import Consult, ConsultState
 from telemed.db import utcnow
+from telemed.errors import Conflict, Forbidden, ValidationFailed
+from telemed.messages import service as messages
 from telemed.sessions import auth, repository
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 from telemed.sessions.schemas import (
     CallEventPublic,
+    CallFeed,
     CallSessionPublic,
     CallTicket,
+    FeedAttachment,
+    FeedMessage,
     IceServerPublic,
+    PhotoShare,
+    PhotoShareIn,
 )
 from telemed.settings import Settings
 
@@ -93,7 +110,7 @@ def mint_ticket(
     auth.ensure_call_open(
         consult,
         now=utcnow(),
-        appointment=None,  # scheduling will pass the consult's appointment here
+        appointment=auth.booked_appointment(session, consult),
         open_before=timedelta(minutes=settings.call_open_before_minutes),
         open_after=timedelta(minutes=settings.call_open_after_minutes),
     )
@@ -188,7 +205,149 @@ def record_event(engine: Engine, event: SessionEvent) -> CallSessionEvent | None
             call.duration_s = max(0, int((event.at - call.started_at).total_seconds()))
             session.add(call)
         session.commit()
-        return row
+        call_id = call.id or 0
+    if kind in (CallEventKind.joined, CallEventKind.ended):
+        follow_call(engine, consult_id, call_id, kind, event.at)
+    return row
+
+
+def _both_sides_in(events: list[CallSessionEvent]) -> bool:
+    """Whether a clinician and the specialist are both in the room after these events."""
+    present: dict[int | str, str] = {}
+    for e in events:
+        who = e.user_id if e.user_id is not None else (e.signal_session or "")
+        if e.kind == CallEventKind.joined:
+            present[who] = e.role or ""
+        elif e.kind == CallEventKind.left:
+            present.pop(who, None)
+    return {"clinician", "specialist"} <= set(present.values())
+
+
+def follow_call(
+    engine: Engine, consult_id: int, call_session_id: int, kind: CallEventKind, at: datetime
+) -> ConsultState | None:
+    """Move the consult with its call (see the module docstring); the new state, if any.
+
+    Runs after the event is stored, in a transaction of its own. A move that fails (the
+    consult changed meanwhile, the database is away) is logged and dropped: the hub and the
+    call go on, and the event stays on the record.
+    """
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            consult = consults_repository.get_consult(session, consult_id)
+            if consult is None:
+                return None
+            state = ConsultState(consult.state)
+            if kind == CallEventKind.joined and state is ConsultState.scheduled:
+                events = repository.events_of(session, [call_session_id]).get(call_session_id, [])
+                if not _both_sides_in(events):
+                    return None
+                target, reason = ConsultState.in_session, "both sides joined the call"
+            elif kind == CallEventKind.ended and state is ConsultState.in_session:
+                target, reason = ConsultState.scheduled, "the call ended"
+            else:
+                return None
+            consults.transition(session, consult, target, actor=None, reason=reason, at=at)
+            session.commit()
+            return target
+    except Exception:
+        log.exception("consult %s did not follow its call (%s event)", consult_id, kind.value)
+        return None
+
+
+def end_consult(session: Session, user: User, consult: Consult) -> None:
+    """The specialist ends the consult from the call page: ``in_session`` -> ``completed``."""
+    role = auth.ensure_call_participant(session, user, consult)
+    if role != "specialist":
+        raise Forbidden("only the consult's specialist can end the consult")
+    state = ConsultState(consult.state)
+    if state is not ConsultState.in_session:
+        raise Conflict(
+            f"the consult is {state.value.replace('_', ' ')}, not in session: it can be ended "
+            "from the call while both sides are in it"
+        )
+    consults.transition(
+        session, consult, ConsultState.completed, actor=user, reason="ended from the call"
+    )
+    session.commit()
+
+
+def share_photo(
+    session: Session, settings: Settings, user: User, consult: Consult, data: PhotoShareIn
+) -> PhotoShare:
+    """The thread message of a photo shared in the call, and the ``photo`` event of the call.
+
+    The photo itself then goes through the attachments API with the message's id (so it is
+    cleaned, previewed and audited like any attachment). Its type and size are checked here
+    first, so a share that cannot be uploaded leaves no message behind.
+    """
+    role = auth.ensure_call_participant(session, user, consult)
+    attachments.ensure_open_for_attachments(consult)
+    fmt = media.declared_format(data.filename, data.media_type)
+    if fmt.kind is not AttachmentKind.image:
+        raise ValidationFailed(
+            f"{data.filename} is not a photo: share JPEG, PNG or HEIC photos in the call, "
+            "other files on the consult page",
+            field="filename",
+        )
+    attachments.check_size(settings, data.length, "length")
+    filename = media.safe_filename(data.filename, fmt)
+    body = f"shared a photo during the call: {filename}"
+    message = messages.post(session, user, consult, body)  # commits
+    call = repository.open_session(session, consult.id or 0)
+    if call is not None:
+        detail = {"message_id": message.id, "filename": filename}
+        session.add(
+            CallSessionEvent(
+                call_session_id=call.id or 0,
+                consult_id=consult.id or 0,
+                kind=CallEventKind.photo,
+                user_id=user.id,
+                role=role,
+                detail=json.dumps(detail, separators=(",", ":")),
+            )
+        )
+        session.commit()
+    return PhotoShare(
+        message_id=message.id or 0,
+        body=body,
+        call_session_id=call.id if call is not None else None,
+    )
+
+
+FEED_LIMIT = 100
+
+
+def feed(session: Session, consult: Consult, after_message: int, after_attachment: int) -> CallFeed:
+    """Messages and attachments of the consult's thread after the given ids, oldest first."""
+    consult_id = consult.id or 0
+    return CallFeed(
+        messages=[
+            FeedMessage(
+                id=m.id or 0,
+                author_id=m.author_id,
+                author_name=u.full_name,
+                body=m.body,
+                created_at=m.created_at,
+            )
+            for m, u in repository.messages_after(session, consult_id, after_message, FEED_LIMIT)
+        ],
+        attachments=[
+            FeedAttachment(
+                id=a.id or 0,
+                message_id=a.message_id,
+                uploaded_by_id=a.uploaded_by_id,
+                uploader_name=u.full_name,
+                kind=a.kind,
+                filename=a.filename,
+                preview_url=f"/api/v1/attachments/{a.id}/preview" if a.preview_sha256 else None,
+                original_url=f"/api/v1/attachments/{a.id}/original",
+            )
+            for a, u in repository.attachments_after(
+                session, consult_id, after_attachment, FEED_LIMIT
+            )
+        ],
+    )
 
 
 def _detail(row: CallSessionEvent) -> dict[str, object]:

@@ -6,17 +6,18 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
 from telemed.consults import auth as consult_auth
-from telemed.consults.models import Consult
+from telemed.consults.models import Consult, ConsultState
 from telemed.db import utcnow
 from telemed.deps import CurrentUser, SessionDep
 from telemed.errors import TelemedError
-from telemed.sessions import auth, service
+from telemed.precall import service as precall
+from telemed.sessions import auth, repository, service
 from telemed.sessions.models import CallEventKind
 from telemed.sessions.schemas import CallEventPublic, CallSessionPublic
 from telemed.web.templating import render
@@ -63,6 +64,8 @@ def describe(event: CallEventPublic) -> str:
             return "quality: " + (", ".join(parts) or "reported")
         case CallEventKind.ended:
             return "call ended"
+        case CallEventKind.photo:
+            return f"shared a photo: {detail.get('filename', '')}".strip()
     return str(event.kind)
 
 
@@ -73,16 +76,29 @@ class CallPanel:
     can_join: bool
     sessions: list[CallSessionPublic]
     names: dict[int, str]
+    photos: dict[int, int]  # thread message id of a shared photo -> its attachment id
 
     def line(self, event: CallEventPublic) -> str:
         who = self.names.get(event.user_id, "someone") if event.user_id is not None else ""
         return f"{who} {describe(event)}".strip()
+
+    def photo(self, event: CallEventPublic) -> int | None:
+        """The attachment of a ``photo`` event (None while its upload has not finished)."""
+        message_id = event.detail.get("message_id")
+        return self.photos.get(message_id) if isinstance(message_id, int) else None
 
 
 def panel(db: Session, user: User, consult: Consult) -> CallPanel:
     sessions = service.sessions_public(db, consult)
     ids = {e.user_id for s in sessions for e in s.events if e.user_id is not None}
     people = accounts_repository.users_by_id(db, ids)
+    shared = [
+        e.detail["message_id"]
+        for s in sessions
+        for e in s.events
+        if e.kind == CallEventKind.photo and isinstance(e.detail.get("message_id"), int)
+    ]
+    photos = repository.attachments_of_messages(db, shared)
     can_join = auth.call_role(db, user, consult) is not None
     if can_join:
         try:
@@ -93,7 +109,20 @@ def panel(db: Session, user: User, consult: Consult) -> CallPanel:
         can_join=can_join,
         sessions=sessions,
         names={i: u.full_name for i, u in people.items()},
+        photos={m: a.id or 0 for m, a in photos.items()},
     )
+
+
+#: States in which the specialist may end the consult from the call page (``in_session``
+#: when both sides are in the room; the button is shown from ``scheduled`` on, the page
+#: having been opened before the other side joined).
+ENDABLE_STATES = frozenset({ConsultState.scheduled, ConsultState.in_session})
+
+
+def start_profile(db: Session, user: User) -> str | None:
+    """The sending profile the pre-call test recommends for this user's link, if any."""
+    profile = precall.recommended_profile(db, user, utcnow())
+    return profile if profile in MEDIA_LABELS else None
 
 
 @router.get("/consults/{consult_id}/call")
@@ -103,4 +132,24 @@ def call_page(
     """The call: refused (403, audited) for non-participants, 409 for a closed consult."""
     role = auth.ensure_call_participant(db, user, consult)
     auth.ensure_call_open(consult, now=utcnow())
-    return render(request, "call.html", {"consult": consult, "role": role})
+    consult_id = consult.id or 0
+    return render(
+        request,
+        "call.html",
+        {
+            "consult": consult,
+            "role": role,
+            "profile": start_profile(db, user),
+            "can_end": role == "specialist" and ConsultState(consult.state) in ENDABLE_STATES,
+            "last_message": repository.last_message_id(db, consult_id),
+            "last_attachment": repository.last_attachment_id(db, consult_id),
+        },
+    )
+
+
+@router.post("/consults/{consult_id}/call/end")
+def end_consult(consult: PageConsult, user: CurrentUser, db: SessionDep) -> Response:
+    """The call page's "End consult": the specialist completes a consult in session (403 for
+    the others on the call, 409 when the consult is not in session)."""
+    service.end_consult(db, user, consult)
+    return RedirectResponse(f"/consults/{consult.id}", status_code=303)

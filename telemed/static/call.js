@@ -1,10 +1,14 @@
 /* The call page (templates/call.html): WebRTC over our signalling protocol
  * (docs/signaling-protocol.md). Perfect negotiation with the polite role from the server,
- * trickle ICE, a low-bandwidth profile and an audio-only switch (RTCRtpSender.setParameters),
- * chat over a data channel (each message also POSTed to the consult's thread), a quality
- * indicator from getStats(), and automatic resume of the socket / ICE restart after a network
- * change. When the call cannot be held the page says so and points to the thread.
- * window.telemedCall exposes stats() and dropSocket() for tests and support. No framework.
+ * trickle ICE, a low-bandwidth profile and an audio-only switch (RTCRtpSender.setParameters;
+ * the starting profile comes from the pre-call test when there was one), chat and photos over
+ * a data channel (each message also POSTed to the consult's thread; photos go through the
+ * resumable attachments API first), a quality indicator from getStats(), and automatic resume
+ * of the socket / ICE restart after a network change. While no data channel is open the page
+ * reads what reached the thread instead (GET .../call/feed). When the call cannot be held the
+ * page says so and points to the thread.
+ * window.telemedCall exposes stats(), dropSocket() and dropChannels() for tests and support.
+ * No framework.
  */
 (function () {
   "use strict";
@@ -13,19 +17,29 @@
   var consultId = root.getAttribute("data-consult");
   var csrf = root.getAttribute("data-csrf");
   var myName = root.getAttribute("data-name");
+  var myId = root.getAttribute("data-user");
+  var api = "/api/v1/consults/" + consultId;
   var $ = function (id) { return document.getElementById(id); };
   var LOW_BPS = 200000; /* "low" profile: about 200 kbit/s of video */
   var QUALITY_REPORT_MS = 30000;
+  var FAIL_AFTER_MS = 30000; /* no media this long (ICE restarts included): say the call cannot be held */
+  var FEED_POLL_MS = 15000;
+  var CHUNK = 256 * 1024; /* photo upload chunks */
 
   var ticket = null; /* from POST /api/v1/consults/{id}/call */
   var ws = null, sessionId = null, resumeToken = null, lastSeq = 0, grace = 30;
   var rid = 0, leaving = false, replaced = false, droppedAt = 0, attempt = 0;
   var resumes = 0, fullReconnects = 0, outbox = [], attached = false, code4404 = false;
-  var local = null, mode = "normal";
+  var checked = document.querySelector("input[name=profile]:checked");
+  var local = null, mode = checked ? checked.value : "normal"; /* from the pre-call test, if any */
   var peers = {}; /* participant id -> {pc, polite, makingOffer, ignoreOffer, dc, info} */
   var lastStats = { framesDecoded: 0, bytesReceived: 0, at: 0 };
   var chatLog = [];
   var heartbeat = null, failTimer = null;
+  /* What came over the data channel, so the thread feed does not show it twice. */
+  var seenChat = {}, seenAttachments = {}, photoMessages = {}, polling = false;
+  var lastMessage = parseInt(root.getAttribute("data-last-message"), 10) || 0;
+  var lastAttachment = parseInt(root.getAttribute("data-last-attachment"), 10) || 0;
 
   function status(text) { $("call-status").textContent = text; }
   function fallback(text) {
@@ -180,9 +194,7 @@
     peers[id] = peer;
     /* Negotiated on both sides: no glare over who creates it. */
     peer.dc = pc.createDataChannel("chat", { negotiated: true, id: 0 });
-    peer.dc.onmessage = function (e) {
-      try { var m = JSON.parse(e.data); addChat(m.name, m.text, false); } catch (err) { /* ignore */ }
-    };
+    peer.dc.onmessage = function (e) { onChannelMessage(e.data); };
     if (local) local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
     pc.ontrack = function (e) {
       var video = $("remote-video");
@@ -250,18 +262,20 @@
     var failed = ids.length && ids.every(function (id) {
       return peers[id].pc.connectionState === "failed";
     });
-    if (connected) {
+    if (connected || !ids.length) {
       if (failTimer) { clearTimeout(failTimer); failTimer = null; }
-      clearFallback();
-      status("In the call.");
-    } else if (ids.length && !failTimer) {
+      if (connected) { clearFallback(); status("In the call."); }
+    } else if (!failTimer) {
       status(failed ? "The media connection failed; retrying…" : "Connecting media…");
       failTimer = setTimeout(function () {
         failTimer = null;
-        if (!Object.keys(peers).some(function (id) { return peers[id].pc.connectionState === "connected"; })) {
-          fallback("The call cannot be held over this link just now.");
+        var now = Object.keys(peers);
+        if (now.length && !now.some(function (id) { return peers[id].pc.connectionState === "connected"; })) {
+          fallback("The call cannot be held over this link just now. Messages and photos you send " +
+                   "below still reach the consult's thread, and replies appear here.");
+          pollFeed();
         }
-      }, 30000);
+      }, FAIL_AFTER_MS);
     }
   }
 
@@ -343,7 +357,7 @@
     send({ type: "media", mode: mode }, true);
   }
 
-  /* ---------------------------------------------------------------- chat */
+  /* ---------------------------------------------------------------- chat and photos */
   function addChat(name, text, mine) {
     chatLog.push({ name: name, text: text, mine: mine });
     var li = document.createElement("li");
@@ -351,18 +365,156 @@
     $("chat-log").appendChild(li);
   }
 
-  function sendChat(text) {
-    addChat(myName, text, true);
+  /* The preview (at most 100 KB) from the app, with this page's own cookie: access as usual. */
+  function showPhoto(name, id, filename) {
+    chatLog.push({ name: name, photo: id, mine: name === myName });
+    var li = document.createElement("li"), a = document.createElement("a"), img = document.createElement("img");
+    li.appendChild(document.createTextNode(name + " shared a photo: "));
+    a.href = "/attachments/" + id + "/original";
+    a.title = "Download the original";
+    img.src = "/api/v1/attachments/" + id + "/preview";
+    img.alt = filename;
+    img.className = "shared-photo";
+    img.style.display = "block";
+    img.style.maxWidth = "min(100%, 320px)";
+    a.appendChild(img);
+    li.appendChild(a);
+    $("chat-log").appendChild(li);
+  }
+
+  function channelOpen() {
+    return Object.keys(peers).some(function (id) { return peers[id].dc.readyState === "open"; });
+  }
+
+  function broadcast(msg) {
     Object.keys(peers).forEach(function (id) {
       var dc = peers[id].dc;
-      if (dc.readyState === "open") dc.send(JSON.stringify({ name: myName, text: text }));
+      if (dc.readyState === "open") dc.send(JSON.stringify(msg));
     });
+  }
+
+  function onChannelMessage(data) {
+    var m;
+    try { m = JSON.parse(data); } catch (err) { return; }
+    var name = String(m.name || "someone");
+    if (m.type === "photo") {
+      var id = parseInt(m.attachment, 10);
+      if (m.message) photoMessages[m.message] = true;
+      if (id > 0 && !seenAttachments[id]) { seenAttachments[id] = true; showPhoto(name, id, String(m.filename || "photo")); }
+    } else if (m.type === "end") {
+      status(name + " ended the consult. You can leave the call.");
+    } else if (typeof m.text === "string") {
+      var key = name + "\n" + m.text;
+      seenChat[key] = (seenChat[key] || 0) + 1;
+      addChat(name, m.text, false);
+    }
+  }
+
+  function sendChat(text) {
+    addChat(myName, text, true);
+    broadcast({ type: "chat", name: myName, text: text });
     /* The thread keeps it, whether or not the data channel carried it. */
-    return fetch("/api/v1/consults/" + consultId + "/messages", {
-      method: "POST", credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
-      body: JSON.stringify({ body: text })
-    }).then(function (r) { if (!r.ok) status("The message was not saved on the thread."); });
+    return request("POST", api + "/messages", { "Content-Type": "application/json" }, JSON.stringify({ body: text }))
+      .then(function (res) { if (!res.ok) status("The message was not saved on the thread."); },
+            function () { status("The message was not saved on the thread (no connection)."); });
+  }
+
+  /* One request with this page's cookie and CSRF token: {ok, status, json}. */
+  function request(method, url, headers, body) {
+    headers = headers || {};
+    headers["X-CSRF-Token"] = csrf;
+    return fetch(url, { method: method, credentials: "same-origin", headers: headers, body: body })
+      .then(function (r) {
+        return r.text().then(function (text) {
+          var json = null;
+          try { json = JSON.parse(text); } catch (err) { /* empty or not JSON */ }
+          return { ok: r.ok, status: r.status, json: json };
+        });
+      });
+  }
+
+  function refused(res, why) {
+    var err = new Error(why || (res.json && res.json.error && res.json.error.message) || "the server answered " + res.status);
+    err.refused = true;
+    return err;
+  }
+
+  function later(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  function photoStatus(text) { $("photo-status").textContent = text; }
+
+  /* The resumable upload in chunks; after a drop, ask the server where it is and go on. */
+  function sendChunks(file, url, offset, failures) {
+    photoStatus("Sending the photo… " + Math.round(100 * offset / file.size) + "%");
+    var headers = { "Content-Type": "application/offset+octet-stream", "Upload-Offset": String(offset) };
+    return request("PATCH", url, headers, file.slice(offset, Math.min(offset + CHUNK, file.size)))
+      .then(function (res) {
+        if (res.ok) return res.json.state === "complete" ? res.json.attachment : sendChunks(file, url, res.json.offset, 0);
+        if (res.status >= 400 && res.status < 500 && [408, 409, 429].indexOf(res.status) < 0) throw refused(res);
+        return resumeUpload(file, url, failures + 1);
+      }, function () { return resumeUpload(file, url, failures + 1); });
+  }
+
+  function resumeUpload(file, url, failures) {
+    if (failures > 8) return Promise.reject(new Error("the connection keeps dropping; try again"));
+    return later(Math.min(30000, 1000 * Math.pow(2, failures - 1))).then(function () {
+      return request("GET", url);
+    }).then(function (res) {
+      if (res.status !== 200) throw refused(res);
+      if (res.json.attachment) return res.json.attachment;
+      if (res.json.state !== "open") throw refused(res, res.json.failure || "the upload " + res.json.state);
+      return sendChunks(file, url, res.json.offset, failures);
+    }, function () { return resumeUpload(file, url, failures + 1); });
+  }
+
+  /* A thread message "shared a photo", the photo attached to it, then a note to the others. */
+  function sharePhoto(file) {
+    var info = { filename: file.name, length: file.size, media_type: file.type || "application/octet-stream" };
+    var json = { "Content-Type": "application/json" };
+    photoStatus("Sending the photo…");
+    return request("POST", api + "/call/photos", json, JSON.stringify(info)).then(function (res) {
+      if (res.status !== 201) throw refused(res);
+      info.message_id = res.json.message_id;
+      photoMessages[info.message_id] = true;
+      return request("POST", api + "/uploads", json, JSON.stringify(info));
+    }).then(function (res) {
+      if (res.status !== 201) throw refused(res);
+      return sendChunks(file, res.json.url, 0, 0);
+    }).then(function (attachment) {
+      seenAttachments[attachment.id] = true;
+      showPhoto(myName, attachment.id, attachment.filename);
+      broadcast({ type: "photo", name: myName, attachment: attachment.id, filename: attachment.filename,
+                  message: info.message_id });
+      photoStatus("");
+    }).catch(function (err) { photoStatus("The photo was not sent: " + err.message); });
+  }
+
+  /* While no data channel is open (the other side's page cannot reach us directly), read
+     what reached the consult's thread since we last looked. */
+  function pollFeed() {
+    if (leaving || polling || channelOpen()) return Promise.resolve();
+    if (!Object.keys(peers).length && $("call-fallback").hidden) return Promise.resolve(); /* nobody to hear from */
+    polling = true;
+    return request("GET", api + "/call/feed?after_message=" + lastMessage + "&after_attachment=" + lastAttachment)
+      .then(function (res) {
+        if (!res.ok) return;
+        res.json.messages.forEach(function (m) {
+          lastMessage = Math.max(lastMessage, m.id);
+          var key = m.author_name + "\n" + m.body;
+          if (String(m.author_id) === myId || photoMessages[m.id]) return;
+          if (seenChat[key]) { seenChat[key]--; return; }
+          addChat(m.author_name, m.body, false);
+        });
+        res.json.attachments.forEach(function (a) {
+          lastAttachment = Math.max(lastAttachment, a.id);
+          if (String(a.uploaded_by_id) === myId || seenAttachments[a.id]) return;
+          seenAttachments[a.id] = true;
+          if (a.kind === "image") showPhoto(a.uploader_name, a.id, a.filename);
+          else addChat(a.uploader_name, "attached " + a.filename + " (on the consult page)", false);
+        });
+      })
+      .catch(function () { /* offline: next time */ })
+      .then(function () { polling = false; });
   }
 
   /* ---------------------------------------------------------------- quality */
@@ -435,6 +587,22 @@
     input.value = "";
     sendChat(text);
   });
+  function shareChosen(e) {
+    if (e.type === "submit") e.preventDefault();
+    var input = $("photo-input"), file = input.files && input.files[0];
+    if (!file) return;
+    input.value = "";
+    sharePhoto(file);
+  }
+  $("photo-form").addEventListener("submit", shareChosen);
+  $("photo-input").addEventListener("change", shareChosen); /* no extra tap once chosen */
+  if ($("end-form")) {
+    $("end-form").addEventListener("submit", function (e) {
+      if (!window.confirm("End the consult now? It will be marked completed.")) { e.preventDefault(); return; }
+      reportQuality();
+      broadcast({ type: "end", name: myName });
+    });
+  }
   Array.prototype.forEach.call(document.querySelectorAll("input[name=profile]"), function (radio) {
     radio.addEventListener("change", function () { if (radio.checked) setProfile(radio.value); });
   });
@@ -464,12 +632,15 @@
   window.telemedCall = {
     stats: stats,
     dropSocket: function () { if (ws) ws.close(4000, "dropped for a test"); },
+    dropChannels: function () { Object.keys(peers).forEach(function (id) { peers[id].dc.close(); }); },
     setProfile: setProfile,
-    sendChat: sendChat
+    sendChat: sendChat,
+    pollFeed: pollFeed
   };
 
   setInterval(updateQuality, 2000);
   setInterval(reportQuality, QUALITY_REPORT_MS);
+  setInterval(pollFeed, FEED_POLL_MS);
 
   navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } })
     .catch(function () {
@@ -479,6 +650,7 @@
     })
     .then(function (stream) {
       local = stream;
+      local.getVideoTracks().forEach(function (t) { t.enabled = mode !== "audio-only"; });
       $("local-video").srcObject = stream;
       return listDevices();
     }, function () {
