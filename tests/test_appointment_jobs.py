@@ -194,3 +194,32 @@ def test_reminder_times_follow_each_readers_zone_across_daylight_saving(
     assert jobs.send_reminders(db, settings, start - timedelta(hours=20)) == 2
     assert "10:00 BST" in booked.notices(london, "reminder_24h")[0].subject
     assert "11:00 SAST" in booked.notices(booked.nurse, "reminder_24h")[0].subject
+
+
+def test_a_held_session_is_no_no_show(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    booked = book(db, settings, users, login)
+    start = whole_minute(utcnow() + timedelta(hours=2))
+    booked.move_to(start)
+    appointment = booked.appointment
+    call = CallSession(consult_id=booked.consult_id, room="test", started_at=start)
+    db.add(call)
+    db.flush()
+    for user, role in ((booked.nurse.user, "clinician"), (booked.doctor.user, "specialist")):
+        db.add(
+            CallSessionEvent(
+                call_session_id=call.id or 0,
+                consult_id=booked.consult_id,
+                kind=CallEventKind.joined,
+                user_id=user.id,
+                role=role,
+                at=start + timedelta(minutes=2),
+            )
+        )
+    db.commit()
+    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
+    assert jobs.mark_no_shows(db, settings, appointment.ends_at + timedelta(minutes=1)) == []
+    assert booked.state == "scheduled"
+    assert booked.appointment.status == AppointmentStatus.completed
+    assert booked.notices(booked.nurse, "no_show") == []

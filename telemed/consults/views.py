@@ -192,7 +192,7 @@ def _detail(
             "outcome_labels": OUTCOME_LABELS,
             "can_write_note": note_auth.can_write_note(db, user, consult),
             "can_record_outcome": note_auth.is_facility_clinician(user, consult),
-            "call": call_panel.panel(db, user, consult),
+            "call": call_panel.panel(db, request.app.state.settings, user, consult),
             "appointment": appointment_panel.panel(db, user, consult),
             "errors": errors or {},
             "values": values or {},

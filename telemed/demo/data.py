@@ -116,6 +116,8 @@ DEMO_USERS: list[DemoUser] = [
     DemoUser("admin@demo.telemed.org.ls", "System administrator", Role.admin, "admin-demo-2026"),
 ]
 
-# The demo's video consult (consult 1) is booked from the current half hour on, so that its
-# call is open at once (calls open around their appointment) and both sides see it.
+# The demo's video consult (consult 1) is booked from the minute of seeding, so that its call
+# is open at once (calls open around their appointment) and both sides see it. Nobody in the
+# room 15 minutes after that makes it a no-show (the call stays possible, as for a consult
+# without an appointment).
 DEMO_APPOINTMENT_MINUTES = 30

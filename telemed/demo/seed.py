@@ -159,7 +159,7 @@ def _seed_consults(
         session, fever, ConsultState.accepted, actor=paediatrician, reason="accepted the offer"
     )
     now = utcnow()
-    start = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0)
+    start = now.replace(second=0, microsecond=0)  # the call is open straight away
     appointments.book(
         session,
         fever,

@@ -152,6 +152,13 @@ def mark_no_shows(session: Session, settings: Settings, now: datetime) -> list[i
                 continue
             people = _people(session, appointment, consult)
             joined = _who_joined(session, consult.id or 0, appointment.starts_at - opened)
+            if people and all(u.id in joined for u in people):
+                # Both sides were in the room: the session was held (the consult is back to
+                # scheduled after the call, until the specialist ends the consult).
+                if appointment.ends_at <= now:
+                    appointment.status = AppointmentStatus.completed
+                    session.add(appointment)
+                continue
             if joined and appointment.ends_at > now:
                 continue  # one side is waiting in the room: give the other until the end
             present = [u.full_name for u in people if u.id in joined]

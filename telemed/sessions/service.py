@@ -102,11 +102,10 @@ def ice_servers_for(settings: Settings, participant: str) -> list[IceServerPubli
     return []
 
 
-def mint_ticket(
-    session: Session, settings: Settings, user: User, consult: Consult, *, ws_url: str
-) -> CallTicket:
-    """A single-use join token for the consult's call, for one of its participants."""
-    role = auth.ensure_call_participant(session, user, consult)
+def ensure_call_open_now(session: Session, settings: Settings, consult: Consult) -> None:
+    """409 unless the consult's call may be joined now: around its booked appointment
+    (``call_open_before_minutes`` before to ``call_open_after_minutes`` after), or at any
+    time while it has none."""
     auth.ensure_call_open(
         consult,
         now=utcnow(),
@@ -114,6 +113,14 @@ def mint_ticket(
         open_before=timedelta(minutes=settings.call_open_before_minutes),
         open_after=timedelta(minutes=settings.call_open_after_minutes),
     )
+
+
+def mint_ticket(
+    session: Session, settings: Settings, user: User, consult: Consult, *, ws_url: str
+) -> CallTicket:
+    """A single-use join token for the consult's call, for one of its participants."""
+    role = auth.ensure_call_participant(session, user, consult)
+    ensure_call_open_now(session, settings, consult)
     consult_id = consult.id or 0
     roles = [role, "observer"] if repository.has_observer(session, consult_id) else [role]
     capacity = capacity_for(roles)

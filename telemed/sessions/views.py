@@ -14,12 +14,13 @@ from telemed.accounts.models import User
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep
+from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.errors import TelemedError
 from telemed.precall import service as precall
 from telemed.sessions import auth, repository, service
 from telemed.sessions.models import CallEventKind
 from telemed.sessions.schemas import CallEventPublic, CallSessionPublic
+from telemed.settings import Settings
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -88,7 +89,7 @@ class CallPanel:
         return self.photos.get(message_id) if isinstance(message_id, int) else None
 
 
-def panel(db: Session, user: User, consult: Consult) -> CallPanel:
+def panel(db: Session, settings: Settings, user: User, consult: Consult) -> CallPanel:
     sessions = service.sessions_public(db, consult)
     ids = {e.user_id for s in sessions for e in s.events if e.user_id is not None}
     people = accounts_repository.users_by_id(db, ids)
@@ -102,7 +103,7 @@ def panel(db: Session, user: User, consult: Consult) -> CallPanel:
     can_join = auth.call_role(db, user, consult) is not None
     if can_join:
         try:
-            auth.ensure_call_open(consult, now=utcnow())
+            service.ensure_call_open_now(db, settings, consult)
         except TelemedError:
             can_join = False
     return CallPanel(
@@ -127,11 +128,15 @@ def start_profile(db: Session, user: User) -> str | None:
 
 @router.get("/consults/{consult_id}/call")
 def call_page(
-    request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request,
+    consult: PageConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """The call: refused (403, audited) for non-participants, 409 for a closed consult."""
     role = auth.ensure_call_participant(db, user, consult)
-    auth.ensure_call_open(consult, now=utcnow())
+    service.ensure_call_open_now(db, settings, consult)
     consult_id = consult.id or 0
     return render(
         request,

@@ -69,6 +69,7 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
         browser, server, "clinician@demo.telemed.org.ls", "clinician-demo-2026", SLOW_LINK
     )
     before = api_get(clinician, "/api/v1/consults/1")["state"]  # the clinician is alone yet
+    assert before == "scheduled"  # the demo books consult 1 from the minute it is seeded
     # The clinic's pre-call test chose the low-bandwidth profile; the specialist's is video.
     expect(clinician.locator("input[value=low]")).to_be_checked()
     assert stats(clinician)["mode"] == "low"
@@ -148,8 +149,8 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
         timeout=TIMEOUT_MS,
         polling=250,
     )
-    # Both sides in the room: a scheduled consult is in session; any other state stays.
-    during = "in_session" if before == "scheduled" else before
+    # Both sides in the room: the scheduled consult is in session.
+    during = "in_session"
     clinician.wait_for_function(
         """state => fetch('/api/v1/consults/1', {credentials: 'same-origin'})
              .then(r => r.json()).then(c => c.state === state)""",
