@@ -75,6 +75,26 @@ def book(db: Session, settings: Settings, users: Users, login: LoginFn) -> Booke
     return booked
 
 
+def in_the_room(booked: Booked, at: datetime, *sides: ApiClient) -> None:
+    """The signalling hub's record of ``sides`` joining the consult's call at ``at``."""
+    db = booked.db
+    call = CallSession(consult_id=booked.consult_id, room="test", started_at=at)
+    db.add(call)
+    db.flush()
+    for side in sides:
+        db.add(
+            CallSessionEvent(
+                call_session_id=call.id or 0,
+                consult_id=booked.consult_id,
+                kind=CallEventKind.joined,
+                user_id=side.user.id,
+                role=str(side.user.role),
+                at=at,
+            )
+        )
+    db.commit()
+
+
 def whole_minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
@@ -153,20 +173,7 @@ def test_one_side_waiting_gets_until_the_end_of_the_slot(
     start = whole_minute(utcnow() + timedelta(hours=2))
     booked.move_to(start)
     appointment = booked.appointment
-    call = CallSession(consult_id=booked.consult_id, room="test", started_at=start)
-    db.add(call)
-    db.flush()
-    db.add(
-        CallSessionEvent(
-            call_session_id=call.id or 0,
-            consult_id=booked.consult_id,
-            kind=CallEventKind.joined,
-            user_id=booked.nurse.user.id,
-            role="clinician",
-            at=start + timedelta(minutes=1),
-        )
-    )
-    db.commit()
+    in_the_room(booked, start + timedelta(minutes=1), booked.nurse)
     assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
     assert booked.state == "scheduled"
     end = appointment.ends_at
@@ -203,21 +210,7 @@ def test_a_held_session_is_no_no_show(
     start = whole_minute(utcnow() + timedelta(hours=2))
     booked.move_to(start)
     appointment = booked.appointment
-    call = CallSession(consult_id=booked.consult_id, room="test", started_at=start)
-    db.add(call)
-    db.flush()
-    for user, role in ((booked.nurse.user, "clinician"), (booked.doctor.user, "specialist")):
-        db.add(
-            CallSessionEvent(
-                call_session_id=call.id or 0,
-                consult_id=booked.consult_id,
-                kind=CallEventKind.joined,
-                user_id=user.id,
-                role=role,
-                at=start + timedelta(minutes=2),
-            )
-        )
-    db.commit()
+    in_the_room(booked, start + timedelta(minutes=2), booked.nurse, booked.doctor)
     assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
     assert jobs.mark_no_shows(db, settings, appointment.ends_at + timedelta(minutes=1)) == []
     assert booked.state == "scheduled"

@@ -12,17 +12,6 @@ from telemed.appointments.models import Appointment, AppointmentChange, Appointm
 from telemed.consults.models import Consult, ConsultParticipant, ParticipantRelation
 
 
-def lock_consult(session: Session, consult_id: int) -> Consult | None:
-    """The consult, freshly read and row-locked (PostgreSQL; SQLite transactions hold the
-    write lock already): the same first lock the offers take, so they queue per consult."""
-    return session.exec(
-        select(Consult)
-        .where(Consult.id == consult_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-
-
 def lock_user(session: Session, user_id: int) -> User | None:
     """The specialist's users row, locked: bookings of one specialist queue here, so the
     overlap check and the insert that follows it cannot interleave with another's."""

@@ -40,7 +40,6 @@ from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import (
     Consult,
-    ConsultEvent,
     ConsultMode,
     ConsultState,
     ParticipantRelation,
@@ -66,23 +65,6 @@ def _when(at: datetime, zone: str) -> str:
 
 def _zone_of(user: User | None) -> str:
     return user.timezone if user is not None else "UTC"
-
-
-def _fact(
-    session: Session, consult: Consult, actor: User | None, reason: str, at: datetime
-) -> None:
-    """A consult event that does not change the state (the appointment moved)."""
-    state = ConsultState(consult.state)
-    session.add(
-        ConsultEvent(
-            consult_id=consult.id or 0,
-            actor_id=actor.id if actor else None,
-            at=at,
-            from_state=state,
-            to_state=state,
-            reason=reason,
-        )
-    )
 
 
 def _audit(
@@ -337,7 +319,7 @@ def book_after_acceptance(
     if slot is None or slot[1] <= now:
         slot = next_free_slot(session, specialist, now, slot_length)
     if slot is None:
-        _fact(
+        consults.record_fact(
             session,
             consult,
             None,
@@ -381,7 +363,7 @@ def book_time(
     auth.ensure_can_book(session, user, consult)
     starts_at = check_new_start(starts_at, now)
     try:
-        locked = repository.lock_consult(session, consult_id)
+        locked = consults_repository.lock_consult(session, consult_id)
         assert locked is not None
         consult = locked
         if not is_live(consult):
@@ -424,7 +406,7 @@ def _for_change(
         raise NotFound(f"appointment {appointment_id} not found")
     consult = consult_auth.get_visible_consult(session, user, found.consult_id)
     auth.ensure_side(user, consult, found)
-    locked = repository.lock_consult(session, found.consult_id)
+    locked = consults_repository.lock_consult(session, found.consult_id)
     appointment = repository.get(session, appointment_id)  # re-read under the lock
     assert locked is not None
     assert appointment is not None
@@ -490,7 +472,7 @@ def reschedule(
             new=(starts_at, ends_at),
             reason=reason.strip(),
         )
-        _fact(
+        consults.record_fact(
             session,
             consult,
             user,

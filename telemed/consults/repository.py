@@ -108,3 +108,15 @@ def compare_and_set_state(
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def lock_consult(session: Session, consult_id: int) -> Consult | None:
+    """The consult, freshly read and row-locked until the transaction ends (PostgreSQL;
+    SQLite transactions hold the database write lock already). Offers and appointments take
+    this lock first, so their operations queue per consult instead of deadlocking."""
+    return session.exec(
+        select(Consult)
+        .where(Consult.id == consult_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()

@@ -83,6 +83,24 @@ def transition(
     return event
 
 
+def record_fact(
+    session: Session, consult: Consult, actor: User | None, reason: str, at: datetime
+) -> None:
+    """A lifecycle fact that does not change the state (one of several offers declined, the
+    appointment moved): an event from the current state to itself."""
+    state = ConsultState(consult.state)
+    session.add(
+        ConsultEvent(
+            consult_id=consult.id or 0,
+            actor_id=actor.id if actor else None,
+            at=at,
+            from_state=state,
+            to_state=state,
+            reason=reason,
+        )
+    )
+
+
 def add_participant(
     session: Session, consult: Consult, user: User, relation: ParticipantRelation
 ) -> ConsultParticipant:

@@ -14,18 +14,6 @@ from telemed.consults.models import Consult, ConsultParticipant, ConsultState, P
 from telemed.offers.models import ConsultOffer, OfferStatus
 
 
-def lock_consult(session: Session, consult_id: int) -> Consult | None:
-    """The consult, freshly read and row-locked until the transaction ends (PostgreSQL;
-    SQLite transactions hold the database write lock already). Every offer operation takes
-    this lock first, so they queue per consult instead of deadlocking."""
-    return session.exec(
-        select(Consult)
-        .where(Consult.id == consult_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-
-
 def get_offer(session: Session, offer_id: int) -> ConsultOffer | None:
     return session.exec(
         select(ConsultOffer)

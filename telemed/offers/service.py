@@ -1,6 +1,6 @@
 """Offers: make them, accept, decline, expire, escalate, assign by hand.
 
-Every operation locks the consult row first (``repository.lock_consult``), then moves the
+Every operation locks the consult row first (``consults.repository.lock_consult``), then moves the
 consult's state through ``consults.service.transition`` (compare-and-set), then touches the
 offers: one lock order everywhere, so concurrent accepts queue rather than deadlock, and the
 loser finds the consult already taken (409). The unique ``accepted_consult_id`` makes a
@@ -20,10 +20,10 @@ from telemed.accounts.models import Role, User
 from telemed.appointments import service as appointments
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import (
     Consult,
-    ConsultEvent,
     ConsultState,
     ParticipantRelation,
     Urgency,
@@ -37,23 +37,6 @@ from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
 from telemed.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _fact(
-    session: Session, consult: Consult, actor: User | None, reason: str, at: datetime
-) -> None:
-    """A lifecycle fact that does not change the state (e.g. one of several offers declined)."""
-    state = ConsultState(consult.state)
-    session.add(
-        ConsultEvent(
-            consult_id=consult.id or 0,
-            actor_id=actor.id if actor else None,
-            at=at,
-            from_state=state,
-            to_state=state,
-            reason=reason,
-        )
-    )
 
 
 def _involve(session: Session, consult: Consult, user: User, relation: ParticipantRelation) -> None:
@@ -95,7 +78,7 @@ def offer_requested(
     has waited as long as an offer would have lasted, then it is escalated. ``planned``
     holds a batch's choice (see :func:`plan_batch`); a consult it leaves out is matched on
     its own. Commits."""
-    locked = repository.lock_consult(session, consult.id or 0)
+    locked = consults_repository.lock_consult(session, consult.id or 0)
     if locked is None or locked.state != ConsultState.requested:
         session.commit()
         return []
@@ -162,7 +145,7 @@ def _own_open_offer(
     offer = repository.get_offer(session, offer_id)
     if offer is None or offer.specialist_id != user.id:
         raise NotFound(f"offer {offer_id} not found")
-    consult = repository.lock_consult(session, offer.consult_id)
+    consult = consults_repository.lock_consult(session, offer.consult_id)
     offer = repository.get_offer(session, offer_id)  # re-read under the consult's lock
     assert offer is not None
     assert consult is not None
@@ -209,7 +192,9 @@ def accept(
             session, consult.id or 0, now, "another specialist accepted"
         )
         if others:
-            _fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
+            consults.record_fact(
+                session, consult, None, f"{len(others)} other offer(s) withdrawn", now
+            )
         _involve(session, consult, user, ParticipantRelation.assigned)
         _audit(session, user, offer, consult, "accepted")
         slot = (offer.slot_start, offer.slot_end) if offer.slot_start and offer.slot_end else None
@@ -276,7 +261,7 @@ def _after_offer_closed(
         o for o in repository.offers_of(session, consult.id or 0) if o.status == OfferStatus.open
     ]
     if still_open or consult.state != ConsultState.offered:
-        _fact(session, consult, actor, text, now)
+        consults.record_fact(session, consult, actor, text, now)
         return False
     consults.transition(session, consult, ConsultState.requested, actor=actor, reason=text, at=now)
     return True
@@ -291,7 +276,7 @@ class DueReport:
 
 
 def _expire(session: Session, consult_id: int, now: datetime, report: DueReport) -> bool:
-    consult = repository.lock_consult(session, consult_id)
+    consult = consults_repository.lock_consult(session, consult_id)
     if consult is None:
         return False
     due = [
@@ -404,7 +389,7 @@ def assign_by_hand(
             field="specialist_id",
         )
     try:
-        consult = repository.lock_consult(session, consult_id)
+        consult = consults_repository.lock_consult(session, consult_id)
         if consult is None:
             raise NotFound(f"consult {consult_id} not found")
         text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
@@ -415,7 +400,9 @@ def assign_by_hand(
         )
         withdrawn = repository.withdraw_open(session, consult_id, now, "assigned by a coordinator")
         if withdrawn:
-            _fact(session, consult, coordinator, f"{len(withdrawn)} open offer(s) withdrawn", now)
+            consults.record_fact(
+                session, consult, coordinator, f"{len(withdrawn)} open offer(s) withdrawn", now
+            )
         offer = ConsultOffer(
             consult_id=consult_id,
             specialist_id=specialist_id,
