@@ -152,6 +152,9 @@ def test_decline_moves_to_the_next_candidate(
     assert state_of(db, consult_id) == ConsultState.offered
     late = api.post(f"/api/v1/offers/{offer.id}/accept")
     assert late.status_code == 409
+    # Having declined, they no longer see the consult; the one now offered it does.
+    assert api.get(f"/api/v1/consults/{consult_id}").status_code == 404
+    assert login(other).get(f"/api/v1/consults/{consult_id}").status_code == 200
     events = nurse.get(f"/api/v1/consults/{consult_id}/events").json()
     assert [e["to_state"] for e in events] == [
         "draft",

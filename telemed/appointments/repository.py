@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
-from telemed.consults.models import Consult, ConsultParticipant, ParticipantRelation
+from telemed.consults.models import Consult
 
 
 def lock_user(session: Session, user_id: int) -> User | None:
@@ -125,18 +124,3 @@ def upcoming(
         query.order_by(col(Appointment.starts_at), col(Appointment.id)).limit(limit)
     )
     return [(appointment, consult) for appointment, consult in rows]
-
-
-def drop_assignment(session: Session, consult_id: int, user_id: int) -> None:
-    """The specialist is no longer assigned to the consult (they cancelled): they keep
-    their ``offered`` relation (they may still read it, and are not offered it again) but
-    lose the assigned one (its call, its specialist's note)."""
-    session.execute(
-        delete(ConsultParticipant)
-        .where(
-            col(ConsultParticipant.consult_id) == consult_id,
-            col(ConsultParticipant.user_id) == user_id,
-            col(ConsultParticipant.relation) == ParticipantRelation.assigned,
-        )
-        .execution_options(synchronize_session=False)
-    )

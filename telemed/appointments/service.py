@@ -598,7 +598,9 @@ def _release(
     offers_repository.release_accepted(
         session, consult_id, at, f"the specialist cancelled the appointment: {reason}"
     )
-    repository.drop_assignment(session, consult_id, user_id)
+    # They keep their ``offered`` relation: they may still read the consult they worked
+    # on, and are not offered it again; the call and the specialist's note go.
+    consults_repository.drop_participant(session, consult_id, user_id, ParticipantRelation.assigned)
     if not offers_repository.has_participant(
         session, consult_id, user_id, ParticipantRelation.offered
     ):

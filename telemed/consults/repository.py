@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlmodel import Session, col, select
 
 from telemed.cases.models import Case
@@ -13,6 +13,7 @@ from telemed.consults.models import (
     ConsultEvent,
     ConsultParticipant,
     ConsultState,
+    ParticipantRelation,
     Specialty,
 )
 
@@ -120,3 +121,20 @@ def lock_consult(session: Session, consult_id: int) -> Consult | None:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
+
+
+def drop_participant(
+    session: Session, consult_id: int, user_id: int, relation: ParticipantRelation
+) -> None:
+    """The user is no longer involved in the consult that way (an offer they did not take
+    ended, an assignment they gave back): the relation goes, and with it the access it
+    gave. The history stays in the offers, the appointments and the consult's events."""
+    session.execute(
+        delete(ConsultParticipant)
+        .where(
+            col(ConsultParticipant.consult_id) == consult_id,
+            col(ConsultParticipant.user_id) == user_id,
+            col(ConsultParticipant.relation) == relation,
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -44,6 +44,15 @@ def _involve(session: Session, consult: Consult, user: User, relation: Participa
         consults.add_participant(session, consult, user, relation)
 
 
+def _uninvolve(session: Session, consult: Consult, specialist_ids: list[int]) -> None:
+    """Offers that ended untaken end the access they gave: a specialist who declined, let
+    an offer expire or lost a race no longer sees the consult (least privilege)."""
+    for specialist_id in specialist_ids:
+        consults_repository.drop_participant(
+            session, consult.id or 0, specialist_id, ParticipantRelation.offered
+        )
+
+
 def _audit(
     session: Session, actor: User | None, offer: ConsultOffer, consult: Consult, what: str
 ) -> None:
@@ -195,6 +204,7 @@ def accept(
             consults.record_fact(
                 session, consult, None, f"{len(others)} other offer(s) withdrawn", now
             )
+        _uninvolve(session, consult, others)
         _involve(session, consult, user, ParticipantRelation.assigned)
         _audit(session, user, offer, consult, "accepted")
         slot = (offer.slot_start, offer.slot_end) if offer.slot_start and offer.slot_end else None
@@ -240,6 +250,7 @@ def decline(
             session, offer_id, OfferStatus.declined, now, reason=reason.strip()
         ):
             raise Conflict("this offer was closed meanwhile", field="offer")
+        _uninvolve(session, consult, [offer.specialist_id])
         _audit(session, user, offer, consult, "declined")
         rematch = _after_offer_closed(session, consult, user, text, now)
         session.commit()
@@ -287,6 +298,7 @@ def _expire(session: Session, consult_id: int, now: datetime, report: DueReport)
     names = directory_names(session, [o.specialist_id for o in due])
     for offer in due:
         if repository.close_offer(session, offer.id or 0, OfferStatus.expired, now):
+            _uninvolve(session, consult, [offer.specialist_id])
             _audit(session, None, offer, consult, "expired")
             report.expired.append(offer.id or 0)
     text = "offer expired without an answer: " + ", ".join(names)
@@ -403,6 +415,7 @@ def assign_by_hand(
             consults.record_fact(
                 session, consult, coordinator, f"{len(withdrawn)} open offer(s) withdrawn", now
             )
+        _uninvolve(session, consult, withdrawn)
         offer = ConsultOffer(
             consult_id=consult_id,
             specialist_id=specialist_id,
