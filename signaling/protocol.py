@@ -292,6 +292,22 @@ class Candidate:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Candidate:
+        # Fast path (every well-formed browser candidate): the checks inline; anything
+        # else goes through the helpers below, which name the offending member.
+        cand, mid, index, ufrag = (
+            d.get("candidate"),
+            d.get("sdpMid"),
+            d.get("sdpMLineIndex"),
+            d.get("usernameFragment"),
+        )
+        if (
+            type(cand) is str
+            and len(cand) <= MAX_MESSAGE_BYTES
+            and (mid is None or (type(mid) is str and len(mid) <= MAX_ID_LENGTH))
+            and (index is None or (type(index) is int and index >= 0))
+            and (ufrag is None or (type(ufrag) is str and len(ufrag) <= 256))
+        ):
+            return cls(candidate=cand, sdp_mid=mid, sdp_mline_index=index, username_fragment=ufrag)
         return cls(
             candidate=_str(d, "candidate", MAX_MESSAGE_BYTES, min_len=0),
             sdp_mid=_opt_str(d, "sdpMid", MAX_ID_LENGTH, min_len=0),
@@ -494,6 +510,13 @@ class PeerLeft:
 
 def _routing(d: Mapping[str, Any]) -> tuple[str | None, str | None, int | None]:
     """``to``, ``from`` and ``seq`` of a relayed message."""
+    to, sender, seq = d.get("to"), d.get("from"), d.get("seq")
+    if (
+        (to is None or (type(to) is str and 0 < len(to) <= MAX_ID_LENGTH))
+        and (sender is None or (type(sender) is str and 0 < len(sender) <= MAX_ID_LENGTH))
+        and (seq is None or (type(seq) is int and seq >= 0))
+    ):
+        return to, sender, seq  # the usual case, checked inline (hot path)
     return (
         _opt_str(d, "to", MAX_ID_LENGTH),
         _opt_str(d, "from", MAX_ID_LENGTH),
@@ -793,6 +816,8 @@ def _reject_constant(name: str) -> Any:
 # a new one per call, a measurable part of relaying a message.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# What _ENCODER.encode does for a str, called directly (the C function; the hot path).
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _decode(text: str) -> Any:
@@ -910,15 +935,15 @@ class Sequenced:
         """
         out = cls.__new__(cls)
         out._head = _SEQ_HEADS[message.TYPE]
-        tail = ',"from":' + _ENCODER.encode(sender)
+        tail = ',"from":' + _encode_str(sender)
         if isinstance(message, CandidateMessage):
             cand = message.candidate
             tail += ',"candidate":' + ("null" if cand is None else _candidate_json(cand))
         elif isinstance(message, IceRestart):
             if message.reason is not None:
-                tail += ',"reason":' + _ENCODER.encode(message.reason)
+                tail += ',"reason":' + _encode_str(message.reason)
         else:
-            tail += ',"sdp":' + _ENCODER.encode(message.sdp)
+            tail += ',"sdp":' + _encode_str(message.sdp)
         out._tail = tail + "}"
         return out
 
@@ -932,7 +957,7 @@ def _candidate_json(cand: Candidate) -> str:
     Encoding a ``str`` takes the JSON encoder's C fast path; encoding a ``dict`` sets up a
     new C encoder on every call.
     """
-    enc = _ENCODER.encode
+    enc = _encode_str
     out = '{"candidate":' + enc(cand.candidate)
     if cand.sdp_mid is not None:
         out += ',"sdpMid":' + enc(cand.sdp_mid)
