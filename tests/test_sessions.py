@@ -354,6 +354,11 @@ def test_both_sides_in_the_room_put_a_scheduled_consult_in_session_and_back(
     page = specialist.get(f"/consults/{consult_id}").text
     assert "scheduled → in session" in page
     assert "in session → scheduled" in page
+    # The line dropped before the specialist ended the consult: they end it from its page.
+    assert "End consult (completed)" in page
+    assert "End consult" not in nurse.get(f"/consults/{consult_id}").text
+    assert end_consult(specialist, consult_id).status_code == 303
+    assert state_of(nurse, consult_id) == "completed"
 
 
 def test_an_accepted_consult_keeps_its_state_through_a_call(
@@ -405,7 +410,7 @@ def test_the_specialist_ends_the_consult_from_the_call_page(
     # Not in session yet: nothing to end.
     response = specialist.post(end)
     assert response.status_code == 409
-    assert "not in session" in response.text
+    assert "no session was held" in response.text
     to_state(engine, consult_id, ConsultState.in_session)
     # Not the specialist, or not on the consult at all.
     assert nurse.post(end).status_code == 403

@@ -24,7 +24,11 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.offered: frozenset({S.accepted, S.requested, S.escalated, S.cancelled}),
     S.escalated: frozenset({S.offered, S.accepted, S.requested, S.cancelled}),
     S.accepted: frozenset({S.scheduled, S.answered_async, S.requested, S.cancelled}),
-    S.scheduled: frozenset({S.in_session, S.no_show, S.requested, S.answered_async, S.cancelled}),
+    # scheduled -> completed: the session was held but the call had ended (a dropped line,
+    # one side gone first) before the specialist ended the consult.
+    S.scheduled: frozenset(
+        {S.in_session, S.completed, S.no_show, S.requested, S.answered_async, S.cancelled}
+    ),
     # A dropped call is not a dead end: back to scheduled, or on by messages.
     S.in_session: frozenset({S.completed, S.scheduled, S.answered_async}),
     S.no_show: frozenset({S.scheduled, S.requested, S.cancelled}),

@@ -7,7 +7,12 @@ from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
 from telemed.attachments.models import Attachment
-from telemed.consults.models import ConsultParticipant, ParticipantRelation
+from telemed.consults.models import (
+    ConsultEvent,
+    ConsultParticipant,
+    ConsultState,
+    ParticipantRelation,
+)
 from telemed.db import rows_grouped_by
 from telemed.messages.models import Message
 from telemed.sessions.models import CallSession, CallSessionEvent
@@ -122,3 +127,14 @@ def attachments_of_messages(session: Session, message_ids: list[int]) -> dict[in
     ):
         found.setdefault(a.message_id or 0, a)
     return found
+
+
+def was_in_session(session: Session, consult_id: int) -> bool:
+    """Whether the consult was ever ``in_session`` (both sides in its call at once)."""
+    found = session.exec(
+        select(ConsultEvent.id).where(
+            ConsultEvent.consult_id == consult_id,
+            ConsultEvent.to_state == ConsultState.in_session,
+        )
+    ).first()
+    return found is not None

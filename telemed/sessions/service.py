@@ -262,16 +262,26 @@ def follow_call(
         return None
 
 
+def can_end(session: Session, consult: Consult) -> bool:
+    """Whether the consult may be ended now: in session, or scheduled after a session was
+    held (both sides were in the call; the line dropped before the specialist ended it)."""
+    state = ConsultState(consult.state)
+    if state is ConsultState.in_session:
+        return True
+    return state is ConsultState.scheduled and repository.was_in_session(session, consult.id or 0)
+
+
 def end_consult(session: Session, user: User, consult: Consult) -> None:
-    """The specialist ends the consult from the call page: ``in_session`` -> ``completed``."""
+    """The specialist ends the consult: ``in_session`` (or ``scheduled`` after a session
+    was held) -> ``completed``."""
     role = auth.ensure_call_participant(session, user, consult)
     if role != "specialist":
         raise Forbidden("only the consult's specialist can end the consult")
     state = ConsultState(consult.state)
-    if state is not ConsultState.in_session:
+    if not can_end(session, consult):
         raise Conflict(
-            f"the consult is {state.value.replace('_', ' ')}, not in session: it can be ended "
-            "from the call while both sides are in it"
+            f"the consult is {state.value.replace('_', ' ')} and no session was held: it can "
+            "be ended once both sides have been in the call"
         )
     consults.transition(
         session, consult, ConsultState.completed, actor=user, reason="ended from the call"

@@ -75,6 +75,7 @@ class CallPanel:
     """What the consult page shows about calls: the join link and the call records."""
 
     can_join: bool
+    can_end: bool  # the specialist may complete the consult (a session was held)
     sessions: list[CallSessionPublic]
     names: dict[int, str]
     photos: dict[int, int]  # thread message id of a shared photo -> its attachment id
@@ -106,8 +107,10 @@ def panel(db: Session, settings: Settings, user: User, consult: Consult) -> Call
             service.ensure_call_open_now(db, settings, consult)
         except TelemedError:
             can_join = False
+    can_end = auth.call_role(db, user, consult) == "specialist" and service.can_end(db, consult)
     return CallPanel(
         can_join=can_join,
+        can_end=can_end,
         sessions=sessions,
         names={i: u.full_name for i, u in people.items()},
         photos={m: a.id or 0 for m, a in photos.items()},
@@ -154,7 +157,7 @@ def call_page(
 
 @router.post("/consults/{consult_id}/call/end")
 def end_consult(consult: PageConsult, user: CurrentUser, db: SessionDep) -> Response:
-    """The call page's "End consult": the specialist completes a consult in session (403 for
-    the others on the call, 409 when the consult is not in session)."""
+    """ "End consult" (call page, or consult page after a held session): the specialist
+    completes the consult (403 for the others on the call, 409 when no session was held)."""
     service.end_consult(db, user, consult)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
