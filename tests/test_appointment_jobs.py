@@ -28,10 +28,14 @@ class Booked:
 
     @property
     def appointment(self) -> Appointment:
+        """The consult's latest appointment."""
         self.db.rollback()
         found = self.db.exec(
-            select(Appointment).where(Appointment.consult_id == self.consult_id)
-        ).one()
+            select(Appointment)
+            .where(Appointment.consult_id == self.consult_id)
+            .order_by(col(Appointment.id).desc())
+        ).first()
+        assert found is not None
         return found
 
     @property
@@ -164,6 +168,15 @@ def test_nobody_joining_makes_a_no_show_once(
     events = booked.nurse.get(f"/api/v1/consults/{booked.consult_id}/events").json()
     assert events[-1]["to_state"] == "no_show"
     assert events[-1]["reason"] == "nobody joined within 15 minutes of the start"
+    # The clinician books a new time: the consult is scheduled again, with a new appointment.
+    assert "Book a time" in booked.nurse.get(f"/consults/{booked.consult_id}").text
+    again = whole_minute(utcnow() + timedelta(days=1))
+    rebooked = booked.nurse.post(
+        f"/api/v1/consults/{booked.consult_id}/appointment", {"starts_at": again.isoformat()}
+    )
+    assert rebooked.status_code in (200, 201), rebooked.text
+    assert booked.state == "scheduled"
+    assert booked.appointment.starts_at == again
 
 
 def test_one_side_waiting_gets_until_the_end_of_the_slot(

@@ -349,6 +349,10 @@ def assigned_specialist(session: Session, consult: Consult) -> User | None:
     return None
 
 
+# A live consult without a scheduled appointment that may get one booked by hand.
+BOOKABLE_STATES = frozenset({ConsultState.accepted, ConsultState.no_show})
+
+
 def book_time(
     session: Session,
     user: User,
@@ -358,7 +362,8 @@ def book_time(
     settings: Settings,
 ) -> Appointment:
     """Book a time for an ``accepted`` live consult that has none (its specialist had no
-    free slot, or a coordinator agreed a time by phone). Commits."""
+    free slot, or a coordinator agreed a time by phone), or a new one after a no-show.
+    Commits."""
     consult = consult_auth.get_visible_consult(session, user, consult_id)
     auth.ensure_can_book(session, user, consult)
     starts_at = check_new_start(starts_at, now)
@@ -368,9 +373,10 @@ def book_time(
         consult = locked
         if not is_live(consult):
             raise Conflict("an asynchronous consult has no appointment; use its messages")
-        if consult.state != ConsultState.accepted:
+        if consult.state not in BOOKABLE_STATES:
             raise Conflict(
-                f"a time is booked once the consult is accepted; it is {consult.state}",
+                f"a time is booked once the consult is accepted (or after a no-show); "
+                f"it is {consult.state}",
                 field="state",
             )
         specialist = assigned_specialist(session, consult)

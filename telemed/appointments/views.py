@@ -93,7 +93,7 @@ def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
         return None
     appointment = repository.latest_for_consult(db, consult.id or 0)
     bookable = (
-        consult.state == ConsultState.accepted
+        consult.state in service.BOOKABLE_STATES
         and (appointment is None or appointment.status != AppointmentStatus.scheduled)
         and auth.can_book(db, user, consult)
     )
