@@ -211,12 +211,21 @@ def test_expiry_next_candidate_escalation_then_assigned_by_hand(
         nurse.post(f"/api/v1/consults/{consult_id}/assign", {"specialist_id": first.id}).status_code
         == 403
     )
+    agreed = (utcnow() + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    naive = {"specialist_id": first.id, "starts_at": agreed.replace(tzinfo=None).isoformat()}
+    assert coordinator.post(f"/api/v1/consults/{consult_id}/assign", naive).status_code == 422
     assigned = coordinator.post(
         f"/api/v1/consults/{consult_id}/assign",
-        {"specialist_id": first.id, "reason": "phoned her, she can take it"},
+        {
+            "specialist_id": first.id,
+            "reason": "phoned her, she can take it",
+            "starts_at": agreed.isoformat(),
+        },
     )
     assert assigned.status_code == 200, assigned.text
-    assert state_of(db, consult_id) == ConsultState.scheduled  # at her next free slot
+    assert state_of(db, consult_id) == ConsultState.scheduled  # at the time agreed by phone
+    booked = coordinator.get(f"/api/v1/consults/{consult_id}/appointment").json()
+    assert datetime.fromisoformat(booked["starts_at"]) == agreed
     detail = nurse.get(f"/api/v1/consults/{consult_id}").json()
     assert ("assigned", first.id) in {(p["relation"], p["user_id"]) for p in detail["participants"]}
     # (ordered by time: the clock driven ahead above puts the escalation "later")

@@ -71,8 +71,20 @@ def escalations(user: CurrentUser, db: SessionDep) -> list[EscalatedPublic]:
 
 
 @router.post("/consults/{consult_id}/assign", responses=ERRORS)
-def assign(consult_id: int, body: AssignIn, user: CurrentUser, db: SessionDep) -> OfferPublic:
+def assign(
+    consult_id: int, body: AssignIn, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> OfferPublic:
     """Assign a waiting or escalated consult to a verified specialist by hand
-    (coordinators)."""
-    offer = service.assign_by_hand(db, user, consult_id, body.specialist_id, body.reason, utcnow())
+    (coordinators); a live one is booked at ``starts_at`` or the next free slot."""
+    offer = service.assign_by_hand(
+        db,
+        user,
+        consult_id,
+        body.specialist_id,
+        body.reason,
+        utcnow(),
+        starts_at=body.starts_at,
+        policy=OfferPolicy.from_settings(settings),
+        settings=settings,
+    )
     return OfferPublic.model_validate(offer)

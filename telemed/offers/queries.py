@@ -44,6 +44,7 @@ def escalation_queue(session: Session, user: User) -> list[EscalatedPublic]:
                 consult_id=consult.id or 0,
                 specialty=consult.specialty,
                 urgency=consult.urgency,
+                mode=consult.mode,
                 language=consult.language,
                 requested_at=consult.requested_at,
                 escalated_at=consult.state_changed_at,

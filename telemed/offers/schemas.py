@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from telemed.consults.models import ConsultMode, ConsultState, Language, Urgency
 from telemed.offers.models import OfferStatus
@@ -42,12 +42,16 @@ class DeclineIn(BaseModel):
 class AssignIn(BaseModel):
     specialist_id: int
     reason: str = Field(default="", max_length=2000)
+    # A live consult's session time agreed by phone (with its UTC offset); without it the
+    # specialist's next free slot is booked.
+    starts_at: AwareDatetime | None = None
 
 
 class EscalatedPublic(BaseModel):
     consult_id: int
     specialty: str
     urgency: Urgency
+    mode: ConsultMode
     language: Language
     requested_at: datetime | None
     escalated_at: datetime

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from telemed.appointments.views import parse_local
 from telemed.db import utcnow
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.directory import repository as directory
@@ -71,8 +72,20 @@ def assign(
     consult_id: int,
     user: CurrentUser,
     db: SessionDep,
+    settings: SettingsDep,
     specialist_id: Annotated[int, Form()],
     reason: Annotated[str, Form(max_length=2000)] = "",
+    starts_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    service.assign_by_hand(db, user, consult_id, specialist_id, reason, utcnow())
+    service.assign_by_hand(
+        db,
+        user,
+        consult_id,
+        specialist_id,
+        reason,
+        utcnow(),
+        starts_at=parse_local(starts_at, user.timezone) if starts_at.strip() else None,
+        policy=OfferPolicy.from_settings(settings),
+        settings=settings,
+    )
     return RedirectResponse("/coordinator/escalations", status_code=303)
