@@ -1,0 +1,127 @@
+"""The README's newcomer walk-through in a real browser on the embedded default: register
+as a specialist, be verified by the demo coordinator, tick availability on the week grid,
+receive the offer of a demo clinician's request, accept it, see the appointment on both
+sides, and find the e-mails in the local mailbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Server
+from tests.browser.test_clinician_journey import log_in
+
+pytestmark = pytest.mark.browser
+
+NEWCOMER = "lerato.newcomer@example.org"
+PASSWORD = "a long newcomer password"
+
+
+def fresh_page(browser: Any) -> Page:
+    page: Page = browser.new_context().new_page()
+    return page
+
+
+def mailbox(server: Server) -> str:
+    """`telemed mailbox list` of the server's data directory, as the README says."""
+    env = {**os.environ, "TELEMED_DATA_DIR": str(server.log.parent)}
+    env.pop("TELEMED_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "telemed", "mailbox", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_a_newcomer_registers_is_verified_and_books_a_consult(browser: Any, server: Server) -> None:
+    page = fresh_page(browser)
+    page.goto(f"{server.url}/specialists/register")
+    page.fill("#full_name", "Dr Lerato Mahase")
+    page.fill("#email", NEWCOMER)
+    page.fill("#password", PASSWORD)
+    page.check("input[name=specialties][value=dermatology]")
+    page.check("input[name=languages][value=en]")
+    page.fill("#country", "GB")
+    page.fill("#time_zone", "Europe/London")
+    page.select_option("#registration_body", "GMC")
+    page.fill("#registration_number", "7054321")
+    valid_until = datetime.now(UTC).date() + timedelta(days=300)
+    page.fill("#registration_expires_on", valid_until.isoformat())
+    page.click("button[type=submit]")
+    page.context.close()
+
+    coordinator = fresh_page(browser)
+    log_in(coordinator, server, "coordinator@demo.telemed.org.ls", "coordinator-demo-2026")
+    coordinator.goto(f"{server.url}/coordinator/specialists?status=pending")
+    card = coordinator.locator("section.card", has_text="Dr Lerato Mahase")
+    expect(card).to_contain_text("status pending")
+    card.locator("input[name=note]").fill("GMC online register checked")
+    card.locator("button", has_text="Verify").click()
+    coordinator.goto(f"{server.url}/coordinator/specialists?status=verified")
+    expect(coordinator.locator("section.card", has_text="Dr Lerato Mahase")).to_contain_text(
+        "Evidence: GMC online register checked"
+    )
+    coordinator.context.close()
+
+    newcomer = fresh_page(browser)
+    log_in(newcomer, server, NEWCOMER, PASSWORD)
+    newcomer.goto(f"{server.url}/specialists/availability?hours=all")
+    expect(newcomer.locator("body")).to_contain_text("Europe/London")
+    newcomer.eval_on_selector_all(
+        "input[name=cell]", "cells => cells.forEach(c => { c.checked = true; })"
+    )
+    newcomer.click("button[name=source][value=grid]")
+    expect(newcomer.locator("[role=alert]")).to_have_count(0)
+    newcomer.goto(f"{server.url}/specialists/availability?hours=all")
+    expect(newcomer.locator("input[name=cell]:not(:checked)")).to_have_count(0)
+
+    clinician = fresh_page(browser)
+    log_in(clinician, server, "clinician@demo.telemed.org.ls", "clinician-demo-2026")
+    clinician.click("text=Request a consult")
+    clinician.fill("#patient_ref", "MOT-NEWCOMER-1")
+    clinician.fill("#age_years", "34")
+    clinician.select_option("#sex", "male")
+    clinician.select_option("#specialty", "dermatology")
+    clinician.select_option("#urgency", "urgent")
+    clinician.select_option("#mode", "video")
+    clinician.select_option("#language", "en")
+    clinician.fill("#question", "Violaceous plaques on both shins for three weeks.")
+    clinician.click("button[value=submit]")
+    expect(clinician.locator("h1 .state")).to_have_text("offered")
+    consult_url = clinician.url
+
+    newcomer.goto(f"{server.url}/offers")
+    expect(newcomer.locator("body")).to_contain_text("Violaceous plaques")
+    newcomer.click("button:has-text('Accept')")
+    expect(newcomer.locator("h1 .state")).to_have_text("scheduled")
+    newcomer.goto(f"{server.url}/schedule")
+    expect(newcomer.locator("body")).to_contain_text("GMT")  # London time, in winter
+
+    clinician.goto(consult_url)
+    expect(clinician.locator("h1 .state")).to_have_text("scheduled")
+    expect(clinician.locator("body")).to_contain_text("Dr Lerato Mahase")
+    expect(clinician.locator("body")).to_contain_text("SAST")  # Maseru time
+
+    # The scheduler delivers the outbox every 15 s into the local Maildir.
+    subject = f"Consult #{consult_url.rstrip('/').rsplit('/', 1)[1]}: session booked"
+    deadline = time.monotonic() + 60
+    listing = mailbox(server)
+    while listing.count(subject) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+        listing = mailbox(server)
+    booked = [line for line in listing.splitlines() if subject in line]
+    assert any(NEWCOMER in line for line in booked), listing
+    assert any("clinician@demo.telemed.org.ls" in line for line in booked), listing
+    offers = [line for line in listing.splitlines() if "New urgent dermatology" in line]
+    assert any(NEWCOMER in line for line in offers), listing
