@@ -13,18 +13,17 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
 from telemed.appointments.models import Appointment, AppointmentStatus
+from telemed.appointments.notices import local
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.notifications.service import notify, notify_coordinators
 from telemed.sessions.models import CallEventKind, CallSessionEvent
 from telemed.settings import Settings
-from telemed.web.templating import local_time
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +31,6 @@ DAY_BEFORE = timedelta(hours=24)
 JUST_BEFORE = timedelta(minutes=15)
 # "Nobody joined 15 minutes after the start" (issue 4): then the consult is a no-show.
 NO_SHOW_AFTER = timedelta(minutes=15)
-
-
-def _when(user: User, at: datetime) -> str:
-    return local_time(at, ZoneInfo(user.timezone), "%a %d %b %Y %H:%M")
 
 
 def _people(session: Session, appointment: Appointment, consult: Consult) -> list[User]:
@@ -92,7 +87,7 @@ def send_reminders(session: Session, settings: Settings, now: datetime) -> int:
             continue
         with _each(session, "reminding", appointment.id or 0):
             for user in _people(session, appointment, consult):
-                when = _when(user, appointment.starts_at)
+                when = local(appointment.starts_at, user.timezone)
                 soon = "in 15 minutes" if kind == "reminder_15m" else "tomorrow"
                 queued += notify(
                     session,

@@ -321,15 +321,16 @@ def plan_batch(
     """The periodic batch: every waiting non-emergency consult matched at once with the
     min-cost assignment (emergencies are broadcast, never batched). A consult that fails
     to build (stored data no longer valid) is left out and matched on its own."""
-    instances = []
-    for consult_id in consult_ids:
-        consult = session.get(Consult, consult_id)
-        if consult is None or consult.urgency == Urgency.emergency:
-            continue
-        instances.append(matching.build(session, consult, now, policy))
-    session.rollback()  # end the read-only snapshot before the per-consult transactions
-    if len(instances) < 2:
+    batched = [
+        consult
+        for consult in (session.get(Consult, consult_id) for consult_id in consult_ids)
+        if consult is not None and consult.urgency != Urgency.emergency
+    ]
+    if len(batched) < 2:
+        session.rollback()
         return {}  # nothing to share: one request alone is matched the same either way
+    instances = [matching.build(session, consult, now, policy) for consult in batched]
+    session.rollback()  # end the read-only snapshot before the per-consult transactions
     return matching.plan(instances)
 
 
