@@ -21,7 +21,7 @@ from telemed.appointments.models import Appointment, AppointmentStatus
 from telemed.appointments.notices import local
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
-from telemed.notifications.service import notify, notify_coordinators
+from telemed.notifications.service import already_queued, notify, notify_coordinators
 from telemed.sessions.models import CallEventKind, CallSessionEvent
 from telemed.settings import Settings
 
@@ -50,18 +50,24 @@ def _each(session: Session, what: str, item: int) -> Iterator[None]:
         log.exception("%s of appointment %s failed", what, item)
 
 
-def _scheduled_between(session: Session, start: datetime, end: datetime) -> list[Appointment]:
-    return list(
-        session.exec(
-            select(Appointment)
-            .where(
-                Appointment.status == AppointmentStatus.scheduled,
-                col(Appointment.starts_at) > start,
-                col(Appointment.starts_at) <= end,
-            )
-            .order_by(col(Appointment.starts_at))
+def _scheduled_between(
+    session: Session, start: datetime, end: datetime
+) -> list[tuple[Appointment, Consult]]:
+    rows = session.exec(
+        select(Appointment, Consult)
+        .join(Consult, col(Consult.id) == col(Appointment.consult_id))
+        .where(
+            Appointment.status == AppointmentStatus.scheduled,
+            col(Appointment.starts_at) > start,
+            col(Appointment.starts_at) <= end,
         )
+        .order_by(col(Appointment.starts_at))
     )
+    return [(appointment, consult) for appointment, consult in rows]
+
+
+def _reminder_key(kind: str, appointment: Appointment, user_id: int) -> str:
+    return f"{kind}:appointment{appointment.id}:seq{appointment.sequence}:user{user_id}"
 
 
 def reminder_kind(appointment: Appointment, now: datetime) -> str | None:
@@ -78,17 +84,35 @@ def reminder_kind(appointment: Appointment, now: datetime) -> str | None:
 
 
 def send_reminders(session: Session, settings: Settings, now: datetime) -> int:
-    """Queue the reminders due at ``now``; returns how many notifications were queued."""
+    """Queue the reminders due at ``now``; returns how many notifications were queued.
+
+    A reminder stays due for many runs (every minute of its window): the keys already used
+    are read in one query, so only the new ones cost anything."""
+    due = [
+        (appointment, consult, kind)
+        for appointment, consult in _scheduled_between(session, now, now + DAY_BEFORE)
+        if (kind := reminder_kind(appointment, now)) is not None
+    ]
+    keys = {
+        appointment.id: [
+            _reminder_key(kind, appointment, user_id)
+            for user_id in (appointment.specialist_id, consult.created_by_id)
+        ]
+        for appointment, consult, kind in due
+    }
+    done = already_queued(session, [key for pair in keys.values() for key in pair])
     queued = 0
-    for appointment in _scheduled_between(session, now, now + DAY_BEFORE):
-        kind = reminder_kind(appointment, now)
-        consult = session.get(Consult, appointment.consult_id)
-        if kind is None or consult is None:
+    for appointment, consult, kind in due:
+        if done.issuperset(keys[appointment.id]):
             continue
         with _each(session, "reminding", appointment.id or 0):
             for user in _people(session, appointment, consult):
+                key = _reminder_key(kind, appointment, user.id or 0)
+                if key in done:
+                    continue
                 when = local(appointment.starts_at, user.timezone)
-                soon = "in 15 minutes" if kind == "reminder_15m" else "tomorrow"
+                just_before = kind == "reminder_15m"
+                soon = "in 15 minutes" if just_before else "tomorrow"
                 queued += notify(
                     session,
                     user,
@@ -98,12 +122,10 @@ def send_reminders(session: Session, settings: Settings, now: datetime) -> int:
                         f"Your live consult {consult.id} ({consult.specialty}) starts {when}.\n"
                         f"Join the call from the consult page when it is time."
                     ),
-                    dedupe_key=(
-                        f"{kind}:appointment{appointment.id}:seq{appointment.sequence}"
-                        f":user{user.id}"
-                    ),
+                    dedupe_key=key,
                     link=f"/consults/{consult.id}/call",
-                    sms=f"Telemed: consult {consult.id} starts {when}." if soon else None,
+                    # By SMS too only just before: the day-before e-mail can wait to be read.
+                    sms=f"Telemed: consult {consult.id} starts {when}." if just_before else None,
                     now=now,
                 )
     return queued

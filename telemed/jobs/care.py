@@ -23,7 +23,12 @@ from telemed.consults.models import Consult, ConsultEvent, ConsultState
 from telemed.directory.models import SpecialistProfile, VerificationStatus
 from telemed.notes import repository as notes
 from telemed.notifications.models import DeliveryStatus, OutboxMessage
-from telemed.notifications.service import notify, notify_coordinators
+from telemed.notifications.service import (
+    already_queued,
+    coordinators_told,
+    notify,
+    notify_coordinators,
+)
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
 
@@ -135,14 +140,15 @@ def digest_text(session: Session, settings: Settings, now: datetime) -> str:
 def daily_digest(session: Session, settings: Settings, now: datetime) -> int:
     """Once a day after 06:00 Maseru time; returns how many coordinators were written to."""
     local = now.astimezone(ZoneInfo(settings.clinician_timezone))
-    if local.hour < DIGEST_HOUR:
-        return 0
+    key = f"digest:{local.date().isoformat()}"
+    if local.hour < DIGEST_HOUR or coordinators_told(session, key):
+        return 0  # (the digest's counts are not worked out again on every run of the day)
     queued = notify_coordinators(
         session,
         kind="digest",
         subject=f"Telemed daily digest, {local:%d %b %Y}",
         body=digest_text(session, settings, now),
-        dedupe_key=f"digest:{local.date().isoformat()}",
+        dedupe_key=key,
         link="/",
         now=now,
     )
@@ -165,10 +171,17 @@ def reverification_reminders(session: Session, settings: Settings, now: datetime
             col(User.is_active).is_(True),
         )
     ).all()
+
+    def key_of(profile: SpecialistProfile, user: User) -> str:
+        return f"reverify:user{user.id}:{profile.registration_expires_on.isoformat()}"
+
+    done = already_queued(session, [key_of(profile, user) for profile, user in rows])
     queued = 0
     for profile, user in rows:
+        key = key_of(profile, user)
+        if key in done:
+            continue  # told already (the coordinators in the same transaction)
         expires = f"{profile.registration_expires_on:%d %b %Y}"
-        key = f"reverify:user{user.id}:{profile.registration_expires_on.isoformat()}"
         queued += notify(
             session,
             user,

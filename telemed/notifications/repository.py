@@ -41,6 +41,16 @@ def insert_notification(session: Session, values: dict[str, Any]) -> int | None:
     return int(found) if found is not None else None
 
 
+def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` already have a notification (one query, by the unique index)."""
+    if not keys:
+        return set()
+    rows = session.exec(
+        select(Notification.dedupe_key).where(col(Notification.dedupe_key).in_(list(keys)))
+    )
+    return set(rows)
+
+
 def active_coordinators(session: Session) -> list[User]:
     return list(
         session.exec(

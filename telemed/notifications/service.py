@@ -136,6 +136,22 @@ def notify(
     return True
 
 
+def already_queued(session: Session, keys: Sequence[str]) -> set[str]:
+    """The dedupe keys among ``keys`` that were used already. Periodic jobs ask this once
+    per run rather than attempting (and skipping) one insert per key every run."""
+    return repository.existing_keys(session, keys)
+
+
+def _coordinator_keys(session: Session, dedupe_key: str) -> list[tuple[User, str]]:
+    return [(c, f"{dedupe_key}:user{c.id}") for c in repository.active_coordinators(session)]
+
+
+def coordinators_told(session: Session, dedupe_key: str) -> bool:
+    """Whether every active coordinator has had the notice of ``dedupe_key`` already."""
+    keys = [key for _, key in _coordinator_keys(session, dedupe_key)]
+    return set(keys) <= already_queued(session, keys)
+
+
 def notify_coordinators(
     session: Session,
     *,
@@ -151,14 +167,14 @@ def notify_coordinators(
     """notify() every active coordinator; dedupe_key is suffixed with ':user{id}'.
     Returns how many were queued."""
     queued = 0
-    for coordinator in repository.active_coordinators(session):
+    for coordinator, key in _coordinator_keys(session, dedupe_key):
         queued += notify(
             session,
             coordinator,
             kind=kind,
             subject=subject,
             body=body,
-            dedupe_key=f"{dedupe_key}:user{coordinator.id}",
+            dedupe_key=key,
             link=link,
             attachments=attachments,
             sms=sms,
