@@ -101,13 +101,14 @@ def panel(db: Session, settings: Settings, user: User, consult: Consult) -> Call
         if e.kind == CallEventKind.photo and isinstance(e.detail.get("message_id"), int)
     ]
     photos = repository.attachments_of_messages(db, shared)
-    can_join = auth.call_role(db, user, consult) is not None
+    role = auth.call_role(db, user, consult)
+    can_join = role is not None
     if can_join:
         try:
             service.ensure_call_open_now(db, settings, consult)
         except TelemedError:
             can_join = False
-    can_end = auth.call_role(db, user, consult) == "specialist" and service.can_end(db, consult)
+    can_end = role == "specialist" and service.can_end(db, consult)
     return CallPanel(
         can_join=can_join,
         can_end=can_end,
