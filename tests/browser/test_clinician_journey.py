@@ -19,6 +19,17 @@ def log_in(page: Page, server: Server, email: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
+def fill_request(page: Page, **fields: str) -> None:
+    """Open "Request a consult" and fill it: ``fields`` maps input ids to text, except
+    sex, specialty, urgency, mode and language, which are chosen from their lists."""
+    page.click("text=Request a consult")
+    for name, value in fields.items():
+        if name in ("sex", "specialty", "urgency", "mode", "language"):
+            page.select_option(f"#{name}", value)
+        else:
+            page.fill(f"#{name}", value)
+
+
 def test_clinician_requests_a_consult_and_the_coordinator_sees_it(
     browser: Any, server: Server
 ) -> None:
@@ -28,16 +39,18 @@ def test_clinician_requests_a_consult_and_the_coordinator_sees_it(
     expect(page.locator("h1")).to_have_text("Consults of your facility")
     expect(page.locator("tbody")).to_contain_text("MOT-2026-0141")  # demo data
 
-    page.click("text=Request a consult")
-    page.fill("#patient_ref", "MOT-BROWSER-1")
-    page.fill("#age_years", "9")
-    page.select_option("#sex", "female")
-    page.select_option("#specialty", "dermatology")
-    page.select_option("#urgency", "urgent")
-    page.select_option("#mode", "asynchronous")
-    page.select_option("#language", "en")
-    page.fill("#question", "Spreading blistering rash after co-trimoxazole: SJS?")
-    page.fill("#spo2_percent", "140")  # a typo the form must catch
+    fill_request(
+        page,
+        patient_ref="MOT-BROWSER-1",
+        age_years="9",
+        sex="female",
+        specialty="dermatology",
+        urgency="urgent",
+        mode="asynchronous",
+        language="en",
+        question="Spreading blistering rash after co-trimoxazole: SJS?",
+        spo2_percent="140",  # a typo the form must catch
+    )
     page.click("button[value=submit]")
     expect(page.locator("#spo2_percent-error")).to_contain_text("less than or equal to 100")
     expect(page.locator("#patient_ref")).to_have_value("MOT-BROWSER-1")

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server
-from tests.browser.test_clinician_journey import log_in
+from tests.browser.test_clinician_journey import fill_request, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -88,15 +88,17 @@ def test_a_newcomer_registers_is_verified_and_books_a_consult(browser: Any, serv
 
     clinician = fresh_page(browser)
     log_in(clinician, server, "clinician@demo.telemed.org.ls", "clinician-demo-2026")
-    clinician.click("text=Request a consult")
-    clinician.fill("#patient_ref", "MOT-NEWCOMER-1")
-    clinician.fill("#age_years", "34")
-    clinician.select_option("#sex", "male")
-    clinician.select_option("#specialty", "dermatology")
-    clinician.select_option("#urgency", "urgent")
-    clinician.select_option("#mode", "video")
-    clinician.select_option("#language", "en")
-    clinician.fill("#question", "Violaceous plaques on both shins for three weeks.")
+    fill_request(
+        clinician,
+        patient_ref="MOT-NEWCOMER-1",
+        age_years="34",
+        sex="male",
+        specialty="dermatology",
+        urgency="urgent",
+        mode="video",
+        language="en",
+        question="Violaceous plaques on both shins for three weeks.",
+    )
     clinician.click("button[value=submit]")
     expect(clinician.locator("h1 .state")).to_have_text("offered")
     consult_url = clinician.url
