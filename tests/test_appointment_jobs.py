@@ -65,8 +65,15 @@ class Booked:
         )
 
 
-def book(db: Session, settings: Settings, users: Users, login: LoginFn) -> Booked:
-    """A video consult accepted by a Johannesburg specialist: an appointment is booked."""
+def book(
+    db: Session,
+    settings: Settings,
+    users: Users,
+    login: LoginFn,
+    starts_in: timedelta | None = None,
+) -> Booked:
+    """A video consult accepted by a Johannesburg specialist: an appointment is booked
+    (and moved to start ``starts_in`` from now, on a whole minute, if given)."""
     specialist = Specialists(db, settings, users).make()
     nurse = login(users.make(Role.clinician))
     consult_id = int(nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"])
@@ -76,6 +83,8 @@ def book(db: Session, settings: Settings, users: Users, login: LoginFn) -> Booke
     assert doctor.post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
     booked = Booked(db, nurse, doctor, consult_id)
     assert booked.state == "scheduled"
+    if starts_in is not None:
+        booked.move_to(whole_minute(utcnow() + starts_in))
     return booked
 
 
@@ -106,9 +115,8 @@ def whole_minute(at: datetime) -> datetime:
 def test_reminders_go_out_the_day_before_and_15_minutes_before_once_each(
     db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
-    booked = book(db, settings, users, login)
-    start = whole_minute(utcnow() + timedelta(hours=30))
-    booked.move_to(start)
+    booked = book(db, settings, users, login, starts_in=timedelta(hours=30))
+    start = booked.appointment.starts_at
     appointment = booked.appointment
     both = (booked.nurse, booked.doctor)
 
@@ -135,9 +143,8 @@ def test_reminders_go_out_the_day_before_and_15_minutes_before_once_each(
 def test_a_moved_appointment_is_reminded_again_but_a_late_booking_skips_the_day_before(
     db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
-    booked = book(db, settings, users, login)
-    first = whole_minute(utcnow() + timedelta(hours=30))
-    booked.move_to(first)
+    booked = book(db, settings, users, login, starts_in=timedelta(hours=30))
+    first = booked.appointment.starts_at
     assert jobs.send_reminders(db, settings, first - timedelta(hours=23)) == 2
     # Moved two hours later, now less than 24 hours ahead: the change notice said it all.
     booked.move_to(first + timedelta(hours=2))
@@ -150,9 +157,8 @@ def test_a_moved_appointment_is_reminded_again_but_a_late_booking_skips_the_day_
 def test_nobody_joining_makes_a_no_show_once(
     db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
-    booked = book(db, settings, users, login)
-    start = whole_minute(utcnow() + timedelta(hours=2))
-    booked.move_to(start)
+    booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
+    start = booked.appointment.starts_at
     coordinator = users.make(Role.coordinator)
 
     assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=14)) == []
@@ -182,9 +188,8 @@ def test_nobody_joining_makes_a_no_show_once(
 def test_one_side_waiting_gets_until_the_end_of_the_slot(
     db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
-    booked = book(db, settings, users, login)
-    start = whole_minute(utcnow() + timedelta(hours=2))
-    booked.move_to(start)
+    booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
+    start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=1), booked.nurse)
     assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
@@ -219,9 +224,8 @@ def test_reminder_times_follow_each_readers_zone_across_daylight_saving(
 def test_a_held_session_is_no_no_show(
     db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
-    booked = book(db, settings, users, login)
-    start = whole_minute(utcnow() + timedelta(hours=2))
-    booked.move_to(start)
+    booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
+    start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=2), booked.nurse, booked.doctor)
     assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
