@@ -26,6 +26,7 @@ from telemed.audit import endpoints as audit_api
 from telemed.audit import views as audit_pages
 from telemed.audit.context import ClientAddressMiddleware
 from telemed.cases import views as cases_pages
+from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.consults import endpoints as consults_api
 from telemed.consults import views as consults_pages
 from telemed.db import make_engine
@@ -70,7 +71,11 @@ ALREADY_COMPRESSED = (
 )
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, clock: Clock = SYSTEM_CLOCK
+) -> FastAPI:
+    """The application. ``clock`` is the one source of "now" for its views and endpoints
+    (tests pass a clock they control)."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.sqlalchemy_url)
 
@@ -96,6 +101,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.state.engine = engine
     app.state.session_cache = SessionCache(settings.session_cache_seconds)
     app.state.signaling = signaling

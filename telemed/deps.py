@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,6 +15,7 @@ from telemed.accounts import service as accounts
 from telemed.accounts.models import Role, User
 from telemed.accounts.security import token_digest, tokens_equal
 from telemed.accounts.session_cache import SessionCache
+from telemed.clock import Clock
 from telemed.db import session_scope
 from telemed.errors import Forbidden, NotAuthenticated
 from telemed.settings import Settings
@@ -39,8 +41,20 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
+async def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+async def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
+    """The request's "now": read once, so that every step of one request agrees on it."""
+    return clock.now()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+NowDep = Annotated[datetime, Depends(get_now)]
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _authenticate(request: Request, db: SessionDep) -> Auth:
+async def _authenticate(request: Request, db: SessionDep, now: NowDep) -> Auth:
     """The request's user. Async so that a remembered session costs no threadpool hop;
     only a lookup in the database goes to a worker thread."""
     token = request.cookies.get(SESSION_COOKIE)
@@ -63,7 +77,7 @@ async def _authenticate(request: Request, db: SessionDep) -> Auth:
     digest = token_digest(token)
     found = cache.get(digest)
     if found is None:
-        found = await run_in_threadpool(accounts.resolve_session, db, token)
+        found = await run_in_threadpool(accounts.resolve_session, db, token, now)
         if found is None:
             raise NotAuthenticated("Log in first.")
         cache.put(digest, *found)

@@ -7,11 +7,11 @@ The consult endpoints and pages call :func:`consult_requested` after a consult b
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlmodel import Session
 
 from telemed.consults.models import Consult, ConsultState
-from telemed.db import utcnow
 from telemed.offers import service as offers
 from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
@@ -19,7 +19,9 @@ from telemed.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def consult_requested(session: Session, consult: Consult, settings: Settings) -> None:
+def consult_requested(
+    session: Session, consult: Consult, settings: Settings, now: datetime
+) -> None:
     """Request -> offer to the best eligible specialist (or every one, for an emergency).
 
     The request itself is already committed: if offering fails, the clinician still gets
@@ -28,7 +30,7 @@ def consult_requested(session: Session, consult: Consult, settings: Settings) ->
     if consult.state != ConsultState.requested:
         return
     try:
-        offers.offer_requested(session, consult, utcnow(), OfferPolicy.from_settings(settings))
+        offers.offer_requested(session, consult, now, OfferPolicy.from_settings(settings))
     except Exception:
         session.rollback()
         log.exception("offering consult %s failed; the periodic run will retry", consult.id)

@@ -26,7 +26,7 @@ from telemed.db import make_engine
 from telemed.demo.seed import seed_facilities
 from telemed.migrate import upgrade
 from telemed.settings import Environment, Settings
-from tests.helpers import ApiClient, Users
+from tests.helpers import ApiClient, ManualClock, Users
 from tests.notification_helpers import sms_gateway, smtp_server  # noqa: F401 - fixtures
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -131,8 +131,16 @@ def db(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(settings: Settings, engine: Engine, db: Session) -> Iterator[TestClient]:
-    app = create_app(settings, engine)
+def clock() -> ManualClock:
+    """The application's clock: real time unless the test pins it (``clock.set(T0)``)."""
+    return ManualClock()
+
+
+@pytest.fixture
+def client(
+    settings: Settings, engine: Engine, db: Session, clock: ManualClock
+) -> Iterator[TestClient]:
+    app = create_app(settings, engine, clock)
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
 
@@ -146,12 +154,12 @@ LoginFn = Callable[[User], ApiClient]
 
 
 @pytest.fixture
-def login(settings: Settings, engine: Engine, db: Session) -> Iterator[LoginFn]:
-    """``login(user)`` gives an ``ApiClient`` with its own cookie jar."""
+def login(settings: Settings, engine: Engine, db: Session, clock: ManualClock) -> Iterator[LoginFn]:
+    """``login(user)`` gives an ``ApiClient`` with its own cookie jar, on the app's clock."""
     clients: list[TestClient] = []
 
     def _login(user: User) -> ApiClient:
-        test_client = TestClient(create_app(settings, engine), base_url="http://testserver")
+        test_client = TestClient(create_app(settings, engine, clock), base_url="http://testserver")
         clients.append(test_client)
         return ApiClient(test_client, user)
 

@@ -50,7 +50,8 @@ class Specialists:
                 "registration_expires_on": utcnow().date() + timedelta(days=365),
             }
         )
-        profile = directory.register(self.db, self.settings, data, f"192.0.2.{self.count}")
+        now = utcnow()
+        profile = directory.register(self.db, self.settings, data, f"192.0.2.{self.count}", now)
         user = self.db.get(User, profile.user_id)
         assert user is not None
         directory.set_availability(
@@ -58,7 +59,10 @@ class Specialists:
             self.settings,
             user,
             AvailabilityIn(weekly=ALL_DAY if windows is None else windows, away=away),
+            now,
         )
         if verified:
-            directory.verify(self.db, self.coordinator, profile.user_id, "HPCSA register, online")
+            directory.verify(
+                self.db, self.coordinator, profile.user_id, "HPCSA register, online", now
+            )
         return user

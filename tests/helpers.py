@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime, timedelta
+
 import httpx
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -11,6 +14,44 @@ from telemed.accounts.models import Role, User
 from telemed.settings import Settings
 
 PASSWORD = "correct horse battery"
+
+
+def env_without_settings() -> dict[str, str]:
+    """This process's environment for a child ``telemed`` process, without the ``TELEMED_*``
+    settings (the child gets its own), but with the test run's clock (``TELEMED_TEST_*``,
+    see tests/timetravel)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TELEMED_") or k.startswith("TELEMED_TEST_")
+    }
+
+
+class ManualClock:
+    """The application's clock in tests (``telemed.clock.Clock``): the real time until a
+    test pins it with ``set``, then exactly what the test says, moved only by ``advance``.
+    The ``client`` and ``login`` fixtures build the app on it, so a test that works at a
+    fixed date gets that date from every view and endpoint too."""
+
+    def __init__(self) -> None:
+        self._at: datetime | None = None
+
+    def now(self) -> datetime:
+        return self._at if self._at is not None else datetime.now(UTC)
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("ManualClock.set needs an aware datetime")
+        self._at = at.astimezone(UTC)
+
+    def advance(self, delta: timedelta) -> None:
+        self._at = self.now() + delta
+
+    def set_midday(self) -> datetime:
+        """Pin to 12:00 UTC today (14:00 in Maseru, 12:00 or 13:00 in London): the same
+        date in every zone the tests use, whatever the hour of the run."""
+        self.set(datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0))
+        return self.now()
 
 
 class Users:

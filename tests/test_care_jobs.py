@@ -20,7 +20,7 @@ from telemed.offers.models import ConsultOffer
 from telemed.settings import Settings
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
-from tests.helpers import ApiClient, Users, consult_payload
+from tests.helpers import ApiClient, ManualClock, Users, consult_payload
 
 NOTE = {
     "subjective": "Wheeze since infancy, night cough.",
@@ -72,16 +72,19 @@ def answered_async_consult(
 
 
 def test_follow_up_falls_due_once_and_an_outcome_closes_the_consult(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    db: Session, settings: Settings, users: Users, login: LoginFn, clock: ManualClock
 ) -> None:
-    today = utcnow().date()
+    """On the application's clock, pinned at midday: the follow-up date, the job's runs and
+    the clinician's home page all count days from one "today"."""
+    now = clock.set_midday()
+    today = now.date()
     nurse, _, consult_id = answered_async_consult(
         db, settings, users, login, (today + timedelta(days=3)).isoformat()
     )
     assert state_of(db, consult_id) == "answered_async"  # the signed note answered it
 
-    assert care.follow_ups_due(db, settings, utcnow()) == []  # not yet due
-    later = utcnow() + timedelta(days=3, hours=1)
+    assert care.follow_ups_due(db, settings, now) == []  # not yet due
+    later = now + timedelta(days=3, hours=1)
     assert care.follow_ups_due(db, settings, later) == [consult_id]
     assert care.follow_ups_due(db, settings, later) == []  # the state says it's done
     assert state_of(db, consult_id) == "follow_up_due"

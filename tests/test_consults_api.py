@@ -13,7 +13,7 @@ from telemed.accounts.models import Role
 from telemed.cases.models import Case
 from telemed.consults import service
 from telemed.consults.models import Consult, ConsultEvent, ConsultState, ParticipantRelation
-from telemed.db import make_engine
+from telemed.db import make_engine, utcnow
 from telemed.errors import Conflict, InvalidTransition
 from tests.conftest import LoginFn
 from tests.helpers import Users, consult_payload
@@ -121,9 +121,13 @@ def test_transition_service_records_the_actor_and_refuses_a_lost_race(
 
     nurse = users.make(Role.clinician)
     specialist = users.make(Role.specialist)
-    consult = service.create_consult(db, nurse, ConsultCreate.model_validate(consult_payload()))
+    consult = service.create_consult(
+        db, nurse, ConsultCreate.model_validate(consult_payload()), utcnow()
+    )
     service.add_participant(db, consult, specialist, ParticipantRelation.offered)
-    service.transition(db, consult, ConsultState.offered, actor=None, reason="best match")
+    service.transition(
+        db, consult, ConsultState.offered, actor=None, reason="best match", at=utcnow()
+    )
     db.commit()
     # A second reader holds the consult as it was before the first accept.
     url = engine.url.render_as_string(hide_password=False)
@@ -131,13 +135,15 @@ def test_transition_service_records_the_actor_and_refuses_a_lost_race(
         stale = other.get(Consult, consult.id)
         assert stale is not None
         other.commit()  # the object keeps what it read: state "offered"
-        service.transition(db, consult, ConsultState.accepted, actor=specialist, reason="accepted")
+        service.transition(
+            db, consult, ConsultState.accepted, actor=specialist, reason="accepted", at=utcnow()
+        )
         db.commit()
         with pytest.raises(Conflict, match="changed while you were working"):
-            service.transition(other, stale, ConsultState.accepted, actor=specialist)
+            service.transition(other, stale, ConsultState.accepted, actor=specialist, at=utcnow())
         other.rollback()
     with pytest.raises(InvalidTransition):
-        service.transition(db, consult, ConsultState.draft, actor=nurse)
+        service.transition(db, consult, ConsultState.draft, actor=nurse, at=utcnow())
     events = db.exec(select(ConsultEvent).where(ConsultEvent.consult_id == consult.id)).all()
     assert [(e.to_state, e.actor_id, e.reason) for e in events][-2:] == [
         ("offered", None, "best match"),

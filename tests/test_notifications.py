@@ -27,7 +27,7 @@ from telemed.notifications.service import (
 )
 from telemed.settings import Settings
 from tests.conftest import LoginFn
-from tests.helpers import PASSWORD, Users
+from tests.helpers import PASSWORD, ManualClock, Users
 from tests.notification_helpers import SMS_TOKEN, SmsGateway, SmtpServer, delivery_settings
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -86,7 +86,7 @@ def test_same_dedupe_key_queues_nothing_in_the_same_transaction(db: Session, use
     assert notify(db, user, kind="offer", subject="s", body="b", dedupe_key="offer:1", now=T0)
     assert not notify(db, user, kind="offer", subject="s", body="b", dedupe_key="offer:1", now=T0)
     # the key is unique over every user
-    assert not notify(db, other, kind="offer", subject="s", body="b", dedupe_key="offer:1")
+    assert not notify(db, other, kind="offer", subject="s", body="b", dedupe_key="offer:1", now=T0)
     # and the caller's transaction is still usable
     assert notify(db, user, kind="offer", subject="s", body="b", dedupe_key="offer:2", now=T0)
     db.commit()
@@ -98,14 +98,14 @@ def test_same_dedupe_key_queues_nothing_in_another_transaction(
     db: Session, users: Users, engine: Engine
 ) -> None:
     user = users.make(Role.specialist)
-    assert notify(db, user, kind="digest", subject="s", body="b", dedupe_key="digest:1")
+    assert notify(db, user, kind="digest", subject="s", body="b", dedupe_key="digest:1", now=T0)
     db.commit()
     other = make_engine(engine.url.render_as_string(hide_password=False))
     with Session(other) as session:
         again = session.get(User, user.id)
         assert again is not None
         assert not notify(
-            session, again, kind="digest", subject="s", body="b", dedupe_key="digest:1"
+            session, again, kind="digest", subject="s", body="b", dedupe_key="digest:1", now=T0
         )
         session.commit()
     other.dispose()
@@ -126,12 +126,13 @@ def test_rollback_of_the_callers_transaction_leaves_no_notification(
         dedupe_key="offer:9",
         sms="x",
         attachments=[FileAttachment("a.ics", "text/calendar; method=REQUEST", b"BEGIN:VCALENDAR")],
+        now=T0,
     )
     db.rollback()
     assert _count(db, Notification) == 0
     assert _count(db, OutboxMessage) == 0
     # the key was never used: a later notify with it queues
-    assert notify(db, user, kind="offer", subject="s", body="b", dedupe_key="offer:9")
+    assert notify(db, user, kind="offer", subject="s", body="b", dedupe_key="offer:9", now=T0)
     db.commit()
     assert _count(db, Notification) == 1
 
@@ -143,8 +144,14 @@ def test_notify_coordinators_reaches_every_active_coordinator(db: Session, users
     db.add(gone)
     db.commit()
     users.make(Role.specialist)
-    assert notify_coordinators(db, kind="escalated", subject="s", body="b", dedupe_key="esc:3") == 2
-    assert notify_coordinators(db, kind="escalated", subject="s", body="b", dedupe_key="esc:3") == 0
+    assert (
+        notify_coordinators(db, kind="escalated", subject="s", body="b", dedupe_key="esc:3", now=T0)
+        == 2
+    )
+    assert (
+        notify_coordinators(db, kind="escalated", subject="s", body="b", dedupe_key="esc:3", now=T0)
+        == 0
+    )
     db.commit()
     keys = set(db.exec(select(Notification.dedupe_key)))
     assert keys == {f"esc:3:user{first.id}", f"esc:3:user{second.id}"}
@@ -462,7 +469,12 @@ def test_coordinator_sees_failed_deliveries_and_retries_one(
     login: LoginFn,
     settings: Settings,
     smtp_server: SmtpServer,
+    clock: ManualClock,
 ) -> None:
+    """The retry is stamped by the application's clock: the page and the outbox run agree
+    on the time whatever the date of the run (this test once failed from 1 December on,
+    when the page used the real clock and the run a fixed date)."""
+    clock.set(T0 + timedelta(minutes=2))
     configured = delivery_settings(settings, smtp=smtp_server)
     clinician = users.make(Role.clinician)
     coordinator = users.make(Role.coordinator)
@@ -500,7 +512,9 @@ def test_coordinator_sees_failed_deliveries_and_retries_one(
     assert boss.post("/api/v1/deliveries/999999/retry").status_code == 404
     assert boss.post("/api/v1/deliveries/x/retry").status_code == 422
 
+    assert _row(db).next_attempt_at == T0 + timedelta(minutes=2)
     smtp_server.refuse.clear()
+    assert not deliver_due(db, configured, T0 + timedelta(minutes=1))  # not due before then
     deliver_due(db, configured, T0 + timedelta(minutes=5))
     assert _row(db).status == DeliveryStatus.sent
     assert [m["To"] for m in smtp_server.messages] == [clinician.email]

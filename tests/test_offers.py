@@ -25,7 +25,7 @@ from telemed.offers.service import DueReport
 from telemed.settings import Settings
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
-from tests.helpers import ApiClient, Users, consult_payload
+from tests.helpers import ApiClient, ManualClock, Users, consult_payload
 
 
 @pytest.fixture
@@ -289,10 +289,36 @@ def test_batch_matching_gives_both_waiting_requests_a_specialist(
     assert [o.specialist_id for o in offers_of(db, english)] == [english_only.id]
 
 
+def _next_local(weekday: int, hour: int, zone: str) -> datetime:
+    """The next ``weekday`` (0 = Monday) at ``hour`` in ``zone``, at least a day from now, so
+    that everything the test sets up with the real clock lies before it."""
+    local = (utcnow() + timedelta(days=1)).astimezone(ZoneInfo(zone))
+    local = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    local += timedelta(days=(weekday - local.weekday()) % 7)
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+@pytest.mark.parametrize(
+    ("weekday", "hour"),
+    [
+        pytest.param(0, 8, id="monday-morning"),
+        pytest.param(6, 21, id="late-sunday"),  # three hours left in the specialist's week
+    ],
+)
 def test_a_weekly_cap_in_hours_stops_offers_in_a_full_week(
-    specialists: Specialists, db: Session, users: Users, login: LoginFn
+    specialists: Specialists,
+    db: Session,
+    users: Users,
+    login: LoginFn,
+    clock: ManualClock,
+    weekday: int,
+    hour: int,
 ) -> None:
+    """A one-hour cap is two 30-minute sessions in the specialist's week. On a pinned clock,
+    so that the week has room for a third session (a Monday morning; a Sunday evening with
+    six free half-hours) and only the cap can push it into the next week."""
     volunteer = specialists.make()
+    clock.set(_next_local(weekday, hour, volunteer.timezone))
     api = login(volunteer)
     url = "/api/v1/specialists/me/availability"
     availability = api.get(url).json()
@@ -308,16 +334,17 @@ def test_a_weekly_cap_in_hours_stops_offers_in_a_full_week(
     nurse = login(users.make(Role.clinician))
     slots = []
     for _ in range(3):
-        consult_id = nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"]
-        made = offers_of(db, consult_id)
-        if made:
-            assert api.post(f"/api/v1/offers/{made[0].id}/accept").status_code == 200
-            assert made[0].slot_start is not None
-            slots.append(made[0].slot_start)
-    # One hour is two 30-minute sessions a week in the specialist's zone, never three.
+        consult_id = nurse.post(
+            "/api/v1/consults", consult_payload(mode="video", urgency="routine")
+        ).json()["id"]
+        [offer] = offers_of(db, consult_id)
+        assert api.post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
+        assert offer.slot_start is not None
+        slots.append(offer.slot_start)
+    this_week = iso_week(clock.now(), volunteer.timezone)
     weeks = [iso_week(start, volunteer.timezone) for start in slots]
-    assert len(slots) >= 2
-    assert all(weeks.count(week) <= 2 for week in weeks)
+    assert weeks[:2] == [this_week, this_week], slots
+    assert weeks[2] > this_week, slots
 
 
 def test_an_appointment_moved_off_the_slot_grid_blocks_the_slots_it_overlaps(

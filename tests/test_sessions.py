@@ -23,6 +23,7 @@ from telemed.app import create_app
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState, ParticipantRelation
+from telemed.db import utcnow
 from telemed.sessions import service
 from telemed.sessions.models import CallEventKind
 from telemed.settings import Settings
@@ -289,7 +290,7 @@ def to_state(engine: Engine, consult_id: int, *states: ConsultState) -> None:
         consult = session.get(Consult, consult_id)
         assert consult is not None
         for state in states:
-            consults.transition(session, consult, state, actor=None, reason="test")
+            consults.transition(session, consult, state, actor=None, reason="test", at=utcnow())
         session.commit()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from telemed.consults.models import ParticipantRelation
 from telemed.sessions import service
 from telemed.settings import Settings
 from tests.browser.conftest import free_port
-from tests.helpers import PASSWORD, Users, consult_payload
+from tests.helpers import PASSWORD, Users, consult_payload, env_without_settings
 from tests.test_sessions import involve, schedule
 
 
@@ -159,7 +158,7 @@ def test_session_events_from_real_clients_land_on_the_consult(
 
 def test_telemed_signal_runs_the_hub_standalone(tmp_path: Path) -> None:
     secret = "a-standalone-secret-" + "x" * 20
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMED_")}
+    env = env_without_settings()
     env.update(TELEMED_DATA_DIR=str(tmp_path), TELEMED_SECRET_KEY=secret)
     process = subprocess.Popen(
         [sys.executable, "-m", "telemed", "signal", "--port", "0"],

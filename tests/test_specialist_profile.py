@@ -20,7 +20,7 @@ from telemed.settings import Settings
 from telemed.web.templating import local_time
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
-from tests.helpers import ApiClient, Users
+from tests.helpers import ApiClient, ManualClock, Users
 
 PAGE = "/specialists/profile"
 ME = "/api/v1/specialists/me"
@@ -231,11 +231,14 @@ def test_only_specialists_have_a_profile_page(users: Users, login: LoginFn, role
 
 
 def test_a_registration_expiring_soon_or_expired_is_warned_about(
-    specialists: Specialists, login: LoginFn, db: Session
+    specialists: Specialists, login: LoginFn, db: Session, clock: ManualClock
 ) -> None:
+    """ "In 10 days" is counted by the server from the application clock's date; the test
+    takes its dates from the same clock, so a run at midnight cannot see them disagree."""
+    today = clock.set_midday().date()
     user = specialists.make()
     api = login(user)
-    soon = utcnow().date() + timedelta(days=10)
+    soon = today + timedelta(days=10)
     assert post(api, profile_form(api, registration_expires_on=soon.isoformat())).status_code == (
         303
     )
@@ -251,7 +254,7 @@ def test_a_registration_expiring_soon_or_expired_is_warned_about(
     db.rollback()
     profile = db.get(SpecialistProfile, user.id)
     assert profile is not None
-    past = utcnow().date() - timedelta(days=3)
+    past = today - timedelta(days=3)
     profile.registration_expires_on = past  # time passes
     db.add(profile)
     db.commit()

@@ -13,6 +13,7 @@ from telemed.accounts.schemas import LoginRequest, LoginResponse, UserCreate, Us
 from telemed.deps import (
     SESSION_COOKIE,
     CurrentAuth,
+    NowDep,
     SessionDep,
     SettingsDep,
     client_address,
@@ -27,7 +28,12 @@ AdminUser = Annotated[User, require_role(Role.admin)]
 
 @router.post("/auth/login", responses=error_responses(401, 422, 429))
 def login(
-    body: LoginRequest, request: Request, response: Response, db: SessionDep, settings: SettingsDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> LoginResponse:
     """Log in: sets the session cookie and returns the CSRF token for later writes.
 
@@ -35,7 +41,12 @@ def login(
     with 429 for the throttling window.
     """
     logged_in = service.log_in(
-        db, settings, email=body.email, password=body.password, address=client_address(request)
+        db,
+        settings,
+        email=body.email,
+        password=body.password,
+        address=client_address(request),
+        now=now,
     )
     set_session_cookie(response, logged_in.token, settings)
     return LoginResponse(
@@ -45,10 +56,15 @@ def login(
 
 @router.post("/auth/logout", status_code=204)
 def logout(
-    request: Request, response: Response, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    _auth: CurrentAuth,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> None:
     """End this session everywhere (the cookie stops working even if kept)."""
-    service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache)
+    service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache, now)
     clear_session_cookie(response, settings)
 
 

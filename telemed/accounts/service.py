@@ -21,7 +21,6 @@ from telemed.accounts.security import (
     verify_password,
 )
 from telemed.accounts.session_cache import SessionCache
-from telemed.db import utcnow
 from telemed.errors import Conflict, NotAuthenticated, TooManyRequests, ValidationFailed
 from telemed.facilities.models import Facility
 from telemed.settings import Settings
@@ -105,8 +104,10 @@ def create_user(
     return user
 
 
-def _check_throttle(session: Session, settings: Settings, email: str, address: str) -> None:
-    since = utcnow() - timedelta(minutes=settings.login_window_minutes)
+def _check_throttle(
+    session: Session, settings: Settings, email: str, address: str, now: datetime
+) -> None:
+    since = now - timedelta(minutes=settings.login_window_minutes)
     by_email = repository.failures_since(session, email=email, since=since)
     by_address = repository.failures_since(session, address=address, since=since)
     if (
@@ -120,14 +121,20 @@ def _check_throttle(session: Session, settings: Settings, email: str, address: s
 
 
 def log_in(
-    session: Session, settings: Settings, *, email: str, password: str, address: str
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    address: str,
+    now: datetime,
 ) -> LoggedIn:
     email = email.strip().lower()
-    _check_throttle(session, settings, email, address)
+    _check_throttle(session, settings, email, address, now)
     user = repository.get_user_by_email(session, email)
     ok = verify_password(user.password_hash if user else None, password)
     succeeded = ok and user is not None and user.is_active
-    session.add(LoginAttempt(email=email, client_address=address, succeeded=succeeded))
+    session.add(LoginAttempt(email=email, client_address=address, succeeded=succeeded, at=now))
     if not succeeded or user is None:
         session.commit()  # the failure counts even though we refuse
         raise NotAuthenticated("Wrong e-mail or password.")
@@ -139,22 +146,20 @@ def log_in(
             id=token_digest(token),
             user_id=user.id or 0,
             csrf_token=csrf,
-            expires_at=utcnow() + timedelta(hours=settings.session_hours),
+            expires_at=now + timedelta(hours=settings.session_hours),
         )
     )
     session.commit()
     return LoggedIn(user=user, token=token, csrf_token=csrf)
 
 
-def resolve_session(
-    session: Session, token: str, now: datetime | None = None
-) -> tuple[str, User] | None:
+def resolve_session(session: Session, token: str, now: datetime) -> tuple[str, User] | None:
     """The CSRF token and user of a live session, or None."""
-    return repository.get_live_session(session, token_digest(token), now or utcnow())
+    return repository.get_live_session(session, token_digest(token), now)
 
 
-def log_out(session: Session, token: str, cache: SessionCache) -> None:
+def log_out(session: Session, token: str, cache: SessionCache, now: datetime) -> None:
     digest = token_digest(token)
-    repository.revoke_session(session, digest, utcnow())
+    repository.revoke_session(session, digest, now)
     session.commit()
     cache.forget(digest)

@@ -11,7 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from telemed.accounts import service
 from telemed.accounts.cookies import clear_session_cookie, set_session_cookie
 from telemed.accounts.security import new_token, tokens_equal
-from telemed.deps import SESSION_COOKIE, CurrentAuth, SessionDep, SettingsDep, client_address
+from telemed.deps import (
+    SESSION_COOKIE,
+    CurrentAuth,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+    client_address,
+)
 from telemed.errors import NotAuthenticated, TooManyRequests
 from telemed.web.templating import render
 
@@ -55,6 +62,7 @@ def login_submit(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
@@ -68,7 +76,12 @@ def login_submit(
         return _login_page(request, next_path, "Enter your e-mail and password.", email, 422)
     try:
         logged_in = service.log_in(
-            db, settings, email=email, password=password, address=client_address(request)
+            db,
+            settings,
+            email=email,
+            password=password,
+            address=client_address(request),
+            now=now,
         )
     except (NotAuthenticated, TooManyRequests) as exc:
         return _login_page(request, next_path, exc.message, email, exc.status_code)
@@ -80,9 +93,9 @@ def login_submit(
 
 @router.post("/logout")
 def logout_submit(
-    request: Request, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep
+    request: Request, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
-    service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache)
+    service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache, now)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
     return response

@@ -16,8 +16,7 @@ from telemed.appointments.schemas import (
 from telemed.consults import service as consults
 from telemed.consults.endpoints import CurrentConsult
 from telemed.consults.models import ConsultState
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.flows import consult_requested
 
@@ -45,12 +44,13 @@ def book_time(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> AppointmentDetail:
     """Book a time (one slot long) for an accepted live consult that has no appointment
     yet: by its specialist, the requesting facility's clinicians or a coordinator.
     ``starts_at`` must carry its UTC offset and lie at least 5 minutes ahead (422); a time
     the specialist is already booked is refused with 409."""
-    appointment = service.book_time(db, user, consult.id or 0, body.starts_at, utcnow(), settings)
+    appointment = service.book_time(db, user, consult.id or 0, body.starts_at, now, settings)
     return service.detail(db, appointment)
 
 
@@ -61,6 +61,7 @@ def reschedule(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> AppointmentDetail:
     """Move the appointment (same length), saying why: by its specialist or the requesting
     facility's clinicians. The invitation's SEQUENCE goes up, its UID stays; both sides
@@ -72,7 +73,7 @@ def reschedule(
         appointment_id,
         body.starts_at,
         body.reason,
-        utcnow(),
+        now,
         expected_sequence=body.sequence,
         settings=settings,
     )
@@ -86,6 +87,7 @@ def cancel(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> AppointmentDetail:
     """Cancel the appointment, saying why. By the specialist: the consult goes back to
     ``requested`` and is offered to another specialist. By a clinician: the consult
@@ -95,17 +97,17 @@ def cancel(
         user,
         appointment_id,
         body.reason,
-        utcnow(),
+        now,
         expected_sequence=body.sequence,
         settings=settings,
     )
     if consult.state == ConsultState.requested:
-        consult_requested(db, consult, settings)
+        consult_requested(db, consult, settings, now)
     return service.detail(db, appointment)
 
 
 @router.get("/appointments", responses=ERRORS)
-def my_schedule(user: CurrentUser, db: SessionDep) -> list[ScheduleItem]:
+def my_schedule(user: CurrentUser, db: SessionDep, now: NowDep) -> list[ScheduleItem]:
     """Scheduled appointments not over yet, soonest first: a specialist's own, a
     clinician's facility's, all of them for a coordinator."""
-    return service.schedule(db, user, utcnow())
+    return service.schedule(db, user, now)

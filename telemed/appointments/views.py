@@ -18,8 +18,7 @@ from telemed.appointments import auth, notices, repository, service
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult, ConsultState
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
 from telemed.web.templating import render
@@ -133,18 +132,18 @@ def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
 
 
 @router.get("/schedule")
-def schedule(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
+def schedule(request: Request, user: CurrentUser, db: SessionDep, now: NowDep) -> HTMLResponse:
     """Upcoming appointments: a specialist's own, a clinician's facility's (all for a
     coordinator), in the viewer's zone."""
-    return render(request, "schedule.html", {"items": service.schedule(db, user, utcnow())})
+    return render(request, "schedule.html", {"items": service.schedule(db, user, now)})
 
 
 @router.get("/consults/{consult_id}/appointment.ics")
 def download_ics(
-    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """The appointment's calendar invitation (REQUEST, or CANCEL once cancelled)."""
-    invitation = service.invitation_for(db, settings, user, consult, utcnow())
+    invitation = service.invitation_for(db, settings, user, consult, now)
     return Response(
         invitation.data,
         media_type=invitation.content_type,
@@ -208,6 +207,7 @@ def reschedule(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     starts_local: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     sequence: Annotated[int | None, Form()] = None,
@@ -222,7 +222,7 @@ def reschedule(
             appointment_id,
             starts_at,
             reason,
-            utcnow(),
+            now,
             expected_sequence=sequence,
             settings=settings,
         )
@@ -244,6 +244,7 @@ def cancel(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     cancel_reason: Annotated[str, Form(max_length=2000)] = "",
     sequence: Annotated[int | None, Form()] = None,
 ) -> Response:
@@ -254,7 +255,7 @@ def cancel(
             user,
             appointment_id,
             cancel_reason,
-            utcnow(),
+            now,
             expected_sequence=sequence,
             settings=settings,
         )
@@ -268,7 +269,7 @@ def cancel(
             request, consult, current, errors=errors, values=values, status=exc.status_code
         )
     if consult.state == ConsultState.requested:
-        consult_requested(db, consult, settings)
+        consult_requested(db, consult, settings, now)
     return RedirectResponse(f"/consults/{consult.id}#appointment", status_code=303)
 
 
@@ -287,12 +288,13 @@ def book(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     starts_local: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     consult_id = consult.id or 0
     try:
         starts_at = parse_local(starts_local, user.timezone)
-        service.book_time(db, user, consult_id, starts_at, utcnow(), settings)
+        service.book_time(db, user, consult_id, starts_at, now, settings)
     except TelemedError as exc:
         errors = _form_error(exc, {"starts_at": "starts_local"})
         if errors is None:

@@ -32,7 +32,7 @@ from telemed.attachments.models import Upload
 from telemed.attachments.schemas import AttachmentPublic, UploadCreate, UploadPublic
 from telemed.consults import service as consult_service
 from telemed.consults.endpoints import CurrentConsult
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import ErrorBody, ErrorDetail, TelemedError, ValidationFailed, error_responses
 
 router = APIRouter(tags=["attachments"])
@@ -84,31 +84,32 @@ def create_upload(
     db: SessionDep,
     settings: SettingsDep,
     response: Response,
+    clock: ClockDep,
 ) -> UploadPublic:
     """Start a resumable upload of one file (JPEG, PNG, HEIC, PDF, Ogg/M4A/WebM audio).
 
     The type (from `media_type` and the file name) and the size are checked now; the
     bytes themselves are checked when they arrive. Send them with `PATCH` to the `url`.
     """
-    upload = uploads.create_upload(db, settings, user, consult, body)
+    upload = uploads.create_upload(db, settings, user, consult, body, clock)
     response.headers["Location"] = f"/api/v1/uploads/{upload.id}"
     response.headers.update(_upload_headers(upload))
     return UploadPublic.of(upload)
 
 
 @router.head("/uploads/{upload_id}", responses=ERRORS)
-def upload_offset(upload_id: str, user: CurrentUser, db: SessionDep) -> Response:
+def upload_offset(upload_id: str, user: CurrentUser, db: SessionDep, now: NowDep) -> Response:
     """How many bytes the server has (`Upload-Offset`), to resume after a drop."""
-    upload, _attachment = uploads.get_upload(db, user, upload_id)
+    upload, _attachment = uploads.get_upload(db, user, upload_id, now)
     return Response(status_code=200, headers=_upload_headers(upload))
 
 
 @router.get("/uploads/{upload_id}", responses=ERRORS)
 def get_upload(
-    upload_id: str, user: CurrentUser, db: SessionDep, response: Response
+    upload_id: str, user: CurrentUser, db: SessionDep, response: Response, now: NowDep
 ) -> UploadPublic:
     """Where the upload stands, with the failure reason or the attachment it became."""
-    upload, attachment = uploads.get_upload(db, user, upload_id)
+    upload, attachment = uploads.get_upload(db, user, upload_id, now)
     response.headers.update(_upload_headers(upload))
     return UploadPublic.of(upload, attachment)
 
@@ -148,6 +149,7 @@ async def append_chunk(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     upload_offset: Annotated[int, Header(ge=0, description="where this chunk starts")],
 ) -> Response:
     """Append the body at `Upload-Offset`; the last chunk finalizes the upload.
@@ -162,12 +164,14 @@ async def append_chunk(
     try:
         # Check before reading: the body may take minutes on 2G, and no database
         # transaction (SQLite's write lock) may stay open while it arrives.
-        expected, remaining = await run_in_threadpool(uploads.expected_offset, db, user, upload_id)
+        expected, remaining = await run_in_threadpool(
+            uploads.expected_offset, db, user, upload_id, clock
+        )
         if upload_offset != expected:
             raise uploads.OffsetMismatch(expected, upload_offset)
         data = await _read_chunk(request, remaining)
         upload, attachment = await run_in_threadpool(
-            uploads.append_chunk, db, settings, user, upload_id, upload_offset, data
+            uploads.append_chunk, db, settings, user, upload_id, upload_offset, data, clock
         )
     except uploads.OffsetMismatch as exc:
         return _offset_conflict(exc)

@@ -34,8 +34,8 @@ from telemed.attachments.service import (
 )
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.clock import Clock
 from telemed.consults.models import Consult
-from telemed.db import utcnow
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.settings import Settings
 
@@ -68,10 +68,15 @@ class OffsetMismatch(Conflict):
 
 
 def create_upload(
-    session: Session, settings: Settings, user: User, consult: Consult, data: UploadCreate
+    session: Session,
+    settings: Settings,
+    user: User,
+    consult: Consult,
+    data: UploadCreate,
+    clock: Clock,
 ) -> Upload:
     """Announce a file: checks its declared type and size before a byte is sent."""
-    expire_stale_uploads(session, settings)
+    expire_stale_uploads(session, settings, clock.now())
     target = check_target(session, user, consult, data.message_id)
     try:
         fmt = media.declared_format(data.filename, data.media_type)
@@ -84,7 +89,7 @@ def create_upload(
             f"you have {MAX_OPEN_UPLOADS_PER_USER} unfinished uploads; finish them or wait "
             f"{UPLOAD_LIFETIME.total_seconds() / 3600:.0f} h for them to expire"
         )
-    now = utcnow()
+    now = clock.now()
     upload = Upload(
         id=secrets.token_hex(16),
         consult_id=target.consult_id,
@@ -113,32 +118,40 @@ def _ensure_open(upload: Upload, now: datetime) -> None:
         raise UploadGone("the upload expired; start a new upload")
 
 
-def get_upload(session: Session, user: User, upload_id: str) -> tuple[Upload, Attachment | None]:
+def get_upload(
+    session: Session, user: User, upload_id: str, now: datetime
+) -> tuple[Upload, Attachment | None]:
     upload, _consult = auth.get_own_upload(session, user, upload_id)
     attachment = (
         repository.get_attachment(session, upload.attachment_id) if upload.attachment_id else None
     )
     if upload.state == UploadState.expired or (
-        upload.state == UploadState.open and upload.expires_at <= utcnow()
+        upload.state == UploadState.open and upload.expires_at <= now
     ):
         raise UploadGone("the upload expired; start a new upload")
     return upload, attachment
 
 
-def expected_offset(session: Session, user: User, upload_id: str) -> tuple[int, int]:
+def expected_offset(session: Session, user: User, upload_id: str, clock: Clock) -> tuple[int, int]:
     """Where the next chunk must start and how many bytes may still come.
 
     Ends the transaction: the caller is about to wait for a chunk over a slow link.
     """
     upload, _consult = auth.get_own_upload(session, user, upload_id)
-    _ensure_open(upload, utcnow())
+    _ensure_open(upload, clock.now())
     offset, remaining = upload.offset, upload.length - upload.offset
     session.rollback()
     return offset, remaining
 
 
 def _fail(
-    session: Session, settings: Settings, user: User, upload_id: str, target: Target, why: str
+    session: Session,
+    settings: Settings,
+    user: User,
+    upload_id: str,
+    target: Target,
+    why: str,
+    clock: Clock,
 ) -> None:
     """Mark the upload failed (if nobody finished it meanwhile), audit, drop its bytes."""
     session.rollback()
@@ -146,7 +159,7 @@ def _fail(
     if upload is not None and upload.state == UploadState.open:
         upload.state = UploadState.failed
         upload.failure = why[:500]
-        upload.updated_at = utcnow()
+        upload.updated_at = clock.now()
         session.add(upload)
         audit.record(
             session,
@@ -163,14 +176,20 @@ def _fail(
 
 
 def append_chunk(
-    session: Session, settings: Settings, user: User, upload_id: str, offset: int, data: bytes
+    session: Session,
+    settings: Settings,
+    user: User,
+    upload_id: str,
+    offset: int,
+    data: bytes,
+    clock: Clock,
 ) -> tuple[Upload, Attachment | None]:
     """Write ``data`` at ``offset``; finalize the upload when its last byte is in.
 
     An empty chunk at the final offset finalizes an upload whose last chunk arrived but
     whose finalization was interrupted.
     """
-    now = utcnow()
+    now = clock.now()  # read when the chunk has arrived, maybe minutes after the request
     upload, consult = auth.get_own_upload(session, user, upload_id, lock=True)
     _ensure_open(upload, now)
     target = Target(upload.consult_id, consult.case_id, upload.message_id)
@@ -185,7 +204,7 @@ def append_chunk(
     parts = part_files(settings)
     kept = parts.size(upload_id)
     if kept is None or kept < upload.offset:
-        _fail(session, settings, user, upload_id, target, "the partial file was lost")
+        _fail(session, settings, user, upload_id, target, "the partial file was lost", clock)
         raise UploadGone("the partial file of this upload was lost; start a new upload")
     fmt = media.format_for_media_type(upload.media_type)
     assert fmt is not None
@@ -194,7 +213,7 @@ def append_chunk(
         try:
             media.check_bytes(fmt, data[: media.SNIFF_BYTES])
         except ValidationFailed as exc:
-            _fail(session, settings, user, upload_id, target, exc.message)
+            _fail(session, settings, user, upload_id, target, exc.message, clock)
             raise
     if data:
         parts.write_at(upload_id, offset, data)
@@ -205,7 +224,7 @@ def append_chunk(
     session.commit()
     if upload.offset < upload.length:
         return upload, None
-    return _finalize(session, settings, user, upload_id, target, fmt)
+    return _finalize(session, settings, user, upload_id, target, fmt, clock)
 
 
 def _finalize(
@@ -215,13 +234,14 @@ def _finalize(
     upload_id: str,
     target: Target,
     fmt: media.Format,
+    clock: Clock,
 ) -> tuple[Upload, Attachment]:
     session.rollback()  # no transaction during image work (module docstring)
     parts = part_files(settings)
     try:
         stored = process_and_store(blob_store(settings), fmt, parts.path(upload_id))
     except ValidationFailed as exc:
-        _fail(session, settings, user, upload_id, target, exc.message)
+        _fail(session, settings, user, upload_id, target, exc.message, clock)
         raise
     upload = repository.get_upload(session, upload_id, lock=True)
     if upload is None:  # pragma: no cover - uploads are never deleted
@@ -232,34 +252,34 @@ def _finalize(
         session.rollback()
         assert existing is not None
         return upload, existing
-    _ensure_open(upload, utcnow())
+    _ensure_open(upload, clock.now())
     consult = session.get(Consult, target.consult_id)
     assert consult is not None
     try:
         ensure_open_for_attachments(consult)
     except Conflict as exc:
-        _fail(session, settings, user, upload_id, target, exc.message)
+        _fail(session, settings, user, upload_id, target, exc.message, clock)
         raise
     attachment = create_attachment(session, user, target, upload.filename, stored)
     upload.state = UploadState.complete
     upload.attachment_id = attachment.id
-    upload.updated_at = utcnow()
+    upload.updated_at = clock.now()
     session.add(upload)
     session.commit()
     parts.remove(upload_id)
     return upload, attachment
 
 
-def expire_stale_uploads(session: Session, settings: Settings, now: datetime | None = None) -> int:
+def expire_stale_uploads(session: Session, settings: Settings, now: datetime) -> int:
     """Mark abandoned uploads expired and delete their partial files; returns how many.
 
     Called opportunistically whenever an upload is created (and fit for a periodic job);
     commits its own unit of work.
     """
-    stale = repository.expired_open_uploads(session, now or utcnow(), EXPIRE_BATCH)
+    stale = repository.expired_open_uploads(session, now, EXPIRE_BATCH)
     for upload in stale:
         upload.state = UploadState.expired
-        upload.updated_at = now or utcnow()
+        upload.updated_at = now
         session.add(upload)
     ids = [u.id for u in stale]
     session.commit()

@@ -22,7 +22,7 @@ from telemed.consults.schemas import (
     ReasonIn,
     SpecialtyPublic,
 )
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.flows import consult_requested
 
@@ -94,12 +94,12 @@ def list_consults(
 
 @router.post("/consults", status_code=201, responses=ERRORS)
 def create_consult(
-    body: ConsultCreate, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    body: ConsultCreate, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> ConsultPublic:
     """Request a consult (or save a draft with `submit: false`) for a new or known patient
     of your facility. Clinicians only."""
-    consult = service.create_consult(db, user, body)
-    consult_requested(db, consult, settings)
+    consult = service.create_consult(db, user, body, now)
+    consult_requested(db, consult, settings, now)
     return consult_public(db, consult)
 
 
@@ -120,20 +120,20 @@ def update_consult(
 
 @router.post("/consults/{consult_id}/submit", responses=ERRORS)
 def submit_consult(
-    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> ConsultPublic:
     """Send a draft to the specialists: draft -> requested."""
-    service.submit(db, user, consult)
-    consult_requested(db, consult, settings)
+    service.submit(db, user, consult, now)
+    consult_requested(db, consult, settings, now)
     return consult_public(db, consult)
 
 
 @router.post("/consults/{consult_id}/cancel", responses=ERRORS)
 def cancel_consult(
-    body: ReasonIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    body: ReasonIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> ConsultPublic:
     """Cancel a consult that is no longer needed, saying why."""
-    return consult_public(db, service.cancel(db, user, consult, body.reason))
+    return consult_public(db, service.cancel(db, user, consult, body.reason, now))
 
 
 @router.get("/consults/{consult_id}/events", responses=ERRORS)

@@ -30,7 +30,6 @@ from telemed.consults.models import (
     ParticipantRelation,
 )
 from telemed.consults.schemas import ConsultCreate, ConsultFields, ConsultUpdate, Vitals
-from telemed.db import utcnow
 from telemed.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -41,14 +40,16 @@ def transition(
     *,
     actor: User | None,
     reason: str = "",
-    at: datetime | None = None,
+    at: datetime,
 ) -> ConsultEvent:
-    """Move ``consult`` to ``target`` and record who, when, from, to and why.
+    """Move ``consult`` to ``target`` at ``at`` and record who, when, from, to and why.
+
+    ``at`` is the caller's "now" (from the application clock), never read here: one request
+    or job run stamps every event it writes with the same time.
 
     Raises ``InvalidTransition`` for a move the lifecycle does not have, and ``Conflict``
     if the consult's state changed since it was read (e.g. two specialists accepting).
     """
-    at = at or utcnow()
     current = ConsultState(consult.state)
     check_transition(current, target)
     values: dict[str, Any] = {"state": target, "state_changed_at": at}
@@ -155,7 +156,7 @@ def _find_or_create_case(session: Session, user: User, facility_id: int, case_in
     return case
 
 
-def create_consult(session: Session, user: User, data: ConsultCreate) -> Consult:
+def create_consult(session: Session, user: User, data: ConsultCreate, now: datetime) -> Consult:
     """Create a consult (draft, or requested at once) in one transaction."""
     facility_id = auth.ensure_can_create(user)
     _check_specialty(session, data.specialty)
@@ -166,6 +167,8 @@ def create_consult(session: Session, user: User, data: ConsultCreate) -> Consult
             case_id=case.id or 0,
             facility_id=facility_id,
             created_by_id=user.id or 0,
+            created_at=now,
+            state_changed_at=now,
             **fields,
             **_vitals_columns(data.vitals),
         )
@@ -191,7 +194,7 @@ def create_consult(session: Session, user: User, data: ConsultCreate) -> Consult
             consult_id=consult.id,
         )
         if data.submit:
-            transition(session, consult, ConsultState.requested, actor=user)
+            transition(session, consult, ConsultState.requested, actor=user, at=now)
         session.commit()
     except IntegrityError as exc:  # e.g. the same new patient created twice at once
         session.rollback()
@@ -227,18 +230,18 @@ def update_draft(session: Session, user: User, consult: Consult, data: ConsultUp
     return consult
 
 
-def submit(session: Session, user: User, consult: Consult) -> Consult:
+def submit(session: Session, user: User, consult: Consult, now: datetime) -> Consult:
     auth.ensure_requesting_clinician(user, consult)
-    transition(session, consult, ConsultState.requested, actor=user)
+    transition(session, consult, ConsultState.requested, actor=user, at=now)
     session.commit()
     return consult
 
 
-def cancel(session: Session, user: User, consult: Consult, reason: str) -> Consult:
+def cancel(session: Session, user: User, consult: Consult, reason: str, now: datetime) -> Consult:
     auth.ensure_requesting_clinician(user, consult)
     if not reason.strip():
         raise ValidationFailed("say why the consult is cancelled", field="reason")
-    transition(session, consult, ConsultState.cancelled, actor=user, reason=reason)
+    transition(session, consult, ConsultState.cancelled, actor=user, reason=reason, at=now)
     session.commit()
     return consult
 

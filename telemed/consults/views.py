@@ -24,7 +24,7 @@ from telemed.consults.models import (
     Language,
     Urgency,
 )
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
 from telemed.flows import consult_requested
@@ -61,6 +61,7 @@ def home(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> HTMLResponse:
     if user.role == Role.admin:
@@ -83,7 +84,9 @@ def home(
             "listing": listing,
             "facility_names": facilities_repository.facility_names(db),
             "waiting_states": WAITING_STATES,
-            "follow_ups": notes.follow_ups_for(db, user) if user.role == Role.clinician else [],
+            "follow_ups": notes.follow_ups_for(db, user, now)
+            if user.role == Role.clinician
+            else [],
         },
     )
 
@@ -111,7 +114,7 @@ def new_consult_form(request: Request, user: CurrentUser, db: SessionDep) -> HTM
 
 @router.post("/consults/new")
 async def new_consult_submit(
-    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     auth.ensure_can_create(user)
     form = await request.form()
@@ -122,11 +125,11 @@ async def new_consult_submit(
     except ValidationError as exc:
         return _form_error(request, db, values, field_errors(exc))
     try:
-        consult = service.create_consult(db, user, data)
+        consult = service.create_consult(db, user, data, now)
     except TelemedError as exc:
         field = (exc.field or "__all__").removeprefix("case.")
         return _form_error(request, db, values, {field: exc.message}, exc.status_code)
-    consult_requested(db, consult, settings)
+    consult_requested(db, consult, settings, now)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 
@@ -192,7 +195,9 @@ def _detail(
             "outcome_labels": OUTCOME_LABELS,
             "can_write_note": note_auth.can_write_note(db, user, consult),
             "can_record_outcome": note_auth.is_facility_clinician(user, consult),
-            "call": call_panel.panel(db, request.app.state.settings, user, consult),
+            "call": call_panel.panel(
+                db, request.app.state.settings, user, consult, request.app.state.clock.now()
+            ),
             "appointment": appointment_panel.panel(db, user, consult),
             "errors": errors or {},
             "values": values or {},
@@ -220,10 +225,10 @@ def post_message(
 
 @router.post("/consults/{consult_id}/submit")
 def submit(
-    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
-    service.submit(db, user, consult)
-    consult_requested(db, consult, settings)
+    service.submit(db, user, consult, now)
+    consult_requested(db, consult, settings, now)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 
@@ -233,10 +238,11 @@ def cancel(
     consult: PageConsult,
     user: CurrentUser,
     db: SessionDep,
+    now: NowDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     try:
-        service.cancel(db, user, consult, reason)
+        service.cancel(db, user, consult, reason, now)
     except ValidationFailed as exc:
         return _detail(request, consult, user, db, {"reason": exc.message}, {}, 422)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)

@@ -87,6 +87,7 @@ def _register_specialist(
     every day 07:00-21:00 in the specialist's zone, so demo requests find a slot."""
     assert demo.profile is not None
     profile = demo.profile
+    now = utcnow()  # the demo is seeded by a command, on the machine's clock
     directory.register(
         session,
         settings,
@@ -100,14 +101,17 @@ def _register_specialist(
             time_zone=demo.timezone or settings.default_timezone,
             registration_body=RegistrationBody(profile.registration_body),
             registration_number=profile.registration_number,
-            registration_expires_on=utcnow().date() + timedelta(days=700),
+            registration_expires_on=now.date() + timedelta(days=700),
             bio="Demo volunteer.",
         ),
         address="demo",
+        now=now,
     )
     user = session.exec(select(User).where(User.email == demo.email)).one()
     if profile.verified:
-        directory.verify(session, coordinator, user.id or 0, "Demo: register entry checked online")
+        directory.verify(
+            session, coordinator, user.id or 0, "Demo: register entry checked online", now
+        )
         directory.set_availability(
             session,
             settings,
@@ -116,6 +120,7 @@ def _register_specialist(
                 weekly=[WindowIn(weekday=d, start=time(7), end=time(21)) for d in range(7)],
                 weekly_cap=10,
             ),
+            now,
         )
     return user
 
@@ -123,6 +128,7 @@ def _register_specialist(
 def _seed_consults(
     session: Session, settings: Settings, nurse: User, doctor: User, paediatrician: User
 ) -> None:
+    now = utcnow()  # the demo is seeded by a command, on the machine's clock
     fever = consults.create_consult(
         session,
         nurse,
@@ -144,6 +150,7 @@ def _seed_consults(
                 weight_kg=11.5,
             ),
         ),
+        now,
     )
     # The offer and acceptance that scheduling will make, done by hand for the demo.
     consults.add_participant(session, fever, paediatrician, ParticipantRelation.offered)
@@ -153,12 +160,17 @@ def _seed_consults(
         ConsultState.offered,
         actor=None,
         reason="offered to the on-call paediatrician",
+        at=now,
     )
     consults.add_participant(session, fever, paediatrician, ParticipantRelation.assigned)
     consults.transition(
-        session, fever, ConsultState.accepted, actor=paediatrician, reason="accepted the offer"
+        session,
+        fever,
+        ConsultState.accepted,
+        actor=paediatrician,
+        reason="accepted the offer",
+        at=now,
     )
-    now = utcnow()
     start = now.replace(second=0, microsecond=0)  # the call is open straight away
     appointments.book(
         session,
@@ -192,6 +204,7 @@ def _seed_consults(
             vitals=Vitals(bp_systolic=178, bp_diastolic=104, pulse_bpm=82, weight_kg=96),
             current_treatment="Amlodipine 10 mg, hydrochlorothiazide 25 mg, enalapril 20 mg.",
         ),
+        now,
     )
     consults.create_consult(
         session,
@@ -205,6 +218,7 @@ def _seed_consults(
             question="Draft: 28 weeks, fundal height small for dates.",
             submit=False,
         ),
+        now,
     )
     cancelled = consults.create_consult(
         session,
@@ -217,8 +231,11 @@ def _seed_consults(
             language=Language.sesotho,
             question="Supracondylar fracture, is closed reduction here safe?",
         ),
+        now,
     )
-    consults.cancel(session, nurse, cancelled, "Transferred to Queen 'Mamohato Memorial Hospital")
+    consults.cancel(
+        session, nurse, cancelled, "Transferred to Queen 'Mamohato Memorial Hospital", now
+    )
     consults.create_consult(
         session,
         doctor,
@@ -231,4 +248,5 @@ def _seed_consults(
             question="Postpartum haemorrhage not responding to oxytocin; transfer takes 6 hours.",
             vitals=Vitals(bp_systolic=82, bp_diastolic=50, pulse_bpm=128, spo2_percent=95),
         ),
+        now,
     )

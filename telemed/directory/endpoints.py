@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from telemed.accounts.models import User
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep, client_address
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
 from telemed.directory import auth, service
 from telemed.directory.models import VerificationStatus
 from telemed.directory.schemas import (
@@ -31,29 +30,33 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 @router.post("/specialists/register", status_code=201, responses=error_responses(409, 422, 429))
 def register(
-    body: RegistrationIn, request: Request, db: SessionDep, settings: SettingsDep
+    body: RegistrationIn, request: Request, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> ProfilePublic:
     """Create a specialist account and profile; it receives no offers until a coordinator
     has verified the registration. Throttled per client address."""
-    profile = service.register(db, settings, body, client_address(request))
+    profile = service.register(db, settings, body, client_address(request), now)
     user = db.get(User, profile.user_id)
     assert user is not None
-    return service.public(db, profile, user)
+    return service.public(db, profile, user, now.date())
 
 
 @router.get("/specialists/me", responses=ERRORS)
-def my_profile(user: CurrentUser, db: SessionDep) -> ProfilePublic:
+def my_profile(user: CurrentUser, db: SessionDep, now: NowDep) -> ProfilePublic:
     """Your own profile and its verification status (specialists)."""
-    return service.public(db, service.get_profile(db, auth.ensure_specialist(user)), user)
+    return service.public(
+        db, service.get_profile(db, auth.ensure_specialist(user)), user, now.date()
+    )
 
 
 @router.put("/specialists/me", responses=ERRORS)
-def update_my_profile(body: ProfileFields, user: CurrentUser, db: SessionDep) -> ProfilePublic:
+def update_my_profile(
+    body: ProfileFields, user: CurrentUser, db: SessionDep, now: NowDep
+) -> ProfilePublic:
     """Change your profile; a changed registration goes back to the verification queue."""
-    profile = service.update_profile(db, user, body)
+    profile = service.update_profile(db, user, body, now)
     stored = db.get(User, profile.user_id)
     assert stored is not None
-    return service.public(db, profile, stored)
+    return service.public(db, profile, stored, now.date())
 
 
 @router.get("/specialists/me/availability", responses=ERRORS)
@@ -64,11 +67,11 @@ def my_availability(user: CurrentUser, db: SessionDep) -> AvailabilityPublic:
 
 @router.put("/specialists/me/availability", responses=ERRORS)
 def set_my_availability(
-    body: AvailabilityIn, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    body: AvailabilityIn, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> AvailabilityPublic:
     """Replace your availability. Overlapping or inverted windows, windows off the slot
     grid and inverted leave are refused (422 naming the field)."""
-    return service.set_availability(db, settings, user, body)
+    return service.set_availability(db, settings, user, body, now)
 
 
 @router.get("/specialists/me/slots", responses=ERRORS)
@@ -76,50 +79,57 @@ def my_slots(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     days: Annotated[int, Query(ge=1, le=60)] = 7,
 ) -> list[SlotPublic]:
     """Your availability expanded into concrete UTC slots for the next `days` days."""
-    found = service.upcoming_slots(db, settings, user, utcnow(), timedelta(days=days))
+    found = service.upcoming_slots(db, settings, user, now, timedelta(days=days))
     return [SlotPublic(start=s.start, end=s.end) for s in found]
 
 
 @router.get("/specialists", responses=ERRORS)
 def list_specialists(
-    user: CurrentUser, db: SessionDep, status: VerificationStatus | None = None
+    user: CurrentUser, db: SessionDep, now: NowDep, status: VerificationStatus | None = None
 ) -> list[ProfilePublic]:
     """Every specialist profile, oldest first; `status=pending` is the verification queue
     (coordinators)."""
-    return service.queue(db, user, status)
+    return service.queue(db, user, status, now.date())
 
 
 @router.get("/specialists/expiring", responses=ERRORS)
 def expiring(
-    user: CurrentUser, db: SessionDep, days: Annotated[int, Query(ge=1, le=365)] = 30
+    user: CurrentUser, db: SessionDep, now: NowDep, days: Annotated[int, Query(ge=1, le=365)] = 30
 ) -> list[ProfilePublic]:
     """Verified specialists whose registration expires within `days` (coordinators)."""
     auth.ensure_coordinator(user)
-    soon = service.expiring_registrations(db, utcnow().date(), timedelta(days=days))
+    soon = service.expiring_registrations(db, now.date(), timedelta(days=days))
     out = []
     for item in soon:
         specialist = db.get(User, item.user_id)
         assert specialist is not None
-        out.append(service.public(db, service.get_profile(db, item.user_id), specialist))
+        out.append(
+            service.public(db, service.get_profile(db, item.user_id), specialist, now.date())
+        )
     return out
 
 
 @router.post("/specialists/{user_id}/verify", responses=ERRORS)
-def verify(user_id: int, body: VerifyIn, user: CurrentUser, db: SessionDep) -> ProfilePublic:
+def verify(
+    user_id: int, body: VerifyIn, user: CurrentUser, db: SessionDep, now: NowDep
+) -> ProfilePublic:
     """Verify a registration, recording the evidence checked (coordinators)."""
-    profile = service.verify(db, user, user_id, body.note)
+    profile = service.verify(db, user, user_id, body.note, now)
     specialist = db.get(User, user_id)
     assert specialist is not None
-    return service.public(db, profile, specialist)
+    return service.public(db, profile, specialist, now.date())
 
 
 @router.post("/specialists/{user_id}/reject", responses=ERRORS)
-def reject(user_id: int, body: RejectIn, user: CurrentUser, db: SessionDep) -> ProfilePublic:
+def reject(
+    user_id: int, body: RejectIn, user: CurrentUser, db: SessionDep, now: NowDep
+) -> ProfilePublic:
     """Reject a registration with the reason (coordinators)."""
-    profile = service.reject(db, user, user_id, body.reason)
+    profile = service.reject(db, user, user_id, body.reason, now)
     specialist = db.get(User, user_id)
     assert specialist is not None
-    return service.public(db, profile, specialist)
+    return service.public(db, profile, specialist, now.date())

@@ -18,7 +18,6 @@ from telemed.accounts.models import Role, User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import repository as consults_repository
-from telemed.db import utcnow
 from telemed.directory import auth, repository
 from telemed.directory.availability import check_zone, input_of, library_value, rows_of, slots
 from telemed.directory.availability import validated as validated_availability
@@ -55,7 +54,7 @@ def _check_profile(session: Session, data: ProfileFields, today: date) -> None:
         )
 
 
-def _apply(profile: SpecialistProfile, data: ProfileFields) -> bool:
+def _apply(profile: SpecialistProfile, data: ProfileFields, now: datetime) -> bool:
     """Copy the fields; True when the registration itself changed."""
     changed = (
         profile.registration_body != data.registration_body
@@ -69,15 +68,14 @@ def _apply(profile: SpecialistProfile, data: ProfileFields) -> bool:
     profile.registration_number = data.registration_number.strip()
     profile.registration_expires_on = data.registration_expires_on
     profile.bio = data.bio.strip()
-    profile.updated_at = utcnow()
+    profile.updated_at = now
     return changed
 
 
 def register(
-    session: Session, settings: Settings, data: RegistrationIn, address: str
+    session: Session, settings: Settings, data: RegistrationIn, address: str, now: datetime
 ) -> SpecialistProfile:
     """A new specialist account and its profile, pending verification."""
-    now = utcnow()
     _check_profile(session, data, now.date())
     recent = repository.registrations_since(session, address, now - timedelta(hours=1))
     if recent >= settings.registrations_per_hour_per_address:
@@ -104,7 +102,7 @@ def register(
         registered_from=address[:64],
         created_at=now,
     )
-    _apply(profile, data)
+    _apply(profile, data, now)
     session.add(profile)
     session.flush()
     repository.replace_specialties(session, user.id or 0, dict.fromkeys(data.specialties))
@@ -113,11 +111,13 @@ def register(
     return profile
 
 
-def update_profile(session: Session, user: User, data: ProfileFields) -> SpecialistProfile:
+def update_profile(
+    session: Session, user: User, data: ProfileFields, now: datetime
+) -> SpecialistProfile:
     user_id = auth.ensure_specialist(user)
     profile = get_profile(session, user_id)
-    _check_profile(session, data, utcnow().date())
-    if _apply(profile, data) and profile.status != VerificationStatus.pending:
+    _check_profile(session, data, now.date())
+    if _apply(profile, data, now) and profile.status != VerificationStatus.pending:
         profile.status = VerificationStatus.pending
         profile.verification_note = ""
     session.add(profile)
@@ -138,7 +138,7 @@ def get_profile(session: Session, user_id: int) -> SpecialistProfile:
     return profile
 
 
-def public(session: Session, profile: SpecialistProfile, user: User) -> ProfilePublic:
+def public(session: Session, profile: SpecialistProfile, user: User, today: date) -> ProfilePublic:
     return ProfilePublic(
         user_id=profile.user_id,
         full_name=user.full_name,
@@ -157,29 +157,33 @@ def public(session: Session, profile: SpecialistProfile, user: User) -> ProfileP
         verified_at=profile.verified_at,
         verification_note=profile.verification_note,
         rejection_reason=profile.rejection_reason,
-        eligible=is_eligible(profile, utcnow().date()),
+        eligible=is_eligible(profile, today),
     )
 
 
-def queue(session: Session, user: User, status: VerificationStatus | None) -> list[ProfilePublic]:
+def queue(
+    session: Session, user: User, status: VerificationStatus | None, today: date
+) -> list[ProfilePublic]:
     auth.ensure_coordinator(user)
-    return [public(session, p, u) for p, u in repository.list_profiles(session, status)]
+    return [public(session, p, u, today) for p, u in repository.list_profiles(session, status)]
 
 
-def verify(session: Session, coordinator: User, user_id: int, note: str) -> SpecialistProfile:
+def verify(
+    session: Session, coordinator: User, user_id: int, note: str, now: datetime
+) -> SpecialistProfile:
     """Record who verified the registration, when, and on what evidence."""
     auth.ensure_coordinator(coordinator)
     if len(note.strip()) < 3:
         raise ValidationFailed("say what evidence you checked", field="note")
     profile = get_profile(session, user_id)
-    if profile.registration_expires_on < utcnow().date():
+    if profile.registration_expires_on < now.date():
         raise Conflict(
             "this registration has expired; the specialist must renew it first",
             field="registration_expires_on",
         )
     profile.status = VerificationStatus.verified
     profile.verified_by_id = coordinator.id
-    profile.verified_at = utcnow()
+    profile.verified_at = now
     profile.verification_note = note.strip()
     profile.rejection_reason = ""
     session.add(profile)
@@ -190,14 +194,16 @@ def verify(session: Session, coordinator: User, user_id: int, note: str) -> Spec
     return profile
 
 
-def reject(session: Session, coordinator: User, user_id: int, reason: str) -> SpecialistProfile:
+def reject(
+    session: Session, coordinator: User, user_id: int, reason: str, now: datetime
+) -> SpecialistProfile:
     auth.ensure_coordinator(coordinator)
     if len(reason.strip()) < 3:
         raise ValidationFailed("say why the registration is rejected", field="reason")
     profile = get_profile(session, user_id)
     profile.status = VerificationStatus.rejected
     profile.verified_by_id = coordinator.id
-    profile.verified_at = utcnow()
+    profile.verified_at = now
     profile.rejection_reason = reason.strip()
     session.add(profile)
     audit.record(
@@ -240,7 +246,7 @@ def get_availability(session: Session, user: User) -> AvailabilityPublic:
 
 
 def set_availability(
-    session: Session, settings: Settings, user: User, data: AvailabilityIn
+    session: Session, settings: Settings, user: User, data: AvailabilityIn, now: datetime
 ) -> AvailabilityPublic:
     """Replace the specialist's availability after the scheduling library's checks."""
     user_id = auth.ensure_specialist(user)
@@ -254,7 +260,7 @@ def set_availability(
     )
     profile.away = data.away
     profile.min_notice_minutes = data.min_notice_minutes
-    profile.updated_at = utcnow()
+    profile.updated_at = now
     session.add(profile)
     audit.record(session, user, AuditAction.update, "availability", user_id)
     session.commit()

@@ -21,8 +21,14 @@ from telemed.accounts.models import User
 from telemed.accounts.security import new_token, token_digest, tokens_equal
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import Language
-from telemed.db import utcnow
-from telemed.deps import SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, client_address
+from telemed.deps import (
+    SESSION_COOKIE,
+    CurrentUser,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+    client_address,
+)
 from telemed.directory import auth, forms, service
 from telemed.directory.availability import check_zone, validated
 from telemed.directory.models import RegistrationBody, SpecialistProfile, VerificationStatus
@@ -77,7 +83,9 @@ def register_form(request: Request, db: SessionDep) -> HTMLResponse:
 
 
 @router.post(REGISTER_PATH)
-async def register_submit(request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+async def register_submit(
+    request: Request, db: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
     form = await request.form()
     values = forms.registration_values(form)
     cookie = request.cookies.get(REGISTER_CSRF_COOKIE, "")
@@ -90,7 +98,7 @@ async def register_submit(request: Request, db: SessionDep, settings: SettingsDe
     except ValidationError as exc:
         return _register_page(request, db, values, forms.field_errors(exc), 422)
     try:
-        service.register(db, settings, data, client_address(request))
+        service.register(db, settings, data, client_address(request), now)
     except TelemedError as exc:
         return _register_page(
             request, db, values, {exc.field or "__all__": exc.message}, exc.status_code
@@ -167,6 +175,7 @@ def _availability_page(
     cells: set[str],
     errors: dict[str, str],
     *,
+    now: datetime,
     show_all: bool = False,
     week: date | None = None,
     off_grid: bool = False,
@@ -176,7 +185,6 @@ def _availability_page(
     zone = ZoneInfo(user.timezone)
     clinic = ZoneInfo(settings.clinician_timezone)
     clinic_name = settings.clinician_timezone.rsplit("/", 1)[-1].replace("_", " ")
-    now = utcnow()
     first_day = week or now.astimezone(zone).date()
     days = [first_day + timedelta(days=n) for n in range(PREVIEW_DAYS)]
     begin = first_instant(datetime.combine(first_day, time(0)), zone)
@@ -213,8 +221,8 @@ def _availability_page(
     )
 
 
-def _check_week(week: date | None) -> date | None:
-    if week is not None and abs((week - utcnow().date()).days) > MAX_PREVIEW_DAYS_AWAY:
+def _check_week(week: date | None, now: datetime) -> date | None:
+    if week is not None and abs((week - now.date()).days) > MAX_PREVIEW_DAYS_AWAY:
         raise ValidationFailed("preview a week within a year of today", field="week")
     return week
 
@@ -225,6 +233,7 @@ def availability_form(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     hours: str = "",
     week: date | None = None,
 ) -> HTMLResponse:
@@ -241,22 +250,23 @@ def availability_form(
         cells,
         {},
         show_all=hours == "all",
-        week=_check_week(week),
+        week=_check_week(week, now),
         off_grid=off_grid,
+        now=now,
     )
 
 
-def _change_zone(db: Session, user: User, zone: str) -> User:
+def _change_zone(db: Session, user: User, zone: str, now: datetime) -> User:
     """The specialist's profile moved to ``zone`` (windows keep their clock times)."""
     profile = service.get_profile(db, auth.ensure_specialist(user))
-    current = service.public(db, profile, user)
+    current = service.public(db, profile, user, now.date())
     try:
         fields = ProfileFields.model_validate(
             {**current.model_dump(include=set(ProfileFields.model_fields)), "time_zone": zone}
         )
     except ValidationError as exc:
         raise ValidationFailed(f"your time zone cannot be changed: {exc}") from exc
-    service.update_profile(db, user, fields)
+    service.update_profile(db, user, fields, now)
     stored = db.get(User, profile.user_id)
     assert stored is not None
     return stored
@@ -264,7 +274,7 @@ def _change_zone(db: Session, user: User, zone: str) -> User:
 
 @router.post(AVAILABILITY_PATH)
 async def availability_submit(
-    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """Save the editor. The windows come from the grid's ticked cells (the page's Save
     button) or from the typed ``day_N`` fields (its fallback button, and any client that
@@ -288,11 +298,20 @@ async def availability_submit(
         data, window_fields, _ = forms.to_availability(values, sent if source == "grid" else None)
         zone = check_zone(values["time_zone"])
         validated(zone, data, timedelta(minutes=settings.slot_minutes))
-        saver = user if zone == user.timezone else _change_zone(db, user, zone)
-        service.set_availability(db, settings, saver, data)
+        saver = user if zone == user.timezone else _change_zone(db, user, zone, now)
+        service.set_availability(db, settings, saver, data, now)
     except forms.FormErrors as exc:
         return _availability_page(
-            request, db, settings, user, values, cells, exc.errors, show_all=show_all, status=422
+            request,
+            db,
+            settings,
+            user,
+            values,
+            cells,
+            exc.errors,
+            now=now,
+            show_all=show_all,
+            status=422,
         )
     except TelemedError as exc:
         if exc.status_code != 422:
@@ -300,7 +319,16 @@ async def availability_submit(
         db.rollback()
         errors = {forms.error_field(exc.field, window_fields): exc.message}
         return _availability_page(
-            request, db, settings, user, values, cells, errors, show_all=show_all, status=422
+            request,
+            db,
+            settings,
+            user,
+            values,
+            cells,
+            errors,
+            now=now,
+            show_all=show_all,
+            status=422,
         )
     if saver is not user:
         # The page's zone comes from the session's user: forget the remembered one.
@@ -315,10 +343,11 @@ def verification_queue(
     request: Request,
     user: CurrentUser,
     db: SessionDep,
+    now: NowDep,
     status: VerificationStatus | None = VerificationStatus.pending,
 ) -> HTMLResponse:
-    profiles = service.queue(db, user, status)
-    soon = service.expiring_registrations(db, utcnow().date())
+    profiles = service.queue(db, user, status, now.date())
+    soon = service.expiring_registrations(db, now.date())
     return render(
         request,
         "coordinator_specialists.html",
@@ -331,9 +360,10 @@ def verify(
     user_id: int,
     user: CurrentUser,
     db: SessionDep,
+    now: NowDep,
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    service.verify(db, user, user_id, note)
+    service.verify(db, user, user_id, note, now)
     return RedirectResponse("/coordinator/specialists", status_code=303)
 
 
@@ -342,9 +372,10 @@ def reject(
     user_id: int,
     user: CurrentUser,
     db: SessionDep,
+    now: NowDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    service.reject(db, user, user_id, reason)
+    service.reject(db, user, user_id, reason, now)
     return RedirectResponse("/coordinator/specialists", status_code=303)
 
 
@@ -427,6 +458,7 @@ def _profile_page(
     values: dict[str, Any] | None,
     errors: dict[str, str],
     *,
+    now: datetime,
     notice: str = "",
     status: int = 200,
 ) -> HTMLResponse:
@@ -436,8 +468,8 @@ def _profile_page(
     profile = service.get_profile(db, user_id)
     stored = db.get(User, user_id)  # the session's user may be a snapshot from before a save
     assert stored is not None
-    shown = service.public(db, profile, stored)
-    today = utcnow().date()
+    shown = service.public(db, profile, stored, now.date())
+    today = now.date()
     verifier = db.get(User, profile.verified_by_id) if profile.verified_by_id else None
     names = {s.code: s.name for s in consults_repository.list_specialties(db)}
     fields = {*forms.PROFILE_FIELDS, "specialties", "languages"}
@@ -475,16 +507,21 @@ def profile_form(
     request: Request,
     user: CurrentUser,
     db: SessionDep,
+    now: NowDep,
     saved: Literal["yes", "reverify"] | None = None,
 ) -> HTMLResponse:
     """Your profile, its verification, a warning before the registration expires and the
     onboarding checklist, above the form that edits it."""
     auth.ensure_specialist(user)
-    return _profile_page(request, db, user, None, {}, notice=SAVED_NOTICES[saved] if saved else "")
+    return _profile_page(
+        request, db, user, None, {}, notice=SAVED_NOTICES[saved] if saved else "", now=now
+    )
 
 
 @router.post(PROFILE_PATH)
-async def profile_submit(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+async def profile_submit(
+    request: Request, user: CurrentUser, db: SessionDep, now: NowDep
+) -> Response:
     """Save the profile through the same checks as ``PUT /api/v1/specialists/me``; changed
     registration details send it back to the verification queue, and the page says so."""
     user_id = auth.ensure_specialist(user)
@@ -493,16 +530,18 @@ async def profile_submit(request: Request, user: CurrentUser, db: SessionDep) ->
     try:
         data = ProfileFields.model_validate(values)
     except ValidationError as exc:
-        return _profile_page(request, db, user, values, forms.field_errors(exc), status=422)
+        return _profile_page(
+            request, db, user, values, forms.field_errors(exc), status=422, now=now
+        )
     before = service.get_profile(db, user_id).status
     try:
-        profile = service.update_profile(db, user, data)
+        profile = service.update_profile(db, user, data, now)
     except TelemedError as exc:
         if exc.status_code != 422:
             raise
         db.rollback()
         errors = {exc.field or "__all__": exc.message}
-        return _profile_page(request, db, user, values, errors, status=422)
+        return _profile_page(request, db, user, values, errors, status=422, now=now)
     if data.time_zone != user.timezone:
         # Pages take the viewer's zone from the session's user: forget the remembered one.
         cookie = request.cookies.get(SESSION_COOKIE)

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from scheduling.runner import AdvisoryLock, LeaderRunner
 from telemed.attachments.uploads import expire_stale_uploads
-from telemed.db import utcnow
+from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.jobs import appointments, care
 from telemed.notifications.service import deliver_due
 from telemed.offers.policy import OfferPolicy
@@ -43,10 +43,10 @@ CARE_EVERY = timedelta(minutes=15)  # follow-ups, the daily digest, re-verificat
 JobBody = Callable[[Session, Settings, datetime], object]
 
 
-def run_due_offers(engine: Engine, policy: OfferPolicy) -> DueReport:
+def run_due_offers(engine: Engine, policy: OfferPolicy, clock: Clock = SYSTEM_CLOCK) -> DueReport:
     """Expire overdue offers, move their consults on, offer waiting consults."""
     with Session(engine, expire_on_commit=False) as session:
-        report = process_due_offers(session, utcnow(), policy)
+        report = process_due_offers(session, clock.now(), policy)
     if report.expired or report.offered or report.escalated or report.failed:
         log.info(
             "offers: %d expired, %d consult(s) offered, %d escalated, %d failed",
@@ -58,18 +58,19 @@ def run_due_offers(engine: Engine, policy: OfferPolicy) -> DueReport:
     return report
 
 
-def run_expire_uploads(engine: Engine, settings: Settings) -> int:
+def run_expire_uploads(engine: Engine, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> int:
     """Mark abandoned uploads expired and delete their partial files."""
     with Session(engine, expire_on_commit=False) as session:
-        return expire_stale_uploads(session, settings)
+        return expire_stale_uploads(session, settings, clock.now())
 
 
-def run_job(engine: Engine, settings: Settings, name: str, *bodies: JobBody) -> None:
-    """Run each body in its own session; one failing body never stops the next."""
+def run_job(engine: Engine, settings: Settings, clock: Clock, name: str, *bodies: JobBody) -> None:
+    """Run each body in its own session at the clock's time; one failing body never stops
+    the next."""
     for body in bodies:
         with Session(engine, expire_on_commit=False) as session:
             try:
-                result = body(session, settings, utcnow())
+                result = body(session, settings, clock.now())
             except Exception:
                 session.rollback()
                 log.exception("job %s: %s failed", name, body.__name__)
@@ -99,8 +100,10 @@ def build_runner(
     settings: Settings,
     *,
     on_change: Callable[[bool], None] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> LeaderRunner:
-    """The runner with every job registered (not started)."""
+    """The runner with every job registered (not started); each run reads "now" from
+    ``clock``."""
     lock = None
     if engine.dialect.name == "postgresql":
         lock = AdvisoryLock(lock_connection_factory(engine), SCHEDULER_LOCK_KEY)
@@ -108,9 +111,11 @@ def build_runner(
         lock, standby_poll_seconds=settings.scheduler_standby_poll_seconds, on_change=on_change
     )
     policy = OfferPolicy.from_settings(settings)
-    runner.add_job("offers", partial(run_due_offers, engine, policy), seconds=OFFERS_EVERY)
+    runner.add_job("offers", partial(run_due_offers, engine, policy, clock), seconds=OFFERS_EVERY)
     runner.add_job(
-        "expire_uploads", partial(run_expire_uploads, engine, settings), seconds=UPLOADS_EVERY
+        "expire_uploads",
+        partial(run_expire_uploads, engine, settings, clock),
+        seconds=UPLOADS_EVERY,
     )
     jobs: list[tuple[str, timedelta, tuple[JobBody, ...]]] = [
         ("deliveries", DELIVERIES_EVERY, (deliver_due,)),
@@ -126,5 +131,7 @@ def build_runner(
         ),
     ]
     for name, every, bodies in jobs:
-        runner.add_job(name, partial(run_job, engine, settings, name, *bodies), seconds=every)
+        runner.add_job(
+            name, partial(run_job, engine, settings, clock, name, *bodies), seconds=every
+        )
     return runner

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from telemed.consults import service as consults
 from telemed.consults.endpoints import ERRORS, CurrentConsult
-from telemed.deps import CurrentUser, SessionDep
+from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.notes import icd10, repository, service
 from telemed.notes.schemas import (
     FollowUpPublic,
@@ -90,13 +90,13 @@ def list_outcomes(
 
 @router.post("/consults/{consult_id}/outcomes", status_code=201, responses=ERRORS)
 def record_outcome(
-    body: OutcomeIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    body: OutcomeIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> OutcomePublic:
     """Record what happened to the patient (clinicians of the requesting facility)."""
-    return OutcomePublic.model_validate(service.record_outcome(db, user, consult, body))
+    return OutcomePublic.model_validate(service.record_outcome(db, user, consult, body, now))
 
 
 @router.get("/follow-ups")
-def follow_ups(user: CurrentUser, db: SessionDep) -> list[FollowUpPublic]:
+def follow_ups(user: CurrentUser, db: SessionDep, now: NowDep) -> list[FollowUpPublic]:
     """Your facility's follow-ups due within three days or overdue, soonest first."""
-    return service.follow_ups_for(db, user)
+    return service.follow_ups_for(db, user, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -211,7 +211,7 @@ def _amend(
 
 
 def record_outcome(
-    session: Session, user: User, consult: Consult, data: OutcomeIn
+    session: Session, user: User, consult: Consult, data: OutcomeIn, now: datetime
 ) -> ConsultOutcome:
     with audit.refusals_audited(
         session, user, "outcome", "new", case_id=consult.case_id, consult_id=consult.id
@@ -242,6 +242,7 @@ def record_outcome(
                 ConsultState.closed,
                 actor=user,
                 reason=f"outcome recorded: {str(data.outcome).replace('_', ' ')}",
+                at=now,
             )
         session.commit()
     return outcome
@@ -297,11 +298,12 @@ def visible_series(session: Session, user: User, consult_ids: list[int]) -> list
     return shown
 
 
-def follow_ups_for(session: Session, user: User, today: date | None = None) -> list[FollowUpPublic]:
-    """Follow-ups of the clinician's facility that are due soon or overdue."""
+def follow_ups_for(session: Session, user: User, now: datetime) -> list[FollowUpPublic]:
+    """Follow-ups of the clinician's facility that are due soon or overdue, by the date
+    in the clinician's own zone at ``now``."""
     if user.facility_id is None:
         return []
-    today = today or utcnow().astimezone(ZoneInfo(user.timezone)).date()
+    today = now.astimezone(ZoneInfo(user.timezone)).date()
     rows = repository.follow_ups(
         session, user.facility_id, today + timedelta(days=FOLLOW_UP_NOTICE_DAYS)
     )

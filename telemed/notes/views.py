@@ -13,7 +13,7 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult
-from telemed.deps import CurrentUser, SessionDep
+from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.notes import auth as note_auth
 from telemed.notes import forms, icd10, service
@@ -220,6 +220,7 @@ def record_outcome(
     consult: PageConsult,
     user: CurrentUser,
     db: SessionDep,
+    now: NowDep,
     outcome: Annotated[str, Form(max_length=32)] = "",
     detail: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
@@ -227,7 +228,7 @@ def record_outcome(
         data = OutcomeIn(outcome=Outcome(outcome), detail=detail)
     except ValueError as exc:
         raise ValidationFailed("choose an outcome", field="outcome") from exc
-    service.record_outcome(db, user, consult, data)
+    service.record_outcome(db, user, consult, data, now)
     return RedirectResponse(f"/consults/{consult.id}#outcome", status_code=303)
 
 

@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.notifications import service
 from telemed.notifications.schemas import DeliveryPublic, NotificationPage, NotificationPublic
@@ -39,9 +38,11 @@ def my_notifications(
 
 
 @router.post("/notifications/{notification_id}/read", responses=ERRORS)
-def mark_read(notification_id: int, user: CurrentUser, db: SessionDep) -> NotificationPublic:
+def mark_read(
+    notification_id: int, user: CurrentUser, db: SessionDep, now: NowDep
+) -> NotificationPublic:
     """Mark one of your notifications read (someone else's is 404)."""
-    found = service.mark_one_read(db, user, notification_id, utcnow())
+    found = service.mark_one_read(db, user, notification_id, now)
     return NotificationPublic.model_validate(found)
 
 
@@ -53,8 +54,10 @@ def problem_deliveries(user: CurrentUser, db: SessionDep) -> list[DeliveryPublic
 
 
 @router.post("/deliveries/{message_id}/retry", responses=ERRORS)
-def retry_delivery(message_id: int, user: CurrentUser, db: SessionDep) -> DeliveryPublic:
+def retry_delivery(
+    message_id: int, user: CurrentUser, db: SessionDep, now: NowDep
+) -> DeliveryPublic:
     """Send a failed (or retrying) e-mail or SMS again at the next outbox run
     (coordinators). Check first that it did not arrive: a failed message may have been
     interrupted mid-send."""
-    return DeliveryPublic.model_validate(service.retry_now(db, user, message_id, utcnow()))
+    return DeliveryPublic.model_validate(service.retry_now(db, user, message_id, now))

@@ -20,7 +20,6 @@ from sqlmodel import Session
 from telemed.accounts.models import Role, User
 from telemed.audit.models import AuditAction
 from telemed.audit.service import record
-from telemed.db import utcnow
 from telemed.errors import Forbidden, NotFound
 from telemed.notifications import delivery, repository
 from telemed.notifications.models import (
@@ -58,7 +57,7 @@ def notify(
     link: str | None = None,
     attachments: Sequence[FileAttachment] = (),
     sms: str | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> bool:
     """Queue a notice for ``user`` in the caller's transaction (not committed here): an
     in-app notification, an e-mail to ``user.email`` and, when ``sms`` is given and the user
@@ -77,7 +76,6 @@ def notify(
             raise ValueError(f"notify: {name} must have 1 to {limit} characters")
     if link is not None and len(link) > LINK_MAX:
         raise ValueError(f"notify: link longer than {LINK_MAX} characters")
-    now = now or utcnow()
     subject = " ".join(subject.split())[:SUBJECT_MAX]  # no header injection, fits the column
     notification_id = repository.insert_notification(
         session,
@@ -162,7 +160,7 @@ def notify_coordinators(
     link: str | None = None,
     attachments: Sequence[FileAttachment] = (),
     sms: str | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     """notify() every active coordinator; dedupe_key is suffixed with ':user{id}'.
     Returns how many were queued."""

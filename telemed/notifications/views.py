@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-from telemed.db import make_engine, utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.db import make_engine
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.notifications import service
 from telemed.web.templating import render, templates
 
@@ -29,11 +29,12 @@ def notifications(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> HTMLResponse:
     found = service.my_notifications(db, user, page, settings.page_size)
     new = {n.id for n in found.items if n.read_at is None}
-    service.mark_read(db, user, [i for i in new if i is not None], utcnow())
+    service.mark_read(db, user, [i for i in new if i is not None], now)
     return render(request, "notifications.html", {"listing": found, "new": new})
 
 
@@ -45,8 +46,8 @@ def deliveries(request: Request, user: CurrentUser, db: SessionDep) -> HTMLRespo
 
 
 @router.post("/coordinator/deliveries/{message_id}/retry")
-def retry(message_id: int, user: CurrentUser, db: SessionDep) -> Response:
-    service.retry_now(db, user, message_id, utcnow())
+def retry(message_id: int, user: CurrentUser, db: SessionDep, now: NowDep) -> Response:
+    service.retry_now(db, user, message_id, now)
     return RedirectResponse("/coordinator/deliveries", status_code=303)
 
 

@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
@@ -43,23 +42,28 @@ def my_schedule(user: CurrentUser, db: SessionDep) -> list[OfferWithConsult]:
 
 
 @router.post("/offers/{offer_id}/accept", responses=ERRORS)
-def accept(offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep) -> OfferPublic:
+def accept(
+    offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+) -> OfferPublic:
     """Accept an open offer. The first specialist to accept wins; an expired, withdrawn or
     already answered offer is refused with 409. A live consult is booked at the offer's
     slot."""
     policy = OfferPolicy.from_settings(settings)
-    return OfferPublic.model_validate(
-        service.accept(db, user, offer_id, utcnow(), policy, settings)
-    )
+    return OfferPublic.model_validate(service.accept(db, user, offer_id, now, policy, settings))
 
 
 @router.post("/offers/{offer_id}/decline", responses=ERRORS)
 def decline(
-    offer_id: int, body: DeclineIn, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    offer_id: int,
+    body: DeclineIn,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> OfferPublic:
     """Decline an open offer, saying why; the next candidate gets an offer."""
     offer = service.decline(
-        db, user, offer_id, body.reason, utcnow(), OfferPolicy.from_settings(settings)
+        db, user, offer_id, body.reason, now, OfferPolicy.from_settings(settings)
     )
     return OfferPublic.model_validate(offer)
 
@@ -72,7 +76,12 @@ def escalations(user: CurrentUser, db: SessionDep) -> list[EscalatedPublic]:
 
 @router.post("/consults/{consult_id}/assign", responses=ERRORS)
 def assign(
-    consult_id: int, body: AssignIn, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    consult_id: int,
+    body: AssignIn,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> OfferPublic:
     """Assign a waiting or escalated consult to a verified specialist by hand
     (coordinators); a live one is booked at ``starts_at`` or the next free slot."""
@@ -82,7 +91,7 @@ def assign(
         consult_id,
         body.specialist_id,
         body.reason,
-        utcnow(),
+        now,
         starts_at=body.starts_at,
         policy=OfferPolicy.from_settings(settings),
         settings=settings,

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from telemed.appointments.views import parse_local
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.directory import repository as directory
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
@@ -35,9 +34,11 @@ def inbox(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
 
 
 @router.post("/offers/{offer_id}/accept")
-def accept(offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep) -> Response:
+def accept(
+    offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
     policy = OfferPolicy.from_settings(settings)
-    offer = service.accept(db, user, offer_id, utcnow(), policy, settings)
+    offer = service.accept(db, user, offer_id, now, policy, settings)
     return RedirectResponse(f"/consults/{offer.consult_id}", status_code=303)
 
 
@@ -47,16 +48,17 @@ def decline(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    service.decline(db, user, offer_id, reason, utcnow(), OfferPolicy.from_settings(settings))
+    service.decline(db, user, offer_id, reason, now, OfferPolicy.from_settings(settings))
     return RedirectResponse("/offers", status_code=303)
 
 
 @router.get("/coordinator/escalations")
-def escalations(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
+def escalations(request: Request, user: CurrentUser, db: SessionDep, now: NowDep) -> HTMLResponse:
     queue = queries.escalation_queue(db, user)
-    today = utcnow().date()
+    today = now.date()
     choices = {
         item.consult_id: [
             (u.id, u.full_name, u.timezone)
@@ -74,6 +76,7 @@ def assign(
     db: SessionDep,
     settings: SettingsDep,
     specialist_id: Annotated[int, Form()],
+    now: NowDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
     starts_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -83,7 +86,7 @@ def assign(
         consult_id,
         specialist_id,
         reason,
-        utcnow(),
+        now,
         starts_at=parse_local(starts_at, user.timezone) if starts_at.strip() else None,
         policy=OfferPolicy.from_settings(settings),
         settings=settings,

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.precall import auth, service
 from telemed.precall.echo import EchoPool
@@ -55,22 +54,20 @@ async def offer(body: EchoOfferIn, user: CurrentUser, pool: EchoPoolDep) -> Echo
 
 @router.post("/network-tests", status_code=201, responses=ERRORS)
 def store(
-    body: NetworkTestIn, request: Request, user: CurrentUser, db: SessionDep
+    body: NetworkTestIn, request: Request, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> NetworkTestPublic:
     """Store what the browser measured, for you and your facility. Loss (from the probe
     counts) and the recommendation (video, low-bandwidth video, audio only, or messages) are
     computed by the server; a recommendation sent by the client is ignored."""
-    row = service.record(
-        db, user, body, user_agent=request.headers.get("user-agent", ""), now=utcnow()
-    )
+    row = service.record(db, user, body, user_agent=request.headers.get("user-agent", ""), now=now)
     return service.public(row)
 
 
 @router.get("/network-tests/recommendation", responses=ERRORS)
-def recommendation(user: CurrentUser, db: SessionDep) -> RecommendationPublic:
+def recommendation(user: CurrentUser, db: SessionDep, now: NowDep) -> RecommendationPublic:
     """The call profile for your link: from your latest test of the last 30 days, else your
     facility's; null without one."""
-    return service.recommendation_for(db, user, utcnow())
+    return service.recommendation_for(db, user, now)
 
 
 @router.get("/network-tests/facilities", responses=ERRORS)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.precall import service
 from telemed.precall.models import NetworkRecommendation
 from telemed.web.templating import render
@@ -16,11 +15,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/network-test")
 def network_test(
-    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> HTMLResponse:
     """Runs in the browser (precall.js); without JavaScript it shows the last result."""
     setup = service.setup_for(settings, user)
-    latest = service.latest_result(db, user, utcnow())
+    latest = service.latest_result(db, user, now)
     return render(
         request,
         "precall.html",

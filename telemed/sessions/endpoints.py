@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from signaling.asgi import serve_starlette
 from telemed.consults import service as consults
 from telemed.consults.endpoints import ERRORS, CurrentConsult
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.sessions import service
 from telemed.sessions.hub import HubRuntime
 from telemed.sessions.schemas import (
@@ -40,6 +40,7 @@ def start_call(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> CallTicket:
     """A ticket to join the consult's call: a short-lived single-use signalling token, the
     WebSocket URL and the ICE servers (with time-limited TURN credentials).
@@ -48,7 +49,7 @@ def start_call(
     observers get one (403 for others, audited); only while the consult is open (409 for a
     draft, cancelled or closed consult). Fetch a new ticket for every (re)join.
     """
-    return service.mint_ticket(db, settings, user, consult, ws_url=signal_url(request))
+    return service.mint_ticket(db, settings, user, consult, ws_url=signal_url(request), now=now)
 
 
 @router.get("/consults/{consult_id}/sessions", responses=ERRORS)

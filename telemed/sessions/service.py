@@ -34,7 +34,6 @@ from telemed.audit.models import AuditAction
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
-from telemed.db import utcnow
 from telemed.errors import Conflict, Forbidden, ValidationFailed
 from telemed.messages import service as messages
 from telemed.sessions import auth, repository
@@ -102,13 +101,15 @@ def ice_servers_for(settings: Settings, participant: str) -> list[IceServerPubli
     return []
 
 
-def ensure_call_open_now(session: Session, settings: Settings, consult: Consult) -> None:
+def ensure_call_open_now(
+    session: Session, settings: Settings, consult: Consult, now: datetime
+) -> None:
     """409 unless the consult's call may be joined now: around its booked appointment
     (``call_open_before_minutes`` before to ``call_open_after_minutes`` after), or at any
     time while it has none."""
     auth.ensure_call_open(
         consult,
-        now=utcnow(),
+        now=now,
         appointment=auth.booked_appointment(session, consult),
         open_before=timedelta(minutes=settings.call_open_before_minutes),
         open_after=timedelta(minutes=settings.call_open_after_minutes),
@@ -116,16 +117,23 @@ def ensure_call_open_now(session: Session, settings: Settings, consult: Consult)
 
 
 def mint_ticket(
-    session: Session, settings: Settings, user: User, consult: Consult, *, ws_url: str
+    session: Session,
+    settings: Settings,
+    user: User,
+    consult: Consult,
+    *,
+    ws_url: str,
+    now: datetime,
 ) -> CallTicket:
     """A single-use join token for the consult's call, for one of its participants."""
     role = auth.ensure_call_participant(session, user, consult)
-    ensure_call_open_now(session, settings, consult)
+    ensure_call_open_now(session, settings, consult, now)
     consult_id = consult.id or 0
     roles = [role, "observer"] if repository.has_observer(session, consult_id) else [role]
     capacity = capacity_for(roles)
     participant = participant_of(user.id or 0)
-    now = time.time()
+    # The signalling hub checks the token against its own (system) clock.
+    issued = time.time()
     ttl = settings.call_token_ttl_seconds
     token = mint_token(
         signaling_secret(settings),
@@ -135,7 +143,7 @@ def mint_ticket(
         role=role,
         capacity=capacity,
         ttl_s=ttl,
-        now=now,
+        now=issued,
     )
     audit.record(
         session,
@@ -156,7 +164,7 @@ def mint_ticket(
         role=role,
         capacity=capacity,
         token=token,
-        expires_at=datetime.fromtimestamp(now + ttl, UTC),
+        expires_at=datetime.fromtimestamp(issued + ttl, UTC),
         ws_url=ws_url,
         ice_servers=ice_servers_for(settings, participant),
         thread_url=f"/consults/{consult_id}#thread",
@@ -271,7 +279,7 @@ def can_end(session: Session, consult: Consult) -> bool:
     return state is ConsultState.scheduled and repository.was_in_session(session, consult.id or 0)
 
 
-def end_consult(session: Session, user: User, consult: Consult) -> None:
+def end_consult(session: Session, user: User, consult: Consult, now: datetime) -> None:
     """The specialist ends the consult: ``in_session`` (or ``scheduled`` after a session
     was held) -> ``completed``."""
     role = auth.ensure_call_participant(session, user, consult)
@@ -284,7 +292,7 @@ def end_consult(session: Session, user: User, consult: Consult) -> None:
             "be ended once both sides have been in the call"
         )
     consults.transition(
-        session, consult, ConsultState.completed, actor=user, reason="ended from the call"
+        session, consult, ConsultState.completed, actor=user, reason="ended from the call", at=now
     )
     session.commit()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -13,8 +14,7 @@ from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult, ConsultState
-from telemed.db import utcnow
-from telemed.deps import CurrentUser, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError
 from telemed.precall import service as precall
 from telemed.sessions import auth, repository, service
@@ -90,7 +90,9 @@ class CallPanel:
         return self.photos.get(message_id) if isinstance(message_id, int) else None
 
 
-def panel(db: Session, settings: Settings, user: User, consult: Consult) -> CallPanel:
+def panel(
+    db: Session, settings: Settings, user: User, consult: Consult, now: datetime
+) -> CallPanel:
     sessions = service.sessions_public(db, consult)
     ids = {e.user_id for s in sessions for e in s.events if e.user_id is not None}
     people = accounts_repository.users_by_id(db, ids)
@@ -105,7 +107,7 @@ def panel(db: Session, settings: Settings, user: User, consult: Consult) -> Call
     can_join = role is not None
     if can_join:
         try:
-            service.ensure_call_open_now(db, settings, consult)
+            service.ensure_call_open_now(db, settings, consult, now)
         except TelemedError:
             can_join = False
     can_end = role == "specialist" and service.can_end(db, consult)
@@ -124,9 +126,9 @@ def panel(db: Session, settings: Settings, user: User, consult: Consult) -> Call
 ENDABLE_STATES = frozenset({ConsultState.scheduled, ConsultState.in_session})
 
 
-def start_profile(db: Session, user: User) -> str | None:
+def start_profile(db: Session, user: User, now: datetime) -> str | None:
     """The sending profile the pre-call test recommends for this user's link, if any."""
-    profile = precall.recommended_profile(db, user, utcnow())
+    profile = precall.recommended_profile(db, user, now)
     return profile if profile in MEDIA_LABELS else None
 
 
@@ -137,10 +139,11 @@ def call_page(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> HTMLResponse:
     """The call: refused (403, audited) for non-participants, 409 for a closed consult."""
     role = auth.ensure_call_participant(db, user, consult)
-    service.ensure_call_open_now(db, settings, consult)
+    service.ensure_call_open_now(db, settings, consult, now)
     consult_id = consult.id or 0
     return render(
         request,
@@ -148,7 +151,7 @@ def call_page(
         {
             "consult": consult,
             "role": role,
-            "profile": start_profile(db, user),
+            "profile": start_profile(db, user, now),
             "can_end": role == "specialist" and ConsultState(consult.state) in ENDABLE_STATES,
             "last_message": repository.last_message_id(db, consult_id),
             "last_attachment": repository.last_attachment_id(db, consult_id),
@@ -157,8 +160,8 @@ def call_page(
 
 
 @router.post("/consults/{consult_id}/call/end")
-def end_consult(consult: PageConsult, user: CurrentUser, db: SessionDep) -> Response:
+def end_consult(consult: PageConsult, user: CurrentUser, db: SessionDep, now: NowDep) -> Response:
     """ "End consult" (call page, or consult page after a held session): the specialist
     completes the consult (403 for the others on the call, 409 when no session was held)."""
-    service.end_consult(db, user, consult)
+    service.end_consult(db, user, consult, now)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)

@@ -11,8 +11,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from telemed.db import utcnow
-
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -33,11 +31,12 @@ def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%d %b %Y %H:%
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
-def duration(start: datetime | None, end: datetime | None = None) -> str:
-    """A compact duration such as '3 d 4 h', '2 h 05 min' or '7 min'."""
+def duration(start: datetime | None, end: datetime) -> str:
+    """A compact duration such as '3 d 4 h', '2 h 05 min' or '7 min'. Templates pass the
+    page's ``now`` (the application clock's) as the end of a duration still running."""
     if start is None:
         return ""
-    seconds = max(0, int(((end or utcnow()) - start).total_seconds()))
+    seconds = max(0, int((end - start).total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
@@ -66,7 +65,7 @@ def render(
         "csrf_token": auth.csrf_token if auth else None,
         "zone": zone,
         "local": lambda value, fmt="%d %b %Y %H:%M": local_time(value, zone, fmt),
-        "now": utcnow(),
+        "now": request.app.state.clock.now(),
     }
     full.update(context or {})
     return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)

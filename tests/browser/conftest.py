@@ -9,13 +9,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import require_service
+from tests.helpers import env_without_settings
 
 CHROMIUM = os.environ.get("TELEMED_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,15 +46,32 @@ class Server:
     url: str
     process: subprocess.Popen[str]
     log: Path
+    started: datetime  # the server's clock when it started (faked or real)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The embedded default, exactly as the README's first command starts it."""
-    data = tmp_path_factory.mktemp("browser-data")
+TIMETRAVEL = Path(__file__).resolve().parents[1] / "timetravel"
+
+
+def clock_starting_at(start: datetime) -> dict[str, str]:
+    """Environment that starts a Python process's wall clock at ``start`` and lets it tick
+    (tests/timetravel/sitecustomize.py): the machine's date as that process sees it."""
+    return {
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(TIMETRAVEL), os.environ.get("PYTHONPATH")])
+        ),
+        "TELEMED_TEST_CLOCK_OFFSET": repr(start.timestamp() - time.time()),
+    }
+
+
+@contextmanager
+def serve(data: Path, *, at: datetime | None = None) -> Iterator[Server]:
+    """`telemed serve` on the embedded default in ``data``, as the README's first command
+    starts it, until the block ends; on a machine whose clock starts at ``at`` if given."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMED_")}
+    env = env_without_settings()
     env["TELEMED_DATA_DIR"] = str(data)
+    if at is not None:
+        env.update(clock_starting_at(at))
     log = data / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -74,12 +94,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     else:
         process.kill()
         pytest.fail(f"telemed serve did not become ready: {log.read_text()}")
-    yield Server(url, process, log)
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield Server(url, process, log, at or datetime.now(UTC))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The embedded default, exactly as the README's first command starts it."""
+    with serve(tmp_path_factory.mktemp("browser-data")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,49 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, serve
 from tests.browser.test_clinician_journey import fill_request, log_in
 
 pytestmark = pytest.mark.browser
 
 NEWCOMER = "lerato.newcomer@example.org"
 PASSWORD = "a long newcomer password"
+LONDON, MASERU = ZoneInfo("Europe/London"), ZoneInfo("Africa/Maseru")
+
+
+def _next(month: int) -> datetime:
+    """09:00 UTC on the 15th of the next ``month`` still to come: a date in the middle of
+    London's winter (January) or summer (July), in the future so that the browser's real
+    clock never sees the server's cookies as expired."""
+    today = datetime.now(UTC).date()
+    year = today.year if (today.month, today.day) < (month, 15) else today.year + 1
+    return datetime(year, month, 15, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(1, id="winter"), pytest.param(7, id="summer")],
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The embedded default on a machine whose date is set to mid-January, then to
+    mid-July (libfaketime): the walk-through's times must follow London's clock change."""
+    with serve(tmp_path_factory.mktemp("newcomer"), at=_next(request.param)) as running:
+        yield running
+
+
+def zone_name(zone: ZoneInfo, on: date) -> str:
+    """The abbreviation ``zone`` shows on ``on``, from the zone database (GMT or BST)."""
+    return datetime(on.year, on.month, on.day, 12, tzinfo=UTC).astimezone(zone).tzname() or ""
 
 
 def fresh_page(browser: Any) -> Page:
@@ -56,7 +86,7 @@ def test_a_newcomer_registers_is_verified_and_books_a_consult(browser: Any, serv
     page.fill("#time_zone", "Europe/London")
     page.select_option("#registration_body", "GMC")
     page.fill("#registration_number", "7054321")
-    valid_until = datetime.now(UTC).date() + timedelta(days=300)
+    valid_until = server.started.date() + timedelta(days=300)
     page.fill("#registration_expires_on", valid_until.isoformat())
     page.click("button[type=submit]")
     page.context.close()
@@ -108,12 +138,13 @@ def test_a_newcomer_registers_is_verified_and_books_a_consult(browser: Any, serv
     newcomer.click("button:has-text('Accept')")
     expect(newcomer.locator("h1 .state")).to_have_text("scheduled")
     newcomer.goto(f"{server.url}/schedule")
-    expect(newcomer.locator("body")).to_contain_text("GMT")  # London time, in winter
+    # The appointment is within a day of the server's date, far from a clock change.
+    expect(newcomer.locator("body")).to_contain_text(zone_name(LONDON, server.started.date()))
 
     clinician.goto(consult_url)
     expect(clinician.locator("h1 .state")).to_have_text("scheduled")
     expect(clinician.locator("body")).to_contain_text("Dr Lerato Mahase")
-    expect(clinician.locator("body")).to_contain_text("SAST")  # Maseru time
+    expect(clinician.locator("body")).to_contain_text(zone_name(MASERU, server.started.date()))
 
     # The scheduler delivers the outbox every 15 s into the local Maildir.
     subject = f"Consult #{consult_url.rstrip('/').rsplit('/', 1)[1]}: session booked"
