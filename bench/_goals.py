@@ -69,7 +69,7 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "status": self.status,
-            "measured": self.measured,
+            "measured": _shown(self.measured),
             "comparison": self.goal.comparison,
             "target": self.goal.target,
         }
@@ -82,6 +82,13 @@ class Outcome:
             return f"goal {self.goal}: not measured ({self.reason})"
         verdict = "met" if self.status == "met" else "MISSED"
         return f"goal {self.goal}: {verdict} ({self.measured:g})"
+
+
+def _shown(value: float | None) -> float | None:
+    """Six significant digits: readable, and enough to see why a near miss missed."""
+    if value is None or isinstance(value, int) or not math.isfinite(value):
+        return value
+    return float(f"{value:.6g}")
 
 
 class Goals:
