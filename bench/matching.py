@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python -m bench.matching [--seed N] [--repeat N] [--chain-step N] [--no-chains]
+    python -m bench.matching [--seed N] [--repeat N] [--chain-step N] [--no-chains] [--check]
 
 It prints human-readable lines, then one JSON line last. ``seconds_total`` is everything the
 optimised path needs from plain data to assignments: indexing the instance, the greedy pass
@@ -13,17 +13,23 @@ compares the optimiser with the exact optimum (every eligible arc, as direct arc
 1,000-request instance from the same generator. Costs are :func:`scheduling.total_cost`:
 urgency weight x minutes waited, plus the convex load cost, plus the price of every request
 left unassigned. ``--no-chains`` shows the plain pruned bipartite graph for comparison.
+
+Goals (``GOALS``; judged by :mod:`bench._goals`, ``--check`` makes a miss the exit status):
+``seconds_total <= 1.5`` on the 10,000-request, 2,000-specialist batch (on a smaller batch the
+runtime goal is *not measured*: a small batch is fast and would prove nothing),
+``cost_ratio <= 0.98`` (optimised cost at most 98 % of greedy's) and ``optimal_gap <= 0.005``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import random
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bench._goals import Goal, add_arguments, finish, tightened_goals
 from scheduling import (
     CostModel,
     Matching,
@@ -41,6 +47,14 @@ from scheduling import (
     total_cost,
 )
 
+GOALS = (
+    Goal("seconds_total", "<=", 1.5),
+    Goal("cost_ratio", "<=", 0.98),
+    Goal("optimal_gap", "<=", 0.005),
+)
+# The batch the runtime goal is about (the defaults): a smaller one would pass it trivially.
+GOAL_REQUESTS = 10_000
+GOAL_SPECIALISTS = 2_000
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SPECIALTIES = [
     "internal_medicine", "paediatrics", "obstetrics_gynaecology", "general_surgery",
@@ -162,12 +176,14 @@ def _plain(instance: Instance) -> tuple[list[Request], list[Slot], list[Speciali
     return instance.requests, instance.slots, instance.specialists
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     defaults = Pruning()
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.matching", description=(__doc__ or "").splitlines()[0]
+    )
     parser.add_argument("--seed", type=int, default=20260302)
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--specialists", type=int, default=2_000)
+    parser.add_argument("--requests", type=int, default=GOAL_REQUESTS)
+    parser.add_argument("--specialists", type=int, default=GOAL_SPECIALISTS)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best counts")
     parser.add_argument("--k", type=int, default=defaults.k)
     parser.add_argument("--around", type=int, default=defaults.around)
@@ -181,7 +197,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="unassigned price by urgency only (CostModel(age_neutral=False))",
     )
+    add_arguments(parser, GOALS)
     args = parser.parse_args(argv)
+    # The gap is measured on a tenth of the batch, which must still hold someone.
+    for name in ("requests", "specialists"):
+        if getattr(args, name) < 10:
+            parser.error(f"--{name} must be at least 10")
+    for name in ("k", "around", "tail"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name} must not be negative")
+    if args.chain_step < 1:
+        parser.error("--chain-step must be at least 1")
+    goals = tightened_goals(parser, GOALS, args.goal)
     costs = CostModel(age_neutral=not args.literal_unassigned)
     pruning = Pruning(
         k=args.k,
@@ -252,8 +279,21 @@ def main(argv: list[str] | None = None) -> None:
         "chains": pruning.chains,
         "age_neutral": costs.age_neutral,
     }
-    print(json.dumps(summary))
+    full_size = len(instance.requests) >= GOAL_REQUESTS and len(instance.specialists) >= (
+        GOAL_SPECIALISTS
+    )
+    if full_size:
+        goals.judge("seconds_total", best.seconds_total)
+    else:
+        goals.not_measured(
+            "seconds_total",
+            f"the goal is for {GOAL_REQUESTS:,} requests and {GOAL_SPECIALISTS:,} specialists; "
+            f"this batch had {len(instance.requests):,} and {len(instance.specialists):,}",
+        )
+    goals.judge("cost_ratio", ratio)
+    goals.judge("optimal_gap", gap)
+    return finish(summary, goals, check=args.check)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

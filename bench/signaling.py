@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m bench.signaling [--connections 10000] [--duration 5] [--rounds 2]
-                              [--setups 20] [--resumes 5] [--loop asyncio|uvloop]
+                              [--setups 20] [--resumes 5] [--loop asyncio|uvloop] [--check]
 
 (``--connections 0``, ``--pairs 0``, ``--rate 0``, ``--setups 0`` or ``--resumes 0`` skip a
 phase.) It prints human-readable lines, then one JSON line last. The server under test always
@@ -19,7 +19,11 @@ raises its open-file limit to the hard limit. Phases:
 2. **Latency** at a fixed offered load (``--rate``, 4,000 messages/s) from ``--latency-pairs``
    (100) pairs, i.e. 20 messages/s per connection, under the default limits: ``relay_p50_ms``
    and ``relay_p99_ms`` from send to receipt; ``baseline_relay_p99_ms`` is the same through the
-   bare relay of phase 5, for scale (what the library and the machine cost anyway).
+   bare relay of phase 5, for scale (what the library and the machine cost anyway). A message
+   not delivered within ``--drain`` seconds after the last was sent is lost (``relay_lost``):
+   it still counts in the percentiles, with the time it had waited when we stopped waiting (a
+   lower bound of its latency), so a server that drops 1 % of the messages cannot show a good
+   p99. A ``--rate`` that would put a connection over the rate limit is refused.
 3. **Set-up**: two aiortc peers (``signaling.testing.peer``, synthetic audio and video), from
    the first ``hello`` to both peer connections ``connected``: ``setup_p50_ms``,
    ``setup_p95_ms`` over ``--setups`` calls.
@@ -33,25 +37,41 @@ raises its open-file limit to the hard limit. Phases:
    ``relay_msgs_per_s`` is messages delivered per second through our server;
    ``baseline_relay_msgs_per_s`` the same client against a bare ``websockets`` relay (the first
    frame pairs the socket, later frames are forwarded verbatim, nothing parsed): what the
-   library itself does on this machine. The per-connection rate limit (50/s) would cap a closed
-   loop, so our server runs this phase with it lifted; messages carry no ``rid``. The servers
-   alternate for ``--rounds`` rounds and each keeps its best. ``relay_cpu_us_per_msg`` and
-   ``baseline_cpu_us_per_msg`` are the servers' CPU time per message, steadier than rates on a
-   shared machine; the lines printed also show how much of a core each server got.
+   library itself does on this machine. Our server runs with the product's configuration
+   (``HubConfig()``: 50 messages/s per connection, burst 100), rate limit included: a relay
+   that only keeps up with the limit lifted says nothing about the product. A closed loop on a
+   few sockets would run into that limit, so every socket is paced by the server's own token
+   bucket (:class:`signaling.limits.TokenBucket`) at 90 % of the limit, and the load comes from
+   many sockets instead (1,000 pairs: at most 90,000 messages/s offered, more than either
+   server relays on our machines). ``relay_held_back`` is the share of sends the pacing delayed:
+   when it is over 10 %, the limit and not the server set the rate, and ``relay_ratio`` is not
+   measured (more ``--pairs``). ``relay_refused`` counts messages our server refused as over
+   the limit although the client kept under it (it must be 0). The same paced client drives the
+   bare relay. Messages carry no ``rid``. The servers alternate for ``--rounds`` rounds and each
+   keeps its best. ``relay_cpu_us_per_msg`` and ``baseline_cpu_us_per_msg`` are the servers'
+   CPU time per message, steadier than rates on a shared machine; the lines printed also show
+   how much of a core each server got.
 
 ``loadavg_start``/``loadavg_end`` record the machine's load around the run: on a shared 2-core
 machine, other work shows up in the latencies first.
 
-The load clients are a minimal WebSocket client on raw asyncio (handshake, one masking key per
-connection, frames written once per loop iteration): on a 2-core machine the load generator
-must cost far less per message than the server, which ``websockets`` as a client would not.
+Goals (``GOALS``, judged by :mod:`bench._goals`; ``--check`` makes a miss the exit status):
+10,000 connections held with none failed at <= 25 KB each; relay p99 <= 50 ms at 4,000
+messages/s (at a lower ``--rate`` it is not measured) with no message lost; relay >= 0.8 x the
+bare relay with nothing refused; set-up p95 <= 250 ms; resume <= 2 s with the missed message
+replayed. A skipped phase lists its goals as not measured (with the option that skipped it),
+so a reduced run never reads as "goals met".
+
+The load clients are the minimal WebSocket client of :mod:`bench._ws` (handshake, one masking
+key per connection, frames written once per loop iteration): on a 2-core machine the load
+generator must cost far less per message than the server, which ``websockets`` as a client
+would not.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import gc
 import json
@@ -60,7 +80,6 @@ import random
 import resource
 import secrets
 import statistics
-import struct
 import subprocess
 import sys
 import time
@@ -69,16 +88,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
-GOALS = {
-    "connections": 10_000,
-    "rss_kb_per_connection": 25.0,
-    "relay_ratio": 0.8,
-    "relay_p99_ms": 50.0,
-    "setup_p95_ms": 250.0,
-    "resume_ms": 2000.0,
+from bench._goals import Goal, Goals, add_arguments, finish, tightened_goals
+from bench._ws import HOST, RawWebSocket, raw_join
+
+GOALS = (
+    Goal("connections", ">=", 10_000),
+    Goal("connections_failed", "<=", 0),
+    Goal("rss_kb_per_connection", "<=", 25.0),
+    Goal("relay_p99_ms", "<=", 50.0),
+    Goal("relay_lost", "<=", 0),
+    Goal("setup_p95_ms", "<=", 250.0),
+    Goal("resume_ms", "<=", 2000.0),
+    Goal("resume_replayed", ">=", 1),
+    Goal("relay_ratio", ">=", 0.8),
+    Goal("relay_refused", "<=", 0),
+)
+# Which goals each phase measures, under the option that skips it (0).
+PHASE_GOALS = {
+    "connections": ("connections", "connections_failed", "rss_kb_per_connection"),
+    "rate": ("relay_p99_ms", "relay_lost"),
+    "setups": ("setup_p95_ms",),
+    "resumes": ("resume_ms", "resume_replayed"),
+    "pairs": ("relay_ratio", "relay_refused"),
 }
-CONNECT_TIMEOUT_S = 20.0
+GOAL_RATE = 4000.0  # the offered load the relay_p99_ms goal is about (messages/s)
+PACE_SHARE = 0.9  # the relay-rate client keeps each socket at 90 % of the per-connection limit
+HELD_BACK_MAX = 0.1  # above this share of sends held back by the pacing, the limit set the rate
 PHASE_TIMEOUT_S = 300.0
 
 
@@ -117,181 +152,14 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
-# ---------------------------------------------------------------- a lean WebSocket client
-
-
-class RawWebSocket(asyncio.Protocol):
-    """Just enough of RFC 6455 for load: handshake, masked text frames out, frames in.
-
-    ``on_text`` receives each text frame's payload (bytes) with its arrival time. Pings are
-    answered; a close frame or EOF marks the socket closed.
-    """
-
-    def __init__(self, on_text: Callable[[RawWebSocket, bytes, float], None] | None) -> None:
-        self.on_text = on_text
-        self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.open = asyncio.get_running_loop().create_future()
-        self.first = asyncio.get_running_loop().create_future()
-        self.closed = False
-        self.handshake_done = False
-        self.key = base64.b64encode(os.urandom(16)).decode()
-        self.path = "/"
-        self.received = 0
-        # One masking key per connection (RFC 6455 wants one per frame; for a load generator
-        # a per-connection key keeps frames precomputable and costs the server the same).
-        self.mask = os.urandom(4)
-        self.pending: list[bytes] = []
-
-    # -------------------------------------------------- asyncio callbacks
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        request = (
-            f"GET {self.path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        )
-        transport.write(request.encode())
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if not self.handshake_done:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(self.buf[:end])
-            del self.buf[: end + 4]
-            if not head.startswith(b"HTTP/1.1 101"):
-                self._fail(ConnectionError(head.split(b"\r\n", 1)[0].decode()))
-                return
-            self.handshake_done = True
-            if not self.open.done():
-                self.open.set_result(None)
-        self._frames()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._fail(ConnectionError("connection lost"))
-
-    # -------------------------------------------------- frames
-
-    def _fail(self, exc: Exception) -> None:
-        for future in (self.open, self.first):
-            if not future.done():
-                future.set_exception(exc)
-                future.exception()  # retrieved: no "never retrieved" warning
-
-    def _frames(self) -> None:
-        buf = self.buf
-        now = time.perf_counter()
-        while len(buf) >= 2:
-            length = buf[1] & 0x7F
-            pos = 2
-            if length == 126:
-                if len(buf) < 4:
-                    return
-                length = int.from_bytes(buf[2:4], "big")
-                pos = 4
-            elif length == 127:
-                if len(buf) < 10:
-                    return
-                length = int.from_bytes(buf[2:10], "big")
-                pos = 10
-            if len(buf) < pos + length:
-                return
-            opcode = buf[0] & 0x0F
-            payload = bytes(buf[pos : pos + length])
-            del buf[: pos + length]
-            if opcode == 0x1:
-                self.received += 1
-                if not self.first.done():
-                    self.first.set_result(payload)
-                elif self.on_text is not None:
-                    self.on_text(self, payload, now)
-            elif opcode == 0x9:
-                self._send(0xA, payload)
-            elif opcode == 0x8:
-                self.closed = True
-                if self.transport is not None:
-                    self.transport.close()
-
-    def frame(self, payload: bytes, opcode: int = 0x1) -> bytes:
-        """The masked frame for ``payload`` on this connection (reusable: the key is fixed)."""
-        n = len(payload)
-        if n < 126:
-            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        key = int.from_bytes((self.mask * (n // 4 + 1))[:n], "little")
-        masked = (int.from_bytes(payload, "little") ^ key).to_bytes(n, "little")
-        return header + self.mask + masked
-
-    def _send(self, opcode: int, payload: bytes) -> None:
-        self.send_frame(self.frame(payload, opcode))
-
-    def send_frame(self, frame: bytes) -> None:
-        """Queue a ready frame; frames queued in one loop iteration leave in one write."""
-        if not self.pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self.pending.append(frame)
-
-    def _flush(self) -> None:
-        data, self.pending = self.pending, []
-        if self.transport is not None and not self.transport.is_closing() and data:
-            self.transport.write(b"".join(data))
-
-    def send_text(self, text: str | bytes) -> None:
-        self._send(0x1, text.encode() if isinstance(text, str) else text)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-
-async def raw_connect(
-    port: int, on_text: Callable[[RawWebSocket, bytes, float], None] | None = None
-) -> RawWebSocket:
-    loop = asyncio.get_running_loop()
-    _, ws = await asyncio.wait_for(
-        loop.create_connection(lambda: RawWebSocket(on_text), HOST, port), CONNECT_TIMEOUT_S
-    )
-    await asyncio.wait_for(ws.open, CONNECT_TIMEOUT_S)
-    return ws
-
-
-async def raw_join(
-    port: int,
-    secret: str,
-    room: str,
-    participant: str,
-    on_text: Callable[[RawWebSocket, bytes, float], None] | None = None,
-) -> RawWebSocket:
-    """Connect and ``hello``; return once the server has answered (``welcome``)."""
-    from signaling.tokens import mint_token
-
-    ws = await raw_connect(port, on_text)
-    token = mint_token(
-        secret, room=room, participant=participant, name=participant, role="clinician"
-    )
-    ws.send_text(json.dumps({"type": "hello", "room": room, "token": token}))
-    reply = await asyncio.wait_for(ws.first, CONNECT_TIMEOUT_S)
-    if b'"welcome"' not in reply:
-        raise RuntimeError(f"join refused: {reply[:200]!r}")
-    return ws
-
-
 # ---------------------------------------------------------------- server processes
 
 
-async def run_ours(port: int, secret: str, unlimited: bool) -> None:
+async def run_ours(port: int, secret: str) -> None:
+    """Our hub with the product's configuration (``HubConfig()``), limits included."""
     from signaling.server import HubConfig, SignalingHub, serve
 
-    config = HubConfig(rate_per_s=1e9, burst=1_000_000) if unlimited else HubConfig()
-    async with SignalingHub(secret, config=config) as hub:
+    async with SignalingHub(secret, config=HubConfig()) as hub:
         server = await serve(hub, HOST, port)
         bound = next(iter(server.sockets)).getsockname()[1]
         print(json.dumps({"port": bound, "pid": os.getpid()}), flush=True)
@@ -561,29 +429,74 @@ class Throughput:
     server_cpu_pct: float
     #: Share of one core the load client used (near 100: the client was the limit).
     client_cpu_pct: float
+    #: Share of the measured sends the pacing delayed (high: the rate limit set the rate).
+    held_back: float
+    #: ``rate_limited`` errors the server sent back (over the whole run).
+    refused: int
 
 
 async def throughput(
     port: int, pid: int, secret: str, pairs: int, window: int, duration: float
 ) -> Throughput:
-    """Closed loop: each socket keeps ``window`` messages in flight to its partner."""
+    """Closed loop: each socket keeps ``window`` messages in flight to its partner, paced.
+
+    A socket that receives a message sends one back when its token bucket (the server's own
+    :class:`TokenBucket`, at ``PACE_SHARE`` of the product's rate, burst ``window``) allows;
+    otherwise the send waits for a pacing tick. Sends held back so are counted: in a run that
+    measures the server they are rare, since the server cannot relay as fast as the sockets
+    may send."""
+    from signaling.limits import TokenBucket
+    from signaling.server import HubConfig
+
+    limits = HubConfig()
     frames: dict[RawWebSocket, bytes] = {}  # each socket's message, masked once
-    counting = {"on": False, "n": 0, "stop": False}
+    buckets: dict[RawWebSocket, TokenBucket] = {}
+    owed: dict[RawWebSocket, int] = {}  # sends waiting for their socket's bucket
+    counting = {"on": False, "n": 0, "stop": False, "wanted": 0, "held": 0, "refused": 0}
 
     def on_text(ws: RawWebSocket, payload: bytes, now: float) -> None:
         if b'"candidate"' not in payload:
+            if b'"rate_limited"' in payload:
+                counting["refused"] += 1
             return
         if counting["on"]:
             counting["n"] += 1
-        if not counting["stop"]:
-            ws.send_frame(frames[ws])  # one delivered to ws: ws sends one back
+            counting["wanted"] += 1
+        if counting["stop"]:
+            return
+        # One delivered to ws: ws sends one back, now if its bucket allows and none is waiting.
+        if ws not in owed and buckets[ws].allow():
+            ws.send_frame(frames[ws])
+        else:
+            owed[ws] = owed.get(ws, 0) + 1
+            if counting["on"]:
+                counting["held"] += 1
 
+    async def pace() -> None:
+        while not counting["stop"]:
+            await asyncio.sleep(0.005)
+            for ws in list(owed):
+                bucket, due = buckets[ws], owed[ws]
+                while due and bucket.allow():
+                    ws.send_frame(frames[ws])
+                    due -= 1
+                if due:
+                    owed[ws] = due
+                else:
+                    del owed[ws]
+
+    rate = PACE_SHARE * limits.rate_per_s
     sockets = await open_pairs(port, secret, pairs, on_text)
     for i, ws in enumerate(sockets):
         frames[ws] = ws.frame(candidate_frame("p1" if i % 2 == 0 else "p0", 1))
+        buckets[ws] = TokenBucket(rate, min(window, limits.burst), time.perf_counter)
     for ws in sockets:
         for _ in range(window):
-            ws.send_frame(frames[ws])
+            if buckets[ws].allow():
+                ws.send_frame(frames[ws])
+            else:
+                owed[ws] = owed.get(ws, 0) + 1
+    pacer = asyncio.create_task(pace())
     await asyncio.sleep(1.0)  # warm-up
     counting["on"] = True
     cpu0, own0, started = cpu_seconds(pid), time.process_time(), time.perf_counter()
@@ -592,17 +505,29 @@ async def throughput(
     cpu, elapsed = cpu_seconds(pid) - cpu0, time.perf_counter() - started
     own = time.process_time() - own0
     counting["stop"] = True
+    await pacer
     await asyncio.sleep(0.5)
     for ws in sockets:
         ws.close()
     n = max(counting["n"], 1)
-    return Throughput(n / elapsed, cpu / n * 1e6, cpu / elapsed * 100, own / elapsed * 100)
+    return Throughput(
+        n / elapsed,
+        cpu / n * 1e6,
+        cpu / elapsed * 100,
+        own / elapsed * 100,
+        held_back=counting["held"] / max(counting["wanted"], 1),
+        refused=counting["refused"],
+    )
 
 
 async def latency(
-    port: int, secret: str, pairs: int, rate: float, duration: float
+    port: int, secret: str, pairs: int, rate: float, duration: float, drain: float = 5.0
 ) -> tuple[list[float], int, int]:
-    """Open loop at ``rate`` messages/s in all; returns latencies (ms), sent, lost."""
+    """Open loop at ``rate`` messages/s in all; returns latencies (ms), sent, lost.
+
+    Every measured message has a latency in the list: a lost one (not delivered ``drain``
+    seconds after the last was sent) with the time it had waited then, a lower bound, so that
+    losses push the percentiles up instead of leaving them out."""
     sent_at: dict[int, float] = {}
     samples: list[float] = []
     measuring = {"from": 0, "to": 0}
@@ -641,11 +566,17 @@ async def latency(
     all_sent = True
     if sent_at:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(drained.wait(), 5)
-    lost = sum(1 for i in sent_at if measuring["from"] <= i < measuring["to"])
+            await asyncio.wait_for(drained.wait(), drain)
+    gave_up = time.perf_counter()  # no await from here on: nothing more is received
+    waited = [
+        (gave_up - t0) * 1000
+        for i, t0 in sent_at.items()
+        if measuring["from"] <= i < measuring["to"]
+    ]
+    samples.extend(waited)
     for ws in sockets:
         ws.close()
-    return samples, measuring["to"] - measuring["from"], lost
+    return samples, measuring["to"] - measuring["from"], len(waited)
 
 
 # ---------------------------------------------------------------- phases 4 and 5: aiortc
@@ -737,120 +668,162 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # A fresh server for the rest: tearing down 10,000 connections leaves cyclic garbage (in
     # websockets' protocol objects) that the next full collection would charge to latency.
-    with ServerProcess.start("ours", secret, args.loop) as server:
-        if args.rate:
-            samples, sent, lost = asyncio.run(
-                latency(server.port, secret, args.latency_pairs, args.rate, args.duration)
-            )
-            summary.update(
-                relay_p50_ms=round(percentile(samples, 50), 2),
-                relay_p99_ms=round(percentile(samples, 99), 2),
-                relay_latency_rate=args.rate,
-                relay_lost=lost,
-            )
-            print(
-                f"latency at {args.rate:.0f} msg/s: p50 {summary['relay_p50_ms']} ms, "
-                f"p99 {summary['relay_p99_ms']} ms ({sent} measured, {lost} lost)"
-            )
-        if args.setups:
-            times = asyncio.run(setups(server.port, secret, args.setups))
-            summary.update(
-                setup_p50_ms=round(percentile(times, 50), 1),
-                setup_p95_ms=round(percentile(times, 95), 1),
-            )
-            print(f"set-up hello -> connected: p50 {summary['setup_p50_ms']} ms, "
-                  f"p95 {summary['setup_p95_ms']} ms over {len(times)} calls")  # fmt: skip
-        if args.resumes:
-            res = asyncio.run(resumes(server.port, secret, args.resumes))
-            summary.update(
-                resume_ms=round(statistics.median(t for t, _ in res), 1),
-                resume_max_ms=round(max(t for t, _ in res), 1),
-                resume_replayed=min(r for _, r in res),
-            )
-            print(f"resume drop -> replayed: median {summary['resume_ms']} ms, "
-                  f"max {summary['resume_max_ms']} ms ({len(res)} resumes)")  # fmt: skip
-
+    if args.rate or args.setups or args.resumes:
+        with ServerProcess.start("ours", secret, args.loop) as server:
+            _latency_setup_resume(server, secret, args, summary)
     if args.pairs:
-        # Alternate the two servers and keep each one's best round: the machine is shared, and
-        # a burst of someone else's load should not decide the ratio.
-        rates: dict[str, list[Throughput]] = {"ours-unlimited": [], "baseline": []}
-        for _ in range(args.rounds):
-            for kind, got in rates.items():
-                with ServerProcess.start(kind, secret, args.loop) as relay:
-                    got.append(
-                        asyncio.run(
-                            throughput(
-                                relay.port,
-                                relay.pid,
-                                secret,
-                                args.pairs,
-                                args.window,
-                                args.duration,
-                            )
-                        )
-                    )
-                t = got[-1]
-                print(f"relay through {kind}: {t.msgs_per_s:,.0f} msg/s, server "
-                      f"{t.cpu_us_per_msg:.1f} us CPU per message at {t.server_cpu_pct:.0f}% "
-                      f"of a core (client {t.client_cpu_pct:.0f}%; {args.pairs} pairs, "
-                      f"window {args.window})")  # fmt: skip
-        ours = max(rates["ours-unlimited"], key=lambda t: t.msgs_per_s)
-        base = max(rates["baseline"], key=lambda t: t.msgs_per_s)
-        summary["relay_msgs_per_s"] = round(ours.msgs_per_s)
-        summary["baseline_relay_msgs_per_s"] = round(base.msgs_per_s)
-        summary["relay_cpu_us_per_msg"] = round(
-            min(t.cpu_us_per_msg for t in rates["ours-unlimited"]), 1
-        )
-        summary["baseline_cpu_us_per_msg"] = round(
-            min(t.cpu_us_per_msg for t in rates["baseline"]), 1
-        )
-        summary["relay_ratio"] = round(
-            summary["relay_msgs_per_s"] / max(summary["baseline_relay_msgs_per_s"], 1), 3
-        )
-        summary["relay_cpu_ratio"] = round(
-            summary["baseline_cpu_us_per_msg"] / max(summary["relay_cpu_us_per_msg"], 1e-9), 3
-        )
-        print(f"relay ratio ours / bare websockets: {summary['relay_ratio']} "
-              f"(CPU per message: {summary['relay_cpu_ratio']})")  # fmt: skip
-
+        _relay_rate(secret, args, summary)
     if args.rate:
         # The bare relay at the same offered load: what the library and the machine add.
         with ServerProcess.start("baseline", secret, args.loop) as relay:
-            samples, _, _ = asyncio.run(
-                latency(relay.port, secret, args.latency_pairs, args.rate, args.duration)
+            samples, _, lost = asyncio.run(
+                latency(
+                    relay.port, secret, args.latency_pairs, args.rate, args.duration, args.drain
+                )
             )
         summary.update(
             baseline_relay_p50_ms=round(percentile(samples, 50), 2),
             baseline_relay_p99_ms=round(percentile(samples, 99), 2),
+            baseline_relay_lost=lost,
         )
         print(
             f"latency of the bare relay at {args.rate:.0f} msg/s: "
-            f"p50 {summary['baseline_relay_p50_ms']} ms, p99 {summary['baseline_relay_p99_ms']} ms"
+            f"p50 {summary['baseline_relay_p50_ms']} ms, p99 {summary['baseline_relay_p99_ms']} "
+            f"ms ({lost} lost)"
         )
 
     summary["loadavg_end"] = round(os.getloadavg()[0], 2)
-    at_least = ("connections", "relay_ratio")
-    goals = {
-        name: (summary[name] >= goal if name in at_least else summary[name] <= goal)
-        for name, goal in GOALS.items()
-        if name in summary
-    }
-    summary["goals_met"] = goals
-    for name, met in goals.items():
-        print(f"goal {name}: {'met' if met else 'NOT met'}")
     return summary
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def _latency_setup_resume(
+    server: ServerProcess, secret: str, args: argparse.Namespace, summary: dict[str, Any]
+) -> None:
+    if args.rate:
+        samples, sent, lost = asyncio.run(
+            latency(server.port, secret, args.latency_pairs, args.rate, args.duration, args.drain)
+        )
+        summary.update(
+            relay_p50_ms=round(percentile(samples, 50), 2),
+            relay_p99_ms=round(percentile(samples, 99), 2),
+            relay_latency_rate=args.rate,
+            relay_lost=lost,
+        )
+        print(
+            f"latency at {args.rate:.0f} msg/s: p50 {summary['relay_p50_ms']} ms, "
+            f"p99 {summary['relay_p99_ms']} ms ({sent} measured, {lost} lost, counted with "
+            "the time they waited)"
+        )
+    if args.setups:
+        times = asyncio.run(setups(server.port, secret, args.setups))
+        summary.update(
+            setup_p50_ms=round(percentile(times, 50), 1),
+            setup_p95_ms=round(percentile(times, 95), 1),
+        )
+        print(f"set-up hello -> connected: p50 {summary['setup_p50_ms']} ms, "
+              f"p95 {summary['setup_p95_ms']} ms over {len(times)} calls")  # fmt: skip
+    if args.resumes:
+        res = asyncio.run(resumes(server.port, secret, args.resumes))
+        summary.update(
+            resume_ms=round(statistics.median(t for t, _ in res), 1),
+            resume_max_ms=round(max(t for t, _ in res), 1),
+            resume_replayed=min(r for _, r in res),
+        )
+        print(f"resume drop -> replayed: median {summary['resume_ms']} ms, "
+              f"max {summary['resume_max_ms']} ms ({len(res)} resumes)")  # fmt: skip
+
+
+def _relay_rate(secret: str, args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    from signaling.server import HubConfig
+
+    # Alternate the two servers and keep each one's best round: the machine is shared, and
+    # a burst of someone else's load should not decide the ratio.
+    rates: dict[str, list[Throughput]] = {"ours": [], "baseline": []}
+    for _ in range(args.rounds):
+        for kind, got in rates.items():
+            with ServerProcess.start(kind, secret, args.loop) as relay:
+                got.append(
+                    asyncio.run(
+                        throughput(
+                            relay.port, relay.pid, secret, args.pairs, args.window, args.duration
+                        )
+                    )
+                )
+            t = got[-1]
+            print(f"relay through {kind}: {t.msgs_per_s:,.0f} msg/s, server "
+                  f"{t.cpu_us_per_msg:.1f} us CPU per message at {t.server_cpu_pct:.0f}% "
+                  f"of a core (client {t.client_cpu_pct:.0f}%; {args.pairs} pairs, "
+                  f"window {args.window}; {100 * t.held_back:.1f}% of sends held back by the "
+                  f"pacing, {t.refused} refused)")  # fmt: skip
+    ours = max(rates["ours"], key=lambda t: t.msgs_per_s)
+    base = max(rates["baseline"], key=lambda t: t.msgs_per_s)
+    summary["relay_msgs_per_s"] = round(ours.msgs_per_s)
+    summary["baseline_relay_msgs_per_s"] = round(base.msgs_per_s)
+    summary["relay_offered_max_msgs_per_s"] = round(
+        2 * args.pairs * PACE_SHARE * HubConfig().rate_per_s
+    )
+    summary["relay_cpu_us_per_msg"] = round(min(t.cpu_us_per_msg for t in rates["ours"]), 1)
+    summary["baseline_cpu_us_per_msg"] = round(min(t.cpu_us_per_msg for t in rates["baseline"]), 1)
+    summary["relay_ratio"] = round(
+        summary["relay_msgs_per_s"] / max(summary["baseline_relay_msgs_per_s"], 1), 3
+    )
+    summary["relay_cpu_ratio"] = round(
+        summary["baseline_cpu_us_per_msg"] / max(summary["relay_cpu_us_per_msg"], 1e-9), 3
+    )
+    summary["relay_held_back"] = round(ours.held_back, 3)
+    summary["baseline_relay_held_back"] = round(base.held_back, 3)
+    summary["relay_refused"] = sum(t.refused for t in rates["ours"])
+    print(f"relay ratio ours / bare websockets: {summary['relay_ratio']} "
+          f"(CPU per message: {summary['relay_cpu_ratio']})")  # fmt: skip
+
+
+def judge(goals: Goals, summary: dict[str, Any], args: argparse.Namespace) -> None:
+    """Every goal, met or missed from the summary, or not measured with the reason."""
+    for option, names in PHASE_GOALS.items():
+        if not getattr(args, option):
+            for name in names:
+                goals.not_measured(name, f"phase skipped (--{option} 0)")
+            continue
+        for name in names:
+            goals.judge(name, summary.get(name), "no figure from the phase")
+    if args.connections and not summary["connections"]:
+        goals.not_measured("rss_kb_per_connection", "no connection was opened")
+    if args.rate and args.rate < GOAL_RATE:
+        goals.not_measured(
+            "relay_p99_ms",
+            f"the goal is at {GOAL_RATE:g} messages/s offered; this run offered {args.rate:g}",
+        )
+    if args.pairs:
+        held = max(summary["relay_held_back"], summary["baseline_relay_held_back"])
+        if held > HELD_BACK_MAX:
+            goals.not_measured(
+                "relay_ratio",
+                f"the rate limit, not the server, set the rate: {100 * held:.0f}% of sends "
+                f"waited for the pacing (at most {summary['relay_offered_max_msgs_per_s']:,} "
+                "messages/s offered); raise --pairs",
+            )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.signaling", description=(__doc__ or "").splitlines()[0]
+    )
     p.add_argument("--connections", type=int, default=10_000, help="idle connections (0: skip)")
     p.add_argument("--client-procs", type=int, default=1, help="processes holding them")
-    p.add_argument("--pairs", type=int, default=50, help="pairs for the relay rate (0: skip)")
+    p.add_argument("--pairs", type=int, default=1000, help="pairs for the relay rate (0: skip)")
     p.add_argument("--window", type=int, default=8, help="messages in flight per socket")
     p.add_argument("--rounds", type=int, default=3, help="relay rounds per server (best kept)")
-    p.add_argument("--rate", type=float, default=4000, help="offered load for latency (0: skip)")
+    p.add_argument(
+        "--rate", type=float, default=GOAL_RATE, help="offered load for latency (0: skip)"
+    )
     p.add_argument("--latency-pairs", type=int, default=100)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per relay measurement")
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=5.0,
+        help="seconds to wait for the last messages of the latency phase before they are lost",
+    )
     p.add_argument("--setups", type=int, default=20, help="aiortc calls set up (0: skip)")
     p.add_argument("--resumes", type=int, default=5, help="resumes measured (0: skip)")
     p.add_argument(
@@ -862,29 +835,58 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--role", choices=["bench", "server", "idle"], default="bench", help=argparse.SUPPRESS
     )
-    p.add_argument("--kind", default="ours", help=argparse.SUPPRESS)
+    p.add_argument("--kind", choices=["ours", "baseline"], default="ours", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--prefix", default="idle", help=argparse.SUPPRESS)
+    add_arguments(p, GOALS)
     args = p.parse_args(argv)
+    for name in ("connections", "pairs", "setups", "resumes"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name} must not be negative (0 skips the phase)")
+    if args.rate < 0:
+        p.error("--rate must not be negative (0 skips the phase)")
+    for name in ("client_procs", "window", "rounds", "latency_pairs"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.duration <= 0 or args.drain <= 0:
+        p.error("--duration and --drain must be positive")
+    if args.role == "bench" and args.rate:
+        from signaling.server import HubConfig
 
+        per_connection = args.rate / (2 * args.latency_pairs)
+        allowed = PACE_SHARE * HubConfig().rate_per_s
+        if per_connection > allowed:
+            p.error(
+                f"--rate {args.rate:g} over {args.latency_pairs} pairs is {per_connection:g} "
+                f"messages/s per connection, over {allowed:g} (90 % of the server's rate "
+                "limit): the phase would measure refusals; raise --latency-pairs"
+            )
+    args.goals = tightened_goals(p, GOALS, args.goal)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.role == "server":
         raise_nofile()
         secret = os.environ["BENCH_SIGNALING_SECRET"]
         if args.kind == "baseline":
             run_loop(run_baseline(args.port), args.loop)
         else:
-            run_loop(run_ours(args.port, secret, args.kind == "ours-unlimited"), args.loop)
-        return
+            run_loop(run_ours(args.port, secret), args.loop)
+        return 0
     if args.role == "idle":
         raise_nofile()
         asyncio.run(
             hold_idle(args.port, os.environ["BENCH_SIGNALING_SECRET"], args.count, args.prefix, 200)
         )
-        return
+        return 0
     summary = run(args)
-    print(json.dumps(summary))
+    goals: Goals = args.goals
+    judge(goals, summary, args)
+    return finish(summary, goals, check=args.check)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
