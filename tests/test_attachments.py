@@ -118,6 +118,7 @@ def send_all(
         response = patch(api, url, offset, data[offset : offset + chunk])
         if response.status_code != 200 or response.json()["state"] == "complete":
             return response
+        assert response.json()["offset"] > offset, f"the upload stopped at {offset}"
         offset = response.json()["offset"]
 
 
