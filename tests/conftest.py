@@ -2,7 +2,7 @@
 
 Every database test runs twice, on SQLite and on PostgreSQL (127.0.0.1:5432). Choose with
 TELEMED_TEST_BACKENDS=sqlite,postgresql. Outside CI a PostgreSQL that cannot be reached is
-skipped with a reason; in CI (CI=true) it fails the run.
+skipped with a reason; in CI (CI=true) it fails the run, and so does a list without postgresql.
 """
 
 from __future__ import annotations
@@ -43,6 +43,18 @@ def require_service(name: str, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{name} is required in CI: {reason}")
     pytest.skip(f"{name} unavailable: {reason}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_backend_in_ci() -> None:
+    """In CI the list of backends may not leave PostgreSQL out: a green run on SQLite alone
+    would say nothing about the database production uses. Outside CI it may."""
+    if IN_CI and "postgresql" not in BACKENDS:
+        require_service(
+            "PostgreSQL",
+            f"TELEMED_TEST_BACKENDS={','.join(BACKENDS)} leaves it out; "
+            "unset it or include postgresql",
+        )
 
 
 @dataclass

@@ -33,6 +33,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from telemed.settings import Settings
+from tests.process_helpers import join_all
 
 SMS_TOKEN = "test-gateway-token"
 
@@ -121,6 +122,8 @@ class SmsGateway:
 
 def _gateway_handler(gateway_ref: list[SmsGateway]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # a client that stops sending mid-body cannot hold a reading thread
+
         def do_POST(self) -> None:
             gateway = gateway_ref[0]
             length = int(self.headers.get("Content-Length", "0"))
@@ -164,7 +167,7 @@ def sms_gateway() -> Iterator[SmsGateway]:
     yield gateway
     http.shutdown()
     http.server_close()
-    thread.join()
+    join_all([thread], 10, "the SMS gateway's server")
 
 
 def delivery_settings(

@@ -26,6 +26,7 @@ from telemed.settings import Settings
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
 from tests.helpers import ApiClient, ManualClock, Users, consult_payload
+from tests.process_helpers import join_all
 
 
 @pytest.fixture
@@ -95,14 +96,13 @@ def test_two_specialists_accept_one_emergency_at_the_same_instant(
     results: dict[int, httpx.Response] = {}
 
     def accept(api: ApiClient) -> None:
-        barrier.wait()
+        barrier.wait(timeout=30)  # a thread that never arrives breaks it: no hang
         results[api.user.id or 0] = api.post(f"/api/v1/offers/{by_user[api.user.id]}/accept")
 
     threads = [threading.Thread(target=accept, args=(api,)) for api in clients]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads, 60, "the two accepts")
     codes = sorted(r.status_code for r in results.values())
     assert codes == [200, 409], {k: r.text for k, r in results.items()}
     winner = next(k for k, r in results.items() if r.status_code == 200)

@@ -23,7 +23,7 @@ from telemed.app import create_app
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState, ParticipantRelation
-from telemed.db import utcnow
+from telemed.db import make_engine, utcnow
 from telemed.sessions import service
 from telemed.sessions.models import CallEventKind
 from telemed.settings import Settings
@@ -32,11 +32,20 @@ from tests.helpers import ApiClient, Users, consult_payload
 
 
 def involve(db: Session, consult_id: int, user: User, relation: ParticipantRelation) -> None:
-    db.rollback()  # a fresh snapshot: SQLite cannot turn a stale read into a write
-    consult = db.get(Consult, consult_id)
-    assert consult is not None
-    consults.add_participant(db, consult, user, relation)
-    db.commit()
+    """Adds the participant in a transaction of its own that takes SQLite's write lock first
+    (as the application's do): the application may be writing at that moment (offering the
+    consult just created), and the test's deferred session would then read a snapshot it
+    cannot turn into a write ("database is locked" at once, whatever the busy timeout)."""
+    own = make_engine(db.get_bind().engine.url.render_as_string(hide_password=False))
+    try:
+        with Session(own) as session:
+            consult = session.get(Consult, consult_id)
+            assert consult is not None
+            consults.add_participant(session, consult, user, relation)
+            session.commit()
+    finally:
+        own.dispose()
+    db.rollback()  # the test's session sees the participant from here on
 
 
 def denied(db: Session, object_type: str) -> list[AuditEntry]:

@@ -28,6 +28,7 @@ from telemed.sessions import service
 from telemed.settings import Settings
 from tests.browser.conftest import free_port
 from tests.helpers import PASSWORD, Users, consult_payload, env_without_settings
+from tests.process_helpers import read_line
 from tests.test_sessions import involve, schedule
 
 
@@ -168,8 +169,7 @@ def test_telemed_signal_runs_the_hub_standalone(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        assert process.stdout is not None
-        listening = json.loads(process.stdout.readline())
+        listening = json.loads(read_line(process, 30, "the hub's 'listening' line"))
         assert listening["event"] == "listening"
         # A ticket minted by the application (same secret) admits to the standalone hub.
         token = mint_token(
@@ -191,7 +191,7 @@ def test_telemed_signal_runs_the_hub_standalone(tmp_path: Path) -> None:
         asyncio.run(join_and_leave())
         kinds = []
         while "ended" not in kinds:  # one JSON line per session event
-            record = json.loads(process.stdout.readline())
+            record = json.loads(read_line(process, 20, f"a session event after {kinds}"))
             assert (record["event"], record["room"]) == ("session", "consult-7")
             kinds.append(record["kind"])
         assert kinds == ["joined", "left", "ended"]

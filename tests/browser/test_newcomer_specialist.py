@@ -111,7 +111,11 @@ def test_a_newcomer_registers_is_verified_and_books_a_consult(browser: Any, serv
     newcomer.eval_on_selector_all(
         "input[name=cell]", "cells => cells.forEach(c => { c.checked = true; })"
     )
-    newcomer.click("button[name=source][value=grid]")
+    # Saved means the 303 back to the editor (refused input comes back as 422 with alerts);
+    # counting no alert on the page before the answer came would prove nothing.
+    with newcomer.expect_response(lambda r: r.request.method == "POST") as answer:
+        newcomer.click("button[name=source][value=grid]")
+    assert answer.value.status == 303, answer.value.text()
     expect(newcomer.locator("[role=alert]")).to_have_count(0)
     newcomer.goto(f"{server.url}/specialists/availability?hours=all")
     expect(newcomer.locator("input[name=cell]:not(:checked)")).to_have_count(0)

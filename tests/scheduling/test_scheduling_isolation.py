@@ -42,6 +42,7 @@ def test_importing_the_package_loads_none_of_them() -> None:
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
         cwd=Path(scheduling.__file__).parent.parent,
     )
     assert out.stdout.strip() == "[]"

@@ -37,6 +37,27 @@ class Counter:
             self.value += 1
 
 
+class WatchedLock:
+    """A real advisory lock whose every ``try_acquire`` answer the test can read: each one is
+    a poll at which a standby could have become leader."""
+
+    def __init__(self, lock: AdvisoryLock) -> None:
+        self.lock = lock
+        self.key = lock.key
+        self.answers: list[bool] = []
+
+    def try_acquire(self) -> bool:
+        got = self.lock.try_acquire()
+        self.answers.append(got)
+        return got
+
+    def still_held(self) -> bool:
+        return self.lock.still_held()
+
+    def release(self) -> None:
+        self.lock.release()
+
+
 @pytest.fixture
 def lock_factory(backend: str, engine: Engine) -> Callable[[], AdvisoryLock | None]:
     """SQLite: no lock (leader at once). PostgreSQL: advisory locks on one random key, each
@@ -129,10 +150,16 @@ def test_a_slow_job_never_runs_twice_at_once(
     runner = LeaderRunner(lock_factory(), standby_poll_seconds=0.1)
     runners.append(runner)
     runner.add_job("slow", slow, seconds=0.01)
+    # Same interval, same start: every run of "tick" shows that the scheduler has reached
+    # another due time of "slow" too (one pass handles every job due by then).
+    ticks = Counter()
+    runner.add_job("tick", ticks, seconds=0.01)
     runner.start()
     assert wait_for(lambda: calls >= 1)
-    # Many due times pass while the first run blocks: none of them starts a second run.
-    assert not wait_for(lambda: calls >= 2, timeout=0.5)
+    # Five more ticks while the first run blocks: its due times came, none started a run.
+    seen = ticks.value
+    assert wait_for(lambda: ticks.value >= seen + 5 or calls >= 2), "the scheduler stalled"
+    assert calls == 1, "a second run started while the first was still running"
     release.set()
     assert wait_for(lambda: calls >= 3)  # and later runs go on (coalesced, one at a time)
     assert most == 1
@@ -162,9 +189,10 @@ def test_one_leader_then_the_standby_takes_over_when_it_goes(
     lock_factory: Callable[[], AdvisoryLock | None],
     runners: list[LeaderRunner],
 ) -> None:
-    first_lock, second_lock = lock_factory(), lock_factory()
-    assert first_lock is not None
-    assert second_lock is not None
+    made = lock_factory(), lock_factory()
+    assert made[0] is not None
+    assert made[1] is not None
+    first_lock, second_lock = WatchedLock(made[0]), WatchedLock(made[1])
     first_count, second_count = Counter(), Counter()
     first_roles: list[bool] = []
     second_roles: list[bool] = []
@@ -193,7 +221,11 @@ def test_one_leader_then_the_standby_takes_over_when_it_goes(
     assert second_roles == [False, True]
     assert wait_for(lambda: second_count.value >= 3)
     stalled = first_count.value
-    assert not wait_for(lambda: first.is_leader, timeout=0.5)  # retries, stays standby
+    # The old leader polls the lock again and again, and each time it is refused.
+    tried = len(first_lock.answers)
+    assert wait_for(lambda: len(first_lock.answers) >= tried + 3)
+    assert first_lock.answers[tried:] == [False] * (len(first_lock.answers) - tried)
+    assert not first.is_leader
     assert first_count.value <= stalled + 1  # at most a run already under way
     assert len(holders(engine, first_lock.key)) == 1
 

@@ -17,6 +17,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from tests.conftest import require_service
+
 REDIS_URL = os.environ.get("SIGNALING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -30,9 +32,7 @@ def redis_url() -> str:
     try:
         client.ping()
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Redis is required in CI but not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
+        require_service("Redis", f"not reachable at {REDIS_URL}: {exc}")
     finally:
         client.close()
     return REDIS_URL
@@ -56,8 +56,6 @@ def coturn() -> Iterator[Coturn]:
     """Debian's coturn on a free loopback port; skip without it (fail under CI=true)."""
     executable = turnserver_path()
     if executable is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("turnserver (Debian package coturn) is required in CI")
-        pytest.skip("turnserver not installed (apt-get install coturn)")
+        require_service("turnserver", "not installed (apt-get install coturn)")
     with start_coturn(executable) as server:
         yield server

@@ -161,11 +161,18 @@ class Client:
         return frame
 
     async def until(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """Skip frames until one of ``kind`` with ``fields`` (for cross-instance timing)."""
-        while True:
-            frame = await self.recv()
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
-                return frame
+        """Skip frames until one of ``kind`` with ``fields`` (for cross-instance timing);
+        a stream of other frames cannot keep it waiting past ``TIMEOUT`` either."""
+        skipped: list[str] = []
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                while True:
+                    frame = await self.recv()
+                    if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
+                        return frame
+                    skipped.append(frame["type"])
+        except TimeoutError:
+            raise AssertionError(f"no {kind} {fields} within {TIMEOUT} s; got {skipped}") from None
 
     async def hello(self, tok: str, room: str = ROOM) -> dict[str, Any]:
         rid = await self.send(type="hello", room=room, token=tok)

@@ -9,6 +9,8 @@ import sys
 
 from signaling_helpers import SECRET, TIMEOUT, Client, token
 
+from tests.process_helpers import read_line_async
+
 
 async def test_standalone_server_starts_and_admits_a_client() -> None:
     env = {**os.environ, "SIGNALING_SECRET": SECRET.decode()}
@@ -24,12 +26,12 @@ async def test_standalone_server_starts_and_admits_a_client() -> None:
     )
     assert proc.stdout is not None
     try:
-        line = json.loads(await asyncio.wait_for(proc.stdout.readline(), TIMEOUT * 2))
+        line = json.loads(await read_line_async(proc.stdout, TIMEOUT * 2, "'listening'"))
         assert line["event"] == "listening"
         client = await Client.connect(f"ws://127.0.0.1:{line['port']}/")
         await client.hello(token("u-clin"))
         await client.roundtrip()
-        event = json.loads(await asyncio.wait_for(proc.stdout.readline(), TIMEOUT))
+        event = json.loads(await read_line_async(proc.stdout, TIMEOUT, "the 'joined' event"))
         assert (event["event"], event["kind"], event["participant"]) == (
             "session",
             "joined",
