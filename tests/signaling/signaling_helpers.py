@@ -22,25 +22,13 @@ from signaling.broker import Broker
 from signaling.events import SessionEvent
 from signaling.server import HubConfig, SignalingHub, serve
 from signaling.tokens import JtiStore, mint_token
+from tests.helpers import ManualClock
 
 TIMEOUT = 5.0
 SECRET = b"contract-test-secret-0123456789"
 ROOM = "consult-1"
 # Periodic sweeps are off: tests call hub.sweep() at the moments they choose.
 TEST_CONFIG = HubConfig(sweep_interval_s=3600, close_timeout_s=0.5, grace_s=30)
-
-
-class ManualClock:
-    """The server's monotonic clock, moved by the test."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def token(

@@ -15,7 +15,6 @@ from signaling_helpers import (
     ROOM,
     TEST_CONFIG,
     Client,
-    ManualClock,
     join,
     peer_of,
     running,
@@ -23,6 +22,7 @@ from signaling_helpers import (
 )
 
 from signaling.protocol import MAX_MESSAGE_BYTES
+from tests.helpers import ManualClock
 
 
 async def test_two_participants_meet_with_opposite_roles_and_relay_offer_answer() -> None:
