@@ -14,7 +14,7 @@ from telemed.accounts import service as accounts
 from telemed.accounts.models import Role, User
 from telemed.accounts.security import token_digest, tokens_equal
 from telemed.accounts.session_cache import SessionCache
-from telemed.db import session_scope
+from telemed.db import session_scope, utcnow
 from telemed.errors import Forbidden, NotAuthenticated
 from telemed.settings import Settings
 
@@ -63,14 +63,14 @@ async def _authenticate(request: Request, db: SessionDep) -> Auth:
     digest = token_digest(token)
     found = cache.get(digest)
     if found is None:
-        found = await run_in_threadpool(accounts.resolve_session, db, token)
+        now = utcnow()
+        found = await run_in_threadpool(accounts.resolve_session, db, token, now)
         if found is None:
             raise NotAuthenticated("Log in first.")
-        cache.put(digest, *found)
+        cache.put(digest, found, now)
     # The user is a detached snapshot: a rollback later in the request (after an error)
     # cannot expire it while the error page is being rendered.
-    csrf_token, user = found
-    auth = Auth(user=user, csrf_token=csrf_token)
+    auth = Auth(user=found.user, csrf_token=found.csrf_token)
     request.state.auth = auth
     return auth
 

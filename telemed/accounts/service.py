@@ -20,7 +20,7 @@ from telemed.accounts.security import (
     token_digest,
     verify_password,
 )
-from telemed.accounts.session_cache import SessionCache
+from telemed.accounts.session_cache import LiveSession, SessionCache
 from telemed.db import utcnow
 from telemed.errors import Conflict, NotAuthenticated, TooManyRequests, ValidationFailed
 from telemed.facilities.models import Facility
@@ -148,8 +148,8 @@ def log_in(
 
 def resolve_session(
     session: Session, token: str, now: datetime | None = None
-) -> tuple[str, User] | None:
-    """The CSRF token and user of a live session, or None."""
+) -> LiveSession | None:
+    """The CSRF token, user and expiry of a live session, or None."""
     return repository.get_live_session(session, token_digest(token), now or utcnow())
 
 
