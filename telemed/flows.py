@@ -1,7 +1,9 @@
 """Cross-domain flows, each in one place (architecture page, section 4).
 
 The consult endpoints and pages call :func:`consult_requested` after a consult became
-``requested``; the consults service itself knows nothing about offers.
+``requested``; the consults service itself knows nothing about offers. Deactivating an
+account (API and command line) calls :func:`user_deactivated`; accounts know nothing
+about offers either.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 
 from sqlmodel import Session
 
+from telemed.accounts.models import Role, User
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import utcnow
 from telemed.offers import service as offers
@@ -32,3 +35,24 @@ def consult_requested(session: Session, consult: Consult, settings: Settings) ->
     except Exception:
         session.rollback()
         log.exception("offering consult %s failed; the periodic run will retry", consult.id)
+
+
+def user_deactivated(session: Session, user: User, settings: Settings) -> None:
+    """Deactivated -> the offers still waiting for their answer go to the next specialist.
+
+    The deactivation itself is already committed; if moving an offer on fails, the offer
+    expires at its time and the periodic run moves it on then.
+    """
+    if user.role != Role.specialist:
+        return
+    try:
+        offers.withdraw_offers_to(
+            session,
+            user,
+            "the specialist's account was deactivated",
+            utcnow(),
+            OfferPolicy.from_settings(settings),
+        )
+    except Exception:
+        session.rollback()
+        log.exception("withdrawing the offers to user %s failed; they will expire", user.id)

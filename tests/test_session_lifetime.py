@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
@@ -103,11 +104,12 @@ def test_a_remembered_session_does_not_outlive_its_expiry(
     assert_refused(client)
 
 
+@pytest.mark.parametrize("end", ["logout", "deactivation"])
 def test_a_session_ended_in_another_process_stops_within_the_cache_lifetime(
-    settings: Settings, engine: Engine, users: Users, db: Session
+    end: str, settings: Settings, engine: Engine, users: Users, db: Session
 ) -> None:
     """Two applications on one database are two server processes, each with its own cache.
-    A logout through A ends the session in A at once; B, which
+    A logout (or a deactivation) through A ends the session in A at once; B, which
     remembered it, refuses it at most ``session_cache_seconds`` later: the documented price
     of the cache (telemed/accounts/session_cache.py, README "The telemed command")."""
     ttl = settings.session_cache_seconds
@@ -121,8 +123,12 @@ def test_a_session_ended_in_another_process_stops_within_the_cache_lifetime(
     assert_accepted(in_a.client, user)
     assert_accepted(in_b, user)  # B remembers it from now on
 
-    assert in_a.post("/api/v1/auth/logout").status_code == 204
-    in_a.client.cookies.set(SESSION_COOKIE, in_b.cookies[SESSION_COOKIE])  # a kept copy
+    if end == "logout":
+        assert in_a.post("/api/v1/auth/logout").status_code == 204
+        in_a.client.cookies.set(SESSION_COOKIE, in_b.cookies[SESSION_COOKIE])  # a kept copy
+    else:
+        admin = ApiClient(TestClient(app_a), users.make(Role.admin))
+        assert admin.post(f"/api/v1/users/{user.id}/deactivate").status_code == 200
     assert_refused(in_a.client)
 
     clock.advance(ttl - 1)

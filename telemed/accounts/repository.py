@@ -58,6 +58,23 @@ def revoke_session(session: Session, digest: str, now: datetime) -> None:
     session.execute(update(UserSession).where(col(UserSession.id) == digest).values(revoked_at=now))
 
 
+def revoke_sessions_of(session: Session, user_id: int, now: datetime) -> list[str]:
+    """Revoke every session of the user still open; their digests."""
+    digests = list(
+        session.exec(
+            select(UserSession.id).where(
+                UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None)
+            )
+        )
+    )
+    session.execute(
+        update(UserSession)
+        .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+    return digests
+
+
 def failures_since(
     session: Session, *, email: str | None = None, address: str | None = None, since: datetime
 ) -> int:
