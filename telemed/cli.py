@@ -299,6 +299,28 @@ def users_create(
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
 
+@users.command("deactivate")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    """Deactivate an account: no login, its sessions end (within the other processes'
+    session cache lifetime), its open offers go to the next specialist. Records are kept."""
+    from telemed import flows
+    from telemed.accounts import repository, service
+    from telemed.clock import SYSTEM_CLOCK
+
+    settings = _settings()
+    with _friendly_errors():
+        engine = _prepare(settings)
+        with Session(engine, expire_on_commit=False) as session:
+            found = repository.get_user_by_email(session, email)
+            if found is None:
+                raise click.ClickException(f"no user with e-mail {email.strip().lower()}")
+            now = SYSTEM_CLOCK.now()
+            user = service.deactivate_user(session, found.id or 0, by=None, cache=None, now=now)
+            flows.user_deactivated(session, user, settings, now)
+    click.echo(f"Deactivated {user.role} {user.email} (id {user.id}).")
+
+
 @main.group()
 def mailbox() -> None:
     """The local mailbox: e-mail sent while no SMTP server is set (TELEMED_SMTP_HOST)."""

@@ -80,11 +80,10 @@ async def _authenticate(request: Request, db: SessionDep, now: NowDep) -> Auth:
         found = await run_in_threadpool(accounts.resolve_session, db, token, now)
         if found is None:
             raise NotAuthenticated("Log in first.")
-        cache.put(digest, *found)
+        cache.put(digest, found, now)
     # The user is a detached snapshot: a rollback later in the request (after an error)
     # cannot expire it while the error page is being rendered.
-    csrf_token, user = found
-    auth = Auth(user=user, csrf_token=csrf_token)
+    auth = Auth(user=found.user, csrf_token=found.csrf_token)
     request.state.auth = auth
     return auth
 

@@ -107,6 +107,7 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from telemed.web.middleware import add_security_headers
     from telemed.web.templating import render_error_page  # the page layer depends on us
 
     async def telemed_error(request: Request, exc: Exception) -> Response:
@@ -151,9 +152,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         message = "Something went wrong on our side; nothing was saved. Please try again."
+        response: Response
         if _is_api(request):
-            return JSONResponse(_error_body("internal_error", message), 500)
-        return render_error_page(request, 500, message)
+            response = JSONResponse(_error_body("internal_error", message), 500)
+        else:
+            response = render_error_page(request, 500, message)
+        add_security_headers(response)  # answered outside our middleware
+        return response
 
     app.add_exception_handler(TelemedError, telemed_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,7 +1,9 @@
 """Cross-domain flows, each in one place (architecture page, section 4).
 
 The consult endpoints and pages call :func:`consult_requested` after a consult became
-``requested``; the consults service itself knows nothing about offers.
+``requested``; the consults service itself knows nothing about offers. Deactivating an
+account (API and command line) calls :func:`user_deactivated`; accounts know nothing
+about offers either.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from telemed.accounts.models import Role, User
 from telemed.consults.models import Consult, ConsultState
 from telemed.offers import service as offers
 from telemed.offers.policy import OfferPolicy
@@ -34,3 +37,24 @@ def consult_requested(
     except Exception:
         session.rollback()
         log.exception("offering consult %s failed; the periodic run will retry", consult.id)
+
+
+def user_deactivated(session: Session, user: User, settings: Settings, now: datetime) -> None:
+    """Deactivated -> the offers still waiting for their answer go to the next specialist.
+
+    The deactivation itself is already committed; if moving an offer on fails, the offer
+    expires at its time and the periodic run moves it on then.
+    """
+    if user.role != Role.specialist:
+        return
+    try:
+        offers.withdraw_offers_to(
+            session,
+            user,
+            "the specialist's account was deactivated",
+            now,
+            OfferPolicy.from_settings(settings),
+        )
+    except Exception:
+        session.rollback()
+        log.exception("withdrawing the offers to user %s failed; they will expire", user.id)

@@ -1,16 +1,17 @@
 """Specialists made through the real directory services (registration, availability,
-verification), for the directory and offers tests."""
+verification), and what they were offered, for the directory and offers tests."""
 
 from __future__ import annotations
 
 from datetime import time, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from telemed.accounts.models import Role, User
 from telemed.db import utcnow
 from telemed.directory import service as directory
 from telemed.directory.schemas import AvailabilityIn, RegistrationIn, WindowIn
+from telemed.offers.models import ConsultOffer
 from telemed.settings import Settings
 from tests.helpers import PASSWORD, Users
 
@@ -66,3 +67,16 @@ class Specialists:
                 self.db, self.coordinator, profile.user_id, "HPCSA register, online", now
             )
         return user
+
+
+def offers_of(db: Session, consult_id: int) -> list[ConsultOffer]:
+    """The consult's offers as the database has them now, in the order they were made."""
+    db.rollback()
+    return list(
+        db.exec(
+            select(ConsultOffer)
+            .where(ConsultOffer.consult_id == consult_id)
+            .order_by(col(ConsultOffer.id))
+            .execution_options(populate_existing=True)  # not the objects read before
+        )
+    )

@@ -54,6 +54,20 @@ class ManualClock:
         return self.now()
 
 
+class MonotonicClock:
+    """A monotonic clock moved by the test (signalling server, session cache): time passes
+    without sleeping."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class Users:
     """Creates users through the accounts service, the way `telemed users create` does."""
 

@@ -23,7 +23,7 @@ from telemed.offers import service as offers
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
 from tests.conftest import LoginFn
-from tests.directory_helpers import Specialists
+from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import ApiClient, Users, consult_payload
 
 MASERU = ZoneInfo("Africa/Maseru")
@@ -32,17 +32,6 @@ MASERU = ZoneInfo("Africa/Maseru")
 @pytest.fixture
 def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
     return Specialists(db, settings, users)
-
-
-def offers_of(db: Session, consult_id: int) -> list[ConsultOffer]:
-    db.rollback()
-    return list(
-        db.exec(
-            select(ConsultOffer)
-            .where(ConsultOffer.consult_id == consult_id)
-            .order_by(col(ConsultOffer.id))
-        )
-    )
 
 
 def open_offer(db: Session, consult_id: int) -> ConsultOffer:

@@ -11,9 +11,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from telemed.accounts.models import User
+from telemed.accounts import service as accounts
+from telemed.accounts.models import Role, User, UserSession
 from telemed.consults.models import Consult, Specialty
-from telemed.db import make_engine
+from telemed.db import make_engine, utcnow
+from telemed.settings import Settings
+from tests.helpers import PASSWORD, Users
 
 TELEMED = [sys.executable, "-m", "telemed"]
 
@@ -41,6 +44,7 @@ def run(
         ["serve"],
         ["db", "upgrade"],
         ["users", "create"],
+        ["users", "deactivate"],
         ["demo"],
         ["specialties", "add"],
         ["scheduler"],
@@ -188,6 +192,29 @@ def test_users_create_and_its_errors(tmp_path: Path) -> None:
         input_text="prompted secret!\nprompted secret!\n",
     )
     assert prompted.returncode == 0, prompted.stderr
+
+
+def test_users_deactivate_ends_login_and_sessions(
+    engine: Engine, db: Session, users: Users, settings: Settings, tmp_path: Path
+) -> None:
+    """The operator's way to deactivate (no admin account needed), on each backend."""
+    user = users.make(Role.specialist)
+    accounts.log_in(
+        db, settings, email=user.email, password=PASSWORD, address="192.0.2.1", now=utcnow()
+    )
+    url = engine.url.render_as_string(hide_password=False)
+    result = run(["users", "deactivate", user.email.upper()], tmp_path, TELEMED_DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert f"Deactivated specialist {user.email}" in result.stdout
+    db.rollback()
+    fresh = db.get(User, user.id, populate_existing=True)
+    assert fresh is not None
+    assert fresh.is_active is False
+    sessions = db.exec(select(UserSession).where(UserSession.user_id == user.id)).all()
+    assert [s.revoked_at is not None for s in sessions] == [True]
+    unknown = run(["users", "deactivate", "ghost@example.org"], tmp_path, TELEMED_DATABASE_URL=url)
+    assert unknown.returncode == 1
+    assert "no user with e-mail ghost@example.org" in unknown.stderr
 
 
 def test_specialties_add_extends_the_list(tmp_path: Path) -> None:

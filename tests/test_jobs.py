@@ -24,7 +24,7 @@ from telemed.jobs import APPLICATION_NAME, SCHEDULER_LOCK_KEY, build_runner
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
 from tests.conftest import LoginFn
-from tests.directory_helpers import Specialists
+from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import Users, consult_payload
 from tests.notification_helpers import SmtpServer
 
@@ -38,17 +38,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
             return True
         time.sleep(0.1)
     return condition()
-
-
-def offers_of(db: Session, consult_id: int) -> list[ConsultOffer]:
-    db.rollback()
-    return list(
-        db.exec(
-            select(ConsultOffer)
-            .where(ConsultOffer.consult_id == consult_id)
-            .order_by(col(ConsultOffer.id))
-        )
-    )
 
 
 def expiry_events(db: Session, consult_id: int) -> list[ConsultEvent]:

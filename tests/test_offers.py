@@ -19,12 +19,12 @@ from telemed.db import utcnow
 from telemed.directory.models import SpecialistProfile
 from telemed.directory.schemas import WindowIn
 from telemed.offers import service as offers
-from telemed.offers.models import ConsultOffer, OfferStatus
+from telemed.offers.models import OfferStatus
 from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
 from telemed.offers.service import DueReport
 from telemed.settings import Settings
 from tests.conftest import LoginFn
-from tests.directory_helpers import Specialists
+from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import ApiClient, ManualClock, Users, consult_payload
 from tests.process_helpers import join_all
 
@@ -32,17 +32,6 @@ from tests.process_helpers import join_all
 @pytest.fixture
 def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
     return Specialists(db, settings, users)
-
-
-def offers_of(db: Session, consult_id: int) -> list[ConsultOffer]:
-    db.rollback()  # a fresh snapshot
-    return list(
-        db.exec(
-            select(ConsultOffer)
-            .where(ConsultOffer.consult_id == consult_id)
-            .order_by(ConsultOffer.id)  # type: ignore[arg-type]
-        )
-    )
 
 
 def due(db: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY) -> DueReport:

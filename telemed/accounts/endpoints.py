@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
+from telemed import flows
 from telemed.accounts import repository, service
 from telemed.accounts.cookies import clear_session_cookie, set_session_cookie
 from telemed.accounts.models import Role, User
@@ -96,4 +97,23 @@ def create_user(
         timezone=body.timezone,
         phone=body.phone,
     )
+    return UserPublic.model_validate(user)
+
+
+@router.post("/users/{user_id}/deactivate", responses=error_responses(404, 409))
+def deactivate_user(
+    user_id: int,
+    request: Request,
+    admin: AdminUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> UserPublic:
+    """Deactivate an account (admins only): it can no longer log in, its sessions end
+    (in other server processes within `TELEMED_SESSION_CACHE_SECONDS`), and its open offers
+    are withdrawn and go to the next specialist. Its records are kept."""
+    user = service.deactivate_user(
+        db, user_id, by=admin, cache=request.app.state.session_cache, now=now
+    )
+    flows.user_deactivated(db, user, settings, now)
     return UserPublic.model_validate(user)

@@ -8,6 +8,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import LoginAttempt, User, UserSession
+from telemed.accounts.session_cache import LiveSession
 
 
 def get_user_by_email(session: Session, email: str) -> User | None:
@@ -28,11 +29,15 @@ def list_users(session: Session) -> list[User]:
 _SESSION_USER_FIELDS = ("id", "email", "full_name", "role", "facility_id", "timezone", "created_at")
 
 
-def get_live_session(session: Session, digest: str, now: datetime) -> tuple[str, User] | None:
-    """The session's CSRF token and a detached snapshot of its user, in one light query
-    (this runs on every request)."""
+def get_live_session(session: Session, digest: str, now: datetime) -> LiveSession | None:
+    """The session's CSRF token, expiry and a detached snapshot of its user, in one light
+    query (this runs on every request)."""
     row = session.execute(
-        select(col(UserSession.csrf_token), *(getattr(User, name) for name in _SESSION_USER_FIELDS))
+        select(
+            col(UserSession.csrf_token),
+            col(UserSession.expires_at),
+            *(getattr(User, name) for name in _SESSION_USER_FIELDS),
+        )
         .join(User, col(User.id) == col(UserSession.user_id))
         .where(
             col(UserSession.id) == digest,
@@ -43,13 +48,31 @@ def get_live_session(session: Session, digest: str, now: datetime) -> tuple[str,
     ).first()
     if row is None:
         return None
-    csrf_token, *values = row
+    csrf_token, expires_at, *values = row
     fields = dict(zip(_SESSION_USER_FIELDS, values, strict=True))
-    return str(csrf_token), User(**fields, password_hash="", is_active=True)
+    user = User(**fields, password_hash="", is_active=True)
+    return LiveSession(csrf_token=str(csrf_token), user=user, expires_at=expires_at)
 
 
 def revoke_session(session: Session, digest: str, now: datetime) -> None:
     session.execute(update(UserSession).where(col(UserSession.id) == digest).values(revoked_at=now))
+
+
+def revoke_sessions_of(session: Session, user_id: int, now: datetime) -> list[str]:
+    """Revoke every session of the user still open; their digests."""
+    digests = list(
+        session.exec(
+            select(UserSession.id).where(
+                UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None)
+            )
+        )
+    )
+    session.execute(
+        update(UserSession)
+        .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+    return digests
 
 
 def failures_since(

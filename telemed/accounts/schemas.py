@@ -20,6 +20,7 @@ class UserPublic(BaseModel):
     role: Role
     facility_id: int | None
     timezone: str
+    is_active: bool = Field(description="False once deactivated: no login, no offers.")
 
 
 class LoginResponse(BaseModel):

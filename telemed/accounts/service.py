@@ -20,10 +20,18 @@ from telemed.accounts.security import (
     token_digest,
     verify_password,
 )
-from telemed.accounts.session_cache import SessionCache
-from telemed.errors import Conflict, NotAuthenticated, TooManyRequests, ValidationFailed
+from telemed.accounts.session_cache import LiveSession, SessionCache
+from telemed.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
 from telemed.facilities.models import Facility
 from telemed.settings import Settings
+
+DEACTIVATED_MESSAGE = "This account has been deactivated; ask an administrator to restore it."
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
@@ -137,6 +145,8 @@ def log_in(
     session.add(LoginAttempt(email=email, client_address=address, succeeded=succeeded, at=now))
     if not succeeded or user is None:
         session.commit()  # the failure counts even though we refuse
+        if ok:  # only someone who knows the password learns that the account exists
+            raise NotAuthenticated(DEACTIVATED_MESSAGE)
         raise NotAuthenticated("Wrong e-mail or password.")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -153,8 +163,8 @@ def log_in(
     return LoggedIn(user=user, token=token, csrf_token=csrf)
 
 
-def resolve_session(session: Session, token: str, now: datetime) -> tuple[str, User] | None:
-    """The CSRF token and user of a live session, or None."""
+def resolve_session(session: Session, token: str, now: datetime) -> LiveSession | None:
+    """The CSRF token, user and expiry of a live session, or None."""
     return repository.get_live_session(session, token_digest(token), now)
 
 
@@ -163,3 +173,30 @@ def log_out(session: Session, token: str, cache: SessionCache, now: datetime) ->
     repository.revoke_session(session, digest, now)
     session.commit()
     cache.forget(digest)
+
+
+def deactivate_user(
+    session: Session,
+    user_id: int,
+    *,
+    by: User | None,
+    cache: SessionCache | None,
+    now: datetime,
+) -> User:
+    """The user can no longer log in, and every session they have stops working: at once in
+    this process (``cache``), within ``session_cache_seconds`` in the others (their session
+    caches). Nothing is deleted: their notes, messages and audit rows stay theirs.
+    Idempotent. ``by`` is the admin (None: the command line), who cannot lock themselves out."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    if by is not None and user.id == by.id:
+        raise Conflict("you cannot deactivate your own account", field="user_id")
+    user.is_active = False
+    session.add(user)
+    digests = repository.revoke_sessions_of(session, user_id, now)
+    session.commit()
+    if cache is not None:
+        for digest in digests:
+            cache.forget(digest)
+    return user

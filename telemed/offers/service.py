@@ -307,6 +307,46 @@ def _expire(session: Session, consult_id: int, now: datetime, report: DueReport)
     return rematch
 
 
+def withdraw_offers_to(
+    session: Session,
+    specialist: User,
+    reason: str,
+    now: datetime,
+    policy: OfferPolicy = DEFAULT_POLICY,
+) -> list[int]:
+    """Withdraw every open offer made to ``specialist`` (e.g. their account was deactivated:
+    they can never answer) and move each consult on to its next candidate at once, rather
+    than leave it waiting for the offer to expire. One transaction per consult; the ids of
+    the withdrawn offers."""
+    consult_ids = [
+        c.id or 0 for _, c in repository.offers_for(session, specialist.id or 0, [OfferStatus.open])
+    ]
+    withdrawn: list[int] = []
+    for consult_id in consult_ids:
+        consult = consults_repository.lock_consult(session, consult_id)
+        if consult is None:
+            session.rollback()
+            continue
+        mine = [
+            o
+            for o in repository.offers_of(session, consult_id)
+            if o.status == OfferStatus.open and o.specialist_id == specialist.id
+        ]
+        for offer in mine:
+            if repository.close_offer(
+                session, offer.id or 0, OfferStatus.withdrawn, now, reason=reason
+            ):
+                _uninvolve(session, consult, [offer.specialist_id])
+                _audit(session, None, offer, consult, "withdrawn")
+                withdrawn.append(offer.id or 0)
+        text = f"offer to {specialist.full_name} withdrawn: {reason}"
+        rematch = _after_offer_closed(session, consult, None, text, now) if mine else False
+        session.commit()
+        if rematch:
+            offer_requested(session, consult, now, policy)
+    return withdrawn
+
+
 def directory_names(session: Session, user_ids: list[int]) -> list[str]:
     names = []
     for user_id in user_ids:
@@ -396,6 +436,10 @@ def assign_by_hand(
     profile = directory.get_profile(session, specialist_id)
     if specialist is None or specialist.role != Role.specialist or profile is None:
         raise ValidationFailed(f"no specialist {specialist_id}", field="specialist_id")
+    if not specialist.is_active:
+        raise ValidationFailed(
+            f"{specialist.full_name}'s account is deactivated", field="specialist_id"
+        )
     if not is_eligible(profile, now.date()):
         raise ValidationFailed(
             f"{specialist.full_name}'s registration is not verified or has expired",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
@@ -15,6 +16,13 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     ),
     (b"permissions-policy", b"geolocation=()"),
 ]
+
+
+def add_security_headers(response: Response) -> None:
+    """The headers on a response built outside the middleware: Starlette answers an
+    unhandled exception (500) from its outermost layer, which no middleware of ours wraps."""
+    for name, value in SECURITY_HEADERS:
+        response.headers.setdefault(name.decode(), value.decode())
 
 
 class SecurityHeadersMiddleware:

@@ -1,7 +1,7 @@
 """Helpers for the contract tests: a running hub on a loopback port and a thin JSON client.
 
 Every wait has a timeout (``TIMEOUT``) so that a broken server fails a test instead of hanging
-the suite. Time inside the server is a hand-moved :class:`ManualClock`; nothing here sleeps to
+the suite. Time inside the server is a hand-moved :class:`MonotonicClock`; nothing here sleeps to
 let time pass.
 """
 
@@ -22,25 +22,13 @@ from signaling.broker import Broker
 from signaling.events import SessionEvent
 from signaling.server import HubConfig, SignalingHub, serve
 from signaling.tokens import JtiStore, mint_token
+from tests.helpers import MonotonicClock
 
 TIMEOUT = 5.0
 SECRET = b"contract-test-secret-0123456789"
 ROOM = "consult-1"
 # Periodic sweeps are off: tests call hub.sweep() at the moments they choose.
 TEST_CONFIG = HubConfig(sweep_interval_s=3600, close_timeout_s=0.5, grace_s=30)
-
-
-class ManualClock:
-    """The server's monotonic clock, moved by the test."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def token(
@@ -81,7 +69,7 @@ class Running:
 async def running(
     config: HubConfig = TEST_CONFIG,
     *,
-    clock: ManualClock | None = None,
+    clock: MonotonicClock | None = None,
     broker: Broker | None = None,
     jti_store: JtiStore | None = None,
     node_id: str | None = None,

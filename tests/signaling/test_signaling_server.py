@@ -15,7 +15,6 @@ from signaling_helpers import (
     ROOM,
     TEST_CONFIG,
     Client,
-    ManualClock,
     join,
     peer_of,
     running,
@@ -23,6 +22,7 @@ from signaling_helpers import (
 )
 
 from signaling.protocol import MAX_MESSAGE_BYTES
+from tests.helpers import MonotonicClock
 
 
 async def test_two_participants_meet_with_opposite_roles_and_relay_offer_answer() -> None:
@@ -158,7 +158,7 @@ async def test_oversize_and_binary_frames_close_the_offender_only() -> None:
 
 
 async def test_a_flood_is_rate_limited_then_closed_and_others_carry_on() -> None:
-    clock = ManualClock()  # frozen: the bucket never refills during the test
+    clock = MonotonicClock()  # frozen: the bucket never refills during the test
     config = replace(TEST_CONFIG, rate_per_s=1, burst=5, rate_strikes=3)
     async with running(config, clock=clock) as srv:
         calm, _ = await join(srv.url, "u-calm")
@@ -292,7 +292,7 @@ async def test_resume_while_the_old_socket_is_still_open_replaces_it() -> None:
 
 
 async def test_departure_is_announced_only_after_the_grace_period() -> None:
-    clock = ManualClock()
+    clock = MonotonicClock()
     async with running(clock=clock) as srv:
         clin, _ = await join(srv.url, "u-clin")
         spec, _ = await join(srv.url, "u-spec", role="specialist")
