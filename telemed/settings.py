@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     scheduler_standby_poll_seconds: float = Field(default=5.0, gt=0)  # PostgreSQL standby
     # Live sessions (telemed.sessions). Redis: share rooms between instances (else in-process).
     redis_url: str | None = None
+    # Starts every Redis channel and key, so deployments (or test runs) sharing one Redis
+    # keep their rooms apart; the database number in the URL does not (pub/sub ignores it).
+    redis_prefix: str = Field(default="signal:", min_length=1)
     call_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)
     # Calls open this long before an appointment and stay open this long after its end.
     call_open_before_minutes: int = Field(default=15, ge=0)
