@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the sentinel we refuse outside development
@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     scheduler_standby_poll_seconds: float = Field(default=5.0, gt=0)  # PostgreSQL standby
     # Live sessions (telemed.sessions). Redis: share rooms between instances (else in-process).
     redis_url: str | None = None
+    # Starts every Redis channel and key, so deployments (or test runs) sharing one Redis
+    # keep their rooms apart; the database number in the URL does not (pub/sub ignores it).
+    redis_prefix: str = Field(default="signal:", min_length=1)
     call_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)
     # Calls open this long before an appointment and stay open this long after its end.
     call_open_before_minutes: int = Field(default=15, ge=0)
@@ -85,6 +88,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = True
+    # The server's certificate is always verified, against the system's CAs or, if set,
+    # against this PEM bundle only (a relay with a private CA).
+    smtp_ca_file: FilePath | None = None
     smtp_timeout_seconds: float = Field(default=20.0, gt=0)
     sms_gateway_url: str | None = None  # POST {"to": "+266...", "message": "..."}
     sms_gateway_token: str | None = None  # sent as Authorization: Bearer <token>

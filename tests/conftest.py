@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,9 +65,10 @@ class Database:
     template: Path | None = None  # SQLite: a migrated file copied for each test
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    name = f"telemed_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def throwaway_postgres(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -74,14 +76,21 @@ def postgres_database() -> Iterator[str]:
     except OperationalError as exc:
         admin.dispose()
         require_service("PostgreSQL", str(exc.orig).strip())
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url, pool_size=5)
-    upgrade(engine)  # the schema comes from the migrations, as in production
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    with throwaway_postgres("telemed_test") as url:
+        engine = make_engine(url, pool_size=5)
+        upgrade(engine)  # the schema comes from the migrations, as in production
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

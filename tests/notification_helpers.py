@@ -4,8 +4,9 @@ both on 127.0.0.1 on a free port, collecting what they receive.
 Fixtures (registered in tests/conftest.py):
 
 - ``smtp_server``: an ``SmtpServer``; ``.messages`` are ``email.message.EmailMessage``
-  objects. ``.stop()`` / ``.start()`` take it down and bring it back on the same port;
-  ``.refuse`` is a set of addresses answered with ``550`` at RCPT (a permanent failure).
+  objects, ``.sessions`` say for each whether it came over TLS and who had logged in.
+  ``.stop()`` / ``.start()`` take it down and bring it back on the same port; ``.refuse``
+  is a set of addresses answered with ``550`` at RCPT (a permanent failure).
 - ``sms_gateway``: an ``SmsGateway``; ``.requests`` are ``ReceivedRequest`` (path, headers,
   JSON body); set ``.status`` (e.g. 503) to make it answer with an error.
 
@@ -44,11 +45,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class SessionSeen:
+    """How a received message came: over TLS or not, and the login used (None: none)."""
+
+    tls: bool
+    login: str | None
+
+
 class _Collector:
     """The aiosmtpd handler: keeps every message, refuses the addresses in ``refuse``."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.sessions: list[SessionSeen] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: set[str] = set()
         self.lock = threading.Lock()
@@ -67,17 +77,24 @@ class _Collector:
         raw = envelope.original_content or b""
         parsed = message_from_bytes(raw, policy=default_policy)
         assert isinstance(parsed, EmailMessage)
+        login = getattr(session.auth_data, "login", None)
+        seen = SessionSeen(session.ssl is not None, login.decode() if login else None)
         with self.lock:
             self.messages.append(parsed)
+            self.sessions.append(seen)
             self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
         return "250 Message accepted"
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """``options`` go to aiosmtpd's ``SMTP`` (e.g. ``tls_context``, ``require_starttls``,
+    ``authenticator``)."""
+
+    def __init__(self, **options: Any) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.handler = _Collector()
+        self.options = options
         self._controller: Controller | None = None
 
     @property
@@ -86,13 +103,20 @@ class SmtpServer:
             return list(self.handler.messages)
 
     @property
+    def sessions(self) -> list[SessionSeen]:
+        with self.handler.lock:
+            return list(self.handler.sessions)
+
+    @property
     def refuse(self) -> set[str]:
         return self.handler.refuse
 
     def start(self) -> None:
         if self._controller is None:
             # A stopped controller's loop is closed: each start gets a new one.
-            self._controller = Controller(self.handler, hostname=self.host, port=self.port)
+            self._controller = Controller(
+                self.handler, hostname=self.host, port=self.port, **self.options
+            )
             self._controller.start()
 
     def stop(self) -> None:

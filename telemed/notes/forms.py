@@ -49,6 +49,12 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
+def refusal(field: str | None, message: str) -> dict[str, str]:
+    """A service's refusal on the form: under its field when the form has one, else at the
+    top (a locked note's ``status``, an amended ``version``), never lost."""
+    return {field if field in FORM_FIELDS else "__all__": message}
+
+
 def follow_up_in_past(values: dict[str, str], today: date) -> bool:
     try:
         return bool(values["follow_up_on"]) and date.fromisoformat(values["follow_up_on"]) < today

@@ -115,13 +115,36 @@ def get_for(session: Session, consult: Consult, note_id: int) -> ConsultNote:
     return note
 
 
+def _ensure_editable(user: User, note: ConsultNote) -> None:
+    auth.ensure_author(user, note)
+    if note.status != NoteStatus.draft:
+        raise Conflict("a signed note is locked; amend it instead", field="status")
+
+
+def draft_to_edit(session: Session, user: User, consult: Consult, note_id: int) -> ConsultNote:
+    """The draft its author opens in the edit form (an audited read). Refused, and audited,
+    as a save would be: someone else's note, or a signed one (locked: amend it instead)."""
+    note = get_for(session, consult, note_id)
+    with _refusals(session, user, consult, note_id):
+        _ensure_editable(user, note)
+    audit.record_access(
+        session,
+        user,
+        AuditAction.read,
+        "note",
+        note_id,
+        case_id=consult.case_id,
+        consult_id=consult.id,
+        detail=f"version {note.version}, to edit",
+    )
+    return note
+
+
 def update_draft(
     session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteFields
 ) -> ConsultNote:
     with _refusals(session, user, consult, note.id or 0):
-        auth.ensure_author(user, note)
-        if note.status != NoteStatus.draft:
-            raise Conflict("a signed note is locked; amend it instead", field="status")
+        _ensure_editable(user, note)
         _apply(session, note, data)
         _audit(session, user, AuditAction.update, note, consult)
         session.commit()

@@ -93,7 +93,7 @@ def _save(
     except TelemedError as exc:
         if exc.status_code == 403:
             raise
-        error = {exc.field or "__all__": exc.message}
+        error = forms.refusal(exc.field, exc.message)
         if note is not None and note.id:
             action = f"/consults/{consult.id}/notes/{note.id}/edit"
         return _form(request, consult, values, error, action=action, status=exc.status_code)
@@ -129,8 +129,7 @@ async def create_note(
 def edit_note(
     request: Request, note_id: int, consult: PageConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
-    note = service.get_for(db, consult, note_id)
-    note_auth.ensure_author(user, note)
+    note = service.draft_to_edit(db, user, consult, note_id)
     values = forms.values_of(service.public(db, [note])[0])
     return _form(
         request, consult, values, {}, action=f"/consults/{consult.id}/notes/{note_id}/edit"
@@ -207,7 +206,7 @@ async def amend_note(
             request,
             consult,
             values,
-            {exc.field or "__all__": exc.message},
+            forms.refusal(exc.field, exc.message),
             action=action,
             amending=note,
             status=exc.status_code,

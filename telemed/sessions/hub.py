@@ -63,9 +63,9 @@ def build_hub(
     jti_store: JtiStore
     redis: Redis | None = None
     if settings.redis_url:
-        broker = RedisBroker(settings.redis_url)
+        broker = RedisBroker(settings.redis_url, prefix=f"{settings.redis_prefix}room:")
         redis = Redis.from_url(settings.redis_url)
-        jti_store = RedisJtiStore(redis)
+        jti_store = RedisJtiStore(redis, prefix=f"{settings.redis_prefix}jti:")
     else:
         broker = InMemoryBroker()
         jti_store = MemoryJtiStore()

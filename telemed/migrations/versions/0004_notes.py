@@ -151,3 +151,6 @@ def downgrade() -> None:
     op.drop_table("consult_outcomes")
     op.drop_table("note_diagnoses")
     op.drop_table("consult_notes")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS telemed_signed_diagnoses_locked()")
+        op.execute("DROP FUNCTION IF EXISTS telemed_signed_note_locked()")
