@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -48,6 +51,25 @@ def duration(start: datetime | None, end: datetime) -> str:
 
 
 templates.env.filters["duration"] = duration
+
+
+@pass_context
+def csrf_input(context: Context, token: str | None = None) -> Markup:
+    """The hidden CSRF field every POST form carries, written once so that no form forgets
+    it or spells it differently (tests/test_templates_csrf.py holds every form to it).
+
+    Without ``token`` it is the signed-in session's token; the login and registration pages,
+    which have no session yet, pass the token of their own pre-session cookie. A form
+    rendered with neither could never be posted, so that is an error in the page, raised
+    where it is made rather than as a 403 when someone presses the button.
+    """
+    value = token if token is not None else context.get("csrf_token")
+    if not value:
+        raise ValueError("csrf_input(): no session CSRF token on this page and none passed")
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(value)
+
+
+templates.env.globals["csrf_input"] = csrf_input
 
 
 def render(
