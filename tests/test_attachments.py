@@ -603,11 +603,11 @@ def test_the_consult_page_lists_attachments_and_offers_the_form(
     assert f'<a href="/attachments/{pdf["id"]}/original">lab.pdf</a> · 300 KB · PDF' in html
     assert 'enctype="multipart/form-data"' in html
     assert 'name="csrf_token"' in html
-    assert '<script src="/static/upload.js" defer></script>' in html
+    assert '<script type="module" src="/static/upload.js"></script>' in html
     assert "<script>" not in html  # CSP: script-src 'self'
-    script = nurse.get("/static/upload.js")
-    assert script.status_code == 200
-    assert len(script.content) < 12_000
+    scripts = [nurse.get("/static/upload.js"), nurse.get("/static/uploader.js")]
+    assert [script.status_code for script in scripts] == [200, 200]
+    assert sum(len(script.content) for script in scripts) < 12_000
     empty = nurse.client.post(
         f"/consults/{consult_id}/attachments",
         data={"csrf_token": nurse.csrf},
