@@ -237,7 +237,15 @@ def test_first_load_of_each_page_fits_the_2g_budget(
 
 
 @pytest.mark.parametrize(
-    "path", ["/login", "/static/app.css", "/static/call.js", "/static/precall.js"]
+    "path",
+    [
+        "/login",
+        "/static/app.css",
+        "/static/call.js",
+        "/static/call/peers.js",
+        "/static/uploader.js",
+        "/static/precall.js",
+    ],
 )
 def test_pages_and_scripts_travel_compressed(client: TestClient, path: str) -> None:
     """What a phone on 2G downloads is gzip: a quarter to a half of the bytes."""

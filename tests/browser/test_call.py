@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import Server
 from tests.browser.test_clinician_journey import log_in
@@ -41,6 +41,8 @@ def open_call(
         assert status == 201
     page.click("#join-call")
     expect(page.locator("h1")).to_contain_text("Call")
+    # The page's modules (call.js and its imports) have run.
+    page.wait_for_function("window.telemedCall !== undefined", timeout=TIMEOUT_MS)
     return page
 
 
@@ -100,7 +102,19 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
         polling=500,
     )
 
-    # A photo from the clinician's phone: uploaded to the consult, shown on the other side.
+    # A photo from the clinician's phone: uploaded to the consult, shown on the other side,
+    # through the consult page's resumable uploader: the link drops during the first chunk,
+    # the uploader asks the server for its offset (HEAD) and sends the chunk again.
+    uploads: list[str] = []
+
+    def drop_the_first_chunk(route: Route) -> None:
+        uploads.append(route.request.method)
+        if uploads == ["PATCH"]:
+            route.abort("connectionreset")
+            return
+        route.continue_()
+
+    clinician.route("**/api/v1/uploads/*", drop_the_first_chunk)
     photo = io.BytesIO()
     Image.new("RGB", (320, 240), (180, 40, 40)).save(photo, "JPEG")
     clinician.set_input_files(
@@ -117,6 +131,8 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     )
     expect(specialist.locator("#chat-log")).to_contain_text("shared a photo")
     expect(clinician.locator("#photo-status")).to_have_text("")
+    assert uploads == ["PATCH", "HEAD", "PATCH"]
+    clinician.unroute("**/api/v1/uploads/*")
     attachments = api_get(specialist, "/api/v1/consults/1/attachments")
     shared = [a for a in attachments if a["filename"] == "rash-hands.jpg"]
     assert len(shared) == 1

@@ -1,0 +1,124 @@
+"""The pages' scripts are native ES modules served as written (no bundler): with a JavaScript
+MIME type (under ``nosniff`` a browser refuses a module of any other type), allowed by the CSP
+(scripts from 'self' only, nothing inline), and each page preloads its whole module graph so
+that a slow link fetches the modules side by side instead of one import after another. The
+call page with every module it loads stays within the 2G first-load budget."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from telemed.accounts.models import Role
+from telemed.app import STATIC_DIR
+from telemed.consults.models import ParticipantRelation
+from tests.conftest import LoginFn
+from tests.helpers import ApiClient, Users, consult_payload
+from tests.test_pages import PAGE_BUDGET_BYTES
+from tests.test_sessions import involve
+
+JAVASCRIPT = {"text/javascript", "application/javascript"}
+IMPORT = re.compile(
+    r"""^\s*(?:import\s+[\w$\s{},*]+?|export\s*(?:\*|\{[^}]*\}))\s*from\s*["']([^"']+)["']""", re.M
+)
+BARE_IMPORT = re.compile(r"""^\s*import\s*["']([^"']+)["']""", re.M)
+SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
+PRELOAD = re.compile(r'<link rel="modulepreload" href="([^"]+)">')
+
+
+def imports_of(source: str) -> list[str]:
+    return IMPORT.findall(source) + BARE_IMPORT.findall(source)
+
+
+def module_graph(client: TestClient | ApiClient, entry: str) -> dict[str, httpx.Response]:
+    """Every module a page loads from ``entry``, as served, following the static imports."""
+    graph: dict[str, httpx.Response] = {}
+    todo = [entry]
+    while todo:
+        path = todo.pop()
+        if path in graph:
+            continue
+        response = client.get(path)
+        assert response.status_code == 200, path
+        graph[path] = response
+        for specifier in imports_of(response.text):
+            # Relative specifiers only: a bare one ("lib") needs an import map we do not have.
+            assert specifier.startswith(("./", "../")), f"{path} imports {specifier!r}"
+            todo.append(posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier)))
+    return graph
+
+
+def script_policy(response: httpx.Response) -> str:
+    directives = dict(
+        d.strip().split(" ", 1) for d in response.headers["content-security-policy"].split(";")
+    )
+    return directives.get("script-src", directives["default-src"])
+
+
+def assert_loads_its_modules_only(page: httpx.Response, client: ApiClient, entry: str) -> None:
+    """One module script, no inline script, under the CSP's 'self'; the preloads are the
+    entry's module graph (the entry itself may go without: its tag is right there)."""
+    assert SCRIPT_TAG.findall(page.text) == [f'<script type="module" src="{entry}">']
+    assert script_policy(page) == "'self'"
+    graph = module_graph(client, entry)
+    preloads = PRELOAD.findall(page.text)
+    assert len(preloads) == len(set(preloads))
+    assert set(preloads) | {entry} == set(graph)
+
+
+def test_the_graph_reader_follows_imports_and_refuses_bare_names() -> None:
+    """The reader below on a known answer: it finds every import form the modules use."""
+    source = """import { a } from "./a.js";
+import {
+  b, c } from '../b.js';
+export { d } from "./d.js";
+import "./side-effect.js";
+const text = "import { no } from './not-a-module.js'";"""
+    assert sorted(imports_of(source)) == ["../b.js", "./a.js", "./d.js", "./side-effect.js"]
+
+
+def test_every_script_is_served_as_javascript(client: TestClient) -> None:
+    scripts = sorted(STATIC_DIR.rglob("*.js"))
+    assert {"call.js", "uploader.js", "upload.js"} <= {s.name for s in scripts}
+    for script in scripts:
+        path = "/static/" + script.relative_to(STATIC_DIR).as_posix()
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].split(";")[0] in JAVASCRIPT, path
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_call_page_preloads_its_modules_within_the_budget(
+    login: LoginFn, users: Users, db: Session
+) -> None:
+    nurse = login(users.make(Role.clinician))
+    consult_id = nurse.post("/api/v1/consults", consult_payload()).json()["id"]
+    involve(db, consult_id, users.make(Role.specialist), ParticipantRelation.assigned)
+    page = nurse.get(f"/consults/{consult_id}/call")
+    assert page.status_code == 200
+    assert_loads_its_modules_only(page, nurse, "/static/call.js")
+    graph = module_graph(nurse, "/static/call.js")
+    # The call's photos go through the same uploader as the consult page's form.
+    assert "/static/uploader.js" in graph
+    styles = [
+        nurse.get(href) for href in re.findall(r'<link rel="stylesheet" href="([^"]+)">', page.text)
+    ]
+    assert {s.url.path for s in styles} == {"/static/app.css", "/static/call.css"}
+    total = len(page.content) + sum(len(r.content) for r in [*styles, *graph.values()])
+    assert total <= PAGE_BUDGET_BYTES
+
+
+def test_the_consult_page_preloads_the_shared_uploader(login: LoginFn, users: Users) -> None:
+    nurse = login(users.make(Role.clinician))
+    consult_id = nurse.post("/api/v1/consults", consult_payload()).json()["id"]
+    page = nurse.get(f"/consults/{consult_id}")
+    assert page.status_code == 200
+    assert_loads_its_modules_only(page, nurse, "/static/upload.js")
+    assert set(module_graph(nurse, "/static/upload.js")) == {
+        "/static/upload.js",
+        "/static/uploader.js",
+    }
