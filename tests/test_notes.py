@@ -13,6 +13,7 @@ from sqlmodel import Session
 from telemed.accounts.models import Role, User
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ParticipantRelation
+from telemed.db import utcnow
 from telemed.notes import icd10
 from tests.conftest import LoginFn
 from tests.helpers import ApiClient, Users, consult_payload
@@ -23,7 +24,9 @@ NOTE = {
     "assessment": "Complete Kawasaki disease.",
     "plan": "IV immunoglobulin 2 g/kg and aspirin; echocardiogram within 10 days.",
     "diagnoses": ["m303"],
-    "follow_up_on": "2026-12-04",
+    # A date ahead of any run (a fixed date would fall in the past one day and reorder
+    # the case timeline, where a follow-up due sorts by its date).
+    "follow_up_on": (utcnow().date() + timedelta(days=14)).isoformat(),
     "follow_up_instruction": "Repeat FBC and platelets; check for coronary symptoms.",
 }
 

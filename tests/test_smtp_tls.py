@@ -56,6 +56,8 @@ def _name(common_name: str) -> x509.Name:
 
 def make_authority(directory: Path, common_name: str) -> Authority:
     key = ec.generate_private_key(ec.SECP256R1())
+    # OpenSSL checks validity on the machine's real clock, which a run moved to another
+    # day (TELEMED_TEST_TODAY, tests/timetravel) does not move: two years either side.
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
@@ -63,8 +65,8 @@ def make_authority(directory: Path, common_name: str) -> Authority:
         .issuer_name(_name(common_name))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
+        .not_valid_before(now - timedelta(days=730))
+        .not_valid_after(now + timedelta(days=730))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -101,8 +103,8 @@ def server_context(directory: Path, authority: Authority, names: list[str]) -> s
         .issuer_name(authority.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
+        .not_valid_before(now - timedelta(days=730))
+        .not_valid_after(now + timedelta(days=730))
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

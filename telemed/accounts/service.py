@@ -156,6 +156,7 @@ def log_in(
             id=token_digest(token),
             user_id=user.id or 0,
             csrf_token=csrf,
+            created_at=now,
             expires_at=now + timedelta(hours=settings.session_hours),
         )
     )

@@ -52,6 +52,12 @@ class Server:
 TIMETRAVEL = Path(__file__).resolve().parents[1] / "timetravel"
 
 
+def real_time() -> float:
+    """The machine's real clock, also inside a run moved to another day (the offset is
+    relative to it, see tests/timetravel)."""
+    return time.time() - float(os.environ.get("TELEMED_TEST_CLOCK_OFFSET", "0"))
+
+
 def clock_starting_at(start: datetime) -> dict[str, str]:
     """Environment that starts a Python process's wall clock at ``start`` and lets it tick
     (tests/timetravel/sitecustomize.py): the machine's date as that process sees it."""
@@ -59,7 +65,7 @@ def clock_starting_at(start: datetime) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(TIMETRAVEL), os.environ.get("PYTHONPATH")])
         ),
-        "TELEMED_TEST_CLOCK_OFFSET": repr(start.timestamp() - time.time()),
+        "TELEMED_TEST_CLOCK_OFFSET": repr(start.timestamp() - real_time()),
     }
 
 

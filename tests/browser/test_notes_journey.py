@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -34,7 +35,8 @@ def test_specialist_signs_and_amends_a_note_and_the_clinician_sees_both(
     page.click("button[value=sign]")
     expect(page.locator("#diagnoses-error")).to_contain_text("unknown ICD-10 code 'M30.9'")
     page.fill("#diagnoses", "M30.3")
-    page.fill("#follow_up_on", "2026-12-04")
+    follow_up = server.started.date() + timedelta(days=14)  # ahead of the server's today
+    page.fill("#follow_up_on", follow_up.isoformat())
     page.fill("#follow_up_instruction", "Check platelets and peeling.")
     page.click("button[value=sign]")
     note = page.locator(".note").first
