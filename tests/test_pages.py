@@ -13,7 +13,8 @@ from sqlmodel import Session, func, select
 
 from telemed.accounts.models import Role, User
 from telemed.consults.models import Consult
-from telemed.web.templating import duration, local_time
+from telemed.timefmt import local_time
+from telemed.web.templating import duration
 from tests.helpers import PASSWORD, Users
 
 PAGE_BUDGET_BYTES = 60 * 1024

@@ -18,12 +18,7 @@ from telemed.appointments.ics import Invitation, consult_path, consult_reference
 from telemed.appointments.models import Appointment, ChangeAction
 from telemed.consults.models import Consult
 from telemed.notifications.service import FileAttachment, notify
-from telemed.web.templating import local_time
-
-
-def local(at: datetime, zone: str, fmt: str = "%a %d %b %Y %H:%M") -> str:
-    """A time in ``zone``, its abbreviation named (e.g. "Wed 03 Dec 2026 14:00 SAST")."""
-    return local_time(at, ZoneInfo(zone), fmt)
+from telemed.timefmt import local
 
 
 def span(appointment: Appointment, zone: str) -> str:

@@ -49,6 +49,7 @@ from telemed.directory.availability import library_value, slots
 from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
 from telemed.offers import repository as offers_repository
 from telemed.settings import Settings, get_settings
+from telemed.timefmt import local
 
 LIVE_MODES = frozenset({ConsultMode.video, ConsultMode.audio})
 MIN_LEAD = timedelta(minutes=5)  # a new time is at least this far ahead
@@ -57,10 +58,6 @@ BOOKING_HORIZON = timedelta(days=14)  # how far ahead the next free slot is look
 
 def is_live(consult: Consult) -> bool:
     return ConsultMode(consult.mode) in LIVE_MODES
-
-
-def _when(at: datetime, zone: str) -> str:
-    return notices.local(at, zone)
 
 
 def _zone_of(user: User | None) -> str:
@@ -134,7 +131,7 @@ def _check_free(
         zone = _zone_of(viewer)
         raise Conflict(
             f"{specialist.full_name} already has an appointment from "
-            f"{_when(clash.starts_at, zone)} to {_when(clash.ends_at, zone)} "
+            f"{local(clash.starts_at, zone)} to {local(clash.ends_at, zone)} "
             f"(consult #{clash.consult_id}); choose another time",
             field="starts_at",
         )

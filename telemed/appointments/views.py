@@ -4,9 +4,7 @@ book forms (times entered in the viewer's own zone), the schedule, the ``.ics`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,18 +12,17 @@ from sqlmodel import Session
 
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
-from telemed.appointments import auth, notices, repository, service
+from telemed.appointments import auth, repository, service
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult, ConsultState
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
+from telemed.timefmt import local, parse_local
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
 
 
 def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
@@ -33,33 +30,6 @@ def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult
 
 
 PageConsult = Annotated[Consult, Depends(_page_consult)]
-
-
-def parse_local(value: str, zone_name: str) -> datetime:
-    """A date and time typed in ``zone_name`` (``2026-12-03T14:00``) as a UTC instant.
-
-    A time that does not exist there (skipped when the clocks go forward) is refused; one
-    that happens twice (when they go back) is taken at its first occurrence."""
-    text = value.strip()
-    if not text:
-        raise ValidationFailed("choose the new date and time", field="starts_at")
-    try:
-        naive = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValidationFailed(
-            "enter the date and time as YYYY-MM-DD HH:MM", field="starts_at"
-        ) from exc
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    zone = ZoneInfo(zone_name)
-    aware = naive.replace(tzinfo=zone, fold=0)
-    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
-        raise ValidationFailed(
-            f"{naive:%d %b %Y %H:%M} does not exist in {zone_name}: the clocks change "
-            "then; choose another time",
-            field="starts_at",
-        )
-    return aware.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -106,11 +76,11 @@ def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
     )
     specialist = people.get(appointment.specialist_id)
     clinician = people.get(consult.created_by_id)
-    mine = notices.local(appointment.starts_at, user.timezone)
+    mine = local(appointment.starts_at, user.timezone)
     other_side = []  # the other side's clock, when it reads differently from the viewer's
     for person in (specialist, clinician):
         if person is not None and person.id != user.id:
-            at = notices.local(appointment.starts_at, person.timezone)
+            at = local(appointment.starts_at, person.timezone)
             if at != mine:
                 other_side.append((person.full_name, at, person.timezone))
     lines = [

@@ -18,12 +18,12 @@ from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
 from telemed.appointments.models import Appointment, AppointmentStatus
-from telemed.appointments.notices import local
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.notifications.service import already_queued, notify, notify_coordinators
 from telemed.sessions.models import CallEventKind, CallSessionEvent
 from telemed.settings import Settings
+from telemed.timefmt import local
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from telemed.timefmt import local_time
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -22,13 +24,6 @@ def viewer_zone(request: Request) -> ZoneInfo:
     if auth is not None:
         return ZoneInfo(auth.user.timezone)
     return ZoneInfo(request.app.state.settings.default_timezone)
-
-
-def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%d %b %Y %H:%M") -> str:
-    if value is None:
-        return ""
-    local = value.astimezone(zone)
-    return f"{local.strftime(fmt)} {local.tzname()}"
 
 
 def duration(start: datetime | None, end: datetime) -> str:
