@@ -74,6 +74,18 @@ def is_participant(session: Session, consult_id: int, user_id: int) -> bool:
     )
 
 
+def relations_of(session: Session, consult_id: int, user_id: int) -> set[ParticipantRelation]:
+    return {
+        ParticipantRelation(r)
+        for r in session.exec(
+            select(ConsultParticipant.relation).where(
+                ConsultParticipant.consult_id == consult_id,
+                ConsultParticipant.user_id == user_id,
+            )
+        )
+    }
+
+
 def participant_consult_ids(user_id: int) -> Any:
     """A subquery of the consults a user takes part in (for visibility filters)."""
     return select(ConsultParticipant.consult_id).where(ConsultParticipant.user_id == user_id)

@@ -172,7 +172,7 @@ def _detail(
         names = involved.setdefault(p.relation, [])
         if name not in names:
             names.append(name)
-    is_requester = user.role == Role.clinician and user.facility_id == consult.facility_id
+    is_requester = auth.is_requesting_clinician(user, consult)
     return render(
         request,
         "consult_detail.html",
@@ -194,7 +194,7 @@ def _detail(
             "outcomes": notes_repository.outcomes_of(db, [consult.id or 0]),
             "outcome_labels": OUTCOME_LABELS,
             "can_write_note": note_auth.can_write_note(db, user, consult),
-            "can_record_outcome": note_auth.is_facility_clinician(user, consult),
+            "can_record_outcome": note_auth.can_record_outcome(user, consult),
             "call": call_panel.panel(
                 db, request.app.state.settings, user, consult, request.app.state.clock.now()
             ),

@@ -49,18 +49,6 @@ def events_of(session: Session, call_session_ids: list[int]) -> dict[int, list[C
     )
 
 
-def relations_of(session: Session, consult_id: int, user_id: int) -> set[ParticipantRelation]:
-    return {
-        ParticipantRelation(r)
-        for r in session.exec(
-            select(ConsultParticipant.relation).where(
-                ConsultParticipant.consult_id == consult_id,
-                ConsultParticipant.user_id == user_id,
-            )
-        )
-    }
-
-
 def has_observer(session: Session, consult_id: int) -> bool:
     return (
         session.exec(
