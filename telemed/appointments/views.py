@@ -1,104 +1,28 @@
-"""Appointment pages: the consult page's appointment section, the reschedule / cancel /
-book forms (times entered in the viewer's own zone), the schedule, the ``.ics`` download."""
+"""Appointment pages: the reschedule / cancel / book forms (times entered in the viewer's
+own zone), the schedule, the ``.ics`` download. (The consult page's appointment section is
+``appointments.panels``.)"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
 from telemed.appointments import auth, repository, service
-from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
+from telemed.appointments.models import Appointment
 from telemed.consults import auth as consult_auth
+from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import Consult, ConsultState
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
-from telemed.timefmt import local, parse_local
+from telemed.timefmt import parse_local
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-
-def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
-    return consult_auth.get_visible_consult(db, user, consult_id)
-
-
-PageConsult = Annotated[Consult, Depends(_page_consult)]
-
-
-@dataclass(frozen=True)
-class ChangeLine:
-    change: AppointmentChange
-    actor_name: str
-
-
-@dataclass(frozen=True)
-class AppointmentPanel:
-    """What the consult page shows about the consult's appointment."""
-
-    current: Appointment | None
-    specialist_name: str
-    booked_by: str
-    other_side: list[tuple[str, str, str]]  # (who, their local time, their zone)
-    changes: list[ChangeLine] = field(default_factory=list)
-    is_side: bool = False  # the specialist or a facility clinician: gets the .ics
-    can_change: bool = False
-    can_book: bool = False
-
-    @property
-    def visible(self) -> bool:
-        return self.current is not None or self.can_book
-
-
-def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
-    """The consult page's appointment section, or None when there is nothing to show."""
-    if not service.is_live(consult):
-        return None
-    appointment = repository.latest_for_consult(db, consult.id or 0)
-    bookable = (
-        consult.state in service.BOOKABLE_STATES
-        and (appointment is None or appointment.status != AppointmentStatus.scheduled)
-        and auth.can_book(db, user, consult)
-    )
-    if appointment is None or not auth.can_see(user, consult, appointment):
-        return AppointmentPanel(None, "", "", [], can_book=True) if bookable else None
-    changes = repository.changes_of(db, appointment.id or 0)
-    people = accounts_repository.users_by_id(
-        db,
-        {appointment.specialist_id, consult.created_by_id}
-        | {c.actor_id for c in changes if c.actor_id is not None},
-    )
-    specialist = people.get(appointment.specialist_id)
-    clinician = people.get(consult.created_by_id)
-    mine = local(appointment.starts_at, user.timezone)
-    other_side = []  # the other side's clock, when it reads differently from the viewer's
-    for person in (specialist, clinician):
-        if person is not None and person.id != user.id:
-            at = local(appointment.starts_at, person.timezone)
-            if at != mine:
-                other_side.append((person.full_name, at, person.timezone))
-    lines = [
-        ChangeLine(c, people[c.actor_id].full_name if c.actor_id in people else "system")
-        for c in changes
-    ]
-    return AppointmentPanel(
-        current=appointment,
-        specialist_name=specialist.full_name if specialist else "",
-        booked_by=lines[0].actor_name if lines else "",
-        other_side=other_side,
-        changes=lines,
-        is_side=auth.is_side(user, consult, appointment),
-        can_change=appointment.status == AppointmentStatus.scheduled
-        and consult.state == ConsultState.scheduled
-        and auth.is_side(user, consult, appointment),
-        can_book=bookable,
-    )
 
 
 @router.get("/schedule")
@@ -110,7 +34,7 @@ def schedule(request: Request, user: CurrentUser, db: SessionDep, now: NowDep) -
 
 @router.get("/consults/{consult_id}/appointment.ics")
 def download_ics(
-    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """The appointment's calendar invitation (REQUEST, or CANCEL once cancelled)."""
     invitation = service.invitation_for(db, settings, user, consult, now)
@@ -245,7 +169,7 @@ def cancel(
 
 @router.get("/consults/{consult_id}/appointment/book")
 def book_form(
-    request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     auth.ensure_can_book(db, user, consult)
     return _form(request, consult, None)
@@ -254,7 +178,7 @@ def book_form(
 @router.post("/consults/{consult_id}/appointment/book")
 def book(
     request: Request,
-    consult: PageConsult,
+    consult: CurrentConsult,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
