@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, delete, func, update
 from sqlmodel import Session, col, select
 
 from telemed.cases.models import Case
@@ -149,4 +151,34 @@ def drop_participant(
             col(ConsultParticipant.relation) == relation,
         )
         .execution_options(synchronize_session=False)
+    )
+
+
+# Counts for the coordinators' daily digest
+
+
+def count_by_urgency(session: Session, states: Iterable[ConsultState]) -> list[tuple[str, int]]:
+    """How many consults are in ``states``, per urgency."""
+    rows = session.exec(
+        select(Consult.urgency, func.count())
+        .where(col(Consult.state).in_(list(states)))
+        .group_by(col(Consult.urgency))
+    ).all()
+    return [(str(urgency), int(n)) for urgency, n in rows]
+
+
+def count_in_state(session: Session, state: ConsultState) -> int:
+    return int(session.exec(select(func.count()).where(Consult.state == state)).one())
+
+
+def count_moves_to(session: Session, state: ConsultState, since: datetime) -> int:
+    """How many times a consult moved into ``state`` (from another) since ``since``."""
+    return int(
+        session.exec(
+            select(func.count()).where(
+                ConsultEvent.to_state == state,
+                ConsultEvent.from_state != state,
+                col(ConsultEvent.at) >= since,
+            )
+        ).one()
     )
