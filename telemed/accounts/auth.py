@@ -11,6 +11,14 @@ from telemed.accounts.models import Role, User
 from telemed.errors import Forbidden
 
 
+def is_clinician(user: User) -> bool:
+    return user.role == Role.clinician
+
+
+def is_specialist(user: User) -> bool:
+    return user.role == Role.specialist
+
+
 def is_coordinator(user: User) -> bool:
     return user.role == Role.coordinator
 
@@ -23,6 +31,6 @@ def ensure_coordinator(user: User, refusal: str = "this is for coordinators") ->
 
 def ensure_specialist(user: User, refusal: str = "this is for specialists") -> int:
     """The specialist's user id; 403 with ``refusal`` for anyone else."""
-    if user.role != Role.specialist or user.id is None:
+    if not is_specialist(user) or user.id is None:
         raise Forbidden(refusal)
     return user.id

@@ -65,4 +65,10 @@ def ensure_can_book(session: Session, user: User, consult: Consult) -> None:
 
 
 def clinician_side(user: User) -> bool:
+    """A clinician cancelling cancels the consult request; a specialist gives it back."""
     return user.role == Role.clinician
+
+
+def gets_invitations(user: User) -> bool:
+    """The two sides download an appointment's ``.ics``; coordinators only see it."""
+    return user.role in (Role.clinician, Role.specialist)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
 from telemed.appointments import auth, repository, service
 from telemed.appointments.models import Appointment
@@ -29,7 +30,17 @@ router = APIRouter(include_in_schema=False)
 def schedule(request: Request, user: CurrentUser, db: SessionDep, now: NowDep) -> HTMLResponse:
     """Upcoming appointments: a specialist's own, a clinician's facility's (all for a
     coordinator), in the viewer's zone."""
-    return render(request, "schedule.html", {"items": service.schedule(db, user, now)})
+    return render(
+        request,
+        "schedule.html",
+        {
+            # A specialist's own appointments, a clinician's facility's, or (coordinator) all.
+            "own_schedule": accounts_auth.is_specialist(user),
+            "facility_schedule": accounts_auth.is_clinician(user),
+            "items": service.schedule(db, user, now),
+            "shows_ics": auth.gets_invitations(user),
+        },
+    )
 
 
 @router.get("/consults/{consult_id}/appointment.ics")
@@ -56,6 +67,7 @@ def _changeable(db: Session, user: User, appointment_id: int) -> tuple[Appointme
 
 def _form(
     request: Request,
+    user: User,
     consult: Consult,
     appointment: Appointment | None,
     *,
@@ -69,6 +81,7 @@ def _form(
         {
             "consult": consult,
             "appointment": appointment,
+            "cancels_request": auth.clinician_side(user),
             "errors": errors or {},
             "values": values or {},
         },
@@ -91,7 +104,7 @@ def change_form(
     request: Request, appointment_id: int, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     appointment, consult = _changeable(db, user, appointment_id)
-    return _form(request, consult, appointment)
+    return _form(request, user, consult, appointment)
 
 
 @router.post("/appointments/{appointment_id}/reschedule")
@@ -126,7 +139,7 @@ def reschedule(
             raise
         current = repository.get(db, appointment_id) or appointment
         return _form(
-            request, consult, current, errors=errors, values=values, status=exc.status_code
+            request, user, consult, current, errors=errors, values=values, status=exc.status_code
         )
     return RedirectResponse(f"/consults/{consult.id}#appointment", status_code=303)
 
@@ -160,7 +173,7 @@ def cancel(
         current = repository.get(db, appointment_id) or appointment
         values = {"cancel_reason": cancel_reason}
         return _form(
-            request, consult, current, errors=errors, values=values, status=exc.status_code
+            request, user, consult, current, errors=errors, values=values, status=exc.status_code
         )
     if consult.state == ConsultState.requested:
         consult_requested(db, consult, settings, now)
@@ -172,7 +185,7 @@ def book_form(
     request: Request, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     auth.ensure_can_book(db, user, consult)
-    return _form(request, consult, None)
+    return _form(request, user, consult, None)
 
 
 @router.post("/consults/{consult_id}/appointment/book")
@@ -195,5 +208,7 @@ def book(
             raise
         fresh = consult_auth.get_visible_consult(db, user, consult_id)
         values = {"starts_local": starts_local}
-        return _form(request, fresh, None, errors=errors, values=values, status=exc.status_code)
+        return _form(
+            request, user, fresh, None, errors=errors, values=values, status=exc.status_code
+        )
     return RedirectResponse(f"/consults/{consult_id}#appointment", status_code=303)

@@ -90,9 +90,14 @@ def get_visible_consult(session: Session, user: User, consult_id: int) -> Consul
     return consult
 
 
+def can_create(user: User) -> bool:
+    """Only clinicians request consults, for their own facility."""
+    return user.role == Role.clinician and user.facility_id is not None
+
+
 def ensure_can_create(user: User) -> int:
-    """Only clinicians request consults, for their own facility; returns that facility."""
-    if user.role != Role.clinician or user.facility_id is None:
+    """Returns the facility the consult is requested for."""
+    if not can_create(user) or user.facility_id is None:
         raise Forbidden("only a clinician of a facility can request a consult")
     return user.facility_id
 

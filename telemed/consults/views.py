@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from telemed.accounts import auth as accounts_auth
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role
 from telemed.cases.models import Sex
@@ -28,6 +29,7 @@ from telemed.flows import consult_requested
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
 from telemed.notes import service as notes
+from telemed.precall import auth as precall_auth
 from telemed.web.pages.consult import ConsultPageDep
 from telemed.web.templating import render
 
@@ -68,11 +70,15 @@ def home(
         "home.html",
         {
             "title": HOME_TITLES[Role(user.role)],
+            "can_request": auth.can_create(user),
+            "can_answer_offers": accounts_auth.is_specialist(user),
+            "can_test_network": precall_auth.can_test(user),
+            "shows_facility": not accounts_auth.is_clinician(user),
             "listing": listing,
             "facility_names": facilities_repository.facility_names(db),
             "waiting_states": WAITING_STATES,
             "follow_ups": notes.follow_ups_for(db, user, now)
-            if user.role == Role.clinician
+            if accounts_auth.is_clinician(user)
             else [],
         },
     )

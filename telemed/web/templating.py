@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from telemed.accounts import auth as accounts_auth
+from telemed.accounts.models import User
 from telemed.timefmt import local_time
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -45,6 +48,29 @@ def duration(start: datetime | None, end: datetime) -> str:
 templates.env.filters["duration"] = duration
 
 
+@dataclass(frozen=True)
+class Nav:
+    """Which links the header shows the viewer, decided here rather than by comparing
+    ``user.role`` in the template (each page checks its own access again)."""
+
+    new_consult: bool = False  # clinicians request consults
+    facility_schedule: bool = False  # clinicians: their facility's schedule
+    specialist_links: bool = False  # offers, schedule, availability, profile
+    coordination: bool = False  # specialists to verify, escalations, deliveries, links
+
+    @classmethod
+    def of(cls, user: User | None) -> Nav:
+        if user is None:
+            return cls()
+        clinician = accounts_auth.is_clinician(user)
+        return cls(
+            new_consult=clinician,
+            facility_schedule=clinician,
+            specialist_links=accounts_auth.is_specialist(user),
+            coordination=accounts_auth.is_coordinator(user),
+        )
+
+
 def render(
     request: Request,
     name: str,
@@ -54,9 +80,11 @@ def render(
 ) -> HTMLResponse:
     zone = viewer_zone(request)
     auth = getattr(request.state, "auth", None)
+    user = auth.user if auth else None
     full: dict[str, Any] = {
         "auth": auth,
-        "user": auth.user if auth else None,
+        "user": user,
+        "nav": Nav.of(user),
         "csrf_token": auth.csrf_token if auth else None,
         "zone": zone,
         "local": lambda value, fmt="%d %b %Y %H:%M": local_time(value, zone, fmt),
