@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import Role, User
-from telemed.appointments.models import Appointment, AppointmentStatus
+from telemed.appointments import jobs
+from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
+from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults.models import Consult
 from telemed.db import utcnow
-from telemed.jobs import appointments as jobs
 from telemed.notifications.models import Notification
 from telemed.offers.models import ConsultOffer
+from telemed.sessions.jobs import mark_no_shows
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 from telemed.settings import Settings
 from tests.conftest import LoginFn
@@ -52,6 +54,35 @@ class Booked:
         )
         assert moved.status_code == 200, moved.text
         self.db.rollback()  # the jobs below read a fresh snapshot, as each job run does
+
+    def changes(self) -> list[tuple[str, int | None, str]]:
+        """The latest appointment's history: (action, actor id, reason), oldest first."""
+        appointment_id = self.appointment.id
+        return [
+            (str(c.action), c.actor_id, c.reason)
+            for c in self.db.exec(
+                select(AppointmentChange)
+                .where(AppointmentChange.appointment_id == appointment_id)
+                .order_by(col(AppointmentChange.id))
+            )
+        ]
+
+    def audited(self) -> list[tuple[str, int | None, str]]:
+        """The audit rows of writes to the latest appointment: (action, actor id, detail).
+        (Reads of a consult's appointment are audited on the consult's id.)"""
+        appointment_id = self.appointment.id
+        return [
+            (str(e.action), e.actor_id, e.detail)
+            for e in self.db.exec(
+                select(AuditEntry)
+                .where(
+                    AuditEntry.object_type == "appointment",
+                    AuditEntry.object_id == str(appointment_id),
+                    AuditEntry.action != AuditAction.read,
+                )
+                .order_by(col(AuditEntry.id))
+            )
+        ]
 
     def notices(self, user: User | ApiClient, kind: str) -> list[Notification]:
         user_id = user.user.id if isinstance(user, ApiClient) else user.id
@@ -161,11 +192,11 @@ def test_nobody_joining_makes_a_no_show_once(
     start = booked.appointment.starts_at
     coordinator = users.make(Role.coordinator)
 
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=14)) == []
+    assert mark_no_shows(db, settings, start + timedelta(minutes=14)) == []
     assert booked.state == "scheduled"
     appointment_id = booked.appointment.id
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == [appointment_id]
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=17)) == []
+    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == [appointment_id]
+    assert mark_no_shows(db, settings, start + timedelta(minutes=17)) == []
     assert booked.state == "no_show"
     assert booked.appointment.status == AppointmentStatus.no_show
     for user in (booked.nurse, booked.doctor, coordinator):
@@ -185,6 +216,34 @@ def test_nobody_joining_makes_a_no_show_once(
     assert booked.appointment.starts_at == again
 
 
+def test_a_no_show_writes_its_change_row_and_audit_row_like_a_cancellation(
+    db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    """The job marks the no-show through the appointments service: the appointment's
+    history and the audit trail both say the system made it a no-show, and why."""
+    booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
+    start = booked.appointment.starts_at
+    changes_before = booked.changes()  # booked, then moved to its start (see ``book``)
+    assert [action for action, _, _ in changes_before] == ["booked", "rescheduled"]
+    audited_before = booked.audited()
+
+    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == [booked.appointment.id]
+    reason = "nobody joined within 15 minutes of the start"
+    assert booked.changes() == [*changes_before, ("no_show", None, reason)]
+    assert booked.audited()[len(audited_before) :] == [("update", None, "no show (system)")]
+    # The history is shown on the consult page and in the API like any other change.
+    detail = booked.nurse.get(f"/api/v1/consults/{booked.consult_id}/appointment").json()
+    assert [c["action"] for c in detail["changes"]] == ["booked", "rescheduled", "no_show"]
+    assert (
+        "<strong>no show</strong> by system"
+        in booked.nurse.get(f"/consults/{booked.consult_id}").text
+    )
+    # A second run finds nothing to do: no second change row, no second audit row.
+    assert mark_no_shows(db, settings, start + timedelta(minutes=30)) == []
+    assert len(booked.changes()) == 3
+    assert len(booked.audited()) == len(audited_before) + 1
+
+
 def test_one_side_waiting_gets_until_the_end_of_the_slot(
     db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
@@ -192,10 +251,10 @@ def test_one_side_waiting_gets_until_the_end_of_the_slot(
     start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=1), booked.nurse)
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
+    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
     assert booked.state == "scheduled"
     end = appointment.ends_at
-    assert jobs.mark_no_shows(db, settings, end + timedelta(seconds=1)) == [appointment.id]
+    assert mark_no_shows(db, settings, end + timedelta(seconds=1)) == [appointment.id]
     [notice] = booked.notices(booked.nurse, "no_show")
     assert f"{booked.doctor.user.full_name} did not join" in notice.body
 
@@ -228,8 +287,10 @@ def test_a_held_session_is_no_no_show(
     start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=2), booked.nurse, booked.doctor)
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
-    assert jobs.mark_no_shows(db, settings, appointment.ends_at + timedelta(minutes=1)) == []
+    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
+    assert mark_no_shows(db, settings, appointment.ends_at + timedelta(minutes=1)) == []
     assert booked.state == "scheduled"
     assert booked.appointment.status == AppointmentStatus.completed
+    assert booked.changes()[-1] == ("completed", None, "")
+    assert booked.audited()[-1] == ("update", None, "completed (system)")
     assert booked.notices(booked.nurse, "no_show") == []

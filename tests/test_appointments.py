@@ -13,7 +13,6 @@ from sqlmodel import Session, col, select
 
 from telemed.accounts.models import Role, User
 from telemed.appointments.models import Appointment, AppointmentChange
-from telemed.appointments.views import parse_local
 from telemed.consults.models import Consult, ConsultParticipant
 from telemed.db import utcnow
 from telemed.demo.seed import seed_demo
@@ -22,6 +21,7 @@ from telemed.notifications.models import Notification, OutboxAttachment, OutboxM
 from telemed.offers import service as offers
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
+from telemed.timefmt import parse_local
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import ApiClient, Users, consult_payload

@@ -13,9 +13,11 @@ from sqlmodel import Session, col, select
 from telemed.accounts.models import Role, User
 from telemed.consults.models import Consult
 from telemed.db import utcnow
+from telemed.directory.jobs import reverification_reminders
 from telemed.directory.models import SpecialistProfile
-from telemed.jobs import care
+from telemed.notes.jobs import follow_ups_due
 from telemed.notifications.models import Notification
+from telemed.offers.jobs import daily_digest
 from telemed.offers.models import ConsultOffer
 from telemed.settings import Settings
 from tests.conftest import LoginFn
@@ -83,10 +85,10 @@ def test_follow_up_falls_due_once_and_an_outcome_closes_the_consult(
     )
     assert state_of(db, consult_id) == "answered_async"  # the signed note answered it
 
-    assert care.follow_ups_due(db, settings, now) == []  # not yet due
+    assert follow_ups_due(db, settings, now) == []  # not yet due
     later = now + timedelta(days=3, hours=1)
-    assert care.follow_ups_due(db, settings, later) == [consult_id]
-    assert care.follow_ups_due(db, settings, later) == []  # the state says it's done
+    assert follow_ups_due(db, settings, later) == [consult_id]
+    assert follow_ups_due(db, settings, later) == []  # the state says it's done
     assert state_of(db, consult_id) == "follow_up_due"
     clinician = db.get(User, nurse.user.id)
     assert clinician is not None
@@ -118,13 +120,13 @@ def test_the_daily_digest_goes_out_once_a_day_after_six_in_maseru(
     coordinator = users.make(Role.coordinator)
     users.make(Role.coordinator)
     morning = datetime(2026, 11, 30, utc_hour, 5, tzinfo=UTC)
-    assert care.daily_digest(db, settings, morning) == (2 if sent else 0)
-    assert care.daily_digest(db, settings, morning + timedelta(hours=1)) == (0 if sent else 2)
+    assert daily_digest(db, settings, morning) == (2 if sent else 0)
+    assert daily_digest(db, settings, morning + timedelta(hours=1)) == (0 if sent else 2)
     [digest] = notices(db, coordinator, "digest")
     assert digest.subject == "Telemed daily digest, 30 Nov 2026"
     assert "waiting for a specialist now" in digest.body
     next_day = morning + timedelta(days=1, hours=1)
-    assert care.daily_digest(db, settings, next_day) == 2
+    assert daily_digest(db, settings, next_day) == 2
     assert len(notices(db, coordinator, "digest")) == 2
 
 
@@ -139,8 +141,8 @@ def test_a_registration_about_to_expire_is_flagged_once(
         profile.registration_expires_on = utcnow().date() + timedelta(days=days)
         db.add(profile)
     db.commit()
-    assert care.reverification_reminders(db, settings, utcnow()) == 1
-    assert care.reverification_reminders(db, settings, utcnow()) == 0
+    assert reverification_reminders(db, settings, utcnow()) == 1
+    assert reverification_reminders(db, settings, utcnow()) == 0
     [notice] = notices(db, soon, "reverification")
     assert "expires on" in notice.subject
     assert notices(db, later, "reverification") == []

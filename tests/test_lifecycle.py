@@ -49,7 +49,7 @@ EXPECTED: dict[S, set[S]] = {
     S.scheduled: {
         S.in_session,  # the main path: both sides joined the call
         S.completed,  # held, but the call ended before the specialist ended the consult
-        S.no_show,  # side exit: nobody (or one side only) joined (jobs.appointments)
+        S.no_show,  # side exit: nobody (or one side only) joined (sessions.jobs)
         S.requested,  # the specialist cancels the appointment: to another specialist
         S.answered_async,  # side exit: advice given by messages instead of the call
         S.cancelled,
@@ -65,7 +65,7 @@ EXPECTED: dict[S, set[S]] = {
         S.requested,  # NOT_IN_THE_DOCS
     },
     S.completed: {S.closed, S.follow_up_due},  # main path; the specialist asked a follow-up
-    S.answered_async: {S.closed, S.follow_up_due},  # finished like completed (jobs.care)
+    S.answered_async: {S.closed, S.follow_up_due},  # finished like completed (notes.jobs)
     S.follow_up_due: {S.closed},  # an outcome recorded closes it (notes.service)
     S.closed: set(),
     S.cancelled: set(),

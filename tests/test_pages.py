@@ -13,7 +13,8 @@ from sqlmodel import Session, func, select
 
 from telemed.accounts.models import Role, User
 from telemed.consults.models import Consult
-from telemed.web.templating import duration, local_time
+from telemed.timefmt import local_time
+from telemed.web.templating import TEMPLATES_DIR, duration
 from tests.helpers import PASSWORD, Users
 
 PAGE_BUDGET_BYTES = 60 * 1024
@@ -282,3 +283,76 @@ def test_waiting_time_is_compact() -> None:
     assert duration(start, datetime(2026, 3, 28, 22, 7, tzinfo=UTC)) == "7 min"
     assert duration(start, datetime(2026, 3, 29, 1, 5, tzinfo=UTC)) == "3 h 05 min"
     assert duration(start, datetime(2026, 3, 31, 2, 0, tzinfo=UTC)) == "2 d 4 h"
+
+
+def test_no_template_compares_the_users_role() -> None:
+    """Role-dependent parts of pages are flags computed in the views (``nav``,
+    ``can_request``, ``can_read_audit``, ...), never ``user.role == "..."`` in a
+    template, so the rule of who sees what stays beside the rule of who may do it."""
+    comparison = re.compile(r"\brole\s*(==|!=|\bin\b|\bnot\s+in\b)")
+    offending = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(TEMPLATES_DIR.glob("*.html"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if comparison.search(line)
+    ]
+    assert offending == []
+
+
+HEADER_LINKS = {
+    "/consults/new": {Role.clinician},
+    "/schedule": {Role.clinician, Role.specialist},
+    "/offers": {Role.specialist},
+    "/specialists/availability": {Role.specialist},
+    "/specialists/profile": {Role.specialist},
+    "/coordinator/specialists": {Role.coordinator},
+    "/coordinator/escalations": {Role.coordinator},
+    "/coordinator/deliveries": {Role.coordinator},
+    "/coordinator/network": {Role.coordinator},
+}
+
+
+@pytest.mark.parametrize("role", [Role.clinician, Role.specialist, Role.coordinator, Role.admin])
+def test_each_role_sees_its_own_links_buttons_and_columns(
+    client: TestClient, users: Users, role: Role
+) -> None:
+    """What the role flags decide, role by role: the header's links, the home page's
+    buttons, the schedule's heading."""
+    page_login(client, users.make(role))
+    home = client.get("/")
+    assert home.status_code == 200
+    header = home.text.split("</header>")[0]
+    for link, roles in HEADER_LINKS.items():
+        assert (f'href="{link}"' in header) == (role in roles), link
+    assert ("Request a consult" in home.text) == (role is Role.clinician)
+    assert ("Your open offers" in home.text) == (role is Role.specialist)
+    assert ('id="network-test-link"' in home.text) == (role in (Role.clinician, Role.specialist))
+    if role is not Role.admin:
+        titles = {
+            Role.clinician: "Our facility's schedule",
+            Role.specialist: "My schedule",
+            Role.coordinator: "Schedule",
+        }
+        assert f"<h1>{titles[role]}</h1>" in client.get("/schedule").text
+
+
+def test_the_facility_column_and_the_audit_link_follow_the_role(
+    client: TestClient, users: Users
+) -> None:
+    """A clinician's home lists their own facility's consults (no facility column) and
+    their consult page has no link to the case's audit log; a coordinator's has both."""
+    page_login(client, users.make(Role.clinician))
+    csrf = csrf_of(client.get("/consults/new").text)
+    url = client.post(
+        "/consults/new", data={**form_fields(), "csrf_token": csrf}, follow_redirects=False
+    ).headers["location"]
+    facility_column = '<th class="hide-narrow">Facility</th>'
+    assert "MOT-77" in client.get("/").text
+    assert facility_column not in client.get("/").text
+    clinician_page = client.get(url)
+    assert "Case timeline" in clinician_page.text
+    assert "Audit log of this case" not in clinician_page.text
+    client.post("/logout", data={"csrf_token": csrf_of(clinician_page.text)})
+    page_login(client, users.make(Role.coordinator))
+    assert facility_column in client.get("/").text
+    assert "Audit log of this case" in client.get(url).text

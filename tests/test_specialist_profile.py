@@ -17,7 +17,7 @@ from telemed.accounts.models import Role
 from telemed.db import utcnow
 from telemed.directory.models import SpecialistProfile
 from telemed.settings import Settings
-from telemed.web.templating import local_time
+from telemed.timefmt import local_time
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
 from tests.helpers import ApiClient, ManualClock, Users

@@ -13,15 +13,15 @@ from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
 from telemed.appointments.models import Appointment
+from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult
 from telemed.errors import Forbidden, NotFound
-from telemed.notes.auth import is_assigned_specialist
 
 
 def is_side(user: User, consult: Consult, appointment: Appointment) -> bool:
     """The appointment's specialist, or a clinician of the consult's facility."""
-    if user.role == Role.clinician:
-        return user.facility_id is not None and user.facility_id == consult.facility_id
+    if consult_auth.is_requesting_clinician(user, consult):
+        return True
     return user.role == Role.specialist and user.id == appointment.specialist_id
 
 
@@ -49,11 +49,11 @@ def ensure_side(user: User, consult: Consult, appointment: Appointment) -> None:
 def can_book(session: Session, user: User, consult: Consult) -> bool:
     """A time for an accepted live consult is booked by its assigned specialist, the
     requesting facility's clinicians or a coordinator."""
-    if user.role == Role.coordinator:
-        return True
-    if user.role == Role.clinician:
-        return user.facility_id is not None and user.facility_id == consult.facility_id
-    return is_assigned_specialist(session, user, consult)
+    return (
+        user.role == Role.coordinator
+        or consult_auth.is_requesting_clinician(user, consult)
+        or consult_auth.is_assigned_specialist(session, user, consult)
+    )
 
 
 def ensure_can_book(session: Session, user: User, consult: Consult) -> None:
@@ -65,4 +65,10 @@ def ensure_can_book(session: Session, user: User, consult: Consult) -> None:
 
 
 def clinician_side(user: User) -> bool:
+    """A clinician cancelling cancels the consult request; a specialist gives it back."""
     return user.role == Role.clinician
+
+
+def gets_invitations(user: User) -> bool:
+    """The two sides download an appointment's ``.ics``; coordinators only see it."""
+    return user.role in (Role.clinician, Role.specialist)

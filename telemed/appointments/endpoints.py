@@ -14,7 +14,7 @@ from telemed.appointments.schemas import (
     ScheduleItem,
 )
 from telemed.consults import service as consults
-from telemed.consults.endpoints import CurrentConsult
+from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import ConsultState
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import error_responses

@@ -28,6 +28,8 @@ class ChangeAction(StrEnum):
     booked = "booked"
     rescheduled = "rescheduled"
     cancelled = "cancelled"
+    completed = "completed"  # by the system: the session was held and its slot is over
+    no_show = "no_show"  # by the system: nobody (or one side only) came
 
 
 def new_uid() -> str:
@@ -67,7 +69,8 @@ class Appointment(SQLModel, table=True):
 
 
 class AppointmentChange(SQLModel, table=True):
-    """Append-only: who booked, moved or cancelled an appointment, when and why."""
+    """Append-only: who booked, moved or cancelled an appointment, when and why (and when
+    the system marked it completed or a no-show)."""
 
     __tablename__ = "appointment_changes"
     id: int | None = Field(default=None, primary_key=True)

@@ -17,13 +17,8 @@ from telemed.accounts.models import User
 from telemed.appointments.ics import Invitation, consult_path, consult_reference
 from telemed.appointments.models import Appointment, ChangeAction
 from telemed.consults.models import Consult
-from telemed.notifications.service import FileAttachment, notify
-from telemed.web.templating import local_time
-
-
-def local(at: datetime, zone: str, fmt: str = "%a %d %b %Y %H:%M") -> str:
-    """A time in ``zone``, its abbreviation named (e.g. "Wed 03 Dec 2026 14:00 SAST")."""
-    return local_time(at, ZoneInfo(zone), fmt)
+from telemed.notifications.service import FileAttachment, notify, notify_coordinators
+from telemed.timefmt import local
 
 
 def span(appointment: Appointment, zone: str) -> str:
@@ -131,3 +126,39 @@ def send(
             now=now,
         )
     return queued
+
+
+def no_show(
+    session: Session,
+    appointment: Appointment,
+    consult: Consult,
+    reason: str,
+    *,
+    sides: list[User],
+    now: datetime,
+) -> None:
+    """Both sides and the coordinators hear that the live session did not take place
+    (once per appointment version). The reason names people, never the patient."""
+    key = f"no_show:appointment{appointment.id}:seq{appointment.sequence}"
+    subject = f"Consult {consult.id}: the live session did not take place"
+    body = f"The session of consult {consult.id} was a no-show: {reason}."
+    for user in sides:
+        notify(
+            session,
+            user,
+            kind="no_show",
+            subject=subject,
+            body=body + "\nOpen the consult to book a new time or go on by messages.",
+            dedupe_key=f"{key}:user{user.id}",
+            link=f"/consults/{consult.id}",
+            now=now,
+        )
+    notify_coordinators(
+        session,
+        kind="no_show",
+        subject=subject,
+        body=body,
+        dedupe_key=key,
+        link=f"/consults/{consult.id}",
+        now=now,
+    )

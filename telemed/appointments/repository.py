@@ -124,3 +124,35 @@ def upcoming(
         query.order_by(col(Appointment.starts_at), col(Appointment.id)).limit(limit)
     )
     return [(appointment, consult) for appointment, consult in rows]
+
+
+def scheduled_starting(
+    session: Session, after: datetime, until: datetime
+) -> list[tuple[Appointment, Consult]]:
+    """Scheduled appointments starting in ``(after, until]``, soonest first, with their
+    consult (the reminders due)."""
+    rows = session.exec(
+        select(Appointment, Consult)
+        .join(Consult, col(Consult.id) == col(Appointment.consult_id))
+        .where(
+            Appointment.status == AppointmentStatus.scheduled,
+            col(Appointment.starts_at) > after,
+            col(Appointment.starts_at) <= until,
+        )
+        .order_by(col(Appointment.starts_at))
+    )
+    return [(appointment, consult) for appointment, consult in rows]
+
+
+def scheduled_started_by(session: Session, at: datetime) -> list[Appointment]:
+    """Appointments still ``scheduled`` that started at or before ``at``, oldest first."""
+    return list(
+        session.exec(
+            select(Appointment)
+            .where(
+                Appointment.status == AppointmentStatus.scheduled,
+                col(Appointment.starts_at) <= at,
+            )
+            .order_by(col(Appointment.starts_at))
+        )
+    )

@@ -49,6 +49,7 @@ from telemed.directory.availability import library_value, slots
 from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
 from telemed.offers import repository as offers_repository
 from telemed.settings import Settings, get_settings
+from telemed.timefmt import local
 
 LIVE_MODES = frozenset({ConsultMode.video, ConsultMode.audio})
 MIN_LEAD = timedelta(minutes=5)  # a new time is at least this far ahead
@@ -57,10 +58,6 @@ BOOKING_HORIZON = timedelta(days=14)  # how far ahead the next free slot is look
 
 def is_live(consult: Consult) -> bool:
     return ConsultMode(consult.mode) in LIVE_MODES
-
-
-def _when(at: datetime, zone: str) -> str:
-    return notices.local(at, zone)
 
 
 def _zone_of(user: User | None) -> str:
@@ -134,11 +131,17 @@ def _check_free(
         zone = _zone_of(viewer)
         raise Conflict(
             f"{specialist.full_name} already has an appointment from "
-            f"{_when(clash.starts_at, zone)} to {_when(clash.ends_at, zone)} "
+            f"{local(clash.starts_at, zone)} to {local(clash.ends_at, zone)} "
             f"(consult #{clash.consult_id}); choose another time",
             field="starts_at",
         )
     return specialist
+
+
+def sides_of(session: Session, appointment: Appointment, consult: Consult) -> list[User]:
+    """The two sides of the appointment: the specialist and the requesting clinician."""
+    found = [session.get(User, appointment.specialist_id), session.get(User, consult.created_by_id)]
+    return [user for user in found if user is not None]
 
 
 def _requesting_clinician(session: Session, consult: Consult) -> User | None:
@@ -611,6 +614,70 @@ def _release(
         session, consult_id, user_id, ParticipantRelation.offered
     ):
         consults.add_participant(session, consult, specialist, ParticipantRelation.offered)
+
+
+# Ends decided by the system (the appointments job)
+
+
+def mark_no_show(
+    session: Session,
+    appointment: Appointment,
+    consult: Consult,
+    reason: str,
+    now: datetime,
+    *,
+    sides: list[User],
+) -> None:
+    """Nobody (or only one side) came: the consult becomes ``no_show`` and the appointment
+    too, with a change row, an audit row and a notice to both ``sides`` and the
+    coordinators, like any cancellation (the actor is the system). In the caller's
+    transaction."""
+    consults.transition(session, consult, ConsultState.no_show, actor=None, reason=reason, at=now)
+    _end(
+        session, appointment, consult, AppointmentStatus.no_show, ChangeAction.no_show, now, reason
+    )
+    notices.no_show(session, appointment, consult, reason, sides=sides, now=now)
+
+
+def mark_completed(
+    session: Session, appointment: Appointment, consult: Consult, now: datetime
+) -> None:
+    """The session was held (or the consult moved on by other means) and its slot is
+    over: the appointment is ``completed``, with a change row and an audit row. In the
+    caller's transaction."""
+    _end(
+        session,
+        appointment,
+        consult,
+        AppointmentStatus.completed,
+        ChangeAction.completed,
+        now,
+        "",
+    )
+
+
+def _end(
+    session: Session,
+    appointment: Appointment,
+    consult: Consult,
+    status: AppointmentStatus,
+    action: ChangeAction,
+    now: datetime,
+    reason: str,
+) -> None:
+    appointment.status = status
+    appointment.updated_at = now
+    session.add(appointment)
+    session.flush()
+    _change(session, appointment, None, action, now, reason=reason)
+    _audit(
+        session,
+        None,
+        AuditAction.update,
+        appointment,
+        consult,
+        f"{status.replace('_', ' ')} (system)",
+    )
 
 
 # Reading

@@ -1,146 +1,51 @@
-"""Appointment pages: the consult page's appointment section, the reschedule / cancel /
-book forms (times entered in the viewer's own zone), the schedule, the ``.ics`` download."""
+"""Appointment pages: the reschedule / cancel / book forms (times entered in the viewer's
+own zone), the schedule, the ``.ics`` download. (The consult page's appointment section is
+``appointments.panels``.)"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from telemed.accounts import repository as accounts_repository
+from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
-from telemed.appointments import auth, notices, repository, service
-from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
+from telemed.appointments import auth, repository, service
+from telemed.appointments.models import Appointment
 from telemed.consults import auth as consult_auth
+from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import Consult, ConsultState
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
+from telemed.timefmt import parse_local
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
-
-
-def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
-    return consult_auth.get_visible_consult(db, user, consult_id)
-
-
-PageConsult = Annotated[Consult, Depends(_page_consult)]
-
-
-def parse_local(value: str, zone_name: str) -> datetime:
-    """A date and time typed in ``zone_name`` (``2026-12-03T14:00``) as a UTC instant.
-
-    A time that does not exist there (skipped when the clocks go forward) is refused; one
-    that happens twice (when they go back) is taken at its first occurrence."""
-    text = value.strip()
-    if not text:
-        raise ValidationFailed("choose the new date and time", field="starts_at")
-    try:
-        naive = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValidationFailed(
-            "enter the date and time as YYYY-MM-DD HH:MM", field="starts_at"
-        ) from exc
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    zone = ZoneInfo(zone_name)
-    aware = naive.replace(tzinfo=zone, fold=0)
-    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
-        raise ValidationFailed(
-            f"{naive:%d %b %Y %H:%M} does not exist in {zone_name}: the clocks change "
-            "then; choose another time",
-            field="starts_at",
-        )
-    return aware.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class ChangeLine:
-    change: AppointmentChange
-    actor_name: str
-
-
-@dataclass(frozen=True)
-class AppointmentPanel:
-    """What the consult page shows about the consult's appointment."""
-
-    current: Appointment | None
-    specialist_name: str
-    booked_by: str
-    other_side: list[tuple[str, str, str]]  # (who, their local time, their zone)
-    changes: list[ChangeLine] = field(default_factory=list)
-    is_side: bool = False  # the specialist or a facility clinician: gets the .ics
-    can_change: bool = False
-    can_book: bool = False
-
-    @property
-    def visible(self) -> bool:
-        return self.current is not None or self.can_book
-
-
-def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
-    """The consult page's appointment section, or None when there is nothing to show."""
-    if not service.is_live(consult):
-        return None
-    appointment = repository.latest_for_consult(db, consult.id or 0)
-    bookable = (
-        consult.state in service.BOOKABLE_STATES
-        and (appointment is None or appointment.status != AppointmentStatus.scheduled)
-        and auth.can_book(db, user, consult)
-    )
-    if appointment is None or not auth.can_see(user, consult, appointment):
-        return AppointmentPanel(None, "", "", [], can_book=True) if bookable else None
-    changes = repository.changes_of(db, appointment.id or 0)
-    people = accounts_repository.users_by_id(
-        db,
-        {appointment.specialist_id, consult.created_by_id}
-        | {c.actor_id for c in changes if c.actor_id is not None},
-    )
-    specialist = people.get(appointment.specialist_id)
-    clinician = people.get(consult.created_by_id)
-    mine = notices.local(appointment.starts_at, user.timezone)
-    other_side = []  # the other side's clock, when it reads differently from the viewer's
-    for person in (specialist, clinician):
-        if person is not None and person.id != user.id:
-            at = notices.local(appointment.starts_at, person.timezone)
-            if at != mine:
-                other_side.append((person.full_name, at, person.timezone))
-    lines = [
-        ChangeLine(c, people[c.actor_id].full_name if c.actor_id in people else "system")
-        for c in changes
-    ]
-    return AppointmentPanel(
-        current=appointment,
-        specialist_name=specialist.full_name if specialist else "",
-        booked_by=lines[0].actor_name if lines else "",
-        other_side=other_side,
-        changes=lines,
-        is_side=auth.is_side(user, consult, appointment),
-        can_change=appointment.status == AppointmentStatus.scheduled
-        and consult.state == ConsultState.scheduled
-        and auth.is_side(user, consult, appointment),
-        can_book=bookable,
-    )
 
 
 @router.get("/schedule")
 def schedule(request: Request, user: CurrentUser, db: SessionDep, now: NowDep) -> HTMLResponse:
     """Upcoming appointments: a specialist's own, a clinician's facility's (all for a
     coordinator), in the viewer's zone."""
-    return render(request, "schedule.html", {"items": service.schedule(db, user, now)})
+    return render(
+        request,
+        "schedule.html",
+        {
+            # A specialist's own appointments, a clinician's facility's, or (coordinator) all.
+            "own_schedule": accounts_auth.is_specialist(user),
+            "facility_schedule": accounts_auth.is_clinician(user),
+            "items": service.schedule(db, user, now),
+            "shows_ics": auth.gets_invitations(user),
+        },
+    )
 
 
 @router.get("/consults/{consult_id}/appointment.ics")
 def download_ics(
-    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """The appointment's calendar invitation (REQUEST, or CANCEL once cancelled)."""
     invitation = service.invitation_for(db, settings, user, consult, now)
@@ -162,6 +67,7 @@ def _changeable(db: Session, user: User, appointment_id: int) -> tuple[Appointme
 
 def _form(
     request: Request,
+    user: User,
     consult: Consult,
     appointment: Appointment | None,
     *,
@@ -175,6 +81,7 @@ def _form(
         {
             "consult": consult,
             "appointment": appointment,
+            "cancels_request": auth.clinician_side(user),
             "errors": errors or {},
             "values": values or {},
         },
@@ -197,7 +104,7 @@ def change_form(
     request: Request, appointment_id: int, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     appointment, consult = _changeable(db, user, appointment_id)
-    return _form(request, consult, appointment)
+    return _form(request, user, consult, appointment)
 
 
 @router.post("/appointments/{appointment_id}/reschedule")
@@ -232,7 +139,7 @@ def reschedule(
             raise
         current = repository.get(db, appointment_id) or appointment
         return _form(
-            request, consult, current, errors=errors, values=values, status=exc.status_code
+            request, user, consult, current, errors=errors, values=values, status=exc.status_code
         )
     return RedirectResponse(f"/consults/{consult.id}#appointment", status_code=303)
 
@@ -266,7 +173,7 @@ def cancel(
         current = repository.get(db, appointment_id) or appointment
         values = {"cancel_reason": cancel_reason}
         return _form(
-            request, consult, current, errors=errors, values=values, status=exc.status_code
+            request, user, consult, current, errors=errors, values=values, status=exc.status_code
         )
     if consult.state == ConsultState.requested:
         consult_requested(db, consult, settings, now)
@@ -275,16 +182,16 @@ def cancel(
 
 @router.get("/consults/{consult_id}/appointment/book")
 def book_form(
-    request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     auth.ensure_can_book(db, user, consult)
-    return _form(request, consult, None)
+    return _form(request, user, consult, None)
 
 
 @router.post("/consults/{consult_id}/appointment/book")
 def book(
     request: Request,
-    consult: PageConsult,
+    consult: CurrentConsult,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
@@ -301,5 +208,7 @@ def book(
             raise
         fresh = consult_auth.get_visible_consult(db, user, consult_id)
         values = {"starts_local": starts_local}
-        return _form(request, fresh, None, errors=errors, values=values, status=exc.status_code)
+        return _form(
+            request, user, fresh, None, errors=errors, values=values, status=exc.status_code
+        )
     return RedirectResponse(f"/consults/{consult_id}#appointment", status_code=303)

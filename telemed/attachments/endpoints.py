@@ -31,7 +31,7 @@ from telemed.attachments import service, uploads
 from telemed.attachments.models import Upload
 from telemed.attachments.schemas import AttachmentPublic, UploadCreate, UploadPublic
 from telemed.consults import service as consult_service
-from telemed.consults.endpoints import CurrentConsult
+from telemed.consults.deps import CurrentConsult
 from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import ErrorBody, ErrorDetail, TelemedError, ValidationFailed, error_responses
 

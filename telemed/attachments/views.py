@@ -1,94 +1,29 @@
-"""Attachment pages: the consult page's attachments panel, the no-JavaScript upload form,
-and downloads behind the page's login (the same files and audit as the API)."""
+"""Attachment pages: the no-JavaScript upload form (refused, it shows the consult page
+again with the error beside the field) and downloads behind the page's login (the same
+files and audit as the API). The consult page's attachments section is
+``attachments.panels``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session
 
-from telemed.attachments import media, service
+from telemed.attachments import service
 from telemed.attachments.endpoints import file_response
-from telemed.consults import auth as consult_auth
-from telemed.consults.lifecycle import FINAL_STATES
-from telemed.consults.models import Consult, ConsultState
+from telemed.consults.deps import CurrentConsult
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.errors import Conflict, ValidationFailed
-from telemed.settings import Settings
+from telemed.web.pages.consult import ConsultPageDep
 
 router = APIRouter(include_in_schema=False)
 
 
-def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
-    return consult_auth.get_visible_consult(db, user, consult_id)
-
-
-PageConsult = Annotated[Consult, Depends(_page_consult)]
-
-
-@dataclass(frozen=True)
-class PanelItem:
-    id: int
-    filename: str
-    kind: str
-    size: str
-    original_url: str
-    preview_url: str | None
-    uploader_name: str
-    created_at: datetime
-    width: int | None
-    height: int | None
-
-
-@dataclass(frozen=True)
-class Panel:
-    """What ``templates/_attachments.html`` shows."""
-
-    items: list[PanelItem]
-    can_attach: bool
-    accept: str
-    max_bytes: int
-    max_size: str
-    accepted: str
-
-
-def panel(request: Request, db: Session, consult: Consult) -> Panel:
-    """The consult page's attachments panel (called from the consult page's view)."""
-    settings: Settings = request.app.state.settings
-    items = [
-        PanelItem(
-            id=a.id or 0,
-            filename=a.filename,
-            kind=a.kind,
-            size=media.format_size(a.size_bytes),
-            original_url=f"/attachments/{a.id}/original",
-            preview_url=f"/attachments/{a.id}/preview" if a.preview_sha256 else None,
-            uploader_name=listed.uploader_name,
-            created_at=a.created_at,
-            width=a.width,
-            height=a.height,
-        )
-        for listed in service.attachments_of(db, consult)
-        for a in [listed.attachment]
-    ]
-    return Panel(
-        items=items,
-        can_attach=ConsultState(consult.state) not in FINAL_STATES,
-        accept=media.ACCEPT_ATTRIBUTE,
-        max_bytes=settings.max_upload_bytes,
-        max_size=media.format_size(settings.max_upload_bytes),
-        accepted=media.ACCEPTED_SUMMARY,
-    )
-
-
 @router.post("/consults/{consult_id}/attachments")
 def attach(
-    request: Request,
-    consult: PageConsult,
+    consult: CurrentConsult,
+    page: ConsultPageDep,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
@@ -113,10 +48,7 @@ def attach(
             message_id=message_id,
         )
     except (ValidationFailed, Conflict) as exc:
-        # Imported here: the consult page imports this module for its attachments panel.
-        from telemed.consults.views import _detail
-
-        return _detail(request, consult, user, db, {"file": exc.message}, {}, exc.status_code)
+        return page.render({"file": exc.message}, {}, exc.status_code)
     return RedirectResponse(f"/consults/{consult.id}#attachments", status_code=303)
 
 

@@ -6,6 +6,10 @@ from telemed.accounts.models import Role, User
 from telemed.errors import Forbidden
 
 
+def can_read_audit(user: User) -> bool:
+    return user.role == Role.coordinator
+
+
 def ensure_can_read_audit(user: User) -> None:
-    if user.role != Role.coordinator:
+    if not can_read_audit(user):
         raise Forbidden("only coordinators can read the audit trail")

@@ -4,6 +4,10 @@
 - specialists: the consults they are a participant of (offered, assigned, observer);
 - coordinators: every consult;
 - admins manage accounts and facilities and see no clinical data (least privilege).
+
+The other domains build their rules on two of these: "a clinician of the requesting
+facility" (:func:`is_requesting_clinician`) and "the specialist assigned to the consult"
+(:func:`is_assigned_specialist`); they never re-check the facility themselves.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from sqlmodel import Session, col
 from telemed.accounts.models import Role, User
 from telemed.audit import service as audit
 from telemed.consults import repository
-from telemed.consults.models import Consult
+from telemed.consults.models import Consult, ParticipantRelation
 from telemed.errors import Forbidden, NotFound
 
 
@@ -28,11 +32,34 @@ def visibility_clause(user: User) -> ColumnElement[bool]:
     return false()
 
 
+def is_requesting_clinician(user: User, consult: Consult) -> bool:
+    """A clinician of the facility that requested the consult."""
+    return (
+        user.role == Role.clinician
+        and user.facility_id is not None
+        and user.facility_id == consult.facility_id
+    )
+
+
+def is_assigned_specialist(session: Session, user: User, consult: Consult) -> bool:
+    """The specialist the consult is assigned to (not one it was only offered to)."""
+    return user.role == Role.specialist and ParticipantRelation.assigned in relations_of(
+        session, user, consult
+    )
+
+
+def relations_of(session: Session, user: User, consult: Consult) -> set[ParticipantRelation]:
+    """How the user takes part in the consult (offered, assigned, observer), if at all."""
+    if user.id is None or consult.id is None:
+        return set()
+    return repository.relations_of(session, consult.id, user.id)
+
+
 def can_view(session: Session, user: User, consult: Consult) -> bool:
     if user.role == Role.coordinator:
         return True
     if user.role == Role.clinician:
-        return user.facility_id is not None and consult.facility_id == user.facility_id
+        return is_requesting_clinician(user, consult)
     if user.role == Role.specialist:
         return repository.is_participant(session, consult.id or 0, user.id or 0)
     return False
@@ -63,16 +90,21 @@ def get_visible_consult(session: Session, user: User, consult_id: int) -> Consul
     return consult
 
 
+def can_create(user: User) -> bool:
+    """Only clinicians request consults, for their own facility."""
+    return user.role == Role.clinician and user.facility_id is not None
+
+
 def ensure_can_create(user: User) -> int:
-    """Only clinicians request consults, for their own facility; returns that facility."""
-    if user.role != Role.clinician or user.facility_id is None:
+    """Returns the facility the consult is requested for."""
+    if not can_create(user) or user.facility_id is None:
         raise Forbidden("only a clinician of a facility can request a consult")
     return user.facility_id
 
 
 def ensure_requesting_clinician(user: User, consult: Consult) -> None:
     """Submitting, editing and cancelling belong to the requesting facility's clinicians."""
-    if user.role != Role.clinician or user.facility_id != consult.facility_id:
+    if not is_requesting_clinician(user, consult):
         raise Forbidden("only a clinician of the requesting facility can do this")
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlmodel import Session
 
 from telemed.cases.models import Case
 from telemed.cases.schemas import CasePublic
-from telemed.consults import auth, repository, service
+from telemed.consults import repository, service
+from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.consults.models import Consult, ConsultState
 from telemed.consults.schemas import (
     ConsultCreate,
@@ -23,19 +24,9 @@ from telemed.consults.schemas import (
     SpecialtyPublic,
 )
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
-from telemed.errors import error_responses
 from telemed.flows import consult_requested
 
 router = APIRouter(tags=["consults"])
-
-ERRORS = error_responses(401, 403, 404, 409, 422)
-
-
-def _current_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
-    return auth.get_visible_consult(db, user, consult_id)
-
-
-CurrentConsult = Annotated[Consult, Depends(_current_consult)]
 
 
 def consult_public(db: Session, consult: Consult) -> ConsultPublic:

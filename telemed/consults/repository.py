@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, delete, func, update
 from sqlmodel import Session, col, select
 
 from telemed.cases.models import Case
@@ -74,6 +76,18 @@ def is_participant(session: Session, consult_id: int, user_id: int) -> bool:
     )
 
 
+def relations_of(session: Session, consult_id: int, user_id: int) -> set[ParticipantRelation]:
+    return {
+        ParticipantRelation(r)
+        for r in session.exec(
+            select(ConsultParticipant.relation).where(
+                ConsultParticipant.consult_id == consult_id,
+                ConsultParticipant.user_id == user_id,
+            )
+        )
+    }
+
+
 def participant_consult_ids(user_id: int) -> Any:
     """A subquery of the consults a user takes part in (for visibility filters)."""
     return select(ConsultParticipant.consult_id).where(ConsultParticipant.user_id == user_id)
@@ -137,4 +151,34 @@ def drop_participant(
             col(ConsultParticipant.relation) == relation,
         )
         .execution_options(synchronize_session=False)
+    )
+
+
+# Counts for the coordinators' daily digest
+
+
+def count_by_urgency(session: Session, states: Iterable[ConsultState]) -> list[tuple[str, int]]:
+    """How many consults are in ``states``, per urgency."""
+    rows = session.exec(
+        select(Consult.urgency, func.count())
+        .where(col(Consult.state).in_(list(states)))
+        .group_by(col(Consult.urgency))
+    ).all()
+    return [(str(urgency), int(n)) for urgency, n in rows]
+
+
+def count_in_state(session: Session, state: ConsultState) -> int:
+    return int(session.exec(select(func.count()).where(Consult.state == state)).one())
+
+
+def count_moves_to(session: Session, state: ConsultState, since: datetime) -> int:
+    """How many times a consult moved into ``state`` (from another) since ``since``."""
+    return int(
+        session.exec(
+            select(func.count()).where(
+                ConsultEvent.to_state == state,
+                ConsultEvent.from_state != state,
+                col(ConsultEvent.at) >= since,
+            )
+        ).one()
     )

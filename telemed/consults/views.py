@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from telemed.accounts import auth as accounts_auth
 from telemed.accounts import repository as accounts_repository
-from telemed.accounts.models import Role, User
-from telemed.appointments import views as appointment_panel
-from telemed.attachments import views as attachments_panel
-from telemed.cases.models import Case, Sex
+from telemed.accounts.models import Role
+from telemed.cases.models import Sex
 from telemed.consults import auth, repository, service
+from telemed.consults.deps import CurrentConsult
 from telemed.consults.forms import field_errors, form_values, to_consult_create
-from telemed.consults.lifecycle import WAITING_STATES, allowed_targets
+from telemed.consults.lifecycle import WAITING_STATES
 from telemed.consults.models import (
-    Consult,
     ConsultMode,
-    ConsultState,
     Language,
     Urgency,
 )
@@ -30,11 +28,9 @@ from telemed.facilities import repository as facilities_repository
 from telemed.flows import consult_requested
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
-from telemed.notes import auth as note_auth
-from telemed.notes import repository as notes_repository
 from telemed.notes import service as notes
-from telemed.notes.views import OUTCOME_LABELS
-from telemed.sessions import views as call_panel
+from telemed.precall import auth as precall_auth
+from telemed.web.pages.consult import ConsultPageDep
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -46,13 +42,6 @@ HOME_TITLES = {
     Role.specialist: "Your consults",
     Role.coordinator: "All consults",
 }
-
-
-def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
-    return auth.get_visible_consult(db, user, consult_id)
-
-
-PageConsult = Annotated[Consult, Depends(_page_consult)]
 
 
 @router.get("/")
@@ -81,11 +70,15 @@ def home(
         "home.html",
         {
             "title": HOME_TITLES[Role(user.role)],
+            "can_request": auth.can_create(user),
+            "can_answer_offers": accounts_auth.is_specialist(user),
+            "can_test_network": precall_auth.can_test(user),
+            "shows_facility": not accounts_auth.is_clinician(user),
             "listing": listing,
             "facility_names": facilities_repository.facility_names(db),
             "waiting_states": WAITING_STATES,
             "follow_ups": notes.follow_ups_for(db, user, now)
-            if user.role == Role.clinician
+            if accounts_auth.is_clinician(user)
             else [],
         },
     )
@@ -141,75 +134,16 @@ def _form_error(
 
 @router.get("/consults/{consult_id}")
 def consult_page(
-    request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
+    consult: CurrentConsult, page: ConsultPageDep, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     service.record_read(db, user, consult)
-    return _detail(request, consult, user, db)
-
-
-def _detail(
-    request: Request,
-    consult: Consult,
-    user: User,
-    db: Session,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> HTMLResponse:
-    case = db.get(Case, consult.case_id)
-    participants = repository.participants_of(db, consult.id or 0)
-    events = repository.events_of(db, consult.id or 0)
-    note_series = notes.visible_series(db, user, [consult.id or 0])
-    people = accounts_repository.users_by_id(
-        db,
-        {p.user_id for p in participants}
-        | {e.actor_id for e in events if e.actor_id}
-        | {v.author_id for s in note_series for v in s.versions},
-    )
-    involved: dict[str, list[str]] = {}
-    for p in participants:
-        name = people[p.user_id].full_name if p.user_id in people else f"user {p.user_id}"
-        names = involved.setdefault(p.relation, [])
-        if name not in names:
-            names.append(name)
-    is_requester = user.role == Role.clinician and user.facility_id == consult.facility_id
-    return render(
-        request,
-        "consult_detail.html",
-        {
-            "consult": consult,
-            "case": case,
-            "vitals": service.vitals_of(consult),
-            "events": events,
-            "involved": involved,
-            "people": people,
-            "thread": messages.thread(db, consult),
-            "attachments": attachments_panel.panel(request, db, consult),
-            "facility_name": facilities_repository.facility_names(db).get(consult.facility_id, ""),
-            "can_submit": is_requester and consult.state == ConsultState.draft,
-            "can_cancel": is_requester
-            and ConsultState.cancelled in allowed_targets(ConsultState(consult.state)),
-            "waiting_states": WAITING_STATES,
-            "note_series": note_series,
-            "outcomes": notes_repository.outcomes_of(db, [consult.id or 0]),
-            "outcome_labels": OUTCOME_LABELS,
-            "can_write_note": note_auth.can_write_note(db, user, consult),
-            "can_record_outcome": note_auth.is_facility_clinician(user, consult),
-            "call": call_panel.panel(
-                db, request.app.state.settings, user, consult, request.app.state.clock.now()
-            ),
-            "appointment": appointment_panel.panel(db, user, consult),
-            "errors": errors or {},
-            "values": values or {},
-        },
-        status_code=status,
-    )
+    return page.render()
 
 
 @router.post("/consults/{consult_id}/messages")
 def post_message(
-    request: Request,
-    consult: PageConsult,
+    consult: CurrentConsult,
+    page: ConsultPageDep,
     user: CurrentUser,
     db: SessionDep,
     body: Annotated[str, Form()] = "",
@@ -218,14 +152,14 @@ def post_message(
         checked = MessageIn(body=body)
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        return _detail(request, consult, user, db, {"body": message}, {"body": body}, 422)
+        return page.render({"body": message}, {"body": body}, 422)
     messages.post(db, user, consult, checked.body)
     return RedirectResponse(f"/consults/{consult.id}#thread", status_code=303)
 
 
 @router.post("/consults/{consult_id}/submit")
 def submit(
-    consult: PageConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     service.submit(db, user, consult, now)
     consult_requested(db, consult, settings, now)
@@ -234,8 +168,8 @@ def submit(
 
 @router.post("/consults/{consult_id}/cancel")
 def cancel(
-    request: Request,
-    consult: PageConsult,
+    consult: CurrentConsult,
+    page: ConsultPageDep,
     user: CurrentUser,
     db: SessionDep,
     now: NowDep,
@@ -244,5 +178,5 @@ def cancel(
     try:
         service.cancel(db, user, consult, reason, now)
     except ValidationFailed as exc:
-        return _detail(request, consult, user, db, {"reason": exc.message}, {}, 422)
+        return page.render({"reason": exc.message}, {}, 422)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)

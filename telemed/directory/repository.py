@@ -138,3 +138,30 @@ def replace_availability(
     )
     session.add_all(windows)
     session.add_all(exceptions)
+
+
+def count_pending(session: Session) -> int:
+    """Registrations awaiting a coordinator's verification."""
+    return int(
+        session.exec(
+            select(func.count()).where(SpecialistProfile.status == VerificationStatus.pending)
+        ).one()
+    )
+
+
+def expiring_registrations(
+    session: Session, first: date, last: date
+) -> list[tuple[SpecialistProfile, User]]:
+    """Verified, active specialists whose registration expires between ``first`` and
+    ``last`` (both included)."""
+    rows = session.exec(
+        select(SpecialistProfile, User)
+        .join(User, col(User.id) == col(SpecialistProfile.user_id))
+        .where(
+            SpecialistProfile.status == VerificationStatus.verified,
+            col(SpecialistProfile.registration_expires_on) <= last,
+            col(SpecialistProfile.registration_expires_on) >= first,
+            col(User.is_active).is_(True),
+        )
+    ).all()
+    return [(profile, user) for profile, user in rows]

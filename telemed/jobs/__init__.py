@@ -1,4 +1,8 @@
-"""The periodic jobs of the product, on a ``scheduling.runner.LeaderRunner``.
+"""The periodic jobs of the product, registered on a ``scheduling.runner.LeaderRunner``.
+
+Only the registration lives here: each job's body is beside its domain
+(``appointments.jobs``, ``sessions.jobs``, ``notes.jobs``, ``offers.jobs``,
+``directory.jobs``, ...) and changes state through that domain's service.
 
 Runs inside ``telemed serve`` (unless ``TELEMED_SCHEDULER_ENABLED=false``) and standalone
 as ``telemed scheduler``. On PostgreSQL exactly one process is leader, holding a
@@ -20,12 +24,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from scheduling.runner import AdvisoryLock, LeaderRunner
+from telemed.appointments.jobs import send_reminders
 from telemed.attachments.uploads import expire_stale_uploads
 from telemed.clock import SYSTEM_CLOCK, Clock
-from telemed.jobs import appointments, care
+from telemed.directory.jobs import reverification_reminders
+from telemed.notes.jobs import follow_ups_due
 from telemed.notifications.service import deliver_due
+from telemed.offers.jobs import daily_digest
 from telemed.offers.policy import OfferPolicy
 from telemed.offers.service import DueReport, process_due_offers
+from telemed.sessions.jobs import mark_no_shows
 from telemed.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,16 +127,8 @@ def build_runner(
     )
     jobs: list[tuple[str, timedelta, tuple[JobBody, ...]]] = [
         ("deliveries", DELIVERIES_EVERY, (deliver_due,)),
-        (
-            "appointments",
-            APPOINTMENTS_EVERY,
-            (appointments.send_reminders, appointments.mark_no_shows),
-        ),
-        (
-            "care",
-            CARE_EVERY,
-            (care.follow_ups_due, care.daily_digest, care.reverification_reminders),
-        ),
+        ("appointments", APPOINTMENTS_EVERY, (send_reminders, mark_no_shows)),
+        ("care", CARE_EVERY, (follow_ups_due, daily_digest, reverification_reminders)),
     ]
     for name, every, bodies in jobs:
         runner.add_job(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from telemed.consults import service as consult_service
-from telemed.consults.endpoints import ERRORS, CurrentConsult
+from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.deps import CurrentUser, SessionDep
 from telemed.messages import service
 from telemed.messages.schemas import MessageIn, MessagePublic

@@ -7,34 +7,19 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from telemed.accounts.models import Role, User
-from telemed.consults.models import Consult, ConsultParticipant, ParticipantRelation
+from telemed.accounts.models import User
+from telemed.consults import auth as consult_auth
+from telemed.consults.models import Consult
 from telemed.errors import Forbidden
 from telemed.notes.models import ConsultNote
 
 
-def is_assigned_specialist(session: Session, user: User, consult: Consult) -> bool:
-    return (
-        user.role == Role.specialist
-        and session.exec(
-            select(ConsultParticipant.id).where(
-                ConsultParticipant.consult_id == consult.id,
-                ConsultParticipant.user_id == user.id,
-                ConsultParticipant.relation == ParticipantRelation.assigned,
-            )
-        ).first()
-        is not None
-    )
-
-
-def is_facility_clinician(user: User, consult: Consult) -> bool:
-    return user.role == Role.clinician and user.facility_id == consult.facility_id
-
-
 def can_write_note(session: Session, user: User, consult: Consult) -> bool:
-    return is_facility_clinician(user, consult) or is_assigned_specialist(session, user, consult)
+    return consult_auth.is_requesting_clinician(user, consult) or (
+        consult_auth.is_assigned_specialist(session, user, consult)
+    )
 
 
 def ensure_can_write_note(session: Session, user: User, consult: Consult) -> None:
@@ -49,6 +34,10 @@ def ensure_author(user: User, note: ConsultNote) -> None:
         raise Forbidden("only the note's author can change, sign or amend it")
 
 
+def can_record_outcome(user: User, consult: Consult) -> bool:
+    return consult_auth.is_requesting_clinician(user, consult)
+
+
 def ensure_can_record_outcome(user: User, consult: Consult) -> None:
-    if not is_facility_clinician(user, consult):
+    if not can_record_outcome(user, consult):
         raise Forbidden("the outcome is recorded by the requesting facility's clinicians")

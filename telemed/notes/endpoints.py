@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from telemed.consults import service as consults
-from telemed.consults.endpoints import ERRORS, CurrentConsult
+from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.notes import icd10, repository, service
 from telemed.notes.schemas import (

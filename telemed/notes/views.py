@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from telemed.accounts.models import User
-from telemed.consults import auth as consult_auth
+from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.errors import TelemedError, ValidationFailed
@@ -22,23 +22,6 @@ from telemed.notes.schemas import OutcomeIn
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-OUTCOME_LABELS = {
-    Outcome.treated_locally: "Treated locally",
-    Outcome.referral_avoided: "Referral avoided",
-    Outcome.referred: "Referred",
-    Outcome.transferred: "Transferred",
-    Outcome.admitted: "Admitted",
-    Outcome.died: "Died",
-    Outcome.lost_to_follow_up: "Lost to follow-up",
-}
-
-
-def _page_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
-    return consult_auth.get_visible_consult(db, user, consult_id)
-
-
-PageConsult = Annotated[Consult, Depends(_page_consult)]
 
 
 def _form(
@@ -102,7 +85,7 @@ def _save(
 
 @router.get("/consults/{consult_id}/notes/new")
 def new_note(
-    request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     note_auth.ensure_can_write_note(db, user, consult)
     return _form(request, consult, {}, {}, action=f"/consults/{consult.id}/notes/new")
@@ -110,7 +93,7 @@ def new_note(
 
 @router.post("/consults/{consult_id}/notes/new")
 async def create_note(
-    request: Request, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> Response:
     form = await request.form()
     return _save(
@@ -127,7 +110,7 @@ async def create_note(
 
 @router.get("/consults/{consult_id}/notes/{note_id}/edit")
 def edit_note(
-    request: Request, note_id: int, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     note = service.draft_to_edit(db, user, consult, note_id)
     values = forms.values_of(service.public(db, [note])[0])
@@ -138,7 +121,7 @@ def edit_note(
 
 @router.post("/consults/{consult_id}/notes/{note_id}/edit")
 async def update_note(
-    request: Request, note_id: int, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> Response:
     note = service.get_for(db, consult, note_id)
     form = await request.form()
@@ -155,14 +138,14 @@ async def update_note(
 
 
 @router.post("/consults/{consult_id}/notes/{note_id}/sign")
-def sign_note(note_id: int, consult: PageConsult, user: CurrentUser, db: SessionDep) -> Response:
+def sign_note(note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> Response:
     service.sign(db, user, consult, service.get_for(db, consult, note_id))
     return _redirect(consult)
 
 
 @router.get("/consults/{consult_id}/notes/{note_id}/amend")
 def amend_form(
-    request: Request, note_id: int, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     note = service.get_for(db, consult, note_id)
     note_auth.ensure_author(user, note)
@@ -179,7 +162,7 @@ def amend_form(
 
 @router.post("/consults/{consult_id}/notes/{note_id}/amend")
 async def amend_note(
-    request: Request, note_id: int, consult: PageConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> Response:
     note = service.get_for(db, consult, note_id)
     form = await request.form()
@@ -216,7 +199,7 @@ async def amend_note(
 
 @router.post("/consults/{consult_id}/outcomes")
 def record_outcome(
-    consult: PageConsult,
+    consult: CurrentConsult,
     user: CurrentUser,
     db: SessionDep,
     now: NowDep,

@@ -223,3 +223,12 @@ def requeue(session: Session, message_id: int, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def count_failed(session: Session) -> int:
+    """Messages that could not be delivered (and were not retried since)."""
+    return int(
+        session.exec(
+            select(func.count()).where(OutboxMessage.status == DeliveryStatus.failed)
+        ).one()
+    )

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from telemed.accounts.models import Role, User
+from telemed.accounts.models import User
 from telemed.audit.models import AuditAction
 from telemed.audit.service import record
-from telemed.errors import Forbidden, NotFound
-from telemed.notifications import delivery, repository
+from telemed.errors import NotFound
+from telemed.notifications import auth, delivery, repository
 from telemed.notifications.models import (
     Channel,
     DeliveryStatus,
@@ -383,20 +383,15 @@ def mark_one_read(
 # Coordinators: deliveries that need a look
 
 
-def ensure_coordinator(user: User) -> None:
-    if user.role != Role.coordinator:
-        raise Forbidden("delivery problems are for coordinators")
-
-
 def problem_deliveries(session: Session, user: User, limit: int = 200) -> list[OutboxMessage]:
     """Failed and retrying messages, most recent first (coordinators)."""
-    ensure_coordinator(user)
+    auth.ensure_can_see_deliveries(user)
     return repository.problem_messages(session, limit)
 
 
 def retry_now(session: Session, user: User, message_id: int, now: datetime) -> OutboxMessage:
     """Put a failed (or retrying) message back to pending, due at once (coordinators)."""
-    ensure_coordinator(user)
+    auth.ensure_can_see_deliveries(user)
     message = repository.get_message(session, message_id)
     if message is None:
         raise NotFound(f"delivery {message_id} not found")

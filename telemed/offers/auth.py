@@ -1,17 +1,27 @@
-"""Who may see offers: a specialist their own; coordinators the escalation queue."""
+"""Who may do what with offers: a specialist sees and answers their own; coordinators see
+the escalation queue and assign a consult by hand (checks of ``telemed.accounts.auth``)."""
 
 from __future__ import annotations
 
-from telemed.accounts.models import Role, User
-from telemed.errors import Forbidden
+from telemed.accounts import auth as accounts_auth
+from telemed.accounts.models import User
 
 
 def ensure_specialist(user: User) -> int:
-    if user.role != Role.specialist or user.id is None:
-        raise Forbidden("offers are for specialists")
-    return user.id
+    """A specialist's own offers; returns their user id."""
+    return accounts_auth.ensure_specialist(user, "offers are for specialists")
+
+
+def ensure_can_answer(user: User) -> int:
+    """Accepting or declining an offer; returns the specialist's user id."""
+    return accounts_auth.ensure_specialist(user, "offers are answered by specialists")
 
 
 def ensure_coordinator(user: User) -> None:
-    if user.role != Role.coordinator:
-        raise Forbidden("the escalation queue is for coordinators")
+    """The escalation queue."""
+    accounts_auth.ensure_coordinator(user, "the escalation queue is for coordinators")
+
+
+def ensure_can_assign(user: User) -> None:
+    """Assigning a waiting consult to a specialist by hand."""
+    accounts_auth.ensure_coordinator(user, "only coordinators assign consults by hand")

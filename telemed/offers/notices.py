@@ -16,7 +16,7 @@ from telemed.accounts.models import User
 from telemed.consults.models import Consult, Urgency
 from telemed.notifications.service import notify, notify_coordinators
 from telemed.offers.models import ConsultOffer
-from telemed.web.templating import local_time
+from telemed.timefmt import local_time
 
 
 def _label(consult: Consult) -> str:

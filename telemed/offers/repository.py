@@ -223,3 +223,15 @@ def booked_times(
     for specialist_id, start, end in rows:
         found.setdefault(specialist_id, []).append((start, end))
     return found
+
+
+def count_expired_since(session: Session, since: datetime) -> int:
+    """Offers that expired unanswered since ``since``."""
+    return int(
+        session.exec(
+            select(func.count()).where(
+                ConsultOffer.status == OfferStatus.expired,
+                col(ConsultOffer.responded_at) >= since,
+            )
+        ).one()
+    )

@@ -30,8 +30,8 @@ from telemed.consults.models import (
 )
 from telemed.directory import repository as directory
 from telemed.directory.service import is_eligible
-from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
-from telemed.offers import matching, notices, repository
+from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
+from telemed.offers import auth, matching, notices, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
 from telemed.settings import Settings
@@ -149,8 +149,7 @@ def offer_requested(
 def _own_open_offer(
     session: Session, user: User, offer_id: int, now: datetime
 ) -> tuple[ConsultOffer, Consult]:
-    if user.role != Role.specialist:
-        raise Forbidden("offers are answered by specialists")
+    auth.ensure_can_answer(user)
     offer = repository.get_offer(session, offer_id)
     if offer is None or offer.specialist_id != user.id:
         raise NotFound(f"offer {offer_id} not found")
@@ -430,8 +429,7 @@ def assign_by_hand(
     A live consult is booked in the same transaction, at ``starts_at`` (one slot long) when
     given, else at the specialist's next free slot; without one it stays ``accepted`` and a
     time is booked from the consult page."""
-    if coordinator.role != Role.coordinator:
-        raise Forbidden("only coordinators assign consults by hand")
+    auth.ensure_can_assign(coordinator)
     specialist = session.get(User, specialist_id)
     profile = directory.get_profile(session, specialist_id)
     if specialist is None or specialist.role != Role.specialist or profile is None:

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from telemed.appointments.views import parse_local
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.directory import repository as directory
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
 from telemed.offers.policy import OfferPolicy
+from telemed.timefmt import parse_local
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)

@@ -3,17 +3,21 @@ results (coordinators)."""
 
 from __future__ import annotations
 
+from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import Role, User
 from telemed.errors import Forbidden
 
 TESTERS = frozenset({Role.clinician, Role.specialist})
 
 
+def can_test(user: User) -> bool:
+    return user.role in TESTERS
+
+
 def ensure_can_test(user: User) -> None:
-    if user.role not in TESTERS:
+    if not can_test(user):
         raise Forbidden("the network test is for clinicians and specialists")
 
 
 def ensure_coordinator(user: User) -> None:
-    if user.role != Role.coordinator:
-        raise Forbidden("the facilities' network results are for coordinators")
+    accounts_auth.ensure_coordinator(user, "the facilities' network results are for coordinators")

@@ -19,9 +19,9 @@ from sqlmodel import Session
 from telemed.accounts.models import Role, User
 from telemed.appointments import repository as appointments_repository
 from telemed.audit import service as audit
+from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult, ConsultState, ParticipantRelation
 from telemed.errors import Conflict, Forbidden
-from telemed.sessions import repository
 
 #: States in which a consult has no call: not requested yet, or over.
 NO_CALL_STATES = frozenset({ConsultState.draft, ConsultState.cancelled, ConsultState.closed})
@@ -45,9 +45,8 @@ def booked_appointment(session: Session, consult: Consult) -> Appointment | None
 def call_role(session: Session, user: User, consult: Consult) -> str | None:
     """The user's role in the consult's call, or None if they may not join it."""
     if user.role == Role.clinician:
-        facility_ok = user.facility_id is not None and user.facility_id == consult.facility_id
-        return "clinician" if facility_ok else None
-    relations = repository.relations_of(session, consult.id or 0, user.id or 0)
+        return "clinician" if consult_auth.is_requesting_clinician(user, consult) else None
+    relations = consult_auth.relations_of(session, user, consult)
     if user.role == Role.specialist and ParticipantRelation.assigned in relations:
         return "specialist"
     if ParticipantRelation.observer in relations:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 
 from signaling.asgi import serve_starlette
 from telemed.consults import service as consults
-from telemed.consults.endpoints import ERRORS, CurrentConsult
+from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.sessions import service
 from telemed.sessions.hub import HubRuntime

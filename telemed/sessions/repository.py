@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -15,7 +17,7 @@ from telemed.consults.models import (
 )
 from telemed.db import rows_grouped_by
 from telemed.messages.models import Message
-from telemed.sessions.models import CallSession, CallSessionEvent
+from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 
 
 def open_session(session: Session, consult_id: int) -> CallSession | None:
@@ -49,16 +51,16 @@ def events_of(session: Session, call_session_ids: list[int]) -> dict[int, list[C
     )
 
 
-def relations_of(session: Session, consult_id: int, user_id: int) -> set[ParticipantRelation]:
-    return {
-        ParticipantRelation(r)
-        for r in session.exec(
-            select(ConsultParticipant.relation).where(
-                ConsultParticipant.consult_id == consult_id,
-                ConsultParticipant.user_id == user_id,
-            )
+def joined_since(session: Session, consult_id: int, since: datetime) -> set[int]:
+    """The users who joined the consult's call at or after ``since``."""
+    rows = session.exec(
+        select(CallSessionEvent.user_id).where(
+            CallSessionEvent.consult_id == consult_id,
+            CallSessionEvent.kind == CallEventKind.joined,
+            col(CallSessionEvent.at) >= since,
         )
-    }
+    )
+    return {user_id for user_id in rows if user_id is not None}
 
 
 def has_observer(session: Session, consult_id: int) -> bool:

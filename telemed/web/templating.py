@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from telemed.accounts import auth as accounts_auth
+from telemed.accounts.models import User
+from telemed.timefmt import local_time
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -25,13 +30,6 @@ def viewer_zone(request: Request) -> ZoneInfo:
     if auth is not None:
         return ZoneInfo(auth.user.timezone)
     return ZoneInfo(request.app.state.settings.default_timezone)
-
-
-def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%d %b %Y %H:%M") -> str:
-    if value is None:
-        return ""
-    local = value.astimezone(zone)
-    return f"{local.strftime(fmt)} {local.tzname()}"
 
 
 def duration(start: datetime | None, end: datetime) -> str:
@@ -72,6 +70,29 @@ def csrf_input(context: Context, token: str | None = None) -> Markup:
 templates.env.globals["csrf_input"] = csrf_input
 
 
+@dataclass(frozen=True)
+class Nav:
+    """Which links the header shows the viewer, decided here rather than by comparing
+    ``user.role`` in the template (each page checks its own access again)."""
+
+    new_consult: bool = False  # clinicians request consults
+    facility_schedule: bool = False  # clinicians: their facility's schedule
+    specialist_links: bool = False  # offers, schedule, availability, profile
+    coordination: bool = False  # specialists to verify, escalations, deliveries, links
+
+    @classmethod
+    def of(cls, user: User | None) -> Nav:
+        if user is None:
+            return cls()
+        clinician = accounts_auth.is_clinician(user)
+        return cls(
+            new_consult=clinician,
+            facility_schedule=clinician,
+            specialist_links=accounts_auth.is_specialist(user),
+            coordination=accounts_auth.is_coordinator(user),
+        )
+
+
 def render(
     request: Request,
     name: str,
@@ -81,9 +102,11 @@ def render(
 ) -> HTMLResponse:
     zone = viewer_zone(request)
     auth = getattr(request.state, "auth", None)
+    user = auth.user if auth else None
     full: dict[str, Any] = {
         "auth": auth,
-        "user": auth.user if auth else None,
+        "user": user,
+        "nav": Nav.of(user),
         "csrf_token": auth.csrf_token if auth else None,
         "zone": zone,
         "local": lambda value, fmt="%d %b %Y %H:%M": local_time(value, zone, fmt),

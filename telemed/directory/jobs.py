@@ -1,0 +1,60 @@
+"""The re-verification job: verified specialists whose registration expires within 30
+days are asked to renew it (and the coordinators told), once per expiry date; after it
+expires they get no offers until a coordinator verifies the renewed registration."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.directory import repository
+from telemed.directory.models import SpecialistProfile
+from telemed.notifications.service import already_queued, notify, notify_coordinators
+from telemed.settings import Settings
+
+REVERIFY_NOTICE = timedelta(days=30)
+
+
+def reverification_reminders(session: Session, settings: Settings, now: datetime) -> int:
+    """Returns how many specialists were told (dates in the clinicians' zone)."""
+    today = now.astimezone(ZoneInfo(settings.clinician_timezone)).date()
+    rows = repository.expiring_registrations(session, today, today + REVERIFY_NOTICE)
+
+    def key_of(profile: SpecialistProfile, user: User) -> str:
+        return f"reverify:user{user.id}:{profile.registration_expires_on.isoformat()}"
+
+    done = already_queued(session, [key_of(profile, user) for profile, user in rows])
+    queued = 0
+    for profile, user in rows:
+        key = key_of(profile, user)
+        if key in done:
+            continue  # told already (the coordinators in the same transaction)
+        expires = f"{profile.registration_expires_on:%d %b %Y}"
+        queued += notify(
+            session,
+            user,
+            kind="reverification",
+            subject=f"Your registration expires on {expires}",
+            body=(
+                f"Your {profile.registration_body} registration expires on {expires}. "
+                "Update it on your profile so a coordinator can verify it again; "
+                "after it expires you receive no consult offers."
+            ),
+            dedupe_key=key,
+            link="/specialists/profile",
+            now=now,
+        )
+        notify_coordinators(
+            session,
+            kind="reverification",
+            subject=f"{user.full_name}'s registration expires on {expires}",
+            body=f"{user.full_name} ({profile.registration_body}) must be verified again.",
+            dedupe_key=key,
+            link="/coordinator/specialists",
+            now=now,
+        )
+    session.commit()
+    return queued

@@ -1,0 +1,70 @@
+"""The follow-up job: a finished consult whose signed note asks for a follow-up on or
+before today (Maseru) moves to ``follow_up_due`` and the requesting clinician is told.
+
+Idempotent by database state: the consult's move out of ``completed`` /
+``answered_async`` is what makes a repeated run do nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from telemed.accounts.models import User
+from telemed.consults import repository as consults_repository
+from telemed.consults import service as consults
+from telemed.consults.models import ConsultState
+from telemed.notes import repository
+from telemed.notifications.service import notify
+from telemed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FINISHED = (ConsultState.completed, ConsultState.answered_async)
+
+
+def today(settings: Settings, now: datetime) -> date:
+    """The date in the clinicians' zone (``settings.clinician_timezone``) at ``now``."""
+    return now.astimezone(ZoneInfo(settings.clinician_timezone)).date()
+
+
+def follow_ups_due(session: Session, settings: Settings, now: datetime) -> list[int]:
+    """Returns the consult ids moved to ``follow_up_due``."""
+    moved = []
+    for note, _case in repository.follow_ups(session, None, today(settings, now)):
+        consult = consults_repository.get_consult(session, note.consult_id)
+        if consult is None or consult.state not in FINISHED:
+            continue
+        try:
+            consults.transition(
+                session,
+                consult,
+                ConsultState.follow_up_due,
+                actor=None,
+                reason=f"follow-up due on {note.follow_up_on:%d %b %Y}",
+                at=now,
+            )
+            clinician = session.get(User, consult.created_by_id)
+            if clinician is not None:
+                notify(
+                    session,
+                    clinician,
+                    kind="follow_up_due",
+                    subject=f"Follow-up due: consult {consult.id}",
+                    body=(
+                        f"The specialist asked for a follow-up of consult {consult.id} "
+                        f"on {note.follow_up_on:%d %b %Y}. Record the outcome on the consult."
+                    ),
+                    dedupe_key=f"follow_up_due:consult{consult.id}:note{note.id}",
+                    link=f"/consults/{consult.id}",
+                    now=now,
+                )
+            session.commit()
+            moved.append(consult.id or 0)
+        except Exception:
+            session.rollback()
+            log.exception("marking the follow-up of consult %s failed", note.consult_id)
+    return moved

@@ -1,0 +1,106 @@
+"""The calls section of the consult page (``templates/_call.html``): the join link, the
+"end consult" button and the record of each call. Not a view: the consult page's builder
+imports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from telemed.accounts import repository as accounts_repository
+from telemed.accounts.models import User
+from telemed.consults.models import Consult
+from telemed.errors import TelemedError
+from telemed.sessions import auth, repository, service
+from telemed.sessions.models import CallEventKind
+from telemed.sessions.schemas import CallEventPublic, CallSessionPublic
+from telemed.settings import Settings
+
+MEDIA_LABELS = {"normal": "video", "low": "low-bandwidth video", "audio-only": "audio only"}
+
+
+def describe(event: CallEventPublic) -> str:
+    """A line of the consult page for one call event."""
+    detail = event.detail
+    match event.kind:
+        case CallEventKind.joined:
+            return "rejoined the call" if detail.get("rejoined") else "joined the call"
+        case CallEventKind.left:
+            gone = detail.get("reason") == "gone"
+            return "dropped out and did not come back" if gone else "left the call"
+        case CallEventKind.reconnecting:
+            return "connection dropped; reconnecting"
+        case CallEventKind.reconnected:
+            return "reconnected"
+        case CallEventKind.media:
+            mode = str(detail.get("mode", ""))
+            return f"switched to {MEDIA_LABELS.get(mode, mode)}"
+        case CallEventKind.quality:
+            stats = detail.get("stats")
+            if not isinstance(stats, dict):
+                return "quality report"
+            parts = []
+            if "rtt_ms" in stats:
+                parts.append(f"round trip {stats['rtt_ms']:.0f} ms")
+            if "loss" in stats:
+                parts.append(f"loss {100 * float(stats['loss']):.1f}%")
+            if "kbps_in" in stats:
+                parts.append(f"{stats['kbps_in']:.0f} kbit/s in")
+            return "quality: " + (", ".join(parts) or "reported")
+        case CallEventKind.ended:
+            return "call ended"
+        case CallEventKind.photo:
+            return f"shared a photo: {detail.get('filename', '')}".strip()
+    return str(event.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class CallPanel:
+    """What the consult page shows about calls: the join link and the call records."""
+
+    can_join: bool
+    can_end: bool  # the specialist may complete the consult (a session was held)
+    sessions: list[CallSessionPublic]
+    names: dict[int, str]
+    photos: dict[int, int]  # thread message id of a shared photo -> its attachment id
+
+    def line(self, event: CallEventPublic) -> str:
+        who = self.names.get(event.user_id, "someone") if event.user_id is not None else ""
+        return f"{who} {describe(event)}".strip()
+
+    def photo(self, event: CallEventPublic) -> int | None:
+        """The attachment of a ``photo`` event (None while its upload has not finished)."""
+        message_id = event.detail.get("message_id")
+        return self.photos.get(message_id) if isinstance(message_id, int) else None
+
+
+def panel(
+    db: Session, settings: Settings, user: User, consult: Consult, now: datetime
+) -> CallPanel:
+    sessions = service.sessions_public(db, consult)
+    ids = {e.user_id for s in sessions for e in s.events if e.user_id is not None}
+    people = accounts_repository.users_by_id(db, ids)
+    shared = [
+        e.detail["message_id"]
+        for s in sessions
+        for e in s.events
+        if e.kind == CallEventKind.photo and isinstance(e.detail.get("message_id"), int)
+    ]
+    photos = repository.attachments_of_messages(db, shared)
+    role = auth.call_role(db, user, consult)
+    can_join = role is not None
+    if can_join:
+        try:
+            service.ensure_call_open_now(db, settings, consult, now)
+        except TelemedError:
+            can_join = False
+    can_end = role == "specialist" and service.can_end(db, consult)
+    return CallPanel(
+        can_join=can_join,
+        can_end=can_end,
+        sessions=sessions,
+        names={i: u.full_name for i, u in people.items()},
+        photos={m: a.id or 0 for m, a in photos.items()},
+    )
