@@ -23,6 +23,11 @@ cookie. Measured, each after a warm-up: the app's list (``GET /api/v1/consults``
 bare list, alternated over ``--rounds`` rounds so that both see the same machine, then
 creating consults for new patients (``POST /api/v1/consults`` with the CSRF header).
 
+The application's server process also runs the audit sealer every 2 s, as ``telemed serve``
+does on the scheduler's leader. After the load the benchmark reports how many audit rows
+still waited for it, seals the rest and verifies the whole chain (``audit_unsealed_at_end``,
+``audit_rows``, ``audit_chain_intact``).
+
 It prints human-readable lines (including where the time goes: the CPU the server, its
 PostgreSQL backends and the client spent per request, the load of other processes on a
 shared machine, and the in-process cost of the auth query, the list query, the whole list
