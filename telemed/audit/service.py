@@ -70,8 +70,9 @@ def record(
     consult_id: int | None = None,
     detail: str = "",
 ) -> AuditEntry:
-    """Append one row within the caller's transaction, so that it commits or rolls back
-    with the clinical write it describes."""
+    """Insert one row, unsealed, within the caller's transaction, so that it commits or
+    rolls back with the clinical write it describes; no lock, so no writer waits for
+    another's transaction. The database gives its id at insert (not read back here)."""
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
     repository.append(session, [entry])
     return entry
