@@ -169,13 +169,16 @@ def run_verify(engine: Engine, tmp_path: Path) -> subprocess.CompletedProcess[st
     return run_audit(engine, tmp_path, "verify")
 
 
-def _disable_append_only(db: Session, backend: str) -> None:
-    """What an attacker with database rights would do first."""
+def _tamper(db: Session, backend: str, statement: str) -> None:
+    """What an attacker with rights over the database does: triggers off, then the change.
+    On PostgreSQL for this transaction only (the test database is shared by the whole run,
+    and the next test needs its triggers); each SQLite test has a database of its own."""
     if backend == "postgresql":
-        db.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        db.execute(text("SET LOCAL session_replication_role = replica"))
     else:
         for trigger in ("no_update", "no_delete", "born_unsealed"):
             db.execute(text(f"DROP TRIGGER audit_log_{trigger}"))
+    db.execute(text(statement))
     db.commit()
 
 
@@ -255,9 +258,7 @@ def test_audit_verify_names_the_first_tampered_row(
     assert "Audit chain intact: 5 rows." in intact.stdout
     assert "Not sealed yet" not in intact.stdout
 
-    _disable_append_only(db, backend)
-    db.execute(text(tamper))
-    db.commit()
+    _tamper(db, backend, tamper)
     assert run_audit(engine, tmp_path, "seal").returncode == 0  # the sealer cannot mend it
     result = run_verify(engine, tmp_path)
     if broken_row is None:
