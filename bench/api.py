@@ -23,6 +23,11 @@ cookie. Measured, each after a warm-up: the app's list (``GET /api/v1/consults``
 bare list, alternated over ``--rounds`` rounds so that both see the same machine, then
 creating consults for new patients (``POST /api/v1/consults`` with the CSRF header).
 
+The application's server process also runs the audit sealer every 2 s, as ``telemed serve``
+does on the scheduler's leader. After the load the benchmark reports how many audit rows
+still waited for it, seals the rest and verifies the whole chain (``audit_unsealed_at_end``,
+``audit_rows``, ``audit_chain_intact``).
+
 It prints human-readable lines (including where the time goes: the CPU the server, its
 PostgreSQL backends and the client spent per request, the load of other processes on a
 shared machine, and the in-process cost of the auth query, the list query, the whole list
@@ -64,6 +69,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +91,8 @@ from bench._http import (
 )
 from telemed.accounts import service as accounts
 from telemed.accounts.models import Role, User
+from telemed.audit import sealer
+from telemed.audit import service as audit
 from telemed.consults import repository
 from telemed.consults import service as consults
 from telemed.consults.lifecycle import check_transition
@@ -796,6 +804,7 @@ def serve(kind: str, port: int, url: str, data_dir: str, parent: int) -> None:
             page_size=PAGE_SIZE,
         )
         app = create_app(settings)
+        _start_sealer(url)
     else:
         app = bare_app(url)
     uvicorn.run(
@@ -807,6 +816,41 @@ def serve(kind: str, port: int, url: str, data_dir: str, parent: int) -> None:
         access_log=False,
         timeout_keep_alive=60,
     )
+
+
+def _start_sealer(url: str) -> None:
+    """The audit sealer, as ``telemed serve`` runs it on the scheduler's leader: in the
+    server's process (its CPU counts in the server's), every ``SEAL_EVERY``. The other
+    jobs are left out: they would add work the benchmark does not measure."""
+    from scheduling.runner import LeaderRunner
+
+    runner = LeaderRunner(None)
+    runner.add_job(
+        "audit_seal", partial(sealer.seal_pending, make_engine(url)), seconds=sealer.SEAL_EVERY
+    )
+    runner.start()
+
+
+def audit_state(url: str) -> dict[str, Any]:
+    """Right after the load: how many audit rows still waited for the sealer; then, all
+    sealed, whether the whole chain verifies."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with Session(engine) as session:
+            waiting = audit.verify(session).unsealed
+        sealer.seal_pending(engine)
+        with Session(engine) as session:
+            chain = audit.verify(session)
+    finally:
+        engine.dispose()
+    verdict = "intact" if chain.broken is None else f"BROKEN: {chain.broken}"
+    print(f"audit: {waiting} rows waited for the sealer when the load stopped; chain of "
+          f"{chain.sealed} rows {verdict}")  # fmt: skip
+    return {
+        "audit_unsealed_at_end": waiting,
+        "audit_rows": chain.sealed,
+        "audit_chain_intact": chain.broken is None and chain.unsealed == 0,
+    }
 
 
 def start_server(kind: str, url: str, data_dir: Path, stack: contextlib.ExitStack) -> ServerProcess:
@@ -1129,7 +1173,7 @@ def breakdown(fixture: Fixture, iterations: int) -> dict[str, float]:
         with Session(engine, expire_on_commit=False) as session:
             logged_in = accounts.log_in(
                 session, settings, email=_clinician_email(code), password=PASSWORD,
-                address="127.0.0.1",
+                address="127.0.0.1", now=datetime.now(UTC),
             )  # fmt: skip
             user: User = logged_in.user
             session.expunge(user)
@@ -1140,7 +1184,7 @@ def breakdown(fixture: Fixture, iterations: int) -> dict[str, float]:
 
         def auth_query() -> None:
             with Session(engine) as session:
-                accounts.resolve_session(session, logged_in.token)
+                accounts.resolve_session(session, logged_in.token, datetime.now(UTC))
 
         visible = col(Consult.facility_id) == facility_id
 
@@ -1380,6 +1424,7 @@ def main(argv: list[str] | None = None) -> int:
                     rng=random.Random(args.seed),
                 )
             )
+            audited = audit_state(fixture.url)
     except BenchError as exc:
         print(f"bench.api: {exc}", file=sys.stderr)
         return 2
@@ -1389,7 +1434,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, TimeoutError) as exc:  # a server died, never answered or hung
         print(f"bench.api: {exc}", file=sys.stderr)
         return 3
-    summary = _report(fixture, result, timings, args)
+    summary = {**_report(fixture, result, timings, args), **audited}
     goals: Goals = args.goals
     judge(goals, result, consults=fixture.consults, concurrency=args.concurrency)
     return finish(summary, goals, check=args.check)

@@ -11,11 +11,12 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -25,7 +26,7 @@ from telemed.accounts.models import User
 from telemed.app import create_app
 from telemed.db import make_engine
 from telemed.demo.seed import seed_facilities
-from telemed.migrate import upgrade
+from telemed.migrate import alembic_config, upgrade
 from telemed.settings import Environment, Settings
 from tests.helpers import ApiClient, ManualClock, Users
 from tests.notification_helpers import sms_gateway, smtp_server  # noqa: F401 - fixtures
@@ -187,3 +188,25 @@ def login(settings: Settings, engine: Engine, db: Session, clock: ManualClock) -
     yield _login
     for c in clients:
         c.close()
+
+
+@pytest.fixture
+def empty_database(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A database of its own, with nothing in it: the shared test databases are migrated
+    already, and a migration test takes its database up and down."""
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
+        else:
+            url = stack.enter_context(throwaway_postgres("telemed_migrations"))
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        yield engine
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """``telemed.migrate.upgrade``'s counterpart, for the migration tests."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

@@ -50,6 +50,8 @@ def run(
         ["scheduler"],
         ["mailbox", "list"],
         ["mailbox", "show"],
+        ["audit", "seal"],
+        ["audit", "verify"],
     ],
 )
 def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:

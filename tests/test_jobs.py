@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select, update
 
 from telemed.accounts.models import Role, User
 from telemed.appointments.models import Appointment
+from telemed.audit import service as audit
 from telemed.consults.models import ConsultEvent
 from telemed.db import utcnow
 from telemed.jobs import APPLICATION_NAME, SCHEDULER_LOCK_KEY, build_runner
@@ -38,6 +39,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
             return True
         time.sleep(0.1)
     return condition()
+
+
+def audit_report(engine: Engine) -> audit.ChainReport:
+    with Session(engine) as session:
+        return audit.verify(session)
 
 
 def expiry_events(db: Session, consult_id: int) -> list[ConsultEvent]:
@@ -110,13 +116,18 @@ def test_the_runner_runs_the_jobs_on_each_backend(
     consult_id = consult_with_an_expired_offer(db, settings, users, login)
     roles: list[bool] = []
     runner = build_runner(engine, settings, on_change=roles.append)
-    jobs = ["offers", "expire_uploads", "deliveries", "appointments", "care"]
+    jobs = ["offers", "expire_uploads", "deliveries", "appointments", "care", "audit_seal"]
     assert runner.job_ids == jobs
     runner.start()
     try:
         assert runner.is_leader
         assert wait_for(lambda: all(runner.runs[job] >= 1 for job in jobs))
         assert runner.failures == dict.fromkeys(jobs, 0)
+        # The audit rows of the requests and of the offers job get sealed into the chain.
+        assert wait_for(lambda: audit_report(engine).unsealed == 0)
+        sealed = audit_report(engine)
+        assert sealed.broken is None
+        assert sealed.sealed > 0
     finally:
         runner.stop()
     assert roles == [True]

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -21,7 +16,7 @@ from telemed.db import make_engine
 from telemed.migrate import alembic_config, upgrade
 from telemed.models import metadata
 from telemed.settings import Environment, Settings
-from tests.conftest import throwaway_postgres
+from tests.conftest import downgrade
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -51,27 +46,6 @@ def test_readyz_reports_an_unreachable_database(tmp_path: object) -> None:
 
 
 # --- every migration undone and redone ------------------------------------------------------
-
-
-@pytest.fixture
-def empty_database(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    """A database of its own, with nothing in it: the shared test databases are migrated
-    already, and this test takes its database down to nothing."""
-    with contextlib.ExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
-        else:
-            url = stack.enter_context(throwaway_postgres("telemed_migrations"))
-        engine = make_engine(url)
-        stack.callback(engine.dispose)
-        yield engine
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def _plain(value: Any) -> Any:

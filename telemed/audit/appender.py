@@ -1,14 +1,15 @@
 """Group commit for the audit rows of reads (PostgreSQL).
 
-Every read of clinical data appends a row to one hash chain, and appends to a chain are
-serial: done inline, each read would hold the chain's lock through its own commit and
-readers would queue behind each other. Instead, a reader hands its row to this engine's
-appender and waits until it is committed; the appender's thread chains and commits all
-rows waiting at that moment in one transaction. The reader's response is still sent only
-after its row is in the chain, so nothing is lost when a process is killed.
+A read's audit row must be committed before the response is sent, without committing the
+request's own transaction. A transaction per read would cost a commit (and a connection)
+per request; instead, a reader hands its row to this engine's appender and waits until it
+is committed: the appender's thread inserts all rows waiting at that moment in one
+transaction, with one commit. The rows are inserted unsealed, like every audit row; the
+sealer (``telemed.audit.sealer``) chains them. Nothing is lost when a process is killed:
+the response goes out only after its row is committed.
 
 SQLite needs none of this: it has one writer at a time anyway, and a request's own
-transaction holds the write lock (BEGIN IMMEDIATE), so its rows are appended inline.
+transaction holds the write lock (BEGIN IMMEDIATE), so its rows are inserted inline.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ MAX_BATCH = 500
 IDLE_EXIT_SECONDS = 30.0  # the thread ends when unused; the next append starts it again
 WAIT_SECONDS = 30.0
 
-ChainFn = Callable[[Session, list[AuditEntry]], None]
+InsertFn = Callable[[Session, list[AuditEntry]], None]
 
 
 @dataclass
@@ -43,9 +44,9 @@ class _Pending:
 
 
 class AuditAppender:
-    def __init__(self, engine: Engine, chain_and_insert: ChainFn) -> None:
+    def __init__(self, engine: Engine, insert: InsertFn) -> None:
         self._engine = engine
-        self._chain_and_insert = chain_and_insert
+        self._insert = insert
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -58,7 +59,7 @@ class AuditAppender:
             self._connection = None
 
     def append(self, entry: AuditEntry) -> None:
-        """Return once ``entry`` is committed in the chain (raise if it could not be)."""
+        """Return once ``entry`` is committed (raise if it could not be)."""
         pending = _Pending(entry, Future())
         self._queue.put(pending)
         self._ensure_running()
@@ -97,7 +98,7 @@ class AuditAppender:
             if self._connection is None or self._connection.closed:
                 self._connection = self._engine.connect()
             with Session(bind=self._connection) as session:
-                self._chain_and_insert(session, [p.entry for p in batch])
+                self._insert(session, [p.entry for p in batch])
                 session.commit()
         except Exception as exc:  # one failed batch must not stop the appender
             log.exception("audit batch of %d rows failed", len(batch))
@@ -113,9 +114,9 @@ _appenders: weakref.WeakKeyDictionary[Engine, AuditAppender] = weakref.WeakKeyDi
 _appenders_lock = threading.Lock()
 
 
-def appender_for(engine: Engine, chain_and_insert: ChainFn) -> AuditAppender:
+def appender_for(engine: Engine, insert: InsertFn) -> AuditAppender:
     with _appenders_lock:
         found = _appenders.get(engine)
         if found is None:
-            found = _appenders[engine] = AuditAppender(engine, chain_and_insert)
+            found = _appenders[engine] = AuditAppender(engine, insert)
         return found

@@ -1,8 +1,12 @@
 """The audit trail: every read and write of clinical data, hash-chained.
 
-Each row carries the hash of the previous row and its own hash over its content and that
-previous hash, so that altering, inserting or removing a row breaks the chain at that row
-(`telemed audit verify`). The table is also append-only at the database level.
+A row is written unsealed (``seq``, ``prev_hash`` and ``row_hash`` empty) in the
+transaction of the write it records, so it commits with it and no writer waits for the
+chain. The sealer (``telemed.audit.sealer``) then gives each committed row its place in
+the chain (``seq``), the previous row's hash and its own hash over its position, content
+and that previous hash, so that altering, inserting or removing a sealed row breaks the
+chain at that row (`telemed audit verify`). Database triggers refuse any delete and any
+update except that one sealing of an unsealed row (migration 0011).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
 
 from telemed.db import UTCDateTime, utcnow
@@ -34,9 +38,16 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_log_case", "case_id", "id"),
         Index("ix_audit_log_consult", "consult_id", "id"),
+        # The sealer's work list: small, whatever the length of the chain.
+        Index(
+            "ix_audit_log_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
-    # Assigned by the chain (previous id + 1), not by the database: the id is hashed.
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    # The database's, in insert order; the position in the chain is ``seq``.
+    id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     actor_id: int | None = Field(default=None)
     actor_role: str = Field(max_length=16, sa_type=String(16))
@@ -47,5 +58,7 @@ class AuditEntry(SQLModel, table=True):
     consult_id: int | None = None
     client_address: str = Field(default="", max_length=64)
     detail: str = Field(default="", max_length=500)
-    prev_hash: str = Field(max_length=64)
-    row_hash: str = Field(max_length=64, unique=True)
+    # Set once, by the sealer; a second sealer giving the same position fails (unique).
+    seq: int | None = Field(default=None, unique=True)
+    prev_hash: str | None = Field(default=None, max_length=64)
+    row_hash: str | None = Field(default=None, max_length=64, unique=True)

@@ -2,59 +2,110 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, func, insert, text, update
 from sqlmodel import Session, col, select
 
+from telemed.audit.chain import Link
 from telemed.audit.models import AuditEntry
 
-# Any constant: the key of the PostgreSQL advisory lock that serialises chain appends.
-CHAIN_LOCK_KEY = 0x7E1E_AD17
+# Any constant: the key of the PostgreSQL advisory lock that only the sealer takes.
+SEALER_LOCK_KEY = 0x7E1E_AD17
 
-
-def lock_and_read_head(session: Session, *, relaxed: bool) -> tuple[int, str] | None:
-    """Hold the chain until this transaction ends and read its head (id, hash).
-
-    PostgreSQL: one call to the migration's function (advisory lock, then a fresh read).
-    ``relaxed`` lets a transaction whose only write is a read's audit row commit without
-    waiting for the WAL flush: a database crash may lose the last fraction of a second of
-    such rows, whole transactions at a time, so the chain stays intact.
-    SQLite transactions already hold the database's write lock (BEGIN IMMEDIATE).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(
-            text("SELECT head_id, head_hash FROM telemed_audit_lock_head(:key, :relaxed)"),
-            {"key": CHAIN_LOCK_KEY, "relaxed": relaxed},
-        ).first()
-    else:
-        row = session.execute(
-            text("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
-        ).first()
-    return (int(row[0]), str(row[1])) if row else None
+_UNSEALED = {"id", "seq", "prev_hash", "row_hash"}  # left to the database and the sealer
 
 
 def append(session: Session, entries: list[AuditEntry]) -> None:
-    """Plain INSERTs: the entries are complete, nothing needs to come back."""
-    session.execute(insert(AuditEntry), [e.model_dump() for e in entries])
+    """Plain INSERTs of unsealed rows: no lock, nothing needs to come back."""
+    session.execute(insert(AuditEntry), [e.model_dump(exclude=_UNSEALED) for e in entries])
+
+
+def relax_commit(session: Session) -> None:
+    """Let this transaction (PostgreSQL) commit without waiting for the WAL flush: a crash
+    of the database may lose its last fraction of a second of such transactions, whole."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def lock_sealer(session: Session) -> None:
+    """Make this transaction the only sealer until it ends.
+
+    PostgreSQL: an advisory lock that writers never take. SQLite: the transaction already
+    holds the database's write lock (BEGIN IMMEDIATE). Either way the reads that follow see
+    every row committed before the lock was granted.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEALER_LOCK_KEY})
+
+
+def head(session: Session) -> tuple[int, str] | None:
+    """The last sealed row's position and hash."""
+    row = session.execute(
+        select(AuditEntry.seq, AuditEntry.row_hash)
+        .where(col(AuditEntry.seq).is_not(None))
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
+    ).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def unsealed(session: Session, limit: int) -> list[AuditEntry]:
+    """Committed rows not yet in the chain, oldest insert first."""
+    return list(
+        session.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.seq).is_(None))
+            .order_by(col(AuditEntry.id))
+            .limit(limit)
+        )
+    )
+
+
+def seal(session: Session, links: Sequence[Link]) -> None:
+    """Write each row's place in the chain. The triggers let only an unsealed row be
+    sealed, once; a position given twice breaks the unique constraint."""
+    if not links:
+        return
+    statement = (
+        update(AuditEntry)
+        .where(col(AuditEntry.id) == bindparam("b_id"))
+        .values(seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), row_hash=bindparam("b_hash"))
+    )
+    session.connection().execute(
+        statement,
+        [
+            {"b_id": x.row_id, "b_seq": x.seq, "b_prev": x.prev_hash, "b_hash": x.row_hash}
+            for x in links
+        ],
+    )
+
+
+def unsealed_tail(session: Session) -> tuple[int, datetime | None]:
+    """How many rows wait for the sealer, and when the oldest of them was written."""
+    row = session.execute(
+        select(func.count(), func.min(AuditEntry.at)).where(col(AuditEntry.seq).is_(None))
+    ).one()
+    return int(row[0]), row[1]
 
 
 def walk(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
-    """Every row in id order, in batches so that a long chain needs little memory."""
+    """Every sealed row in chain order, in batches so that a long chain needs little memory."""
     last = 0
     while True:
         rows = list(
             session.exec(
                 select(AuditEntry)
-                .where(AuditEntry.id > last)
-                .order_by(col(AuditEntry.id))
+                .where(col(AuditEntry.seq) > last)
+                .order_by(col(AuditEntry.seq))
                 .limit(batch)
             )
         )
         if not rows:
             return
         yield from rows
-        last = rows[-1].id
+        last = rows[-1].seq or 0
 
 
 def for_case(session: Session, case_id: int, limit: int = 500) -> list[AuditEntry]:

@@ -22,4 +22,5 @@ class AuditEntryPublic(BaseModel):
     consult_id: int | None
     client_address: str
     detail: str
-    row_hash: str
+    seq: int | None  # the row's place in the hash chain; none until the sealer seals it
+    row_hash: str | None

@@ -1,16 +1,20 @@
 """Recording audit rows and verifying the chain.
 
-``record`` appends in the caller's transaction, so the audit row commits or rolls back
-with the clinical write it describes. ``record_access`` records a read, committed before
-it returns; ``record_refusal`` records a refused attempt in a transaction of its own.
+``record`` inserts an unsealed row in the caller's transaction, so the audit row commits
+or rolls back with the clinical write it describes, without any lock: the sealer
+(``telemed.audit.sealer``) puts committed rows into the hash chain later.
+``record_access`` records a read, committed before it returns; ``record_refusal`` records a
+refused attempt in a transaction of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from telemed.accounts.models import User
@@ -23,26 +27,6 @@ from telemed.cases.models import Case
 from telemed.db import utcnow
 from telemed.errors import NotFound, TelemedError
 
-_HEAD = "telemed_audit_head"  # (id, hash) of the chain head, while this transaction holds it
-_LISTENING = "telemed_audit_listening"
-
-
-def _forget_head(session: Session) -> None:
-    session.info.pop(_HEAD, None)
-
-
-def _head(session: Session, *, relaxed: bool) -> tuple[int, str] | None:
-    """The chain head, locked for this transaction; read once per transaction."""
-    if _HEAD in session.info:
-        head: tuple[int, str] | None = session.info[_HEAD]
-        return head
-    head = repository.lock_and_read_head(session, relaxed=relaxed)
-    if not session.info.get(_LISTENING):
-        session.info[_LISTENING] = True
-        for name in ("after_commit", "after_rollback", "after_soft_rollback"):
-            event.listen(session, name, lambda s, *_: _forget_head(s))
-    return head
-
 
 def _entry(
     actor: User | None,
@@ -53,9 +37,8 @@ def _entry(
     consult_id: int | None,
     detail: str,
 ) -> AuditEntry:
-    """A row's content; ``_chain`` gives it its place (id, previous hash, hash)."""
+    """A row's content; the database gives its id, the sealer its place in the chain."""
     return AuditEntry(
-        id=0,
         at=utcnow(),
         actor_id=actor.id if actor else None,
         actor_role=str(actor.role) if actor else "system",
@@ -66,25 +49,14 @@ def _entry(
         consult_id=consult_id,
         client_address=client_address.get()[:64],
         detail=detail[:500],
-        prev_hash="",
-        row_hash="",
     )
 
 
-def _chain(session: Session, entries: list[AuditEntry], *, relaxed: bool = False) -> None:
-    """Link ``entries`` after the chain head (locked for this transaction) and insert them."""
-    head = _head(session, relaxed=relaxed)
-    last_id, last_hash = head if head else (0, chain.GENESIS_HASH)
-    for entry in entries:
-        entry.id, entry.prev_hash = last_id + 1, last_hash
-        entry.row_hash = chain.row_digest(entry)
-        last_id, last_hash = entry.id, entry.row_hash
+def _insert_reads(session: Session, entries: list[AuditEntry]) -> None:
+    """The appender's batch: rows of reads only, so their commit need not wait for the
+    WAL flush (a database crash may lose the last fraction of a second of them)."""
+    repository.relax_commit(session)
     repository.append(session, entries)
-    session.info[_HEAD] = (last_id, last_hash)
-
-
-def _chain_reads(session: Session, entries: list[AuditEntry]) -> None:
-    _chain(session, entries, relaxed=True)
 
 
 def record(
@@ -98,10 +70,11 @@ def record(
     consult_id: int | None = None,
     detail: str = "",
 ) -> AuditEntry:
-    """Append one row within the caller's transaction, so that it commits or rolls back
-    with the clinical write it describes."""
+    """Insert one row, unsealed, within the caller's transaction, so that it commits or
+    rolls back with the clinical write it describes; no lock, so no writer waits for
+    another's transaction. The database gives its id at insert (not read back here)."""
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
-    _chain(session, [entry])
+    repository.append(session, [entry])
     return entry
 
 
@@ -123,10 +96,10 @@ def record_access(
     """
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
     engine = engine_of(session)
-    if engine.dialect.name == "postgresql" and _HEAD not in session.info:
-        appender_for(engine, _chain_reads).append(entry)
-    else:  # SQLite, or this transaction holds the chain already: waiting would deadlock
-        _chain(session, [entry])
+    if engine.dialect.name == "postgresql":
+        appender_for(engine, _insert_reads).append(entry)
+    else:
+        repository.append(session, [entry])
         session.commit()
     return entry
 
@@ -199,5 +172,25 @@ def case_trail(session: Session, user: User, case_id: int) -> list[AuditEntry]:
     return entries
 
 
-def verify(session: Session) -> tuple[int, chain.ChainBreak | None]:
-    return chain.verify(repository.walk(session))
+def head(session: Session) -> tuple[int, str] | None:
+    """The sealed chain's length and last hash: worth keeping elsewhere, since removing the
+    newest rows leaves a shorter chain that is valid in itself."""
+    return repository.head(session)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What ``telemed audit verify`` found: the sealed chain, and the rows not yet in it."""
+
+    sealed: int  # rows checked before the first break (all of them if intact)
+    broken: chain.ChainBreak | None
+    unsealed: int
+    oldest_unsealed_at: datetime | None
+
+
+def verify(session: Session) -> ChainReport:
+    """Check the sealed chain row by row, and count the unsealed tail (which no hash covers
+    yet: the sealer's interval bounds how long a row stays so)."""
+    checked, broken = chain.verify(repository.walk(session))
+    unsealed, oldest = repository.unsealed_tail(session)
+    return ChainReport(checked, broken, unsealed, oldest)

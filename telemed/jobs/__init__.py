@@ -26,6 +26,7 @@ from sqlmodel import Session
 from scheduling.runner import AdvisoryLock, LeaderRunner
 from telemed.appointments.jobs import send_reminders
 from telemed.attachments.uploads import expire_stale_uploads
+from telemed.audit.sealer import SEAL_EVERY, seal_pending
 from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.directory.jobs import reverification_reminders
 from telemed.notes.jobs import follow_ups_due
@@ -134,4 +135,7 @@ def build_runner(
         runner.add_job(
             name, partial(run_job, engine, settings, clock, name, *bodies), seconds=every
         )
+    # Chains the audit rows writers inserted unsealed; its interval bounds how long a row
+    # stays outside the chain (docs/architecture.md, "Audit trail").
+    runner.add_job("audit_seal", partial(seal_pending, engine), seconds=SEAL_EVERY)
     return runner

@@ -13,6 +13,7 @@ from alembic import op
 
 import telemed.db
 from telemed.migrations.append_only import allow_update_and_delete, forbid_update_and_delete
+from telemed.migrations.audit_chain import LOCK_AND_READ_HEAD
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -44,23 +45,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_log_consult", ["consult_id", "id"], unique=False)
     forbid_update_and_delete("audit_log")
     if op.get_bind().dialect.name == "postgresql":
+        # One round trip instead of three: take the chain's advisory lock, optionally stop
+        # this transaction from waiting for the WAL flush, and read the head.
         op.execute(LOCK_AND_READ_HEAD)
-
-
-# One round trip instead of three: take the chain's advisory lock, optionally stop this
-# transaction from waiting for the WAL flush, and read the head. The function is VOLATILE,
-# so the SELECT takes a fresh snapshot after the lock is held and sees the latest head.
-LOCK_AND_READ_HEAD = """
-CREATE OR REPLACE FUNCTION telemed_audit_lock_head(lock_key bigint, relaxed boolean)
-RETURNS TABLE (head_id integer, head_hash varchar) AS $$
-BEGIN
-  PERFORM pg_advisory_xact_lock(lock_key);
-  IF relaxed THEN
-    PERFORM set_config('synchronous_commit', 'off', true);
-  END IF;
-  RETURN QUERY SELECT a.id, a.row_hash::varchar FROM audit_log a ORDER BY a.id DESC LIMIT 1;
-END $$ LANGUAGE plpgsql VOLATILE
-"""
 
 
 def downgrade() -> None:
