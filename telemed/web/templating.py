@@ -19,7 +19,7 @@ from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
 from telemed.timefmt import local_time
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.autoescape = True  # patient text is never rendered unescaped
