@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check telemed
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layers of docs/architecture.md (.importlinter)
 
 # TELEMED_TEST_TODAY=2027-07-15 make test: the whole suite as on a machine whose date is that
 # day (tests/timetravel/sitecustomize.py moves the wall clock of pytest and of every Python

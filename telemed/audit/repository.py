@@ -108,6 +108,13 @@ def walk(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
         last = rows[-1].seq or 0
 
 
+def case_exists(session: Session, case_id: int) -> bool:
+    """Whether the case exists, by its table's name only: the audit layer sits below the
+    cases domain (docs/architecture.md) and must not import its models."""
+    found = session.execute(text("SELECT 1 FROM cases WHERE id = :id"), {"id": case_id})
+    return found.first() is not None
+
+
 def for_case(session: Session, case_id: int, limit: int = 500) -> list[AuditEntry]:
     return list(
         session.exec(

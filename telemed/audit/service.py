@@ -23,7 +23,6 @@ from telemed.audit.appender import appender_for
 from telemed.audit.auth import ensure_can_read_audit
 from telemed.audit.context import client_address
 from telemed.audit.models import AuditAction, AuditEntry
-from telemed.cases.models import Case
 from telemed.db import utcnow
 from telemed.errors import NotFound, TelemedError
 
@@ -165,7 +164,7 @@ def refusals_audited(
 def case_trail(session: Session, user: User, case_id: int) -> list[AuditEntry]:
     """The audit rows of one case, newest first; reading them is itself audited."""
     ensure_can_read_audit(user)
-    if session.get(Case, case_id) is None:
+    if not repository.case_exists(session, case_id):
         raise NotFound(f"case {case_id} not found")
     entries = repository.for_case(session, case_id)
     record_access(session, user, AuditAction.read, "audit_log", case_id, case_id=case_id)
