@@ -41,6 +41,7 @@ from telemed.notifications import endpoints as notifications_api
 from telemed.notifications import views as notifications_pages
 from telemed.offers import endpoints as offers_api
 from telemed.offers import views as offers_pages
+from telemed.offers.policy import OfferPolicy
 from telemed.precall import endpoints as precall_api
 from telemed.precall import views as precall_pages
 from telemed.precall.echo import EchoPool
@@ -102,6 +103,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.policy = OfferPolicy.from_settings(settings)
     app.state.engine = engine
     app.state.session_cache = SessionCache(settings.session_cache_seconds)
     app.state.signaling = signaling

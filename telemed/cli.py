@@ -307,6 +307,7 @@ def users_deactivate(email: str) -> None:
     from telemed import flows
     from telemed.accounts import repository, service
     from telemed.clock import SYSTEM_CLOCK
+    from telemed.offers.policy import OfferPolicy
 
     settings = _settings()
     with _friendly_errors():
@@ -317,7 +318,7 @@ def users_deactivate(email: str) -> None:
                 raise click.ClickException(f"no user with e-mail {email.strip().lower()}")
             now = SYSTEM_CLOCK.now()
             user = service.deactivate_user(session, found.id or 0, by=None, cache=None, now=now)
-            flows.user_deactivated(session, user, settings, now)
+            flows.user_deactivated(session, user, OfferPolicy.from_settings(settings), now)
     click.echo(f"Deactivated {user.role} {user.email} (id {user.id}).")
 
 

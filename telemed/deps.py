@@ -18,6 +18,7 @@ from telemed.accounts.session_cache import SessionCache
 from telemed.clock import Clock
 from telemed.db import session_scope
 from telemed.errors import Forbidden, NotAuthenticated
+from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
 
 SESSION_COOKIE = "telemed_session"
@@ -51,7 +52,14 @@ async def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
     return clock.now()
 
 
+async def get_policy(request: Request) -> OfferPolicy:
+    """The offer policy, built once from the settings when the app is made."""
+    policy: OfferPolicy = request.app.state.policy
+    return policy
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PolicyDep = Annotated[OfferPolicy, Depends(get_policy)]
 SessionDep = Annotated[Session, Depends(get_db)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 NowDep = Annotated[datetime, Depends(get_now)]

@@ -17,13 +17,12 @@ from telemed.accounts.models import Role, User
 from telemed.consults.models import Consult, ConsultState
 from telemed.offers import service as offers
 from telemed.offers.policy import OfferPolicy
-from telemed.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def consult_requested(
-    session: Session, consult: Consult, settings: Settings, now: datetime
+    session: Session, consult: Consult, policy: OfferPolicy, now: datetime
 ) -> None:
     """Request -> offer to the best eligible specialist (or every one, for an emergency).
 
@@ -33,13 +32,13 @@ def consult_requested(
     if consult.state != ConsultState.requested:
         return
     try:
-        offers.offer_requested(session, consult, now, OfferPolicy.from_settings(settings))
+        offers.offer_requested(session, consult, now, policy)
     except Exception:
         session.rollback()
         log.exception("offering consult %s failed; the periodic run will retry", consult.id)
 
 
-def user_deactivated(session: Session, user: User, settings: Settings, now: datetime) -> None:
+def user_deactivated(session: Session, user: User, policy: OfferPolicy, now: datetime) -> None:
     """Deactivated -> the offers still waiting for their answer go to the next specialist.
 
     The deactivation itself is already committed; if moving an offer on fails, the offer
@@ -53,7 +52,7 @@ def user_deactivated(session: Session, user: User, settings: Settings, now: date
             user,
             "the specialist's account was deactivated",
             now,
-            OfferPolicy.from_settings(settings),
+            policy,
         )
     except Exception:
         session.rollback()

@@ -15,6 +15,7 @@ from telemed.deps import (
     SESSION_COOKIE,
     CurrentAuth,
     NowDep,
+    PolicyDep,
     SessionDep,
     SettingsDep,
     client_address,
@@ -106,8 +107,8 @@ def deactivate_user(
     request: Request,
     admin: AdminUser,
     db: SessionDep,
-    settings: SettingsDep,
     now: NowDep,
+    policy: PolicyDep,
 ) -> UserPublic:
     """Deactivate an account (admins only): it can no longer log in, its sessions end
     (in other server processes within `TELEMED_SESSION_CACHE_SECONDS`), and its open offers
@@ -115,5 +116,5 @@ def deactivate_user(
     user = service.deactivate_user(
         db, user_id, by=admin, cache=request.app.state.session_cache, now=now
     )
-    flows.user_deactivated(db, user, settings, now)
+    flows.user_deactivated(db, user, policy, now)
     return UserPublic.model_validate(user)

@@ -16,7 +16,7 @@ from telemed.appointments.schemas import (
 from telemed.consults import service as consults
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import ConsultState
-from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.flows import consult_requested
 
@@ -88,6 +88,7 @@ def cancel(
     db: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    policy: PolicyDep,
 ) -> AppointmentDetail:
     """Cancel the appointment, saying why. By the specialist: the consult goes back to
     ``requested`` and is offered to another specialist. By a clinician: the consult
@@ -102,7 +103,7 @@ def cancel(
         settings=settings,
     )
     if consult.state == ConsultState.requested:
-        consult_requested(db, consult, settings, now)
+        consult_requested(db, consult, policy, now)
     return service.detail(db, appointment)
 
 

@@ -17,7 +17,7 @@ from telemed.appointments.models import Appointment
 from telemed.consults import auth as consult_auth
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import Consult, ConsultState
-from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
 from telemed.timefmt import parse_local
@@ -152,6 +152,7 @@ def cancel(
     db: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    policy: PolicyDep,
     cancel_reason: Annotated[str, Form(max_length=2000)] = "",
     sequence: Annotated[int | None, Form()] = None,
 ) -> Response:
@@ -176,7 +177,7 @@ def cancel(
             request, user, consult, current, errors=errors, values=values, status=exc.status_code
         )
     if consult.state == ConsultState.requested:
-        consult_requested(db, consult, settings, now)
+        consult_requested(db, consult, policy, now)
     return RedirectResponse(f"/consults/{consult.id}#appointment", status_code=303)
 
 

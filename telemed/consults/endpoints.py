@@ -23,7 +23,7 @@ from telemed.consults.schemas import (
     ReasonIn,
     SpecialtyPublic,
 )
-from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.flows import consult_requested
 
 router = APIRouter(tags=["consults"])
@@ -85,12 +85,16 @@ def list_consults(
 
 @router.post("/consults", status_code=201, responses=ERRORS)
 def create_consult(
-    body: ConsultCreate, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    body: ConsultCreate,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    policy: PolicyDep,
 ) -> ConsultPublic:
     """Request a consult (or save a draft with `submit: false`) for a new or known patient
     of your facility. Clinicians only."""
     consult = service.create_consult(db, user, body, now)
-    consult_requested(db, consult, settings, now)
+    consult_requested(db, consult, policy, now)
     return consult_public(db, consult)
 
 
@@ -111,11 +115,15 @@ def update_consult(
 
 @router.post("/consults/{consult_id}/submit", responses=ERRORS)
 def submit_consult(
-    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    policy: PolicyDep,
 ) -> ConsultPublic:
     """Send a draft to the specialists: draft -> requested."""
     service.submit(db, user, consult, now)
-    consult_requested(db, consult, settings, now)
+    consult_requested(db, consult, policy, now)
     return consult_public(db, consult)
 
 

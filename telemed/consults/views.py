@@ -22,7 +22,7 @@ from telemed.consults.models import (
     Language,
     Urgency,
 )
-from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
 from telemed.flows import consult_requested
@@ -107,7 +107,11 @@ def new_consult_form(request: Request, user: CurrentUser, db: SessionDep) -> HTM
 
 @router.post("/consults/new")
 async def new_consult_submit(
-    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    policy: PolicyDep,
 ) -> Response:
     auth.ensure_can_create(user)
     form = await request.form()
@@ -122,7 +126,7 @@ async def new_consult_submit(
     except TelemedError as exc:
         field = (exc.field or "__all__").removeprefix("case.")
         return _form_error(request, db, values, {field: exc.message}, exc.status_code)
-    consult_requested(db, consult, settings, now)
+    consult_requested(db, consult, policy, now)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 
@@ -159,10 +163,14 @@ def post_message(
 
 @router.post("/consults/{consult_id}/submit")
 def submit(
-    consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    policy: PolicyDep,
 ) -> Response:
     service.submit(db, user, consult, now)
-    consult_requested(db, consult, settings, now)
+    consult_requested(db, consult, policy, now)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 

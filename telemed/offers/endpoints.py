@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
-from telemed.offers.policy import OfferPolicy
 from telemed.offers.schemas import (
     AssignIn,
     DeclineIn,
@@ -43,12 +42,16 @@ def my_schedule(user: CurrentUser, db: SessionDep) -> list[OfferWithConsult]:
 
 @router.post("/offers/{offer_id}/accept", responses=ERRORS)
 def accept(
-    offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    offer_id: int,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    policy: PolicyDep,
 ) -> OfferPublic:
     """Accept an open offer. The first specialist to accept wins; an expired, withdrawn or
     already answered offer is refused with 409. A live consult is booked at the offer's
     slot."""
-    policy = OfferPolicy.from_settings(settings)
     return OfferPublic.model_validate(service.accept(db, user, offer_id, now, policy, settings))
 
 
@@ -58,13 +61,11 @@ def decline(
     body: DeclineIn,
     user: CurrentUser,
     db: SessionDep,
-    settings: SettingsDep,
     now: NowDep,
+    policy: PolicyDep,
 ) -> OfferPublic:
     """Decline an open offer, saying why; the next candidate gets an offer."""
-    offer = service.decline(
-        db, user, offer_id, body.reason, now, OfferPolicy.from_settings(settings)
-    )
+    offer = service.decline(db, user, offer_id, body.reason, now, policy)
     return OfferPublic.model_validate(offer)
 
 
@@ -82,6 +83,7 @@ def assign(
     db: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    policy: PolicyDep,
 ) -> OfferPublic:
     """Assign a waiting or escalated consult to a verified specialist by hand
     (coordinators); a live one is booked at ``starts_at`` or the next free slot."""
@@ -93,7 +95,7 @@ def assign(
         body.reason,
         now,
         starts_at=body.starts_at,
-        policy=OfferPolicy.from_settings(settings),
+        policy=policy,
         settings=settings,
     )
     return OfferPublic.model_validate(offer)

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.directory import repository as directory
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
-from telemed.offers.policy import OfferPolicy
 from telemed.timefmt import parse_local
 from telemed.web.templating import render
 
@@ -35,9 +34,13 @@ def inbox(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
 
 @router.post("/offers/{offer_id}/accept")
 def accept(
-    offer_id: int, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
+    offer_id: int,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    policy: PolicyDep,
 ) -> Response:
-    policy = OfferPolicy.from_settings(settings)
     offer = service.accept(db, user, offer_id, now, policy, settings)
     return RedirectResponse(f"/consults/{offer.consult_id}", status_code=303)
 
@@ -47,11 +50,11 @@ def decline(
     offer_id: int,
     user: CurrentUser,
     db: SessionDep,
-    settings: SettingsDep,
     now: NowDep,
+    policy: PolicyDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    service.decline(db, user, offer_id, reason, now, OfferPolicy.from_settings(settings))
+    service.decline(db, user, offer_id, reason, now, policy)
     return RedirectResponse("/offers", status_code=303)
 
 
@@ -77,6 +80,7 @@ def assign(
     settings: SettingsDep,
     specialist_id: Annotated[int, Form()],
     now: NowDep,
+    policy: PolicyDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
     starts_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -88,7 +92,7 @@ def assign(
         reason,
         now,
         starts_at=parse_local(starts_at, user.timezone) if starts_at.strip() else None,
-        policy=OfferPolicy.from_settings(settings),
+        policy=policy,
         settings=settings,
     )
     return RedirectResponse("/coordinator/escalations", status_code=303)
