@@ -17,6 +17,7 @@ from telemed.notifications.models import Notification
 from telemed.offers.models import ConsultOffer
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
 from tests.helpers import ApiClient, Users, consult_payload
@@ -113,17 +114,17 @@ def whole_minute(at: datetime) -> datetime:
 
 
 def test_reminders_go_out_the_day_before_and_15_minutes_before_once_each(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=30))
     start = booked.appointment.starts_at
     appointment = booked.appointment
     both = (booked.nurse, booked.doctor)
 
-    assert jobs.send_reminders(db, settings, start - timedelta(hours=25)) == 0  # too early
+    assert jobs.send_reminders(units, settings, start - timedelta(hours=25)) == 0  # too early
     day_before = start - timedelta(hours=23, minutes=59)
-    assert jobs.send_reminders(db, settings, day_before) == 2
-    assert jobs.send_reminders(db, settings, day_before + timedelta(minutes=1)) == 0
+    assert jobs.send_reminders(units, settings, day_before) == 2
+    assert jobs.send_reminders(units, settings, day_before + timedelta(minutes=1)) == 0
     for side in both:
         [notice] = booked.notices(side, "reminder_24h")
         assert notice.link == f"/consults/{booked.consult_id}/call"
@@ -131,41 +132,41 @@ def test_reminders_go_out_the_day_before_and_15_minutes_before_once_each(
     local = (start + timedelta(hours=2)).strftime("%H:%M")
     assert local in booked.notices(booked.nurse, "reminder_24h")[0].subject
 
-    assert jobs.send_reminders(db, settings, start - timedelta(minutes=20)) == 0
-    assert jobs.send_reminders(db, settings, start - timedelta(minutes=14)) == 2
-    assert jobs.send_reminders(db, settings, start - timedelta(minutes=5)) == 0
-    assert jobs.send_reminders(db, settings, start + timedelta(minutes=1)) == 0  # started
+    assert jobs.send_reminders(units, settings, start - timedelta(minutes=20)) == 0
+    assert jobs.send_reminders(units, settings, start - timedelta(minutes=14)) == 2
+    assert jobs.send_reminders(units, settings, start - timedelta(minutes=5)) == 0
+    assert jobs.send_reminders(units, settings, start + timedelta(minutes=1)) == 0  # started
     for side in both:
         assert len(booked.notices(side, "reminder_15m")) == 1
     assert booked.appointment.sequence == appointment.sequence
 
 
 def test_a_moved_appointment_is_reminded_again_but_a_late_booking_skips_the_day_before(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=30))
     first = booked.appointment.starts_at
-    assert jobs.send_reminders(db, settings, first - timedelta(hours=23)) == 2
+    assert jobs.send_reminders(units, settings, first - timedelta(hours=23)) == 2
     # Moved two hours later, now less than 24 hours ahead: the change notice said it all.
     booked.move_to(first + timedelta(hours=2))
-    assert jobs.send_reminders(db, settings, utcnow() + timedelta(minutes=1)) == 0
+    assert jobs.send_reminders(units, settings, utcnow() + timedelta(minutes=1)) == 0
     moved = booked.appointment
-    assert jobs.send_reminders(db, settings, moved.starts_at - timedelta(minutes=10)) == 2
+    assert jobs.send_reminders(units, settings, moved.starts_at - timedelta(minutes=10)) == 2
     assert len(booked.notices(booked.doctor, "reminder_24h")) == 1
 
 
 def test_nobody_joining_makes_a_no_show_once(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
     start = booked.appointment.starts_at
     coordinator = users.make(Role.coordinator)
 
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=14)) == []
+    assert jobs.mark_no_shows(units, settings, start + timedelta(minutes=14)) == []
     assert booked.state == "scheduled"
     appointment_id = booked.appointment.id
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == [appointment_id]
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=17)) == []
+    assert jobs.mark_no_shows(units, settings, start + timedelta(minutes=16)) == [appointment_id]
+    assert jobs.mark_no_shows(units, settings, start + timedelta(minutes=17)) == []
     assert booked.state == "no_show"
     assert booked.appointment.status == AppointmentStatus.no_show
     for user in (booked.nurse, booked.doctor, coordinator):
@@ -186,22 +187,22 @@ def test_nobody_joining_makes_a_no_show_once(
 
 
 def test_one_side_waiting_gets_until_the_end_of_the_slot(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
     start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=1), booked.nurse)
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
+    assert jobs.mark_no_shows(units, settings, start + timedelta(minutes=16)) == []
     assert booked.state == "scheduled"
     end = appointment.ends_at
-    assert jobs.mark_no_shows(db, settings, end + timedelta(seconds=1)) == [appointment.id]
+    assert jobs.mark_no_shows(units, settings, end + timedelta(seconds=1)) == [appointment.id]
     [notice] = booked.notices(booked.nurse, "no_show")
     assert f"{booked.doctor.user.full_name} did not join" in notice.body
 
 
 def test_reminder_times_follow_each_readers_zone_across_daylight_saving(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     """A London specialist's reminder for a session on the day the clocks go forward."""
     booked = book(db, settings, users, login)
@@ -216,20 +217,20 @@ def test_reminder_times_follow_each_readers_zone_across_daylight_saving(
     appointment.updated_at = start - timedelta(days=3)
     db.add(appointment)
     db.commit()
-    assert jobs.send_reminders(db, settings, start - timedelta(hours=20)) == 2
+    assert jobs.send_reminders(units, settings, start - timedelta(hours=20)) == 2
     assert "10:00 BST" in booked.notices(london, "reminder_24h")[0].subject
     assert "11:00 SAST" in booked.notices(booked.nurse, "reminder_24h")[0].subject
 
 
 def test_a_held_session_is_no_no_show(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
     start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=2), booked.nurse, booked.doctor)
-    assert jobs.mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
-    assert jobs.mark_no_shows(db, settings, appointment.ends_at + timedelta(minutes=1)) == []
+    assert jobs.mark_no_shows(units, settings, start + timedelta(minutes=16)) == []
+    assert jobs.mark_no_shows(units, settings, appointment.ends_at + timedelta(minutes=1)) == []
     assert booked.state == "scheduled"
     assert booked.appointment.status == AppointmentStatus.completed
     assert booked.notices(booked.nurse, "no_show") == []

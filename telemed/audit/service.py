@@ -1,8 +1,10 @@
 """Recording audit rows and verifying the chain.
 
 ``record`` appends in the caller's transaction, so the audit row commits or rolls back
-with the clinical write it describes. ``record_access`` records a read, committed before
-it returns; ``record_refusal`` records a refused attempt in a transaction of its own.
+with the clinical write it describes. ``record_access`` records a read: on PostgreSQL
+through the group-commit appender (committed before it returns), on SQLite in the caller's
+unit of work. ``record_refusal`` records a refused attempt so that it persists although the
+request fails (``telemed.uow.persist_regardless``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, event
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
+from telemed import uow
 from telemed.accounts.models import User
 from telemed.audit import chain, repository
 from telemed.audit.appender import appender_for
@@ -24,11 +28,21 @@ from telemed.db import utcnow
 from telemed.errors import NotFound, TelemedError
 
 _HEAD = "telemed_audit_head"  # (id, hash) of the chain head, while this transaction holds it
+_LOCKED = "telemed_audit_locked"  # this transaction may hold the chain's lock
 _LISTENING = "telemed_audit_listening"
 
 
-def _forget_head(session: Session) -> None:
+def _forget_head(session: Session, _transaction: SessionTransaction) -> None:
+    """After any rollback, savepoints included: the head may have been rolled back."""
     session.info.pop(_HEAD, None)
+
+
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    """The lock is held until the outermost transaction ends (a savepoint's release or
+    rollback may leave it held, so the flag stays: the appender would wait for us)."""
+    if transaction.parent is None:
+        session.info.pop(_HEAD, None)
+        session.info.pop(_LOCKED, None)
 
 
 def _head(session: Session, *, relaxed: bool) -> tuple[int, str] | None:
@@ -36,12 +50,12 @@ def _head(session: Session, *, relaxed: bool) -> tuple[int, str] | None:
     if _HEAD in session.info:
         head: tuple[int, str] | None = session.info[_HEAD]
         return head
-    head = repository.lock_and_read_head(session, relaxed=relaxed)
     if not session.info.get(_LISTENING):
         session.info[_LISTENING] = True
-        for name in ("after_commit", "after_rollback", "after_soft_rollback"):
-            event.listen(session, name, lambda s, *_: _forget_head(s))
-    return head
+        event.listen(session, "after_soft_rollback", _forget_head)
+        event.listen(session, "after_transaction_end", _transaction_ended)
+    session.info[_LOCKED] = True
+    return repository.lock_and_read_head(session, relaxed=relaxed)
 
 
 def _entry(
@@ -116,23 +130,23 @@ def record_access(
     consult_id: int | None = None,
     detail: str = "",
 ) -> AuditEntry:
-    """Record a read (or a refusal): committed before this returns, with no other write.
+    """Record a read (or a refusal).
 
-    PostgreSQL: through the engine's group-commit appender; SQLite: inline, committing the
-    request's transaction (which holds the write lock already).
+    PostgreSQL: through the engine's group-commit appender, committed before this returns
+    (the caller's transaction does not take the chain's lock for a read). SQLite: in the
+    caller's unit of work, committed with it (its transaction holds the write lock already).
     """
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
     engine = engine_of(session)
-    if engine.dialect.name == "postgresql" and _HEAD not in session.info:
+    if engine.dialect.name == "postgresql" and not session.info.get(_LOCKED):
         appender_for(engine, _chain_reads).append(entry)
     else:  # SQLite, or this transaction holds the chain already: waiting would deadlock
         _chain(session, [entry])
-        session.commit()
     return entry
 
 
 def record_refusal(
-    engine: Engine,
+    session: Session,
     actor: User | None,
     object_type: str,
     object_id: int | str,
@@ -141,11 +155,12 @@ def record_refusal(
     consult_id: int | None = None,
     detail: str = "",
 ) -> None:
-    """A refused attempt is evidence too. The caller has ended its own transaction (which
-    is rolled back), so this is written in a transaction of its own."""
-    with Session(engine) as session:
+    """A refused attempt is evidence too, although the request fails: the row is written
+    when the unit of work ends, after its rollback (``telemed.uow.persist_regardless``)."""
+
+    def write(unit: Session) -> None:
         record_access(
-            session,
+            unit,
             actor,
             AuditAction.denied,
             object_type,
@@ -154,6 +169,8 @@ def record_refusal(
             consult_id=consult_id,
             detail=detail,
         )
+
+    uow.persist_regardless(session, write)
 
 
 def engine_of(session: Session) -> Engine:
@@ -171,14 +188,15 @@ def refusals_audited(
     case_id: int | None = None,
     consult_id: int | None = None,
 ) -> Iterator[None]:
-    """Record a refused clinical write (any 4xx) as ``denied`` with the reason given to the
-    user, after rolling back whatever the attempt had written."""
+    """Run a clinical write in a savepoint: refused (any 4xx), whatever it had written is
+    rolled back and the refusal is recorded as ``denied`` with the reason given to the user,
+    while the rest of the caller's unit of work stands (a form page shows the error)."""
     try:
-        yield
+        with session.begin_nested():
+            yield
     except TelemedError as exc:
-        session.rollback()
         record_refusal(
-            engine_of(session),
+            session,
             actor,
             object_type,
             object_id,

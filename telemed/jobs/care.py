@@ -4,7 +4,8 @@
 before today (Maseru) to ``follow_up_due`` and tells the requesting clinician; the state
 change is what makes a repeated run do nothing. ``daily_digest`` writes each coordinator
 one summary a day (dedupe key by date) and ``reverification_reminders`` warns specialists
-whose registration expires soon, once per expiry date.
+whose registration expires soon, once per expiry date. Each consult, digest and specialist
+is a unit of work of its own (``units.item``): one that fails is logged, the rest go on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from telemed.notifications.service import (
 )
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -43,43 +45,56 @@ def _today(settings: Settings, now: datetime) -> date:
     return now.astimezone(ZoneInfo(settings.clinician_timezone)).date()
 
 
-def follow_ups_due(session: Session, settings: Settings, now: datetime) -> list[int]:
+def follow_ups_due(units: Units, settings: Settings, now: datetime) -> list[int]:
     """Returns the consult ids moved to ``follow_up_due``."""
-    moved = []
-    for note, _case in notes.follow_ups(session, None, _today(settings, now)):
-        consult = session.get(Consult, note.consult_id)
-        if consult is None or consult.state not in FINISHED:
-            continue
-        try:
-            consults.transition(
-                session,
-                consult,
-                ConsultState.follow_up_due,
-                actor=None,
-                reason=f"follow-up due on {note.follow_up_on:%d %b %Y}",
-                at=now,
-            )
-            clinician = session.get(User, consult.created_by_id)
-            if clinician is not None:
-                notify(
-                    session,
-                    clinician,
-                    kind="follow_up_due",
-                    subject=f"Follow-up due: consult {consult.id}",
-                    body=(
-                        f"The specialist asked for a follow-up of consult {consult.id} "
-                        f"on {note.follow_up_on:%d %b %Y}. Record the outcome on the consult."
-                    ),
-                    dedupe_key=f"follow_up_due:consult{consult.id}:note{note.id}",
-                    link=f"/consults/{consult.id}",
-                    now=now,
-                )
-            session.commit()
-            moved.append(consult.id or 0)
-        except Exception:
-            session.rollback()
-            log.exception("marking the follow-up of consult %s failed", note.consult_id)
-    return moved
+    with units.one() as session:
+        due = [
+            (note.id or 0, note.consult_id)
+            for note, _case in notes.follow_ups(session, None, _today(settings, now))
+        ]
+    return [
+        consult_id
+        for note_id, consult_id in due
+        if units.attempt(
+            f"marking the follow-up of consult {consult_id} failed",
+            log,
+            _follow_up_due,
+            note_id,
+            consult_id,
+            now,
+        )
+    ]
+
+
+def _follow_up_due(session: Session, note_id: int, consult_id: int, now: datetime) -> bool:
+    consult = session.get(Consult, consult_id)
+    note = notes.get_note(session, note_id)
+    if consult is None or note is None or consult.state not in FINISHED:
+        return False
+    consults.transition(
+        session,
+        consult,
+        ConsultState.follow_up_due,
+        actor=None,
+        reason=f"follow-up due on {note.follow_up_on:%d %b %Y}",
+        at=now,
+    )
+    clinician = session.get(User, consult.created_by_id)
+    if clinician is not None:
+        notify(
+            session,
+            clinician,
+            kind="follow_up_due",
+            subject=f"Follow-up due: consult {consult.id}",
+            body=(
+                f"The specialist asked for a follow-up of consult {consult.id} "
+                f"on {note.follow_up_on:%d %b %Y}. Record the outcome on the consult."
+            ),
+            dedupe_key=f"follow_up_due:consult{consult.id}:note{note.id}",
+            link=f"/consults/{consult.id}",
+            now=now,
+        )
+    return True
 
 
 def _count(session: Session, statement: object) -> int:
@@ -137,73 +152,91 @@ def digest_text(session: Session, settings: Settings, now: datetime) -> str:
     )
 
 
-def daily_digest(session: Session, settings: Settings, now: datetime) -> int:
-    """Once a day after 06:00 Maseru time; returns how many coordinators were written to."""
+def daily_digest(units: Units, settings: Settings, now: datetime) -> int:
+    """Once a day after 06:00 Maseru time, one unit of work; returns how many coordinators
+    were written to."""
     local = now.astimezone(ZoneInfo(settings.clinician_timezone))
     key = f"digest:{local.date().isoformat()}"
-    if local.hour < DIGEST_HOUR or coordinators_told(session, key):
-        return 0  # (the digest's counts are not worked out again on every run of the day)
-    queued = notify_coordinators(
-        session,
-        kind="digest",
-        subject=f"Telemed daily digest, {local:%d %b %Y}",
-        body=digest_text(session, settings, now),
-        dedupe_key=key,
-        link="/",
-        now=now,
-    )
-    session.commit()
-    return queued
+    if local.hour < DIGEST_HOUR:
+        return 0
+    with units.one() as session:
+        if coordinators_told(session, key):
+            return 0  # (the digest's counts are not worked out again on every run of the day)
+        return notify_coordinators(
+            session,
+            kind="digest",
+            subject=f"Telemed daily digest, {local:%d %b %Y}",
+            body=digest_text(session, settings, now),
+            dedupe_key=key,
+            link="/",
+            now=now,
+        )
 
 
-def reverification_reminders(session: Session, settings: Settings, now: datetime) -> int:
+def reverification_reminders(units: Units, settings: Settings, now: datetime) -> int:
     """Verified specialists whose registration expires within 30 days are asked to renew
     it (and the coordinators told), once per expiry date; after it expires they get no
     offers until a coordinator verifies the renewed registration."""
     today = _today(settings, now)
-    rows = session.exec(
-        select(SpecialistProfile, User)
-        .join(User, col(User.id) == col(SpecialistProfile.user_id))
-        .where(
-            SpecialistProfile.status == VerificationStatus.verified,
-            col(SpecialistProfile.registration_expires_on) <= today + REVERIFY_NOTICE,
-            col(SpecialistProfile.registration_expires_on) >= today,
-            col(User.is_active).is_(True),
-        )
-    ).all()
 
     def key_of(profile: SpecialistProfile, user: User) -> str:
         return f"reverify:user{user.id}:{profile.registration_expires_on.isoformat()}"
 
-    done = already_queued(session, [key_of(profile, user) for profile, user in rows])
+    with units.one() as session:
+        rows = session.exec(
+            select(SpecialistProfile, User)
+            .join(User, col(User.id) == col(SpecialistProfile.user_id))
+            .where(
+                SpecialistProfile.status == VerificationStatus.verified,
+                col(SpecialistProfile.registration_expires_on) <= today + REVERIFY_NOTICE,
+                col(SpecialistProfile.registration_expires_on) >= today,
+                col(User.is_active).is_(True),
+            )
+        ).all()
+        done = already_queued(session, [key_of(profile, user) for profile, user in rows])
     queued = 0
     for profile, user in rows:
         key = key_of(profile, user)
         if key in done:
-            continue  # told already (the coordinators in the same transaction)
-        expires = f"{profile.registration_expires_on:%d %b %Y}"
-        queued += notify(
-            session,
+            continue  # told already (the coordinators in the same unit of work)
+        if units.attempt(
+            f"reminding specialist {user.id} to renew failed",
+            log,
+            _remind_to_renew,
+            profile,
             user,
-            kind="reverification",
-            subject=f"Your registration expires on {expires}",
-            body=(
-                f"Your {profile.registration_body} registration expires on {expires}. "
-                "Update it on your profile so a coordinator can verify it again; "
-                "after it expires you receive no consult offers."
-            ),
-            dedupe_key=key,
-            link="/specialists/profile",
-            now=now,
-        )
-        notify_coordinators(
-            session,
-            kind="reverification",
-            subject=f"{user.full_name}'s registration expires on {expires}",
-            body=f"{user.full_name} ({profile.registration_body}) must be verified again.",
-            dedupe_key=key,
-            link="/coordinator/specialists",
-            now=now,
-        )
-    session.commit()
+            key,
+            now,
+        ):
+            queued += 1
     return queued
+
+
+def _remind_to_renew(
+    session: Session, profile: SpecialistProfile, user: User, key: str, now: datetime
+) -> bool:
+    expires = f"{profile.registration_expires_on:%d %b %Y}"
+    told = notify(
+        session,
+        user,
+        kind="reverification",
+        subject=f"Your registration expires on {expires}",
+        body=(
+            f"Your {profile.registration_body} registration expires on {expires}. "
+            "Update it on your profile so a coordinator can verify it again; "
+            "after it expires you receive no consult offers."
+        ),
+        dedupe_key=key,
+        link="/specialists/profile",
+        now=now,
+    )
+    notify_coordinators(
+        session,
+        kind="reverification",
+        subject=f"{user.full_name}'s registration expires on {expires}",
+        body=f"{user.full_name} ({profile.registration_body}) must be verified again.",
+        dedupe_key=key,
+        link="/coordinator/specialists",
+        now=now,
+    )
+    return told
