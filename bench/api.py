@@ -519,6 +519,7 @@ def _seed_people(
             or 0
             for i in range(6)
         ]
+        session.commit()  # this script owns the unit of work: services only flush
         return [(f.id or 0, f.code) for f in chosen], clinicians, specialists
 
 

@@ -1,4 +1,7 @@
-"""The ``telemed`` command: serve the product, migrate, seed demo data, manage users."""
+"""The ``telemed`` command: serve the product, migrate, seed demo data, manage users.
+
+Each command that writes is one unit of work (``telemed.uow.Units.one``): committed when it
+succeeds, rolled back (and reported, exit 1) when it fails."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from telemed.accounts.models import Role, User
 from telemed.db import make_engine
 from telemed.errors import TelemedError
 from telemed.settings import Settings
+from telemed.uow import Units
 
 
 def _settings() -> Settings:
@@ -88,9 +92,10 @@ def serve(host: str, port: int, no_demo: bool) -> None:
     with _friendly_errors():
         engine = _prepare(settings)
         if settings.seed_demo and not no_demo and settings.env.value == "development":
-            with Session(engine, expire_on_commit=False) as session:
-                if seed_demo(session, settings):
-                    click.echo("Seeded demo data.")
+            with Units(engine).one() as session:
+                seeded = seed_demo(session, settings)
+            if seeded:
+                click.echo("Seeded demo data.")
         _print_demo_users(engine)
     runner = None
     if settings.scheduler_enabled:  # the periodic jobs, in this process (after migrations)
@@ -241,7 +246,7 @@ def demo() -> None:
     settings = _settings()
     with _friendly_errors():
         engine = _prepare(settings)
-        with Session(engine, expire_on_commit=False) as session:
+        with Units(engine).one() as session:
             seeded = seed_demo(session, settings)
         if not seeded:
             click.echo("The database already has users; demo data not added.")
@@ -283,7 +288,7 @@ def users_create(
     settings = _settings()
     with _friendly_errors():
         engine = _prepare(settings)
-        with Session(engine, expire_on_commit=False) as session:
+        with Units(engine).one() as session:
             seed_facilities(session)
             user = service.create_user(
                 session,
@@ -312,7 +317,7 @@ def users_deactivate(email: str) -> None:
     settings = _settings()
     with _friendly_errors():
         engine = _prepare(settings)
-        with Session(engine, expire_on_commit=False) as session:
+        with Units(engine).one() as session:
             found = repository.get_user_by_email(session, email)
             if found is None:
                 raise click.ClickException(f"no user with e-mail {email.strip().lower()}")
@@ -384,9 +389,8 @@ def specialties_add(code: str, name: str) -> None:
     settings = _settings()
     with _friendly_errors():
         engine = _prepare(settings)
-        with Session(engine) as session:
+        with Units(engine).one() as session:
             session.merge(Specialty(code=code, name=name, active=True))
-            session.commit()
     click.echo(f"Specialty {code} ({name}) available.")
 
 

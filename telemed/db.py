@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -100,9 +100,3 @@ def rows_grouped_by(
         for row in session.exec(select(model).where(column.in_(wanted)).order_by(*order_by)):
             found[getattr(row, key)].append(row)
     return found
-
-
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One session per request; anything not committed by the service is rolled back."""
-    with Session(engine, expire_on_commit=False) as session:
-        yield session  # closing the session rolls back whatever was not committed

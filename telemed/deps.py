@@ -11,15 +11,16 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from telemed import uow
 from telemed.accounts import service as accounts
 from telemed.accounts.models import Role, User
 from telemed.accounts.security import token_digest, tokens_equal
 from telemed.accounts.session_cache import SessionCache
 from telemed.clock import Clock
-from telemed.db import session_scope
 from telemed.errors import Forbidden, NotAuthenticated
 from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
+from telemed.uow import Units
 
 SESSION_COOKIE = "telemed_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -37,9 +38,36 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """One session per request; creating it does no I/O (connections are taken lazily)."""
-    for session in session_scope(request.app.state.engine):
+    """The request's unit of work (``telemed.uow``): committed once the endpoint has
+    returned, rolled back if anything raised.
+
+    ``SessionDep`` declares this dependency with ``scope="function"``: FastAPI then runs the
+    code after ``yield`` as soon as the endpoint has returned its response object and
+    *before* that response is sent (with the default scope it would run after the response
+    went out, and a failed commit would follow an acknowledgement). So a client that got a
+    2xx knows its write is committed, and a commit that fails is answered by the error
+    handlers (500: "nothing was saved"). Creating the session does no I/O; ending it goes to
+    a worker thread, and only if the request used the database.
+    """
+    session = uow.new_session(request.app.state.engine)
+    try:
         yield session
+    except BaseException:
+        if uow.has_work(session):
+            await run_in_threadpool(uow.rollback, session)
+        raise
+    else:
+        if uow.has_work(session):
+            await run_in_threadpool(uow.commit, session)
+    finally:
+        session.close()
+
+
+async def get_units(request: Request) -> Units:
+    """Units of work of their own on the application's database, for the rare endpoint
+    that must commit part of its work before a slow step (an upload's last chunk before
+    the photo is decoded); everything else uses the request's unit (``SessionDep``)."""
+    return Units(request.app.state.engine)
 
 
 async def get_clock(request: Request) -> Clock:
@@ -60,7 +88,8 @@ async def get_policy(request: Request) -> OfferPolicy:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PolicyDep = Annotated[OfferPolicy, Depends(get_policy)]
-SessionDep = Annotated[Session, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+UnitsDep = Annotated[Units, Depends(get_units)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 NowDep = Annotated[datetime, Depends(get_now)]
 

@@ -26,34 +26,36 @@ def consult_requested(
 ) -> None:
     """Request -> offer to the best eligible specialist (or every one, for an emergency).
 
-    The request itself is already committed: if offering fails, the clinician still gets
-    their answer and the periodic ``process_due_offers`` run makes the offer later.
+    The offer is made in a savepoint of the request's unit of work: if offering fails, it
+    alone is rolled back, the request itself still commits and the clinician gets their
+    answer, and the periodic ``process_due_offers`` run makes the offer later.
     """
     if consult.state != ConsultState.requested:
         return
     try:
-        offers.offer_requested(session, consult, now, policy)
+        with session.begin_nested():
+            offers.offer_requested(session, consult, now, policy)
     except Exception:
-        session.rollback()
         log.exception("offering consult %s failed; the periodic run will retry", consult.id)
 
 
 def user_deactivated(session: Session, user: User, policy: OfferPolicy, now: datetime) -> None:
     """Deactivated -> the offers still waiting for their answer go to the next specialist.
 
-    The deactivation itself is already committed; if moving an offer on fails, the offer
-    expires at its time and the periodic run moves it on then.
+    In a savepoint: if moving an offer on fails, only that is rolled back and the
+    deactivation still commits; the offer expires at its time and the periodic run moves
+    it on then.
     """
     if user.role != Role.specialist:
         return
     try:
-        offers.withdraw_offers_to(
-            session,
-            user,
-            "the specialist's account was deactivated",
-            now,
-            policy,
-        )
+        with session.begin_nested():
+            offers.withdraw_offers_to(
+                session,
+                user,
+                "the specialist's account was deactivated",
+                now,
+                policy,
+            )
     except Exception:
-        session.rollback()
         log.exception("withdrawing the offers to user %s failed; they will expire", user.id)

@@ -28,6 +28,7 @@ from telemed.db import make_engine
 from telemed.demo.seed import seed_facilities
 from telemed.migrate import alembic_config, upgrade
 from telemed.settings import Environment, Settings
+from telemed.uow import Units
 from tests.helpers import ApiClient, ManualClock, Users
 from tests.notification_helpers import sms_gateway, smtp_server  # noqa: F401 - fixtures
 
@@ -148,8 +149,16 @@ def db(engine: Engine) -> Iterator[Session]:
     own = make_engine(engine.url.render_as_string(hide_password=False), sqlite_immediate=False)
     with Session(own, expire_on_commit=False) as session:
         seed_facilities(session)
+        session.commit()
         yield session
     own.dispose()
+
+
+@pytest.fixture
+def units(engine: Engine) -> Units:
+    """Units of work on the application's engine, as the job runner and the command line
+    make them (for calling a job body or a multi-step service directly)."""
+    return Units(engine)
 
 
 @pytest.fixture

@@ -66,6 +66,7 @@ class Specialists:
             directory.verify(
                 self.db, self.coordinator, profile.user_id, "HPCSA register, online", now
             )
+        self.db.commit()  # the test's session owns this unit of work
         return user
 
 

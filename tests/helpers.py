@@ -69,7 +69,8 @@ class MonotonicClock:
 
 
 class Users:
-    """Creates users through the accounts service, the way `telemed users create` does."""
+    """Creates users through the accounts service, the way `telemed users create` does
+    (committed: the test's session owns its unit of work, as the command line does)."""
 
     def __init__(self, db: Session, settings: Settings) -> None:
         self.db = db
@@ -80,7 +81,7 @@ class Users:
         self.count += 1
         if role is Role.clinician and facility is None:
             facility = "MOTEBANG"
-        return accounts.create_user(
+        user = accounts.create_user(
             self.db,
             self.settings,
             email=f"{role.value}{self.count}@example.org",
@@ -90,6 +91,8 @@ class Users:
             facility_code=facility,
             timezone=timezone,
         )
+        self.db.commit()
+        return user
 
 
 class ApiClient:

@@ -13,7 +13,7 @@ Fixtures (registered in tests/conftest.py):
 Point the application at them with ``delivery_settings``::
 
     settings = delivery_settings(settings, smtp=smtp_server, sms=sms_gateway)
-    deliver_due(db, settings, now)
+    deliver_due(units, settings, now)
 """
 
 from __future__ import annotations

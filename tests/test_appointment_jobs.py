@@ -19,6 +19,7 @@ from telemed.offers.models import ConsultOffer
 from telemed.sessions.jobs import mark_no_shows
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
 from tests.helpers import ApiClient, Users, consult_payload
@@ -144,17 +145,17 @@ def whole_minute(at: datetime) -> datetime:
 
 
 def test_reminders_go_out_the_day_before_and_15_minutes_before_once_each(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=30))
     start = booked.appointment.starts_at
     appointment = booked.appointment
     both = (booked.nurse, booked.doctor)
 
-    assert jobs.send_reminders(db, settings, start - timedelta(hours=25)) == 0  # too early
+    assert jobs.send_reminders(units, settings, start - timedelta(hours=25)) == 0  # too early
     day_before = start - timedelta(hours=23, minutes=59)
-    assert jobs.send_reminders(db, settings, day_before) == 2
-    assert jobs.send_reminders(db, settings, day_before + timedelta(minutes=1)) == 0
+    assert jobs.send_reminders(units, settings, day_before) == 2
+    assert jobs.send_reminders(units, settings, day_before + timedelta(minutes=1)) == 0
     for side in both:
         [notice] = booked.notices(side, "reminder_24h")
         assert notice.link == f"/consults/{booked.consult_id}/call"
@@ -162,41 +163,41 @@ def test_reminders_go_out_the_day_before_and_15_minutes_before_once_each(
     local = (start + timedelta(hours=2)).strftime("%H:%M")
     assert local in booked.notices(booked.nurse, "reminder_24h")[0].subject
 
-    assert jobs.send_reminders(db, settings, start - timedelta(minutes=20)) == 0
-    assert jobs.send_reminders(db, settings, start - timedelta(minutes=14)) == 2
-    assert jobs.send_reminders(db, settings, start - timedelta(minutes=5)) == 0
-    assert jobs.send_reminders(db, settings, start + timedelta(minutes=1)) == 0  # started
+    assert jobs.send_reminders(units, settings, start - timedelta(minutes=20)) == 0
+    assert jobs.send_reminders(units, settings, start - timedelta(minutes=14)) == 2
+    assert jobs.send_reminders(units, settings, start - timedelta(minutes=5)) == 0
+    assert jobs.send_reminders(units, settings, start + timedelta(minutes=1)) == 0  # started
     for side in both:
         assert len(booked.notices(side, "reminder_15m")) == 1
     assert booked.appointment.sequence == appointment.sequence
 
 
 def test_a_moved_appointment_is_reminded_again_but_a_late_booking_skips_the_day_before(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=30))
     first = booked.appointment.starts_at
-    assert jobs.send_reminders(db, settings, first - timedelta(hours=23)) == 2
+    assert jobs.send_reminders(units, settings, first - timedelta(hours=23)) == 2
     # Moved two hours later, now less than 24 hours ahead: the change notice said it all.
     booked.move_to(first + timedelta(hours=2))
-    assert jobs.send_reminders(db, settings, utcnow() + timedelta(minutes=1)) == 0
+    assert jobs.send_reminders(units, settings, utcnow() + timedelta(minutes=1)) == 0
     moved = booked.appointment
-    assert jobs.send_reminders(db, settings, moved.starts_at - timedelta(minutes=10)) == 2
+    assert jobs.send_reminders(units, settings, moved.starts_at - timedelta(minutes=10)) == 2
     assert len(booked.notices(booked.doctor, "reminder_24h")) == 1
 
 
 def test_nobody_joining_makes_a_no_show_once(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
     start = booked.appointment.starts_at
     coordinator = users.make(Role.coordinator)
 
-    assert mark_no_shows(db, settings, start + timedelta(minutes=14)) == []
+    assert mark_no_shows(units, settings, start + timedelta(minutes=14)) == []
     assert booked.state == "scheduled"
     appointment_id = booked.appointment.id
-    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == [appointment_id]
-    assert mark_no_shows(db, settings, start + timedelta(minutes=17)) == []
+    assert mark_no_shows(units, settings, start + timedelta(minutes=16)) == [appointment_id]
+    assert mark_no_shows(units, settings, start + timedelta(minutes=17)) == []
     assert booked.state == "no_show"
     assert booked.appointment.status == AppointmentStatus.no_show
     for user in (booked.nurse, booked.doctor, coordinator):
@@ -217,7 +218,7 @@ def test_nobody_joining_makes_a_no_show_once(
 
 
 def test_a_no_show_writes_its_change_row_and_audit_row_like_a_cancellation(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    db: Session, settings: Settings, users: Users, login: LoginFn, units: Units
 ) -> None:
     """The job marks the no-show through the appointments service: the appointment's
     history and the audit trail both say the system made it a no-show, and why."""
@@ -227,7 +228,7 @@ def test_a_no_show_writes_its_change_row_and_audit_row_like_a_cancellation(
     assert [action for action, _, _ in changes_before] == ["booked", "rescheduled"]
     audited_before = booked.audited()
 
-    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == [booked.appointment.id]
+    assert mark_no_shows(units, settings, start + timedelta(minutes=16)) == [booked.appointment.id]
     reason = "nobody joined within 15 minutes of the start"
     assert booked.changes() == [*changes_before, ("no_show", None, reason)]
     assert booked.audited()[len(audited_before) :] == [("update", None, "no show (system)")]
@@ -239,28 +240,28 @@ def test_a_no_show_writes_its_change_row_and_audit_row_like_a_cancellation(
         in booked.nurse.get(f"/consults/{booked.consult_id}").text
     )
     # A second run finds nothing to do: no second change row, no second audit row.
-    assert mark_no_shows(db, settings, start + timedelta(minutes=30)) == []
+    assert mark_no_shows(units, settings, start + timedelta(minutes=30)) == []
     assert len(booked.changes()) == 3
     assert len(booked.audited()) == len(audited_before) + 1
 
 
 def test_one_side_waiting_gets_until_the_end_of_the_slot(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
     start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=1), booked.nurse)
-    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
+    assert mark_no_shows(units, settings, start + timedelta(minutes=16)) == []
     assert booked.state == "scheduled"
     end = appointment.ends_at
-    assert mark_no_shows(db, settings, end + timedelta(seconds=1)) == [appointment.id]
+    assert mark_no_shows(units, settings, end + timedelta(seconds=1)) == [appointment.id]
     [notice] = booked.notices(booked.nurse, "no_show")
     assert f"{booked.doctor.user.full_name} did not join" in notice.body
 
 
 def test_reminder_times_follow_each_readers_zone_across_daylight_saving(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     """A London specialist's reminder for a session on the day the clocks go forward."""
     booked = book(db, settings, users, login)
@@ -275,20 +276,20 @@ def test_reminder_times_follow_each_readers_zone_across_daylight_saving(
     appointment.updated_at = start - timedelta(days=3)
     db.add(appointment)
     db.commit()
-    assert jobs.send_reminders(db, settings, start - timedelta(hours=20)) == 2
+    assert jobs.send_reminders(units, settings, start - timedelta(hours=20)) == 2
     assert "10:00 BST" in booked.notices(london, "reminder_24h")[0].subject
     assert "11:00 SAST" in booked.notices(booked.nurse, "reminder_24h")[0].subject
 
 
 def test_a_held_session_is_no_no_show(
-    db: Session, settings: Settings, users: Users, login: LoginFn
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn
 ) -> None:
     booked = book(db, settings, users, login, starts_in=timedelta(hours=2))
     start = booked.appointment.starts_at
     appointment = booked.appointment
     in_the_room(booked, start + timedelta(minutes=2), booked.nurse, booked.doctor)
-    assert mark_no_shows(db, settings, start + timedelta(minutes=16)) == []
-    assert mark_no_shows(db, settings, appointment.ends_at + timedelta(minutes=1)) == []
+    assert mark_no_shows(units, settings, start + timedelta(minutes=16)) == []
+    assert mark_no_shows(units, settings, appointment.ends_at + timedelta(minutes=1)) == []
     assert booked.state == "scheduled"
     assert booked.appointment.status == AppointmentStatus.completed
     assert booked.changes()[-1] == ("completed", None, "")

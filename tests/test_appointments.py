@@ -22,6 +22,7 @@ from telemed.offers import service as offers
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
 from telemed.timefmt import parse_local
+from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import ApiClient, Users, consult_payload
@@ -508,7 +509,7 @@ def test_a_time_the_clocks_skip_is_refused_and_a_repeated_one_is_its_first() -> 
 
 
 def test_hand_assignment_books_the_next_free_slot_or_a_time_typed_later(
-    specialists: Specialists, db: Session, users: Users, login: LoginFn
+    specialists: Specialists, db: Session, units: Units, users: Users, login: LoginFn
 ) -> None:
     nurse = login(users.make(Role.clinician))
     ids = [
@@ -516,7 +517,7 @@ def test_hand_assignment_books_the_next_free_slot_or_a_time_typed_later(
         for _ in range(2)
     ]
     db.rollback()
-    offers.process_due_offers(db, utcnow() + timedelta(minutes=6))
+    offers.process_due_offers(units, utcnow() + timedelta(minutes=6))
     assert [state_of(db, i) for i in ids] == ["escalated", "escalated"]
     available = specialists.make()
     never = specialists.make(windows=[])
@@ -572,7 +573,7 @@ def test_the_demo_has_a_booked_session_on_both_sides(
     db: Session, settings: Settings, login: LoginFn
 ) -> None:
     assert seed_demo(db, settings)
-    db.rollback()
+    db.commit()  # the test owns the unit of work, as the command line does
     [appointment] = db.exec(select(Appointment)).all()
     consult = db.get(Consult, appointment.consult_id)
     assert consult is not None

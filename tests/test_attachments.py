@@ -20,6 +20,7 @@ from telemed.attachments.models import Attachment, Upload, UploadState
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.db import utcnow
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.conftest import LoginFn, require_service
 from tests.helpers import ApiClient, Users, consult_payload
 
@@ -498,7 +499,7 @@ def test_a_chunk_at_the_wrong_offset_is_refused_without_damage(
 
 
 def test_only_the_uploader_may_continue_and_uploads_expire(
-    login: LoginFn, users: Users, settings: Settings, db: Session
+    login: LoginFn, users: Users, settings: Settings, db: Session, units: Units
 ) -> None:
     nurse = login(users.make(Role.clinician))
     colleague = login(users.make(Role.clinician))  # same facility: sees the consult
@@ -513,7 +514,10 @@ def test_only_the_uploader_may_continue_and_uploads_expire(
     part = settings.data_dir / "uploads" / f"{url.rsplit('/', 1)[1]}.part"
     assert part.stat().st_size == 10_000
 
-    expired = uploads.expire_stale_uploads(db, settings, now=utcnow() + timedelta(hours=25))
+    with units.one() as session:  # as the periodic job runs it
+        expired = uploads.expire_stale_uploads(
+            session, settings, now=utcnow() + timedelta(hours=25)
+        )
     assert expired == 1
     assert not part.exists()
     assert nurse.client.head(url).status_code == 410

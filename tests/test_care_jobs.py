@@ -20,6 +20,7 @@ from telemed.notifications.models import Notification
 from telemed.offers.jobs import daily_digest
 from telemed.offers.models import ConsultOffer
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists
 from tests.helpers import ApiClient, ManualClock, Users, consult_payload
@@ -74,7 +75,7 @@ def answered_async_consult(
 
 
 def test_follow_up_falls_due_once_and_an_outcome_closes_the_consult(
-    db: Session, settings: Settings, users: Users, login: LoginFn, clock: ManualClock
+    units: Units, db: Session, settings: Settings, users: Users, login: LoginFn, clock: ManualClock
 ) -> None:
     """On the application's clock, pinned at midday: the follow-up date, the job's runs and
     the clinician's home page all count days from one "today"."""
@@ -85,10 +86,10 @@ def test_follow_up_falls_due_once_and_an_outcome_closes_the_consult(
     )
     assert state_of(db, consult_id) == "answered_async"  # the signed note answered it
 
-    assert follow_ups_due(db, settings, now) == []  # not yet due
+    assert follow_ups_due(units, settings, now) == []  # not yet due
     later = now + timedelta(days=3, hours=1)
-    assert follow_ups_due(db, settings, later) == [consult_id]
-    assert follow_ups_due(db, settings, later) == []  # the state says it's done
+    assert follow_ups_due(units, settings, later) == [consult_id]
+    assert follow_ups_due(units, settings, later) == []  # the state says it's done
     assert state_of(db, consult_id) == "follow_up_due"
     clinician = db.get(User, nurse.user.id)
     assert clinician is not None
@@ -115,23 +116,23 @@ def test_follow_up_falls_due_once_and_an_outcome_closes_the_consult(
     [(3, False), (4, True)],  # 05:00 and 06:00 in Maseru (UTC+2, no daylight saving)
 )
 def test_the_daily_digest_goes_out_once_a_day_after_six_in_maseru(
-    db: Session, settings: Settings, users: Users, utc_hour: int, sent: bool
+    units: Units, db: Session, settings: Settings, users: Users, utc_hour: int, sent: bool
 ) -> None:
     coordinator = users.make(Role.coordinator)
     users.make(Role.coordinator)
     morning = datetime(2026, 11, 30, utc_hour, 5, tzinfo=UTC)
-    assert daily_digest(db, settings, morning) == (2 if sent else 0)
-    assert daily_digest(db, settings, morning + timedelta(hours=1)) == (0 if sent else 2)
+    assert daily_digest(units, settings, morning) == (2 if sent else 0)
+    assert daily_digest(units, settings, morning + timedelta(hours=1)) == (0 if sent else 2)
     [digest] = notices(db, coordinator, "digest")
     assert digest.subject == "Telemed daily digest, 30 Nov 2026"
     assert "waiting for a specialist now" in digest.body
     next_day = morning + timedelta(days=1, hours=1)
-    assert daily_digest(db, settings, next_day) == 2
+    assert daily_digest(units, settings, next_day) == 2
     assert len(notices(db, coordinator, "digest")) == 2
 
 
 def test_a_registration_about_to_expire_is_flagged_once(
-    db: Session, settings: Settings, users: Users
+    units: Units, db: Session, settings: Settings, users: Users
 ) -> None:
     specialists = Specialists(db, settings, users)
     soon, later = specialists.make(), specialists.make()
@@ -141,8 +142,8 @@ def test_a_registration_about_to_expire_is_flagged_once(
         profile.registration_expires_on = utcnow().date() + timedelta(days=days)
         db.add(profile)
     db.commit()
-    assert reverification_reminders(db, settings, utcnow()) == 1
-    assert reverification_reminders(db, settings, utcnow()) == 0
+    assert reverification_reminders(units, settings, utcnow()) == 1
+    assert reverification_reminders(units, settings, utcnow()) == 0
     [notice] = notices(db, soon, "reverification")
     assert "expires on" in notice.subject
     assert notices(db, later, "reverification") == []

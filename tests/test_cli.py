@@ -204,6 +204,7 @@ def test_users_deactivate_ends_login_and_sessions(
     accounts.log_in(
         db, settings, email=user.email, password=PASSWORD, address="192.0.2.1", now=utcnow()
     )
+    db.commit()
     url = engine.url.render_as_string(hide_password=False)
     result = run(["users", "deactivate", user.email.upper()], tmp_path, TELEMED_DATABASE_URL=url)
     assert result.returncode == 0, result.stderr

@@ -26,6 +26,7 @@ from telemed.notifications.service import (
     notify_coordinators,
 )
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.helpers import PASSWORD, ManualClock, Users
 from tests.notification_helpers import SMS_TOKEN, SmsGateway, SmtpServer, delivery_settings
@@ -189,11 +190,11 @@ def _row(db: Session, channel: Channel = Channel.email) -> OutboxMessage:
 
 
 def test_email_goes_through_smtp_with_the_attachment_intact(
-    db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
+    units: Units, db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     user = users.make(Role.clinician)
     _booked(db, user)
-    report = deliver_due(db, delivery_settings(settings, smtp=smtp_server), T0)
+    report = deliver_due(units, delivery_settings(settings, smtp=smtp_server), T0)
     row = _row(db)
     assert report.sent == [row.id]
     assert (row.status, row.attempts, row.sent_at) == (DeliveryStatus.sent, 1, T0)
@@ -211,12 +212,13 @@ def test_email_goes_through_smtp_with_the_attachment_intact(
     assert attachment.get_payload(decode=True) == ICS
     # sent once: a later run sends nothing more
     assert not deliver_due(
-        db, delivery_settings(settings, smtp=smtp_server), T0 + timedelta(hours=1)
+        units, delivery_settings(settings, smtp=smtp_server), T0 + timedelta(hours=1)
     )
     assert len(smtp_server.messages) == 1
 
 
 def test_sms_goes_to_the_gateway_with_the_bearer_token(
+    units: Units,
     db: Session,
     users: Users,
     settings: Settings,
@@ -225,7 +227,7 @@ def test_sms_goes_to_the_gateway_with_the_bearer_token(
 ) -> None:
     user = _with_phone(db, users.make(Role.specialist))
     _booked(db, user, sms="Telemed: consult #12 booked 1 Dec 10:00")
-    report = deliver_due(db, delivery_settings(settings, smtp=smtp_server, sms=sms_gateway), T0)
+    report = deliver_due(units, delivery_settings(settings, smtp=smtp_server, sms=sms_gateway), T0)
     assert len(report.sent) == 2
     [request] = sms_gateway.requests
     assert request.headers["authorization"] == f"Bearer {SMS_TOKEN}"
@@ -239,27 +241,27 @@ def test_sms_goes_to_the_gateway_with_the_bearer_token(
 
 
 def test_smtp_down_retries_with_backoff_then_sends_when_it_is_back(
-    db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
+    units: Units, db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     configured = delivery_settings(settings, smtp=smtp_server)
     user = users.make(Role.clinician)
     _booked(db, user)
     smtp_server.stop()
-    report = deliver_due(db, configured, T0)
+    report = deliver_due(units, configured, T0)
     row = _row(db)
     assert report.retrying == [row.id]
     assert (row.status, row.attempts) == (DeliveryStatus.retrying, 1)
     assert row.next_attempt_at == T0 + timedelta(seconds=60)
     assert "refused" in row.last_error.lower()
     # not due yet: nothing tried
-    assert not deliver_due(db, configured, T0 + timedelta(seconds=59))
+    assert not deliver_due(units, configured, T0 + timedelta(seconds=59))
     # still down: the wait doubles
-    deliver_due(db, configured, T0 + timedelta(seconds=60))
+    deliver_due(units, configured, T0 + timedelta(seconds=60))
     row = _row(db)
     assert (row.status, row.attempts) == (DeliveryStatus.retrying, 2)
     assert row.next_attempt_at == T0 + timedelta(seconds=60 + 120)
     smtp_server.start()
-    report = deliver_due(db, configured, T0 + timedelta(seconds=180))
+    report = deliver_due(units, configured, T0 + timedelta(seconds=180))
     row = _row(db)
     assert report.sent == [row.id]
     assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.sent, 3, "")
@@ -267,41 +269,42 @@ def test_smtp_down_retries_with_backoff_then_sends_when_it_is_back(
 
 
 def test_gateway_503_retries_then_succeeds(
-    db: Session, users: Users, settings: Settings, sms_gateway: SmsGateway
+    units: Units, db: Session, users: Users, settings: Settings, sms_gateway: SmsGateway
 ) -> None:
     configured = delivery_settings(settings, sms=sms_gateway)
     user = _with_phone(db, users.make(Role.specialist))
     _booked(db, user, sms="Telemed: consult #12 booked")
     sms_gateway.status = 503
-    deliver_due(db, configured, T0)
+    deliver_due(units, configured, T0)
     row = _row(db, Channel.sms)
     assert row.status == DeliveryStatus.retrying
     assert "HTTP 503" in row.last_error
     assert row.next_attempt_at == T0 + timedelta(seconds=60)
     sms_gateway.status = 200
-    deliver_due(db, configured, T0 + timedelta(minutes=1))
+    deliver_due(units, configured, T0 + timedelta(minutes=1))
     assert _row(db, Channel.sms).status == DeliveryStatus.sent
     assert len(sms_gateway.requests) == 2
 
 
 def test_out_of_attempts_fails(
-    db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
+    units: Units, db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     configured = delivery_settings(settings, smtp=smtp_server, outbox_max_attempts=2)
     _booked(db, users.make(Role.clinician))
     smtp_server.stop()
-    deliver_due(db, configured, T0)
-    report = deliver_due(db, configured, T0 + timedelta(minutes=1))
+    deliver_due(units, configured, T0)
+    report = deliver_due(units, configured, T0 + timedelta(minutes=1))
     row = _row(db)
     assert report.failed == [row.id]
     assert row.status == DeliveryStatus.failed
     assert row.last_error.startswith("gave up after 2 attempts")
     smtp_server.start()
-    assert not deliver_due(db, configured, T0 + timedelta(days=1))
+    assert not deliver_due(units, configured, T0 + timedelta(days=1))
     assert smtp_server.messages == []
 
 
 def test_permanent_failures_fail_at_once_without_stopping_the_others(
+    units: Units,
     db: Session,
     users: Users,
     settings: Settings,
@@ -315,7 +318,7 @@ def test_permanent_failures_fail_at_once_without_stopping_the_others(
     sms_gateway.status = 400
     _booked(db, refused, 1, sms="Telemed: consult #1 booked")
     _booked(db, fine, 2)
-    report = deliver_due(db, configured, T0)
+    report = deliver_due(units, configured, T0)
     rows = {(r.recipient, r.channel): r for r in _outbox(db)}
     email, sms = rows[(refused.email, Channel.email)], rows[("+26658123456", Channel.sms)]
     assert (email.status, email.attempts) == (DeliveryStatus.failed, 1)
@@ -328,7 +331,7 @@ def test_permanent_failures_fail_at_once_without_stopping_the_others(
 
 
 def test_a_message_interrupted_mid_send_is_failed_not_sent_again(
-    db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
+    units: Units, db: Session, users: Users, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     configured = delivery_settings(settings, smtp=smtp_server)
     _booked(db, users.make(Role.clinician))
@@ -337,24 +340,24 @@ def test_a_message_interrupted_mid_send_is_failed_not_sent_again(
     # A run claimed it (committed `sending`) and died before recording the outcome.
     assert repository.claim(db, row.id, T0)
     db.commit()
-    assert not deliver_due(db, configured, T0 + timedelta(minutes=1))  # maybe still sending
+    assert not deliver_due(units, configured, T0 + timedelta(minutes=1))  # maybe still sending
     assert _row(db).status == DeliveryStatus.sending
-    report = deliver_due(db, configured, T0 + timedelta(minutes=10))
+    report = deliver_due(units, configured, T0 + timedelta(minutes=10))
     row = _row(db)
     assert report.interrupted == [row.id]
     assert row.status == DeliveryStatus.failed
     assert row.last_error == INTERRUPTED
-    assert not deliver_due(db, configured, T0 + timedelta(days=1))
+    assert not deliver_due(units, configured, T0 + timedelta(days=1))
     assert smtp_server.messages == []
 
 
 def test_without_smtp_host_mail_goes_to_the_maildir_and_sms_to_a_log(
-    db: Session, users: Users, settings: Settings
+    units: Units, db: Session, users: Users, settings: Settings
 ) -> None:
     user = _with_phone(db, users.make(Role.specialist))
     _booked(db, user, sms="Telemed: consult #12 booked")
     _booked(db, user, 13)
-    report = deliver_due(db, settings, T0)  # the embedded default: nothing configured
+    report = deliver_due(units, settings, T0)  # the embedded default: nothing configured
     assert len(report.sent) == 3
     lines = (settings.data_dir / "sms-outbox.log").read_text().splitlines()
     assert [json.loads(line)["to"] for line in lines] == ["+26658123456"]
@@ -464,6 +467,7 @@ def test_page_shows_notifications_and_marks_them_read(
 
 
 def test_coordinator_sees_failed_deliveries_and_retries_one(
+    units: Units,
     db: Session,
     users: Users,
     login: LoginFn,
@@ -480,7 +484,7 @@ def test_coordinator_sees_failed_deliveries_and_retries_one(
     coordinator = users.make(Role.coordinator)
     smtp_server.refuse.add(clinician.email)
     _booked(db, clinician)
-    deliver_due(db, configured, T0)
+    deliver_due(units, configured, T0)
     row = _row(db)
 
     nurse = login(clinician)
@@ -514,8 +518,8 @@ def test_coordinator_sees_failed_deliveries_and_retries_one(
 
     assert _row(db).next_attempt_at == T0 + timedelta(minutes=2)
     smtp_server.refuse.clear()
-    assert not deliver_due(db, configured, T0 + timedelta(minutes=1))  # not due before then
-    deliver_due(db, configured, T0 + timedelta(minutes=5))
+    assert not deliver_due(units, configured, T0 + timedelta(minutes=1))  # not due before then
+    deliver_due(units, configured, T0 + timedelta(minutes=5))
     assert _row(db).status == DeliveryStatus.sent
     assert [m["To"] for m in smtp_server.messages] == [clinician.email]
     assert "Nothing failed" in boss.get("/coordinator/deliveries").text

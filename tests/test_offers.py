@@ -23,6 +23,7 @@ from telemed.offers.models import OfferStatus
 from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
 from telemed.offers.service import DueReport
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import ApiClient, ManualClock, Users, consult_payload
@@ -34,10 +35,13 @@ def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
     return Specialists(db, settings, users)
 
 
-def due(db: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY) -> DueReport:
-    """The periodic job at a chosen instant, from a fresh transaction (as a job starts)."""
+def due(
+    units: Units, db: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+) -> DueReport:
+    """The periodic job at a chosen instant, in units of work of its own (as a job runs);
+    the test's session ends its transaction first, so that it holds no stale read."""
     db.rollback()
-    return offers.process_due_offers(db, now, policy)
+    return offers.process_due_offers(units, now, policy)
 
 
 def state_of(db: Session, consult_id: int) -> str:
@@ -159,7 +163,7 @@ def test_decline_moves_to_the_next_candidate(
 
 
 def test_expiry_next_candidate_escalation_then_assigned_by_hand(
-    specialists: Specialists, db: Session, users: Users, login: LoginFn
+    specialists: Specialists, db: Session, units: Units, users: Users, login: LoginFn
 ) -> None:
     first, second = specialists.make(), specialists.make()
     nurse = login(users.make(Role.clinician))
@@ -167,9 +171,9 @@ def test_expiry_next_candidate_escalation_then_assigned_by_hand(
     policy = dataclasses.replace(DEFAULT_POLICY, max_failures=2)
     t0 = utcnow()
     [offer1] = offers_of(db, consult_id)
-    assert due(db, t0 + timedelta(minutes=29), policy).expired == []
+    assert due(units, db, t0 + timedelta(minutes=29), policy).expired == []
 
-    report = due(db, t0 + timedelta(minutes=31), policy)
+    report = due(units, db, t0 + timedelta(minutes=31), policy)
     assert report.expired == [offer1.id]
     assert report.offered == [consult_id]
     made = offers_of(db, consult_id)
@@ -178,9 +182,9 @@ def test_expiry_next_candidate_escalation_then_assigned_by_hand(
     expired_api = login(first if offer1.specialist_id == first.id else second)
     assert expired_api.post(f"/api/v1/offers/{offer1.id}/accept").status_code == 409
 
-    due(db, t0 + timedelta(minutes=62), policy)
+    due(units, db, t0 + timedelta(minutes=62), policy)
     assert state_of(db, consult_id) == ConsultState.escalated
-    again = due(db, t0 + timedelta(minutes=63), policy)
+    again = due(units, db, t0 + timedelta(minutes=63), policy)
     assert again.expired == []
     assert again.offered == []
     assert again.escalated == []
@@ -226,14 +230,16 @@ def test_expiry_next_candidate_escalation_then_assigned_by_hand(
     assert [s["consult_id"] for s in schedule] == [consult_id]
 
 
-def test_no_candidate_waits_then_escalates(db: Session, users: Users, login: LoginFn) -> None:
+def test_no_candidate_waits_then_escalates(
+    db: Session, units: Units, users: Users, login: LoginFn
+) -> None:
     nurse = login(users.make(Role.clinician))
     consult_id = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
     assert state_of(db, consult_id) == ConsultState.requested  # nobody yet: keeps waiting
     t0 = utcnow()
-    due(db, t0 + timedelta(minutes=2))
+    due(units, db, t0 + timedelta(minutes=2))
     assert state_of(db, consult_id) == ConsultState.requested
-    report = due(db, t0 + timedelta(minutes=6))
+    report = due(units, db, t0 + timedelta(minutes=6))
     assert report.escalated == [consult_id]
     assert state_of(db, consult_id) == ConsultState.escalated
 
@@ -250,7 +256,7 @@ def _window_from(now: datetime, zone: str, hours_ahead: int, minutes: int) -> Wi
 
 
 def test_batch_matching_gives_both_waiting_requests_a_specialist(
-    specialists: Specialists, db: Session, users: Users, login: LoginFn
+    specialists: Specialists, db: Session, units: Units, users: Users, login: LoginFn
 ) -> None:
     """Two urgent requests wait; the bilingual specialist's only slot is the earliest.
     One request at a time (greedy) would give it to the English one and leave the Sesotho
@@ -272,7 +278,7 @@ def test_batch_matching_gives_both_waiting_requests_a_specialist(
     english_only = specialists.make(
         languages=("en",), time_zone=zone, windows=[_window_from(now, zone, 4, 60)]
     )
-    report = due(db, now)
+    report = due(units, db, now)
     assert sorted(report.offered) == sorted([english, sesotho])
     assert [o.specialist_id for o in offers_of(db, sesotho)] == [bilingual.id]
     assert [o.specialist_id for o in offers_of(db, english)] == [english_only.id]

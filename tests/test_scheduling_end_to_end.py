@@ -16,6 +16,7 @@ from telemed.appointments.models import Appointment
 from telemed.db import utcnow
 from telemed.notifications.service import deliver_due
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.helpers import PASSWORD, Users, consult_payload
 from tests.notification_helpers import SmtpServer, delivery_settings
@@ -53,6 +54,7 @@ def invitation(message: EmailMessage) -> icalendar.Calendar:
 
 
 def test_request_to_accepted_appointment_with_emails_and_invitation(
+    units: Units,
     client: TestClient,
     db: Session,
     settings: Settings,
@@ -82,7 +84,7 @@ def test_request_to_accepted_appointment_with_emails_and_invitation(
     consult_id = nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"]
     [offer] = specialist.get("/api/v1/offers").json()
     assert offer["consult_id"] == consult_id
-    deliver_due(db, mail, utcnow())
+    deliver_due(units, mail, utcnow())
     [offer_mail] = to(smtp_server.messages, NEWCOMER)
     assert f"consult {consult_id}" in str(offer_mail["Subject"])
     assert "Fever and rash" not in offer_mail.get_content()  # no patient text by e-mail
@@ -91,7 +93,7 @@ def test_request_to_accepted_appointment_with_emails_and_invitation(
     assert accepted.status_code == 200, accepted.text
     db.rollback()
     appointment = db.exec(select(Appointment).where(Appointment.consult_id == consult_id)).one()
-    report = deliver_due(db, mail, utcnow())
+    report = deliver_due(units, mail, utcnow())
     assert not report.failed
     assert not report.retrying
 

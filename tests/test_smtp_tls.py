@@ -33,6 +33,7 @@ from telemed.accounts.models import Role
 from telemed.notifications.models import Channel, DeliveryStatus, OutboxMessage
 from telemed.notifications.service import deliver_due, notify
 from telemed.settings import Settings
+from telemed.uow import Units
 from tests.helpers import Users
 from tests.notification_helpers import SessionSeen, SmtpServer, delivery_settings
 
@@ -199,10 +200,15 @@ def email_row(db: DbSession) -> OutboxMessage:
 
 
 def test_email_arrives_over_starttls_after_a_login(
-    db: DbSession, users: Users, settings: Settings, tls_relay: SmtpServer, trusted_ca: Authority
+    units: Units,
+    db: DbSession,
+    users: Users,
+    settings: Settings,
+    tls_relay: SmtpServer,
+    trusted_ca: Authority,
 ) -> None:
     address = queue_email(db, users)
-    report = deliver_due(db, production_like(settings, tls_relay, trusted_ca), T0)
+    report = deliver_due(units, production_like(settings, tls_relay, trusted_ca), T0)
     row = email_row(db)
     assert report.sent == [row.id]
     assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.sent, 1, "")
@@ -220,6 +226,7 @@ def test_email_arrives_over_starttls_after_a_login(
     ids=["without STARTTLS", "without a login"],
 )
 def test_the_relay_refuses_mail_without_starttls_or_without_a_login(
+    units: Units,
     db: DbSession,
     users: Users,
     settings: Settings,
@@ -231,7 +238,7 @@ def test_the_relay_refuses_mail_without_starttls_or_without_a_login(
     """The relay is as strict as a production one, so the arrival above proves the product
     did both; leaving either out is answered ``530``, a permanent failure."""
     queue_email(db, users)
-    report = deliver_due(db, production_like(settings, tls_relay, trusted_ca, **changes), T0)
+    report = deliver_due(units, production_like(settings, tls_relay, trusted_ca, **changes), T0)
     row = email_row(db)
     assert report.failed == [row.id]
     assert row.status == DeliveryStatus.failed
@@ -240,13 +247,18 @@ def test_the_relay_refuses_mail_without_starttls_or_without_a_login(
 
 
 def test_a_wrong_password_fails_at_once_and_nothing_arrives(
-    db: DbSession, users: Users, settings: Settings, tls_relay: SmtpServer, trusted_ca: Authority
+    units: Units,
+    db: DbSession,
+    users: Users,
+    settings: Settings,
+    tls_relay: SmtpServer,
+    trusted_ca: Authority,
 ) -> None:
     """``535`` is a permanent failure (an SMTP 5xx): retrying the same password cannot help,
     so the message fails at once and shows under Deliveries for a person to act on."""
     queue_email(db, users)
     wrong = production_like(settings, tls_relay, trusted_ca, smtp_password="not-the-password")
-    report = deliver_due(db, wrong, T0)
+    report = deliver_due(units, wrong, T0)
     row = email_row(db)
     assert report.failed == [row.id]
     assert (row.status, row.attempts) == (DeliveryStatus.failed, 1)
@@ -254,12 +266,13 @@ def test_a_wrong_password_fails_at_once_and_nothing_arrives(
     assert "not-the-password" not in row.last_error
     assert tls_relay.messages == []
     # Failed for good: a later run does not try the message again.
-    assert not deliver_due(db, wrong, T0 + timedelta(days=1))
+    assert not deliver_due(units, wrong, T0 + timedelta(days=1))
     assert tls_relay.messages == []
 
 
 @pytest.mark.parametrize("case", ["another CA", "another host name"])
 def test_a_certificate_the_product_cannot_verify_stops_the_delivery_before_the_login(
+    units: Units,
     db: DbSession,
     users: Users,
     settings: Settings,
@@ -279,7 +292,7 @@ def test_a_certificate_the_product_cannot_verify_stops_the_delivery_before_the_l
     impostor.start()
     try:
         queue_email(db, users)
-        report = deliver_due(db, production_like(settings, impostor, trusted_ca), T0)
+        report = deliver_due(units, production_like(settings, impostor, trusted_ca), T0)
         row = email_row(db)
         assert report.retrying == [row.id]
         assert row.status == DeliveryStatus.retrying

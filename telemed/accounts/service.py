@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from telemed import uow
 from telemed.accounts import repository
 from telemed.accounts.models import LoginAttempt, Role, User, UserSession
 from telemed.accounts.security import (
@@ -103,11 +104,10 @@ def create_user(
         password_hash=hash_password(password),
         phone=phone,
     )
-    session.add(user)
     try:
-        session.commit()
+        with session.begin_nested():  # a refusal leaves the caller's unit of work usable
+            session.add(user)
     except IntegrityError as exc:  # a concurrent create with the same e-mail
-        session.rollback()
         raise Conflict(f"a user with e-mail {email} already exists", field="email") from exc
     return user
 
@@ -142,12 +142,18 @@ def log_in(
     user = repository.get_user_by_email(session, email)
     ok = verify_password(user.password_hash if user else None, password)
     succeeded = ok and user is not None and user.is_active
-    session.add(LoginAttempt(email=email, client_address=address, succeeded=succeeded, at=now))
     if not succeeded or user is None:
-        session.commit()  # the failure counts even though we refuse
+        # The failure counts although the request fails (401): see telemed.uow.
+        uow.persist_regardless(
+            session,
+            lambda unit: unit.add(
+                LoginAttempt(email=email, client_address=address, succeeded=False, at=now)
+            ),
+        )
         if ok:  # only someone who knows the password learns that the account exists
             raise NotAuthenticated(DEACTIVATED_MESSAGE)
         raise NotAuthenticated("Wrong e-mail or password.")
+    session.add(LoginAttempt(email=email, client_address=address, succeeded=True, at=now))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     token, csrf = new_token(), new_token()
@@ -160,7 +166,7 @@ def log_in(
             expires_at=now + timedelta(hours=settings.session_hours),
         )
     )
-    session.commit()
+    session.flush()
     return LoggedIn(user=user, token=token, csrf_token=csrf)
 
 
@@ -172,8 +178,9 @@ def resolve_session(session: Session, token: str, now: datetime) -> LiveSession 
 def log_out(session: Session, token: str, cache: SessionCache, now: datetime) -> None:
     digest = token_digest(token)
     repository.revoke_session(session, digest, now)
-    session.commit()
-    cache.forget(digest)
+    # Forgotten once revoked for good: a request between now and the commit could
+    # otherwise remember the session again from the database.
+    uow.after_commit(session, lambda: cache.forget(digest))
 
 
 def deactivate_user(
@@ -196,8 +203,13 @@ def deactivate_user(
     user.is_active = False
     session.add(user)
     digests = repository.revoke_sessions_of(session, user_id, now)
-    session.commit()
+    session.flush()
     if cache is not None:
-        for digest in digests:
-            cache.forget(digest)
+        remembered = cache
+
+        def forget() -> None:
+            for digest in digests:
+                remembered.forget(digest)
+
+        uow.after_commit(session, forget)
     return user

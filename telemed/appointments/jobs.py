@@ -9,33 +9,22 @@ afresh. (No-shows are decided by who joined the call: ``telemed.sessions.jobs``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from telemed.appointments import repository, service
 from telemed.appointments.models import Appointment
+from telemed.consults.models import Consult
 from telemed.notifications.service import already_queued, notify
 from telemed.settings import Settings
 from telemed.timefmt import local
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
 DAY_BEFORE = timedelta(hours=24)
 JUST_BEFORE = timedelta(minutes=15)
-
-
-@contextmanager
-def each(session: Session, what: str, item: int) -> Iterator[None]:
-    """One item, one transaction: a failure is logged and rolled back, the batch goes on."""
-    try:
-        yield
-        session.commit()
-    except Exception:
-        session.rollback()
-        log.exception("%s of appointment %s failed", what, item)
 
 
 def _reminder_key(kind: str, appointment: Appointment, user_id: int) -> str:
@@ -55,49 +44,78 @@ def reminder_kind(appointment: Appointment, now: datetime) -> str | None:
     return None
 
 
-def send_reminders(session: Session, settings: Settings, now: datetime) -> int:
-    """Queue the reminders due at ``now``; returns how many notifications were queued.
+def send_reminders(units: Units, settings: Settings, now: datetime) -> int:
+    """Queue the reminders due at ``now``; returns how many notifications were queued. Each
+    appointment is a unit of work of its own: one that fails is rolled back and logged.
 
     A reminder stays due for many runs (every minute of its window): the keys already used
     are read in one query, so only the new ones cost anything."""
-    due = [
-        (appointment, consult, kind)
-        for appointment, consult in repository.scheduled_starting(session, now, now + DAY_BEFORE)
-        if (kind := reminder_kind(appointment, now)) is not None
-    ]
-    keys = {
-        appointment.id: [
-            _reminder_key(kind, appointment, user_id)
-            for user_id in (appointment.specialist_id, consult.created_by_id)
+    with units.one() as session:
+        due = [
+            (appointment, consult, kind)
+            for appointment, consult in repository.scheduled_starting(
+                session, now, now + DAY_BEFORE
+            )
+            if (kind := reminder_kind(appointment, now)) is not None
         ]
-        for appointment, consult, kind in due
-    }
-    done = already_queued(session, [key for pair in keys.values() for key in pair])
+        keys = {
+            appointment.id: [
+                _reminder_key(kind, appointment, user_id)
+                for user_id in (appointment.specialist_id, consult.created_by_id)
+            ]
+            for appointment, consult, kind in due
+        }
+        done = already_queued(session, [key for pair in keys.values() for key in pair])
     queued = 0
     for appointment, consult, kind in due:
         if done.issuperset(keys[appointment.id]):
             continue
-        with each(session, "reminding", appointment.id or 0):
-            for user in service.sides_of(session, appointment, consult):
-                key = _reminder_key(kind, appointment, user.id or 0)
-                if key in done:
-                    continue
-                when = local(appointment.starts_at, user.timezone)
-                just_before = kind == "reminder_15m"
-                soon = "in 15 minutes" if just_before else "tomorrow"
-                queued += notify(
-                    session,
-                    user,
-                    kind=kind,
-                    subject=f"Reminder: consult {consult.id} {soon}, {when}",
-                    body=(
-                        f"Your live consult {consult.id} ({consult.specialty}) starts {when}.\n"
-                        f"Join the call from the consult page when it is time."
-                    ),
-                    dedupe_key=key,
-                    link=f"/consults/{consult.id}/call",
-                    # By SMS too only just before: the day-before e-mail can wait to be read.
-                    sms=f"Telemed: consult {consult.id} starts {when}." if just_before else None,
-                    now=now,
-                )
+        queued += (
+            units.attempt(
+                f"reminding of appointment {appointment.id} failed",
+                log,
+                _remind,
+                appointment,
+                consult,
+                kind,
+                done,
+                now,
+            )
+            or 0
+        )
+    return queued
+
+
+def _remind(
+    session: Session,
+    appointment: Appointment,
+    consult: Consult,
+    kind: str,
+    done: set[str],
+    now: datetime,
+) -> int:
+    """The reminders of one appointment (read in the run's first unit; only read here)."""
+    queued = 0
+    for user in service.sides_of(session, appointment, consult):
+        key = _reminder_key(kind, appointment, user.id or 0)
+        if key in done:
+            continue
+        when = local(appointment.starts_at, user.timezone)
+        just_before = kind == "reminder_15m"
+        soon = "in 15 minutes" if just_before else "tomorrow"
+        queued += notify(
+            session,
+            user,
+            kind=kind,
+            subject=f"Reminder: consult {consult.id} {soon}, {when}",
+            body=(
+                f"Your live consult {consult.id} ({consult.specialty}) starts {when}.\n"
+                f"Join the call from the consult page when it is time."
+            ),
+            dedupe_key=key,
+            link=f"/consults/{consult.id}/call",
+            # By SMS too only just before: the day-before e-mail can wait to be read.
+            sms=f"Telemed: consult {consult.id} starts {when}." if just_before else None,
+            now=now,
+        )
     return queued

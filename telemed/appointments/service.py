@@ -46,7 +46,7 @@ from telemed.consults.models import (
 )
 from telemed.directory import repository as directory
 from telemed.directory.availability import library_value, slots
-from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
+from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.offers import repository as offers_repository
 from telemed.settings import Settings, get_settings
 from telemed.timefmt import local
@@ -365,12 +365,11 @@ def book_time(
     settings: Settings,
 ) -> Appointment:
     """Book a time for an ``accepted`` live consult that has none (its specialist had no
-    free slot, or a coordinator agreed a time by phone), or a new one after a no-show.
-    Commits."""
+    free slot, or a coordinator agreed a time by phone), or a new one after a no-show."""
     consult = consult_auth.get_visible_consult(session, user, consult_id)
     auth.ensure_can_book(session, user, consult)
     starts_at = check_new_start(starts_at, now)
-    try:
+    with session.begin_nested():  # refused (409, 422): nothing changed
         locked = consults_repository.lock_consult(session, consult_id)
         assert locked is not None
         consult = locked
@@ -395,10 +394,6 @@ def book_time(
             now=now,
             settings=settings,
         )
-        session.commit()
-    except TelemedError:
-        session.rollback()
-        raise
     return appointment
 
 
@@ -437,10 +432,10 @@ def reschedule(
     expected_sequence: int | None = None,
     settings: Settings | None = None,
 ) -> Appointment:
-    """Move a scheduled appointment to ``starts_at``, keeping its length. Commits."""
+    """Move a scheduled appointment to ``starts_at``, keeping its length."""
     if not reason.strip():
         raise ValidationFailed("say why the appointment moves", field="reason")
-    try:
+    with session.begin_nested():  # refused (409, 422): nothing changed
         appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
         if appointment.status != AppointmentStatus.scheduled:
             raise Conflict(
@@ -506,10 +501,6 @@ def reschedule(
             now,
             old_start=old[0],
         )
-        session.commit()
-    except TelemedError:
-        session.rollback()
-        raise
     return appointment
 
 
@@ -523,7 +514,7 @@ def cancel(
     expected_sequence: int | None = None,
     settings: Settings | None = None,
 ) -> tuple[Appointment, Consult]:
-    """Cancel a scheduled appointment. Commits.
+    """Cancel a scheduled appointment.
 
     The specialist cancelling gives the consult back: it returns to ``requested`` (the
     offers job offers it to someone else; they were offered it once, so never again to
@@ -531,7 +522,7 @@ def cancel(
     the consult request itself."""
     if not reason.strip():
         raise ValidationFailed("say why the appointment is cancelled", field="reason")
-    try:
+    with session.begin_nested():  # refused (409, 422): nothing changed
         appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
         if appointment.status != AppointmentStatus.scheduled:
             raise Conflict(
@@ -590,10 +581,6 @@ def cancel(
             now,
             specialist_cancelled=by_specialist,
         )
-        session.commit()
-    except TelemedError:
-        session.rollback()
-        raise
     return appointment, consult
 
 

@@ -3,12 +3,11 @@
 An attachment is visible to exactly the users who may see its consult (the consult rules in
 ``telemed.consults.auth``); an upload belongs to its uploader alone, who must still be
 allowed on the consult. Refusals answer 404 (nothing is revealed about what exists) and are
-audited as ``denied`` in a transaction of their own, because the request's is rolled back.
+audited as ``denied``, a row that persists although the request fails (``telemed.uow``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from telemed.accounts.models import User
@@ -21,11 +20,6 @@ from telemed.consults.models import Consult
 from telemed.errors import NotFound
 
 
-def engine_of(session: Session) -> Engine:
-    bind = session.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine
-
-
 def refuse(
     session: Session,
     user: User,
@@ -36,10 +30,9 @@ def refuse(
     consult_id: int | None,
     detail: str,
 ) -> None:
-    """End the request's transaction and record the refused attempt in its own."""
-    session.rollback()  # SQLite has one writer: our transaction must end first
+    """Record the refused attempt; the row persists although the request fails."""
     audit.record_refusal(
-        engine_of(session),
+        session,
         user,
         object_type,
         object_id,

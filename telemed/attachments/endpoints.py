@@ -32,7 +32,7 @@ from telemed.attachments.models import Upload
 from telemed.attachments.schemas import AttachmentPublic, UploadCreate, UploadPublic
 from telemed.consults import service as consult_service
 from telemed.consults.deps import CurrentConsult
-from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep
+from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep, UnitsDep
 from telemed.errors import ErrorBody, ErrorDetail, TelemedError, ValidationFailed, error_responses
 
 router = APIRouter(tags=["attachments"])
@@ -148,6 +148,7 @@ async def append_chunk(
     request: Request,
     user: CurrentUser,
     db: SessionDep,
+    units: UnitsDep,
     settings: SettingsDep,
     clock: ClockDep,
     upload_offset: Annotated[int, Header(ge=0, description="where this chunk starts")],
@@ -163,7 +164,8 @@ async def append_chunk(
         raise UnsupportedMediaType(f"send chunks with Content-Type: {CHUNK_MEDIA_TYPE}")
     try:
         # Check before reading: the body may take minutes on 2G, and no database
-        # transaction (SQLite's write lock) may stay open while it arrives.
+        # transaction (SQLite's write lock) may stay open while it arrives; the request's
+        # unit of work ends here, and the chunk is written in units of its own.
         expected, remaining = await run_in_threadpool(
             uploads.expected_offset, db, user, upload_id, clock
         )
@@ -171,7 +173,7 @@ async def append_chunk(
             raise uploads.OffsetMismatch(expected, upload_offset)
         data = await _read_chunk(request, remaining)
         upload, attachment = await run_in_threadpool(
-            uploads.append_chunk, db, settings, user, upload_id, upload_offset, data, clock
+            uploads.append_chunk, units, settings, user, upload_id, upload_offset, data, clock
         )
     except uploads.OffsetMismatch as exc:
         return _offset_conflict(exc)

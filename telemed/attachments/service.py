@@ -10,7 +10,9 @@ Anything refused leaves no attachment behind and is audited as ``denied``.
 
 Image work takes a moment, so it runs *outside* a database transaction: on SQLite every
 transaction holds the single write lock from its first statement (BEGIN IMMEDIATE), and
-nobody else should wait for a photo to be decoded.
+nobody else should wait for a photo to be decoded. The request's read is ended first
+(``telemed.uow.end_read``); the attachment is written in a new transaction of the same unit
+of work, which the request commits.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Literal
 
 from sqlmodel import Session
 
+from telemed import uow
 from telemed.accounts.models import User
 from telemed.attachments import auth, media, repository
 from telemed.attachments.models import Attachment, AttachmentKind
@@ -206,14 +209,12 @@ def attach_file(
         fmt = media.declared_format(filename, media_type)
         check_size(settings, max(len(data), size or 0), "file")
         media.check_bytes(fmt, data[: media.SNIFF_BYTES])
-        session.rollback()  # see the module docstring: no transaction during image work
+        uow.end_read(session)  # see the module docstring: no transaction during image work
         stored = process_and_store(blob_store(settings), fmt, data)
     except ValidationFailed as exc:
         refuse(session, user, "attachment", "new", target, f"{filename[:100]}: {exc.message}")
         raise
-    attachment = create_attachment(session, user, target, filename, stored)
-    session.commit()
-    return attachment
+    return create_attachment(session, user, target, filename, stored)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -255,7 +256,7 @@ class Download:
 def download(
     session: Session, settings: Settings, user: User, attachment_id: int, variant: Variant
 ) -> Download:
-    """The file to send, once the download is authorized and audited (committed)."""
+    """The file to send, once the download is authorized and audited."""
     attachment, consult = auth.get_visible_attachment(
         session, user, attachment_id, f"download of the {variant}"
     )

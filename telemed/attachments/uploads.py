@@ -7,6 +7,14 @@ twice. The last chunk finalizes the upload through the same pipeline as a one-sh
 (``service.process_and_store`` and ``service.create_attachment``), outside a transaction
 while the image work runs. A refused file marks the upload ``failed`` with the reason, is
 audited as ``denied`` and leaves no attachment and no partial file behind.
+
+Units of work: a chunk cannot be one, so ``append_chunk`` takes ``Units`` and is a scope
+owner. The request's own unit only reads the offset and ends (``expected_offset``) before
+the body is read, which may take minutes over 2G; the chunk is written and committed in a
+unit of its own; the last one is then finalized (image work with no transaction open, then
+the attachment in a third unit). A failure marking is written whether or not its unit
+commits (``telemed.uow.persist_regardless``), and partial files are deleted only once the
+row that says so is committed (``telemed.uow.after_commit``).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from telemed import uow
 from telemed.accounts.models import User
 from telemed.attachments import auth, media, repository
 from telemed.attachments.models import Attachment, Upload, UploadState
@@ -38,6 +47,7 @@ from telemed.clock import Clock
 from telemed.consults.models import Consult
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.settings import Settings
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +113,8 @@ def create_upload(
         expires_at=now + UPLOAD_LIFETIME,
     )
     session.add(upload)
-    session.commit()
-    part_files(settings).create(upload.id)
+    session.flush()
+    uow.after_commit(session, lambda: part_files(settings).create(upload.id))
     return upload
 
 
@@ -135,12 +145,12 @@ def get_upload(
 def expected_offset(session: Session, user: User, upload_id: str, clock: Clock) -> tuple[int, int]:
     """Where the next chunk must start and how many bytes may still come.
 
-    Ends the transaction: the caller is about to wait for a chunk over a slow link.
+    Ends the transaction (a read): the caller is about to wait for a chunk over a slow link.
     """
     upload, _consult = auth.get_own_upload(session, user, upload_id)
     _ensure_open(upload, clock.now())
     offset, remaining = upload.offset, upload.length - upload.offset
-    session.rollback()
+    uow.end_read(session)
     return offset, remaining
 
 
@@ -153,30 +163,34 @@ def _fail(
     why: str,
     clock: Clock,
 ) -> None:
-    """Mark the upload failed (if nobody finished it meanwhile), audit, drop its bytes."""
-    session.rollback()
-    upload = repository.get_upload(session, upload_id, lock=True)
-    if upload is not None and upload.state == UploadState.open:
-        upload.state = UploadState.failed
-        upload.failure = why[:500]
-        upload.updated_at = clock.now()
-        session.add(upload)
-        audit.record(
-            session,
-            user,
-            AuditAction.denied,
-            "upload",
-            upload_id,
-            case_id=target.case_id,
-            consult_id=target.consult_id,
-            detail=f"{upload.filename[:100]}: {why}",
-        )
-    session.commit()
-    part_files(settings).remove(upload_id)
+    """Mark the upload failed (if nobody finished it meanwhile), audit, drop its bytes:
+    recorded when the unit of work ends, whether it commits or (the request is refused)
+    rolls back."""
+
+    def write(unit: Session) -> None:
+        upload = repository.get_upload(unit, upload_id, lock=True)
+        if upload is not None and upload.state == UploadState.open:
+            upload.state = UploadState.failed
+            upload.failure = why[:500]
+            upload.updated_at = clock.now()
+            unit.add(upload)
+            audit.record(
+                unit,
+                user,
+                AuditAction.denied,
+                "upload",
+                upload_id,
+                case_id=target.case_id,
+                consult_id=target.consult_id,
+                detail=f"{upload.filename[:100]}: {why}",
+            )
+        uow.after_commit(unit, lambda: part_files(settings).remove(upload_id))
+
+    uow.persist_regardless(session, write)
 
 
 def append_chunk(
-    session: Session,
+    units: Units,
     settings: Settings,
     user: User,
     upload_id: str,
@@ -184,51 +198,52 @@ def append_chunk(
     data: bytes,
     clock: Clock,
 ) -> tuple[Upload, Attachment | None]:
-    """Write ``data`` at ``offset``; finalize the upload when its last byte is in.
+    """Write ``data`` at ``offset`` (committed); finalize the upload when its last byte is
+    in.
 
     An empty chunk at the final offset finalizes an upload whose last chunk arrived but
     whose finalization was interrupted.
     """
     now = clock.now()  # read when the chunk has arrived, maybe minutes after the request
-    upload, consult = auth.get_own_upload(session, user, upload_id, lock=True)
-    _ensure_open(upload, now)
-    target = Target(upload.consult_id, consult.case_id, upload.message_id)
-    if offset != upload.offset:
-        raise OffsetMismatch(upload.offset, offset)
-    if offset + len(data) > upload.length:
-        raise ValidationFailed(
-            f"the chunk ends at byte {offset + len(data)}, past the declared length "
-            f"{upload.length}",
-            field="body",
-        )
-    parts = part_files(settings)
-    kept = parts.size(upload_id)
-    if kept is None or kept < upload.offset:
-        _fail(session, settings, user, upload_id, target, "the partial file was lost", clock)
-        raise UploadGone("the partial file of this upload was lost; start a new upload")
-    fmt = media.format_for_media_type(upload.media_type)
-    assert fmt is not None
-    if offset == 0 and len(data) >= min(upload.length, media.SNIFF_BYTES):
-        # Refuse a wrong file at its first chunk: no point sending megabytes over 2G first.
-        try:
-            media.check_bytes(fmt, data[: media.SNIFF_BYTES])
-        except ValidationFailed as exc:
-            _fail(session, settings, user, upload_id, target, exc.message, clock)
-            raise
-    if data:
-        parts.write_at(upload_id, offset, data)
-        upload.offset = offset + len(data)
-        upload.updated_at = now
-        upload.expires_at = now + UPLOAD_LIFETIME
-        session.add(upload)
-    session.commit()
+    with units.one() as session:
+        upload, consult = auth.get_own_upload(session, user, upload_id, lock=True)
+        _ensure_open(upload, now)
+        target = Target(upload.consult_id, consult.case_id, upload.message_id)
+        if offset != upload.offset:
+            raise OffsetMismatch(upload.offset, offset)
+        if offset + len(data) > upload.length:
+            raise ValidationFailed(
+                f"the chunk ends at byte {offset + len(data)}, past the declared length "
+                f"{upload.length}",
+                field="body",
+            )
+        parts = part_files(settings)
+        kept = parts.size(upload_id)
+        if kept is None or kept < upload.offset:
+            _fail(session, settings, user, upload_id, target, "the partial file was lost", clock)
+            raise UploadGone("the partial file of this upload was lost; start a new upload")
+        fmt = media.format_for_media_type(upload.media_type)
+        assert fmt is not None
+        if offset == 0 and len(data) >= min(upload.length, media.SNIFF_BYTES):
+            # Refuse a wrong file at its first chunk: no point sending megabytes over 2G first.
+            try:
+                media.check_bytes(fmt, data[: media.SNIFF_BYTES])
+            except ValidationFailed as exc:
+                _fail(session, settings, user, upload_id, target, exc.message, clock)
+                raise
+        if data:
+            parts.write_at(upload_id, offset, data)
+            upload.offset = offset + len(data)
+            upload.updated_at = now
+            upload.expires_at = now + UPLOAD_LIFETIME
+            session.add(upload)
     if upload.offset < upload.length:
         return upload, None
-    return _finalize(session, settings, user, upload_id, target, fmt, clock)
+    return _finalize(units, settings, user, upload_id, target, fmt, clock)
 
 
 def _finalize(
-    session: Session,
+    units: Units,
     settings: Settings,
     user: User,
     upload_id: str,
@@ -236,56 +251,57 @@ def _finalize(
     fmt: media.Format,
     clock: Clock,
 ) -> tuple[Upload, Attachment]:
-    session.rollback()  # no transaction during image work (module docstring)
     parts = part_files(settings)
-    try:
+    try:  # no transaction open during the image work (module docstring)
         stored = process_and_store(blob_store(settings), fmt, parts.path(upload_id))
     except ValidationFailed as exc:
-        _fail(session, settings, user, upload_id, target, exc.message, clock)
+        with units.one() as session:
+            _fail(session, settings, user, upload_id, target, exc.message, clock)
         raise
-    upload = repository.get_upload(session, upload_id, lock=True)
-    if upload is None:  # pragma: no cover - uploads are never deleted
-        raise NotFound(f"upload {upload_id} not found")
-    if upload.state == UploadState.complete and upload.attachment_id is not None:
-        # A retry of the last chunk finalized it first: answer with its result.
-        existing = repository.get_attachment(session, upload.attachment_id)
-        session.rollback()
-        assert existing is not None
-        return upload, existing
-    _ensure_open(upload, clock.now())
-    consult = session.get(Consult, target.consult_id)
-    assert consult is not None
-    try:
-        ensure_open_for_attachments(consult)
-    except Conflict as exc:
-        _fail(session, settings, user, upload_id, target, exc.message, clock)
-        raise
-    attachment = create_attachment(session, user, target, upload.filename, stored)
-    upload.state = UploadState.complete
-    upload.attachment_id = attachment.id
-    upload.updated_at = clock.now()
-    session.add(upload)
-    session.commit()
-    parts.remove(upload_id)
+    with units.one() as session:
+        upload = repository.get_upload(session, upload_id, lock=True)
+        if upload is None:  # pragma: no cover - uploads are never deleted
+            raise NotFound(f"upload {upload_id} not found")
+        if upload.state == UploadState.complete and upload.attachment_id is not None:
+            # A retry of the last chunk finalized it first: answer with its result.
+            existing = repository.get_attachment(session, upload.attachment_id)
+            assert existing is not None
+            return upload, existing
+        _ensure_open(upload, clock.now())
+        consult = session.get(Consult, target.consult_id)
+        assert consult is not None
+        try:
+            ensure_open_for_attachments(consult)
+        except Conflict as exc:
+            _fail(session, settings, user, upload_id, target, exc.message, clock)
+            raise
+        attachment = create_attachment(session, user, target, upload.filename, stored)
+        upload.state = UploadState.complete
+        upload.attachment_id = attachment.id
+        upload.updated_at = clock.now()
+        session.add(upload)
+        uow.after_commit(session, lambda: parts.remove(upload_id))
     return upload, attachment
 
 
 def expire_stale_uploads(session: Session, settings: Settings, now: datetime) -> int:
-    """Mark abandoned uploads expired and delete their partial files; returns how many.
-
-    Called opportunistically whenever an upload is created (and fit for a periodic job);
-    commits its own unit of work.
-    """
+    """Mark abandoned uploads expired and delete their partial files (once that is
+    committed); returns how many. Called opportunistically whenever an upload is created
+    (in that request's unit of work), and by a periodic job."""
     stale = repository.expired_open_uploads(session, now, EXPIRE_BATCH)
     for upload in stale:
         upload.state = UploadState.expired
         upload.updated_at = now
         session.add(upload)
     ids = [u.id for u in stale]
-    session.commit()
+    session.flush()
     parts = part_files(settings)
-    for upload_id in ids:
-        parts.remove(upload_id)
+
+    def remove() -> None:
+        for upload_id in ids:
+            parts.remove(upload_id)
+
     if ids:
+        uow.after_commit(session, remove)
         log.info("expired %d abandoned upload(s)", len(ids))
     return len(ids)

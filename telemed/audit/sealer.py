@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from telemed.audit import chain, repository
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,11 @@ def seal_batch(session: Session, limit: int = SEAL_BATCH) -> int:
 def seal_pending(engine: Engine, batch: int = SEAL_BATCH) -> int:
     """Seal every row committed before this call, one transaction per batch (so the lock
     is held briefly); returns how many were sealed."""
+    units = Units(engine)
     total = 0
     while True:
-        with Session(engine) as session:
+        with units.one() as session:  # one unit of work per batch
             sealed = seal_batch(session, batch)
-            session.commit()
         total += sealed
         if sealed < batch:
             break

@@ -3,8 +3,10 @@
 ``record`` inserts an unsealed row in the caller's transaction, so the audit row commits
 or rolls back with the clinical write it describes, without any lock: the sealer
 (``telemed.audit.sealer``) puts committed rows into the hash chain later.
-``record_access`` records a read, committed before it returns; ``record_refusal`` records a
-refused attempt in a transaction of its own.
+``record_access`` records a read: on PostgreSQL through the group-commit appender
+(committed before it returns), on SQLite in the caller's unit of work. ``record_refusal``
+records a refused attempt so that it persists although the request fails
+(``telemed.uow.persist_regardless``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from telemed import uow
 from telemed.accounts.models import User
 from telemed.audit import chain, repository
 from telemed.audit.appender import appender_for
@@ -88,23 +91,23 @@ def record_access(
     consult_id: int | None = None,
     detail: str = "",
 ) -> AuditEntry:
-    """Record a read (or a refusal): committed before this returns, with no other write.
+    """Record a read (or a refusal).
 
-    PostgreSQL: through the engine's group-commit appender; SQLite: inline, committing the
-    request's transaction (which holds the write lock already).
+    PostgreSQL: through the engine's group-commit appender, committed before this returns
+    (the caller's transaction does not take the chain's lock for a read). SQLite: in the
+    caller's unit of work, committed with it (its transaction holds the write lock already).
     """
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
     engine = engine_of(session)
     if engine.dialect.name == "postgresql":
         appender_for(engine, _insert_reads).append(entry)
-    else:
+    else:  # SQLite: in the caller's unit of work, committed with the request
         repository.append(session, [entry])
-        session.commit()
     return entry
 
 
 def record_refusal(
-    engine: Engine,
+    session: Session,
     actor: User | None,
     object_type: str,
     object_id: int | str,
@@ -113,11 +116,12 @@ def record_refusal(
     consult_id: int | None = None,
     detail: str = "",
 ) -> None:
-    """A refused attempt is evidence too. The caller has ended its own transaction (which
-    is rolled back), so this is written in a transaction of its own."""
-    with Session(engine) as session:
+    """A refused attempt is evidence too, although the request fails: the row is written
+    when the unit of work ends, after its rollback (``telemed.uow.persist_regardless``)."""
+
+    def write(unit: Session) -> None:
         record_access(
-            session,
+            unit,
             actor,
             AuditAction.denied,
             object_type,
@@ -126,6 +130,8 @@ def record_refusal(
             consult_id=consult_id,
             detail=detail,
         )
+
+    uow.persist_regardless(session, write)
 
 
 def engine_of(session: Session) -> Engine:
@@ -143,14 +149,15 @@ def refusals_audited(
     case_id: int | None = None,
     consult_id: int | None = None,
 ) -> Iterator[None]:
-    """Record a refused clinical write (any 4xx) as ``denied`` with the reason given to the
-    user, after rolling back whatever the attempt had written."""
+    """Run a clinical write in a savepoint: refused (any 4xx), whatever it had written is
+    rolled back and the refusal is recorded as ``denied`` with the reason given to the user,
+    while the rest of the caller's unit of work stands (a form page shows the error)."""
     try:
-        yield
+        with session.begin_nested():
+            yield
     except TelemedError as exc:
-        session.rollback()
         record_refusal(
-            engine_of(session),
+            session,
             actor,
             object_type,
             object_id,

@@ -12,7 +12,7 @@ facility" (:func:`is_requesting_clinician`) and "the specialist assigned to the 
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Engine, false, true
+from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col
 
 from telemed.accounts.models import Role, User
@@ -68,21 +68,19 @@ def can_view(session: Session, user: User, consult: Consult) -> bool:
 def get_visible_consult(session: Session, user: User, consult_id: int) -> Consult:
     """The consult, or 404 whether it does not exist or is not the user's to see.
 
-    A refused attempt on an existing consult is audited (in its own transaction).
+    A refused attempt on an existing consult is audited (the row persists although the
+    request fails).
     """
     consult = repository.get_consult(session, consult_id)
     if consult is None:
         raise NotFound(f"consult {consult_id} not found")
     if not can_view(session, user, consult):
-        case_id = consult.case_id
-        session.rollback()  # end our read before the refusal is written (SQLite has one writer)
-        bind = session.get_bind()
         audit.record_refusal(
-            bind if isinstance(bind, Engine) else bind.engine,
+            session,
             user,
             "consult",
             consult_id,
-            case_id=case_id,
+            case_id=consult.case_id,
             consult_id=consult_id,
             detail="not allowed to see this consult",
         )

@@ -157,48 +157,54 @@ def _find_or_create_case(session: Session, user: User, facility_id: int, case_in
 
 
 def create_consult(session: Session, user: User, data: ConsultCreate, now: datetime) -> Consult:
-    """Create a consult (draft, or requested at once) in one transaction."""
+    """Create a consult (draft, or requested at once): all of it, or (refused) nothing."""
     facility_id = auth.ensure_can_create(user)
     _check_specialty(session, data.specialty)
     try:
-        case = _case_for(session, user, facility_id, data)
-        fields = data.model_dump(include=set(ConsultFields.model_fields) - {"vitals"})
-        consult = Consult(
-            case_id=case.id or 0,
-            facility_id=facility_id,
-            created_by_id=user.id or 0,
-            created_at=now,
-            state_changed_at=now,
-            **fields,
-            **_vitals_columns(data.vitals),
-        )
-        session.add(consult)
-        session.flush()
-        session.add(
-            ConsultEvent(
-                consult_id=consult.id or 0,
-                actor_id=user.id,
-                at=consult.created_at,
-                from_state=None,
-                to_state=ConsultState.draft,
-                reason="created",
-            )
-        )
-        audit.record(
-            session,
-            user,
-            AuditAction.create,
-            "consult",
-            consult.id or 0,
-            case_id=case.id,
-            consult_id=consult.id,
-        )
-        if data.submit:
-            transition(session, consult, ConsultState.requested, actor=user, at=now)
-        session.commit()
+        with session.begin_nested():  # refused: nothing of it stays in the caller's unit
+            consult = _create(session, user, facility_id, data, now)
     except IntegrityError as exc:  # e.g. the same new patient created twice at once
-        session.rollback()
         raise Conflict("the patient record changed meanwhile; please submit again") from exc
+    return consult
+
+
+def _create(
+    session: Session, user: User, facility_id: int, data: ConsultCreate, now: datetime
+) -> Consult:
+    case = _case_for(session, user, facility_id, data)
+    fields = data.model_dump(include=set(ConsultFields.model_fields) - {"vitals"})
+    consult = Consult(
+        case_id=case.id or 0,
+        facility_id=facility_id,
+        created_by_id=user.id or 0,
+        created_at=now,
+        state_changed_at=now,
+        **fields,
+        **_vitals_columns(data.vitals),
+    )
+    session.add(consult)
+    session.flush()
+    session.add(
+        ConsultEvent(
+            consult_id=consult.id or 0,
+            actor_id=user.id,
+            at=consult.created_at,
+            from_state=None,
+            to_state=ConsultState.draft,
+            reason="created",
+        )
+    )
+    audit.record(
+        session,
+        user,
+        AuditAction.create,
+        "consult",
+        consult.id or 0,
+        case_id=case.id,
+        consult_id=consult.id,
+    )
+    if data.submit:
+        transition(session, consult, ConsultState.requested, actor=user, at=now)
     return consult
 
 
@@ -226,14 +232,14 @@ def update_draft(session: Session, user: User, consult: Consult, data: ConsultUp
         consult_id=consult.id,
         detail="draft edited: " + ", ".join(sorted(data.model_dump(exclude_unset=True))),
     )
-    session.commit()
+    session.flush()
     return consult
 
 
 def submit(session: Session, user: User, consult: Consult, now: datetime) -> Consult:
     auth.ensure_requesting_clinician(user, consult)
     transition(session, consult, ConsultState.requested, actor=user, at=now)
-    session.commit()
+    session.flush()
     return consult
 
 
@@ -242,7 +248,7 @@ def cancel(session: Session, user: User, consult: Consult, reason: str, now: dat
     if not reason.strip():
         raise ValidationFailed("say why the consult is cancelled", field="reason")
     transition(session, consult, ConsultState.cancelled, actor=user, reason=reason, at=now)
-    session.commit()
+    session.flush()
     return consult
 
 

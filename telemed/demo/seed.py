@@ -1,4 +1,7 @@
-"""Seeding the demo data through the same services the product uses."""
+"""Seeding the demo data through the same services the product uses.
+
+Like every service, these only flush: the caller (the command line, a test) owns the unit of
+work and commits it."""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def seed_facilities(session: Session) -> None:
         session.add(
             Facility(code=code, name=name, kind=kind, district_id=districts[district].id or 0)
         )
-    session.commit()
+    session.flush()
 
 
 def seed_demo(session: Session, settings: Settings) -> bool:
@@ -182,7 +185,6 @@ def _seed_consults(
         now=now,
         settings=settings,
     )
-    session.commit()
     messages.post(session, nurse, fever, "Photos of the rash will follow when the network allows.")
     messages.post(
         session,

@@ -14,12 +14,19 @@ from telemed.directory import repository
 from telemed.directory.models import SpecialistProfile
 from telemed.notifications.service import already_queued, notify, notify_coordinators
 from telemed.settings import Settings
+from telemed.uow import Units
 
 REVERIFY_NOTICE = timedelta(days=30)
 
 
-def reverification_reminders(session: Session, settings: Settings, now: datetime) -> int:
-    """Returns how many specialists were told (dates in the clinicians' zone)."""
+def reverification_reminders(units: Units, settings: Settings, now: datetime) -> int:
+    """Returns how many specialists were told (dates in the clinicians' zone); one unit of
+    work for the run (it only queues notices, idempotent by their keys)."""
+    with units.one() as session:
+        return _remind(session, settings, now)
+
+
+def _remind(session: Session, settings: Settings, now: datetime) -> int:
     today = now.astimezone(ZoneInfo(settings.clinician_timezone)).date()
     rows = repository.expiring_registrations(session, today, today + REVERIFY_NOTICE)
 
@@ -56,5 +63,4 @@ def reverification_reminders(session: Session, settings: Settings, now: datetime
             link="/coordinator/specialists",
             now=now,
         )
-    session.commit()
     return queued

@@ -107,7 +107,7 @@ def register(
     session.flush()
     repository.replace_specialties(session, user.id or 0, dict.fromkeys(data.specialties))
     audit.record(session, user, AuditAction.create, "specialist_profile", user.id or 0)
-    session.commit()
+    session.flush()
     return profile
 
 
@@ -127,7 +127,7 @@ def update_profile(
         stored.timezone = data.time_zone
         session.add(stored)
     audit.record(session, user, AuditAction.update, "specialist_profile", user_id)
-    session.commit()
+    session.flush()
     return profile
 
 
@@ -190,7 +190,7 @@ def verify(
     audit.record(
         session, coordinator, AuditAction.update, "specialist_profile", user_id, detail="verified"
     )
-    session.commit()
+    session.flush()
     return profile
 
 
@@ -209,7 +209,7 @@ def reject(
     audit.record(
         session, coordinator, AuditAction.update, "specialist_profile", user_id, detail="rejected"
     )
-    session.commit()
+    session.flush()
     return profile
 
 
@@ -263,7 +263,7 @@ def set_availability(
     profile.updated_at = now
     session.add(profile)
     audit.record(session, user, AuditAction.update, "availability", user_id)
-    session.commit()
+    session.flush()
     return AvailabilityPublic(**data.model_dump(), time_zone=user.timezone)
 
 

@@ -98,7 +98,8 @@ async def register_submit(
     except ValidationError as exc:
         return _register_page(request, db, values, forms.field_errors(exc), 422)
     try:
-        service.register(db, settings, data, client_address(request), now)
+        with db.begin_nested():  # refused: nothing of the account or profile stays
+            service.register(db, settings, data, client_address(request), now)
     except TelemedError as exc:
         return _register_page(
             request, db, values, {exc.field or "__all__": exc.message}, exc.status_code
@@ -293,13 +294,17 @@ async def availability_submit(
     window_fields: list[str] = []
     saver = user
     try:
-        if source not in ("grid", "text"):
-            raise forms.FormErrors({"__all__": f"unknown source of windows {source[:20]!r}"})
-        data, window_fields, _ = forms.to_availability(values, sent if source == "grid" else None)
-        zone = check_zone(values["time_zone"])
-        validated(zone, data, timedelta(minutes=settings.slot_minutes))
-        saver = user if zone == user.timezone else _change_zone(db, user, zone, now)
-        service.set_availability(db, settings, saver, data, now)
+        # Two services, one savepoint: a refused save leaves the zone unchanged too.
+        with db.begin_nested():
+            if source not in ("grid", "text"):
+                raise forms.FormErrors({"__all__": f"unknown source of windows {source[:20]!r}"})
+            data, window_fields, _ = forms.to_availability(
+                values, sent if source == "grid" else None
+            )
+            zone = check_zone(values["time_zone"])
+            validated(zone, data, timedelta(minutes=settings.slot_minutes))
+            saver = user if zone == user.timezone else _change_zone(db, user, zone, now)
+            service.set_availability(db, settings, saver, data, now)
     except forms.FormErrors as exc:
         return _availability_page(
             request,
@@ -316,7 +321,6 @@ async def availability_submit(
     except TelemedError as exc:
         if exc.status_code != 422:
             raise
-        db.rollback()
         errors = {forms.error_field(exc.field, window_fields): exc.message}
         return _availability_page(
             request,
@@ -535,11 +539,11 @@ async def profile_submit(
         )
     before = service.get_profile(db, user_id).status
     try:
-        profile = service.update_profile(db, user, data, now)
+        with db.begin_nested():  # refused: nothing of it stays
+            profile = service.update_profile(db, user, data, now)
     except TelemedError as exc:
         if exc.status_code != 422:
             raise
-        db.rollback()
         errors = {exc.field or "__all__": exc.message}
         return _profile_page(request, db, user, values, errors, status=422, now=now)
     if data.time_zone != user.timezone:

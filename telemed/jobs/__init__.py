@@ -7,8 +7,12 @@ Only the registration lives here: each job's body is beside its domain
 Runs inside ``telemed serve`` (unless ``TELEMED_SCHEDULER_ENABLED=false``) and standalone
 as ``telemed scheduler``. On PostgreSQL exactly one process is leader, holding a
 session-level advisory lock on a connection opened for it alone (outside the request pool);
-every job opens its own session and is idempotent by database state, so a run repeated
-by the next leader after a failover changes nothing.
+every job is idempotent by database state, so a run repeated by the next leader after a
+failover changes nothing.
+
+The runner owns the transactions: it hands each job body ``Units`` of work on the engine,
+and the body does each item of its batch in a unit of its own (``units.item``), so one bad
+item is rolled back and logged and the rest go on. Bodies never commit.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from scheduling.runner import AdvisoryLock, LeaderRunner
 from telemed.appointments.jobs import send_reminders
@@ -36,6 +39,7 @@ from telemed.offers.policy import OfferPolicy
 from telemed.offers.service import DueReport, process_due_offers
 from telemed.sessions.jobs import mark_no_shows
 from telemed.settings import Settings
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +52,13 @@ DELIVERIES_EVERY = timedelta(seconds=15)
 APPOINTMENTS_EVERY = timedelta(minutes=1)  # 15-minute reminders and no-shows on time
 CARE_EVERY = timedelta(minutes=15)  # follow-ups, the daily digest, re-verification
 
-# A job body: one unit of work on an open session at ``now``, idempotent by database state.
-JobBody = Callable[[Session, Settings, datetime], object]
+# A job body: its units of work at ``now``, idempotent by database state.
+JobBody = Callable[[Units, Settings, datetime], object]
 
 
 def run_due_offers(engine: Engine, policy: OfferPolicy, clock: Clock = SYSTEM_CLOCK) -> DueReport:
     """Expire overdue offers, move their consults on, offer waiting consults."""
-    with Session(engine, expire_on_commit=False) as session:
-        report = process_due_offers(session, clock.now(), policy)
+    report = process_due_offers(Units(engine), clock.now(), policy)
     if report.expired or report.offered or report.escalated or report.failed:
         log.info(
             "offers: %d expired, %d consult(s) offered, %d escalated, %d failed",
@@ -68,22 +71,21 @@ def run_due_offers(engine: Engine, policy: OfferPolicy, clock: Clock = SYSTEM_CL
 
 
 def run_expire_uploads(engine: Engine, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> int:
-    """Mark abandoned uploads expired and delete their partial files."""
-    with Session(engine, expire_on_commit=False) as session:
+    """Mark abandoned uploads expired and delete their partial files (one unit of work)."""
+    with Units(engine).one() as session:
         return expire_stale_uploads(session, settings, clock.now())
 
 
 def run_job(engine: Engine, settings: Settings, clock: Clock, name: str, *bodies: JobBody) -> None:
-    """Run each body in its own session at the clock's time; one failing body never stops
-    the next."""
+    """Run each body with units of work on ``engine`` at the clock's time; one failing body
+    never stops the next."""
+    units = Units(engine)
     for body in bodies:
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                result = body(session, settings, clock.now())
-            except Exception:
-                session.rollback()
-                log.exception("job %s: %s failed", name, body.__name__)
-                continue
+        try:
+            result = body(units, settings, clock.now())
+        except Exception:  # what its units of work did not catch (e.g. its first read)
+            log.exception("job %s: %s failed", name, body.__name__)
+            continue
         if result:
             log.info("job %s: %s -> %s", name, body.__name__, result)
 

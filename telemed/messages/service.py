@@ -32,7 +32,7 @@ def post(session: Session, user: User, consult: Consult, body: str) -> Message:
         case_id=consult.case_id,
         consult_id=consult.id,
     )
-    session.commit()
+    session.flush()
     return message
 
 

@@ -20,6 +20,7 @@ from telemed.consults.models import ConsultState
 from telemed.notes import repository
 from telemed.notifications.service import notify
 from telemed.settings import Settings
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -31,40 +32,57 @@ def today(settings: Settings, now: datetime) -> date:
     return now.astimezone(ZoneInfo(settings.clinician_timezone)).date()
 
 
-def follow_ups_due(session: Session, settings: Settings, now: datetime) -> list[int]:
-    """Returns the consult ids moved to ``follow_up_due``."""
+def follow_ups_due(units: Units, settings: Settings, now: datetime) -> list[int]:
+    """Returns the consult ids moved to ``follow_up_due``; each consult is a unit of work of
+    its own, so one that fails is rolled back and logged and the others go on."""
+    with units.one() as session:
+        due = [
+            (note.consult_id, note.id or 0, note.follow_up_on)
+            for note, _case in repository.follow_ups(session, None, today(settings, now))
+        ]
     moved = []
-    for note, _case in repository.follow_ups(session, None, today(settings, now)):
-        consult = consults_repository.get_consult(session, note.consult_id)
-        if consult is None or consult.state not in FINISHED:
-            continue
-        try:
-            consults.transition(
-                session,
-                consult,
-                ConsultState.follow_up_due,
-                actor=None,
-                reason=f"follow-up due on {note.follow_up_on:%d %b %Y}",
-                at=now,
-            )
-            clinician = session.get(User, consult.created_by_id)
-            if clinician is not None:
-                notify(
-                    session,
-                    clinician,
-                    kind="follow_up_due",
-                    subject=f"Follow-up due: consult {consult.id}",
-                    body=(
-                        f"The specialist asked for a follow-up of consult {consult.id} "
-                        f"on {note.follow_up_on:%d %b %Y}. Record the outcome on the consult."
-                    ),
-                    dedupe_key=f"follow_up_due:consult{consult.id}:note{note.id}",
-                    link=f"/consults/{consult.id}",
-                    now=now,
-                )
-            session.commit()
-            moved.append(consult.id or 0)
-        except Exception:
-            session.rollback()
-            log.exception("marking the follow-up of consult %s failed", note.consult_id)
+    for consult_id, note_id, follow_up_on in due:
+        done = units.attempt(
+            f"marking the follow-up of consult {consult_id} failed",
+            log,
+            _follow_up,
+            consult_id,
+            note_id,
+            follow_up_on,
+            now,
+        )
+        if done:
+            moved.append(consult_id)
     return moved
+
+
+def _follow_up(
+    session: Session, consult_id: int, note_id: int, follow_up_on: date | None, now: datetime
+) -> bool:
+    consult = consults_repository.get_consult(session, consult_id)
+    if consult is None or consult.state not in FINISHED:
+        return False
+    consults.transition(
+        session,
+        consult,
+        ConsultState.follow_up_due,
+        actor=None,
+        reason=f"follow-up due on {follow_up_on:%d %b %Y}",
+        at=now,
+    )
+    clinician = session.get(User, consult.created_by_id)
+    if clinician is not None:
+        notify(
+            session,
+            clinician,
+            kind="follow_up_due",
+            subject=f"Follow-up due: consult {consult.id}",
+            body=(
+                f"The specialist asked for a follow-up of consult {consult.id} "
+                f"on {follow_up_on:%d %b %Y}. Record the outcome on the consult."
+            ),
+            dedupe_key=f"follow_up_due:consult{consult.id}:note{note_id}",
+            link=f"/consults/{consult.id}",
+            now=now,
+        )
+    return True

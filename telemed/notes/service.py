@@ -104,7 +104,6 @@ def create(session: Session, user: User, consult: Consult, data: NoteFields) -> 
         )
         _apply(session, note, data)
         _audit(session, user, AuditAction.create, note, consult)
-        session.commit()
     return note
 
 
@@ -147,7 +146,6 @@ def update_draft(
         _ensure_editable(user, note)
         _apply(session, note, data)
         _audit(session, user, AuditAction.update, note, consult)
-        session.commit()
     return note
 
 
@@ -190,7 +188,7 @@ def _sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> 
             reason=f"answered by {user.full_name}'s signed note",
             at=note.signed_at,
         )
-    session.commit()
+    session.flush()
     return note
 
 
@@ -226,9 +224,8 @@ def _amend(
     try:
         _apply(session, amendment, data)
         _audit(session, user, AuditAction.amend, amendment, consult)
-        session.commit()
+        session.flush()
     except IntegrityError as exc:  # a concurrent amendment took this version number
-        session.rollback()
         raise Conflict("the note was amended meanwhile; reload and try again") from exc
     return amendment
 
@@ -267,7 +264,6 @@ def record_outcome(
                 reason=f"outcome recorded: {str(data.outcome).replace('_', ' ')}",
                 at=now,
             )
-        session.commit()
     return outcome
 
 

@@ -3,9 +3,10 @@ transaction, and the job that drains the outbox.
 
 ``notify`` never commits: the notice and its messages exist exactly when the business
 change that caused them commits. ``deliver_due`` sends at most once: a message is marked
-``sending`` and committed before the server is contacted and marked ``sent`` after; one
-found still ``sending`` later (the process died mid-send) is failed for a person to look
-at, never sent again by itself.
+``sending`` in a unit of work of its own, committed before the server is contacted (the
+one intermediate commit of the outbox, on purpose), and marked ``sent`` in another after;
+one found still ``sending`` later (the process died mid-send) is failed for a person to
+look at, never sent again by itself.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from telemed.notifications.models import (
     OutboxMessage,
 )
 from telemed.settings import Settings
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -196,24 +198,21 @@ class DeliveryReport:
         return bool(self.sent or self.retrying or self.failed or self.interrupted or self.errors)
 
 
-def deliver_due(session: Session, settings: Settings, now: datetime) -> DeliveryReport:
+def deliver_due(units: Units, settings: Settings, now: datetime) -> DeliveryReport:
     """Send outbox rows due at ``now`` (the scheduler job calls this every ~15 s).
 
-    Each message is claimed (``sending``, committed), sent, and its outcome committed; one
-    failing message never stops the others.
+    Each message is claimed (``sending``) in a unit of work of its own, sent with no
+    transaction open, and its outcome recorded in another; one failing message never stops
+    the others.
     """
     report = DeliveryReport()
     stale_before = now - timedelta(minutes=settings.outbox_stale_sending_minutes)
-    report.interrupted = repository.fail_interrupted(session, stale_before, INTERRUPTED)
-    session.commit()
-    for message_id in repository.due_message_ids(session, now, settings.outbox_batch_size):
-        try:
-            _deliver_one(session, settings, message_id, now, report)
-        except Exception:  # one bad message never stops the batch
-            log.exception("outbox message %d: could not record the delivery", message_id)
-            session.rollback()
-            report.errors.append(message_id)
-    session.commit()  # end the read transaction
+    with units.one() as session:
+        report.interrupted = repository.fail_interrupted(session, stale_before, INTERRUPTED)
+    with units.one() as session:
+        due = repository.due_message_ids(session, now, settings.outbox_batch_size)
+    for message_id in due:
+        _deliver_one(units, settings, message_id, now, report)
     return report
 
 
@@ -253,26 +252,38 @@ def _claim(session: Session, message_id: int, now: datetime) -> _Claimed | None:
 
 
 def _deliver_one(
-    session: Session, settings: Settings, message_id: int, now: datetime, report: DeliveryReport
+    units: Units, settings: Settings, message_id: int, now: datetime, report: DeliveryReport
 ) -> None:
-    claimed = _claim(session, message_id, now)
+    claimed: _Claimed | None = None
+    failure = f"outbox message {message_id}: could not record the delivery"
+    claim = units.item(failure, log)
+    with claim as session:  # `sending` is durable before we talk to the server
+        claimed = _claim(session, message_id, now)
+    if claim.failed:
+        report.errors.append(message_id)
     if claimed is None:
-        session.rollback()  # someone else took it, or a coordinator changed it
-        return
-    session.commit()  # `sending` is durable before we talk to the server
+        return  # someone else took it, a coordinator changed it, or the claim failed
     try:
         _send(settings, claimed, now)
     except delivery.DeliveryFailed as exc:
-        _record_failure(session, settings, claimed, exc.message, exc.permanent, now, report)
+        error, permanent = exc.message, exc.permanent
     except Exception as exc:  # a bug of ours: keep it visible, try again later
         log.exception("outbox message %d: unexpected error while sending", message_id)
         error = f"internal error: {type(exc).__name__}: {exc}"[: delivery.MAX_ERROR]
-        _record_failure(session, settings, claimed, error, False, now, report)
+        permanent = False
     else:
-        repository.finish(
-            session, message_id, status=DeliveryStatus.sent, sent_at=now, last_error=""
-        )
-        session.commit()
+        error, permanent = "", False
+    outcome = units.item(failure, log)
+    with outcome as session:
+        if error:
+            _record_failure(session, settings, claimed, error, permanent, now, report)
+        else:
+            repository.finish(
+                session, message_id, status=DeliveryStatus.sent, sent_at=now, last_error=""
+            )
+    if outcome.failed:
+        report.errors.append(message_id)
+    elif not error:
         report.sent.append(message_id)
 
 
@@ -318,7 +329,6 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=delay),
         )
         report.retrying.append(message.id)
-    session.commit()
     log.warning("outbox message %d (%s): %s", message.id, message.channel, error)
 
 
@@ -359,11 +369,9 @@ def unread_count(session: Session, user: User) -> int:
 
 
 def mark_read(session: Session, user: User, ids: Sequence[int], now: datetime) -> int:
-    """Mark these of the user's own notifications read (committed)."""
+    """Mark these of the user's own notifications read."""
     assert user.id is not None
-    changed = repository.mark_read(session, user.id, ids, now)
-    session.commit()
-    return changed
+    return repository.mark_read(session, user.id, ids, now)
 
 
 def mark_one_read(
@@ -375,7 +383,6 @@ def mark_one_read(
         raise NotFound(f"notification {notification_id} not found")
     if found.read_at is None:
         repository.mark_read(session, found.user_id, [notification_id], now)
-        session.commit()
         found.read_at = now
     return found
 
@@ -405,7 +412,6 @@ def retry_now(session: Session, user: User, message_id: int, now: datetime) -> O
         message_id,
         detail=f"retry requested ({message.channel}, was {message.status})",
     )
-    session.commit()
     refreshed = repository.get_message(session, message_id)
     assert refreshed is not None
     return refreshed

@@ -21,6 +21,7 @@ from telemed.notifications import repository as notifications_repository
 from telemed.notifications.service import coordinators_told, notify_coordinators
 from telemed.offers import repository
 from telemed.settings import Settings
+from telemed.uow import Units
 
 DIGEST_HOUR = 6  # local hour (settings.clinician_timezone) after which the digest goes out
 
@@ -51,8 +52,14 @@ def digest_text(session: Session, now: datetime) -> str:
     )
 
 
-def daily_digest(session: Session, settings: Settings, now: datetime) -> int:
-    """Once a day after 06:00 Maseru time; returns how many coordinators were written to."""
+def daily_digest(units: Units, settings: Settings, now: datetime) -> int:
+    """Once a day after 06:00 Maseru time; returns how many coordinators were written to
+    (one unit of work)."""
+    with units.one() as session:
+        return _digest(session, settings, now)
+
+
+def _digest(session: Session, settings: Settings, now: datetime) -> int:
     local = now.astimezone(ZoneInfo(settings.clinician_timezone))
     key = f"digest:{local.date().isoformat()}"
     if local.hour < DIGEST_HOUR or coordinators_told(session, key):
@@ -66,5 +73,4 @@ def daily_digest(session: Session, settings: Settings, now: datetime) -> int:
         link="/",
         now=now,
     )
-    session.commit()
     return queued

@@ -30,11 +30,12 @@ from telemed.consults.models import (
 )
 from telemed.directory import repository as directory
 from telemed.directory.service import is_eligible
-from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
+from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.offers import auth, matching, notices, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
 from telemed.settings import Settings
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,9 @@ def offer_requested(
     risk. Without any candidate it stays ``requested`` (the periodic run retries) until it
     has waited as long as an offer would have lasted, then it is escalated. ``planned``
     holds a batch's choice (see :func:`plan_batch`); a consult it leaves out is matched on
-    its own. Commits."""
+    its own."""
     locked = consults_repository.lock_consult(session, consult.id or 0)
     if locked is None or locked.state != ConsultState.requested:
-        session.commit()
         return []
     consult = locked
     failures = repository.last_round(session, consult.id or 0)
@@ -97,11 +97,9 @@ def offer_requested(
     deadline = policy.deadline(consult)
     if failures >= policy.max_failures:
         _escalate(session, consult, f"{failures} offers declined or expired", now)
-        session.commit()
         return []
     if now + expiry > deadline:
         _escalate(session, consult, "the deadline is at risk", now)
-        session.commit()
         return []
     emergency = consult.urgency == Urgency.emergency
     chosen: list[matching.Candidate]
@@ -115,7 +113,6 @@ def offer_requested(
         waiting_since = consult.state_changed_at
         if now - waiting_since >= expiry:
             _escalate(session, consult, "no eligible specialist is available", now)
-        session.commit()
         return []
     consults.transition(
         session,
@@ -142,7 +139,7 @@ def offer_requested(
         _audit(session, None, offer, consult, "offered")
         notices.offered(session, consult, offer, candidate.user, now)
         offers.append(offer)
-    session.commit()
+    session.flush()
     return offers
 
 
@@ -178,57 +175,60 @@ def accept(
     the other open offers are withdrawn. A live (video, audio) consult is booked in the
     same transaction at the offer's slot and becomes ``scheduled``; an asynchronous one
     stays ``accepted``. A lost race, an expired or closed offer, a slot that clashes with
-    another appointment of the specialist: 409, and nothing changed."""
+    another appointment of the specialist: 409, and nothing changed (a savepoint)."""
     try:
-        offer, consult = _own_open_offer(session, user, offer_id, now)
-        profile = directory.get_profile(session, user.id or 0)
-        if profile is None or not is_eligible(profile, now.date()):
-            raise Conflict("your registration is not verified or has expired", field="offer")
-        consults.transition(
-            session,
-            consult,
-            ConsultState.accepted,
-            actor=user,
-            reason=f"accepted by {user.full_name}",
-            at=now,
-        )
-        if not repository.close_offer(
-            session, offer_id, OfferStatus.accepted, now, accepted_consult_id=consult.id
-        ):
-            raise Conflict("this offer was closed meanwhile", field="offer")
-        others = repository.withdraw_open(
-            session, consult.id or 0, now, "another specialist accepted"
-        )
-        if others:
-            consults.record_fact(
-                session, consult, None, f"{len(others)} other offer(s) withdrawn", now
-            )
-        _uninvolve(session, consult, others)
-        _involve(session, consult, user, ParticipantRelation.assigned)
-        _audit(session, user, offer, consult, "accepted")
-        slot = (offer.slot_start, offer.slot_end) if offer.slot_start and offer.slot_end else None
-        appointments.book_after_acceptance(
-            session,
-            consult,
-            user,
-            actor=user,
-            now=now,
-            slot=slot,
-            slot_length=policy.slot_length,
-            settings=settings,
-        )
-        if consult.state == ConsultState.accepted:  # asynchronous: no booking notice
-            notices.accepted(session, consult, user, now)
-        session.commit()
+        with session.begin_nested():
+            _accept(session, user, offer_id, now, policy, settings)
     except IntegrityError as exc:  # a second winner refused by the unique constraint
-        session.rollback()
         raise Conflict("another specialist accepted this consult first", field="offer") from exc
-    except TelemedError:
-        session.rollback()
-        raise
     fresh = repository.get_offer(session, offer_id)
     assert fresh is not None
     return fresh
+
+
+def _accept(
+    session: Session,
+    user: User,
+    offer_id: int,
+    now: datetime,
+    policy: OfferPolicy,
+    settings: Settings | None,
+) -> None:
+    offer, consult = _own_open_offer(session, user, offer_id, now)
+    profile = directory.get_profile(session, user.id or 0)
+    if profile is None or not is_eligible(profile, now.date()):
+        raise Conflict("your registration is not verified or has expired", field="offer")
+    consults.transition(
+        session,
+        consult,
+        ConsultState.accepted,
+        actor=user,
+        reason=f"accepted by {user.full_name}",
+        at=now,
+    )
+    if not repository.close_offer(
+        session, offer_id, OfferStatus.accepted, now, accepted_consult_id=consult.id
+    ):
+        raise Conflict("this offer was closed meanwhile", field="offer")
+    others = repository.withdraw_open(session, consult.id or 0, now, "another specialist accepted")
+    if others:
+        consults.record_fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
+    _uninvolve(session, consult, others)
+    _involve(session, consult, user, ParticipantRelation.assigned)
+    _audit(session, user, offer, consult, "accepted")
+    slot = (offer.slot_start, offer.slot_end) if offer.slot_start and offer.slot_end else None
+    appointments.book_after_acceptance(
+        session,
+        consult,
+        user,
+        actor=user,
+        now=now,
+        slot=slot,
+        slot_length=policy.slot_length,
+        settings=settings,
+    )
+    if consult.state == ConsultState.accepted:  # asynchronous: no booking notice
+        notices.accepted(session, consult, user, now)
 
 
 def decline(
@@ -239,10 +239,13 @@ def decline(
     now: datetime,
     policy: OfferPolicy = DEFAULT_POLICY,
 ) -> ConsultOffer:
-    """Decline with a reason; when no other offer is open the next candidate gets one."""
+    """Decline with a reason; when no other offer is open the next candidate gets one.
+
+    The decline is a savepoint (refused: nothing changed); the next offer another, so that
+    the decline stands if offering fails (the periodic run offers the consult then)."""
     if not reason.strip():
         raise ValidationFailed("say why you decline", field="reason")
-    try:
+    with session.begin_nested():
         offer, consult = _own_open_offer(session, user, offer_id, now)
         text = f"declined by {user.full_name}: {reason.strip()}"
         if not repository.close_offer(
@@ -252,12 +255,12 @@ def decline(
         _uninvolve(session, consult, [offer.specialist_id])
         _audit(session, user, offer, consult, "declined")
         rematch = _after_offer_closed(session, consult, user, text, now)
-        session.commit()
-    except TelemedError:
-        session.rollback()
-        raise
     if rematch:
-        offer_requested(session, consult, now, policy)
+        try:
+            with session.begin_nested():
+                offer_requested(session, consult, now, policy)
+        except Exception:
+            log.exception("offering consult %s again failed; the periodic run will", consult.id)
     fresh = repository.get_offer(session, offer_id)
     assert fresh is not None
     return fresh
@@ -285,10 +288,13 @@ class DueReport:
     failed: list[int] = field(default_factory=list)  # consult ids whose processing failed
 
 
-def _expire(session: Session, consult_id: int, now: datetime, report: DueReport) -> bool:
+def _expire(session: Session, consult_id: int, now: datetime) -> list[int]:
+    """Expire the consult's overdue offers (and move it back to ``requested`` when none is
+    open any more); the ids of the offers expired."""
     consult = consults_repository.lock_consult(session, consult_id)
     if consult is None:
-        return False
+        return []
+    expired: list[int] = []
     due = [
         o
         for o in repository.offers_of(session, consult_id)
@@ -299,11 +305,11 @@ def _expire(session: Session, consult_id: int, now: datetime, report: DueReport)
         if repository.close_offer(session, offer.id or 0, OfferStatus.expired, now):
             _uninvolve(session, consult, [offer.specialist_id])
             _audit(session, None, offer, consult, "expired")
-            report.expired.append(offer.id or 0)
-    text = "offer expired without an answer: " + ", ".join(names)
-    rematch = _after_offer_closed(session, consult, None, text, now) if due else False
-    session.commit()
-    return rematch
+            expired.append(offer.id or 0)
+    if due:
+        text = "offer expired without an answer: " + ", ".join(names)
+        _after_offer_closed(session, consult, None, text, now)
+    return expired
 
 
 def withdraw_offers_to(
@@ -315,7 +321,7 @@ def withdraw_offers_to(
 ) -> list[int]:
     """Withdraw every open offer made to ``specialist`` (e.g. their account was deactivated:
     they can never answer) and move each consult on to its next candidate at once, rather
-    than leave it waiting for the offer to expire. One transaction per consult; the ids of
+    than leave it waiting for the offer to expire, in the caller's unit of work; the ids of
     the withdrawn offers."""
     consult_ids = [
         c.id or 0 for _, c in repository.offers_for(session, specialist.id or 0, [OfferStatus.open])
@@ -324,7 +330,6 @@ def withdraw_offers_to(
     for consult_id in consult_ids:
         consult = consults_repository.lock_consult(session, consult_id)
         if consult is None:
-            session.rollback()
             continue
         mine = [
             o
@@ -340,7 +345,6 @@ def withdraw_offers_to(
                 withdrawn.append(offer.id or 0)
         text = f"offer to {specialist.full_name} withdrawn: {reason}"
         rematch = _after_offer_closed(session, consult, None, text, now) if mine else False
-        session.commit()
         if rematch:
             offer_requested(session, consult, now, policy)
     return withdrawn
@@ -359,58 +363,82 @@ def plan_batch(
 ) -> dict[int, matching.Candidate | None]:
     """The periodic batch: every waiting non-emergency consult matched at once with the
     min-cost assignment (emergencies are broadcast, never batched). A consult that fails
-    to build (stored data no longer valid) is left out and matched on its own."""
+    to build (stored data no longer valid) is left out and matched on its own. Only reads."""
     batched = [
         consult
         for consult in (session.get(Consult, consult_id) for consult_id in consult_ids)
         if consult is not None and consult.urgency != Urgency.emergency
     ]
     if len(batched) < 2:
-        session.rollback()
         return {}  # nothing to share: one request alone is matched the same either way
     instances = [matching.build(session, consult, now, policy) for consult in batched]
-    session.rollback()  # end the read-only snapshot before the per-consult transactions
     return matching.plan(instances)
 
 
 def process_due_offers(
-    session: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+    units: Units, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
 ) -> DueReport:
     """Expire offers past their time and move each consult on (next candidate or
     escalation); then give every ``requested`` consult an offer if it has none, the
-    non-emergency ones planned together by :func:`plan_batch`. Each consult
-    is its own transaction, and one failing consult never stops the others. Idempotent:
-    running it twice at the same ``now`` changes nothing the second time."""
+    non-emergency ones planned together by :func:`plan_batch`. Each consult is a unit of
+    work of its own (``units.item``): one failing consult is rolled back and logged, and the
+    others go on. Idempotent: running it twice at the same ``now`` changes nothing the
+    second time."""
     report = DueReport()
-    for consult_id in repository.consults_with_due_offers(session, now):
-        try:
-            _expire(session, consult_id, now, report)
-        except Exception:  # one bad item must not abort the batch
-            session.rollback()
-            log.exception("expiring the offers of consult %s failed", consult_id)
+    with units.one() as session:
+        due = repository.consults_with_due_offers(session, now)
+    for consult_id in due:
+        expired = units.attempt(
+            f"expiring the offers of consult {consult_id} failed", log, _expire, consult_id, now
+        )
+        if expired is None:
             report.failed.append(consult_id)
-    waiting = repository.requested_consults(session)
-    try:
-        planned = plan_batch(session, waiting, now, policy)
-    except Exception:  # the batch is an optimisation: without it each consult goes alone
-        session.rollback()
-        log.exception("batch matching failed; offering one consult at a time")
-        planned = {}
+        else:
+            report.expired.extend(expired)
+    with units.one() as session:
+        waiting = repository.requested_consults(session)
+    planned = units.attempt(
+        "batch matching failed; offering one consult at a time",
+        log,
+        plan_batch,
+        waiting,
+        now,
+        policy,
+    )
     for consult_id in waiting:
-        try:
-            consult = session.get(Consult, consult_id)
-            if consult is None:
-                continue
-            made = offer_requested(session, consult, now, policy, planned)
-            if made:
-                report.offered.append(consult_id)
-            elif consult.state == ConsultState.escalated:
-                report.escalated.append(consult_id)
-        except Exception:
-            session.rollback()
-            log.exception("offering consult %s failed", consult_id)
+        outcome = units.attempt(
+            f"offering consult {consult_id} failed",
+            log,
+            _offer_waiting,
+            consult_id,
+            now,
+            policy,
+            planned or {},
+        )
+        if outcome is None:
             report.failed.append(consult_id)
+        elif outcome is ConsultState.offered:
+            report.offered.append(consult_id)
+        elif outcome is ConsultState.escalated:
+            report.escalated.append(consult_id)
     return report
+
+
+def _offer_waiting(
+    session: Session,
+    consult_id: int,
+    now: datetime,
+    policy: OfferPolicy,
+    planned: dict[int, matching.Candidate | None],
+) -> ConsultState | str:
+    """One waiting consult of the periodic run: ``offered``, ``escalated``, or "" (it
+    still waits, or it was not waiting any more)."""
+    consult = session.get(Consult, consult_id)
+    if consult is None:
+        return ""
+    if offer_requested(session, consult, now, policy, planned):
+        return ConsultState.offered
+    return ConsultState.escalated if consult.state == ConsultState.escalated else ""
 
 
 def assign_by_hand(
@@ -444,59 +472,57 @@ def assign_by_hand(
             field="specialist_id",
         )
     try:
-        consult = consults_repository.lock_consult(session, consult_id)
-        if consult is None:
-            raise NotFound(f"consult {consult_id} not found")
-        text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
-        if reason.strip():
-            text += f": {reason.strip()}"
-        consults.transition(
-            session, consult, ConsultState.accepted, actor=coordinator, reason=text, at=now
-        )
-        withdrawn = repository.withdraw_open(session, consult_id, now, "assigned by a coordinator")
-        if withdrawn:
-            consults.record_fact(
-                session, consult, coordinator, f"{len(withdrawn)} open offer(s) withdrawn", now
+        with session.begin_nested():  # refused: nothing changed
+            consult = consults_repository.lock_consult(session, consult_id)
+            if consult is None:
+                raise NotFound(f"consult {consult_id} not found")
+            text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
+            if reason.strip():
+                text += f": {reason.strip()}"
+            consults.transition(
+                session, consult, ConsultState.accepted, actor=coordinator, reason=text, at=now
             )
-        _uninvolve(session, consult, withdrawn)
-        offer = ConsultOffer(
-            consult_id=consult_id,
-            specialist_id=specialist_id,
-            round=repository.last_round(session, consult_id),
-            status=OfferStatus.accepted,
-            offered_at=now,
-            expires_at=now,
-            responded_at=now,
-            reason=reason.strip(),
-            assigned_by_id=coordinator.id,
-            accepted_consult_id=consult_id,
-        )
-        session.add(offer)
-        session.flush()
-        _involve(session, consult, specialist, ParticipantRelation.assigned)
-        _audit(session, coordinator, offer, consult, "assigned by hand")
-        slot = None
-        if starts_at is not None:
-            start = appointments.check_new_start(starts_at, now)
-            slot = (start, start + policy.slot_length)
-        booked = appointments.book_after_acceptance(
-            session,
-            consult,
-            specialist,
-            actor=coordinator,
-            now=now,
-            slot=slot,
-            slot_length=policy.slot_length,
-            settings=settings,
-        )
-        if booked is not None:
-            offer.slot_start, offer.slot_end = booked.starts_at, booked.ends_at
+            withdrawn = repository.withdraw_open(
+                session, consult_id, now, "assigned by a coordinator"
+            )
+            if withdrawn:
+                consults.record_fact(
+                    session, consult, coordinator, f"{len(withdrawn)} open offer(s) withdrawn", now
+                )
+            _uninvolve(session, consult, withdrawn)
+            offer = ConsultOffer(
+                consult_id=consult_id,
+                specialist_id=specialist_id,
+                round=repository.last_round(session, consult_id),
+                status=OfferStatus.accepted,
+                offered_at=now,
+                expires_at=now,
+                responded_at=now,
+                reason=reason.strip(),
+                assigned_by_id=coordinator.id,
+                accepted_consult_id=consult_id,
+            )
             session.add(offer)
-        session.commit()
+            session.flush()
+            _involve(session, consult, specialist, ParticipantRelation.assigned)
+            _audit(session, coordinator, offer, consult, "assigned by hand")
+            slot = None
+            if starts_at is not None:
+                start = appointments.check_new_start(starts_at, now)
+                slot = (start, start + policy.slot_length)
+            booked = appointments.book_after_acceptance(
+                session,
+                consult,
+                specialist,
+                actor=coordinator,
+                now=now,
+                slot=slot,
+                slot_length=policy.slot_length,
+                settings=settings,
+            )
+            if booked is not None:
+                offer.slot_start, offer.slot_end = booked.starts_at, booked.ends_at
+                session.add(offer)
     except IntegrityError as exc:
-        session.rollback()
         raise Conflict("this consult already has an accepted specialist") from exc
-    except TelemedError:
-        session.rollback()
-        raise
     return offer

@@ -167,7 +167,7 @@ def record(
         user_agent=user_agent[:USER_AGENT_CHARS],
     )
     repository.add(session, row)
-    session.commit()
+    session.flush()
     return row
 
 

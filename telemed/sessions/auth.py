@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
@@ -58,15 +57,13 @@ def ensure_call_participant(session: Session, user: User, consult: Consult) -> s
     """The user's call role; 403 (audited) for anyone who is not a participant."""
     role = call_role(session, user, consult)
     if role is None:
-        consult_id, case_id = consult.id or 0, consult.case_id
-        session.rollback()  # end our read before the refusal is written (SQLite: one writer)
-        bind = session.get_bind()
+        consult_id = consult.id or 0
         audit.record_refusal(
-            bind if isinstance(bind, Engine) else bind.engine,
+            session,
             user,
             "call",
             consult_id,
-            case_id=case_id,
+            case_id=consult.case_id,
             consult_id=consult_id,
             detail="not a participant of this consult's call",
         )

@@ -50,6 +50,7 @@ from telemed.sessions.schemas import (
     PhotoShareIn,
 )
 from telemed.settings import Settings
+from telemed.uow import Units
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def mint_ticket(
         consult_id=consult_id,
         detail=f"role {role}",
     )
-    session.commit()
+    session.flush()
     return CallTicket(
         consult_id=consult_id,
         room=room_of(consult_id),
@@ -172,7 +173,8 @@ def mint_ticket(
 
 
 def record_event(engine: Engine, event: SessionEvent) -> CallSessionEvent | None:
-    """Store one hub event on its consult's call record, in a transaction of its own.
+    """Store one hub event on its consult's call record, in a unit of work of its own (the
+    hub's recorder is a scope owner: no request is behind it).
 
     Blocking (database I/O): the hub's callback runs it in a worker thread. Events for rooms
     or participants that are not ours (e.g. a test room on a shared hub) are ignored.
@@ -182,7 +184,7 @@ def record_event(engine: Engine, event: SessionEvent) -> CallSessionEvent | None
         log.warning("session event for unknown room %r ignored", event.room)
         return None
     kind = CallEventKind(event.kind)
-    with Session(engine, expire_on_commit=False) as session:
+    with Units(engine).one() as session:
         consult = consults_repository.get_consult(session, consult_id)
         if consult is None:
             log.warning("session event for missing consult %s ignored", consult_id)
@@ -219,7 +221,7 @@ def record_event(engine: Engine, event: SessionEvent) -> CallSessionEvent | None
             call.ended_at = event.at
             call.duration_s = max(0, int((event.at - call.started_at).total_seconds()))
             session.add(call)
-        session.commit()
+        session.flush()
         call_id = call.id or 0
     if kind in (CallEventKind.joined, CallEventKind.ended):
         follow_call(engine, consult_id, call_id, kind, event.at)
@@ -243,31 +245,36 @@ def follow_call(
 ) -> ConsultState | None:
     """Move the consult with its call (see the module docstring); the new state, if any.
 
-    Runs after the event is stored, in a transaction of its own. A move that fails (the
+    Runs after the event is stored, in a unit of work of its own. A move that fails (the
     consult changed meanwhile, the database is away) is logged and dropped: the hub and the
     call go on, and the event stays on the record.
     """
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            consult = consults_repository.get_consult(session, consult_id)
-            if consult is None:
-                return None
-            state = ConsultState(consult.state)
-            if kind == CallEventKind.joined and state is ConsultState.scheduled:
-                events = repository.events_of(session, [call_session_id]).get(call_session_id, [])
-                if not _both_sides_in(events):
-                    return None
-                target, reason = ConsultState.in_session, "both sides joined the call"
-            elif kind == CallEventKind.ended and state is ConsultState.in_session:
-                target, reason = ConsultState.scheduled, "the call ended"
-            else:
-                return None
-            consults.transition(session, consult, target, actor=None, reason=reason, at=at)
-            session.commit()
-            return target
-    except Exception:
-        log.exception("consult %s did not follow its call (%s event)", consult_id, kind.value)
+    target = None
+    failure = f"consult {consult_id} did not follow its call ({kind.value} event)"
+    item = Units(engine).item(failure, log)
+    with item as session:
+        target = _follow(session, consult_id, call_session_id, kind, at)
+    return None if item.failed else target
+
+
+def _follow(
+    session: Session, consult_id: int, call_session_id: int, kind: CallEventKind, at: datetime
+) -> ConsultState | None:
+    consult = consults_repository.get_consult(session, consult_id)
+    if consult is None:
         return None
+    state = ConsultState(consult.state)
+    if kind == CallEventKind.joined and state is ConsultState.scheduled:
+        events = repository.events_of(session, [call_session_id]).get(call_session_id, [])
+        if not _both_sides_in(events):
+            return None
+        target, reason = ConsultState.in_session, "both sides joined the call"
+    elif kind == CallEventKind.ended and state is ConsultState.in_session:
+        target, reason = ConsultState.scheduled, "the call ended"
+    else:
+        return None
+    consults.transition(session, consult, target, actor=None, reason=reason, at=at)
+    return target
 
 
 def can_end(session: Session, consult: Consult) -> bool:
@@ -294,7 +301,7 @@ def end_consult(session: Session, user: User, consult: Consult, now: datetime) -
     consults.transition(
         session, consult, ConsultState.completed, actor=user, reason="ended from the call", at=now
     )
-    session.commit()
+    session.flush()
 
 
 def share_photo(
@@ -318,7 +325,7 @@ def share_photo(
     attachments.check_size(settings, data.length, "length")
     filename = media.safe_filename(data.filename, fmt)
     body = f"shared a photo during the call: {filename}"
-    message = messages.post(session, user, consult, body)  # commits
+    message = messages.post(session, user, consult, body)
     call = repository.open_session(session, consult.id or 0)
     if call is not None:
         detail = {"message_id": message.id, "filename": filename}
@@ -332,7 +339,7 @@ def share_photo(
                 detail=json.dumps(detail, separators=(",", ":")),
             )
         )
-        session.commit()
+        session.flush()
     return PhotoShare(
         message_id=message.id or 0,
         body=body,
