@@ -75,9 +75,18 @@ async def get_clock(request: Request) -> Clock:
     return clock
 
 
-async def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
-    """The request's "now": read once, so that every step of one request agrees on it."""
-    return clock.now()
+def now_of(request: Request) -> datetime:
+    """The request's "now": read from the application's clock once, then kept on the
+    request, so that the endpoint, its services and the page it renders agree on it."""
+    now: datetime | None = getattr(request.state, "now", None)
+    if now is None:
+        clock: Clock = request.app.state.clock
+        now = request.state.now = clock.now()
+    return now
+
+
+async def get_now(request: Request) -> datetime:
+    return now_of(request)
 
 
 async def get_policy(request: Request) -> OfferPolicy:

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
+from telemed.deps import now_of
 from telemed.timefmt import local_time
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
@@ -110,7 +111,7 @@ def render(
         "csrf_token": auth.csrf_token if auth else None,
         "zone": zone,
         "local": lambda value, fmt="%d %b %Y %H:%M": local_time(value, zone, fmt),
-        "now": request.app.state.clock.now(),
+        "now": now_of(request),
     }
     full.update(context or {})
     return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
