@@ -18,6 +18,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def pk(row: SQLModel) -> int:
+    """The primary key of a row that has been flushed.
+
+    SQLModel types ids as ``int | None`` because a new row has none until the database
+    gives it one. ``row.id or 0`` hid that: a row never flushed silently queried id 0.
+    This fails loudly instead, and gives the type checker a plain ``int``.
+    """
+    value = getattr(row, "id", None)
+    if value is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: flush it before reading its id")
+    return int(value)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend.
 

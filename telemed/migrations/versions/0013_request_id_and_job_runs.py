@@ -1,0 +1,24 @@
+"""request ids on audit rows, and one row per job run
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-03 07:30:00
+
+Reserved in the chain so that work on several branches lands in one straight line; until
+its change lands, this revision changes nothing.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,24 @@
+"""stored responses for Idempotency-Key retries
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-03 07:30:00
+
+Reserved in the chain so that work on several branches lands in one straight line; until
+its change lands, this revision changes nothing.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

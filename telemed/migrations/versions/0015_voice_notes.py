@@ -1,0 +1,24 @@
+"""voice notes: an attachment's duration
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-03 07:30:00
+
+Reserved in the chain so that work on several branches lands in one straight line; until
+its change lands, this revision changes nothing.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
