@@ -49,6 +49,7 @@ from telemed.sessions import endpoints as sessions_api
 from telemed.sessions import views as sessions_pages
 from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Settings, get_settings
+from telemed.uptake import views as uptake_pages
 from telemed.web.middleware import SecurityHeadersMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(notifications_pages.router)
     app.include_router(sessions_pages.router)
     app.include_router(precall_pages.router)
+    app.include_router(uptake_pages.router)
     app.include_router(sessions_api.ws_router)
     app.mount(
         "/static/swagger",

@@ -82,6 +82,8 @@ def _amount(ind: Indicator, rows: Subquery) -> Any:
         return func.coalesce(func.sum(rows.c.value), 0.0)
     if ind.measure is Measure.duration:
         return func.count(rows.c.value)
+    if ind.measure is Measure.rows:
+        return func.count()
     return func.count(distinct(rows.c.subject))
 
 

@@ -34,6 +34,7 @@ from telemed.uptake.sql import seconds_between
 
 class Measure(StrEnum):
     distinct = "distinct"  # distinct subjects
+    rows = "rows"  # every fact row
     total = "total"  # sum of value
     duration = "duration"  # median and 90th percentile of value (seconds)
 
