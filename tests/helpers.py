@@ -143,4 +143,6 @@ def consult_payload(**overrides: object) -> dict[str, object]:
         "consent": CONSENT_AT_REQUEST,
     }
     payload.update(overrides)
+    if payload["consent"] is None:  # consult_payload(consent=None): a request without it
+        del payload["consent"]
     return payload
