@@ -27,6 +27,8 @@ from telemed.audit import views as audit_pages
 from telemed.audit.context import ClientAddressMiddleware
 from telemed.cases import views as cases_pages
 from telemed.clock import SYSTEM_CLOCK, Clock
+from telemed.consent import endpoints as consent_api
+from telemed.consent import views as consent_pages
 from telemed.consults import endpoints as consults_api
 from telemed.consults import views as consults_pages
 from telemed.db import make_engine
@@ -120,6 +122,7 @@ def create_app(
     api.include_router(accounts_api.router)
     api.include_router(facilities_api.router)
     api.include_router(consults_api.router)
+    api.include_router(consent_api.router)
     api.include_router(messages_api.router)
     api.include_router(attachments_api.router)
     api.include_router(audit_api.router)
@@ -134,6 +137,7 @@ def create_app(
 
     app.include_router(accounts_pages.router)
     app.include_router(consults_pages.router)
+    app.include_router(consent_pages.router)
     app.include_router(attachments_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(notes_pages.router)

@@ -52,6 +52,13 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class ConsentRequired(Conflict):
+    """The patient's consent (to share the case, or to a call) is not in force: the call
+    page and API clients recognise the code and say what to record."""
+
+    code = "consent_required"
+
+
 class ValidationFailed(TelemedError):
     status_code = 422
     code = "validation_failed"

@@ -3,7 +3,9 @@
 The consult endpoints and pages call :func:`consult_requested` after a consult became
 ``requested``; the consults service itself knows nothing about offers. Deactivating an
 account (API and command line) calls :func:`user_deactivated`; accounts know nothing
-about offers either.
+about offers either. A consult request with the patient's consent is
+:func:`request_consult`; a consent recorded or withdrawn later, :func:`consent_recorded`
+and :func:`consent_withdrawn` (consent knows nothing about offers).
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from datetime import datetime
 from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
+from telemed.consent import service as consent
+from telemed.consent.models import ConsentRecord, ConsentScope
+from telemed.consent.schemas import ConsentAtRequest
+from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
+from telemed.consults.schemas import ConsultCreate
 from telemed.offers import service as offers
 from telemed.offers.policy import OfferPolicy
 
@@ -59,3 +66,46 @@ def user_deactivated(session: Session, user: User, policy: OfferPolicy, now: dat
             )
     except Exception:
         log.exception("withdrawing the offers to user %s failed; they will expire", user.id)
+
+
+def request_consult(
+    session: Session,
+    user: User,
+    data: ConsultCreate,
+    consent_at_request: ConsentAtRequest | None,
+    policy: OfferPolicy,
+    now: datetime,
+) -> Consult:
+    """A consult request (API and page) with the consent taken at the bedside: the consult
+    and its consent records in one savepoint (refused: neither stays), then the offer.
+
+    The consent is checked before anything is stored, so a missing witness is a 422 naming
+    ``consent.witness_name`` and no consult is created. Without a sharing consent the
+    consult is created and waits for one (``offers.service.offer_requested``)."""
+    if consent_at_request is not None:
+        consent.check_at_request(consent_at_request)
+    with session.begin_nested():
+        consult = consults.create_consult(session, user, data, now)
+        if consent_at_request is not None:
+            consent.record_at_request(session, user, consult, consent_at_request, now)
+    consult_requested(session, consult, policy, now)
+    return consult
+
+
+def consent_recorded(
+    session: Session, consult: Consult, record: ConsentRecord, policy: OfferPolicy, now: datetime
+) -> None:
+    """A sharing consent recorded for a consult that was waiting for it: offered at once
+    (as a new request is), rather than at the next periodic run."""
+    if record.scope == ConsentScope.sharing:
+        consult_requested(session, consult, policy, now)
+
+
+def consent_withdrawn(
+    session: Session, consult: Consult, record: ConsentRecord, actor: User, now: datetime
+) -> None:
+    """Sharing consent withdrawn: no offer stays open (``offers.withdraw_for_consent``).
+    In the request's unit of work, not a savepoint: a withdrawal whose offers could not be
+    withdrawn must not be acknowledged."""
+    if record.scope == ConsentScope.sharing:
+        offers.withdraw_for_consent(session, consult, actor, now)

@@ -7,6 +7,7 @@ from telemed.appointments.models import Appointment, AppointmentChange
 from telemed.attachments.models import Attachment, Upload
 from telemed.audit.models import AuditEntry
 from telemed.cases.models import Case
+from telemed.consent.models import ConsentRecord
 from telemed.consults.models import Consult, ConsultEvent, ConsultParticipant, Specialty
 from telemed.directory.models import (
     AvailabilityException,
@@ -34,6 +35,7 @@ __all__ = [
     "CallSession",
     "CallSessionEvent",
     "Case",
+    "ConsentRecord",
     "Consult",
     "ConsultEvent",
     "ConsultNote",

@@ -117,6 +117,17 @@ class ApiClient:
         return self.client.patch(url, json=json, headers={"X-CSRF-Token": self.csrf})
 
 
+#: The consent a consult request carries by default: the mother, verbally, to both.
+CONSENT_AT_REQUEST: dict[str, object] = {
+    "sharing": True,
+    "call": True,
+    "consenter": "guardian",
+    "guardian_name": "'Mamosa",
+    "guardian_relationship": "mother",
+    "method": "verbal",
+}
+
+
 def consult_payload(**overrides: object) -> dict[str, object]:
     payload: dict[str, object] = {
         "case": {"patient_ref": "MOT-1", "age_years": 4, "sex": "female"},
@@ -127,6 +138,11 @@ def consult_payload(**overrides: object) -> dict[str, object]:
         "question": "Fever and rash for five days: Kawasaki disease?",
         "history": "Fever 39 °C since Monday.",
         "vitals": {"pulse_bpm": 140, "temperature_c": 39.2, "spo2_percent": 97},
+        # Recorded explicitly, so every test's consult goes through the real consent rule:
+        # without it no offer is made and no call starts (tests/test_consent.py).
+        "consent": CONSENT_AT_REQUEST,
     }
     payload.update(overrides)
+    if payload["consent"] is None:  # consult_payload(consent=None): a request without it
+        del payload["consent"]
     return payload

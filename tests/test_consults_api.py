@@ -122,7 +122,7 @@ def test_transition_service_records_the_actor_and_refuses_a_lost_race(
     nurse = users.make(Role.clinician)
     specialist = users.make(Role.specialist)
     consult = service.create_consult(
-        db, nurse, ConsultCreate.model_validate(consult_payload()), utcnow()
+        db, nurse, ConsultCreate.model_validate(consult_payload(consent=None)), utcnow()
     )
     service.add_participant(db, consult, specialist, ParticipantRelation.offered)
     service.transition(

@@ -9,11 +9,11 @@ from sqlmodel import Session
 
 from telemed.cases.models import Case
 from telemed.cases.schemas import CasePublic
+from telemed.consent.schemas import ConsultRequest
 from telemed.consults import repository, service
 from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.consults.models import Consult, ConsultState
 from telemed.consults.schemas import (
-    ConsultCreate,
     ConsultPage,
     ConsultPublic,
     ConsultSummary,
@@ -24,7 +24,7 @@ from telemed.consults.schemas import (
     SpecialtyPublic,
 )
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
-from telemed.flows import consult_requested
+from telemed.flows import consult_requested, request_consult
 
 router = APIRouter(tags=["consults"])
 
@@ -85,16 +85,16 @@ def list_consults(
 
 @router.post("/consults", status_code=201, responses=ERRORS)
 def create_consult(
-    body: ConsultCreate,
+    body: ConsultRequest,
     user: CurrentUser,
     db: SessionDep,
     now: NowDep,
     policy: PolicyDep,
 ) -> ConsultPublic:
     """Request a consult (or save a draft with `submit: false`) for a new or known patient
-    of your facility. Clinicians only."""
-    consult = service.create_consult(db, user, body, now)
-    consult_requested(db, consult, policy, now)
+    of your facility, with the patient's consent if taken now (`consent`; without a sharing
+    consent no offer is made until one is recorded). Clinicians only."""
+    consult = request_consult(db, user, body.consult(), body.consent, policy, now)
     return consult_public(db, consult)
 
 

@@ -13,6 +13,7 @@ from telemed.accounts import auth as accounts_auth
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role
 from telemed.cases.models import Sex
+from telemed.consent import forms as consent_forms
 from telemed.consults import auth, repository, service
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.forms import field_errors, form_values, to_consult_create
@@ -25,7 +26,7 @@ from telemed.consults.models import (
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
-from telemed.flows import consult_requested
+from telemed.flows import consult_requested, request_consult
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
 from telemed.notes import service as notes
@@ -94,6 +95,7 @@ def _form_context(db: Session, values: dict[str, str], errors: dict[str, str]) -
             "mode": [(m.value, m.value.capitalize()) for m in ConsultMode],
             "language": [(lang.value, LANGUAGE_NAMES[lang]) for lang in Language],
             "sex": [(s.value, s.value.capitalize()) for s in Sex],
+            **{f"consent_{name}": pairs for name, pairs in consent_forms.OPTIONS.items()},
         },
     }
 
@@ -102,6 +104,7 @@ def _form_context(db: Session, values: dict[str, str], errors: dict[str, str]) -
 def new_consult_form(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
     auth.ensure_can_create(user)
     values = {"urgency": "routine", "mode": "video", "language": "st"}
+    values |= consent_forms.request_defaults()
     return render(request, "consult_new.html", _form_context(db, values, {}))
 
 
@@ -115,18 +118,26 @@ async def new_consult_submit(
 ) -> Response:
     auth.ensure_can_create(user)
     form = await request.form()
-    values = form_values(form)
+    values = form_values(form) | consent_forms.request_values(form)
     submit = form.get("action") != "draft"
     try:
         data = to_consult_create(values, submit)
     except ValidationError as exc:
         return _form_error(request, db, values, field_errors(exc))
     try:
-        consult = service.create_consult(db, user, data, now)
+        consent = consent_forms.to_consent_at_request(values)
+    except ValidationError as exc:
+        return _form_error(request, db, values, consent_forms.request_errors(exc))
+    try:
+        consult = request_consult(db, user, data, consent, policy, now)
     except TelemedError as exc:
-        field = (exc.field or "__all__").removeprefix("case.")
+        field = exc.field or "__all__"
+        field = (
+            consent_forms.field_of(field)
+            if field.startswith("consent.")
+            else field.removeprefix("case.")
+        )
         return _form_error(request, db, values, {field: exc.message}, exc.status_code)
-    consult_requested(db, consult, policy, now)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 

@@ -20,6 +20,8 @@ from telemed.accounts.models import Role, User
 from telemed.appointments import service as appointments
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.consent import service as consent
+from telemed.consent.models import ConsentScope
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import (
@@ -28,6 +30,7 @@ from telemed.consults.models import (
     ParticipantRelation,
     Urgency,
 )
+from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.service import is_eligible
 from telemed.errors import Conflict, NotFound, ValidationFailed
@@ -87,11 +90,17 @@ def offer_requested(
     risk. Without any candidate it stays ``requested`` (the periodic run retries) until it
     has waited as long as an offer would have lasted, then it is escalated. ``planned``
     holds a batch's choice (see :func:`plan_batch`); a consult it leaves out is matched on
-    its own."""
+    its own.
+
+    Without the patient's consent to share the case in force nothing happens: the consult
+    stays ``requested``, "waiting for consent", neither offered nor escalated (only the
+    clinician with the patient can unblock it), until a consent is recorded."""
     locked = consults_repository.lock_consult(session, consult.id or 0)
     if locked is None or locked.state != ConsultState.requested:
         return []
     consult = locked
+    if not consent.current(session, pk(consult)).sharing_given:
+        return []
     failures = repository.last_round(session, consult.id or 0)
     expiry = policy.expiry(consult)
     deadline = policy.deadline(consult)
@@ -195,6 +204,7 @@ def _accept(
     settings: Settings | None,
 ) -> None:
     offer, consult = _own_open_offer(session, user, offer_id, now)
+    consent.ensure_sharing(session, consult)  # withdrawn since the offer was made
     profile = directory.get_profile(session, user.id or 0)
     if profile is None or not is_eligible(profile, now.date()):
         raise Conflict("your registration is not verified or has expired", field="offer")
@@ -286,6 +296,7 @@ class DueReport:
     offered: list[int] = field(default_factory=list)  # consult ids
     escalated: list[int] = field(default_factory=list)  # consult ids
     failed: list[int] = field(default_factory=list)  # consult ids whose processing failed
+    waiting_for_consent: list[int] = field(default_factory=list)  # consult ids skipped
 
 
 def _expire(session: Session, consult_id: int, now: datetime) -> list[int]:
@@ -350,6 +361,44 @@ def withdraw_offers_to(
     return withdrawn
 
 
+def withdraw_for_consent(
+    session: Session, consult: Consult, actor: User, now: datetime
+) -> list[int]:
+    """The patient withdrew their consent to share the case: the open offers are withdrawn
+    (their specialists lose access) and an ``offered`` consult goes back to ``requested``,
+    where it waits for consent. An assigned specialist keeps the consult and is shown the
+    withdrawal. The specialists' ids whose offers were withdrawn."""
+    locked = consults_repository.lock_consult(session, pk(consult))
+    if locked is None:
+        return []
+    withdrawn = repository.withdraw_open(
+        session, pk(locked), now, "the patient withdrew consent to share the case"
+    )
+    if not withdrawn:
+        return []
+    _uninvolve(session, locked, withdrawn)
+    text = f"consent withdrawn: {len(withdrawn)} open offer(s) withdrawn"
+    if locked.state == ConsultState.offered:
+        consults.transition(
+            session, locked, ConsultState.requested, actor=actor, reason=text, at=now
+        )
+    else:
+        consults.record_fact(session, locked, actor, text, now)
+    for specialist_id in withdrawn:
+        audit.record(
+            session,
+            actor,
+            AuditAction.update,
+            "offer",
+            f"consult {pk(locked)}",
+            case_id=locked.case_id,
+            consult_id=pk(locked),
+            detail=f"withdrawn (consent withdrawn): specialist {specialist_id}",
+        )
+    session.flush()
+    return withdrawn
+
+
 def directory_names(session: Session, user_ids: list[int]) -> list[str]:
     names = []
     for user_id in user_ids:
@@ -396,7 +445,12 @@ def process_due_offers(
         else:
             report.expired.extend(expired)
     with units.one() as session:
-        waiting = repository.requested_consults(session)
+        requested = repository.requested_consults(session)
+        consented = consent.given_among(session, requested, ConsentScope.sharing)
+    # Without a sharing consent a consult is not matched at all, so that it holds no
+    # specialist's slot in the batch plan.
+    waiting = [consult_id for consult_id in requested if consult_id in consented]
+    report.waiting_for_consent = [c for c in requested if c not in consented]
     planned = units.attempt(
         "batch matching failed; offering one consult at a time",
         log,
@@ -476,6 +530,7 @@ def assign_by_hand(
             consult = consults_repository.lock_consult(session, consult_id)
             if consult is None:
                 raise NotFound(f"consult {consult_id} not found")
+            consent.ensure_sharing(session, consult)
             text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
             if reason.strip():
                 text += f": {reason.strip()}"

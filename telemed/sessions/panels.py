@@ -12,7 +12,7 @@ from sqlmodel import Session
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
 from telemed.consults.models import Consult
-from telemed.errors import TelemedError
+from telemed.errors import ConsentRequired, TelemedError
 from telemed.sessions import auth, repository, service
 from telemed.sessions.models import CallEventKind
 from telemed.sessions.schemas import CallEventPublic, CallSessionPublic
@@ -61,6 +61,7 @@ class CallPanel:
     """What the consult page shows about calls: the join link and the call records."""
 
     can_join: bool
+    needs_consent: bool  # a participant, but the patient's call consent is not in force
     can_end: bool  # the specialist may complete the consult (a session was held)
     sessions: list[CallSessionPublic]
     names: dict[int, str]
@@ -91,14 +92,18 @@ def panel(
     photos = repository.attachments_of_messages(db, shared)
     role = auth.call_role(db, user, consult)
     can_join = role is not None
+    needs_consent = False
     if can_join:
         try:
             service.ensure_call_open_now(db, settings, consult, now)
+        except ConsentRequired:
+            can_join, needs_consent = False, True
         except TelemedError:
             can_join = False
     can_end = role == "specialist" and service.can_end(db, consult)
     return CallPanel(
         can_join=can_join,
+        needs_consent=needs_consent,
         can_end=can_end,
         sessions=sessions,
         names={i: u.full_name for i, u in people.items()},

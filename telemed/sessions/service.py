@@ -31,6 +31,7 @@ from telemed.attachments import service as attachments
 from telemed.attachments.models import AttachmentKind
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.consent import service as consent
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
@@ -107,7 +108,9 @@ def ensure_call_open_now(
 ) -> None:
     """409 unless the consult's call may be joined now: around its booked appointment
     (``call_open_before_minutes`` before to ``call_open_after_minutes`` after), or at any
-    time while it has none."""
+    time while it has none; and only with the patient's consent to a call in force (409
+    ``consent_required`` otherwise: the call page, the ticket and the join link obey it)."""
+    consent.ensure_call(session, consult)
     auth.ensure_call_open(
         consult,
         now=now,

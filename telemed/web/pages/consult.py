@@ -26,6 +26,7 @@ from telemed.appointments import panels as appointment_panels
 from telemed.attachments import panels as attachment_panels
 from telemed.audit import auth as audit_auth
 from telemed.cases.models import Case
+from telemed.consent import panels as consent_panels
 from telemed.consults import auth as consult_auth
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
@@ -93,6 +94,7 @@ class ConsultPage:
             "can_record_outcome": notes.can_record_outcome,
             "call": call_panels.panel(db, self.settings, user, consult, self.now),
             "appointment": appointment_panels.panel(db, user, consult),
+            "consent": consent_panels.panel(db, user, consult),
         }
 
     def render(
