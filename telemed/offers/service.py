@@ -28,6 +28,7 @@ from telemed.consults.models import (
     ParticipantRelation,
     Urgency,
 )
+from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.service import is_eligible
 from telemed.errors import Conflict, NotFound, ValidationFailed
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 def _involve(session: Session, consult: Consult, user: User, relation: ParticipantRelation) -> None:
-    if not repository.has_participant(session, consult.id or 0, user.id or 0, relation):
+    if not repository.has_participant(session, pk(consult), pk(user), relation):
         consults.add_participant(session, consult, user, relation)
 
 
@@ -50,7 +51,7 @@ def _uninvolve(session: Session, consult: Consult, specialist_ids: list[int]) ->
     an offer expire or lost a race no longer sees the consult (least privilege)."""
     for specialist_id in specialist_ids:
         consults_repository.drop_participant(
-            session, consult.id or 0, specialist_id, ParticipantRelation.offered
+            session, pk(consult), specialist_id, ParticipantRelation.offered
         )
 
 
@@ -63,7 +64,7 @@ def _audit(
         actor,
         action,
         "offer",
-        offer.id or 0,
+        pk(offer),
         case_id=consult.case_id,
         consult_id=consult.id,
         detail=f"{what}: specialist {offer.specialist_id}",
@@ -88,11 +89,11 @@ def offer_requested(
     has waited as long as an offer would have lasted, then it is escalated. ``planned``
     holds a batch's choice (see :func:`plan_batch`); a consult it leaves out is matched on
     its own."""
-    locked = consults_repository.lock_consult(session, consult.id or 0)
+    locked = consults_repository.lock_consult(session, pk(consult))
     if locked is None or locked.state != ConsultState.requested:
         return []
     consult = locked
-    failures = repository.last_round(session, consult.id or 0)
+    failures = repository.last_round(session, pk(consult))
     expiry = policy.expiry(consult)
     deadline = policy.deadline(consult)
     if failures >= policy.max_failures:
@@ -125,8 +126,8 @@ def offer_requested(
     offers = []
     for candidate in chosen:
         offer = ConsultOffer(
-            consult_id=consult.id or 0,
-            specialist_id=candidate.user.id or 0,
+            consult_id=pk(consult),
+            specialist_id=pk(candidate.user),
             round=failures + 1,
             offered_at=now,
             expires_at=min(now + expiry, deadline),
@@ -195,7 +196,7 @@ def _accept(
     settings: Settings | None,
 ) -> None:
     offer, consult = _own_open_offer(session, user, offer_id, now)
-    profile = directory.get_profile(session, user.id or 0)
+    profile = directory.get_profile(session, pk(user))
     if profile is None or not is_eligible(profile, now.date()):
         raise Conflict("your registration is not verified or has expired", field="offer")
     consults.transition(
@@ -210,7 +211,7 @@ def _accept(
         session, offer_id, OfferStatus.accepted, now, accepted_consult_id=consult.id
     ):
         raise Conflict("this offer was closed meanwhile", field="offer")
-    others = repository.withdraw_open(session, consult.id or 0, now, "another specialist accepted")
+    others = repository.withdraw_open(session, pk(consult), now, "another specialist accepted")
     if others:
         consults.record_fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
     _uninvolve(session, consult, others)
@@ -271,7 +272,7 @@ def _after_offer_closed(
 ) -> bool:
     """Back to ``requested`` when no offer is open any more; True if a rematch is due."""
     still_open = [
-        o for o in repository.offers_of(session, consult.id or 0) if o.status == OfferStatus.open
+        o for o in repository.offers_of(session, pk(consult)) if o.status == OfferStatus.open
     ]
     if still_open or consult.state != ConsultState.offered:
         consults.record_fact(session, consult, actor, text, now)
@@ -302,10 +303,10 @@ def _expire(session: Session, consult_id: int, now: datetime) -> list[int]:
     ]
     names = directory_names(session, [o.specialist_id for o in due])
     for offer in due:
-        if repository.close_offer(session, offer.id or 0, OfferStatus.expired, now):
+        if repository.close_offer(session, pk(offer), OfferStatus.expired, now):
             _uninvolve(session, consult, [offer.specialist_id])
             _audit(session, None, offer, consult, "expired")
-            expired.append(offer.id or 0)
+            expired.append(pk(offer))
     if due:
         text = "offer expired without an answer: " + ", ".join(names)
         _after_offer_closed(session, consult, None, text, now)
@@ -324,7 +325,7 @@ def withdraw_offers_to(
     than leave it waiting for the offer to expire, in the caller's unit of work; the ids of
     the withdrawn offers."""
     consult_ids = [
-        c.id or 0 for _, c in repository.offers_for(session, specialist.id or 0, [OfferStatus.open])
+        pk(c) for _, c in repository.offers_for(session, pk(specialist), [OfferStatus.open])
     ]
     withdrawn: list[int] = []
     for consult_id in consult_ids:
@@ -338,11 +339,11 @@ def withdraw_offers_to(
         ]
         for offer in mine:
             if repository.close_offer(
-                session, offer.id or 0, OfferStatus.withdrawn, now, reason=reason
+                session, pk(offer), OfferStatus.withdrawn, now, reason=reason
             ):
                 _uninvolve(session, consult, [offer.specialist_id])
                 _audit(session, None, offer, consult, "withdrawn")
-                withdrawn.append(offer.id or 0)
+                withdrawn.append(pk(offer))
         text = f"offer to {specialist.full_name} withdrawn: {reason}"
         rematch = _after_offer_closed(session, consult, None, text, now) if mine else False
         if rematch:
