@@ -49,7 +49,7 @@ from telemed.directory import repository as directory
 from telemed.directory.availability import library_value, slots
 from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.offers import repository as offers_repository
-from telemed.settings import Settings, get_settings
+from telemed.settings import Settings
 from telemed.timefmt import local
 
 LIVE_MODES = frozenset({ConsultMode.video, ConsultMode.audio})
@@ -219,7 +219,7 @@ def book(
     *,
     actor: User | None,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
     reason: str = "",
 ) -> Appointment:
     """Book ``[starts_at, ends_at)`` with the specialist for an ``accepted`` live consult
@@ -266,9 +266,7 @@ def book(
         consult,
         f"booked {starts_at.isoformat()} - {ends_at.isoformat()} with specialist {specialist_id}",
     )
-    _tell_both_sides(
-        session, settings or get_settings(), ChangeAction.booked, appointment, consult, actor, now
-    )
+    _tell_both_sides(session, settings, ChangeAction.booked, appointment, consult, actor, now)
     return appointment
 
 
@@ -311,7 +309,7 @@ def book_after_acceptance(
     now: datetime,
     slot: tuple[datetime, datetime] | None,
     slot_length: timedelta,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Appointment | None:
     """Called by the offers when a consult has just become ``accepted`` (same transaction):
     a live consult is booked at ``slot`` (the offer's) or, without one or when it is
@@ -431,7 +429,7 @@ def reschedule(
     now: datetime,
     *,
     expected_sequence: int | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Appointment:
     """Move a scheduled appointment to ``starts_at``, keeping its length."""
     if not reason.strip():
@@ -494,7 +492,7 @@ def reschedule(
         )
         _tell_both_sides(
             session,
-            settings or get_settings(),
+            settings,
             ChangeAction.rescheduled,
             appointment,
             consult,
@@ -513,7 +511,7 @@ def cancel(
     now: datetime,
     *,
     expected_sequence: int | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> tuple[Appointment, Consult]:
     """Cancel a scheduled appointment.
 
@@ -574,7 +572,7 @@ def cancel(
         )
         _tell_both_sides(
             session,
-            settings or get_settings(),
+            settings,
             ChangeAction.cancelled,
             appointment,
             consult,

@@ -34,7 +34,7 @@ from telemed.directory.service import is_eligible
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.offers import auth, matching, notices, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
-from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
+from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
 from telemed.uow import Units
 
@@ -80,7 +80,7 @@ def offer_requested(
     session: Session,
     consult: Consult,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
+    policy: OfferPolicy,
     planned: dict[int, matching.Candidate | None] | None = None,
 ) -> list[ConsultOffer]:
     """Offer a ``requested`` consult to the best eligible specialist (an emergency: to every
@@ -169,8 +169,8 @@ def accept(
     user: User,
     offer_id: int,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
-    settings: Settings | None = None,
+    policy: OfferPolicy,
+    settings: Settings,
 ) -> ConsultOffer:
     """First accept wins: the consult becomes ``accepted`` with this specialist assigned,
     the other open offers are withdrawn. A live (video, audio) consult is booked in the
@@ -193,7 +193,7 @@ def _accept(
     offer_id: int,
     now: datetime,
     policy: OfferPolicy,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     offer, consult = _own_open_offer(session, user, offer_id, now)
     profile = directory.get_profile(session, pk(user))
@@ -238,7 +238,7 @@ def decline(
     offer_id: int,
     reason: str,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
+    policy: OfferPolicy,
 ) -> ConsultOffer:
     """Decline with a reason; when no other offer is open the next candidate gets one.
 
@@ -318,7 +318,7 @@ def withdraw_offers_to(
     specialist: User,
     reason: str,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
+    policy: OfferPolicy,
 ) -> list[int]:
     """Withdraw every open offer made to ``specialist`` (e.g. their account was deactivated:
     they can never answer) and move each consult on to its next candidate at once, rather
@@ -360,7 +360,7 @@ def directory_names(session: Session, user_ids: list[int]) -> list[str]:
 
 
 def plan_batch(
-    session: Session, consult_ids: list[int], now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+    session: Session, consult_ids: list[int], now: datetime, policy: OfferPolicy
 ) -> dict[int, matching.Candidate | None]:
     """The periodic batch: every waiting non-emergency consult matched at once with the
     min-cost assignment (emergencies are broadcast, never batched). A consult that fails
@@ -376,9 +376,7 @@ def plan_batch(
     return matching.plan(instances)
 
 
-def process_due_offers(
-    units: Units, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
-) -> DueReport:
+def process_due_offers(units: Units, now: datetime, policy: OfferPolicy) -> DueReport:
     """Expire offers past their time and move each consult on (next candidate or
     escalation); then give every ``requested`` consult an offer if it has none, the
     non-emergency ones planned together by :func:`plan_batch`. Each consult is a unit of
@@ -451,8 +449,8 @@ def assign_by_hand(
     now: datetime,
     *,
     starts_at: datetime | None = None,
-    policy: OfferPolicy = DEFAULT_POLICY,
-    settings: Settings | None = None,
+    policy: OfferPolicy,
+    settings: Settings,
 ) -> ConsultOffer:
     """A coordinator assigns a waiting (usually escalated) consult to a verified specialist.
     A live consult is booked in the same transaction, at ``starts_at`` (one slot long) when
