@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from telemed.accounts.models import Role, User
-from telemed.db import make_engine
+from telemed.db import make_engine, pk
 from telemed.errors import TelemedError
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -322,7 +322,7 @@ def users_deactivate(email: str) -> None:
             if found is None:
                 raise click.ClickException(f"no user with e-mail {email.strip().lower()}")
             now = SYSTEM_CLOCK.now()
-            user = service.deactivate_user(session, found.id or 0, by=None, cache=None, now=now)
+            user = service.deactivate_user(session, pk(found), by=None, cache=None, now=now)
             flows.user_deactivated(session, user, OfferPolicy.from_settings(settings), now)
     click.echo(f"Deactivated {user.role} {user.email} (id {user.id}).")
 

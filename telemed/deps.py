@@ -32,7 +32,9 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # and each hop costs more than the work itself.
 
 
-async def get_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was made with; services take them as a parameter, never
+    reading the environment themselves (a test or a job can then hand in its own)."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -95,7 +97,7 @@ async def get_policy(request: Request) -> OfferPolicy:
     return policy
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 PolicyDep = Annotated[OfferPolicy, Depends(get_policy)]
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 UnitsDep = Annotated[Units, Depends(get_units)]

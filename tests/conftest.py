@@ -27,6 +27,7 @@ from telemed.app import create_app
 from telemed.db import make_engine
 from telemed.demo.seed import seed_facilities
 from telemed.migrate import alembic_config, upgrade
+from telemed.offers.policy import OfferPolicy
 from telemed.settings import Environment, Settings
 from telemed.uow import Units
 from tests.helpers import ApiClient, ManualClock, Users
@@ -140,6 +141,12 @@ def settings(tmp_path: Path, engine: Engine) -> Settings:
         database_url=str(engine.url.render_as_string(hide_password=False)),
         login_max_failures=5,
     )
+
+
+@pytest.fixture
+def policy(settings: Settings) -> OfferPolicy:
+    """The offer policy the application builds from the same settings."""
+    return OfferPolicy.from_settings(settings)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from telemed.errors import ValidationFailed
 from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
 from telemed.offers import service as offers
 from telemed.offers.models import ConsultOffer, OfferStatus
+from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
 from telemed.timefmt import parse_local
 from telemed.uow import Units
@@ -509,7 +510,12 @@ def test_a_time_the_clocks_skip_is_refused_and_a_repeated_one_is_its_first() -> 
 
 
 def test_hand_assignment_books_the_next_free_slot_or_a_time_typed_later(
-    specialists: Specialists, db: Session, units: Units, users: Users, login: LoginFn
+    specialists: Specialists,
+    db: Session,
+    units: Units,
+    users: Users,
+    login: LoginFn,
+    policy: OfferPolicy,
 ) -> None:
     nurse = login(users.make(Role.clinician))
     ids = [
@@ -517,7 +523,7 @@ def test_hand_assignment_books_the_next_free_slot_or_a_time_typed_later(
         for _ in range(2)
     ]
     db.rollback()
-    offers.process_due_offers(units, utcnow() + timedelta(minutes=6))
+    offers.process_due_offers(units, utcnow() + timedelta(minutes=6), policy)
     assert [state_of(db, i) for i in ids] == ["escalated", "escalated"]
     available = specialists.make()
     never = specialists.make(windows=[])

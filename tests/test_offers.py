@@ -20,7 +20,7 @@ from telemed.directory.models import SpecialistProfile
 from telemed.directory.schemas import WindowIn
 from telemed.offers import service as offers
 from telemed.offers.models import OfferStatus
-from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
+from telemed.offers.policy import OfferPolicy
 from telemed.offers.service import DueReport
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -35,9 +35,7 @@ def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
     return Specialists(db, settings, users)
 
 
-def due(
-    units: Units, db: Session, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
-) -> DueReport:
+def due(units: Units, db: Session, now: datetime, policy: OfferPolicy) -> DueReport:
     """The periodic job at a chosen instant, in units of work of its own (as a job runs);
     the test's session ends its transaction first, so that it holds no stale read."""
     db.rollback()
@@ -163,12 +161,17 @@ def test_decline_moves_to_the_next_candidate(
 
 
 def test_expiry_next_candidate_escalation_then_assigned_by_hand(
-    specialists: Specialists, db: Session, units: Units, users: Users, login: LoginFn
+    specialists: Specialists,
+    db: Session,
+    units: Units,
+    users: Users,
+    login: LoginFn,
+    policy: OfferPolicy,
 ) -> None:
     first, second = specialists.make(), specialists.make()
     nurse = login(users.make(Role.clinician))
     consult_id = nurse.post("/api/v1/consults", consult_payload()).json()["id"]  # urgent
-    policy = dataclasses.replace(DEFAULT_POLICY, max_failures=2)
+    policy = dataclasses.replace(policy, max_failures=2)
     t0 = utcnow()
     [offer1] = offers_of(db, consult_id)
     assert due(units, db, t0 + timedelta(minutes=29), policy).expired == []
@@ -231,15 +234,15 @@ def test_expiry_next_candidate_escalation_then_assigned_by_hand(
 
 
 def test_no_candidate_waits_then_escalates(
-    db: Session, units: Units, users: Users, login: LoginFn
+    db: Session, units: Units, users: Users, login: LoginFn, policy: OfferPolicy
 ) -> None:
     nurse = login(users.make(Role.clinician))
     consult_id = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
     assert state_of(db, consult_id) == ConsultState.requested  # nobody yet: keeps waiting
     t0 = utcnow()
-    due(units, db, t0 + timedelta(minutes=2))
+    due(units, db, t0 + timedelta(minutes=2), policy)
     assert state_of(db, consult_id) == ConsultState.requested
-    report = due(units, db, t0 + timedelta(minutes=6))
+    report = due(units, db, t0 + timedelta(minutes=6), policy)
     assert report.escalated == [consult_id]
     assert state_of(db, consult_id) == ConsultState.escalated
 
@@ -256,7 +259,12 @@ def _window_from(now: datetime, zone: str, hours_ahead: int, minutes: int) -> Wi
 
 
 def test_batch_matching_gives_both_waiting_requests_a_specialist(
-    specialists: Specialists, db: Session, units: Units, users: Users, login: LoginFn
+    specialists: Specialists,
+    db: Session,
+    units: Units,
+    users: Users,
+    login: LoginFn,
+    policy: OfferPolicy,
 ) -> None:
     """Two urgent requests wait; the bilingual specialist's only slot is the earliest.
     One request at a time (greedy) would give it to the English one and leave the Sesotho
@@ -278,7 +286,7 @@ def test_batch_matching_gives_both_waiting_requests_a_specialist(
     english_only = specialists.make(
         languages=("en",), time_zone=zone, windows=[_window_from(now, zone, 4, 60)]
     )
-    report = due(units, db, now)
+    report = due(units, db, now, policy)
     assert sorted(report.offered) == sorted([english, sesotho])
     assert [o.specialist_id for o in offers_of(db, sesotho)] == [bilingual.id]
     assert [o.specialist_id for o in offers_of(db, english)] == [english_only.id]

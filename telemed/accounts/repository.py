@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from telemed.accounts.models import LoginAttempt, User, UserSession
 from telemed.accounts.session_cache import LiveSession
+from telemed.db import pk
 
 
 def get_user_by_email(session: Session, email: str) -> User | None:
@@ -18,7 +19,7 @@ def get_user_by_email(session: Session, email: str) -> User | None:
 def users_by_id(session: Session, user_ids: set[int]) -> dict[int, User]:
     if not user_ids:
         return {}
-    return {u.id or 0: u for u in session.exec(select(User).where(col(User.id).in_(user_ids)))}
+    return {pk(u): u for u in session.exec(select(User).where(col(User.id).in_(user_ids)))}
 
 
 def list_users(session: Session) -> list[User]:

@@ -22,6 +22,7 @@ from telemed.accounts.security import (
     verify_password,
 )
 from telemed.accounts.session_cache import LiveSession, SessionCache
+from telemed.db import pk
 from telemed.errors import (
     Conflict,
     NotAuthenticated,
@@ -160,7 +161,7 @@ def log_in(
     session.add(
         UserSession(
             id=token_digest(token),
-            user_id=user.id or 0,
+            user_id=pk(user),
             csrf_token=csrf,
             created_at=now,
             expires_at=now + timedelta(hours=settings.session_hours),

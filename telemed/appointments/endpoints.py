@@ -16,6 +16,7 @@ from telemed.appointments.schemas import (
 from telemed.consults import service as consults
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import ConsultState
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.flows import consult_requested
@@ -50,7 +51,7 @@ def book_time(
     yet: by its specialist, the requesting facility's clinicians or a coordinator.
     ``starts_at`` must carry its UTC offset and lie at least 5 minutes ahead (422); a time
     the specialist is already booked is refused with 409."""
-    appointment = service.book_time(db, user, consult.id or 0, body.starts_at, now, settings)
+    appointment = service.book_time(db, user, pk(consult), body.starts_at, now, settings)
     return service.detail(db, appointment)
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from telemed.appointments import repository, service
 from telemed.appointments.models import Appointment
 from telemed.consults.models import Consult
+from telemed.db import pk
 from telemed.notifications.service import already_queued, notify
 from telemed.settings import Settings
 from telemed.timefmt import local
@@ -97,7 +98,7 @@ def _remind(
     """The reminders of one appointment (read in the run's first unit; only read here)."""
     queued = 0
     for user in service.sides_of(session, appointment, consult):
-        key = _reminder_key(kind, appointment, user.id or 0)
+        key = _reminder_key(kind, appointment, pk(user))
         if key in done:
             continue
         when = local(appointment.starts_at, user.timezone)

@@ -13,6 +13,7 @@ from telemed.accounts.models import User
 from telemed.appointments import auth, repository, service
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.timefmt import local
 
 
@@ -44,7 +45,7 @@ def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
     """The consult page's appointment section, or None when there is nothing to show."""
     if not service.is_live(consult):
         return None
-    appointment = repository.latest_for_consult(db, consult.id or 0)
+    appointment = repository.latest_for_consult(db, pk(consult))
     bookable = (
         consult.state in service.BOOKABLE_STATES
         and (appointment is None or appointment.status != AppointmentStatus.scheduled)
@@ -52,7 +53,7 @@ def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
     )
     if appointment is None or not auth.can_see(user, consult, appointment):
         return AppointmentPanel(None, "", "", [], can_book=True) if bookable else None
-    changes = repository.changes_of(db, appointment.id or 0)
+    changes = repository.changes_of(db, pk(appointment))
     people = accounts_repository.users_by_id(
         db,
         {appointment.specialist_id, consult.created_by_id}

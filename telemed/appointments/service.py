@@ -44,11 +44,12 @@ from telemed.consults.models import (
     ConsultState,
     ParticipantRelation,
 )
+from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.availability import library_value, slots
 from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.offers import repository as offers_repository
-from telemed.settings import Settings, get_settings
+from telemed.settings import Settings
 from telemed.timefmt import local
 
 LIVE_MODES = frozenset({ConsultMode.video, ConsultMode.audio})
@@ -77,7 +78,7 @@ def _audit(
         actor,
         action,
         "appointment",
-        appointment.id or 0,
+        pk(appointment),
         case_id=consult.case_id,
         consult_id=consult.id,
         detail=detail,
@@ -97,7 +98,7 @@ def _change(
 ) -> None:
     session.add(
         AppointmentChange(
-            appointment_id=appointment.id or 0,
+            appointment_id=pk(appointment),
             actor_id=actor.id if actor else None,
             action=action,
             sequence=appointment.sequence,
@@ -218,7 +219,7 @@ def book(
     *,
     actor: User | None,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
     reason: str = "",
 ) -> Appointment:
     """Book ``[starts_at, ends_at)`` with the specialist for an ``accepted`` live consult
@@ -227,11 +228,11 @@ def book(
     at that time, or the consult already has an appointment."""
     if ends_at <= starts_at:
         raise ValidationFailed("an appointment must end after it starts", field="ends_at")
-    if repository.active_for_consult(session, consult.id or 0) is not None:
+    if repository.active_for_consult(session, pk(consult)) is not None:
         raise Conflict(f"consult {consult.id} already has an appointment")
     specialist = _check_free(session, specialist_id, starts_at, ends_at, viewer=actor)
     appointment = Appointment(
-        consult_id=consult.id or 0,
+        consult_id=pk(consult),
         specialist_id=specialist_id,
         starts_at=starts_at,
         ends_at=ends_at,
@@ -265,9 +266,7 @@ def book(
         consult,
         f"booked {starts_at.isoformat()} - {ends_at.isoformat()} with specialist {specialist_id}",
     )
-    _tell_both_sides(
-        session, settings or get_settings(), ChangeAction.booked, appointment, consult, actor, now
-    )
+    _tell_both_sides(session, settings, ChangeAction.booked, appointment, consult, actor, now)
     return appointment
 
 
@@ -280,7 +279,7 @@ def next_free_slot(
 ) -> tuple[datetime, datetime] | None:
     """The specialist's first slot of availability from ``now + MIN_LEAD`` that none of
     their scheduled appointments overlaps, or None within ``horizon``."""
-    user_id = specialist.id or 0
+    user_id = pk(specialist)
     profile = directory.get_profile(session, user_id)
     if profile is None:
         return None
@@ -310,7 +309,7 @@ def book_after_acceptance(
     now: datetime,
     slot: tuple[datetime, datetime] | None,
     slot_length: timedelta,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Appointment | None:
     """Called by the offers when a consult has just become ``accepted`` (same transaction):
     a live consult is booked at ``slot`` (the offer's) or, without one or when it is
@@ -334,7 +333,7 @@ def book_after_acceptance(
     return book(
         session,
         consult,
-        specialist.id or 0,
+        pk(specialist),
         slot[0],
         slot[1],
         actor=actor,
@@ -344,7 +343,7 @@ def book_after_acceptance(
 
 
 def assigned_specialist(session: Session, consult: Consult) -> User | None:
-    for participant in consults_repository.participants_of(session, consult.id or 0):
+    for participant in consults_repository.participants_of(session, pk(consult)):
         if participant.relation == ParticipantRelation.assigned:
             user = session.get(User, participant.user_id)
             if user is not None and user.role == Role.specialist:
@@ -387,7 +386,7 @@ def book_time(
         appointment = book(
             session,
             consult,
-            specialist.id or 0,
+            pk(specialist),
             starts_at,
             starts_at + timedelta(minutes=settings.slot_minutes),
             actor=user,
@@ -430,7 +429,7 @@ def reschedule(
     now: datetime,
     *,
     expected_sequence: int | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Appointment:
     """Move a scheduled appointment to ``starts_at``, keeping its length."""
     if not reason.strip():
@@ -493,7 +492,7 @@ def reschedule(
         )
         _tell_both_sides(
             session,
-            settings or get_settings(),
+            settings,
             ChangeAction.rescheduled,
             appointment,
             consult,
@@ -512,7 +511,7 @@ def cancel(
     now: datetime,
     *,
     expected_sequence: int | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> tuple[Appointment, Consult]:
     """Cancel a scheduled appointment.
 
@@ -573,7 +572,7 @@ def cancel(
         )
         _tell_both_sides(
             session,
-            settings or get_settings(),
+            settings,
             ChangeAction.cancelled,
             appointment,
             consult,
@@ -590,7 +589,7 @@ def _release(
     """The specialist gives the consult back: their accepted offer is withdrawn (so that
     another specialist's acceptance can win), they lose the assigned relation (its call,
     its specialist's note) and keep an offered one (they may still read what they saw)."""
-    consult_id, user_id = consult.id or 0, specialist.id or 0
+    consult_id, user_id = pk(consult), pk(specialist)
     offers_repository.release_accepted(
         session, consult_id, at, f"the specialist cancelled the appointment: {reason}"
     )
@@ -672,7 +671,7 @@ def _end(
 
 def for_consult(session: Session, user: User, consult: Consult) -> Appointment:
     """The consult's current (or last) appointment, for those who may see it (else 404)."""
-    appointment = repository.latest_for_consult(session, consult.id or 0)
+    appointment = repository.latest_for_consult(session, pk(consult))
     if appointment is None:
         raise NotFound(f"consult {consult.id} has no appointment")
     auth.ensure_can_see(user, consult, appointment)
@@ -683,7 +682,7 @@ def invitation_for(
     session: Session, settings: Settings, user: User, consult: Consult, now: datetime
 ) -> ics.Invitation:
     """The ``.ics`` of the consult's appointment for one of its two sides (audited read)."""
-    appointment = repository.latest_for_consult(session, consult.id or 0)
+    appointment = repository.latest_for_consult(session, pk(consult))
     if appointment is None or not auth.is_side(user, consult, appointment):
         raise NotFound(f"consult {consult.id} has no appointment invitation for you")
     audit.record_access(
@@ -691,7 +690,7 @@ def invitation_for(
         user,
         AuditAction.download,
         "appointment",
-        appointment.id or 0,
+        pk(appointment),
         case_id=consult.case_id,
         consult_id=consult.id,
         detail=f"calendar invitation, sequence {appointment.sequence}",
@@ -704,7 +703,7 @@ def upcoming_for(session: Session, user: User, now: datetime) -> list[tuple[Appo
     appointment for a coordinator; scheduled ones not over yet, soonest first."""
     since = now - timedelta(hours=1)
     if user.role == Role.specialist:
-        return repository.upcoming(session, since, specialist_id=user.id or 0)
+        return repository.upcoming(session, since, specialist_id=pk(user))
     if user.role == Role.clinician and user.facility_id is not None:
         return repository.upcoming(session, since, facility_id=user.facility_id)
     if user.role == Role.coordinator:
@@ -723,8 +722,7 @@ def detail(session: Session, appointment: Appointment) -> AppointmentDetail:
         specialist_name=specialist.full_name if specialist else "",
         ics_url=ics_path(appointment.consult_id),
         changes=[
-            ChangePublic.model_validate(c)
-            for c in repository.changes_of(session, appointment.id or 0)
+            ChangePublic.model_validate(c) for c in repository.changes_of(session, pk(appointment))
         ],
     )
 
@@ -751,7 +749,7 @@ def schedule(session: Session, user: User, now: datetime) -> list[ScheduleItem]:
             consult_state=c.state,
             facility_id=c.facility_id,
             specialist_name=names.get(a.specialist_id, ""),
-            ics_url=ics_path(c.id or 0),
+            ics_url=ics_path(pk(c)),
         )
         for a, c in rows
     ]

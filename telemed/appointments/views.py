@@ -17,6 +17,7 @@ from telemed.appointments.models import Appointment
 from telemed.consults import auth as consult_auth
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
@@ -199,7 +200,7 @@ def book(
     now: NowDep,
     starts_local: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    consult_id = consult.id or 0
+    consult_id = pk(consult)
     try:
         starts_at = parse_local(starts_local, user.timezone)
         service.book_time(db, user, consult_id, starts_at, now, settings)

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from telemed.attachments import media, service
 from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.settings import Settings
 
 
@@ -43,7 +44,7 @@ class Panel:
 def panel(db: Session, settings: Settings, consult: Consult) -> Panel:
     items = [
         PanelItem(
-            id=a.id or 0,
+            id=pk(a),
             filename=a.filename,
             kind=a.kind,
             size=media.format_size(a.size_bytes),

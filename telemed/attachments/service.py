@@ -34,6 +34,7 @@ from telemed.audit.models import AuditAction
 from telemed.consults import auth as consult_auth
 from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.settings import Settings
 
@@ -71,7 +72,7 @@ def check_target(session: Session, user: User, consult: Consult, message_id: int
         raise ValidationFailed(
             f"message {message_id} is not in consult {consult.id}", field="message_id"
         )
-    return Target(consult.id or 0, consult.case_id, message_id)
+    return Target(pk(consult), consult.case_id, message_id)
 
 
 def check_size(settings: Settings, size: int, field: str) -> None:
@@ -157,7 +158,7 @@ def create_attachment(
     attachment = Attachment(
         consult_id=target.consult_id,
         message_id=target.message_id,
-        uploaded_by_id=user.id or 0,
+        uploaded_by_id=pk(user),
         kind=stored.kind,
         filename=media.safe_filename(filename, fmt),
         media_type=stored.media_type,
@@ -176,7 +177,7 @@ def create_attachment(
         user,
         AuditAction.upload,
         "attachment",
-        attachment.id or 0,
+        pk(attachment),
         case_id=target.case_id,
         consult_id=target.consult_id,
         detail=f"{attachment.filename} ({stored.received_media_type}, {stored.size} bytes, "
@@ -227,7 +228,7 @@ class Listed:
 
 
 def attachments_of(session: Session, consult: Consult) -> list[Listed]:
-    return [Listed(a, u.full_name) for a, u in repository.attachments_of(session, consult.id or 0)]
+    return [Listed(a, u.full_name) for a, u in repository.attachments_of(session, pk(consult))]
 
 
 def get_attachment(session: Session, user: User, attachment_id: int) -> Attachment:

@@ -45,6 +45,7 @@ from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.clock import Clock
 from telemed.consults.models import Consult
+from telemed.db import pk
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -94,7 +95,7 @@ def create_upload(
     except ValidationFailed as exc:
         refuse(session, user, "upload", "new", target, f"{data.filename[:100]}: {exc.message}")
         raise
-    if repository.count_open_uploads(session, user.id or 0) >= MAX_OPEN_UPLOADS_PER_USER:
+    if repository.count_open_uploads(session, pk(user)) >= MAX_OPEN_UPLOADS_PER_USER:
         raise Conflict(
             f"you have {MAX_OPEN_UPLOADS_PER_USER} unfinished uploads; finish them or wait "
             f"{UPLOAD_LIFETIME.total_seconds() / 3600:.0f} h for them to expire"
@@ -104,7 +105,7 @@ def create_upload(
         id=secrets.token_hex(16),
         consult_id=target.consult_id,
         message_id=target.message_id,
-        uploader_id=user.id or 0,
+        uploader_id=pk(user),
         filename=data.filename,
         media_type=fmt.media_type,
         length=data.length,

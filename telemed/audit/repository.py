@@ -105,7 +105,10 @@ def walk(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
         if not rows:
             return
         yield from rows
-        last = rows[-1].seq or 0
+        tail = rows[-1].seq
+        if tail is None:  # cannot happen: the query selected seq > last
+            return
+        last = tail
 
 
 def case_exists(session: Session, case_id: int) -> bool:

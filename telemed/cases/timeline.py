@@ -21,6 +21,7 @@ from telemed.cases.models import Case
 from telemed.consults import auth as consult_auth
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import Consult
+from telemed.db import pk
 from telemed.errors import NotFound
 from telemed.messages import service as messages
 from telemed.notes import repository as notes_repository
@@ -61,10 +62,10 @@ def build(session: Session, user: User, case_id: int) -> Timeline:
     consults = _visible_consults(session, user, case_id) if case else []
     if case is None or not consults:
         raise NotFound(f"case {case_id} not found")
-    ids = [c.id or 0 for c in consults]
+    ids = [pk(c) for c in consults]
     items: list[Item] = []
     for consult in consults:
-        cid = consult.id or 0
+        cid = pk(consult)
         items += [Item(e.at, "event", cid, e) for e in consults_repository.events_of(session, cid)]
         items += [Item(m.created_at, "message", cid, m) for m in messages.thread(session, consult)]
         items += [

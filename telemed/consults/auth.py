@@ -19,6 +19,7 @@ from telemed.accounts.models import Role, User
 from telemed.audit import service as audit
 from telemed.consults import repository
 from telemed.consults.models import Consult, ParticipantRelation
+from telemed.db import pk
 from telemed.errors import Forbidden, NotFound
 
 
@@ -61,7 +62,7 @@ def can_view(session: Session, user: User, consult: Consult) -> bool:
     if user.role == Role.clinician:
         return is_requesting_clinician(user, consult)
     if user.role == Role.specialist:
-        return repository.is_participant(session, consult.id or 0, user.id or 0)
+        return repository.is_participant(session, pk(consult), pk(user))
     return False
 
 

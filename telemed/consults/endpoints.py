@@ -23,6 +23,7 @@ from telemed.consults.schemas import (
     ReasonIn,
     SpecialtyPublic,
 )
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.flows import consult_requested, request_consult
 
@@ -43,11 +44,11 @@ def consult_public(db: Session, consult: Consult) -> ConsultPublic:
             "created_by_id": consult.created_by_id,
             "case": CasePublic.model_validate(case),
             "events": [
-                EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)
+                EventPublic.model_validate(e) for e in repository.events_of(db, pk(consult))
             ],
             "participants": [
                 ParticipantPublic.model_validate(p)
-                for p in repository.participants_of(db, consult.id or 0)
+                for p in repository.participants_of(db, pk(consult))
             ],
         }
     )
@@ -139,4 +140,4 @@ def cancel_consult(
 def list_events(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> list[EventPublic]:
     """The consult's lifecycle, oldest first (append-only)."""
     service.record_read(db, user, consult, "consult_events")
-    return [EventPublic.model_validate(e) for e in repository.events_of(db, consult.id or 0)]
+    return [EventPublic.model_validate(e) for e in repository.events_of(db, pk(consult))]

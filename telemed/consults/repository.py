@@ -18,6 +18,7 @@ from telemed.consults.models import (
     ParticipantRelation,
     Specialty,
 )
+from telemed.db import pk
 
 
 def get_consult(session: Session, consult_id: int) -> Consult | None:
@@ -42,7 +43,7 @@ def list_consults(
 def list_cases_by_id(session: Session, case_ids: set[int]) -> dict[int, Case]:
     if not case_ids:
         return {}
-    return {c.id or 0: c for c in session.exec(select(Case).where(col(Case.id).in_(case_ids)))}
+    return {pk(c): c for c in session.exec(select(Case).where(col(Case.id).in_(case_ids)))}
 
 
 def events_of(session: Session, consult_id: int) -> list[ConsultEvent]:

@@ -30,6 +30,7 @@ from telemed.consults.models import (
     ParticipantRelation,
 )
 from telemed.consults.schemas import ConsultCreate, ConsultFields, ConsultUpdate, Vitals
+from telemed.db import pk
 from telemed.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -55,14 +56,14 @@ def transition(
     values: dict[str, Any] = {"state": target, "state_changed_at": at}
     if target is ConsultState.requested and consult.requested_at is None:
         values["requested_at"] = at
-    if not repository.compare_and_set_state(session, consult.id or 0, current, values):
+    if not repository.compare_and_set_state(session, pk(consult), current, values):
         raise Conflict(
             f"consult {consult.id} changed while you were working on it; reload and try again"
         )
     for name, value in values.items():
         setattr(consult, name, value)
     event = ConsultEvent(
-        consult_id=consult.id or 0,
+        consult_id=pk(consult),
         actor_id=actor.id if actor else None,
         at=at,
         from_state=current,
@@ -76,7 +77,7 @@ def transition(
         actor,
         AuditAction.transition,
         "consult",
-        consult.id or 0,
+        pk(consult),
         case_id=consult.case_id,
         consult_id=consult.id,
         detail=f"{current} -> {target}",
@@ -92,7 +93,7 @@ def record_fact(
     state = ConsultState(consult.state)
     session.add(
         ConsultEvent(
-            consult_id=consult.id or 0,
+            consult_id=pk(consult),
             actor_id=actor.id if actor else None,
             at=at,
             from_state=state,
@@ -106,9 +107,7 @@ def add_participant(
     session: Session, consult: Consult, user: User, relation: ParticipantRelation
 ) -> ConsultParticipant:
     """Involve a user (a specialist, an observer) in a consult; scheduling calls this."""
-    participant = ConsultParticipant(
-        consult_id=consult.id or 0, user_id=user.id or 0, relation=relation
-    )
+    participant = ConsultParticipant(consult_id=pk(consult), user_id=pk(user), relation=relation)
     session.add(participant)
     session.flush()
     return participant
@@ -148,11 +147,11 @@ def _find_or_create_case(session: Session, user: User, facility_id: int, case_in
         birth_year=case_in.birth_year,
         sex=case_in.sex,
         facility_id=facility_id,
-        created_by_id=user.id or 0,
+        created_by_id=pk(user),
     )
     session.add(case)
     session.flush()
-    audit.record(session, user, AuditAction.create, "case", case.id or 0, case_id=case.id)
+    audit.record(session, user, AuditAction.create, "case", pk(case), case_id=case.id)
     return case
 
 
@@ -174,9 +173,9 @@ def _create(
     case = _case_for(session, user, facility_id, data)
     fields = data.model_dump(include=set(ConsultFields.model_fields) - {"vitals"})
     consult = Consult(
-        case_id=case.id or 0,
+        case_id=pk(case),
         facility_id=facility_id,
-        created_by_id=user.id or 0,
+        created_by_id=pk(user),
         created_at=now,
         state_changed_at=now,
         **fields,
@@ -186,7 +185,7 @@ def _create(
     session.flush()
     session.add(
         ConsultEvent(
-            consult_id=consult.id or 0,
+            consult_id=pk(consult),
             actor_id=user.id,
             at=consult.created_at,
             from_state=None,
@@ -199,7 +198,7 @@ def _create(
         user,
         AuditAction.create,
         "consult",
-        consult.id or 0,
+        pk(consult),
         case_id=case.id,
         consult_id=consult.id,
     )
@@ -227,7 +226,7 @@ def update_draft(session: Session, user: User, consult: Consult, data: ConsultUp
         user,
         AuditAction.update,
         "consult",
-        consult.id or 0,
+        pk(consult),
         case_id=consult.case_id,
         consult_id=consult.id,
         detail="draft edited: " + ", ".join(sorted(data.model_dump(exclude_unset=True))),
@@ -295,7 +294,7 @@ def record_read(session: Session, user: User, consult: Consult, what: str = "con
         user,
         AuditAction.read,
         what,
-        consult.id or 0,
+        pk(consult),
         case_id=consult.case_id,
         consult_id=consult.id,
     )

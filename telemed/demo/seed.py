@@ -23,7 +23,7 @@ from telemed.consults.models import (
     Urgency,
 )
 from telemed.consults.schemas import ConsultCreate, Vitals
-from telemed.db import utcnow
+from telemed.db import pk, utcnow
 from telemed.demo.data import (
     DEMO_APPOINTMENT_MINUTES,
     DEMO_USERS,
@@ -47,9 +47,7 @@ def seed_facilities(session: Session) -> None:
     session.add_all(districts.values())
     session.flush()
     for code, name, kind, district in FACILITIES:
-        session.add(
-            Facility(code=code, name=name, kind=kind, district_id=districts[district].id or 0)
-        )
+        session.add(Facility(code=code, name=name, kind=kind, district_id=pk(districts[district])))
     session.flush()
 
 
@@ -112,9 +110,7 @@ def _register_specialist(
     )
     user = session.exec(select(User).where(User.email == demo.email)).one()
     if profile.verified:
-        directory.verify(
-            session, coordinator, user.id or 0, "Demo: register entry checked online", now
-        )
+        directory.verify(session, coordinator, pk(user), "Demo: register entry checked online", now)
         directory.set_availability(
             session,
             settings,
@@ -178,7 +174,7 @@ def _seed_consults(
     appointments.book(
         session,
         fever,
-        paediatrician.id or 0,
+        pk(paediatrician),
         start,
         start + timedelta(minutes=DEMO_APPOINTMENT_MINUTES),
         actor=paediatrician,

@@ -18,6 +18,7 @@ from telemed.accounts.models import Role, User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import repository as consults_repository
+from telemed.db import pk
 from telemed.directory import auth, repository
 from telemed.directory.availability import check_zone, input_of, library_value, rows_of, slots
 from telemed.directory.availability import validated as validated_availability
@@ -93,7 +94,7 @@ def register(
         timezone=data.time_zone,
     )
     profile = SpecialistProfile(
-        user_id=user.id or 0,
+        user_id=pk(user),
         languages="",
         country="",
         registration_body=data.registration_body,
@@ -105,8 +106,8 @@ def register(
     _apply(profile, data, now)
     session.add(profile)
     session.flush()
-    repository.replace_specialties(session, user.id or 0, dict.fromkeys(data.specialties))
-    audit.record(session, user, AuditAction.create, "specialist_profile", user.id or 0)
+    repository.replace_specialties(session, pk(user), dict.fromkeys(data.specialties))
+    audit.record(session, user, AuditAction.create, "specialist_profile", pk(user))
     session.flush()
     return profile
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from telemed.db import pk
 from telemed.deps import CurrentUser, SessionDep
 from telemed.facilities import repository
 from telemed.facilities.schemas import FacilityPublic
@@ -16,7 +17,7 @@ def list_facilities(_user: CurrentUser, db: SessionDep) -> list[FacilityPublic]:
     """Lesotho's facilities on the network, by district."""
     return [
         FacilityPublic(
-            id=f.id or 0,
+            id=pk(f),
             code=f.code,
             name=f.name,
             kind=f.kind,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from telemed.db import pk
 from telemed.facilities.models import District, Facility
 
 
@@ -17,4 +18,4 @@ def list_facilities(session: Session) -> list[tuple[Facility, District]]:
 
 
 def facility_names(session: Session) -> dict[int, str]:
-    return {f.id or 0: f.name for f in session.exec(select(Facility))}
+    return {pk(f): f.name for f in session.exec(select(Facility))}

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from telemed.consults import service as consult_service
 from telemed.consults.deps import ERRORS, CurrentConsult
+from telemed.db import pk
 from telemed.deps import CurrentUser, SessionDep
 from telemed.messages import service
 from telemed.messages.schemas import MessageIn, MessagePublic
@@ -29,9 +30,9 @@ def post_message(
     """Add a message to the thread; everyone allowed on the consult sees it."""
     message = service.post(db, user, consult, body.body)
     return MessagePublic(
-        id=message.id or 0,
+        id=pk(message),
         consult_id=message.consult_id,
-        author_id=user.id or 0,
+        author_id=pk(user),
         author_name=user.full_name,
         author_role=user.role,
         body=message.body,

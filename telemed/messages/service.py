@@ -10,6 +10,7 @@ from telemed.audit.models import AuditAction
 from telemed.consults import auth as consult_auth
 from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.errors import Conflict
 from telemed.messages import repository
 from telemed.messages.models import Message
@@ -20,7 +21,7 @@ def post(session: Session, user: User, consult: Consult, body: str) -> Message:
     consult_auth.ensure_can_post(session, user, consult)
     if ConsultState(consult.state) in FINAL_STATES:
         raise Conflict(f"the consult is {consult.state}; its thread is closed")
-    message = Message(consult_id=consult.id or 0, author_id=user.id or 0, body=body)
+    message = Message(consult_id=pk(consult), author_id=pk(user), body=body)
     session.add(message)
     session.flush()
     audit.record(
@@ -28,7 +29,7 @@ def post(session: Session, user: User, consult: Consult, body: str) -> Message:
         user,
         AuditAction.create,
         "message",
-        message.id or 0,
+        pk(message),
         case_id=consult.case_id,
         consult_id=consult.id,
     )
@@ -39,7 +40,7 @@ def post(session: Session, user: User, consult: Consult, body: str) -> Message:
 def thread(session: Session, consult: Consult) -> list[MessagePublic]:
     return [
         MessagePublic(
-            id=m.id or 0,
+            id=pk(m),
             consult_id=m.consult_id,
             author_id=m.author_id,
             author_name=u.full_name,
@@ -47,5 +48,5 @@ def thread(session: Session, consult: Consult) -> list[MessagePublic]:
             body=m.body,
             created_at=m.created_at,
         )
-        for m, u in repository.thread(session, consult.id or 0)
+        for m, u in repository.thread(session, pk(consult))
     ]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from telemed.consults import service as consults
 from telemed.consults.deps import ERRORS, CurrentConsult
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.notes import icd10, repository, service
 from telemed.notes.schemas import (
@@ -38,7 +39,7 @@ def list_notes(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> li
     consults.record_read(db, user, consult, "notes")
     notes = [
         n
-        for n in repository.notes_of(db, [consult.id or 0])
+        for n in repository.notes_of(db, [pk(consult)])
         if n.status == "signed" or n.author_id == user.id
     ]
     return service.public(db, notes)
@@ -85,7 +86,7 @@ def list_outcomes(
 ) -> list[OutcomePublic]:
     """Outcomes recorded by the clinician, oldest first; the last one is current."""
     consults.record_read(db, user, consult, "outcomes")
-    return [OutcomePublic.model_validate(o) for o in repository.outcomes_of(db, [consult.id or 0])]
+    return [OutcomePublic.model_validate(o) for o in repository.outcomes_of(db, [pk(consult)])]
 
 
 @router.post("/consults/{consult_id}/outcomes", status_code=201, responses=ERRORS)

@@ -17,6 +17,7 @@ from telemed.accounts.models import User
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import ConsultState
+from telemed.db import pk
 from telemed.notes import repository
 from telemed.notifications.service import notify
 from telemed.settings import Settings
@@ -37,7 +38,7 @@ def follow_ups_due(units: Units, settings: Settings, now: datetime) -> list[int]
     its own, so one that fails is rolled back and logged and the others go on."""
     with units.one() as session:
         due = [
-            (note.consult_id, note.id or 0, note.follow_up_on)
+            (note.consult_id, pk(note), note.follow_up_on)
             for note, _case in repository.follow_ups(session, None, today(settings, now))
         ]
     moved = []

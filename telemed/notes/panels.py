@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from telemed.accounts.models import User
 from telemed.consults.models import Consult
+from telemed.db import pk
 from telemed.notes import auth, repository, service
 from telemed.notes.models import ConsultOutcome, Outcome
 from telemed.notes.service import NoteSeries
@@ -40,7 +41,7 @@ class NotesPanel:
 
 
 def panel(db: Session, user: User, consult: Consult) -> NotesPanel:
-    consult_id = consult.id or 0
+    consult_id = pk(consult)
     return NotesPanel(
         series=service.visible_series(db, user, [consult_id]),
         outcomes=repository.outcomes_of(db, [consult_id]),

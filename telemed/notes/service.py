@@ -16,7 +16,7 @@ from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultMode, ConsultState
-from telemed.db import utcnow
+from telemed.db import pk, utcnow
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.notes import auth, icd10, repository
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis, NoteStatus
@@ -61,9 +61,9 @@ def _apply(session: Session, note: ConsultNote, data: NoteFields) -> None:
     session.flush()
     repository.replace_draft_diagnoses(
         session,
-        note.id or 0,
+        pk(note),
         [
-            NoteDiagnosis(note_id=note.id or 0, position=i, code=d.code, title=d.title)
+            NoteDiagnosis(note_id=pk(note), position=i, code=d.code, title=d.title)
             for i, d in enumerate(diagnoses)
         ],
     )
@@ -77,7 +77,7 @@ def _audit(
         user,
         action,
         "note",
-        note.id or 0,
+        pk(note),
         case_id=consult.case_id,
         consult_id=consult.id,
         detail=f"version {note.version}",
@@ -97,9 +97,9 @@ def create(session: Session, user: User, consult: Consult, data: NoteFields) -> 
     with _refusals(session, user, consult, "new"):
         auth.ensure_can_write_note(session, user, consult)
         note = ConsultNote(
-            consult_id=consult.id or 0,
+            consult_id=pk(consult),
             series_id=str(uuid.uuid4()),
-            author_id=user.id or 0,
+            author_id=pk(user),
             author_role=str(user.role),
         )
         _apply(session, note, data)
@@ -142,7 +142,7 @@ def draft_to_edit(session: Session, user: User, consult: Consult, note_id: int) 
 def update_draft(
     session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteFields
 ) -> ConsultNote:
-    with _refusals(session, user, consult, note.id or 0):
+    with _refusals(session, user, consult, pk(note)):
         _ensure_editable(user, note)
         _apply(session, note, data)
         _audit(session, user, AuditAction.update, note, consult)
@@ -150,7 +150,7 @@ def update_draft(
 
 
 def sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> ConsultNote:
-    with _refusals(session, user, consult, note.id or 0):
+    with _refusals(session, user, consult, pk(note)):
         return _sign(session, user, consult, note)
 
 
@@ -165,7 +165,7 @@ def _sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> 
                 f"a specialist's note needs {' and '.join(missing)} before signing",
                 field=missing[0],
             )
-        if not repository.diagnoses_of(session, [note.id or 0]).get(note.id or 0):
+        if not repository.diagnoses_of(session, [pk(note)]).get(pk(note)):
             raise ValidationFailed(
                 "a specialist's note needs at least one ICD-10 diagnosis before signing",
                 field="diagnoses",
@@ -196,7 +196,7 @@ def amend(
     session: Session, user: User, consult: Consult, note: ConsultNote, data: NoteAmend
 ) -> ConsultNote:
     """A new draft version of a signed note, linked to it, with the reason."""
-    with _refusals(session, user, consult, note.id or 0):
+    with _refusals(session, user, consult, pk(note)):
         return _amend(session, user, consult, note, data)
 
 
@@ -218,7 +218,7 @@ def _amend(
         version=note.version + 1,
         amends_id=note.id,
         amendment_reason=data.reason.strip(),
-        author_id=user.id or 0,
+        author_id=pk(user),
         author_role=note.author_role,
     )
     try:
@@ -238,10 +238,10 @@ def record_outcome(
     ):
         auth.ensure_can_record_outcome(user, consult)
         outcome = ConsultOutcome(
-            consult_id=consult.id or 0,
+            consult_id=pk(consult),
             outcome=data.outcome,
             detail=data.detail.strip(),
-            recorded_by_id=user.id or 0,
+            recorded_by_id=pk(user),
         )
         session.add(outcome)
         session.flush()
@@ -250,7 +250,7 @@ def record_outcome(
             user,
             AuditAction.create,
             "outcome",
-            outcome.id or 0,
+            pk(outcome),
             case_id=consult.case_id,
             consult_id=consult.id,
             detail=str(data.outcome),
@@ -268,14 +268,12 @@ def record_outcome(
 
 
 def public(session: Session, notes: list[ConsultNote]) -> list[NotePublic]:
-    diagnoses = repository.diagnoses_of(session, [n.id or 0 for n in notes])
+    diagnoses = repository.diagnoses_of(session, [pk(n) for n in notes])
     return [
         NotePublic.model_validate(
             {
                 **{k: getattr(n, k) for k in NotePublic.model_fields if k != "diagnoses"},
-                "diagnoses": [
-                    DiagnosisPublic.model_validate(d) for d in diagnoses.get(n.id or 0, [])
-                ],
+                "diagnoses": [DiagnosisPublic.model_validate(d) for d in diagnoses.get(pk(n), [])],
             }
         )
         for n in notes

@@ -28,6 +28,7 @@ from scheduling import (
 )
 from telemed.accounts.models import User
 from telemed.consults.models import Consult
+from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.availability import library_value, slots
 from telemed.directory.service import is_eligible
@@ -62,7 +63,7 @@ def build(session: Session, consult: Consult, now: datetime, policy: OfferPolicy
         urgency=Urgency(str(consult.urgency)),
         created_at=consult.requested_at or consult.created_at,
         deadline=deadline,
-        excluded=frozenset(str(i) for i in repository.previously_offered(session, consult.id or 0)),
+        excluded=frozenset(str(i) for i in repository.previously_offered(session, pk(consult))),
     )
     found = [
         (profile, user)

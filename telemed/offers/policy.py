@@ -44,6 +44,3 @@ class OfferPolicy:
     @property
     def slot_length(self) -> timedelta:
         return timedelta(minutes=self.slot_minutes)
-
-
-DEFAULT_POLICY = OfferPolicy.from_settings(Settings())

@@ -7,6 +7,7 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import Consult
+from telemed.db import pk
 from telemed.offers import auth, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.offers.schemas import EscalatedPublic, OfferPublic, OfferWithConsult
@@ -37,11 +38,11 @@ def escalation_queue(session: Session, user: User) -> list[EscalatedPublic]:
     auth.ensure_coordinator(user)
     out = []
     for consult in repository.escalated(session):
-        events = consults_repository.events_of(session, consult.id or 0)
+        events = consults_repository.events_of(session, pk(consult))
         last = events[-1].reason if events else ""
         out.append(
             EscalatedPublic(
-                consult_id=consult.id or 0,
+                consult_id=pk(consult),
                 specialty=consult.specialty,
                 urgency=consult.urgency,
                 mode=consult.mode,

@@ -36,7 +36,7 @@ from telemed.directory.service import is_eligible
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.offers import auth, matching, notices, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
-from telemed.offers.policy import DEFAULT_POLICY, OfferPolicy
+from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
 from telemed.uow import Units
 
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 def _involve(session: Session, consult: Consult, user: User, relation: ParticipantRelation) -> None:
-    if not repository.has_participant(session, consult.id or 0, user.id or 0, relation):
+    if not repository.has_participant(session, pk(consult), pk(user), relation):
         consults.add_participant(session, consult, user, relation)
 
 
@@ -53,7 +53,7 @@ def _uninvolve(session: Session, consult: Consult, specialist_ids: list[int]) ->
     an offer expire or lost a race no longer sees the consult (least privilege)."""
     for specialist_id in specialist_ids:
         consults_repository.drop_participant(
-            session, consult.id or 0, specialist_id, ParticipantRelation.offered
+            session, pk(consult), specialist_id, ParticipantRelation.offered
         )
 
 
@@ -66,7 +66,7 @@ def _audit(
         actor,
         action,
         "offer",
-        offer.id or 0,
+        pk(offer),
         case_id=consult.case_id,
         consult_id=consult.id,
         detail=f"{what}: specialist {offer.specialist_id}",
@@ -82,7 +82,7 @@ def offer_requested(
     session: Session,
     consult: Consult,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
+    policy: OfferPolicy,
     planned: dict[int, matching.Candidate | None] | None = None,
 ) -> list[ConsultOffer]:
     """Offer a ``requested`` consult to the best eligible specialist (an emergency: to every
@@ -95,13 +95,13 @@ def offer_requested(
     Without the patient's consent to share the case in force nothing happens: the consult
     stays ``requested``, "waiting for consent", neither offered nor escalated (only the
     clinician with the patient can unblock it), until a consent is recorded."""
-    locked = consults_repository.lock_consult(session, consult.id or 0)
+    locked = consults_repository.lock_consult(session, pk(consult))
     if locked is None or locked.state != ConsultState.requested:
         return []
     consult = locked
     if not consent.current(session, pk(consult)).sharing_given:
         return []
-    failures = repository.last_round(session, consult.id or 0)
+    failures = repository.last_round(session, pk(consult))
     expiry = policy.expiry(consult)
     deadline = policy.deadline(consult)
     if failures >= policy.max_failures:
@@ -134,8 +134,8 @@ def offer_requested(
     offers = []
     for candidate in chosen:
         offer = ConsultOffer(
-            consult_id=consult.id or 0,
-            specialist_id=candidate.user.id or 0,
+            consult_id=pk(consult),
+            specialist_id=pk(candidate.user),
             round=failures + 1,
             offered_at=now,
             expires_at=min(now + expiry, deadline),
@@ -177,8 +177,8 @@ def accept(
     user: User,
     offer_id: int,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
-    settings: Settings | None = None,
+    policy: OfferPolicy,
+    settings: Settings,
 ) -> ConsultOffer:
     """First accept wins: the consult becomes ``accepted`` with this specialist assigned,
     the other open offers are withdrawn. A live (video, audio) consult is booked in the
@@ -201,11 +201,11 @@ def _accept(
     offer_id: int,
     now: datetime,
     policy: OfferPolicy,
-    settings: Settings | None,
+    settings: Settings,
 ) -> None:
     offer, consult = _own_open_offer(session, user, offer_id, now)
     consent.ensure_sharing(session, consult)  # withdrawn since the offer was made
-    profile = directory.get_profile(session, user.id or 0)
+    profile = directory.get_profile(session, pk(user))
     if profile is None or not is_eligible(profile, now.date()):
         raise Conflict("your registration is not verified or has expired", field="offer")
     consults.transition(
@@ -220,7 +220,7 @@ def _accept(
         session, offer_id, OfferStatus.accepted, now, accepted_consult_id=consult.id
     ):
         raise Conflict("this offer was closed meanwhile", field="offer")
-    others = repository.withdraw_open(session, consult.id or 0, now, "another specialist accepted")
+    others = repository.withdraw_open(session, pk(consult), now, "another specialist accepted")
     if others:
         consults.record_fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
     _uninvolve(session, consult, others)
@@ -247,7 +247,7 @@ def decline(
     offer_id: int,
     reason: str,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
+    policy: OfferPolicy,
 ) -> ConsultOffer:
     """Decline with a reason; when no other offer is open the next candidate gets one.
 
@@ -281,7 +281,7 @@ def _after_offer_closed(
 ) -> bool:
     """Back to ``requested`` when no offer is open any more; True if a rematch is due."""
     still_open = [
-        o for o in repository.offers_of(session, consult.id or 0) if o.status == OfferStatus.open
+        o for o in repository.offers_of(session, pk(consult)) if o.status == OfferStatus.open
     ]
     if still_open or consult.state != ConsultState.offered:
         consults.record_fact(session, consult, actor, text, now)
@@ -313,10 +313,10 @@ def _expire(session: Session, consult_id: int, now: datetime) -> list[int]:
     ]
     names = directory_names(session, [o.specialist_id for o in due])
     for offer in due:
-        if repository.close_offer(session, offer.id or 0, OfferStatus.expired, now):
+        if repository.close_offer(session, pk(offer), OfferStatus.expired, now):
             _uninvolve(session, consult, [offer.specialist_id])
             _audit(session, None, offer, consult, "expired")
-            expired.append(offer.id or 0)
+            expired.append(pk(offer))
     if due:
         text = "offer expired without an answer: " + ", ".join(names)
         _after_offer_closed(session, consult, None, text, now)
@@ -328,14 +328,14 @@ def withdraw_offers_to(
     specialist: User,
     reason: str,
     now: datetime,
-    policy: OfferPolicy = DEFAULT_POLICY,
+    policy: OfferPolicy,
 ) -> list[int]:
     """Withdraw every open offer made to ``specialist`` (e.g. their account was deactivated:
     they can never answer) and move each consult on to its next candidate at once, rather
     than leave it waiting for the offer to expire, in the caller's unit of work; the ids of
     the withdrawn offers."""
     consult_ids = [
-        c.id or 0 for _, c in repository.offers_for(session, specialist.id or 0, [OfferStatus.open])
+        pk(c) for _, c in repository.offers_for(session, pk(specialist), [OfferStatus.open])
     ]
     withdrawn: list[int] = []
     for consult_id in consult_ids:
@@ -349,11 +349,11 @@ def withdraw_offers_to(
         ]
         for offer in mine:
             if repository.close_offer(
-                session, offer.id or 0, OfferStatus.withdrawn, now, reason=reason
+                session, pk(offer), OfferStatus.withdrawn, now, reason=reason
             ):
                 _uninvolve(session, consult, [offer.specialist_id])
                 _audit(session, None, offer, consult, "withdrawn")
-                withdrawn.append(offer.id or 0)
+                withdrawn.append(pk(offer))
         text = f"offer to {specialist.full_name} withdrawn: {reason}"
         rematch = _after_offer_closed(session, consult, None, text, now) if mine else False
         if rematch:
@@ -408,7 +408,7 @@ def directory_names(session: Session, user_ids: list[int]) -> list[str]:
 
 
 def plan_batch(
-    session: Session, consult_ids: list[int], now: datetime, policy: OfferPolicy = DEFAULT_POLICY
+    session: Session, consult_ids: list[int], now: datetime, policy: OfferPolicy
 ) -> dict[int, matching.Candidate | None]:
     """The periodic batch: every waiting non-emergency consult matched at once with the
     min-cost assignment (emergencies are broadcast, never batched). A consult that fails
@@ -424,9 +424,7 @@ def plan_batch(
     return matching.plan(instances)
 
 
-def process_due_offers(
-    units: Units, now: datetime, policy: OfferPolicy = DEFAULT_POLICY
-) -> DueReport:
+def process_due_offers(units: Units, now: datetime, policy: OfferPolicy) -> DueReport:
     """Expire offers past their time and move each consult on (next candidate or
     escalation); then give every ``requested`` consult an offer if it has none, the
     non-emergency ones planned together by :func:`plan_batch`. Each consult is a unit of
@@ -504,8 +502,8 @@ def assign_by_hand(
     now: datetime,
     *,
     starts_at: datetime | None = None,
-    policy: OfferPolicy = DEFAULT_POLICY,
-    settings: Settings | None = None,
+    policy: OfferPolicy,
+    settings: Settings,
 ) -> ConsultOffer:
     """A coordinator assigns a waiting (usually escalated) consult to a verified specialist.
     A live consult is booked in the same transaction, at ``starts_at`` (one slot long) when

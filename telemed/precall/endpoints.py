@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import error_responses
 from telemed.precall import auth, service
@@ -49,7 +50,7 @@ async def offer(body: EchoOfferIn, user: CurrentUser, pool: EchoPoolDep) -> Echo
     offer replaces your previous test; a test peer is closed after 30 s at the latest.
     """
     auth.ensure_can_test(user)
-    return EchoAnswer(sdp=await pool.answer(user.id or 0, body.sdp))
+    return EchoAnswer(sdp=await pool.answer(pk(user), body.sdp))
 
 
 @router.post("/network-tests", status_code=201, responses=ERRORS)

@@ -16,6 +16,7 @@ from typing import Literal
 from sqlmodel import Session
 
 from telemed.accounts.models import User
+from telemed.db import pk
 from telemed.precall import auth, repository
 from telemed.precall.models import NetworkRecommendation, NetworkTest
 from telemed.precall.schemas import (
@@ -114,14 +115,14 @@ def setup_for(settings: Settings, user: User) -> NetworkTestSetup:
     """The plan and the ICE servers (TURN credentials for this user, as for a call)."""
     auth.ensure_can_test(user)
     return NetworkTestSetup(
-        plan=PLAN, ice_servers=ice_servers_for(settings, participant_of(user.id or 0))
+        plan=PLAN, ice_servers=ice_servers_for(settings, participant_of(pk(user)))
     )
 
 
 def public(row: NetworkTest) -> NetworkTestPublic:
     recommendation = NetworkRecommendation(row.recommendation)
     return NetworkTestPublic(
-        id=row.id or 0,
+        id=pk(row),
         user_id=row.user_id,
         facility_id=row.facility_id,
         created_at=row.created_at,
@@ -146,7 +147,7 @@ def record(
     connected = measured.connected
     loss = loss_percent(measured.probes_sent, measured.probes_received) if connected else None
     row = NetworkTest(
-        user_id=user.id or 0,
+        user_id=pk(user),
         facility_id=user.facility_id,
         created_at=now,
         connected=connected,
@@ -174,7 +175,7 @@ def record(
 def latest_result(session: Session, user: User, now: datetime) -> NetworkTest | None:
     """The user's latest result of the last 30 days, else their facility's."""
     since = now - RESULT_VALID_FOR
-    row = repository.latest_for_user(session, user.id or 0, since)
+    row = repository.latest_for_user(session, pk(user), since)
     if row is None and user.facility_id is not None:
         row = repository.latest_for_facility(session, user.facility_id, since)
     return row
@@ -206,7 +207,7 @@ def facility_links(session: Session, user: User) -> list[FacilityLinkPublic]:
     counts = repository.counts_per_facility(session)
     out = []
     for facility, district in repository.facilities(session):
-        facility_id = facility.id or 0
+        facility_id = pk(facility)
         row = latest.get(facility_id)
         out.append(
             FacilityLinkPublic(

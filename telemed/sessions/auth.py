@@ -20,6 +20,7 @@ from telemed.appointments import repository as appointments_repository
 from telemed.audit import service as audit
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult, ConsultState, ParticipantRelation
+from telemed.db import pk
 from telemed.errors import Conflict, Forbidden
 
 #: States in which a consult has no call: not requested yet, or over.
@@ -38,7 +39,7 @@ class Appointment(Protocol):
 
 def booked_appointment(session: Session, consult: Consult) -> Appointment | None:
     """The consult's scheduled appointment, if it has one."""
-    return appointments_repository.active_for_consult(session, consult.id or 0)
+    return appointments_repository.active_for_consult(session, pk(consult))
 
 
 def call_role(session: Session, user: User, consult: Consult) -> str | None:
@@ -57,7 +58,7 @@ def ensure_call_participant(session: Session, user: User, consult: Consult) -> s
     """The user's call role; 403 (audited) for anyone who is not a participant."""
     role = call_role(session, user, consult)
     if role is None:
-        consult_id = consult.id or 0
+        consult_id = pk(consult)
         audit.record_refusal(
             session,
             user,

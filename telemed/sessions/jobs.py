@@ -19,6 +19,7 @@ from telemed.appointments import service as appointments
 from telemed.appointments.models import Appointment
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import ConsultState
+from telemed.db import pk
 from telemed.sessions import repository
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -36,7 +37,7 @@ def mark_no_shows(units: Units, settings: Settings, now: datetime) -> list[int]:
     opened = timedelta(minutes=settings.call_open_before_minutes)
     with units.one() as session:
         started = [
-            a.id or 0
+            pk(a)
             for a in appointments_repository.scheduled_started_by(session, now - NO_SHOW_AFTER)
         ]
     marked = []
@@ -68,7 +69,7 @@ def _check(session: Session, appointment_id: int, opened: timedelta, now: dateti
             appointments.mark_completed(session, appointment, consult, now)
         return False
     people = appointments.sides_of(session, appointment, consult)
-    joined = repository.joined_since(session, consult.id or 0, appointment.starts_at - opened)
+    joined = repository.joined_since(session, pk(consult), appointment.starts_at - opened)
     if people and all(u.id in joined for u in people):
         # Both sides were in the room: the session was held (the consult is back to
         # scheduled after the call, until the specialist ends the consult).

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
 from telemed.consults.models import Consult
+from telemed.db import pk
 from telemed.errors import ConsentRequired, TelemedError
 from telemed.sessions import auth, repository, service
 from telemed.sessions.models import CallEventKind
@@ -107,5 +108,5 @@ def panel(
         can_end=can_end,
         sessions=sessions,
         names={i: u.full_name for i, u in people.items()},
-        photos={m: a.id or 0 for m, a in photos.items()},
+        photos={m: pk(a) for m, a in photos.items()},
     )

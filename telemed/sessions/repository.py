@@ -127,7 +127,8 @@ def attachments_of_messages(session: Session, message_ids: list[int]) -> dict[in
         .where(col(Attachment.message_id).in_(message_ids))
         .order_by(col(Attachment.id))
     ):
-        found.setdefault(a.message_id or 0, a)
+        if a.message_id is not None:  # always: the query selected these message ids
+            found.setdefault(a.message_id, a)
     return found
 
 

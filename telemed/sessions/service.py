@@ -35,6 +35,7 @@ from telemed.consent import service as consent
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.errors import Conflict, Forbidden, ValidationFailed
 from telemed.messages import service as messages
 from telemed.sessions import auth, repository
@@ -132,10 +133,10 @@ def mint_ticket(
     """A single-use join token for the consult's call, for one of its participants."""
     role = auth.ensure_call_participant(session, user, consult)
     ensure_call_open_now(session, settings, consult, now)
-    consult_id = consult.id or 0
+    consult_id = pk(consult)
     roles = [role, "observer"] if repository.has_observer(session, consult_id) else [role]
     capacity = capacity_for(roles)
-    participant = participant_of(user.id or 0)
+    participant = participant_of(pk(user))
     # The signalling hub checks the token against its own (system) clock.
     issued = time.time()
     ttl = settings.call_token_ttl_seconds
@@ -204,13 +205,13 @@ def record_event(engine: Engine, event: SessionEvent) -> CallSessionEvent | None
                 None,
                 AuditAction.create,
                 "call_session",
-                call.id or 0,
+                pk(call),
                 case_id=consult.case_id,
                 consult_id=consult_id,
                 detail=f"first joined: {event.participant or ''}",
             )
         row = CallSessionEvent(
-            call_session_id=call.id or 0,
+            call_session_id=pk(call),
             consult_id=consult_id,
             kind=kind,
             user_id=user_id_of(event.participant),
@@ -225,7 +226,7 @@ def record_event(engine: Engine, event: SessionEvent) -> CallSessionEvent | None
             call.duration_s = max(0, int((event.at - call.started_at).total_seconds()))
             session.add(call)
         session.flush()
-        call_id = call.id or 0
+        call_id = pk(call)
     if kind in (CallEventKind.joined, CallEventKind.ended):
         follow_call(engine, consult_id, call_id, kind, event.at)
     return row
@@ -286,7 +287,7 @@ def can_end(session: Session, consult: Consult) -> bool:
     state = ConsultState(consult.state)
     if state is ConsultState.in_session:
         return True
-    return state is ConsultState.scheduled and repository.was_in_session(session, consult.id or 0)
+    return state is ConsultState.scheduled and repository.was_in_session(session, pk(consult))
 
 
 def end_consult(session: Session, user: User, consult: Consult, now: datetime) -> None:
@@ -329,13 +330,13 @@ def share_photo(
     filename = media.safe_filename(data.filename, fmt)
     body = f"shared a photo during the call: {filename}"
     message = messages.post(session, user, consult, body)
-    call = repository.open_session(session, consult.id or 0)
+    call = repository.open_session(session, pk(consult))
     if call is not None:
         detail = {"message_id": message.id, "filename": filename}
         session.add(
             CallSessionEvent(
-                call_session_id=call.id or 0,
-                consult_id=consult.id or 0,
+                call_session_id=pk(call),
+                consult_id=pk(consult),
                 kind=CallEventKind.photo,
                 user_id=user.id,
                 role=role,
@@ -344,7 +345,7 @@ def share_photo(
         )
         session.flush()
     return PhotoShare(
-        message_id=message.id or 0,
+        message_id=pk(message),
         body=body,
         call_session_id=call.id if call is not None else None,
     )
@@ -355,11 +356,11 @@ FEED_LIMIT = 100
 
 def feed(session: Session, consult: Consult, after_message: int, after_attachment: int) -> CallFeed:
     """Messages and attachments of the consult's thread after the given ids, oldest first."""
-    consult_id = consult.id or 0
+    consult_id = pk(consult)
     return CallFeed(
         messages=[
             FeedMessage(
-                id=m.id or 0,
+                id=pk(m),
                 author_id=m.author_id,
                 author_name=u.full_name,
                 body=m.body,
@@ -369,7 +370,7 @@ def feed(session: Session, consult: Consult, after_message: int, after_attachmen
         ],
         attachments=[
             FeedAttachment(
-                id=a.id or 0,
+                id=pk(a),
                 message_id=a.message_id,
                 uploaded_by_id=a.uploaded_by_id,
                 uploader_name=u.full_name,
@@ -394,11 +395,11 @@ def _detail(row: CallSessionEvent) -> dict[str, object]:
 
 
 def sessions_public(session: Session, consult: Consult) -> list[CallSessionPublic]:
-    calls = repository.sessions_of(session, consult.id or 0)
-    events = repository.events_of(session, [c.id or 0 for c in calls])
+    calls = repository.sessions_of(session, pk(consult))
+    events = repository.events_of(session, [pk(c) for c in calls])
     return [
         CallSessionPublic(
-            id=c.id or 0,
+            id=pk(c),
             consult_id=c.consult_id,
             room=c.room,
             started_at=c.started_at,
@@ -406,14 +407,14 @@ def sessions_public(session: Session, consult: Consult) -> list[CallSessionPubli
             duration_s=c.duration_s,
             events=[
                 CallEventPublic(
-                    id=e.id or 0,
+                    id=pk(e),
                     kind=CallEventKind(e.kind),
                     user_id=e.user_id,
                     role=e.role,
                     at=e.at,
                     detail=_detail(e),
                 )
-                for e in events.get(c.id or 0, [])
+                for e in events.get(pk(c), [])
             ],
         )
         for c in calls

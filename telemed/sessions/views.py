@@ -12,6 +12,7 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import ConsultState
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.precall import service as precall
 from telemed.sessions import auth, repository, service
@@ -44,7 +45,7 @@ def call_page(
     """The call: refused (403, audited) for non-participants, 409 for a closed consult."""
     role = auth.ensure_call_participant(db, user, consult)
     service.ensure_call_open_now(db, settings, consult, now)
-    consult_id = consult.id or 0
+    consult_id = pk(consult)
     return render(
         request,
         "call.html",

@@ -33,6 +33,7 @@ from telemed.consults import service as consults
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.lifecycle import WAITING_STATES, allowed_targets
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.facilities import repository as facilities_repository
 from telemed.messages import service as messages
@@ -55,7 +56,7 @@ class ConsultPage:
 
     def context(self) -> dict[str, Any]:
         db, user, consult = self.db, self.user, self.consult
-        consult_id = consult.id or 0
+        consult_id = pk(consult)
         participants = consults_repository.participants_of(db, consult_id)
         events = consults_repository.events_of(db, consult_id)
         notes = note_panels.panel(db, user, consult)
