@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import insert, update
+from sqlmodel import Session, SQLModel, select
 
 from telemed.accounts.models import User
 from telemed.appointments.models import Appointment, AppointmentStatus
@@ -80,8 +82,7 @@ def seed_history(
         )
         for i, (f, at) in enumerate(planned)
     ]
-    session.add_all(cases)
-    session.flush()
+    _insert(session, cases, ids=True)
     consults = [
         Consult(
             case_id=pk(case),
@@ -98,21 +99,63 @@ def seed_history(
         )
         for case, (f, at) in zip(cases, planned, strict=True)
     ]
-    session.add_all(consults)
-    session.flush()
+    _insert(session, consults, ids=True)
+    rows = Rows()
     calls: list[tuple[Consult, CallSession]] = []
     for consult in consults:
-        calls.extend(_story(session, rng, consult, clinician, specialists))
-    session.flush()
+        calls.extend(_story(rows, rng, consult, clinician, specialists))
+    rows.write(session)
+    session.execute(
+        update(Consult),
+        [{"id": pk(c), "state": c.state, "state_changed_at": c.state_changed_at} for c in consults],
+    )
+    rows = Rows()
     for consult, call in calls:
-        _call_events(session, rng, consult, call)
-    _network_tests(session, rng, list(facilities), clinician, start, end)
-    session.flush()
+        _call_events(rows, rng, consult, call)
+    _network_tests(rows, rng, list(facilities), clinician, start, end)
+    rows.write(session)
     return len(consults)
 
 
+def _insert(session: Session, rows: Sequence[SQLModel], *, ids: bool = False) -> None:
+    """Insert rows of one table without the unit of work's per-object bookkeeping (which
+    made the seeding several times slower). Without ``ids``: one executemany. With: a
+    statement per row, its id read back (a bulk RETURNING re-sorts its batches, which grows
+    with the square of the rows on SQLite)."""
+    if not rows:
+        return
+    model = type(rows[0])
+    table = model.__table__  # type: ignore[attr-defined]
+    values = [row.model_dump(exclude={"id"}) for row in rows]
+    if not ids:
+        session.execute(insert(table), values)
+        return
+    statement = insert(table).returning(table.c.id)
+    for row, value in zip(rows, values, strict=True):
+        row.id = session.execute(statement, value).scalar_one()
+
+
+class Rows:
+    """New rows collected by table, written table by table in an order the foreign keys
+    allow (the order in which each table was first added)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[type[SQLModel], list[SQLModel]] = {}
+
+    def add(self, row: SQLModel) -> None:
+        self.tables.setdefault(type(row), []).append(row)
+
+    def add_all(self, rows: Sequence[SQLModel]) -> None:
+        for row in rows:
+            self.add(row)
+
+    def write(self, session: Session) -> None:
+        for model, rows in self.tables.items():
+            _insert(session, rows, ids=model is CallSession)
+
+
 def _story(
-    session: Session, rng: random.Random, c: Consult, clinician: User, specialists: list[User]
+    out: Rows, rng: random.Random, c: Consult, clinician: User, specialists: list[User]
 ) -> list[tuple[Consult, CallSession]]:
     """One consult's life from request to its end, as events, offers, an appointment, a
     call, an outcome and perhaps a follow-up."""
@@ -135,7 +178,7 @@ def _story(
     roll = rng.random()
     if roll < 0.05:
         move(S.cancelled, at + timedelta(hours=rng.uniform(0.5, 6)))
-        session.add_all(events)
+        out.add_all(events)
         return []
     t = at + timedelta(minutes=rng.randint(2, 20))
     first, second = rng.sample(specialists, 2) if len(specialists) > 1 else (specialists[0],) * 2
@@ -189,7 +232,7 @@ def _story(
         )
         t = answered
     move(S.accepted, t)
-    session.add_all(offers)
+    out.add_all(offers)
     calls: list[tuple[Consult, CallSession]] = []
     if c.mode is ConsultMode.asynchronous:
         t += timedelta(hours=rng.uniform(1, 24))
@@ -208,11 +251,11 @@ def _story(
         if rng.random() < 0.07:
             appointment.status = AppointmentStatus.no_show
             move(S.no_show, starts + timedelta(minutes=15))
-            session.add(appointment)
-            session.add_all(events)
+            out.add(appointment)
+            out.add_all(events)
             return []
         appointment.status = AppointmentStatus.completed
-        session.add(appointment)
+        out.add(appointment)
         move(S.in_session, starts)
         minutes = rng.randint(8, 35)
         call = CallSession(
@@ -222,12 +265,12 @@ def _story(
             ended_at=starts + timedelta(minutes=minutes),
             duration_s=minutes * 60,
         )
-        session.add(call)
+        out.add(call)
         calls.append((c, call))
         t = starts + timedelta(minutes=minutes)
         move(S.completed, t)
     outcome = rng.choices(list(Outcome)[:4], weights=(6, 3, 2, 1))[0]
-    session.add(
+    out.add(
         ConsultOutcome(
             consult_id=pk(c),
             outcome=outcome,
@@ -237,7 +280,7 @@ def _story(
     )
     if rng.random() < 0.2:
         signed = t + timedelta(minutes=3)
-        session.add(
+        out.add(
             ConsultNote(
                 consult_id=pk(c),
                 series_id=f"history-{pk(c)}",
@@ -252,11 +295,11 @@ def _story(
                 signed_at=signed,
             )
         )
-    session.add_all(events)
+    out.add_all(events)
     return calls
 
 
-def _call_events(session: Session, rng: random.Random, c: Consult, call: CallSession) -> None:
+def _call_events(out: Rows, rng: random.Random, c: Consult, call: CallSession) -> None:
     at = call.started_at
     rows = [
         CallSessionEvent(
@@ -300,11 +343,11 @@ def _call_events(session: Session, rng: random.Random, c: Consult, call: CallSes
             at=call.ended_at or at,
         )
     )
-    session.add_all(rows)
+    out.add_all(rows)
 
 
 def _network_tests(
-    session: Session,
+    out: Rows,
     rng: random.Random,
     facilities: list[Facility],
     clinician: User,
@@ -317,7 +360,7 @@ def _network_tests(
         at = start
         while at < end:
             rec = usual if rng.random() < 0.7 else rng.choice(links)
-            session.add(
+            out.add(
                 NetworkTest(
                     user_id=pk(clinician),
                     facility_id=pk(facility),
