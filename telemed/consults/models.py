@@ -63,7 +63,12 @@ class Specialty(SQLModel, table=True):
 
 class Consult(SQLModel, table=True):
     __tablename__ = "consults"
-    __table_args__ = (Index("ix_consults_facility_created", "facility_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_consults_facility_created", "facility_id", "created_at", "id"),
+        # The uptake indicators count by request time, and by facility for dormant ones.
+        Index("ix_consults_requested_at", "requested_at"),
+        Index("ix_consults_facility_requested", "facility_id", "requested_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     # Copied from the case so that a facility's list needs no join.
@@ -94,6 +99,8 @@ class ConsultEvent(SQLModel, table=True):
     """Append-only: one row per state transition (or other lifecycle fact) of a consult."""
 
     __tablename__ = "consult_events"
+    # Uptake: consults that reached a state (escalated, cancelled, ...) in a period.
+    __table_args__ = (Index("ix_consult_events_to_state_at", "to_state", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     consult_id: int = Field(foreign_key="consults.id", index=True)
     actor_id: int | None = Field(default=None, foreign_key="users.id")  # None: the system

@@ -31,6 +31,7 @@ from telemed.demo.data import (
     FACILITIES,
     DemoUser,
 )
+from telemed.demo.history import seed_history
 from telemed.directory import service as directory
 from telemed.directory.models import RegistrationBody
 from telemed.directory.schemas import AvailabilityIn, RegistrationIn, WindowIn
@@ -78,6 +79,9 @@ def seed_demo(session: Session, settings: Settings) -> bool:
     doctor = users["doctor@demo.telemed.org.ls"]
     paediatrician = users["specialist@demo.telemed.org.ls"]
     _seed_consults(session, settings, nurse, doctor, paediatrician)
+    # Six months of past consults for the coordinator's uptake dashboard.
+    london = users["specialist.london@demo.telemed.org.ls"]
+    seed_history(session, nurse, [paediatrician, london], utcnow())
     return True
 
 

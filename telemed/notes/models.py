@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from telemed.db import UTCDateTime, utcnow
@@ -66,6 +66,7 @@ class NoteDiagnosis(SQLModel, table=True):
 
 class ConsultOutcome(SQLModel, table=True):
     __tablename__ = "consult_outcomes"
+    __table_args__ = (Index("ix_consult_outcomes_recorded_at", "recorded_at"),)  # uptake
     id: int | None = Field(default=None, primary_key=True)
     consult_id: int = Field(foreign_key="consults.id", index=True)
     outcome: Outcome = Field(sa_type=String(24))

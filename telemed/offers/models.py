@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from telemed.db import UTCDateTime, utcnow
@@ -26,7 +26,10 @@ class ConsultOffer(SQLModel, table=True):
     """
 
     __tablename__ = "consult_offers"
-    __table_args__ = (UniqueConstraint("accepted_consult_id", name="uq_offer_one_winner"),)
+    __table_args__ = (
+        UniqueConstraint("accepted_consult_id", name="uq_offer_one_winner"),
+        Index("ix_consult_offers_offered_at", "offered_at"),  # uptake: offers in a period
+    )
     id: int | None = Field(default=None, primary_key=True)
     consult_id: int = Field(foreign_key="consults.id", index=True)
     specialist_id: int = Field(foreign_key="users.id", index=True)

@@ -31,7 +31,10 @@ class CallEventKind(StrEnum):
 
 class CallSession(SQLModel, table=True):
     __tablename__ = "call_sessions"
-    __table_args__ = (Index("ix_call_sessions_consult_started", "consult_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_call_sessions_consult_started", "consult_id", "started_at"),
+        Index("ix_call_sessions_started_at", "started_at"),  # uptake: sessions in a period
+    )
     id: int | None = Field(default=None, primary_key=True)
     consult_id: int = Field(foreign_key="consults.id")
     room: str = Field(max_length=128)
@@ -44,6 +47,8 @@ class CallSessionEvent(SQLModel, table=True):
     """Append-only (database triggers): one row per event the hub reported (or photo shared)."""
 
     __tablename__ = "call_session_events"
+    # Uptake: calls with a drop, a resume or a low mode in a period.
+    __table_args__ = (Index("ix_call_session_events_kind_at", "kind", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     call_session_id: int = Field(foreign_key="call_sessions.id", index=True)
     consult_id: int = Field(foreign_key="consults.id", index=True)

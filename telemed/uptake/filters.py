@@ -47,6 +47,11 @@ def maseru_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), MASERU).astimezone(UTC)
 
 
+def in_maseru(value: datetime) -> datetime:
+    """A stored time in Maseru (a scalar subquery on SQLite gives it back without zone)."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(MASERU)
+
+
 def maseru_today(now: datetime) -> date:
     return now.astimezone(MASERU).date()
 

@@ -43,8 +43,9 @@ def _seconds_pg(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> s
 def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = list(element.clauses)
     return (
-        f"((julianday({compiler.process(end, **kw)}) - "
-        f"julianday({compiler.process(start, **kw)})) * 86400.0)"
+        # julianday is a float of days: rounded to the millisecond, so that 2 h is 7200.0
+        f"ROUND((julianday({compiler.process(end, **kw)}) - "
+        f"julianday({compiler.process(start, **kw)})) * 86400.0, 3)"
     )
 
 

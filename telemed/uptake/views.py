@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from telemed.audit import service as audit
 from telemed.deps import CurrentUser, NowDep, SessionDep, UnitsDep
 from telemed.errors import Forbidden, ValidationFailed
-from telemed.uptake import auth, charts, csv, filters, map, service
+from telemed.uptake import auth, charts, consults, csv, filters, map, service
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -105,16 +105,18 @@ def uptake_consults(
     if not indicator:
         raise ValidationFailed("indicator: which number's consults to list", field="indicator")
     if kind == "csv":
-        statement = service.consults_export(
+        statement = consults.consults_export(
             db, user, chosen, indicator, bucket=bucket, category=category
         )
 
         def chunks() -> Iterator[bytes]:
             with units.one() as session:  # the request's own session ends before streaming
-                yield from csv.encode(service.CSV_COLUMNS, service.export_rows(session, statement))
+                yield from csv.encode(
+                    consults.CSV_COLUMNS, consults.export_rows(session, statement)
+                )
 
         return _csv(f"{indicator}-consults", chunks())
-    listed = service.consults_behind(
+    listed = consults.consults_behind(
         db, user, chosen, indicator, bucket=bucket, category=category, page=page
     )
     extra = {"indicator": indicator, "bucket": bucket, "category": category}
