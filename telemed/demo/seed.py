@@ -15,7 +15,7 @@ from telemed.appointments import service as appointments
 from telemed.cases.models import Sex
 from telemed.cases.schemas import CaseIn
 from telemed.consent import service as consent
-from telemed.consent.models import ConsentMethod, Consenter, ConsentScope
+from telemed.consent.models import Consenter, ConsentMethod, ConsentScope
 from telemed.consent.schemas import ConsentIn
 from telemed.consults import service as consults
 from telemed.consults.models import (
