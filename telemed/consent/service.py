@@ -40,7 +40,7 @@ from telemed.errors import Conflict, ConsentRequired, NotFound, ValidationFailed
 #: A device clock a little ahead of ours is not "the future".
 CLOCK_SKEW = timedelta(minutes=5)
 
-SCOPE_LABELS = {ConsentScope.sharing: "sharing with a specialist abroad", ConsentScope.call: "call"}
+SCOPE_LABELS = {ConsentScope.sharing: "share the case", ConsentScope.call: "a call"}
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ def withdraw(
     latest = repository.latest(session, pk(consult), data.scope)
     if latest is None or latest.action != ConsentAction.given:
         raise Conflict(
-            f"there is no {SCOPE_LABELS[data.scope]} consent in force to withdraw",
+            f"there is no consent to {SCOPE_LABELS[data.scope]} in force to withdraw",
             field="scope",
         )
     return _insert(
