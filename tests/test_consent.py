@@ -18,7 +18,8 @@ from telemed.consent import service as consent
 from telemed.consent.models import ConsentAction, ConsentMethod, ConsentRecord, ConsentScope
 from telemed.consent.schemas import ConsentIn
 from telemed.consults.models import Consult, ConsultParticipant, ConsultState, ParticipantRelation
-from telemed.db import utcnow
+from telemed.db import pk, utcnow
+from telemed.demo.seed import seed_demo
 from telemed.offers import service as offers
 from telemed.offers.models import OfferStatus
 from telemed.offers.service import DueReport
@@ -515,3 +516,17 @@ def test_the_request_form_takes_consent(login: LoginFn, users: Users, db: Sessio
         (ConsentScope.sharing, "Nkhono Lineo", "grandmother"),
         (ConsentScope.call, "Nkhono Lineo", "grandmother"),
     ]
+
+
+def test_the_demo_consults_carry_the_consent_their_journey_needs(
+    db: Session, settings: Settings
+) -> None:
+    assert seed_demo(db, settings)
+    db.commit()  # the test owns the unit of work, as the command line does
+    demo = {c.question[:20]: c for c in db.exec(select(Consult).order_by(col(Consult.id)))}
+    sent = [pk(c) for c in demo.values() if c.state not in ("draft", "cancelled")]
+    assert consent.given_among(db, sent, ConsentScope.sharing) == set(sent)
+    [booked] = [c for c in demo.values() if c.state == ConsultState.scheduled]
+    assert consent.current(db, pk(booked)).call_given  # its call opens at once
+    [draft] = [c for c in demo.values() if c.state == ConsultState.draft]
+    assert consent.current(db, pk(draft)) == consent.ConsentState(None, None)
