@@ -45,19 +45,22 @@ def test_clinical_reads_and_writes_are_recorded(
         ("create", "case"),
         ("create", "consult"),
         ("transition", "consult"),
+        ("create", "consent"),  # sharing, taken with the request
+        ("create", "consent"),  # call
         ("read", "consult"),
         ("list", "consult"),
         ("create", "message"),
         ("read", "thread"),
     ]
-    read = rows[3]
+    read = rows[5]
     assert read.actor_id == nurse.user.id
     assert read.actor_role == "clinician"
     assert read.case_id == consult["case_id"]
     assert read.consult_id == consult["id"]
     assert read.client_address == "testclient"
     assert rows[2].detail == "draft -> requested"
-    assert rows[4].detail == f"consults {consult['id']}"
+    assert rows[6].detail == f"consults {consult['id']}"
+    assert rows[3].detail == "sharing consent given by the guardian 'Mamosa (mother), verbal"
     # Written unsealed: no writer touched the chain.
     assert [(e.seq, e.prev_hash, e.row_hash) for e in rows] == [(None, None, None)] * len(rows)
     assert seal_pending(engine) == len(rows)
@@ -141,7 +144,8 @@ def test_coordinators_read_a_cases_audit_log(login: LoginFn, users: Users, db: S
     url = f"/api/v1/cases/{consult['case_id']}/audit"
     assert nurse.get(url).status_code == 403
     trail = coordinator.get(url).json()
-    assert [e["action"] for e in trail] == ["transition", "create", "create"]
+    assert [e["action"] for e in trail] == ["create", "create", "transition", "create", "create"]
+    assert [e["object_type"] for e in trail][:2] == ["consent", "consent"]
     assert coordinator.get("/api/v1/cases/999/audit").status_code == 404
     page = coordinator.client.get(f"/cases/{consult['case_id']}/audit")
     assert page.status_code == 200
@@ -245,7 +249,7 @@ def test_audit_verify_names_the_first_tampered_row(
     problem: str | None,
 ) -> None:
     nurse = login(users.make(Role.clinician))
-    consult = nurse.post("/api/v1/consults", consult_payload()).json()
+    consult = nurse.post("/api/v1/consults", consult_payload(consent=None)).json()
     nurse.get(f"/api/v1/consults/{consult['id']}")
     nurse.post(f"/api/v1/consults/{consult['id']}/messages", {"body": "x"})
     sealed = run_audit(engine, tmp_path, "seal")
@@ -279,7 +283,7 @@ def test_audit_verify_reports_the_unsealed_tail_apart(
     """Rows not sealed yet are counted, with the age of the oldest, apart from the chain;
     one left unsealed for over a minute says the sealer is not running."""
     nurse = login(users.make(Role.clinician))
-    consult = nurse.post("/api/v1/consults", consult_payload()).json()  # three rows
+    consult = nurse.post("/api/v1/consults", consult_payload(consent=None)).json()  # three rows
     assert run_audit(engine, tmp_path, "seal").returncode == 0
     nurse.get(f"/api/v1/consults/{consult['id']}")
     nurse.post(f"/api/v1/consults/{consult['id']}/messages", {"body": "x"})

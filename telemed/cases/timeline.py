@@ -1,7 +1,8 @@
 """The case timeline: everything that happened on a case's consults, in time order.
 
 Composes the domains' own reads (events, messages, attachments, note versions with what
-each amendment changed, follow-ups and outcomes); it holds no SQL of its own.
+each amendment changed, follow-ups, outcomes, consent given and withdrawn); it holds no SQL
+of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from telemed.attachments import repository as attachments_repository
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.cases.models import Case
+from telemed.consent import repository as consent_repository
 from telemed.consults import auth as consult_auth
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import Consult
@@ -33,7 +35,7 @@ from telemed.notes.schemas import NotePublic
 @dataclass(frozen=True)
 class Item:
     at: datetime
-    kind: str  # event, message, attachment, note, follow_up, outcome
+    kind: str  # event, message, attachment, note, follow_up, outcome, consent
     consult_id: int
     data: Any
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +95,10 @@ def build(session: Session, user: User, case_id: int) -> Timeline:
     items += [
         Item(o.recorded_at, "outcome", o.consult_id, o)
         for o in notes_repository.outcomes_of(session, ids)
+    ]
+    items += [
+        Item(r.given_at, "consent", r.consult_id, r)
+        for r in consent_repository.records_of_many(session, ids)
     ]
     items.sort(key=lambda item: item.at)
     actor_ids = {

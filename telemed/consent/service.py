@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -40,7 +41,7 @@ from telemed.errors import Conflict, ConsentRequired, NotFound, ValidationFailed
 #: A device clock a little ahead of ours is not "the future".
 CLOCK_SKEW = timedelta(minutes=5)
 
-SCOPE_LABELS = {ConsentScope.sharing: "sharing with a specialist abroad", ConsentScope.call: "call"}
+SCOPE_LABELS = {ConsentScope.sharing: "share the case", ConsentScope.call: "a call"}
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,30 @@ def _describe(row: ConsentRecord) -> str:
     return f"{row.scope} consent {row.action} by the {who}{how}"[:500]
 
 
-def _insert(session: Session, user: User, consult: Consult, row: ConsentRecord) -> ConsentRecord:
+def _insert(
+    session: Session,
+    user: User,
+    consult: Consult,
+    data: ConsentIn | WithdrawIn,
+    action: ConsentAction,
+    given_at: datetime,
+    now: datetime,
+    **details: Any,
+) -> ConsentRecord:
+    """The new row (who consented, to what, when; ``details`` says how), and its audit row."""
+    row = ConsentRecord(
+        consult_id=pk(consult),
+        case_id=consult.case_id,
+        scope=data.scope,
+        action=action,
+        consenter=data.consenter,
+        guardian_name=data.guardian_name.strip(),
+        guardian_relationship=data.guardian_relationship.strip(),
+        given_at=given_at,
+        recorded_by_id=pk(user),
+        recorded_at=now,
+        **details,
+    )
     session.add(row)
     session.flush()
     audit.record(
@@ -210,27 +234,18 @@ def record(
     consult = _lock(session, consult)
     if ConsultState(consult.state) in FINAL_STATES:
         raise Conflict(f"the consult is {consult.state}: there is nothing left to consent to")
+    witnessed = data.method == ConsentMethod.witnessed
     return _insert(
         session,
         user,
         consult,
-        ConsentRecord(
-            consult_id=pk(consult),
-            case_id=consult.case_id,
-            scope=data.scope,
-            action=ConsentAction.given,
-            consenter=data.consenter,
-            guardian_name=data.guardian_name.strip(),
-            guardian_relationship=data.guardian_relationship.strip(),
-            method=data.method,
-            witness_name=data.witness_name.strip()
-            if data.method == ConsentMethod.witnessed
-            else "",
-            photo_attachment_id=photo_id,
-            given_at=given_at,
-            recorded_by_id=pk(user),
-            recorded_at=now,
-        ),
+        data,
+        ConsentAction.given,
+        given_at,
+        now,
+        method=data.method,
+        witness_name=data.witness_name.strip() if witnessed else "",
+        photo_attachment_id=photo_id,
     )
 
 
@@ -264,26 +279,18 @@ def withdraw(
     latest = repository.latest(session, pk(consult), data.scope)
     if latest is None or latest.action != ConsentAction.given:
         raise Conflict(
-            f"there is no {SCOPE_LABELS[data.scope]} consent in force to withdraw",
+            f"there is no consent to {SCOPE_LABELS[data.scope]} in force to withdraw",
             field="scope",
         )
     return _insert(
         session,
         user,
         consult,
-        ConsentRecord(
-            consult_id=pk(consult),
-            case_id=consult.case_id,
-            scope=data.scope,
-            action=ConsentAction.withdrawn,
-            consenter=data.consenter,
-            guardian_name=data.guardian_name.strip(),
-            guardian_relationship=data.guardian_relationship.strip(),
-            reason=data.reason.strip(),
-            given_at=given_at,
-            recorded_by_id=pk(user),
-            recorded_at=now,
-        ),
+        data,
+        ConsentAction.withdrawn,
+        given_at,
+        now,
+        reason=data.reason.strip(),
     )
 
 

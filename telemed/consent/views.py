@@ -3,11 +3,14 @@ shown again with the error beside its field and nothing stored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from telemed.consent import forms, service
+from telemed.consent.models import ConsentRecord
 from telemed.consults.deps import CurrentConsult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep
 from telemed.errors import Conflict, NotFound, ValidationFailed
@@ -25,6 +28,27 @@ def _refused(
     return page.render(named, {prefix + k: v for k, v in values.items()}, status)
 
 
+async def _handle(
+    request: Request,
+    page: ConsultPageDep,
+    prefix: str,
+    act: Callable[[dict[str, str]], ConsentRecord],
+    after: Callable[[ConsentRecord], None],
+) -> Response:
+    """One consent form: parse, act, then the flow that follows; refused, the page again
+    (the service raises before storing anything, so nothing stays half-way)."""
+    values = forms.record_values(await request.form(), prefix)
+    try:
+        row = act(values)
+    except ValidationError as exc:
+        return _refused(page, prefix, forms.record_errors(exc), values, 422)
+    except (ValidationFailed, Conflict, NotFound) as exc:
+        errors = {exc.field or "__all__": exc.message}
+        return _refused(page, prefix, errors, values, exc.status_code)
+    after(row)
+    return RedirectResponse(f"/consults/{page.consult.id}#consent", status_code=303)
+
+
 @router.post("/consults/{consult_id}/consents")
 async def record(
     request: Request,
@@ -35,19 +59,13 @@ async def record(
     now: NowDep,
     policy: PolicyDep,
 ) -> Response:
-    prefix = forms.RECORD_PREFIX
-    values = forms.record_values(await request.form(), prefix)
-    try:
-        data = forms.to_consent_in(values)
-    except ValidationError as exc:
-        return _refused(page, prefix, forms.record_errors(exc), values, 422)
-    try:
-        row = service.record(db, user, consult, data, now)
-    except (ValidationFailed, Conflict, NotFound) as exc:
-        errors = {exc.field or "__all__": exc.message}
-        return _refused(page, prefix, errors, values, exc.status_code)
-    consent_recorded(db, consult, row, policy, now)
-    return RedirectResponse(f"/consults/{consult.id}#consent", status_code=303)
+    return await _handle(
+        request,
+        page,
+        forms.RECORD_PREFIX,
+        lambda values: service.record(db, user, consult, forms.to_consent_in(values), now),
+        lambda row: consent_recorded(db, consult, row, policy, now),
+    )
 
 
 @router.post("/consults/{consult_id}/consents/withdraw")
@@ -59,16 +77,10 @@ async def withdraw(
     db: SessionDep,
     now: NowDep,
 ) -> Response:
-    prefix = forms.WITHDRAW_PREFIX
-    values = forms.record_values(await request.form(), prefix)
-    try:
-        data = forms.to_withdraw_in(values)
-    except ValidationError as exc:
-        return _refused(page, prefix, forms.record_errors(exc), values, 422)
-    try:
-        row = service.withdraw(db, user, consult, data, now)
-    except (ValidationFailed, Conflict) as exc:
-        errors = {exc.field or "__all__": exc.message}
-        return _refused(page, prefix, errors, values, exc.status_code)
-    consent_withdrawn(db, consult, row, user, now)
-    return RedirectResponse(f"/consults/{consult.id}#consent", status_code=303)
+    return await _handle(
+        request,
+        page,
+        forms.WITHDRAW_PREFIX,
+        lambda values: service.withdraw(db, user, consult, forms.to_withdraw_in(values), now),
+        lambda row: consent_withdrawn(db, consult, row, user, now),
+    )

@@ -8,6 +8,11 @@ draft -> requested -> offered -> accepted -> scheduled -> in_session -> complete
 side exits: cancelled (by clinician), no_show, answered_async (advice given by messages)
 ```
 
+A ``requested`` consult without the patient's consent to share it (``telemed.consent``) is
+"waiting for consent": not a state of its own, but the offers never move it to ``offered``
+nor escalate it, and a coordinator cannot assign it, until a sharing consent is recorded
+(docs/consent.md).
+
 This module is pure: it only says which moves exist. ``telemed.consults.service.transition``
 applies a move and records it.
 """

@@ -14,6 +14,8 @@ from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role
 from telemed.cases.models import Sex
 from telemed.consent import forms as consent_forms
+from telemed.consent import service as consent
+from telemed.consent.models import ConsentScope
 from telemed.consults import auth, repository, service
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.forms import field_errors, form_values, to_consult_create
@@ -78,6 +80,12 @@ def home(
             "listing": listing,
             "facility_names": facilities_repository.facility_names(db),
             "waiting_states": WAITING_STATES,
+            # Waiting consults whose sharing consent is in force; the others say so.
+            "consented": consent.given_among(
+                db,
+                [c.id for c in listing.items if c.id is not None and c.state in WAITING_STATES],
+                ConsentScope.sharing,
+            ),
             "follow_ups": notes.follow_ups_for(db, user, now)
             if accounts_auth.is_clinician(user)
             else [],

@@ -5,7 +5,7 @@ work and commits it."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlmodel import Session, select
 
@@ -14,8 +14,12 @@ from telemed.accounts.models import User
 from telemed.appointments import service as appointments
 from telemed.cases.models import Sex
 from telemed.cases.schemas import CaseIn
+from telemed.consent import service as consent
+from telemed.consent.models import Consenter, ConsentMethod, ConsentScope
+from telemed.consent.schemas import ConsentIn
 from telemed.consults import service as consults
 from telemed.consults.models import (
+    Consult,
     ConsultMode,
     ConsultState,
     Language,
@@ -128,6 +132,21 @@ def _register_specialist(
     return user
 
 
+def _consent(
+    session: Session,
+    nurse: User,
+    consult: Consult,
+    now: datetime,
+    scopes: tuple[ConsentScope, ...] = (ConsentScope.sharing, ConsentScope.call),
+    **fields: object,
+) -> None:
+    """The consent the clinician took at the bedside (to sharing, and to a call)."""
+    for scope in scopes:
+        consent.record(
+            session, nurse, consult, ConsentIn.model_validate({"scope": scope, **fields}), now
+        )
+
+
 def _seed_consults(
     session: Session, settings: Settings, nurse: User, doctor: User, paediatrician: User
 ) -> None:
@@ -154,6 +173,16 @@ def _seed_consults(
             ),
         ),
         now,
+    )
+    _consent(
+        session,
+        nurse,
+        fever,
+        now,
+        consenter=Consenter.guardian,
+        guardian_name="'Mamosa Mokoena",
+        guardian_relationship="mother",
+        method=ConsentMethod.verbal,
     )
     # The offer and acceptance that scheduling will make, done by hand for the demo.
     consults.add_participant(session, fever, paediatrician, ParticipantRelation.offered)
@@ -193,7 +222,7 @@ def _seed_consults(
         "Thank you. Please check the hands and feet for swelling and peeling.",
     )
 
-    consults.create_consult(
+    hypertension = consults.create_consult(
         session,
         nurse,
         ConsultCreate(
@@ -207,6 +236,15 @@ def _seed_consults(
             current_treatment="Amlodipine 10 mg, hydrochlorothiazide 25 mg, enalapril 20 mg.",
         ),
         now,
+    )
+    _consent(
+        session,
+        nurse,
+        hypertension,
+        now,
+        (ConsentScope.sharing,),  # answered by messages: no call
+        method=ConsentMethod.witnessed,
+        witness_name="Sister Palesa Thabane",
     )
     consults.create_consult(
         session,
@@ -238,7 +276,7 @@ def _seed_consults(
     consults.cancel(
         session, nurse, cancelled, "Transferred to Queen 'Mamohato Memorial Hospital", now
     )
-    consults.create_consult(
+    haemorrhage = consults.create_consult(
         session,
         doctor,
         ConsultCreate(
@@ -252,3 +290,4 @@ def _seed_consults(
         ),
         now,
     )
+    _consent(session, doctor, haemorrhage, now, method=ConsentMethod.verbal)
