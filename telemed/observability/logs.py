@@ -25,7 +25,13 @@ from telemed import request_id
 ACCESS_LOGGER = "telemed.access"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+# (uvicorn's ``color_message`` repeats the message with terminal colours.)
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
 
 
 class LogFormat(StrEnum):
