@@ -154,14 +154,17 @@ def signal(host: str, port: int, store: bool, webhook: str | None) -> None:
     """Run the signalling hub standalone (WebSocket at ws://HOST:PORT/).
 
     Keyed from TELEMED_SECRET_KEY like `telemed serve`, so its call tickets work here; shares
-    rooms through TELEMED_REDIS_URL. Session events are printed as JSON lines.
+    rooms through TELEMED_REDIS_URL. Session events are printed as JSON lines. GET /metrics
+    on the same port: its sockets and rooms (loopback, or TELEMED_METRICS_TOKEN).
     """
     import asyncio
     import contextlib
 
+    from telemed.observability.signaling import metrics_responder
     from telemed.sessions import standalone
 
     settings = _settings()
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     engine = None
     if store:
         with _friendly_errors():
@@ -175,6 +178,7 @@ def signal(host: str, port: int, store: bool, webhook: str | None) -> None:
                 engine=engine,
                 webhook=webhook,
                 echo=lambda line: click.echo(line),
+                http=lambda hub: metrics_responder(hub.stats, token),
             )
         )
 

@@ -14,9 +14,12 @@ values in per-process files under ``PROMETHEUS_MULTIPROC_DIR`` and sums them at 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -52,3 +55,20 @@ def registry_for_scrape() -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     return registry
+
+
+class Scrape:
+    """Several collectors (registries included) as one registry-like object, so that one
+    scrape reports the in-process metrics and those read from the database."""
+
+    def __init__(self, *collectors: Collector) -> None:
+        self._collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in self._collectors:
+            yield from collector.collect()
+
+
+def exposition(*collectors: Collector) -> bytes:
+    """The Prometheus text format of everything ``collectors`` report."""
+    return generate_latest(Scrape(*collectors))

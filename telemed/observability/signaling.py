@@ -4,7 +4,8 @@
 (the ``signaling`` package imports nothing of ours). Two ways to report them:
 
 - the standalone server (``telemed signal``, one process) reads ``stats()`` at scrape
-  (``SignalingCollector``);
+  (``SignalingCollector``), answering ``GET /metrics`` on its own port before the WebSocket
+  handshake (``metrics_responder``, given to ``signaling.server.serve``);
 - the application's hub lives in every worker process, and a scrape reaches one of them, so
   each worker keeps gauges that add up over the live workers in multi-process mode
   (``multiprocess_mode="livesum"``), copied from ``stats()`` after each sweep of the hub
@@ -14,13 +15,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from urllib.parse import urlsplit
 
-from prometheus_client import Gauge
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
 
+from signaling.server import ProcessRequest
+from telemed.observability.access import refusal
 from telemed.observability.collectors import gauge
-from telemed.observability.metrics import REGISTRY
+from telemed.observability.metrics import REGISTRY, exposition
 
 Stats = Callable[[], Mapping[str, int]]
 
@@ -53,3 +59,28 @@ def refresh_gauges(stats: Stats) -> None:
     found = stats()
     for key, metric in GAUGES.items():
         metric.set(found.get(key, 0))
+
+
+def metrics_responder(stats: Stats, token: str | None) -> ProcessRequest:
+    """The standalone server's ``process_request``: answers ``GET /metrics`` on the
+    signalling port (same access rule as the application's), lets every other request go
+    on to the WebSocket handshake."""
+    collector = SignalingCollector(stats)
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path != "/metrics":
+            return None
+        remote = connection.remote_address
+        host = str(remote[0]) if remote else None
+        refused = refusal(host, request.headers.get("Authorization"), token)
+        if refused is not None:
+            response = connection.respond(refused.status, f"{refused.message}\n")
+            for name, value in refused.headers.items():
+                response.headers[name] = value
+            return response
+        response = connection.respond(200, exposition(collector).decode())
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    return process_request
