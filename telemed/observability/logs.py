@@ -57,6 +57,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, with `telemed serve --workers N`
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
         }
