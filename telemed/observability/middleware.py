@@ -24,10 +24,25 @@ _HEADER = request_id.HEADER.lower().encode()
 
 def route_template(scope: Scope) -> str:
     """The matched route's path template (``/api/v1/consults/{consult_id}``), never the raw
-    path: one series per route, not per consult."""
+    path: one series per route, not per consult.
+
+    The route on the scope knows its template relative to the router it was declared on
+    (FastAPI keeps an included router's routes unprefixed), so the prefix in front of it
+    is whatever part of the raw path comes before the part the route matches."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+    template = getattr(route, "path", None)
+    pattern = getattr(route, "path_regex", None)
+    if not isinstance(template, str) or not template:
+        return UNMATCHED
+    path: str = scope.get("path", "")
+    if pattern is None or pattern.match(path):
+        return template
+    start = path.find("/", 1)
+    while start != -1:
+        if pattern.match(path[start:]):
+            return path[:start] + template
+        start = path.find("/", start + 1)
+    return template
 
 
 class ObservabilityMiddleware:
