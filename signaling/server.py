@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
+from websockets.http11 import Request, Response
 
 from signaling.broker import Broker
 from signaling.connection import Connection
@@ -81,6 +82,9 @@ from signaling.transport import (
 log = logging.getLogger(__name__)
 
 BROKER_VERSION = 1
+
+# websockets' hook: answer an HTTP request before the upgrade, or None to go on.
+ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +153,9 @@ class SignalingHub:
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._handlers: set[asyncio.Task[Any]] = set()
+        # Called after every sweep (each ``sweep_interval_s``), e.g. to copy ``stats()``
+        # into a monitoring system this package knows nothing of.
+        self.on_tick: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -199,6 +206,11 @@ class SignalingHub:
                 await self.sweep()
             except Exception:
                 log.exception("sweep failed")
+            if self.on_tick is not None:
+                try:
+                    self.on_tick()
+                except Exception:
+                    log.exception("on_tick callback failed")
 
     async def _reap_idle(self) -> None:
         """Close sockets that sent nothing for ``idle_timeout_s`` (close 4408).
@@ -610,6 +622,7 @@ async def serve(
     ping_interval_s: float | None = None,
     ping_timeout_s: float | None = 20.0,
     direct: bool = True,
+    process_request: ProcessRequest | None = None,
 ) -> Server:
     """Start a standalone ``websockets`` server that gives each socket to ``hub``.
 
@@ -621,6 +634,10 @@ async def serve(
     directly (:class:`~signaling.transport.DirectWebsocketsTransport`) unless ``direct`` is
     False or the installed ``websockets`` lacks what that needs; then each socket gets a send
     queue and a writer task. Close it with ``server.close(); await server.wait_closed()``.
+
+    ``process_request`` is handed to ``websockets`` as is: it sees each HTTP request before
+    the upgrade and may answer it instead (a ``Response``), e.g. ``/metrics`` or a health
+    check on the same port; ``None`` lets the handshake go on.
     """
 
     coalescer = WriteCoalescer()
@@ -646,4 +663,5 @@ async def serve(
         ping_timeout=ping_timeout_s,
         close_timeout=hub.config.close_timeout_s,
         max_queue=16,
+        process_request=process_request,
     )

@@ -41,6 +41,7 @@ from telemed.notes import endpoints as notes_api
 from telemed.notes import views as notes_pages
 from telemed.notifications import endpoints as notifications_api
 from telemed.notifications import views as notifications_pages
+from telemed.observability import setup as observability
 from telemed.offers import endpoints as offers_api
 from telemed.offers import views as offers_pages
 from telemed.offers.policy import OfferPolicy
@@ -116,6 +117,7 @@ def create_app(
     # Pages, scripts and JSON shrink to about a quarter over a 2G link; photos and files
     # are compressed already.
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)
+    observability.install(app)  # /metrics; request ids, latencies, access log (outermost)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")

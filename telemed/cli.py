@@ -81,14 +81,26 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty database.")
-def serve(host: str, port: int, no_demo: bool) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; /metrics then sums them (docs/operations.md).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def serve(host: str, port: int, no_demo: bool, workers: int, log_format: str) -> None:
     """Serve the product: migrate the database, seed demo data if empty, listen."""
     import uvicorn
 
     from telemed.app import create_app
     from telemed.demo.seed import seed_demo
+    from telemed.observability import serving
 
     settings = _settings()
+    logging_options = serving.uvicorn_logging(log_format)
     with _friendly_errors():
         engine = _prepare(settings)
         if settings.seed_demo and not no_demo and settings.env.value == "development":
@@ -108,14 +120,24 @@ def serve(host: str, port: int, no_demo: bool) -> None:
         # so that the jobs stop cleanly (exit status 143, as for a plain SIGTERM).
         os_signal.signal(os_signal.SIGTERM, _exit_on_signal)
     click.echo(f"Telemed on http://{host}:{port}/  (API docs: /docs; data: {settings.data_dir})")
+    metrics_dir = serving.prepare_multiprocess(settings.data_dir, workers)
+    if metrics_dir is not None:
+        click.echo(f"{workers} workers; metrics of every worker in {metrics_dir}")
     try:
         # No permessage-deflate on /ws/signal: it costs memory per socket (protocol page, §1).
+        # Several workers each build the app from the same environment (the factory).
         uvicorn.run(
-            create_app(settings, engine),
+            "telemed.app:create_app" if workers > 1 else create_app(settings, engine),
+            factory=workers > 1,
+            # A worker importing the app on a busy 2-core machine may miss uvicorn's 5 s
+            # health check and be killed at birth; a hung one is still replaced in a minute.
+            timeout_worker_healthcheck=60,
+            workers=workers,
             host=host,
             port=port,
             log_level="info",
             ws_per_message_deflate=False,
+            **logging_options,
         )
     finally:
         if runner is not None:
@@ -132,14 +154,17 @@ def signal(host: str, port: int, store: bool, webhook: str | None) -> None:
     """Run the signalling hub standalone (WebSocket at ws://HOST:PORT/).
 
     Keyed from TELEMED_SECRET_KEY like `telemed serve`, so its call tickets work here; shares
-    rooms through TELEMED_REDIS_URL. Session events are printed as JSON lines.
+    rooms through TELEMED_REDIS_URL. Session events are printed as JSON lines. GET /metrics
+    on the same port: its sockets and rooms (loopback, or TELEMED_METRICS_TOKEN).
     """
     import asyncio
     import contextlib
 
+    from telemed.observability.signaling import metrics_responder
     from telemed.sessions import standalone
 
     settings = _settings()
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     engine = None
     if store:
         with _friendly_errors():
@@ -153,6 +178,7 @@ def signal(host: str, port: int, store: bool, webhook: str | None) -> None:
                 engine=engine,
                 webhook=webhook,
                 echo=lambda line: click.echo(line),
+                http=lambda hub: metrics_responder(hub.stats, token),
             )
         )
 

@@ -16,6 +16,7 @@ from telemed.directory.models import (
     SpecialistSpecialty,
 )
 from telemed.facilities.models import District, Facility
+from telemed.jobs.models import JobRun
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
 from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
@@ -44,6 +45,7 @@ __all__ = [
     "ConsultParticipant",
     "District",
     "Facility",
+    "JobRun",
     "LoginAttempt",
     "Message",
     "NetworkTest",

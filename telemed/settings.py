@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, FilePath, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the sentinel we refuse outside development
@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=6, ge=1)
     outbox_stale_sending_minutes: int = Field(default=5, ge=1)  # then "interrupted", failed
     outbox_batch_size: int = Field(default=100, ge=1)
+    # /metrics answers the loopback address; others only with "Authorization: Bearer <this>".
+    metrics_token: SecretStr | None = None
 
     @field_validator("clinician_timezone", "default_timezone")
     @classmethod

@@ -22,6 +22,7 @@ from telemed.audit import service as audit
 from telemed.consults.models import ConsultEvent
 from telemed.db import utcnow
 from telemed.jobs import APPLICATION_NAME, SCHEDULER_LOCK_KEY, build_runner
+from telemed.jobs import repository as job_runs
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
 from tests.conftest import LoginFn
@@ -123,6 +124,11 @@ def test_the_runner_runs_the_jobs_on_each_backend(
         assert runner.is_leader
         assert wait_for(lambda: all(runner.runs[job] >= 1 for job in jobs))
         assert runner.failures == dict.fromkeys(jobs, 0)
+        # Every run is recorded for /metrics (telemed.jobs.runs), successful.
+        with Session(engine) as session:
+            health = {h.job: h for h in job_runs.health(session)}
+        assert sorted(health) == sorted(jobs)
+        assert all(h.last_ok and h.last_success is not None for h in health.values())
         # The audit rows of the requests and of the offers job get sealed into the chain.
         assert wait_for(lambda: audit_report(engine).unsealed == 0)
         sealed = audit_report(engine)

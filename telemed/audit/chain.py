@@ -5,6 +5,11 @@ not its ``id``, which the database gives at insert in whatever order writers hap
 insert. The digest covers the position, the content and the previous row's hash. Rows
 chained before the sealer existed had their id as their position (``seq = id``), and the
 digest puts the position where it used to put the id, so their hashes stay valid.
+
+The request id (migration 0013) is hashed too, when a row has one: it is what links the row
+to the request's log line, and a link an intruder could rewrite proves nothing. A row without
+one (written outside a request, or before 0013) hashes exactly as before, so the rows chained
+earlier stay valid.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ def row_digest(entry: AuditEntry, seq: int, prev_hash: str) -> str:
         entry.detail,
         prev_hash,
     ]
+    if entry.request_id is not None:
+        content.append(entry.request_id)
     canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -38,6 +38,7 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_log_case", "case_id", "id"),
         Index("ix_audit_log_consult", "consult_id", "id"),
+        Index("ix_audit_log_request_id", "request_id"),
         # The sealer's work list: small, whatever the length of the chain.
         Index(
             "ix_audit_log_unsealed",
@@ -58,6 +59,9 @@ class AuditEntry(SQLModel, table=True):
     consult_id: int | None = None
     client_address: str = Field(default="", max_length=64)
     detail: str = Field(default="", max_length=500)
+    # The request that wrote the row (``telemed.request_id``), as in its log line; None for
+    # rows written outside a request (jobs, the command line) and before migration 0013.
+    request_id: str | None = Field(default=None, max_length=64)
     # Set once, by the sealer; a second sealer giving the same position fails (unique).
     seq: int | None = Field(default=None, unique=True)
     prev_hash: str | None = Field(default=None, max_length=64)

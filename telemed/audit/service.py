@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from telemed import uow
+from telemed import request_id, uow
 from telemed.accounts.models import User
 from telemed.audit import chain, repository
 from telemed.audit.appender import appender_for
@@ -51,6 +51,7 @@ def _entry(
         consult_id=consult_id,
         client_address=client_address.get()[:64],
         detail=detail[:500],
+        request_id=request_id.current.get(),
     )
 
 

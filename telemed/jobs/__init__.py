@@ -10,6 +10,8 @@ session-level advisory lock on a connection opened for it alone (outside the req
 every job is idempotent by database state, so a run repeated by the next leader after a
 failover changes nothing.
 
+Every run is recorded in ``job_runs`` (``telemed.jobs.runs``), for ``/metrics``.
+
 The runner owns the transactions: it hands each job body ``Units`` of work on the engine,
 and the body does each item of its batch in a unit of its own (``units.item``), so one bad
 item is rolled back and logged and the rest go on. Bodies never commit.
@@ -32,6 +34,7 @@ from telemed.attachments.uploads import expire_stale_uploads
 from telemed.audit.sealer import SEAL_EVERY, seal_pending
 from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.directory.jobs import reverification_reminders
+from telemed.jobs.runs import Outcome, outcome_of, recorded
 from telemed.notes.jobs import follow_ups_due
 from telemed.notifications.service import deliver_due
 from telemed.offers.jobs import daily_digest
@@ -56,7 +59,7 @@ CARE_EVERY = timedelta(minutes=15)  # follow-ups, the daily digest, re-verificat
 JobBody = Callable[[Units, Settings, datetime], object]
 
 
-def run_due_offers(engine: Engine, policy: OfferPolicy, clock: Clock = SYSTEM_CLOCK) -> DueReport:
+def run_due_offers(engine: Engine, policy: OfferPolicy, clock: Clock = SYSTEM_CLOCK) -> Outcome:
     """Expire overdue offers, move their consults on, offer waiting consults."""
     report = process_due_offers(Units(engine), clock.now(), policy)
     if report.expired or report.offered or report.escalated or report.failed:
@@ -67,7 +70,12 @@ def run_due_offers(engine: Engine, policy: OfferPolicy, clock: Clock = SYSTEM_CL
             len(report.escalated),
             len(report.failed),
         )
-    return report
+    return _offers_outcome(report)
+
+
+def _offers_outcome(report: DueReport) -> Outcome:
+    done = len(report.expired) + len(report.offered) + len(report.escalated)
+    return Outcome(done, [f"consult {c} failed" for c in report.failed])
 
 
 def run_expire_uploads(engine: Engine, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> int:
@@ -76,18 +84,24 @@ def run_expire_uploads(engine: Engine, settings: Settings, clock: Clock = SYSTEM
         return expire_stale_uploads(session, settings, clock.now())
 
 
-def run_job(engine: Engine, settings: Settings, clock: Clock, name: str, *bodies: JobBody) -> None:
+def run_job(
+    engine: Engine, settings: Settings, clock: Clock, name: str, *bodies: JobBody
+) -> Outcome:
     """Run each body with units of work on ``engine`` at the clock's time; one failing body
-    never stops the next."""
+    never stops the next (it is named in the outcome's errors)."""
     units = Units(engine)
+    outcome = Outcome()
     for body in bodies:
         try:
             result = body(units, settings, clock.now())
-        except Exception:  # what its units of work did not catch (e.g. its first read)
+        except Exception as exc:  # what its units of work did not catch (e.g. its first read)
             log.exception("job %s: %s failed", name, body.__name__)
+            outcome.errors.append(f"{body.__name__}: {type(exc).__name__}: {exc}")
             continue
         if result:
             log.info("job %s: %s -> %s", name, body.__name__, result)
+        outcome.items += outcome_of(result).items
+    return outcome
 
 
 def lock_connection_factory(engine: Engine) -> Callable[[], Any]:
@@ -121,23 +135,21 @@ def build_runner(
     runner = LeaderRunner(
         lock, standby_poll_seconds=settings.scheduler_standby_poll_seconds, on_change=on_change
     )
+
+    def add(name: str, func: Callable[[], object], every: timedelta) -> None:
+        runner.add_job(name, recorded(engine, clock, name, func), seconds=every)
+
     policy = OfferPolicy.from_settings(settings)
-    runner.add_job("offers", partial(run_due_offers, engine, policy, clock), seconds=OFFERS_EVERY)
-    runner.add_job(
-        "expire_uploads",
-        partial(run_expire_uploads, engine, settings, clock),
-        seconds=UPLOADS_EVERY,
-    )
+    add("offers", partial(run_due_offers, engine, policy, clock), OFFERS_EVERY)
+    add("expire_uploads", partial(run_expire_uploads, engine, settings, clock), UPLOADS_EVERY)
     jobs: list[tuple[str, timedelta, tuple[JobBody, ...]]] = [
         ("deliveries", DELIVERIES_EVERY, (deliver_due,)),
         ("appointments", APPOINTMENTS_EVERY, (send_reminders, mark_no_shows)),
         ("care", CARE_EVERY, (follow_ups_due, daily_digest, reverification_reminders)),
     ]
     for name, every, bodies in jobs:
-        runner.add_job(
-            name, partial(run_job, engine, settings, clock, name, *bodies), seconds=every
-        )
+        add(name, partial(run_job, engine, settings, clock, name, *bodies), every)
     # Chains the audit rows writers inserted unsealed; its interval bounds how long a row
     # stays outside the chain (docs/architecture.md, "Audit trail").
-    runner.add_job("audit_seal", partial(seal_pending, engine), seconds=SEAL_EVERY)
+    add("audit_seal", partial(seal_pending, engine), SEAL_EVERY)
     return runner

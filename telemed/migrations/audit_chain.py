@@ -38,6 +38,8 @@ CONTENT = (
     "client_address",
     "detail",
 )
+# From 0013 the request id is content too: the sealing must not change it either.
+CONTENT_0013 = (*CONTENT, "request_id")
 CHAIN = ("seq", "prev_hash", "row_hash")
 APPEND_ONLY = "table audit_log is append-only: only the sealer may seal an unsealed row, once"
 BORN_UNSEALED = "audit_log rows are inserted unsealed: only the sealer chains them"
@@ -47,14 +49,15 @@ def _all(template: str, columns: tuple[str, ...], joiner: str = " AND ") -> str:
     return joiner.join(template.format(c=c) for c in columns)
 
 
-def _sealing_only(same: str) -> str:
+def _sealing_only(same: str, content: tuple[str, ...]) -> str:
     """The condition of the one allowed update, ``same`` comparing NEW and OLD null-safely."""
     was_unsealed = _all("OLD.{c} IS NULL", CHAIN)
     now_sealed = _all("NEW.{c} IS NOT NULL", CHAIN)
-    return f"{was_unsealed} AND {now_sealed} AND {_all(same, CONTENT)}"
+    return f"{was_unsealed} AND {now_sealed} AND {_all(same, content)}"
 
 
-PG_GUARD = f"""
+def pg_guard(content: tuple[str, ...]) -> str:
+    return f"""
 CREATE OR REPLACE FUNCTION telemed_audit_log_guard() RETURNS trigger AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -63,37 +66,41 @@ BEGIN
     END IF;
     RAISE EXCEPTION '{BORN_UNSEALED}';
   END IF;
-  IF TG_OP = 'UPDATE' AND {_sealing_only("NEW.{c} IS NOT DISTINCT FROM OLD.{c}")} THEN
+  IF TG_OP = 'UPDATE' AND {_sealing_only("NEW.{c} IS NOT DISTINCT FROM OLD.{c}", content)} THEN
     RETURN NEW;
   END IF;
   RAISE EXCEPTION '{APPEND_ONLY}';
 END $$ LANGUAGE plpgsql
 """
 
-# The names of 0002's triggers, so that whoever disables "the append-only trigger" by name
-# (an operator, the tamper tests) still finds it.
-SQLITE_GUARDS = {
-    "audit_log_no_update": (
-        f"BEFORE UPDATE ON audit_log WHEN NOT ({_sealing_only('NEW.{c} IS OLD.{c}')})",
-        APPEND_ONLY,
-    ),
-    "audit_log_no_delete": ("BEFORE DELETE ON audit_log", APPEND_ONLY),
-    "audit_log_born_unsealed": (
-        f"BEFORE INSERT ON audit_log WHEN NOT ({_all('NEW.{c} IS NULL', CHAIN)})",
-        BORN_UNSEALED,
-    ),
-}
+
+def sqlite_guards(content: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """The names of 0002's triggers, so that whoever disables "the append-only trigger" by
+    name (an operator, the tamper tests) still finds it."""
+    return {
+        "audit_log_no_update": (
+            f"BEFORE UPDATE ON audit_log WHEN NOT ({_sealing_only('NEW.{c} IS OLD.{c}', content)})",
+            APPEND_ONLY,
+        ),
+        "audit_log_no_delete": ("BEFORE DELETE ON audit_log", APPEND_ONLY),
+        "audit_log_born_unsealed": (
+            f"BEFORE INSERT ON audit_log WHEN NOT ({_all('NEW.{c} IS NULL', CHAIN)})",
+            BORN_UNSEALED,
+        ),
+    }
 
 
-def guard_sealing() -> None:
+def guard_sealing(content: tuple[str, ...] = CONTENT) -> None:
+    """Install the guard for the audit_log of a revision whose content columns are
+    ``content`` (0011: ``CONTENT``; from 0013: ``CONTENT_0013``)."""
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_GUARD)
+        op.execute(pg_guard(content))
         op.execute(
             "CREATE TRIGGER audit_log_append_only BEFORE INSERT OR UPDATE OR DELETE ON audit_log "
             "FOR EACH ROW EXECUTE FUNCTION telemed_audit_log_guard()"
         )
     else:
-        for name, (when, message) in SQLITE_GUARDS.items():
+        for name, (when, message) in sqlite_guards(content).items():
             op.execute(f"CREATE TRIGGER {name} {when} BEGIN SELECT RAISE(ABORT, '{message}'); END")
 
 
@@ -102,5 +109,5 @@ def unguard_sealing() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS telemed_audit_log_guard()")
     else:
-        for name in SQLITE_GUARDS:
+        for name in sqlite_guards(CONTENT):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")

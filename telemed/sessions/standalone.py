@@ -20,7 +20,7 @@ from dataclasses import asdict
 from sqlalchemy import Engine
 
 from signaling.events import SessionEvent
-from signaling.server import serve
+from signaling.server import ProcessRequest, SignalingHub, serve
 from telemed.sessions import service
 from telemed.sessions.hub import build_hub
 from telemed.settings import Settings
@@ -50,8 +50,10 @@ async def run(
     engine: Engine | None = None,
     webhook: str | None = None,
     echo: Callable[[str], None] = print,
+    http: Callable[[SignalingHub], ProcessRequest] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM."""
+    """Serve until SIGINT/SIGTERM. ``http(hub)`` may answer plain HTTP requests on the same
+    port (``/metrics``: the command line wires it, this domain knows no metrics)."""
 
     async def on_event(event: SessionEvent) -> None:
         line = event_json(event)
@@ -71,7 +73,8 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     await runtime.start()
     try:
-        server = await serve(runtime.hub, host, port)
+        process_request = http(runtime.hub) if http is not None else None
+        server = await serve(runtime.hub, host, port, process_request=process_request)
         bound = next(iter(server.sockets)).getsockname()[1]
         echo(json.dumps({"event": "listening", "host": host, "port": bound}))
         await stop.wait()

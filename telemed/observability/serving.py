@@ -1,0 +1,41 @@
+"""How ``telemed serve`` runs uvicorn: its logging, and the multi-process metrics mode.
+
+With ``--workers N`` uvicorn starts N processes, each with its own memory, and a scrape of
+``/metrics`` reaches one of them. prometheus-client's multi-process mode makes every worker
+write its metrics to files in ``PROMETHEUS_MULTIPROC_DIR`` and sums them at scrape; the
+directory must be emptied before the workers start (files of a previous run would be added
+in) and must be set in the environment before a worker imports prometheus-client, which is
+why it is set here, in the parent, before uvicorn spawns them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from telemed.observability.logs import LogFormat, configure, log_config
+from telemed.observability.metrics import MULTIPROC_ENV
+
+
+def prepare_multiprocess(data_dir: Path, workers: int) -> Path | None:
+    """Set up the metrics directory when there are several workers (or the operator set
+    ``PROMETHEUS_MULTIPROC_DIR`` anyway): default ``<data_dir>/prometheus-multiproc``,
+    emptied of a previous run's files. Returns the directory, or None in single-process mode.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if workers <= 1 and not given:
+        return None
+    directory = Path(given) if given else (data_dir / "prometheus-multiproc").resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(directory)
+    return directory
+
+
+def uvicorn_logging(log_format: LogFormat | str) -> dict[str, Any]:
+    """Configure this process's logging and return uvicorn's logging options, so that each
+    worker logs the same way; uvicorn's access log is off (we log one line per request)."""
+    configure(log_format)
+    return {"log_config": log_config(log_format), "access_log": False}
