@@ -120,22 +120,32 @@ def seed_full_consult(db: Session, settings: Settings, engine: Engine) -> Demo:
         ),
     )
     notes.sign(db, specialist, consult, amended)
-    notes.record_outcome(
-        db, nurse, consult, OutcomeIn(outcome=Outcome.referral_avoided), utcnow()
-    )
+    notes.record_outcome(db, nurse, consult, OutcomeIn(outcome=Outcome.referral_avoided), utcnow())
     posted = messages.post(db, nurse, consult, "The rash this morning.")
     db.commit()  # an upload decodes its bytes outside any transaction (uow.end_read)
     attachments.attach_file(
-        db, settings, nurse, consult, filename="rash.jpg", media_type="image/jpeg",
-        data=jpeg(), message_id=pk(posted),
+        db,
+        settings,
+        nurse,
+        consult,
+        filename="rash.jpg",
+        media_type="image/jpeg",
+        data=jpeg(),
+        message_id=pk(posted),
     )
     db.commit()
     attachments.attach_file(
-        db, settings, nurse, consult, filename="blood count.pdf",
-        media_type="application/pdf", data=PDF,
+        db,
+        settings,
+        nurse,
+        consult,
+        filename="blood count.pdf",
+        media_type="application/pdf",
+        data=PDF,
     )
     db.commit()
-    room = calls.room_of(pk(consult))
+    consult_id = pk(consult)
+    room = calls.room_of(consult_id)
     start = utcnow()
     for kind, who, at in (
         ("joined", calls.participant_of(pk(specialist)), start),
@@ -154,8 +164,9 @@ def seed_full_consult(db: Session, settings: Settings, engine: Engine) -> Demo:
                 detail={},
             ),
         )
+    db.rollback()  # end the read begun above (reloading ``consult``): the next one is fresh
     return Demo(
-        consult_id=pk(consult),
+        consult_id=consult_id,
         nurse=nurse,
         doctor=doctor,
         specialist=specialist,

@@ -10,7 +10,7 @@ client cannot read the platform's JSON error body or an HTML login page.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -37,7 +37,7 @@ class FhirRoute(APIRoute):
     CSRF token), into OperationOutcomes. The request's unit of work has already ended by
     then (rolled back, the audit row of a refusal written)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def fhir_handler(request: Request) -> Response:
@@ -60,7 +60,7 @@ router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
     responses={200: {"content": {FHIR_JSON: {}}}, **OUTCOMES},
 )
 def everything(
-    id: str,  # noqa: A002 - FHIR's name for it
+    id: str,  # FHIR's name for it
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,

@@ -46,4 +46,3 @@ def build(record: ConsultRecord, base_url: str) -> list[Resource]:
         governance.consent(record),
         *governance.provenances(record, [request, task, *observations], conditions),
     ]
-

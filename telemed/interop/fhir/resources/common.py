@@ -82,5 +82,7 @@ def checked(resource: Resource) -> Resource:
     try:
         _model(resource["resourceType"]).model_validate(resource)
     except (ValidationError, ValueError, KeyError) as exc:
-        raise InvalidResource(f"{resource.get('resourceType')}/{resource.get('id')}: {exc}") from exc
+        raise InvalidResource(
+            f"{resource.get('resourceType')}/{resource.get('id')}: {exc}"
+        ) from exc
     return resource

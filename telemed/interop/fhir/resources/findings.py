@@ -53,7 +53,9 @@ def observations(record: ConsultRecord) -> list[Resource]:
     for vital in codes.VITALS:
         value = getattr(consult, vital.column)
         if value is not None:
-            found.append(_observation(record, vital) | {"valueQuantity": _vital_value(value, vital)})
+            found.append(
+                _observation(record, vital) | {"valueQuantity": _vital_value(value, vital)}
+            )
     components = [
         {"code": concept(codes.LOINC, v.loinc, v.display), "valueQuantity": _vital_value(value, v)}
         for v in (codes.SYSTOLIC, codes.DIASTOLIC)

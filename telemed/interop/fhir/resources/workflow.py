@@ -67,7 +67,6 @@ APPOINTMENT_STATUS = {
 }
 
 
-
 def _specialty(record: ConsultRecord) -> Resource:
     return concept(codes.SPECIALTY, record.specialty.code, record.specialty.name)
 
