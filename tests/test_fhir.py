@@ -20,8 +20,10 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from telemed.accounts.models import Role
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults.models import Consult
+from telemed.interop.fhir import auth as fhir_auth
 from telemed.interop.fhir import bulk, codes
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -34,7 +36,7 @@ from tests.fhir_helpers import (
     seed_full_consult,
     validate,
 )
-from tests.helpers import env_without_settings
+from tests.helpers import Users, env_without_settings
 
 FHIR_JSON = "application/fhir+json"
 
@@ -179,6 +181,24 @@ def test_without_a_login_the_answer_is_401_not_a_login_page(client: Any, demo: D
 
     assert response.status_code == 401
     assert response.json()["issue"][0]["code"] == "login"
+
+
+def test_the_consult_page_links_the_record_for_those_who_may_export_it(
+    login: LoginFn, demo: Demo, db: Session, users: Users
+) -> None:
+    admin = users.make(Role.admin)
+    outsider = users.make(Role.specialist)
+    link = f'href="/fhir/ServiceRequest/{demo.consult_id}/$everything"'
+    for who in (demo.nurse, demo.specialist, demo.coordinator):
+        page = login(who).get(f"/consults/{demo.consult_id}")
+        assert page.status_code == 200
+        assert link in page.text, who.email
+    consult = db.get(Consult, demo.consult_id)
+    assert consult is not None
+    assert not fhir_auth.can_export(db, demo.doctor, consult)
+    assert not fhir_auth.can_export(db, admin, consult)
+    assert not fhir_auth.can_export(db, outsider, consult)
+    assert login(outsider).get(everything_url(demo.consult_id)).status_code == 404
 
 
 # ------------------------------------------------------------------ bulk export (CLI)
