@@ -36,6 +36,7 @@ from telemed.directory import endpoints as directory_api
 from telemed.directory import views as directory_pages
 from telemed.errors import install_error_handlers
 from telemed.facilities import endpoints as facilities_api
+from telemed.interop.fhir import endpoints as fhir_api
 from telemed.messages import endpoints as messages_api
 from telemed.notes import endpoints as notes_api
 from telemed.notes import views as notes_pages
@@ -136,6 +137,7 @@ def create_app(
     api.include_router(sessions_api.router)
     api.include_router(precall_api.router)
     app.include_router(api)
+    app.include_router(fhir_api.router)  # FHIR's own base, /fhir
 
     app.include_router(accounts_pages.router)
     app.include_router(consults_pages.router)

@@ -9,6 +9,7 @@ import signal as os_signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
@@ -482,6 +483,44 @@ def audit_verify(seal_first: bool) -> None:
             click.echo("Warning: is the scheduler running? No hash protects unsealed rows yet.")
     if report.broken is not None:
         sys.exit(1)
+
+
+@main.group()
+def fhir() -> None:
+    """FHIR R4 export of consults (docs/interop.md)."""
+
+
+@fhir.command("export")
+@click.option(
+    "--since",
+    required=True,
+    metavar="DATE",
+    help="YYYY-MM-DD: consults created or changed since the start of that day (Maseru).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new (or empty) directory: written whole, or not at all.",
+)
+def fhir_export(since: str, out: Path) -> None:
+    """Write every consult created or changed since DATE as bulk NDJSON, one file per
+    resource type, with a manifest. Each consult exported is audited."""
+    from zoneinfo import ZoneInfo
+
+    from telemed.clock import SYSTEM_CLOCK
+    from telemed.interop.fhir import bulk
+
+    settings = _settings()
+    with _friendly_errors():
+        now = SYSTEM_CLOCK.now()
+        start = bulk.parse_since(since, ZoneInfo(settings.default_timezone), now)
+        engine = _prepare(settings)
+        # The directory appears only once the audit rows have committed (exit order).
+        with bulk.published(out) as staging, Units(engine).one() as session:
+            report = bulk.write(session, staging, start, now, settings.public_base_url)
+    counts = ", ".join(f"{n} {t}" for t, n in report.counts.items()) or "no resources"
+    click.echo(f"Exported {report.consults} consults to {out.absolute()}: {counts}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

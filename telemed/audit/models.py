@@ -30,6 +30,7 @@ class AuditAction(StrEnum):
     amend = "amend"
     upload = "upload"
     download = "download"
+    export = "export"  # handed to another system in bulk (FHIR NDJSON)
     denied = "denied"
 
 

@@ -36,6 +36,7 @@ from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.facilities import repository as facilities_repository
+from telemed.interop.fhir import auth as fhir_auth
 from telemed.messages import service as messages
 from telemed.notes import panels as note_panels
 from telemed.sessions import panels as call_panels
@@ -87,6 +88,7 @@ class ConsultPage:
             "can_cancel": is_requester
             and ConsultState.cancelled in allowed_targets(ConsultState(consult.state)),
             "can_read_audit": audit_auth.can_read_audit(user),
+            "can_export_fhir": fhir_auth.can_export(db, user, consult),
             "waiting_states": WAITING_STATES,
             "note_series": notes.series,
             "outcomes": notes.outcomes,

@@ -1,0 +1,172 @@
+"""Bulk export: every consult created or changed since a date, as NDJSON, one file per
+resource type (the FHIR Bulk Data format: ``Patient.ndjson``, ``ServiceRequest.ndjson``,
+... and a ``manifest.json`` listing them).
+
+- **Atomic.** :func:`published` hands out a hidden staging directory next to the target
+  and renames it onto the target only when everything was written and the unit of work
+  (with its audit rows) committed; on any error the staging directory is removed, so the
+  target is either absent or complete.
+- **Bounded memory.** Consults are read in keyset pages of ``batch``, each page's records
+  loaded in a fixed number of queries (``record.load_records``), written, and dropped from
+  the session. What stays in memory is the set of shared resources already written
+  (patients, practitioners, roles, organizations: each is written once), a few bytes per
+  person or place.
+- **Audited.** Every consult exported is an ``export`` row of the audit trail, committed
+  with the unit of work before the directory appears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from telemed.audit import service as audit
+from telemed.audit.models import AuditAction
+from telemed.errors import ValidationFailed
+from telemed.interop.fhir.record import consults_since, load_records
+from telemed.interop.fhir.resources import build
+from telemed.interop.fhir.resources.common import Resource, checked, instant, key
+
+#: Written once per export, however many consults name them.
+SHARED_TYPES = frozenset({"Patient", "Practitioner", "PractitionerRole", "Organization"})
+BATCH = 200
+
+
+def parse_since(text: str, zone: ZoneInfo, now: datetime) -> datetime:
+    """``--since DATE``: the start of that day in ``zone`` (the platform's calendar); a
+    malformed date or one in the future is refused, naming the option."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationFailed(
+            f"--since: {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-01",
+            field="since",
+        ) from None
+    start = datetime.combine(day, time(0), zone)
+    if start > now:
+        raise ValidationFailed(
+            f"--since: {day.isoformat()} is in the future (today is "
+            f"{now.astimezone(zone).date().isoformat()})",
+            field="since",
+        )
+    return start
+
+
+@contextmanager
+def published(out: Path) -> Iterator[Path]:
+    """A staging directory, renamed to ``out`` when the block ends normally and removed
+    when it raises. ``out`` must not exist, or be an empty directory."""
+    out = out.absolute()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValidationFailed(
+            f"--out: {out} already exists and is not an empty directory; give a new one",
+            field="out",
+        )
+    if not out.parent.is_dir():
+        raise ValidationFailed(f"--out: the directory {out.parent} does not exist", field="out")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise ValidationFailed(
+            f"--out: cannot write in {out.parent} ({exc.strerror})", field="out"
+        ) from None
+    try:
+        yield staging
+        os.rename(staging, out)  # atomic; replaces an empty directory
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+@dataclass
+class ExportReport:
+    consults: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # resources per type
+
+
+class _Files:
+    """One NDJSON file per resource type, opened on its first resource."""
+
+    def __init__(self, directory: Path, stack: ExitStack) -> None:
+        self.directory = directory
+        self.stack = stack
+        self.files: dict[str, IO[str]] = {}
+        self.counts: dict[str, int] = {}
+
+    def write(self, resource: Resource) -> None:
+        resource_type = resource["resourceType"]
+        out = self.files.get(resource_type)
+        if out is None:
+            path = self.directory / f"{resource_type}.ndjson"
+            out = self.files[resource_type] = self.stack.enter_context(
+                path.open("w", encoding="utf-8")
+            )
+        out.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")))
+        out.write("\n")
+        self.counts[resource_type] = self.counts.get(resource_type, 0) + 1
+
+
+def write(
+    session: Session,
+    directory: Path,
+    since: datetime,
+    now: datetime,
+    base_url: str,
+    *,
+    batch: int = BATCH,
+) -> ExportReport:
+    """Write the export into ``directory`` (the staging directory of :func:`published`)
+    and record one audit row per consult in the caller's unit of work."""
+    report = ExportReport()
+    written: set[str] = set()
+    with ExitStack() as stack:
+        files = _Files(directory, stack)
+        for consults in consults_since(session, since, batch):
+            for record in load_records(session, consults):
+                for resource in build(record, base_url):
+                    if resource["resourceType"] in SHARED_TYPES:
+                        if key(resource) in written:
+                            continue
+                        written.add(key(resource))
+                    files.write(checked(resource))
+                audit.record(
+                    session,
+                    None,
+                    AuditAction.export,
+                    "consult",
+                    record.consult_id,
+                    case_id=record.consult.case_id,
+                    consult_id=record.consult_id,
+                    detail=f"FHIR bulk export (since {instant(since)})",
+                )
+                report.consults += 1
+            session.expunge_all()  # this page is written: let its rows go
+        report.counts = dict(sorted(files.counts.items()))
+    _manifest(directory, report, since, now, base_url)
+    return report
+
+
+def _manifest(
+    directory: Path, report: ExportReport, since: datetime, now: datetime, base_url: str
+) -> None:
+    """What the Bulk Data ``$export`` manifest says, for a reader that expects one."""
+    manifest = {
+        "transactionTime": instant(now),
+        "request": f"{base_url.rstrip('/')}/fhir/$export?_since={instant(since)}",
+        "requiresAccessToken": False,
+        "output": [{"type": t, "url": f"{t}.ndjson", "count": n} for t, n in report.counts.items()],
+        "error": [],
+        "extension": {"consults": report.consults},
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
