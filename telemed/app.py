@@ -34,6 +34,7 @@ from telemed.directory import endpoints as directory_api
 from telemed.directory import views as directory_pages
 from telemed.errors import install_error_handlers
 from telemed.facilities import endpoints as facilities_api
+from telemed.idempotency.deps import install as install_idempotency
 from telemed.messages import endpoints as messages_api
 from telemed.notes import endpoints as notes_api
 from telemed.notes import views as notes_pages
@@ -114,6 +115,7 @@ def create_app(
     # are compressed already.
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)
     install_error_handlers(app)
+    install_idempotency(app)
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(accounts_api.router)

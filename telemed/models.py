@@ -15,6 +15,7 @@ from telemed.directory.models import (
     SpecialistSpecialty,
 )
 from telemed.facilities.models import District, Facility
+from telemed.idempotency.models import IdempotencyKey
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
 from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
@@ -42,6 +43,7 @@ __all__ = [
     "ConsultParticipant",
     "District",
     "Facility",
+    "IdempotencyKey",
     "LoginAttempt",
     "Message",
     "NetworkTest",
