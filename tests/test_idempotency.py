@@ -214,7 +214,9 @@ def test_a_failed_request_stores_nothing_and_its_retry_runs(setting: Setting, db
     refused = setting.specialist.post(url, {"outcome": "referred"}, headers={HEADER: key})
     assert refused.status_code == 403  # only the requesting clinician records an outcome
     assert count(db, IdempotencyKey, col(IdempotencyKey.key) == key) == 0
-    assert setting.nurse.post(url, {"outcome": "referred"}, headers={HEADER: key}).status_code == 201
+    assert (
+        setting.nurse.post(url, {"outcome": "referred"}, headers={HEADER: key}).status_code == 201
+    )
 
 
 def test_a_replay_checks_the_user_may_still_see_the_consult(

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from telemed.attachments import media, service
 from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
+from telemed.db import pk
 from telemed.settings import Settings
 
 
@@ -26,6 +27,7 @@ class PanelItem:
     created_at: datetime
     width: int | None
     height: int | None
+    duration_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Panel:
 def panel(db: Session, settings: Settings, consult: Consult) -> Panel:
     items = [
         PanelItem(
-            id=a.id or 0,
+            id=pk(a),
             filename=a.filename,
             kind=a.kind,
             size=media.format_size(a.size_bytes),
@@ -53,6 +55,7 @@ def panel(db: Session, settings: Settings, consult: Consult) -> Panel:
             created_at=a.created_at,
             width=a.width,
             height=a.height,
+            duration_ms=a.duration_ms,
         )
         for listed in service.attachments_of(db, consult)
         for a in [listed.attachment]
