@@ -36,6 +36,7 @@ from telemed.directory import endpoints as directory_api
 from telemed.directory import views as directory_pages
 from telemed.errors import install_error_handlers
 from telemed.facilities import endpoints as facilities_api
+from telemed.idempotency.deps import install as install_idempotency
 from telemed.interop.fhir import endpoints as fhir_api
 from telemed.messages import endpoints as messages_api
 from telemed.notes import endpoints as notes_api
@@ -120,6 +121,7 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)
     observability.install(app)  # /metrics; request ids, latencies, access log (outermost)
     install_error_handlers(app)
+    install_idempotency(app)
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(accounts_api.router)

@@ -16,6 +16,7 @@ from telemed.directory.models import (
     SpecialistSpecialty,
 )
 from telemed.facilities.models import District, Facility
+from telemed.idempotency.models import IdempotencyKey
 from telemed.jobs.models import JobRun
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
@@ -45,6 +46,7 @@ __all__ = [
     "ConsultParticipant",
     "District",
     "Facility",
+    "IdempotencyKey",
     "JobRun",
     "LoginAttempt",
     "Message",

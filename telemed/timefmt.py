@@ -22,6 +22,14 @@ def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%d %b %Y %H:%
     return f"{local_value.strftime(fmt)} {local_value.tzname()}"
 
 
+def clip_length(ms: int | None) -> str:
+    """The length of a recording as players show it: "0:42", "2:59"; "" if unknown."""
+    if ms is None:
+        return ""
+    seconds = round(ms / 1000)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def local(at: datetime, zone: str, fmt: str = "%a %d %b %Y %H:%M") -> str:
     """A time in the zone named ``zone`` (e.g. "Wed 03 Dec 2026 14:00 SAST")."""
     return local_time(at, ZoneInfo(zone), fmt)

@@ -110,8 +110,12 @@ class ApiClient:
     def get(self, url: str, params: dict[str, object] | None = None) -> httpx.Response:
         return self.client.get(url, params=params)  # type: ignore[arg-type]
 
-    def post(self, url: str, json: object = None) -> httpx.Response:
-        return self.client.post(url, json=json, headers={"X-CSRF-Token": self.csrf})
+    def post(
+        self, url: str, json: object = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return self.client.post(
+            url, json=json, headers={"X-CSRF-Token": self.csrf, **(headers or {})}
+        )
 
     def patch(self, url: str, json: object = None) -> httpx.Response:
         return self.client.patch(url, json=json, headers={"X-CSRF-Token": self.csrf})

@@ -21,6 +21,7 @@ from telemed.audit.models import AuditAction, AuditEntry
 from telemed.db import utcnow
 from telemed.settings import Settings
 from telemed.uow import Units
+from tests.audio_helpers import encode
 from tests.conftest import LoginFn, require_service
 from tests.helpers import ApiClient, Users, consult_payload
 
@@ -28,9 +29,9 @@ CHUNK_TYPE = "application/offset+octet-stream"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + bytes(range(256)) * 1200 + b"\n%%EOF\n"
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x90" * 20000
 MZ = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 60 + b"This program cannot be run in DOS mode" * 50
-OGG = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x13OpusHead\x01\x01" + b"\x00" * 3000
+OGG = encode(2.0, "ogg")  # real Opus: the server reads its container for the length
 M4A = b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00M4A isom" + b"\x00\x00\x00\x08free" + b"\0" * 3000
-WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm\x42\x87\x81\x04" + b"\0" * 3000
+WEBM = encode(2.0, "webm", live=True)
 
 
 # --- making files -------------------------------------------------------------------------

@@ -121,4 +121,6 @@ def test_the_consult_page_preloads_the_shared_uploader(login: LoginFn, users: Us
     assert set(module_graph(nurse, "/static/upload.js")) == {
         "/static/upload.js",
         "/static/uploader.js",
+        "/static/photo.js",  # photos scaled before the upload
+        "/static/voice.js",  # voice notes in the thread
     }

@@ -34,6 +34,7 @@ from telemed.consults import service as consult_service
 from telemed.consults.deps import CurrentConsult
 from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep, UnitsDep
 from telemed.errors import ErrorBody, ErrorDetail, TelemedError, ValidationFailed, error_responses
+from telemed.idempotency.deps import IdempotencyDep
 
 router = APIRouter(tags=["attachments"])
 
@@ -76,25 +77,33 @@ def list_attachments(
     return [AttachmentPublic.of(item.attachment) for item in service.attachments_of(db, consult)]
 
 
-@router.post("/consults/{consult_id}/uploads", status_code=201, responses=ERRORS)
+@router.post(
+    "/consults/{consult_id}/uploads",
+    status_code=201,
+    responses=ERRORS,
+    response_model=UploadPublic,
+)
 def create_upload(
     body: UploadCreate,
     consult: CurrentConsult,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
-    response: Response,
     clock: ClockDep,
-) -> UploadPublic:
+    idem: IdempotencyDep,
+) -> Response:
     """Start a resumable upload of one file (JPEG, PNG, HEIC, PDF, Ogg/M4A/WebM audio).
 
     The type (from `media_type` and the file name) and the size are checked now; the
     bytes themselves are checked when they arrive. Send them with `PATCH` to the `url`.
+    With an `Idempotency-Key`, a repeat returns the same upload (continue it from the
+    offset `HEAD` gives) instead of starting a second one.
     """
     upload = uploads.create_upload(db, settings, user, consult, body, clock)
+    response = idem.respond(UploadPublic.of(upload), consult=consult)
     response.headers["Location"] = f"/api/v1/uploads/{upload.id}"
     response.headers.update(_upload_headers(upload))
-    return UploadPublic.of(upload)
+    return response
 
 
 @router.head("/uploads/{upload_id}", responses=ERRORS)

@@ -48,6 +48,7 @@ class Attachment(SQLModel, table=True):
     preview_size_bytes: int | None = None
     width: int | None = None
     height: int | None = None
+    duration_ms: int | None = None  # audio: read from the container (attachments.audio)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -58,6 +59,9 @@ class Upload(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     consult_id: int = Field(foreign_key="consults.id", index=True)
     message_id: int | None = Field(default=None, foreign_key="messages.id")
+    # A voice note: Opus only, three minutes at most; without ``message_id`` it becomes a
+    # message of its own in the thread when it completes.
+    voice_note: bool = False
     uploader_id: int = Field(foreign_key="users.id")
     filename: str = Field(max_length=255)
     media_type: str = Field(max_length=64)  # as declared by the client

@@ -27,6 +27,7 @@ class PanelItem:
     created_at: datetime
     width: int | None
     height: int | None
+    duration_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def panel(db: Session, settings: Settings, consult: Consult) -> Panel:
             created_at=a.created_at,
             width=a.width,
             height=a.height,
+            duration_ms=a.duration_ms,
         )
         for listed in service.attachments_of(db, consult)
         for a in [listed.attachment]

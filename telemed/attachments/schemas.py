@@ -24,6 +24,11 @@ class UploadCreate(BaseModel):
     message_id: int | None = Field(
         default=None, description="attach to this message of the consult's thread"
     )
+    voice_note: bool = Field(
+        default=False,
+        description="a voice note: Ogg or WebM Opus of at most 3 minutes; without "
+        "`message_id` it becomes a message of the thread of its own",
+    )
 
     @field_validator("filename")
     @classmethod
@@ -48,6 +53,7 @@ class AttachmentPublic(BaseModel):
     preview_size_bytes: int | None
     width: int | None
     height: int | None
+    duration_ms: int | None
     created_at: datetime
     original_url: str
     preview_url: str | None

@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from telemed import uow
 from telemed.accounts.models import User
-from telemed.attachments import auth, media, repository
+from telemed.attachments import audio, auth, media, repository
 from telemed.attachments.models import Attachment, AttachmentKind
 from telemed.attachments.storage import BlobStore, PartFiles
 from telemed.audit import service as audit
@@ -114,6 +114,11 @@ class Stored:
     preview_size: int | None = None
     width: int | None = None
     height: int | None = None
+    duration_ms: int | None = None
+
+
+# Audio whose container we read: Opus only, with its length (``audio``). M4A is kept as sent.
+OPUS_CONTAINERS = frozenset({"audio/ogg", "audio/webm"})
 
 
 def process_and_store(store: BlobStore, fmt: media.Format, source: bytes | Path) -> Stored:
@@ -144,9 +149,16 @@ def process_and_store(store: BlobStore, fmt: media.Format, source: bytes | Path)
             width=image.width,
             height=image.height,
         )
+    duration_ms = None
+    if fmt.media_type in OPUS_CONTAINERS:
+        info = audio.opus_info(source)
+        audio.check_voice_note(info)
+        duration_ms = info.duration_ms
     # PDFs and audio are kept byte for byte: nothing in them is re-encoded.
     blob = store.put_file(source) if isinstance(source, Path) else store.put_bytes(source)
-    return Stored(fmt.kind, fmt.media_type, fmt.media_type, blob.sha256, blob.size)
+    return Stored(
+        fmt.kind, fmt.media_type, fmt.media_type, blob.sha256, blob.size, duration_ms=duration_ms
+    )
 
 
 def create_attachment(
@@ -169,6 +181,7 @@ def create_attachment(
         preview_size_bytes=stored.preview_size,
         width=stored.width,
         height=stored.height,
+        duration_ms=stored.duration_ms,
     )
     session.add(attachment)
     session.flush()
@@ -181,7 +194,9 @@ def create_attachment(
         case_id=target.case_id,
         consult_id=target.consult_id,
         detail=f"{attachment.filename} ({stored.received_media_type}, {stored.size} bytes, "
-        f"sha256 {stored.sha256})",
+        f"sha256 {stored.sha256}"
+        + (f", {stored.duration_ms} ms" if stored.duration_ms is not None else "")
+        + ")",
     )
     return attachment
 

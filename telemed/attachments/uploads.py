@@ -31,6 +31,7 @@ from telemed.attachments import auth, media, repository
 from telemed.attachments.models import Attachment, Upload, UploadState
 from telemed.attachments.schemas import UploadCreate
 from telemed.attachments.service import (
+    OPUS_CONTAINERS,
     Target,
     blob_store,
     check_size,
@@ -47,6 +48,7 @@ from telemed.clock import Clock
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
+from telemed.messages import service as messages
 from telemed.settings import Settings
 from telemed.uow import Units
 
@@ -57,6 +59,8 @@ UPLOAD_LIFETIME = timedelta(hours=24)
 # Unfinished uploads one user may hold at once (each holds a partial file on disk).
 MAX_OPEN_UPLOADS_PER_USER = 20
 EXPIRE_BATCH = 100
+# Three minutes of Opus at 16 kbit/s is 360 KB; room for a recorder that overshoots.
+VOICE_NOTE_MAX_BYTES = 2 * 1024 * 1024
 
 
 class UploadGone(TelemedError):
@@ -92,6 +96,8 @@ def create_upload(
     try:
         fmt = media.declared_format(data.filename, data.media_type)
         check_size(settings, data.length, "length")
+        if data.voice_note:
+            check_voice_note_declared(fmt, data.length)
     except ValidationFailed as exc:
         refuse(session, user, "upload", "new", target, f"{data.filename[:100]}: {exc.message}")
         raise
@@ -105,6 +111,7 @@ def create_upload(
         id=secrets.token_hex(16),
         consult_id=target.consult_id,
         message_id=target.message_id,
+        voice_note=data.voice_note,
         uploader_id=pk(user),
         filename=data.filename,
         media_type=fmt.media_type,
@@ -117,6 +124,21 @@ def create_upload(
     session.flush()
     uow.after_commit(session, lambda: part_files(settings).create(upload.id))
     return upload
+
+
+def check_voice_note_declared(fmt: media.Format, length: int) -> None:
+    """A voice note is Opus in Ogg or WebM, and small: refused before a byte is sent."""
+    if fmt.media_type not in OPUS_CONTAINERS:
+        raise ValidationFailed(
+            f"a voice note must be Opus in Ogg or WebM (audio/ogg or audio/webm), not {fmt.label}",
+            field="media_type",
+        )
+    if length > VOICE_NOTE_MAX_BYTES:
+        raise ValidationFailed(
+            f"a voice note of {media.format_size(length)} is far longer than 3 minutes of "
+            f"Opus; the limit is {media.format_size(VOICE_NOTE_MAX_BYTES)}",
+            field="length",
+        )
 
 
 def _ensure_open(upload: Upload, now: datetime) -> None:
@@ -276,6 +298,10 @@ def _finalize(
         except Conflict as exc:
             _fail(session, settings, user, upload_id, target, exc.message, clock)
             raise
+        if upload.voice_note and target.message_id is None:
+            # A voice note sent on its own is a message of the thread, written with it.
+            message = messages.post(session, user, consult, "")
+            target = Target(target.consult_id, target.case_id, pk(message))
         attachment = create_attachment(session, user, target, upload.filename, stored)
         upload.state = UploadState.complete
         upload.attachment_id = attachment.id

@@ -73,6 +73,7 @@ def build(session: Session, user: User, case_id: int) -> Timeline:
         items += [
             Item(a.created_at, "attachment", cid, a)
             for a, _uploader in attachments_repository.attachments_of(session, cid)
+            if not (a.kind == "audio" and a.message_id is not None)  # shown with its message
         ]
     for series in notes.visible_series(session, user, ids):
         previous: NotePublic | None = None

@@ -26,6 +26,7 @@ from telemed.consults.schemas import (
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.flows import consult_requested, request_consult
+from telemed.idempotency.deps import IdempotencyDep
 
 router = APIRouter(tags=["consults"])
 
@@ -84,19 +85,21 @@ def list_consults(
     return Response(page_model.model_dump_json(), media_type="application/json")
 
 
-@router.post("/consults", status_code=201, responses=ERRORS)
+@router.post("/consults", status_code=201, responses=ERRORS, response_model=ConsultPublic)
 def create_consult(
     body: ConsultRequest,
     user: CurrentUser,
     db: SessionDep,
     now: NowDep,
     policy: PolicyDep,
-) -> ConsultPublic:
+    idem: IdempotencyDep,
+) -> Response:
     """Request a consult (or save a draft with `submit: false`) for a new or known patient
     of your facility, with the patient's consent if taken now (`consent`; without a sharing
-    consent no offer is made until one is recorded). Clinicians only."""
+    consent no offer is made until one is recorded). Clinicians only. With an
+    `Idempotency-Key`, a repeat returns the first answer instead of a second consult."""
     consult = request_consult(db, user, body.consult(), body.consent, policy, now)
-    return consult_public(db, consult)
+    return idem.respond(consult_public(db, consult), consult=consult)
 
 
 @router.get("/consults/{consult_id}", responses=ERRORS)

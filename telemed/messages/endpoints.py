@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from telemed.consults import service as consult_service
 from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.db import pk
 from telemed.deps import CurrentUser, SessionDep
+from telemed.idempotency.deps import IdempotencyDep
 from telemed.messages import service
 from telemed.messages.schemas import MessageIn, MessagePublic
 
@@ -23,13 +24,23 @@ def list_messages(
     return service.thread(db, consult)
 
 
-@router.post("/consults/{consult_id}/messages", status_code=201, responses=ERRORS)
+@router.post(
+    "/consults/{consult_id}/messages",
+    status_code=201,
+    responses=ERRORS,
+    response_model=MessagePublic,
+)
 def post_message(
-    body: MessageIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep
-) -> MessagePublic:
-    """Add a message to the thread; everyone allowed on the consult sees it."""
+    body: MessageIn,
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Add a message to the thread; everyone allowed on the consult sees it. With an
+    `Idempotency-Key`, a repeat returns the first answer instead of a second message."""
     message = service.post(db, user, consult, body.body)
-    return MessagePublic(
+    public = MessagePublic(
         id=pk(message),
         consult_id=message.consult_id,
         author_id=pk(user),
@@ -38,3 +49,4 @@ def post_message(
         body=message.body,
         created_at=message.created_at,
     )
+    return idem.respond(public, consult=consult)

@@ -19,6 +19,16 @@ class MessageIn(BaseModel):
         return value.strip()
 
 
+class VoiceNotePublic(BaseModel):
+    """A message's recording: play it from ``url`` (an audited download)."""
+
+    attachment_id: int
+    url: str
+    media_type: str
+    size_bytes: int
+    duration_ms: int | None
+
+
 class MessagePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -26,5 +36,6 @@ class MessagePublic(BaseModel):
     author_id: int
     author_name: str
     author_role: str
-    body: str
+    body: str  # empty for a voice note sent on its own
     created_at: datetime
+    voice_note: VoiceNotePublic | None = None

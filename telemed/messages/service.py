@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from telemed.accounts.models import User
+from telemed.attachments.models import Attachment
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import auth as consult_auth
@@ -14,7 +15,7 @@ from telemed.db import pk
 from telemed.errors import Conflict
 from telemed.messages import repository
 from telemed.messages.models import Message
-from telemed.messages.schemas import MessagePublic
+from telemed.messages.schemas import MessagePublic, VoiceNotePublic
 
 
 def post(session: Session, user: User, consult: Consult, body: str) -> Message:
@@ -38,6 +39,8 @@ def post(session: Session, user: User, consult: Consult, body: str) -> Message:
 
 
 def thread(session: Session, consult: Consult) -> list[MessagePublic]:
+    rows = repository.thread(session, pk(consult))
+    voice = repository.voice_notes_of(session, [pk(m) for m, _u in rows])
     return [
         MessagePublic(
             id=pk(m),
@@ -47,6 +50,17 @@ def thread(session: Session, consult: Consult) -> list[MessagePublic]:
             author_role=u.role,
             body=m.body,
             created_at=m.created_at,
+            voice_note=voice_note_public(voice[pk(m)]) if pk(m) in voice else None,
         )
-        for m, u in repository.thread(session, pk(consult))
+        for m, u in rows
     ]
+
+
+def voice_note_public(attachment: Attachment) -> VoiceNotePublic:
+    return VoiceNotePublic(
+        attachment_id=pk(attachment),
+        url=f"/api/v1/attachments/{pk(attachment)}/original",
+        media_type=attachment.media_type,
+        size_bytes=attachment.size_bytes,
+        duration_ms=attachment.duration_ms,
+    )

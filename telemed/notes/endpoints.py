@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from telemed.consults import service as consults
 from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep
+from telemed.idempotency.deps import IdempotencyDep
 from telemed.notes import icd10, repository, service
 from telemed.notes.schemas import (
     FollowUpPublic,
@@ -45,12 +46,20 @@ def list_notes(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> li
     return service.public(db, notes)
 
 
-@router.post("/consults/{consult_id}/notes", status_code=201, responses=ERRORS)
+@router.post(
+    "/consults/{consult_id}/notes", status_code=201, responses=ERRORS, response_model=NotePublic
+)
 def create_note(
-    body: NoteCreate, consult: CurrentConsult, user: CurrentUser, db: SessionDep
-) -> NotePublic:
-    """Start a note (a draft): SOAP, ICD-10 diagnoses, follow-up for the clinician."""
-    return service.public(db, [service.create(db, user, consult, body)])[0]
+    body: NoteCreate,
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Start a note (a draft): SOAP, ICD-10 diagnoses, follow-up for the clinician. With an
+    `Idempotency-Key`, a repeat returns the first answer instead of a second note."""
+    note = service.public(db, [service.create(db, user, consult, body)])[0]
+    return idem.respond(note, consult=consult)
 
 
 @router.patch("/consults/{consult_id}/notes/{note_id}", responses=ERRORS)
@@ -71,13 +80,25 @@ def sign_note(
     return service.public(db, [service.sign(db, user, consult, note)])[0]
 
 
-@router.post("/consults/{consult_id}/notes/{note_id}/amendments", status_code=201, responses=ERRORS)
+@router.post(
+    "/consults/{consult_id}/notes/{note_id}/amendments",
+    status_code=201,
+    responses=ERRORS,
+    response_model=NotePublic,
+)
 def amend_note(
-    note_id: int, body: NoteAmend, consult: CurrentConsult, user: CurrentUser, db: SessionDep
-) -> NotePublic:
-    """Amend a signed note: a new draft version linked to it, with the reason."""
+    note_id: int,
+    body: NoteAmend,
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Amend a signed note: a new draft version linked to it, with the reason (a repeat
+    with the same `Idempotency-Key` returns the first answer)."""
     note = service.get_for(db, consult, note_id)
-    return service.public(db, [service.amend(db, user, consult, note, body)])[0]
+    amended = service.public(db, [service.amend(db, user, consult, note, body)])[0]
+    return idem.respond(amended, consult=consult)
 
 
 @router.get("/consults/{consult_id}/outcomes", responses=ERRORS)
@@ -89,12 +110,24 @@ def list_outcomes(
     return [OutcomePublic.model_validate(o) for o in repository.outcomes_of(db, [pk(consult)])]
 
 
-@router.post("/consults/{consult_id}/outcomes", status_code=201, responses=ERRORS)
+@router.post(
+    "/consults/{consult_id}/outcomes",
+    status_code=201,
+    responses=ERRORS,
+    response_model=OutcomePublic,
+)
 def record_outcome(
-    body: OutcomeIn, consult: CurrentConsult, user: CurrentUser, db: SessionDep, now: NowDep
-) -> OutcomePublic:
-    """Record what happened to the patient (clinicians of the requesting facility)."""
-    return OutcomePublic.model_validate(service.record_outcome(db, user, consult, body, now))
+    body: OutcomeIn,
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Record what happened to the patient (clinicians of the requesting facility); a
+    repeat with the same `Idempotency-Key` returns the first answer."""
+    outcome = OutcomePublic.model_validate(service.record_outcome(db, user, consult, body, now))
+    return idem.respond(outcome, consult=consult)
 
 
 @router.get("/follow-ups")

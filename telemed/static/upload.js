@@ -1,11 +1,14 @@
 /* Resumable uploads for the attachments form (templates/_attachments.html), through the
  * shared uploader (uploader.js): 256 KB chunks that carry on from the server's offset after a
- * drop, and resume after a reload when the same file is chosen again.
+ * drop, and resume after a reload when the same file is chosen again. Photos are scaled down
+ * first (photo.js) unless "send full quality" is ticked; the bytes to send are shown.
  *
  * Without this script (no JavaScript, or a browser without ES modules) the form posts the
  * whole file in one request, which the server accepts too. No framework, no inline JS.
  */
 import { GaveUp, Refused, upload } from "./uploader.js";
+import { prepare, showBytes } from "./photo.js";
+import "./voice.js"; /* the thread's voice notes: the consult page's one entry loads them */
 
 const kb = (n) => Math.round(n / 1024);
 
@@ -16,6 +19,10 @@ function enhance(form) {
   const bar = form.querySelector("progress");
   const consultId = form.getAttribute("data-consult");
   const maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10);
+  const full = form.querySelector("input[data-full-quality]");
+  const bytes = form.querySelector("[data-photo-bytes]");
+  if (full) full.closest("[data-photo-options]").hidden = false;
+  if (bytes) showBytes(input, full, bytes);
 
   function show(text, isError) {
     status.hidden = false;
@@ -29,10 +36,13 @@ function enhance(form) {
     show("Uploading… " + kb(done) + " of " + kb(total) + " KB");
   }
 
-  form.addEventListener("submit", (event) => {
-    const file = input.files && input.files[0];
-    if (!file) return; /* the browser's "required" message */
+  form.addEventListener("submit", async (event) => {
+    const chosen = input.files && input.files[0];
+    if (!chosen) return; /* the browser's "required" message */
     event.preventDefault();
+    button.disabled = true;
+    const file = (await prepare([chosen], full))[0];
+    button.disabled = false;
     if (file.size > maxBytes) {
       show("The file is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " + form.getAttribute("data-max-size") + ".", true);
       return;

@@ -77,15 +77,29 @@ function serverState(url, csrf) {
   });
 }
 
-async function create(file, o) {
+/** A random Idempotency-Key (crypto.randomUUID needs a secure context; this does not). */
+export function newKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/* POST .../uploads with an Idempotency-Key: if the answer is lost on the way back, the same
+   request sent again (here, or after a reload with `remember`) returns the same upload
+   instead of starting a second one. */
+async function create(file, o, idemKey) {
   const body = JSON.stringify(Object.assign({
     filename: file.name, length: file.size, media_type: file.type || "application/octet-stream"
   }, o.fields));
-  const res = await request("POST", "/api/v1/consults/" + o.consultId + "/uploads",
-    { "Content-Type": "application/json", "X-CSRF-Token": o.csrf }, body);
-  if (res.status === 201) return res.json.url;
-  if (res.status >= 400 && res.status < 500) throw new Refused(reason(res));
-  throw new Error(reason(res));
+  let failures = 0;
+  for (;;) {
+    const res = await request("POST", "/api/v1/consults/" + o.consultId + "/uploads",
+      { "Content-Type": "application/json", "X-CSRF-Token": o.csrf, "Idempotency-Key": idemKey }, body).catch(() => null);
+    if (res && res.status === 201) return res.json.url;
+    if (res && final(res.status)) throw new Refused(reason(res));
+    if (++failures >= 4) throw new Error(res ? reason(res) : "no connection");
+    await pause(1000 * Math.pow(2, failures));
+  }
 }
 
 /**
@@ -102,8 +116,11 @@ export async function upload(file, options) {
   if (known && known.attachment) { store.forget(key); return known.attachment; }
   let offset = known && known.offset !== undefined ? known.offset : null;
   if (offset === null) {
-    url = await create(file, o);
+    const idemKey = store.get(key && key + ":key") || newKey();
+    store.set(key && key + ":key", idemKey);
+    url = await create(file, o, idemKey);
     store.set(key, url);
+    store.forget(key && key + ":key");
     offset = 0;
   }
   let failures = 0;

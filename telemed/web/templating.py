@@ -18,7 +18,7 @@ from markupsafe import Markup
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
 from telemed.deps import now_of
-from telemed.timefmt import local_time
+from telemed.timefmt import clip_length, local_time
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
 
@@ -50,6 +50,7 @@ def duration(start: datetime | None, end: datetime) -> str:
 
 
 templates.env.filters["duration"] = duration
+templates.env.filters["clip_length"] = clip_length
 
 
 @pass_context

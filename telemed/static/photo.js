@@ -1,0 +1,134 @@
+/* Light photos for thin links: a phone photo (4000 px, 3-6 MB) is scaled in the browser to
+ * at most 1600 px on its longest side and re-encoded as JPEG at quality 0.8 (about 200-400 KB,
+ * still legible for a rash or a wound) before the resumable upload sends it. A "send full
+ * quality" box keeps the original. The bytes to be sent are shown before anything is sent.
+ *
+ * Used by the consult page's attachments form (upload.js) and the consult request form
+ * (this module, on its own). No framework; without JavaScript the forms still work.
+ */
+import { upload } from "./uploader.js";
+
+export const MAX_SIDE = 1600;
+export const QUALITY = 0.8;
+const SCALABLE = /^image\/(jpeg|png|webp)$/;
+
+export function kb(bytes) {
+  return bytes < 1024 ? bytes + " B" : bytes < 1048576 ? Math.round(bytes / 1024) + " KB" : (bytes / 1048576).toFixed(1) + " MB";
+}
+
+function jpegName(name) {
+  const stem = name.replace(/\.[^.]*$/, "") || "photo";
+  return stem + ".jpg";
+}
+
+/**
+ * The file to send: `file` scaled to MAX_SIDE and re-encoded as JPEG, or `file` itself when
+ * it is not a photo the browser can decode (HEIC, PDF, audio), when it is small enough
+ * already, or when scaling would not make it smaller.
+ */
+export async function lighten(file, maxSide = MAX_SIDE, quality = QUALITY) {
+  if (!SCALABLE.test(file.type) || !window.createImageBitmap) return file;
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  } catch (e) {
+    return file; /* not decodable here: the server checks and keeps it as sent */
+  }
+  const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
+  const width = Math.round(bitmap.width * scale);
+  const height = Math.round(bitmap.height * scale);
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff"; /* a transparent PNG over white, as the server would */
+  ctx.fillRect(0, 0, width, height);
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  if (bitmap.close) bitmap.close();
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+  if (!blob || (scale === 1 && blob.size >= file.size)) return file;
+  return new File([blob], jpegName(file.name), { type: "image/jpeg", lastModified: file.lastModified });
+}
+
+/** The files to send for `input`: lightened unless `full` is checked. */
+export function prepare(files, full) {
+  return Promise.all(Array.from(files).map((f) => (full && full.checked ? f : lighten(f))));
+}
+
+/**
+ * Show, next to a file input, how many bytes will go over the link: "2 photos: 5.1 MB
+ * taken, 412 KB to send". Recomputed when the choice or the full-quality box changes.
+ */
+export function showBytes(input, full, output) {
+  let shown = 0;
+  async function update() {
+    const files = Array.from(input.files || []);
+    const turn = ++shown;
+    if (!files.length) { output.textContent = ""; output.removeAttribute("data-bytes"); return; }
+    output.textContent = "Working out the size…";
+    const ready = await prepare(files, full);
+    if (turn !== shown) return; /* the choice changed meanwhile */
+    const taken = files.reduce((n, f) => n + f.size, 0);
+    const sent = ready.reduce((n, f) => n + f.size, 0);
+    output.setAttribute("data-bytes", String(sent));
+    const what = files.length === 1 ? "1 file" : files.length + " files";
+    output.textContent = sent === taken ? what + ": " + kb(sent) + " to send"
+      : what + ": " + kb(taken) + " taken, " + kb(sent) + " to send";
+  }
+  input.addEventListener("change", update);
+  if (full) full.addEventListener("change", update);
+  return update;
+}
+
+/* The consult request form: photos chosen with the request are sent after it, to the
+   consult it created, through the resumable upload. */
+function enhanceRequestForm(form) {
+  form.querySelector("[data-request-photo-block]").hidden = false;
+  const input = form.querySelector("input[data-photos]");
+  const full = form.querySelector("input[data-full-quality]");
+  const output = form.querySelector("[data-photo-bytes]");
+  const status = form.querySelector("[data-photo-status]");
+  showBytes(input, full, output);
+  form.addEventListener("submit", async (event) => {
+    if (!input.files || !input.files.length) return; /* nothing to add: the plain form */
+    event.preventDefault();
+    const data = new FormData(form, event.submitter);
+    data.delete(input.name);
+    status.hidden = false;
+    status.textContent = "Sending the request…";
+    let res;
+    try {
+      res = await fetch(form.action, { method: "POST", body: new URLSearchParams(data), credentials: "same-origin" });
+    } catch (e) {
+      status.textContent = "The request could not be sent: no connection. Try again.";
+      return;
+    }
+    const made = res.redirected && /^\/consults\/(\d+)$/.exec(new URL(res.url).pathname);
+    if (!made) {
+      if (res.redirected) { window.location.assign(res.url); return; } /* logged out */
+      /* Refused: the answer is the form again, saying why; show it as the browser would. */
+      const html = await res.text();
+      document.open();
+      document.write(html);
+      document.close();
+      return;
+    }
+    const consultId = made[1];
+    const csrf = form.querySelector("input[name=csrf_token]").value;
+    const files = await prepare(input.files, full);
+    for (let i = 0; i < files.length; i++) {
+      status.textContent = "Request sent. Photo " + (i + 1) + " of " + files.length + "…";
+      try {
+        await upload(files[i], { consultId, csrf, remember: false,
+          onProgress: (done, total) => { status.textContent = "Request sent. Photo " + (i + 1) + " of " + files.length + ": " + kb(done) + " of " + kb(total); } });
+      } catch (e) {
+        window.location.assign("/consults/" + consultId + "?photo_failed=1#attachments");
+        return;
+      }
+    }
+    window.location.assign(res.url);
+  });
+}
+
+const requestForm = document.querySelector("form[data-request-photos]");
+if (requestForm && window.fetch && window.FormData) enhanceRequestForm(requestForm);
