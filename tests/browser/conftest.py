@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,10 +70,21 @@ def clock_starting_at(start: datetime) -> dict[str, str]:
 
 
 @contextmanager
-def serve(data: Path, *, at: datetime | None = None) -> Iterator[Server]:
+def serve(
+    data: Path,
+    *,
+    at: datetime | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    prefix: Sequence[str] = (),
+    get: Callable[..., httpx.Response] = httpx.get,
+) -> Iterator[Server]:
     """`telemed serve` on the embedded default in ``data``, as the README's first command
-    starts it, until the block ends; on a machine whose clock starts at ``at`` if given."""
-    port = free_port()
+    starts it, until the block ends; on a machine whose clock starts at ``at`` if given.
+
+    ``prefix`` runs it through another command (tests/netlab: ``ip netns exec NS``, in a
+    network namespace of its own), and ``get`` is then how the readiness probe reaches it."""
+    port = port or free_port()
     env = env_without_settings()
     env["TELEMED_DATA_DIR"] = str(data)
     if at is not None:
@@ -81,19 +92,29 @@ def serve(data: Path, *, at: datetime | None = None) -> Iterator[Server]:
     log = data / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "telemed", "serve", "--port", str(port)],
+            [
+                *prefix,
+                sys.executable,
+                "-m",
+                "telemed",
+                "serve",
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"telemed serve exited: {log.read_text()}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if get(f"{url}/readyz", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.2)
