@@ -19,7 +19,7 @@ from telemed.jobs import run_job
 from telemed.jobs.runs import recorded
 from telemed.notifications.service import deliver_due
 from telemed.offers import service as offers
-from telemed.offers.policy import DEFAULT_POLICY
+from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
 from telemed.uow import Units
 from tests.conftest import LoginFn
@@ -58,6 +58,7 @@ def test_every_family_counts_what_happened(
     engine: Engine,
     units: Units,
     settings: Settings,
+    policy: OfferPolicy,
     clock: ManualClock,
 ) -> None:
     before = scrape(scraper)
@@ -83,7 +84,7 @@ def test_every_family_counts_what_happened(
     ).json()
     t0 = utcnow()
     db.rollback()
-    report = offers.process_due_offers(units, t0 + timedelta(minutes=6), DEFAULT_POLICY)
+    report = offers.process_due_offers(units, t0 + timedelta(minutes=6), policy)
     assert report.escalated == [uncovered["id"]]
 
     # The deliveries job, against an SMTP server that is not there, one attempt allowed:
