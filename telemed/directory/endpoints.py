@@ -21,7 +21,7 @@ from telemed.directory.schemas import (
     SlotPublic,
     VerifyIn,
 )
-from telemed.errors import error_responses
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["directory"])
 
