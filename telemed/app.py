@@ -34,7 +34,6 @@ from telemed.consults import views as consults_pages
 from telemed.db import make_engine
 from telemed.directory import endpoints as directory_api
 from telemed.directory import views as directory_pages
-from telemed.errors import install_error_handlers
 from telemed.facilities import endpoints as facilities_api
 from telemed.idempotency.deps import install as install_idempotency
 from telemed.interop.fhir import endpoints as fhir_api
@@ -55,6 +54,7 @@ from telemed.sessions import views as sessions_pages
 from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Settings, get_settings
 from telemed.uptake import views as uptake_pages
+from telemed.web.errors import install_error_handlers
 from telemed.web.middleware import SecurityHeadersMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"

@@ -3,6 +3,7 @@ import: lint-imports runs on a copy of the code with one such import added."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -67,3 +68,31 @@ def test_an_upward_import_breaks_the_lint(
     done = _lint(changed)
     assert done.returncode != 0, done.stdout
     assert broken in done.stdout.replace("\n", " "), done.stdout
+
+
+WEB_MODULES = ("fastapi", "starlette", "telemed.web")
+
+
+def _web_imports(source: str) -> list[str]:
+    """The modules of the web framework (or of our web layer) that ``source`` imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        found += [n for n in names if any(n == w or n.startswith(w + ".") for w in WEB_MODULES)]
+    return found
+
+
+def test_the_error_hierarchy_knows_no_web_framework() -> None:
+    """Jobs and the command line raise and catch these errors: ``telemed/errors.py`` stays
+    the hierarchy only, and ``telemed/web/errors.py`` maps it to HTTP."""
+    sample = (
+        "import fastapi\nfrom starlette.exceptions import HTTPException\n"
+        "def f():\n    from telemed.web.templating import render\n"
+        "from telemed.settings import Settings\nimport starlettish\n"
+    )
+    assert _web_imports(sample) == ["fastapi", "starlette.exceptions", "telemed.web.templating"]
+    assert _web_imports((ROOT / "telemed" / "errors.py").read_text()) == []

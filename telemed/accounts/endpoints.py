@@ -21,7 +21,7 @@ from telemed.deps import (
     client_address,
     require_role,
 )
-from telemed.errors import error_responses
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["accounts"])
 

@@ -18,8 +18,8 @@ from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import ConsultState
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
-from telemed.errors import error_responses
 from telemed.flows import consult_requested
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["appointments"])
 

@@ -33,8 +33,9 @@ from telemed.attachments.schemas import AttachmentPublic, UploadCreate, UploadPu
 from telemed.consults import service as consult_service
 from telemed.consults.deps import CurrentConsult
 from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep, UnitsDep
-from telemed.errors import ErrorBody, ErrorDetail, TelemedError, ValidationFailed, error_responses
+from telemed.errors import TelemedError, ValidationFailed
 from telemed.idempotency.deps import IdempotencyDep
+from telemed.web.errors import ErrorBody, ErrorDetail, error_responses
 
 router = APIRouter(tags=["attachments"])
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from telemed.audit import service
 from telemed.audit.schemas import AuditEntryPublic
 from telemed.deps import CurrentUser, SessionDep
-from telemed.errors import error_responses
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["audit"])
 

@@ -16,7 +16,7 @@ from fastapi import Depends
 from telemed.consults import auth
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, SessionDep
-from telemed.errors import error_responses
+from telemed.web.errors import error_responses
 
 #: The errors of the consult API's operations, for their OpenAPI description.
 ERRORS = error_responses(401, 403, 404, 409, 422)

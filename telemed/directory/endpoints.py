@@ -21,7 +21,7 @@ from telemed.directory.schemas import (
     SlotPublic,
     VerifyIn,
 )
-from telemed.errors import error_responses
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["directory"])
 
@@ -53,7 +53,7 @@ def update_my_profile(
     body: ProfileFields, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> ProfilePublic:
     """Change your profile; a changed registration goes back to the verification queue."""
-    profile = service.update_profile(db, user, body, now)
+    profile = service.update_profile(db, user, body, now).profile
     stored = db.get(User, profile.user_id)
     assert stored is not None
     return service.public(db, profile, stored, now.date())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlmodel import Session
 
 from scheduling import TimeSlot
@@ -76,7 +77,18 @@ def _apply(profile: SpecialistProfile, data: ProfileFields, now: datetime) -> bo
 def register(
     session: Session, settings: Settings, data: RegistrationIn, address: str, now: datetime
 ) -> SpecialistProfile:
-    """A new specialist account and its profile, pending verification."""
+    """A new specialist account and its profile, pending verification.
+
+    One savepoint: a refusal (a taken e-mail, the rate limit, an unknown specialty) leaves
+    nothing of the account or the profile, even when the caller goes on to render the form
+    again and its unit of work commits."""
+    with session.begin_nested():
+        return _register(session, settings, data, address, now)
+
+
+def _register(
+    session: Session, settings: Settings, data: RegistrationIn, address: str, now: datetime
+) -> SpecialistProfile:
     _check_profile(session, data, now.date())
     recent = repository.registrations_since(session, address, now - timedelta(hours=1))
     if recent >= settings.registrations_per_hour_per_address:
@@ -112,13 +124,31 @@ def register(
     return profile
 
 
+@dataclass(frozen=True)
+class ProfileSaved:
+    profile: SpecialistProfile
+    sent_back: bool  # its registration changed: back in the verification queue
+
+
 def update_profile(
     session: Session, user: User, data: ProfileFields, now: datetime
-) -> SpecialistProfile:
+) -> ProfileSaved:
+    """Save the specialist's own profile. Changed registration details send a verified or
+    rejected profile back to the verification queue: a coordinator must check the new ones
+    before offers resume. One savepoint: a refusal leaves nothing of it, even when the
+    caller renders the form again and its unit of work commits."""
+    with session.begin_nested():
+        return _update_profile(session, user, data, now)
+
+
+def _update_profile(
+    session: Session, user: User, data: ProfileFields, now: datetime
+) -> ProfileSaved:
     user_id = auth.ensure_specialist(user)
     profile = get_profile(session, user_id)
     _check_profile(session, data, now.date())
-    if _apply(profile, data, now) and profile.status != VerificationStatus.pending:
+    sent_back = _apply(profile, data, now) and profile.status != VerificationStatus.pending
+    if sent_back:
         profile.status = VerificationStatus.pending
         profile.verification_note = ""
     session.add(profile)
@@ -129,7 +159,7 @@ def update_profile(
         session.add(stored)
     audit.record(session, user, AuditAction.update, "specialist_profile", user_id)
     session.flush()
-    return profile
+    return ProfileSaved(profile, sent_back)
 
 
 def get_profile(session: Session, user_id: int) -> SpecialistProfile:
@@ -160,6 +190,46 @@ def public(session: Session, profile: SpecialistProfile, user: User, today: date
         rejection_reason=profile.rejection_reason,
         eligible=is_eligible(profile, today),
     )
+
+
+# --- onboarding: what a newcomer does before receiving offers -----------------------------
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    """Where a specialist stands: registered (always, having a profile), verified, hours
+    set, not away. Offers come only once all of it holds; the profile page words each step."""
+
+    verification: str  # "done", "expired", "pending" or "rejected"
+    hours_set: bool
+    away: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.verification == "done" and self.hours_set and not self.away
+
+
+def onboarding(session: Session, user: User, today: date) -> Onboarding:
+    profile = get_profile(session, auth.ensure_specialist(user))
+    availability = get_availability(session, user)
+    if is_eligible(profile, today):
+        verification = "done"
+    elif profile.status == VerificationStatus.verified:  # verified, but it has expired
+        verification = "expired"
+    elif profile.status == VerificationStatus.pending:
+        verification = "pending"
+    else:
+        verification = "rejected"
+    hours = bool(availability.weekly) or any(x.day >= today for x in availability.extra)
+    return Onboarding(verification, hours, profile.away)
+
+
+def days_to_expiry_warning(expires_on: date, today: date) -> int | None:
+    """Days until the registration expires (negative: expired) when the specialist should
+    be warned, that is within the reminder period :data:`REVERIFY_WITHIN` or after; None
+    when no warning is due."""
+    left = (expires_on - today).days
+    return left if left <= REVERIFY_WITHIN.days else None
 
 
 def queue(
@@ -266,6 +336,42 @@ def set_availability(
     audit.record(session, user, AuditAction.update, "availability", user_id)
     session.flush()
     return AvailabilityPublic(**data.model_dump(), time_zone=user.timezone)
+
+
+def save_availability(
+    session: Session,
+    settings: Settings,
+    user: User,
+    data: AvailabilityIn,
+    time_zone: str,
+    now: datetime,
+) -> User:
+    """Replace the specialist's availability and, when ``time_zone`` is another zone, move
+    the profile to it first (the windows keep their clock times, now read in the new zone).
+    Checked in the new zone before anything is written, and one savepoint: a refused save
+    leaves the zone unchanged too. The user as saved (with its zone)."""
+    with session.begin_nested():
+        zone = check_zone(time_zone)
+        validated_availability(zone, data, timedelta(minutes=settings.slot_minutes))
+        saver = user if zone == user.timezone else _move_zone(session, user, zone, now)
+        set_availability(session, settings, saver, data, now)
+    return saver
+
+
+def _move_zone(session: Session, user: User, zone: str, now: datetime) -> User:
+    """The specialist's profile moved to ``zone``, every other field as stored."""
+    profile = get_profile(session, auth.ensure_specialist(user))
+    current = public(session, profile, user, now.date())
+    try:
+        fields = ProfileFields.model_validate(
+            {**current.model_dump(include=set(ProfileFields.model_fields)), "time_zone": zone}
+        )
+    except PydanticValidationError as exc:
+        raise ValidationFailed(f"your time zone cannot be changed: {exc}") from exc
+    _update_profile(session, user, fields, now)
+    stored = session.get(User, profile.user_id)
+    assert stored is not None
+    return stored
 
 
 def upcoming_slots(

@@ -30,9 +30,8 @@ from telemed.deps import (
     client_address,
 )
 from telemed.directory import auth, forms, service
-from telemed.directory.availability import check_zone, validated
-from telemed.directory.models import RegistrationBody, SpecialistProfile, VerificationStatus
-from telemed.directory.schemas import AvailabilityPublic, ProfileFields, RegistrationIn
+from telemed.directory.models import RegistrationBody, VerificationStatus
+from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.settings import Settings
 from telemed.web.templating import render
@@ -98,8 +97,7 @@ async def register_submit(
     except ValidationError as exc:
         return _register_page(request, db, values, forms.field_errors(exc), 422)
     try:
-        with db.begin_nested():  # refused: nothing of the account or profile stays
-            service.register(db, settings, data, client_address(request), now)
+        service.register(db, settings, data, client_address(request), now)
     except TelemedError as exc:
         return _register_page(
             request, db, values, {exc.field or "__all__": exc.message}, exc.status_code
@@ -257,22 +255,6 @@ def availability_form(
     )
 
 
-def _change_zone(db: Session, user: User, zone: str, now: datetime) -> User:
-    """The specialist's profile moved to ``zone`` (windows keep their clock times)."""
-    profile = service.get_profile(db, auth.ensure_specialist(user))
-    current = service.public(db, profile, user, now.date())
-    try:
-        fields = ProfileFields.model_validate(
-            {**current.model_dump(include=set(ProfileFields.model_fields)), "time_zone": zone}
-        )
-    except ValidationError as exc:
-        raise ValidationFailed(f"your time zone cannot be changed: {exc}") from exc
-    service.update_profile(db, user, fields, now)
-    stored = db.get(User, profile.user_id)
-    assert stored is not None
-    return stored
-
-
 @router.post(AVAILABILITY_PATH)
 async def availability_submit(
     request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
@@ -292,19 +274,11 @@ async def availability_submit(
     else:
         cells, _ = forms.cells_of_windows(service.get_availability(db, user).weekly)
     window_fields: list[str] = []
-    saver = user
     try:
-        # Two services, one savepoint: a refused save leaves the zone unchanged too.
-        with db.begin_nested():
-            if source not in ("grid", "text"):
-                raise forms.FormErrors({"__all__": f"unknown source of windows {source[:20]!r}"})
-            data, window_fields, _ = forms.to_availability(
-                values, sent if source == "grid" else None
-            )
-            zone = check_zone(values["time_zone"])
-            validated(zone, data, timedelta(minutes=settings.slot_minutes))
-            saver = user if zone == user.timezone else _change_zone(db, user, zone, now)
-            service.set_availability(db, settings, saver, data, now)
+        if source not in ("grid", "text"):
+            raise forms.FormErrors({"__all__": f"unknown source of windows {source[:20]!r}"})
+        data, window_fields, _ = forms.to_availability(values, sent if source == "grid" else None)
+        saver = service.save_availability(db, settings, user, data, values["time_zone"], now)
     except forms.FormErrors as exc:
         return _availability_page(
             request,
@@ -334,7 +308,7 @@ async def availability_submit(
             show_all=show_all,
             status=422,
         )
-    if saver is not user:
+    if saver.timezone != user.timezone:
         # The page's zone comes from the session's user: forget the remembered one.
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
@@ -404,19 +378,18 @@ class Step:
     action: str
 
 
-def _checklist(
-    profile: SpecialistProfile, availability: AvailabilityPublic, today: date
-) -> list[Step]:
-    """What a newcomer does before receiving offers, each step with where to do it."""
-    hours = bool(availability.weekly) or any(x.day >= today for x in availability.extra)
-    if service.is_eligible(profile, today):
-        state, action = "done", "Check your registration details"
-    elif profile.status == VerificationStatus.verified:  # verified, but it has expired
-        state, action = "expired", "Enter your renewed registration"
-    elif profile.status == VerificationStatus.pending:
-        state, action = "pending", "A coordinator checks your registration; check its details"
-    else:
-        state, action = "rejected", "Correct your registration details"
+VERIFICATION_ACTIONS = {
+    "done": "Check your registration details",
+    "expired": "Enter your renewed registration",
+    "pending": "A coordinator checks your registration; check its details",
+    "rejected": "Correct your registration details",
+}
+
+
+def _checklist(standing: service.Onboarding) -> list[Step]:
+    """The onboarding steps in words, each with where to do it."""
+    state, action = standing.verification, VERIFICATION_ACTIONS[standing.verification]
+    hours, away = standing.hours_set, standing.away
     return [
         Step("Registered", True, "done", "#details", "Check your details"),
         Step("Verified by a coordinator", state == "done", state, "#registration", action),
@@ -429,30 +402,30 @@ def _checklist(
         ),
         Step(
             "Not away",
-            not profile.away,
-            "to do" if profile.away else "done",
+            not away,
+            "to do" if away else "done",
             AVAILABILITY_PATH,
-            "Untick “Away” to receive offers again" if profile.away else "Change your hours",
+            "Untick “Away” to receive offers again" if away else "Change your hours",
         ),
     ]
 
 
 def _expiry_warning(expires_on: date, today: date) -> str:
     """Said when the registration expires within the reminder period or has expired."""
-    left = (expires_on - today).days
+    left = service.days_to_expiry_warning(expires_on, today)
+    if left is None:
+        return ""
     if left < 0:
         return (
             f"Your registration expired on {expires_on:%d %b %Y}: you receive no offers until"
             " it is verified again. Enter your renewed registration below."
         )
-    if left <= service.REVERIFY_WITHIN.days:
-        when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
-        return (
-            f"Your registration expires on {expires_on:%d %b %Y} ({when}). Once it is renewed,"
-            " enter the new details below; after it expires you receive no offers until it is"
-            " verified again."
-        )
-    return ""
+    when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
+    return (
+        f"Your registration expires on {expires_on:%d %b %Y} ({when}). Once it is renewed,"
+        " enter the new details below; after it expires you receive no offers until it is"
+        " verified again."
+    )
 
 
 def _profile_page(
@@ -480,7 +453,7 @@ def _profile_page(
     placed: dict[str, str] = {}
     for field, message in errors.items():
         placed.setdefault(field if field in fields else "__all__", message)
-    steps = _checklist(profile, service.get_availability(db, stored), today)
+    standing = service.onboarding(db, stored, today)
     return render(
         request,
         "specialist_profile.html",
@@ -493,8 +466,8 @@ def _profile_page(
                 for code in shown.languages
             ],
             "warning": _expiry_warning(shown.registration_expires_on, today),
-            "steps": steps,
-            "onboarded": all(step.done for step in steps),
+            "steps": _checklist(standing),
+            "onboarded": standing.complete,
             "notice": notice,
             "values": forms.values_of_profile(shown) if values is None else values,
             "errors": placed,
@@ -528,7 +501,7 @@ async def profile_submit(
 ) -> Response:
     """Save the profile through the same checks as ``PUT /api/v1/specialists/me``; changed
     registration details send it back to the verification queue, and the page says so."""
-    user_id = auth.ensure_specialist(user)
+    auth.ensure_specialist(user)
     form = await request.form()
     values = forms.profile_values(form)
     try:
@@ -537,10 +510,8 @@ async def profile_submit(
         return _profile_page(
             request, db, user, values, forms.field_errors(exc), status=422, now=now
         )
-    before = service.get_profile(db, user_id).status
     try:
-        with db.begin_nested():  # refused: nothing of it stays
-            profile = service.update_profile(db, user, data, now)
+        saved = service.update_profile(db, user, data, now)
     except TelemedError as exc:
         if exc.status_code != 422:
             raise
@@ -551,8 +522,6 @@ async def profile_submit(
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             request.app.state.session_cache.forget(token_digest(cookie))
-    pending = VerificationStatus.pending
-    sent_back = before != pending and profile.status == pending
     return RedirectResponse(
-        f"{PROFILE_PATH}?saved={'reverify' if sent_back else 'yes'}", status_code=303
+        f"{PROFILE_PATH}?saved={'reverify' if saved.sent_back else 'yes'}", status_code=303
     )

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
-from telemed.errors import error_responses
 from telemed.notifications import service
 from telemed.notifications.schemas import DeliveryPublic, NotificationPage, NotificationPublic
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["notifications"])
 

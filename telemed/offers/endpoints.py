@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
-from telemed.errors import error_responses
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
 from telemed.offers.schemas import (
@@ -18,6 +17,7 @@ from telemed.offers.schemas import (
     OfferPublic,
     OfferWithConsult,
 )
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["offers"])
 

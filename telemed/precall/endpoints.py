@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
-from telemed.errors import error_responses
 from telemed.precall import auth, service
 from telemed.precall.echo import EchoPool
 from telemed.precall.schemas import (
@@ -20,6 +19,7 @@ from telemed.precall.schemas import (
     NetworkTestSetup,
     RecommendationPublic,
 )
+from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["network test"])
 
