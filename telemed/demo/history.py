@@ -8,7 +8,7 @@ services: the services act at "now", and replaying six months through them would
 minutes. Deterministic (a fixed seed), so a demo looks the same every time. Two facilities
 are left without requests for the last 40 days (the dashboard's dormant facilities), and
 the two demo clinicians' facilities get no history, so their consult lists stay the short
-demo ones. The history stops 8 days before now, so it never counts against a
+demo ones. Every story is over 8 days before now, so none of it counts against a
 specialist's weekly cap this week.
 """
 
