@@ -169,3 +169,76 @@ def test_bad_filters_name_their_field(db: Session, params: dict[str, str], field
     with pytest.raises(ValidationFailed) as raised:
         parse(db, NOW, **{("from_" if k == "from" else k): v for k, v in params.items()})
     assert raised.value.field == field
+
+
+def test_load_against_caps(db: Session, months: Filters) -> None:
+    from telemed.uptake.gaps import specialist_load
+
+    table = specialist_load(db, months)
+    # S2 accepted consults 1 and 2, S1 consult 4; neither has a profile: no cap
+    assert sorted((r[0].value, r[1].value, r[2].value) for r in table.rows) == [
+        ("Specialist 2", 1, "no cap"),
+        ("Specialist 3", 2, "no cap"),
+    ]
+
+
+def test_hours_offered_and_cover(db: Session, months: Filters) -> None:
+    from datetime import time
+
+    from sqlmodel import select
+
+    from telemed.accounts.models import User
+    from telemed.directory.models import (
+        AvailabilityWindow,
+        SpecialistProfile,
+        SpecialistSpecialty,
+        VerificationStatus,
+    )
+    from telemed.uptake.gaps import hours_offered, uncovered_specialties
+
+    s1, s2 = db.exec(select(User).where(User.role == "specialist").order_by(User.id)).all()
+    for user, away in ((s1, False), (s2, True)):
+        db.add(
+            SpecialistProfile(
+                user_id=user.id,
+                languages="en",
+                country="GB",
+                registration_body="GMC",
+                registration_number=f"R{user.id}",
+                registration_expires_on=date(2030, 1, 1),
+                status=VerificationStatus.verified,
+                away=away,
+                weekly_cap=2,
+            )
+        )
+        db.flush()
+        db.add(SpecialistSpecialty(user_id=user.id, specialty_code="paediatrics"))
+        db.add(
+            AvailabilityWindow(user_id=user.id, weekday=0, start_time=time(8), end_time=time(12))
+        )
+        db.add(
+            AvailabilityWindow(user_id=user.id, weekday=2, start_time=time(18), end_time=time(0))
+        )
+    db.commit()
+    # S1: 4 h + 6 h (to midnight) a week; S2 is away. October 31 days, November 30.
+    assert hours_offered(db, months) == [round(10 * 31 / 7, 1), round(10 * 30 / 7, 1)]
+    uncovered = {r[0].value for r in uncovered_specialties(db, months).rows}
+    assert "paediatrics" not in uncovered
+    assert {"cardiology", "internal_medicine"} <= uncovered
+    from telemed.uptake.gaps import specialist_load
+
+    load = {r[0].value: (r[3].value, r[4].value) for r in specialist_load(db, months).rows}
+    weeks = 61 / 7  # 1 October to 30 November
+    assert load["Specialist 2"] == (round(2 * weeks, 1), round(100 * 1 / (2 * weeks), 1))
+
+
+def test_dormant_facilities_at_maseru_midnight(db: Session, months: Filters) -> None:
+    from telemed.uptake.gaps import dormant_facilities
+
+    rows = {r[0].value: r[3].value for r in dormant_facilities(db, months, NOW).rows}
+    # the 30 days before 1 December (Maseru) begin at 00:00 on 1 November, Maseru: consult 3
+    # (00:30) keeps BEREA active, consult 2 (23:59 the evening before) does not keep MAFETENG
+    assert "BEREA" not in rows
+    assert "QMMH" not in rows
+    assert rows["MAFETENG"] == "2026-10-31"
+    assert rows["SCOTT"] == "never"

@@ -22,6 +22,14 @@ def test_only_coordinators(db: Session, users: Users, login: LoginFn, clock: Man
         api = login(users.make(role))
         assert api.get("/coordinator/uptake").status_code == 403
         assert api.get("/coordinator/uptake/consults?indicator=requests").status_code == 403
+        assert api.get("/coordinator/uptake?format=csv&table=volume").status_code == 403
+    db.expire_all()
+    refused = db.exec(
+        select(AuditEntry).where(
+            AuditEntry.object_type == "uptake_consults", AuditEntry.action == "denied"
+        )
+    ).all()
+    assert len(refused) == 3  # a refused look at consults is evidence too
 
 
 def test_dashboard_links_and_audited_list(

@@ -99,8 +99,12 @@ class ConsultEvent(SQLModel, table=True):
     """Append-only: one row per state transition (or other lifecycle fact) of a consult."""
 
     __tablename__ = "consult_events"
-    # Uptake: consults that reached a state (escalated, cancelled, ...) in a period.
-    __table_args__ = (Index("ix_consult_events_to_state_at", "to_state", "at"),)
+    __table_args__ = (
+        # Uptake: consults that reached a state (escalated, cancelled, ...) in a period,
+        # and the first time a consult reached one (time to acceptance).
+        Index("ix_consult_events_to_state_at", "to_state", "at"),
+        Index("ix_consult_events_consult_state_at", "consult_id", "to_state", "at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     consult_id: int = Field(foreign_key="consults.id", index=True)
     actor_id: int | None = Field(default=None, foreign_key="users.id")  # None: the system

@@ -8,7 +8,7 @@ services: the services act at "now", and replaying six months through them would
 minutes. Deterministic (a fixed seed), so a demo looks the same every time. Two facilities
 are left without requests for the last 40 days (the dashboard's dormant facilities), and
 the two demo clinicians' facilities get no history, so their consult lists stay the short
-demo ones. The history stops 8 days before now, so it never counts against a
+demo ones. Every story is over 8 days before now, so none of it counts against a
 specialist's weekly cap this week.
 """
 
@@ -43,6 +43,7 @@ from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 
 DAYS = 182
 QUIET_DAYS = 8  # nothing in the last week: no history counts against this week's caps
+STORY_DAYS = 4  # the longest story: a decline, an escalation, a session two days later
 SKIP = ("MOTEBANG", "MOKHOTLONG")  # the demo clinicians' facilities keep their short lists
 DORMANT = ("SEMONKONG", "ROMA")  # no request in the last 40 days
 SPECIALTIES = ("paediatrics", "internal_medicine", "infectious_diseases", "paediatrics")
@@ -60,7 +61,7 @@ def seed_history(
     """Write the history; returns how many consults it made. Only flushes."""
     rng = random.Random(seed)  # noqa: S311 - made-up demo data, not a secret
     facilities = session.exec(select(Facility).where(Facility.code.not_in(SKIP))).all()  # type: ignore[attr-defined]
-    end = now - timedelta(days=QUIET_DAYS)
+    end = now - timedelta(days=QUIET_DAYS + STORY_DAYS)  # every story over before the quiet
     start = now - timedelta(days=DAYS)
     planned: list[tuple[Facility, datetime]] = []
     for facility in facilities:
@@ -197,6 +198,7 @@ def _story(
             )
         )
         move(S.offered, t)
+        move(S.requested, answered)  # declined: back to matching, the next one is offered
         t, first = answered, second
     if roll < 0.12:  # nobody in time: a coordinator's queue, then assigned
         move(S.offered, t)

@@ -62,8 +62,8 @@ def _behind(
                 f"bucket {bucket!r} is not a period of the range", field="bucket"
             )
         filters = filters.narrowed(chosen)
-    if category and ind.categories and category not in ind.categories:
-        raise ValidationFailed(f"unknown category {category!r}", field="category")
+    if category and category not in ind.categories:
+        raise ValidationFailed(f"{ind.label} has no category {category!r}", field="category")
     return ind, filters, chosen
 
 

@@ -22,7 +22,7 @@ from telemed.facilities.models import District, Facility
 from telemed.uptake import counting
 from telemed.uptake.filters import Filters, in_maseru
 from telemed.uptake.indicators import INDICATORS, Indicator, Measure
-from telemed.uptake.tables import Cell, Table, number, percent, text
+from telemed.uptake.tables import NONE, Cell, Table, number, percent, text
 
 DORMANT_DAYS = 30
 
@@ -71,18 +71,19 @@ def specialist_load(session: Session, filters: Filters) -> Table:
         return table
     rows = session.exec(
         select(User, SpecialistProfile)
-        .join(SpecialistProfile, col(SpecialistProfile.user_id) == col(User.id))
+        .outerjoin(SpecialistProfile, col(SpecialistProfile.user_id) == col(User.id))
         .where(col(User.id).in_(list(by_specialist)))
         .order_by(User.full_name)
     )
     for user, profile in rows:
         n = by_specialist[user.id]
-        cap = None if profile.weekly_cap is None else profile.weekly_cap * weeks
+        weekly = None if profile is None else profile.weekly_cap
+        cap = None if weekly is None else weekly * weeks
         table.add(
             text(user.full_name),
             number(n),
-            text("no cap" if profile.weekly_cap is None else str(profile.weekly_cap)),
-            Cell(cap, "\u2013" if cap is None else f"{cap:,.0f}"),
+            text("no cap" if weekly is None else str(weekly)),
+            Cell(None if cap is None else round(cap, 1), NONE if cap is None else f"{cap:,.0f}"),
             percent(None if not cap else n / cap),
         )
     return table

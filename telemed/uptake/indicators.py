@@ -25,7 +25,7 @@ from sqlmodel import col
 
 from telemed.appointments.models import Appointment, AppointmentStatus
 from telemed.consults.models import Consult, ConsultEvent, ConsultState, Urgency
-from telemed.notes.models import ConsultNote, ConsultOutcome, NoteStatus
+from telemed.notes.models import ConsultNote, ConsultOutcome, NoteStatus, Outcome
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.precall.models import NetworkTest
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
@@ -228,7 +228,7 @@ def no_shows() -> Select[Any]:
 OUTCOMES = ("treated_locally", "referral_avoided", "referred", "transferred")
 
 
-@indicator("outcomes", "Outcomes", Family.endings, categories=OUTCOMES)
+@indicator("outcomes", "Outcomes", Family.endings, categories=tuple(o.value for o in Outcome))
 def outcomes() -> Select[Any]:
     """Consults by their outcome: the latest outcome recorded on the consult counts (an
     outcome corrected later counts once, as corrected), in the period it was recorded.

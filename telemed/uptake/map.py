@@ -5,6 +5,8 @@ the page carries the same numbers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from markupsafe import Markup, escape
 
 from telemed.uptake.filters import Filters
@@ -51,6 +53,4 @@ def render(requests: dict[str, float], filters: Filters) -> Markup:
 
 
 def _query(filters: Filters, district: str) -> str:
-    from dataclasses import replace
-
     return replace(filters, district=district, facility=None).query()

@@ -22,6 +22,7 @@ INDEXES: list[tuple[str, str, list[str]]] = [
     ("ix_consults_requested_at", "consults", ["requested_at"]),
     ("ix_consults_facility_requested", "consults", ["facility_id", "requested_at"]),
     ("ix_consult_events_to_state_at", "consult_events", ["to_state", "at"]),
+    ("ix_consult_events_consult_state_at", "consult_events", ["consult_id", "to_state", "at"]),
     ("ix_consult_offers_offered_at", "consult_offers", ["offered_at"]),
     ("ix_call_sessions_started_at", "call_sessions", ["started_at"]),
     ("ix_call_session_events_kind_at", "call_session_events", ["kind", "at"]),
