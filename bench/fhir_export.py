@@ -13,7 +13,7 @@ peak resident memory (``VmHWM``), so seeding does not count; ``rss_at_start_mb``
 same process before the export (the interpreter, the application and fhir.resources).
 
 It prints readable lines, then one JSON line last with ``consults``, ``seconds``,
-``per_s``, ``peak_rss_mb``, ``resources`` and the goals (``GOALS``, judged by
+``per_s``, ``per_cpu_s``, ``peak_rss_mb``, ``resources`` and the goals (``GOALS``, judged by
 :mod:`bench._goals`; ``--check`` makes a miss the exit status). ``peak_rss_mb`` should not
 grow with N: the export pages through the consults (``--batch``) and keeps only the ids of
 the shared resources it has written.
@@ -35,7 +35,9 @@ from pathlib import Path
 
 from bench._goals import Goal, add_arguments, finish, tightened_goals
 
-GOALS = (Goal("per_s", ">=", 50.0), Goal("peak_rss_mb", "<=", 200.0))
+#: ``per_cpu_s``: consults per second of the export process's CPU time, which other load on
+#: a shared machine barely moves (``per_s``, on the wall clock, is reported beside it).
+GOALS = (Goal("per_cpu_s", ">=", 50.0), Goal("peak_rss_mb", "<=", 200.0))
 #: The run the throughput goal is about: fewer consults say little about a steady rate.
 GOAL_CONSULTS = 1000
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
@@ -209,17 +211,19 @@ def main(argv: list[str] | None = None) -> int:
         peak = figures["peak_rss_mb"]
     seconds = figures["seconds"]
     per_s = figures["consults"] / seconds if seconds else float("nan")
+    cpu = figures["cpu_seconds"]
+    per_cpu_s = figures["consults"] / cpu if cpu else float("nan")
     resources = sum(figures["counts"].values())
     print(
         f"exported {figures['consults']} consults ({resources} resources) in {seconds:.2f} s: "
-        f"{per_s:.0f} consults/s, peak RSS {peak:.0f} MB"
+        f"{per_s:.0f} consults/s ({per_cpu_s:.0f} per CPU second), peak RSS {peak:.0f} MB"
     )
     if args.consults < GOAL_CONSULTS:
         goals.not_measured(
-            "per_s", f"the goal is for {GOAL_CONSULTS} consults; this run had {args.consults}"
+            "per_cpu_s", f"the goal is for {GOAL_CONSULTS} consults; this run had {args.consults}"
         )
     else:
-        goals.judge("per_s", per_s)
+        goals.judge("per_cpu_s", per_cpu_s)
     goals.judge("peak_rss_mb", peak)
     summary = {
         "benchmark": "fhir_export",
@@ -228,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "resources": resources,
         "seconds": round(seconds, 3),
         "per_s": round(per_s, 1),
+        "per_cpu_s": round(per_cpu_s, 1),
         "cpu_seconds": round(figures["cpu_seconds"], 3),
         "peak_rss_mb": round(peak, 1),
         "rss_at_start_mb": round(figures["rss_before_mb"], 1),

@@ -22,7 +22,10 @@ from sqlmodel import Session, col, select
 
 from telemed.accounts.models import Role
 from telemed.audit.models import AuditAction, AuditEntry
+from telemed.consults import service as consults
 from telemed.consults.models import Consult
+from telemed.consults.schemas import ConsultCreate
+from telemed.db import pk
 from telemed.interop.fhir import auth as fhir_auth
 from telemed.interop.fhir import bulk, codes
 from telemed.settings import Settings
@@ -36,7 +39,7 @@ from tests.fhir_helpers import (
     seed_full_consult,
     validate,
 )
-from tests.helpers import Users, env_without_settings
+from tests.helpers import Users, consult_payload, env_without_settings
 
 FHIR_JSON = "application/fhir+json"
 
@@ -305,23 +308,38 @@ def test_bulk_export_since_a_later_date_leaves_older_consults_out(
     ],
 )
 def test_bulk_export_refuses_bad_input_with_a_message_and_writes_nothing(
-    demo: Demo, settings: Settings, db: Session, tmp_path: Path, since: str, out: str, message: str
+    settings: Settings,
+    db: Session,
+    users: Users,
+    tmp_path: Path,
+    since: str,
+    out: str,
+    message: str,
 ) -> None:
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "keep.txt").write_text("mine")
-    (tmp_path / "locked").mkdir()
-    (tmp_path / "locked").chmod(0o500)
-    if os.geteuid() == 0 and out.startswith("locked"):
-        pytest.skip("root writes in a read-only directory")
-    before = sorted(p.name for p in tmp_path.iterdir())
+    consult = consults.create_consult(
+        db,
+        users.make(Role.clinician),
+        ConsultCreate.model_validate(consult_payload()),
+        datetime.now(UTC),
+    )
+    db.commit()
+    exports = tmp_path / "exports"
+    (exports / "full").mkdir(parents=True)
+    (exports / "full" / "keep.txt").write_text("mine")
+    (exports / "locked").mkdir()
+    (exports / "locked").chmod(0o500)
+    # Root writes in a read-only directory; nobody writes at the top of sysfs.
+    target = Path("/sys/new") if out == "locked/new" and os.geteuid() == 0 else exports / out
+    before = sorted(p.name for p in exports.iterdir())
 
-    result = telemed(settings, "fhir", "export", "--since", since, "--out", str(tmp_path / out))
+    result = telemed(settings, "fhir", "export", "--since", since, "--out", str(target))
 
     assert result.returncode == 1
     assert message in result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
-    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
-    assert not audit_rows(db, demo.consult_id, AuditAction.export)
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in exports.iterdir()) == before
+    assert (exports / "full" / "keep.txt").read_text() == "mine"
+    assert not audit_rows(db, pk(consult), AuditAction.export)
 
 
 def export_then(engine: Engine, out: Path, then: Callable[[Path], object]) -> None:

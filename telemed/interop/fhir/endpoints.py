@@ -9,6 +9,7 @@ client cannot read the platform's JSON error body or an HTML login page.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -22,6 +23,9 @@ from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError
 from telemed.interop.fhir import service
 from telemed.interop.fhir.outcome import FHIR_JSON, FhirResponse, error_response, outcome_response
+from telemed.interop.fhir.resources.common import InvalidResource
+
+log = logging.getLogger(__name__)
 
 #: A consult id as FHIR carries it: digits only, and small enough for the database.
 CONSULT_ID = re.compile(r"[0-9]{1,18}")
@@ -47,6 +51,9 @@ class FhirRoute(APIRoute):
                 return error_response(exc)
             except RequestValidationError as exc:
                 return outcome_response(400, str(exc.errors()[:1]))
+            except InvalidResource:
+                log.exception("FHIR resource refused by its R4B model on %s", request.url.path)
+                return outcome_response(500, "the record could not be exported; nothing was sent")
 
         return fhir_handler
 
