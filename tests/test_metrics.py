@@ -144,11 +144,14 @@ def test_latency_is_labelled_by_route_template_not_by_raw_path(
     for consult_id in ids:
         assert nurse.get(f"/api/v1/consults/{consult_id}").status_code == 200
     nurse.get("/no/such/page/12345")
+    nurse.client.request("BREW", "/api/v1/consults")
     text = scraper.get("/metrics").text
     assert 'route="/api/v1/consults/{consult_id}"' in text
     assert all(f"/api/v1/consults/{i}" not in text for i in ids)
     assert 'route="<unmatched>",status="404"' in text.replace('method="GET",', "")
     assert "/no/such/page" not in text
+    assert 'method="OTHER"' in text
+    assert "BREW" not in text
 
 
 def test_a_database_that_does_not_answer_is_reported_not_a_failed_scrape(

@@ -19,6 +19,9 @@ from telemed.observability.metrics import REQUEST_SECONDS
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 UNMATCHED = "<unmatched>"  # one series for every path no route matched (404s, scans)
+# Any other method a client sends is counted as OTHER: a label value per invented method
+# would let anyone grow the metrics without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _HEADER = request_id.HEADER.lower().encode()
 
 
@@ -80,7 +83,8 @@ class ObservabilityMiddleware:
         finally:
             seconds = time.perf_counter() - started
             method = scope["method"]
-            REQUEST_SECONDS.labels(route_template(scope), method, str(status)).observe(seconds)
+            label = method if method in METHODS else "OTHER"
+            REQUEST_SECONDS.labels(route_template(scope), label, str(status)).observe(seconds)
             access_log.info(
                 "%s %s %d",
                 method,

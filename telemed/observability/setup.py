@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from prometheus_client import multiprocess
 
 from telemed.observability import endpoints
 from telemed.observability.metrics import multiprocess_dir
@@ -23,19 +26,22 @@ def install(app: FastAPI) -> None:
         hub = runtime.hub
         hub.on_tick = lambda: refresh_gauges(hub.stats)
     if multiprocess_dir() is not None:
-        _forget_at_exit()
+        _leave_the_sum_at_shutdown(app)
 
 
-_registered = False
+def _leave_the_sum_at_shutdown(app: FastAPI) -> None:
+    """In multi-process mode a worker's live gauges (the signalling counts) must leave the
+    sum when it ends. Done when the application shuts down, after its own lifespan: uvicorn
+    ends a worker by re-raising SIGTERM once the server has stopped, so no ``atexit`` hook
+    would run. (A worker killed outright leaves its last values until the next start.)"""
+    original = app.router.lifespan_context
 
+    @asynccontextmanager
+    async def lifespan(running: FastAPI) -> AsyncIterator[Any]:
+        try:
+            async with original(running) as state:
+                yield state
+        finally:
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
-def _forget_at_exit() -> None:
-    """In multi-process mode a worker's live gauges must leave the sum when it ends."""
-    global _registered
-    if _registered:
-        return
-    _registered = True
-    from prometheus_client import multiprocess
-
-    pid = os.getpid()
-    atexit.register(lambda: multiprocess.mark_process_dead(pid))  # type: ignore[no-untyped-call]
+    app.router.lifespan_context = lifespan
