@@ -91,7 +91,7 @@ def test_a_photo_is_scaled_before_upload_unless_full_quality(
     expect(shown).to_have_attribute("data-bytes", str(original), timeout=30_000)
     expect(shown).to_contain_text("5.5 MB to send")
     page.click("form[data-upload] button[type=submit]")
-    page.wait_for_url(re.compile(r"attached=(?!%s\b)" % scaled["id"]), timeout=120_000)
+    page.wait_for_url(re.compile(rf"attached=(?!{scaled['id']}\b)"), timeout=120_000)
     assert wire.sent == original
     full = attachments_of(page, consult_id)[-1]
     assert full["id"] != scaled["id"]
