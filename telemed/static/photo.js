@@ -98,7 +98,8 @@ function enhanceRequestForm(form) {
     status.textContent = "Sending the request…";
     let res;
     try {
-      res = await fetch(form.action, { method: "POST", body: new URLSearchParams(data), credentials: "same-origin" });
+      /* getAttribute: the form's buttons are named "action", which shadows form.action */
+      res = await fetch(form.getAttribute("action"), { method: "POST", body: new URLSearchParams(data), credentials: "same-origin" });
     } catch (e) {
       status.textContent = "The request could not be sent: no connection. Try again.";
       return;

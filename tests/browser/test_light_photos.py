@@ -1,0 +1,132 @@
+"""Light photos: a 5.8 MB phone-sized photo is scaled in the browser (real Chromium) to
+1600 px before the resumable upload sends it, the page says how many bytes will be sent,
+and "send full quality" keeps the original's size; on the consult page and with a new
+request."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, Request, expect
+
+from tests.browser.conftest import Server
+from tests.browser.test_clinician_journey import fill_request, log_in
+
+pytestmark = pytest.mark.browser
+
+WIDTH, HEIGHT = 3200, 2400
+
+
+def noise_photo(path: Path) -> int:
+    """A JPEG as large as a phone's (noise compresses badly: about 5.8 MB), its size."""
+    pixels = np.random.default_rng(7).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=85)
+    path.write_bytes(out.getvalue())
+    return len(out.getvalue())
+
+
+class Wire:
+    """The bytes of the files the page announces to the resumable upload (the server takes
+    exactly that many in chunks, and stores nothing else)."""
+
+    def __init__(self, page: Page) -> None:
+        self.sent = 0
+        page.on("request", self.seen)
+
+    def seen(self, request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/uploads"):
+            self.sent += int(json.loads(request.post_data or "{}")["length"])
+
+
+def attachments_of(page: Page, consult_id: str) -> list[dict[str, Any]]:
+    got = page.request.get(f"/api/v1/consults/{consult_id}/attachments")
+    assert got.status == 200, got.text()
+    listed: list[dict[str, Any]] = got.json()
+    return listed
+
+
+def consult_id_of(page: Page) -> str:
+    found = re.search(r"/consults/(\d+)", page.url)
+    assert found, page.url
+    return found.group(1)
+
+
+def test_a_photo_is_scaled_before_upload_unless_full_quality(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    photo = tmp_path / "rash.jpg"
+    original = noise_photo(photo)
+    assert original > 5_000_000
+    context = browser.new_context(base_url=server.url)
+    page: Page = context.new_page()
+    log_in(page, server, "clinician@demo.telemed.org.ls", "clinician-demo-2026")
+    page.locator("tbody tr", has_text="MOT-2026-0141").locator("a").first.click()
+    consult_id = consult_id_of(page)
+    wire = Wire(page)
+
+    page.set_input_files("#attachment-file", str(photo))
+    shown = page.locator("form[data-upload] [data-photo-bytes]")
+    expect(shown).to_have_attribute("data-bytes", re.compile(r"\d+"), timeout=30_000)
+    to_send = int(shown.get_attribute("data-bytes") or 0)
+    expect(shown).to_contain_text("5.5 MB taken")
+    assert to_send < original * 0.4, (to_send, original)
+    page.click("form[data-upload] button[type=submit]")
+    page.wait_for_url("**?attached=*", timeout=60_000)
+    assert wire.sent == to_send  # what the page said is what went over the link
+    scaled = attachments_of(page, consult_id)[-1]
+    assert max(scaled["width"], scaled["height"]) == 1600
+    assert (scaled["width"], scaled["height"]) == (1600, 1200)
+
+    wire.sent = 0
+    page.set_input_files("#attachment-file", str(photo))
+    page.check("form[data-upload] [data-full-quality]")
+    expect(shown).to_have_attribute("data-bytes", str(original), timeout=30_000)
+    expect(shown).to_contain_text("5.5 MB to send")
+    page.click("form[data-upload] button[type=submit]")
+    page.wait_for_url(re.compile(rf"attached=(?!{scaled['id']}\b)"), timeout=120_000)
+    assert wire.sent == original
+    full = attachments_of(page, consult_id)[-1]
+    assert full["id"] != scaled["id"]
+    assert (full["width"], full["height"]) == (WIDTH, HEIGHT)
+    assert full["size_bytes"] > scaled["size_bytes"] * 2
+    context.close()
+
+
+def test_photos_chosen_with_a_request_are_scaled_and_sent_to_its_consult(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    photo = tmp_path / "wound.jpg"
+    noise_photo(photo)
+    context = browser.new_context(base_url=server.url)
+    page: Page = context.new_page()
+    log_in(page, server, "clinician@demo.telemed.org.ls", "clinician-demo-2026")
+    fill_request(
+        page,
+        patient_ref="MOT-PHOTOS-1",
+        age_years="31",
+        sex="male",
+        specialty="dermatology",
+        urgency="routine",
+        mode="asynchronous",
+        language="st",
+        question="Non-healing ulcer of the shin for six weeks: what next?",
+    )
+    block = page.locator("[data-request-photo-block]")
+    expect(block).to_be_visible()  # shown by the script only
+    page.set_input_files("#request-photos", str(photo))
+    expect(block.locator("[data-photo-bytes]")).to_contain_text("to send", timeout=30_000)
+    page.click("button[value=submit]")
+    page.wait_for_url(re.compile(r"/consults/\d+$"), timeout=60_000)
+    expect(page.locator("h1")).to_contain_text("dermatology")
+    expect(page.locator("#attachments")).to_contain_text("wound.jpg")
+    listed = attachments_of(page, consult_id_of(page))
+    assert [(a["filename"], a["width"], a["height"]) for a in listed] == [("wound.jpg", 1600, 1200)]
+    context.close()
