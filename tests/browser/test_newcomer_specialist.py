@@ -133,6 +133,7 @@ def test_a_newcomer_registers_is_verified_and_books_a_consult(browser: Any, serv
         language="en",
         question="Violaceous plaques on both shins for three weeks.",
     )
+    clinician.check("#consent_sharing")  # the patient agreed, verbally: offered at once
     clinician.click("button[value=submit]")
     expect(clinician.locator("h1 .state")).to_have_text("offered")
     consult_url = clinician.url
