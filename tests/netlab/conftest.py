@@ -93,7 +93,9 @@ def _chromium(playwright: Any, the_lab: Lab, ns: str, directory: Path) -> Any:
     return playwright.chromium.launch(
         executable_path=str(the_lab.chromium_in(ns, directory)),
         headless=True,
-        args=CHROMIUM_ARGS,
+        # The camera and microphone need a secure context: production is served over HTTPS,
+        # the lab over plain HTTP on an address that is not localhost.
+        args=[*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={the_lab.url}"],
     )
 
 

@@ -15,7 +15,7 @@ export class Quality {
   stats() {
     const { peers, signalling, media, chat } = this.parts;
     const list = peers.list();
-    const out = { framesDecoded: 0, framesEncoded: 0, bytesReceived: 0, bytesSent: 0, rttMs: null,
+    const out = { framesDecoded: 0, framesEncoded: 0, bytesReceived: 0, bytesSent: 0, headerBytesSent: 0, rttMs: null,
       packetsLost: 0, packetsReceived: 0, peers: list.length, resumes: signalling.resumes,
       fullReconnects: signalling.fullReconnects, socket: signalling.ws ? signalling.ws.readyState : -1,
       session: signalling.sessionId, connection: peers.connectionState(), mode: media.mode,
@@ -30,6 +30,7 @@ export class Quality {
         } else if (s.type === "outbound-rtp") {
           if (s.kind === "video") out.framesEncoded += s.framesEncoded || 0;
           out.bytesSent += s.bytesSent || 0;
+          out.headerBytesSent += s.headerBytesSent || 0; /* RTP headers: a thin link carries them too */
         } else if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
           out.rttMs = s.currentRoundTripTime * 1000;
         }
