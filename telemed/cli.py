@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from telemed.accounts.models import Role, User
 from telemed.db import make_engine
 from telemed.errors import TelemedError
+from telemed.interop.dhis2.commands import dhis2_commands
 from telemed.settings import Settings
 from telemed.uow import Units
 
@@ -456,6 +457,9 @@ def audit_verify(seal_first: bool) -> None:
             click.echo("Warning: is the scheduler running? No hash protects unsealed rows yet.")
     if report.broken is not None:
         sys.exit(1)
+
+
+main.add_command(dhis2_commands(_settings, _prepare))  # `telemed dhis2 export|push`
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from telemed.directory.models import (
     SpecialistSpecialty,
 )
 from telemed.facilities.models import District, Facility
+from telemed.interop.dhis2.models import Dhis2Push
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
 from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
@@ -40,6 +41,7 @@ __all__ = [
     "ConsultOffer",
     "ConsultOutcome",
     "ConsultParticipant",
+    "Dhis2Push",
     "District",
     "Facility",
     "LoginAttempt",
