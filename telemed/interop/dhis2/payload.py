@@ -149,21 +149,20 @@ def to_json(data_set: str, period: Period, values: list[DataValue]) -> bytes:
 
 
 def to_adx(data_set: str, period: Period, values: list[DataValue], now: datetime) -> bytes:
-    ns = f"{{{ADX_NAMESPACE}}}"
-    root = ET.Element(f"{ns}adx", {"exported": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    # Elements in the ADX namespace (the default one), attributes unqualified as ADX has
+    # them: ElementTree's ``default_namespace`` refuses unqualified attributes, so the
+    # namespace is declared as the root's ``xmlns`` attribute.
+    exported = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    root = ET.Element("adx", {"xmlns": ADX_NAMESPACE, "exported": exported})
     groups: dict[str, ET.Element] = {}
     for v in values:
         group = groups.get(v.org_unit)
         if group is None:
-            group = ET.SubElement(
-                root,
-                f"{ns}group",
-                {"dataSet": data_set, "orgUnit": v.org_unit, "period": period.adx},
-            )
-            groups[v.org_unit] = group
+            attributes = {"dataSet": data_set, "orgUnit": v.org_unit, "period": period.adx}
+            group = groups[v.org_unit] = ET.SubElement(root, "group", attributes)
         ET.SubElement(
             group,
-            f"{ns}dataValue",
+            "dataValue",
             {
                 "dataElement": v.data_element,
                 "categoryOptionCombo": v.category_option_combo,
@@ -171,9 +170,7 @@ def to_adx(data_set: str, period: Period, values: list[DataValue], now: datetime
             },
         )
     ET.indent(root)
-    body: bytes = ET.tostring(
-        root, encoding="utf-8", xml_declaration=True, default_namespace=ADX_NAMESPACE
-    )
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return body + b"\n"
 
 
