@@ -7,9 +7,11 @@ November 2026 on the application's clock."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from sqlmodel import Session, col, select
 from telemed.accounts.models import Role
 from telemed.audit.models import AuditEntry
 from telemed.consults.models import Consult
+from telemed.db import utcnow
 from telemed.demo.data import FACILITIES
 from telemed.errors import ValidationFailed
 from telemed.interop.dhis2.client import Dhis2Error, Dhis2Server
@@ -30,6 +33,7 @@ from telemed.interop.dhis2.service import export_file, load_mapping, month_paylo
 from telemed.offers.models import ConsultOffer
 from telemed.settings import Settings
 from telemed.uow import Units
+from telemed.uptake.filters import maseru_today
 from tests.conftest import LoginFn
 from tests.dhis2_helpers import (
     ADX,
@@ -42,7 +46,7 @@ from tests.dhis2_helpers import (
     fake_dhis2,
 )
 from tests.directory_helpers import Specialists
-from tests.helpers import ApiClient, ManualClock, Users, consult_payload
+from tests.helpers import ApiClient, ManualClock, Users, consult_payload, env_without_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "dhis2" / "mapping.example.toml"
 NOVEMBER = Period(date(2026, 11, 1))
@@ -178,14 +182,14 @@ class Month:
     emergency: int
 
 
-@pytest.fixture
-def november(
-    db: Session, settings: Settings, users: Users, login: LoginFn, clock: ManualClock
+def make_month(
+    first: date, db: Session, settings: Settings, users: Users, login: LoginFn, clock: ManualClock
 ) -> Month:
-    """Three consults requested on 10 November 2026 (Maseru): at Motebang one urgent,
-    accepted 20 minutes later, and one routine, cancelled; at Queen 'Mamohato one emergency."""
+    """Three consults requested on the 10th of the month of ``first`` (Maseru): at Motebang
+    one urgent, accepted 20 minutes later, and one routine, cancelled; at Queen 'Mamohato
+    one emergency."""
     specialist = Specialists(db, settings, users).make(specialty="paediatrics")
-    clock.set(datetime(2026, 11, 10, 8, 0, tzinfo=UTC))
+    clock.set(datetime.combine(first.replace(day=10), time(8), UTC))
     motebang = login(users.make(Role.clinician, facility="MOTEBANG"))
     qmmh = login(users.make(Role.clinician, facility="QMMH"))
 
@@ -210,6 +214,13 @@ def november(
     return Month(accepted, cancelled, emergency)
 
 
+@pytest.fixture
+def november(
+    db: Session, settings: Settings, users: Users, login: LoginFn, clock: ManualClock
+) -> Month:
+    return make_month(NOVEMBER.first, db, settings, users, login, clock)
+
+
 def _value(
     mapping: Mapping,
     values: list[dict[str, str]],
@@ -229,8 +240,12 @@ def _value(
     return found[0] if found else None
 
 
-def _expect_november(mapping: Mapping, values: list[dict[str, str]]) -> None:
-    """The numbers of the ``november`` fixture, by hand."""
+def _rows(values: list[dict[str, str]]) -> list[tuple[tuple[str, str], ...]]:
+    return sorted(tuple(sorted(v.items())) for v in values)
+
+
+def _expect_month(mapping: Mapping, values: list[dict[str, str]]) -> None:
+    """The numbers of ``make_month``, by hand."""
     assert _value(mapping, values, "requests", "MOTEBANG", "urgent") == "1"
     assert _value(mapping, values, "requests", "MOTEBANG", "routine") == "1"
     assert _value(mapping, values, "requests", "QMMH", "emergency") == "1"
@@ -240,7 +255,6 @@ def _expect_november(mapping: Mapping, values: list[dict[str, str]]) -> None:
     assert _value(mapping, values, "wait_acceptance_count", "MOTEBANG") == "1"
     assert _value(mapping, values, "cancelled", "MOTEBANG") == "1"
     assert _value(mapping, values, "cancelled", "QMMH") is None
-    assert {v["period"] for v in values} == {"202611"}
 
 
 def test_json_has_the_documented_shape(db: Session, november: Month, example: Mapping) -> None:
@@ -255,7 +269,7 @@ def test_json_has_the_documented_shape(db: Session, november: Month, example: Ma
     problems, values = check_json(payload.body)
     assert problems == []
     assert payload.count == len(values) > 8
-    _expect_november(example, values)
+    _expect_month(example, values)
 
 
 def test_adx_has_the_documented_shape(db: Session, november: Month, example: Mapping) -> None:
@@ -279,12 +293,10 @@ def test_adx_has_the_documented_shape(db: Session, november: Month, example: Map
         }
     problems, values = check_adx(payload.body)
     assert problems == []
-    _expect_november(example, values)
+    _expect_month(example, values)
     # The same numbers as the JSON document.
     _, from_json = check_json(month_payload(db, example, NOVEMBER, Format.json, DECEMBER_5).body)
-    assert sorted(map(sorted, (v.items() for v in values))) == sorted(
-        map(sorted, (v.items() for v in from_json))
-    )
+    assert _rows(values) == _rows(from_json)
 
 
 def _mapping_file(tmp_path: Path, old: str = "", new: str = "") -> Path:
@@ -372,7 +384,7 @@ def test_a_push_is_imported_once_and_sent_again_only_when_forced(
         assert request.authorization.startswith("Basic ")
         if fmt is Format.adx:
             assert request.query["idScheme"] == ["UID"]
-        _expect_november(example, request.values)
+        _expect_month(example, request.values)
         summary = pushed.summary
         assert summary is not None
         assert summary.ok
@@ -516,7 +528,7 @@ def test_the_monthly_job_pushes_last_month_once_from_the_second_in_maseru(
         assert monthly_push(units, job, second + timedelta(hours=1)) is None
         assert monthly_push(units, job, second + timedelta(days=3)) is None
         assert len(dhis2.received) == 1
-        _expect_november(load(EXAMPLE), dhis2.received[0].values)
+        _expect_month(load(EXAMPLE), dhis2.received[0].values)
         assert monthly_push(units, settings, second) is None  # not configured: nothing
 
 
@@ -537,3 +549,148 @@ def test_the_monthly_job_retries_a_failed_push_on_its_next_run(
         assert len(dhis2.received) == 3
     [row] = _pushes(db)
     assert (row.attempts, row.last_status) == (3, "SUCCESS")
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def telemed(args: list[str], settings: Settings, **env: str) -> subprocess.CompletedProcess[str]:
+    """``telemed dhis2 ...`` as a process of its own, on the test's database."""
+    environ = {
+        **env_without_settings(),
+        "TELEMED_ENV": "test",
+        "TELEMED_DATA_DIR": str(settings.data_dir),
+        "TELEMED_DATABASE_URL": str(settings.database_url),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "telemed", "dhis2", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def last_month(
+    db: Session, settings: Settings, users: Users, login: LoginFn, clock: ManualClock
+) -> Period:
+    """The commands run on the machine's clock: the consults are in its last month."""
+    period = Period.before(maseru_today(utcnow()))
+    make_month(period.first, db, settings, users, login, clock)
+    return period
+
+
+@pytest.mark.parametrize("command", [[], ["export"], ["push"]])
+def test_the_commands_have_help(command: list[str], settings: Settings) -> None:
+    result = telemed([*command, "--help"], settings)
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+
+
+def test_export_command_writes_json_and_adx(
+    settings: Settings, last_month: Period, tmp_path: Path
+) -> None:
+    out = tmp_path / "exports"
+    out.mkdir()
+    env = {"TELEMED_DHIS2_MAPPING": str(EXAMPLE)}
+    done = telemed(
+        ["export", "--period", str(last_month), "--out", str(out / "m.json")], settings, **env
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"data values for {last_month} (json)" in done.stdout
+    problems, values = check_json((out / "m.json").read_bytes())
+    assert problems == []
+    assert {v["period"] for v in values} == {last_month.dhis2}
+    _expect_month(load(EXAMPLE), values)
+    adx = telemed(
+        ["export", "--period", str(last_month), "--format", "adx", "--out", str(out / "m.xml")],
+        settings,
+        **env,
+    )
+    assert adx.returncode == 0, adx.stderr
+    problems, from_adx = check_adx((out / "m.xml").read_bytes())
+    assert problems == []
+    assert _rows(from_adx) == _rows(values)
+    assert sorted(p.name for p in out.iterdir()) == ["m.json", "m.xml"]
+
+
+def test_export_command_refuses_bad_input_and_leaves_no_file(
+    settings: Settings, last_month: Period, tmp_path: Path
+) -> None:
+    out = tmp_path / "exports"
+    out.mkdir()
+    target = str(out / "m.json")
+    this_month = Period(maseru_today(utcnow()).replace(day=1))
+    unknown = _mapping_file(tmp_path, "PARAY = ", "NOWHERE = ")
+    cases = [
+        (["--period", "2026-13"], {}, "period must be a month written YYYY-MM"),
+        (["--period", str(this_month)], {}, f"period {this_month} has not ended yet"),
+        (["--period", "2999-01"], {}, "period 2999-01 has not ended yet"),
+        (["--period", str(last_month)], None, "no mapping file: set TELEMED_DHIS2_MAPPING"),
+        (
+            ["--period", str(last_month), "--mapping", str(unknown)],
+            {},
+            "unknown facility code 'NOWHERE'",
+        ),
+    ]
+    for args, env, message in cases:
+        mapping = {} if env is None else {"TELEMED_DHIS2_MAPPING": str(EXAMPLE)}
+        result = telemed(["export", *args, "--out", target], settings, **mapping)
+        assert result.returncode == 1, (args, result.stdout)
+        assert message in result.stderr, result.stderr
+        assert list(out.iterdir()) == []  # no file, no temporary
+
+
+def test_push_command_reports_the_summary_conflicts_and_errors(
+    db: Session, settings: Settings, last_month: Period
+) -> None:
+    period = ["--period", str(last_month)]
+    with fake_dhis2() as dhis2:
+        env = {
+            "TELEMED_DHIS2_MAPPING": str(EXAMPLE),
+            "TELEMED_DHIS2_URL": dhis2.url,
+            "TELEMED_DHIS2_TOKEN": TOKEN,
+        }
+        dry = telemed(["push", *period, "--dry-run"], settings, **env)
+        assert dry.returncode == 0, dry.stderr
+        assert "Dry run: DHIS2 checked" in dry.stdout
+        assert dhis2.received[0].query["dryRun"] == ["true"]
+        assert _pushes(db) == []
+
+        sent = telemed(["push", *period], settings, **env)
+        assert sent.returncode == 0, sent.stderr
+        assert "Import summary: SUCCESS:" in sent.stdout
+        assert dhis2.received[1].authorization == f"ApiToken {TOKEN}"
+        _expect_month(load(EXAMPLE), dhis2.received[1].values)
+
+        again = telemed(["push", *period], settings, **env)
+        assert again.returncode == 0, again.stderr
+        assert "pushed to DHIS2 already" in again.stdout
+        assert len(dhis2.received) == 2
+
+        dhis2.unknown_org_units = {load(EXAMPLE).org_unit("QMMH")}
+        conflicts = telemed(["push", *period, "--force", "--format", "adx"], settings, **env)
+        assert conflicts.returncode == 1
+        assert "Import summary: WARNING:" in conflicts.stdout
+        assert "conflict: " in conflicts.stderr
+        assert "Organisation unit not found" in conflicts.stderr
+
+        dhis2.mode = "500"
+        failed = telemed(["push", *period, "--force"], settings, **env)
+        assert failed.returncode == 1
+        assert "answered HTTP 500" in failed.stderr
+        assert "Traceback" not in failed.stderr
+
+        no_credentials = telemed(
+            ["push", *period],
+            settings,
+            TELEMED_DHIS2_URL=dhis2.url,
+            TELEMED_DHIS2_MAPPING=str(EXAMPLE),
+        )
+        assert no_credentials.returncode == 1
+        assert "no DHIS2 credentials" in no_credentials.stderr
+    [row] = _pushes(db)
+    assert (row.attempts, row.last_status) == (3, "failed")  # the forced ones recorded too
