@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from telemed.accounts.models import Role, User
 from telemed.db import make_engine, pk
 from telemed.errors import TelemedError
+from telemed.interop.dhis2.commands import dhis2_commands
 from telemed.settings import Settings
 from telemed.uow import Units
 
@@ -521,6 +522,9 @@ def fhir_export(since: str, out: Path) -> None:
             report = bulk.write(session, staging, start, now, settings.public_base_url)
     counts = ", ".join(f"{n} {t}" for t, n in report.counts.items()) or "no resources"
     click.echo(f"Exported {report.consults} consults to {out.absolute()}: {counts}.")
+
+
+main.add_command(dhis2_commands(_settings, _prepare))  # `telemed dhis2 export|push`
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from telemed.directory.models import (
 )
 from telemed.facilities.models import District, Facility
 from telemed.idempotency.models import IdempotencyKey
+from telemed.interop.dhis2.models import Dhis2Push
 from telemed.jobs.models import JobRun
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
@@ -44,6 +45,7 @@ __all__ = [
     "ConsultOffer",
     "ConsultOutcome",
     "ConsultParticipant",
+    "Dhis2Push",
     "District",
     "Facility",
     "IdempotencyKey",

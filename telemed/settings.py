@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(default=100, ge=1)
     # /metrics answers the loopback address; others only with "Authorization: Bearer <this>".
     metrics_token: SecretStr | None = None
+    # DHIS2 aggregate push (telemed.interop.dhis2; docs/interop.md). Token: a personal
+    # access token (sent as "Authorization: ApiToken ..."), else basic auth. Without a URL
+    # and a mapping file the monthly job does nothing.
+    dhis2_url: str | None = None  # e.g. https://hmis.health.gov.ls (no /api)
+    dhis2_username: str | None = None
+    dhis2_password: str | None = None
+    dhis2_token: str | None = None
+    dhis2_mapping: Path | None = None  # e.g. deploy/dhis2/mapping.example.toml, adapted
+    dhis2_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("clinician_timezone", "default_timezone")
     @classmethod

@@ -34,6 +34,7 @@ from telemed.attachments.uploads import expire_stale_uploads
 from telemed.audit.sealer import SEAL_EVERY, seal_pending
 from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.directory.jobs import reverification_reminders
+from telemed.interop.dhis2.jobs import monthly_push
 from telemed.jobs.runs import Outcome, outcome_of, recorded
 from telemed.notes.jobs import follow_ups_due
 from telemed.notifications.service import deliver_due
@@ -54,6 +55,7 @@ UPLOADS_EVERY = timedelta(hours=1)
 DELIVERIES_EVERY = timedelta(seconds=15)
 APPOINTMENTS_EVERY = timedelta(minutes=1)  # 15-minute reminders and no-shows on time
 CARE_EVERY = timedelta(minutes=15)  # follow-ups, the daily digest, re-verification
+DHIS2_EVERY = timedelta(hours=1)  # last month to DHIS2 from the 2nd; a failure is retried
 
 # A job body: its units of work at ``now``, idempotent by database state.
 JobBody = Callable[[Units, Settings, datetime], object]
@@ -146,6 +148,7 @@ def build_runner(
         ("deliveries", DELIVERIES_EVERY, (deliver_due,)),
         ("appointments", APPOINTMENTS_EVERY, (send_reminders, mark_no_shows)),
         ("care", CARE_EVERY, (follow_ups_due, daily_digest, reverification_reminders)),
+        ("dhis2", DHIS2_EVERY, (monthly_push,)),
     ]
     for name, every, bodies in jobs:
         add(name, partial(run_job, engine, settings, clock, name, *bodies), every)
