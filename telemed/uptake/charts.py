@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from telemed.uptake.service import ChartData
 
 WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 36
+LEFT, RIGHT, TOP, BOTTOM = 48, 8, 12, 44
 COLOURS = ("#1f5fbf", "#e07b00", "#2e8540")
 MAX_BYTES = 15_000
 
@@ -44,22 +44,21 @@ def render(chart: ChartData) -> Markup:
     out = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="{chart.key}-t" id="{chart.key}">',
-        f'<title id="{chart.key}-t">{escape(chart.title)} ({escape(chart.unit)}), '
-        "by period</title>",
+        f'<title id="{chart.key}-t">{escape(chart.title)}, by period</title>',
     ]
     for frac in (0, 0.5, 1):  # axis lines and their values
         yy = y(top * frac)
         out.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{yy:.0f}" y2="{yy:.0f}" stroke="#ccc"/>'
-            f'<text x="{LEFT - 4}" y="{yy + 4:.0f}" text-anchor="end" font-size="11">'
+            f'<text x="{LEFT - 4}" y="{yy + 4:.0f}" text-anchor="end" font-size="14">'
             f"{top * frac:g}</text>"
         )
-    every = max(1, n // 8)  # at most about eight labels under the axis
+    every = max(1, -(-n // 6))  # at most six labels under the axis
     for i, name in enumerate(chart.labels):
         if i % every == 0:
             out.append(
-                f'<text x="{LEFT + step * (i + 0.5):.0f}" y="{HEIGHT - BOTTOM + 14}" '
-                f'text-anchor="middle" font-size="11">{escape(name)}</text>'
+                f'<text x="{LEFT + step * (i + 0.5):.0f}" y="{HEIGHT - BOTTOM + 17}" '
+                f'text-anchor="middle" font-size="14">{escape(name)}</text>'
             )
     k = len(chart.series)
     for j, series in enumerate(chart.series):
@@ -84,10 +83,10 @@ def render(chart: ChartData) -> Markup:
                     f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}" '
                     'stroke-width="2"/>'
                 )
-        lx = LEFT + j * 160
+        lx = LEFT + j * 190
         out.append(
-            f'<rect x="{lx}" y="{HEIGHT - 14}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{lx + 14}" y="{HEIGHT - 5}" font-size="11">{escape(series.name)}</text>'
+            f'<rect x="{lx}" y="{HEIGHT - 15}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{lx + 16}" y="{HEIGHT - 4}" font-size="14">{escape(series.name)}</text>'
         )
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text in it is escaped above

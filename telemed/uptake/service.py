@@ -293,7 +293,7 @@ def _charts(c: _Counter) -> list[ChartData]:
         ),
         ChartData(
             "wait_chart",
-            "Time to acceptance",
+            "Time to acceptance (hours)",
             "hours",
             "lines",
             labels,
@@ -301,7 +301,7 @@ def _charts(c: _Counter) -> list[ChartData]:
         ),
         ChartData(
             "calls_chart",
-            "Share of calls in audio-only or low mode",
+            "Share of calls in audio-only or low mode (%)",
             "%",
             "lines",
             labels,
