@@ -158,11 +158,13 @@ def test_a_consult_request_with_two_phone_photos_is_sent(
     assert sorted(a["filename"] for a in stored) == [p.name for p in photos]
     assert all(a["kind"] == "image" for a in stored)
     sent = sum(a["size_bytes"] for a in stored)
+    previews = sum(a["preview_size_bytes"] or 0 for a in stored)  # what the reloads show
     scaled = sent < original / 2
     record(
         f"consult request + 2 phone photos ({original / 1e6:.1f} MB, "
         f"{'scaled by the page to ' + f'{sent / 1000:.0f} KB' if scaled else 'sent as taken'})"
-        f" | 128 kbit/s | {wire} (form alone {request_only.total / 1000:.1f} KB) | {elapsed:.0f} s"
+        f" | 128 kbit/s | {wire}: form alone {request_only.total / 1000:.1f} KB, previews"
+        f" shown after upload {previews / 1000:.0f} KB | {elapsed:.0f} s"
     )
     if scaled:
         assert wire.total <= PHOTOS_GOAL, f"{wire} on the wire"
