@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/telemed serve --host 127.0.0.1 --port 8000
 
-# Debian packages the tests drive: Chromium (browser tests) and coturn (TURN relay test).
-SYSTEM_PACKAGES := chromium:chromium coturn:turnserver
+# Debian packages the tests drive: Chromium (browser tests), coturn (TURN relay test) and
+# iproute2 (the 2G lab's namespaces and shaping, tests/netlab).
+SYSTEM_PACKAGES := chromium:chromium coturn:turnserver iproute2:tc
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v "$${pair#*:}" >/dev/null || missing="$$missing $${pair%%:*}"; done; \

@@ -32,6 +32,7 @@ CLIENT_IP = "10.203.0.2"
 PORT = 8000  # the server namespace has its own ports: no clash with anything else
 CHROMIUM = os.environ.get("TELEMED_TEST_CHROMIUM", "/usr/bin/chromium")
 CLONE_NEWNET = 0x40000000
+LIBC = ctypes.CDLL(None, use_errno=True)  # setns(2), which Python 3.11's os module lacks
 
 T = TypeVar("T")
 
@@ -42,7 +43,10 @@ class LabUnavailable(Exception):
 
 def ip(*args: str) -> str:
     """Run ``ip``/``tc`` style commands; a failure raises with what the tool said."""
-    done = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError as exc:
+        raise LabUnavailable(f"{args[0]} is not installed (apt-get install iproute2)") from exc
     if done.returncode != 0:
         raise LabUnavailable(f"`{' '.join(args)}` failed: {done.stderr.strip()}")
     return done.stdout
@@ -151,7 +155,7 @@ class Lab:
         def target() -> None:
             try:
                 with open(f"/run/netns/{ns}") as handle:
-                    if libc().setns(handle.fileno(), CLONE_NEWNET) != 0:
+                    if LIBC.setns(handle.fileno(), CLONE_NEWNET) != 0:
                         raise OSError(ctypes.get_errno(), f"setns into {ns}")
                 result.append(fn())
             except BaseException as exc:  # handed to the caller's thread
@@ -176,20 +180,9 @@ class Lab:
         return wrapper
 
 
-_libc: ctypes.CDLL | None = None
-
-
-def libc() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
-
 def remove_stale() -> None:
     """Namespaces left by an earlier run that was killed (its process is gone)."""
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
-    for line in listed.stdout.splitlines():
+    for line in ip("ip", "netns", "list").splitlines():
         name = line.split()[0] if line.split() else ""
         parts = name.split("-")
         ours = len(parts) == 3 and parts[0] == PREFIX and parts[1].isdigit()
