@@ -207,7 +207,10 @@ def _announce_role(settings: Settings) -> Callable[[bool], None]:
 
 @main.command()
 @click.option("--verbose", "-v", is_flag=True, help="Also log every job run.")
-def scheduler(verbose: bool) -> None:
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def scheduler(verbose: bool, log_format: str) -> None:
     """Run the periodic jobs standalone until SIGTERM or SIGINT.
 
     On PostgreSQL run as many as you like: exactly one is leader (an advisory lock), the
@@ -218,13 +221,10 @@ def scheduler(verbose: bool) -> None:
     import threading
 
     from telemed.jobs import build_runner
+    from telemed.observability.logs import configure
 
     settings = _settings()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure(log_format)  # INFO; apscheduler and alembic at WARNING
     if verbose:
         logging.getLogger("scheduling").setLevel(logging.DEBUG)
     with _friendly_errors():
