@@ -285,7 +285,7 @@ def test_the_offer_run_waits_for_sharing_consent_then_offers(
     assert state_of(db, consult_id) == ConsultState.requested
     page = nurse.client.get(f"/consults/{consult_id}").text
     assert 'id="waiting-for-consent"' in page
-    assert "waiting for consent</strong>" in nurse.client.get("/").text
+    assert 'class="waiting-consent"' in nurse.client.get("/").text
 
     # Recorded (as the command line would, in a unit of its own): the next run offers it.
     with units.one() as session:
@@ -303,7 +303,7 @@ def test_the_offer_run_waits_for_sharing_consent_then_offers(
     assert (report.waiting_for_consent, report.offered) == ([], [consult_id])
     assert [o.specialist_id for o in offers_of(db, consult_id)] == [volunteer.id]
     assert 'id="waiting-for-consent"' not in nurse.client.get(f"/consults/{consult_id}").text
-    assert "waiting for consent</strong>" not in nurse.client.get("/").text
+    assert 'class="waiting-consent"' not in nurse.client.get("/").text
 
 
 def test_consent_recorded_through_the_api_offers_at_once(
