@@ -391,3 +391,11 @@ def test_a_directory_taken_meanwhile_is_left_alone(
 
     assert [p.name for p in out.parent.iterdir()] == ["out"]
     assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+
+
+def test_the_command_explains_itself(settings: Settings) -> None:
+    result = telemed(settings, "fhir", "export", "--help")
+
+    assert result.returncode == 0, result.stderr
+    assert "--since DATE" in result.stdout
+    assert "--out DIRECTORY" in result.stdout
