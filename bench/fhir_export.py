@@ -7,9 +7,10 @@ Run from the repository root::
 It seeds a fresh database (SQLite in a temporary directory by default; ``--database-url``
 for an empty PostgreSQL database) through the real services: N consults of one clinic, each
 with vitals, an assigned specialist, a message and a signed note with two ICD-10
-diagnoses. Then a child process runs the export exactly as the command does (staging
-directory, one unit of work, audit rows, rename) and reports its time, its CPU time and its
-peak resident memory (``VmHWM``), so seeding does not count; ``rss_at_start_mb`` is the
+diagnoses. Then a child process runs the export exactly as the command does
+(``bulk.export``: staging directory, one read transaction, the audit rows in one unit of
+work, rename) and reports its time, its CPU time and its peak resident memory
+(``VmHWM``), so seeding does not count; ``rss_at_start_mb`` is the
 same process before the export (the interpreter, the application and fhir.resources).
 
 It prints readable lines, then one JSON line last with ``consults``, ``seconds``,
@@ -148,10 +149,10 @@ def export_child(url: str, out: Path, batch: int) -> None:
     engine = make_engine(url)
     rss_before = peak_rss_mb()
     started = time.perf_counter()
-    with bulk.published(out) as staging, Units(engine).one() as session:
-        report = bulk.write(
-            session, staging, SINCE, datetime.now(UTC), "http://bench.example", batch=batch
-        )
+    reading = make_engine(url, sqlite_immediate=False)
+    report = bulk.export(
+        reading, Units(engine), out, SINCE, datetime.now(UTC), "http://bench.example", batch=batch
+    )
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(

@@ -343,21 +343,24 @@ def test_bulk_export_refuses_bad_input_with_a_message_and_writes_nothing(
 
 
 def export_then(engine: Engine, out: Path, then: Callable[[Path], object]) -> None:
-    """The export as `telemed fhir export` composes it, with ``then(staging)`` run after
-    the writing, before the commit and the rename."""
+    """The export composed as ``bulk.export`` composes it, with ``then(staging)`` run
+    after the audit rows are written, before they commit and before the rename."""
     since = datetime(2020, 1, 1, tzinfo=UTC)
-    with bulk.published(out) as staging, Units(engine).one() as session:
-        report = bulk.write(session, staging, since, datetime.now(UTC), "http://x", batch=2)
+    with bulk.published(out) as staging:
+        with Session(engine) as session:
+            report = bulk.write(session, staging, since, datetime.now(UTC), "http://x", batch=2)
         assert report.consults == 5
         assert (staging / "Patient.ndjson").exists()
-        then(staging)
+        with Units(engine).one() as session:
+            bulk.record_export(session, report, since)
+            then(staging)
 
 
 def test_a_failure_before_the_end_leaves_no_directory_and_no_audit_row(
     demo: Demo, db: Session, engine: Engine, tmp_path: Path
 ) -> None:
-    """An error after pages were written (a full disk, an interrupted run) removes the
-    staging directory and rolls back their audit rows."""
+    """An error after the pages and their audit rows were written (a full disk, an
+    interrupted run) removes the staging directory and rolls the audit rows back."""
     exports = tmp_path / "exports"
     exports.mkdir()
 
@@ -380,7 +383,7 @@ def test_a_directory_taken_meanwhile_is_left_alone(
     out.parent.mkdir()
 
     def taken(_staging: Path) -> None:
-        out.mkdir()
+        out.mkdir()  # by another process, while this one commits
         (out / "theirs.txt").write_text("theirs")
 
     with pytest.raises(OSError, match="not empty"):
@@ -388,3 +391,11 @@ def test_a_directory_taken_meanwhile_is_left_alone(
 
     assert [p.name for p in out.parent.iterdir()] == ["out"]
     assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+
+
+def test_the_command_explains_itself(settings: Settings) -> None:
+    result = telemed(settings, "fhir", "export", "--help")
+
+    assert result.returncode == 0, result.stderr
+    assert "--since DATE" in result.stdout
+    assert "--out DIRECTORY" in result.stdout

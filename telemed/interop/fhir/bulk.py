@@ -3,16 +3,17 @@ resource type (the FHIR Bulk Data format: ``Patient.ndjson``, ``ServiceRequest.n
 ... and a ``manifest.json`` listing them).
 
 - **Atomic.** :func:`published` hands out a hidden staging directory next to the target
-  and renames it onto the target only when everything was written and the unit of work
-  (with its audit rows) committed; on any error the staging directory is removed, so the
-  target is either absent or complete.
+  and renames it onto the target only when everything was written and the audit rows
+  committed; on any error the staging directory is removed, so the target is either
+  absent or complete.
 - **Bounded memory.** Consults are read in keyset pages of ``batch``, each page's records
   loaded in a fixed number of queries (``record.load_records``), written, and dropped from
   the session. What stays in memory is the set of shared resources already written
   (patients, practitioners, roles, organizations: each is written once), a few bytes per
   person or place.
 - **Audited.** Every consult exported is an ``export`` row of the audit trail, committed
-  with the unit of work before the directory appears.
+  in one short unit of work after the files are written and before the directory appears
+  (the reading itself holds no write lock: see :func:`export`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+from array import array
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from telemed.audit import service as audit
@@ -37,6 +40,7 @@ from telemed.errors import ValidationFailed
 from telemed.interop.fhir.record import consults_since, load_records
 from telemed.interop.fhir.resources import build
 from telemed.interop.fhir.resources.common import Resource, checked, instant, key
+from telemed.uow import Units
 
 #: Written once per export, however many consults name them.
 SHARED_TYPES = frozenset({"Patient", "Practitioner", "PractitionerRole", "Organization"})
@@ -93,6 +97,8 @@ def published(out: Path) -> Iterator[Path]:
 class ExportReport:
     consults: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # resources per type
+    #: (consult id, case id) of every consult written, flat: 16 bytes a consult.
+    exported: array[int] = field(default_factory=lambda: array("q"))
 
 
 class _Files:
@@ -117,6 +123,28 @@ class _Files:
         self.counts[resource_type] = self.counts.get(resource_type, 0) + 1
 
 
+def export(
+    reading: Engine,
+    units: Units,
+    out: Path,
+    since: datetime,
+    now: datetime,
+    base_url: str,
+    *,
+    batch: int = BATCH,
+) -> ExportReport:
+    """The whole export, as `telemed fhir export` runs it: the records are read in one
+    transaction on ``reading`` (on SQLite a deferred one, which never holds the write lock,
+    so the clinics go on writing during a long export; on PostgreSQL one snapshot), then
+    the audit rows are written in one short unit of work, then the directory appears."""
+    with published(out) as staging:
+        with Session(reading) as session:
+            report = write(session, staging, since, now, base_url, batch=batch)
+        with units.one() as session:
+            record_export(session, report, since)
+    return report
+
+
 def write(
     session: Session,
     directory: Path,
@@ -126,8 +154,8 @@ def write(
     *,
     batch: int = BATCH,
 ) -> ExportReport:
-    """Write the export into ``directory`` (the staging directory of :func:`published`)
-    and record one audit row per consult in the caller's unit of work."""
+    """Write the export into ``directory`` (the staging directory of :func:`published`);
+    reads only."""
     report = ExportReport()
     written: set[str] = set()
     with ExitStack() as stack:
@@ -140,21 +168,28 @@ def write(
                             continue
                         written.add(key(resource))
                     files.write(checked(resource))
-                audit.record(
-                    session,
-                    None,
-                    AuditAction.export,
-                    "consult",
-                    record.consult_id,
-                    case_id=record.consult.case_id,
-                    consult_id=record.consult_id,
-                    detail=f"FHIR bulk export (since {instant(since)})",
-                )
+                report.exported.extend((record.consult_id, record.consult.case_id))
                 report.consults += 1
             session.expunge_all()  # this page is written: let its rows go
         report.counts = dict(sorted(files.counts.items()))
     _manifest(directory, report, since, now, base_url)
     return report
+
+
+def record_export(session: Session, report: ExportReport, since: datetime) -> None:
+    """One ``export`` audit row per consult written, in the caller's unit of work."""
+    pairs = report.exported
+    for consult_id, case_id in zip(pairs[::2], pairs[1::2], strict=True):
+        audit.record(
+            session,
+            None,
+            AuditAction.export,
+            "consult",
+            consult_id,
+            case_id=case_id,
+            consult_id=consult_id,
+            detail=f"FHIR bulk export (since {instant(since)})",
+        )
 
 
 def _manifest(
