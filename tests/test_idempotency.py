@@ -162,6 +162,16 @@ def test_the_same_key_with_another_body_is_a_conflict(
     assert error["fields"][0]["field"] == HEADER
     assert HEADER in error["message"]
     assert creator.created(db, setting) == before
+    first = db.exec(select(IdempotencyKey).where(IdempotencyKey.key == key)).one()
+    denied = db.exec(
+        select(AuditEntry).where(
+            AuditEntry.action == "denied",
+            AuditEntry.object_type == "idempotent_response",
+            AuditEntry.object_id == str(first.id),
+        )
+    ).all()
+    assert [(r.actor_id, r.consult_id) for r in denied] == [(api.user.id, first.consult_id)]
+    assert "another body" in denied[0].detail
 
 
 @pytest.mark.parametrize("creator", CREATORS, ids=IDS)
