@@ -284,3 +284,18 @@ def test_two_copies_at_the_same_instant_create_once(
     assert results[0].json() == results[1].json()
     assert creator.created(db, setting) == before + 1
     assert count(db, IdempotencyKey, col(IdempotencyKey.key) == key) == 1
+
+
+def test_an_amendment_sent_twice_is_one_new_version(setting: Setting, db: Session) -> None:
+    base = f"/api/v1/consults/{setting.consult_id}/notes"
+    note = setting.specialist.post(base, NOTE).json()
+    assert setting.specialist.post(f"{base}/{note['id']}/sign").status_code == 200
+    url = f"{base}/{note['id']}/amendments"
+    body = {**NOTE, "plan": "Add an echocardiogram.", "reason": "echo forgotten"}
+    key = new_key()
+    first = setting.specialist.post(url, body, headers={HEADER: key})
+    again = setting.specialist.post(url, body, headers={HEADER: key})
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert count(db, ConsultNote, col(ConsultNote.consult_id) == setting.consult_id) == 2
