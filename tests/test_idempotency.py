@@ -162,6 +162,16 @@ def test_the_same_key_with_another_body_is_a_conflict(
     assert error["fields"][0]["field"] == HEADER
     assert HEADER in error["message"]
     assert creator.created(db, setting) == before
+    first = db.exec(select(IdempotencyKey).where(IdempotencyKey.key == key)).one()
+    denied = db.exec(
+        select(AuditEntry).where(
+            AuditEntry.action == "denied",
+            AuditEntry.object_type == "idempotent_response",
+            AuditEntry.object_id == str(first.id),
+        )
+    ).all()
+    assert [(r.actor_id, r.consult_id) for r in denied] == [(api.user.id, first.consult_id)]
+    assert "another body" in denied[0].detail
 
 
 @pytest.mark.parametrize("creator", CREATORS, ids=IDS)
@@ -274,3 +284,18 @@ def test_two_copies_at_the_same_instant_create_once(
     assert results[0].json() == results[1].json()
     assert creator.created(db, setting) == before + 1
     assert count(db, IdempotencyKey, col(IdempotencyKey.key) == key) == 1
+
+
+def test_an_amendment_sent_twice_is_one_new_version(setting: Setting, db: Session) -> None:
+    base = f"/api/v1/consults/{setting.consult_id}/notes"
+    note = setting.specialist.post(base, NOTE).json()
+    assert setting.specialist.post(f"{base}/{note['id']}/sign").status_code == 200
+    url = f"{base}/{note['id']}/amendments"
+    body = {**NOTE, "plan": "Add an echocardiogram.", "reason": "echo forgotten"}
+    key = new_key()
+    first = setting.specialist.post(url, body, headers={HEADER: key})
+    again = setting.specialist.post(url, body, headers={HEADER: key})
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert count(db, ConsultNote, col(ConsultNote.consult_id) == setting.consult_id) == 2

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -74,9 +74,20 @@ def _replay(db: Session, user: User, found: IdempotencyKey) -> Replayed:
 
 
 async def idempotency(
-    request: Request, user: CurrentUser, db: SessionDep, now: NowDep
+    request: Request,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    raw: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            description="a new random key (e.g. a UUID) per request; sent again with the "
+            "same request after a lost answer, it returns the first answer instead of "
+            "creating twice (`Idempotent-Replayed: true`)",
+        ),
+    ] = None,
 ) -> Idempotency:
-    raw = request.headers.get(HEADER)
     if raw is None:
         return Idempotency(request, db, None, now)
     key = service.check_key(raw)
@@ -86,7 +97,7 @@ async def idempotency(
         request=f"{request.method} {request.url.path}"[:300],
         request_sha256=service.request_digest(await request.body()),
     )
-    found = await run_in_threadpool(service.claim, db, wanted)
+    found = await run_in_threadpool(service.claim, db, user, wanted)
     if found is not None:
         raise await run_in_threadpool(_replay, db, user, found)
     return Idempotency(request, db, wanted, now)

@@ -76,10 +76,11 @@ def request_digest(body: bytes) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(session: Session, wanted: Claim) -> IdempotencyKey | None:
+def claim(session: Session, user: User, wanted: Claim) -> IdempotencyKey | None:
     """Lock the key for this unit of work, then the stored answer to replay, if any.
 
-    Raises ``Conflict`` (409, naming the header) when the key was used for another request.
+    Raises ``Conflict`` (409, naming the header) when the key was used for another request;
+    the refused attempt is audited (the row persists although the request fails).
     """
     repository.lock(session, wanted.lock_id)
     found = repository.find(session, wanted.user_id, wanted.key)
@@ -87,6 +88,15 @@ def claim(session: Session, wanted: Claim) -> IdempotencyKey | None:
         return None
     if found.request != wanted.request or found.request_sha256 != wanted.request_sha256:
         what = "another request" if found.request != wanted.request else "another body"
+        audit.record_refusal(
+            session,
+            user,
+            "idempotent_response",
+            pk(found),
+            case_id=found.case_id,
+            consult_id=found.consult_id,
+            detail=f"{HEADER} {wanted.key} sent again with {what}: {wanted.request}",
+        )
         raise Conflict(
             f"this {HEADER} was already used for {what} ({found.request}); send a new key "
             "for a new request, or the same request unchanged to get its first answer again",

@@ -39,11 +39,13 @@ class Wire:
 
     def __init__(self, page: Page) -> None:
         self.sent = 0
+        self.keys: list[str | None] = []
         page.on("request", self.seen)
 
     def seen(self, request: Request) -> None:
         if request.method == "POST" and request.url.endswith("/uploads"):
             self.sent += int(json.loads(request.post_data or "{}")["length"])
+            self.keys.append(request.headers.get("idempotency-key"))
 
 
 def attachments_of(page: Page, consult_id: str) -> list[dict[str, Any]]:
@@ -93,6 +95,10 @@ def test_a_photo_is_scaled_before_upload_unless_full_quality(
     page.click("form[data-upload] button[type=submit]")
     page.wait_for_url(re.compile(rf"attached=(?!{scaled['id']}\b)"), timeout=120_000)
     assert wire.sent == original
+    # Each new upload was announced with a key of its own (a lost answer is not a 2nd upload).
+    assert len(wire.keys) == 2
+    assert all(key and re.fullmatch(r"[0-9a-f]{32}", key) for key in wire.keys)
+    assert wire.keys[0] != wire.keys[1]
     full = attachments_of(page, consult_id)[-1]
     assert full["id"] != scaled["id"]
     assert (full["width"], full["height"]) == (WIDTH, HEIGHT)
