@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from telemed.cases import timeline
 from telemed.deps import CurrentUser, SessionDep
-from telemed.notes.panels import OUTCOME_LABELS
+from telemed.notes.models import OUTCOME_LABELS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)

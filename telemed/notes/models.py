@@ -32,6 +32,18 @@ class Outcome(StrEnum):
     lost_to_follow_up = "lost_to_follow_up"
 
 
+# How an outcome reads on the consult page, the timeline and in exports (FHIR).
+OUTCOME_LABELS = {
+    Outcome.treated_locally: "Treated locally",
+    Outcome.referral_avoided: "Referral avoided",
+    Outcome.referred: "Referred",
+    Outcome.transferred: "Transferred",
+    Outcome.admitted: "Admitted",
+    Outcome.died: "Died",
+    Outcome.lost_to_follow_up: "Lost to follow-up",
+}
+
+
 class ConsultNote(SQLModel, table=True):
     __tablename__ = "consult_notes"
     __table_args__ = (UniqueConstraint("series_id", "version", name="uq_note_series_version"),)

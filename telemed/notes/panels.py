@@ -11,18 +11,8 @@ from telemed.accounts.models import User
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.notes import auth, repository, service
-from telemed.notes.models import ConsultOutcome, Outcome
+from telemed.notes.models import ConsultOutcome
 from telemed.notes.service import NoteSeries
-
-OUTCOME_LABELS = {
-    Outcome.treated_locally: "Treated locally",
-    Outcome.referral_avoided: "Referral avoided",
-    Outcome.referred: "Referred",
-    Outcome.transferred: "Transferred",
-    Outcome.admitted: "Admitted",
-    Outcome.died: "Died",
-    Outcome.lost_to_follow_up: "Lost to follow-up",
-}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from telemed.facilities import repository as facilities_repository
 from telemed.interop.fhir import auth as fhir_auth
 from telemed.messages import service as messages
 from telemed.notes import panels as note_panels
+from telemed.notes.models import OUTCOME_LABELS
 from telemed.sessions import panels as call_panels
 from telemed.settings import Settings
 from telemed.web.templating import render
@@ -92,7 +93,7 @@ class ConsultPage:
             "waiting_states": WAITING_STATES,
             "note_series": notes.series,
             "outcomes": notes.outcomes,
-            "outcome_labels": note_panels.OUTCOME_LABELS,
+            "outcome_labels": OUTCOME_LABELS,
             "can_write_note": notes.can_write_note,
             "can_record_outcome": notes.can_record_outcome,
             "call": call_panels.panel(db, self.settings, user, consult, self.now),

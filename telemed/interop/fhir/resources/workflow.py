@@ -25,7 +25,7 @@ from telemed.interop.fhir.resources.common import (
     text_concept,
 )
 from telemed.messages.models import Message
-from telemed.notes.panels import OUTCOME_LABELS  # the labels the consult page shows
+from telemed.notes.models import OUTCOME_LABELS  # the labels the consult page shows
 
 PRIORITY = {Urgency.routine: "routine", Urgency.urgent: "urgent", Urgency.emergency: "stat"}
 
