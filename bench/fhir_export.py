@@ -149,9 +149,14 @@ def export_child(url: str, out: Path, batch: int) -> None:
     engine = make_engine(url)
     rss_before = peak_rss_mb()
     started = time.perf_counter()
-    reading = make_engine(url, sqlite_immediate=False)
     report = bulk.export(
-        reading, Units(engine), out, SINCE, datetime.now(UTC), "http://bench.example", batch=batch
+        bulk.reading_engine(url),
+        Units(engine),
+        out,
+        SINCE,
+        datetime.now(UTC),
+        "http://bench.example",
+        batch=batch,
     )
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
