@@ -517,9 +517,7 @@ def fhir_export(since: str, out: Path) -> None:
         now = SYSTEM_CLOCK.now()
         start = bulk.parse_since(since, ZoneInfo(settings.default_timezone), now)
         engine = _prepare(settings)
-        reading = make_engine(settings.sqlalchemy_url, sqlite_immediate=False)
-        if reading.dialect.name == "postgresql":  # one snapshot: a consistent export
-            reading = reading.execution_options(isolation_level="REPEATABLE READ")
+        reading = bulk.reading_engine(settings.sqlalchemy_url)
         report = bulk.export(reading, Units(engine), out, start, now, settings.public_base_url)
     counts = ", ".join(f"{n} {t}" for t, n in report.counts.items()) or "no resources"
     click.echo(f"Exported {report.consults} consults to {out.absolute()}: {counts}.")

@@ -28,6 +28,8 @@ from telemed.consults.schemas import ConsultCreate
 from telemed.db import pk
 from telemed.interop.fhir import auth as fhir_auth
 from telemed.interop.fhir import bulk, codes
+from telemed.messages import service as messages
+from telemed.messages.models import Message
 from telemed.settings import Settings
 from telemed.uow import Units
 from tests.conftest import LoginFn
@@ -347,7 +349,7 @@ def export_then(engine: Engine, out: Path, then: Callable[[Path], object]) -> No
     after the audit rows are written, before they commit and before the rename."""
     since = datetime(2020, 1, 1, tzinfo=UTC)
     with bulk.published(out) as staging:
-        with Session(engine) as session:
+        with Session(bulk.reading_engine(engine.url.render_as_string(False))) as session:
             report = bulk.write(session, staging, since, datetime.now(UTC), "http://x", batch=2)
         assert report.consults == 5
         assert (staging / "Patient.ndjson").exists()
@@ -399,3 +401,26 @@ def test_the_command_explains_itself(settings: Settings) -> None:
     assert result.returncode == 0, result.stderr
     assert "--since DATE" in result.stdout
     assert "--out DIRECTORY" in result.stdout
+
+
+def test_the_clinics_go_on_writing_while_the_export_reads(
+    demo: Demo, db: Session, engine: Engine, tmp_path: Path
+) -> None:
+    """The export's read transaction takes no lock a writer waits for (SQLite's write lock
+    is the one that matters): a message posted in the middle of it commits at once, and
+    the export, reading its own snapshot, does not contain it."""
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    url = engine.url.render_as_string(hide_password=False)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    with Session(bulk.reading_engine(url)) as session:
+        first = bulk.write(session, tmp_path / "one", since, datetime.now(UTC), "x", batch=2)
+        with Units(engine).one() as clinic:
+            consult = clinic.get(Consult, demo.consult_id)
+            assert consult is not None
+            posted = messages.post(clinic, demo.nurse, consult, "Posted during the export.")
+        second = bulk.write(session, tmp_path / "two", since, datetime.now(UTC), "x", batch=2)
+
+    db.rollback()  # a fresh snapshot of the test's own
+    assert db.get(Message, pk(posted)) is not None
+    assert first.counts["Communication"] == second.counts["Communication"]

@@ -36,6 +36,7 @@ from sqlmodel import Session
 
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.db import make_engine
 from telemed.errors import ValidationFailed
 from telemed.interop.fhir.record import consults_since, load_records
 from telemed.interop.fhir.resources import build
@@ -123,6 +124,16 @@ class _Files:
         self.counts[resource_type] = self.counts.get(resource_type, 0) + 1
 
 
+def reading_engine(url: str) -> Engine:
+    """The engine :func:`export` reads with: on SQLite its transactions are deferred (a
+    reader in WAL mode takes no lock that stops a writer), on PostgreSQL each is one
+    ``REPEATABLE READ`` snapshot (the export is consistent however long it takes)."""
+    engine = make_engine(url, sqlite_immediate=False)
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ")
+    return engine
+
+
 def export(
     reading: Engine,
     units: Units,
@@ -134,9 +145,9 @@ def export(
     batch: int = BATCH,
 ) -> ExportReport:
     """The whole export, as `telemed fhir export` runs it: the records are read in one
-    transaction on ``reading`` (on SQLite a deferred one, which never holds the write lock,
-    so the clinics go on writing during a long export; on PostgreSQL one snapshot), then
-    the audit rows are written in one short unit of work, then the directory appears."""
+    transaction on ``reading`` (:func:`reading_engine`: the clinics go on writing during a
+    long export), then the audit rows are written in one short unit of work, then the
+    directory appears."""
     with published(out) as staging:
         with Session(reading) as session:
             report = write(session, staging, since, now, base_url, batch=batch)
