@@ -50,6 +50,7 @@ EVERY_TYPE = {
     "PractitionerRole",
     "Organization",
     "Consent",
+    "RelatedPerson",
     "Provenance",
 }
 
@@ -82,7 +83,7 @@ def seed_full_consult(db: Session, settings: Settings, engine: Engine) -> Demo:
     """The demo's febrile child (consult booked with the paediatrician), completed with a
     signed note amended once (ICD-10 diagnoses), an outcome, a call, a photo posted with a
     message and a PDF."""
-    seed_demo(db, settings)
+    seed_demo(db, settings, history=False)
     db.commit()
     nurse = user(db, "clinician@demo.telemed.org.ls")
     specialist = user(db, "specialist@demo.telemed.org.ls")

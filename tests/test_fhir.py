@@ -126,14 +126,65 @@ def test_everything_is_a_valid_bundle_of_the_whole_consult(login: LoginFn, demo:
     assert patient["identifier"][0]["value"] == "MOT-2026-0141"
     assert "name" not in patient
     assert patient["meta"]["security"][0]["code"] == "PSEUDED"
-    # No consent is recorded on the platform yet, and the Consent says so.
-    (consent,) = by_type(resources, "Consent")
-    assert consent["status"] == "proposed"
-    assert "No consent was recorded" in consent["text"]["div"]
+    # The mother's bedside consent to sharing and to a call: two active permits, she a
+    # RelatedPerson of the Bundle.
+    consents = {c["scope"]["coding"][0]["code"]: c for c in by_type(resources, "Consent")}
+    assert set(consents) == {"patient-privacy", "treatment"}
+    for given in consents.values():
+        assert given["status"] == "active"
+        assert given["provision"]["type"] == "permit"
+        (who,) = given["performer"]
+        assert resources[who["reference"]]["resourceType"] == "RelatedPerson"
     task = resources[f"Task/{demo.consult_id}"]
     assert task["output"][0]["valueCodeableConcept"]["coding"][0]["code"] == "referral_avoided"
     (appointment,) = by_type(resources, "Appointment")
     assert appointment["status"] == "booked"
+
+
+def test_a_withdrawal_is_an_active_deny_and_the_consent_it_ends_inactive(
+    login: LoginFn, demo: Demo
+) -> None:
+    nurse = login(demo.nurse)
+    withdrawn = nurse.post(
+        f"/api/v1/consults/{demo.consult_id}/consents/withdraw",
+        {"scope": "call", "consenter": "patient", "reason": "Prefers <messages> only."},
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+
+    resources = check_bundle(nurse.get(everything_url(demo.consult_id)).json())
+
+    calls = sorted(
+        (
+            c
+            for c in by_type(resources, "Consent")
+            if c["scope"]["coding"][0]["code"] == "treatment"
+        ),
+        key=lambda c: int(c["id"].removeprefix("consent-")),
+    )
+    assert [(c["status"], c["provision"]["type"]) for c in calls] == [
+        ("inactive", "permit"),
+        ("active", "deny"),
+    ]
+    assert "&lt;messages&gt;" in calls[1]["text"]["div"]  # the clinician's text, escaped
+    (sharing,) = (
+        c
+        for c in by_type(resources, "Consent")
+        if c["scope"]["coding"][0]["code"] == "patient-privacy"
+    )
+    assert sharing["status"] == "active"
+
+
+def test_a_consult_without_consent_exports_a_proposed_consent_that_says_so(
+    login: LoginFn, users: Users
+) -> None:
+    nurse = login(users.make(Role.clinician))
+    created = nurse.post("/api/v1/consults", consult_payload(consent=None)).json()
+
+    resources = check_bundle(nurse.get(everything_url(created["id"])).json())
+
+    (consent,) = by_type(resources, "Consent")
+    assert consent["status"] == "proposed"
+    assert "No consent was recorded" in consent["text"]["div"]
 
 
 def test_reading_the_record_is_audited_like_reading_the_consult(
@@ -321,7 +372,7 @@ def test_bulk_export_refuses_bad_input_with_a_message_and_writes_nothing(
     consult = consults.create_consult(
         db,
         users.make(Role.clinician),
-        ConsultCreate.model_validate(consult_payload()),
+        ConsultCreate.model_validate(consult_payload(consent=None)),
         datetime.now(UTC),
     )
     db.commit()

@@ -56,8 +56,11 @@ def seed_facilities(session: Session) -> None:
     session.flush()
 
 
-def seed_demo(session: Session, settings: Settings) -> bool:
-    """Seed an empty database; returns False (and changes nothing) if it has users."""
+def seed_demo(session: Session, settings: Settings, *, history: bool = True) -> bool:
+    """Seed an empty database; returns False (and changes nothing) if it has users.
+
+    ``history=False`` leaves out the six months of past consults: a test about one demo
+    consult's record does not want to read 850 others."""
     if session.exec(select(User)).first() is not None:
         return False
     seed_facilities(session)
@@ -84,8 +87,9 @@ def seed_demo(session: Session, settings: Settings) -> bool:
     paediatrician = users["specialist@demo.telemed.org.ls"]
     _seed_consults(session, settings, nurse, doctor, paediatrician)
     # Six months of past consults for the coordinator's uptake dashboard.
-    london = users["specialist.london@demo.telemed.org.ls"]
-    seed_history(session, nurse, [paediatrician, london], utcnow())
+    if history:
+        london = users["specialist.london@demo.telemed.org.ls"]
+        seed_history(session, nurse, [paediatrician, london], utcnow())
     return True
 
 

@@ -21,6 +21,8 @@ from telemed.accounts.models import User
 from telemed.appointments.models import Appointment
 from telemed.attachments.models import Attachment
 from telemed.cases.models import Case
+from telemed.consent import repository as consent_repository
+from telemed.consent.models import ConsentRecord
 from telemed.consults.models import (
     Consult,
     ConsultEvent,
@@ -54,6 +56,7 @@ class ConsultRecord:
     outcomes: list[ConsultOutcome]  # oldest first: the last one counts
     appointments: list[Appointment]  # oldest first
     calls: list[CallSession]  # oldest first
+    consents: list[ConsentRecord] = field(default_factory=list)  # given and withdrawn, oldest first
     users: dict[int, User] = field(default_factory=dict)
     profiles: dict[int, SpecialistProfile] = field(default_factory=dict)
     #: The specialties each specialist practises (code, name), for their PractitionerRole.
@@ -125,6 +128,9 @@ def load_records(session: Session, consults: Sequence[Consult]) -> list[ConsultR
     calls = rows_grouped_by(
         session, CallSession, "consult_id", ids, col(CallSession.started_at), col(CallSession.id)
     )
+    consents: dict[int, list[ConsentRecord]] = {}
+    for row in consent_repository.records_of_many(session, ids):
+        consents.setdefault(row.consult_id, []).append(row)
     records = [
         ConsultRecord(
             consult=c,
@@ -141,6 +147,7 @@ def load_records(session: Session, consults: Sequence[Consult]) -> list[ConsultR
             outcomes=outcomes[pk(c)],
             appointments=appointments[pk(c)],
             calls=calls[pk(c)],
+            consents=consents.get(pk(c), []),
         )
         for c in consults
     ]

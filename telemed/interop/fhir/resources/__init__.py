@@ -43,6 +43,6 @@ def build(record: ConsultRecord, base_url: str) -> list[Resource]:
         *findings.note_documents(record),
         *files,
         *parties.parties(record),
-        governance.consent(record),
+        *governance.consents(record),
         *governance.provenances(record, [request, task, *observations], conditions),
     ]

@@ -1,13 +1,31 @@
 """Under what terms, and who wrote what: Consent and Provenance.
 
-The platform records no consent yet. Until it does, :func:`consent` says so in a Consent
-of status ``proposed`` instead of asserting one: a receiving system must not read the
-export as evidence that the patient agreed. It is the one place that will read the real
-consent once it is recorded (migration 0016's slot).
+Consent records are evidence and append-only (docs/consent.md): giving consent and
+withdrawing it are both rows. Each row becomes one FHIR Consent, so a receiving system
+sees the whole history, not only today's answer:
+
+- a row that gives consent is ``provision.type = permit``; a withdrawal is ``deny``;
+- the latest row of each scope is ``active`` (an active deny is a withdrawal in force),
+  every earlier row ``inactive``;
+- sharing the case abroad is scope ``patient-privacy``, a video call ``treatment``;
+- a guardian who consented is a RelatedPerson of the Bundle, the performer; a witnessed
+  consent carries ``verification``; a written one points at the photo of the form.
+
+A consult with no consent recorded gets one Consent of status ``proposed`` saying so: a
+receiving system must not read the export as evidence that the patient agreed.
 """
 
 from __future__ import annotations
 
+from html import escape
+
+from telemed.consent.models import (
+    ConsentAction,
+    Consenter,
+    ConsentMethod,
+    ConsentRecord,
+    ConsentScope,
+)
 from telemed.db import pk
 from telemed.interop.fhir import codes
 from telemed.interop.fhir.record import ConsultRecord
@@ -19,6 +37,7 @@ from telemed.interop.fhir.resources.common import (
     ref,
     text_concept,
 )
+from telemed.interop.fhir.resources.findings import attachment_key
 from telemed.notes.models import ConsultNote
 
 NO_CONSENT = (
@@ -27,8 +46,103 @@ NO_CONSENT = (
 )
 
 
-def consent(record: ConsultRecord) -> Resource:
-    """The patient's consent for this consult: none recorded yet (see the module)."""
+SCOPES = {
+    ConsentScope.sharing: ("patient-privacy", "Privacy Consent"),
+    ConsentScope.call: ("treatment", "Treatment"),
+}
+POLICY = {
+    ConsentScope.sharing: "Share this case with a volunteer specialist abroad (Telemed).",
+    ConsentScope.call: "Be seen and heard by the specialist on a video or audio call (Telemed).",
+}
+
+
+def consents(record: ConsultRecord) -> list[Resource]:
+    """One Consent per consent row (and the guardians named in them), or the placeholder
+    when none is recorded."""
+    if not record.consents:
+        return [_none_recorded(record)]
+    latest = {row.scope: pk(row) for row in record.consents}
+    found: list[Resource] = []
+    for row in record.consents:
+        if row.consenter == Consenter.guardian:
+            found.append(_guardian(record, row))
+        found.append(_consent(record, row, current=latest[row.scope] == pk(row)))
+    return found
+
+
+def _guardian(record: ConsultRecord, row: ConsentRecord) -> Resource:
+    return {
+        "resourceType": "RelatedPerson",
+        "id": f"consent-{pk(row)}-guardian",
+        "patient": ref("Patient", pk(record.case)),
+        "relationship": [text_concept(row.guardian_relationship or "guardian")],
+        "name": [{"text": row.guardian_name}] if row.guardian_name else [],
+    }
+
+
+def _consent(record: ConsultRecord, row: ConsentRecord, *, current: bool) -> Resource:
+    scope_code, scope_display = SCOPES[row.scope]
+    permit = row.action == ConsentAction.given
+    who = (
+        ref("RelatedPerson", f"consent-{pk(row)}-guardian")
+        if row.consenter == Consenter.guardian
+        else ref("Patient", pk(record.case))
+    )
+    found: Resource = {
+        "resourceType": "Consent",
+        "id": f"consent-{pk(row)}",
+        "text": {
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>'
+            + escape(_summary(row))
+            + "</p></div>",
+        },
+        "status": "active" if current else "inactive",
+        "scope": concept(codes.CONSENT_SCOPE, scope_code, scope_display),
+        "category": [concept(codes.LOINC, *codes.CONSENT_LOINC)],
+        "patient": ref("Patient", pk(record.case)),
+        "dateTime": instant(row.given_at),
+        "performer": [who],
+        "organization": [ref("Organization", pk(record.facility))],
+        "policyRule": text_concept(POLICY[row.scope]),
+        "provision": {
+            "type": "permit" if permit else "deny",
+            "period": {"start": instant(row.given_at)},
+        },
+    }
+    if row.method == ConsentMethod.witnessed:
+        found["verification"] = [{"verified": True, "verificationDate": instant(row.given_at)}]
+    if row.photo_attachment_id is not None:
+        photo = next((a for a in record.attachments if pk(a) == row.photo_attachment_id), None)
+        if photo is not None:
+            found["sourceReference"] = {"reference": attachment_key(photo)}
+    return found
+
+
+def _summary(row: ConsentRecord) -> str:
+    """The narrative: who said what, how (names are the clinician's text, escaped)."""
+    who = (
+        f"{row.guardian_name or 'A guardian'} ({row.guardian_relationship or 'guardian'})"
+        if row.consenter == Consenter.guardian
+        else "The patient"
+    )
+    what = "sharing the case abroad" if row.scope == ConsentScope.sharing else "a video call"
+    if row.action == ConsentAction.withdrawn:
+        return f"{who} withdrew consent to {what}." + (f" {row.reason}" if row.reason else "")
+    how = (
+        {
+            ConsentMethod.verbal: "verbally",
+            ConsentMethod.witnessed: f"before a witness ({row.witness_name})",
+            ConsentMethod.written: "in writing (photo of the signed form)",
+        }.get(row.method, "")
+        if row.method
+        else ""
+    )
+    return f"{who} consented to {what} {how}.".replace(" .", ".")
+
+
+def _none_recorded(record: ConsultRecord) -> Resource:
+    """No consent recorded for this consult: a placeholder that says so."""
     return {
         "resourceType": "Consent",
         "id": str(record.consult_id),
