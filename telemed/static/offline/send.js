@@ -15,6 +15,11 @@ export class LoginNeeded extends Error {}
 class Later extends Error {}
 
 const API = "/api/v1/consults/";
+/* A write is a few KB: over 2G a second or two. A link that drops without telling (TCP
+   waits) would otherwise hold the page at "Sending…" for minutes; given up, it is queued,
+   and sent again later with its key (should the first copy arrive after all, the server
+   replays its answer instead of creating a second). */
+const TIMEOUT_MS = 30000;
 
 /* The CSRF token of the session (pages store it; after a new login a page brings the new
    one). On a 403 we read it afresh from the home page once. */
@@ -32,7 +37,8 @@ async function post(url, body, key, session) {
     if (key) headers["Idempotency-Key"] = key;
     let res;
     try {
-      res = await fetch(url, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify(body) });
+      const signal = AbortSignal.timeout ? AbortSignal.timeout(TIMEOUT_MS) : undefined;
+      res = await fetch(url, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify(body), signal });
     } catch (e) {
       throw new Later("no connection");
     }
