@@ -237,6 +237,10 @@ def test_logout_clears_the_queue_and_the_caches(browser: Any, server: Server) ->
         expect(page).to_have_url(re.compile(r"/login"))
         assert queued(page) == 0
         assert page.evaluate("caches.keys().then((k) => k.length)") == 0
+        # The service worker went too: only the response's Clear-Site-Data does that.
+        assert (
+            page.evaluate("navigator.serviceWorker.getRegistrations().then((r) => r.length)") == 0
+        )
     assert messages_with(server, body) == 0
 
 
@@ -261,3 +265,24 @@ def test_the_home_and_request_pages_open_offline_and_nothing_clinical_is_cached(
     assert "/" in kept
     assert "/consults/new" in kept
     assert not [p for p in kept if p.startswith(("/api/", "/consults/")) and p != "/consults/new"]
+
+
+def test_a_note_signed_offline_is_created_and_signed_once(browser: Any, server: Server) -> None:
+    text = "Written offline: wound clean, granulating."
+    with clinician(browser, server) as (context, page):
+        consult_id = open_consult(page, "MOT-2026-0141")
+        page.click("text=Write a note")
+        context.set_offline(True)
+        page.fill("#subjective", text)
+        page.fill("#diagnoses", "M30.3")
+        page.click("button[value=sign]")
+        expect(page.locator("[data-offline-status]")).to_contain_text(QUEUED)
+        context.set_offline(False)
+        page.evaluate("dispatchEvent(new Event('online')); dispatchEvent(new Event('online'))")
+        eventually(page, lambda: queued(page), 0)
+    notes = query(
+        server,
+        "SELECT status, consult_id FROM consult_notes WHERE subjective = ?",
+        text,
+    )
+    assert notes == [("signed", int(consult_id))]

@@ -35,13 +35,18 @@ function loginPrompt(count) {
   box.lastChild.textContent += " (" + count + " kept on this device)";
 }
 
+/* How many of this user's writes wait to be sent. */
+async function waiting() {
+  return queue.sendable(await queue.all(), user).length;
+}
+
 /** Send the queue; resolves with send.js's result (or null when nothing waits). */
 export async function sendNow() {
-  const { flush, sendable } = await import("./send.js");
-  if (!sendable(await queue.all(), user).length) return null;
+  if (!(await waiting())) return null; /* the sender loads only when something waits */
+  const { flush } = await import("./send.js");
   const { upload } = await import("../uploader.js");
   const result = await flush(upload);
-  const left = sendable(await queue.all(), user).length;
+  const left = await waiting();
   if (result.loginNeeded) loginPrompt(left);
   clearTimeout(timer);
   if (left && !result.loginNeeded) timer = setTimeout(sendNow, RETRY_MS);
@@ -98,7 +103,9 @@ function hookLogout() {
 async function start() {
   hookLogout();
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/sw.js", { type: "module" }).catch(() => { /* no module workers: no offline shell */ });
+    /* After the page itself: the shell's download never competes with it on a thin link. */
+    const register = () => navigator.serviceWorker.register("/sw.js", { type: "module" }).catch(() => { /* no module workers: no offline shell */ });
+    if (document.readyState === "complete") register(); else window.addEventListener("load", register);
     navigator.serviceWorker.addEventListener("message", (e) => { if (e.data === "telemed-send") sendNow(); });
   }
   const panel = document.querySelector("[data-offline-queue]");

@@ -66,5 +66,8 @@ export const all = () => run(ITEMS, "readonly", (s) => s.getAll()).then((items) 
 export const getMeta = (name) => run(META, "readonly", (s) => s.get(name));
 export const setMeta = (name, value) => run(META, "readwrite", (s) => s.put(value, name));
 
+/** The items `user` can send now (not refused, not another user's). */
+export const sendable = (items, user) => items.filter((i) => !i.error && String(i.user) === String(user));
+
 /** Logout: the queue and what we know of the session go. */
 export const clear = () => Promise.all([run(ITEMS, "readwrite", (s) => s.clear()), run(META, "readwrite", (s) => s.clear())]).then(changed);

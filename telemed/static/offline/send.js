@@ -95,18 +95,13 @@ async function sendItem(item, session, upload) {
   return true;
 }
 
-/** The items this user can send now (not refused, not another user's). */
-export function sendable(items, user) {
-  return items.filter((i) => !i.error && String(i.user) === String(user));
-}
-
 async function run(upload) {
   const result = { sent: [], loginNeeded: false, stopped: null };
   const session = { csrf: await queue.getMeta("csrf") };
   const user = await queue.getMeta("user");
   const tried = new Set();
   for (;;) {
-    const next = sendable(await queue.all(), user).find((i) => !tried.has(i.key));
+    const next = queue.sendable(await queue.all(), user).find((i) => !tried.has(i.key));
     if (!next) return result;
     tried.add(next.key);
     try {
