@@ -56,6 +56,7 @@ from telemed.settings import Settings, get_settings
 from telemed.uptake import views as uptake_pages
 from telemed.web.errors import install_error_handlers
 from telemed.web.middleware import SecurityHeadersMiddleware
+from telemed.web.offline import router as service_worker
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(sessions_pages.router)
     app.include_router(precall_pages.router)
     app.include_router(uptake_pages.router)
+    app.include_router(service_worker)
     app.include_router(sessions_api.ws_router)
     app.mount(
         "/static/swagger",

@@ -59,15 +59,23 @@ def script_policy(response: httpx.Response) -> str:
     return directives.get("script-src", directives["default-src"])
 
 
+#: Every page of a logged-in user also loads the offline queue's entry (base.html).
+OFFLINE_ENTRY = "/static/offline/page.js"
+
+
 def assert_loads_its_modules_only(page: httpx.Response, client: ApiClient, entry: str) -> None:
-    """One module script, no inline script, under the CSP's 'self'; the preloads are the
-    entry's module graph (the entry itself may go without: its tag is right there)."""
-    assert SCRIPT_TAG.findall(page.text) == [f'<script type="module" src="{entry}">']
+    """The page's module script and the offline one, no inline script, under the CSP's
+    'self'; the preloads are their module graphs (an entry may go without: its tag is right
+    there)."""
+    tags = SCRIPT_TAG.findall(page.text)
+    assert tags[0] == f'<script type="module" src="{entry}">'
+    assert re.fullmatch(rf'<script type="module" src="{OFFLINE_ENTRY}" data-offline-user="\d+">', tags[1])
+    assert len(tags) == 2
     assert script_policy(page) == "'self'"
-    graph = module_graph(client, entry)
+    graph = module_graph(client, entry) | module_graph(client, OFFLINE_ENTRY)
     preloads = PRELOAD.findall(page.text)
     assert len(preloads) == len(set(preloads))
-    assert set(preloads) | {entry} == set(graph)
+    assert set(preloads) | {entry, OFFLINE_ENTRY} == set(graph)
 
 
 def test_the_graph_reader_follows_imports_and_refuses_bare_names() -> None:

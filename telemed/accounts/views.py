@@ -98,4 +98,7 @@ def logout_submit(
     service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache, now)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
+    # The offline queue (IndexedDB), the service worker's caches and the HTTP cache go too:
+    # on a shared clinic phone the next user must not find this one's pages or writes.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response

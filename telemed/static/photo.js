@@ -89,6 +89,7 @@ function enhanceRequestForm(form) {
   const output = form.querySelector("[data-photo-bytes]");
   const status = form.querySelector("[data-photo-status]");
   showBytes(input, full, output);
+  if (form.hasAttribute("data-offline")) return; /* sent through the offline queue (offline/forms.js) */
   form.addEventListener("submit", async (event) => {
     if (!input.files || !input.files.length) return; /* nothing to add: the plain form */
     event.preventDefault();

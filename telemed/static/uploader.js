@@ -104,7 +104,8 @@ async function create(file, o, idemKey) {
 
 /**
  * Resolves with the attachment made of `file`. options: consultId, csrf, fields (more for the
- * POST, e.g. message_id), remember, maxFailures (drops in a row before GaveUp; 25 is about 10
+ * POST, e.g. message_id), remember, key (the Idempotency-Key of the POST, e.g. one the offline
+ * queue stored, so that a second try continues the same upload), maxFailures (drops in a row before GaveUp; 25 is about 10
  * minutes), onProgress(done, total), onRetry(offset, ms). Rejects with Refused, GaveUp, or an
  * Error when it could not start.
  */
@@ -116,7 +117,7 @@ export async function upload(file, options) {
   if (known && known.attachment) { store.forget(key); return known.attachment; }
   let offset = known && known.offset !== undefined ? known.offset : null;
   if (offset === null) {
-    const idemKey = store.get(key && key + ":key") || newKey();
+    const idemKey = o.key || store.get(key && key + ":key") || newKey();
     store.set(key && key + ":key", idemKey);
     url = await create(file, o, idemKey);
     store.set(key, url);

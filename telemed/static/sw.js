@@ -1,0 +1,93 @@
+/* The service worker, served at /sw.js (scope "/", telemed/web/offline.py): the app shell
+ * (CSS, the JS modules, the home and request pages) opens offline, and Background Sync sends
+ * the offline queue (offline/send.js) when the link is back.
+ *
+ * Pages: network first; only the home and request pages are kept, for when the network
+ * fails. Nothing under /api/ and no consult page is ever cached: clinical data stays on the
+ * server, apart from the queue the clinician wrote. Caches are named by VERSION; a new
+ * version deletes the old ones when it takes over. Logout deletes them all (page.js, and the
+ * logout response's Clear-Site-Data).
+ */
+import { flush } from "/static/offline/send.js";
+
+const VERSION = "v1";
+const SHELL = "telemed-shell-" + VERSION;
+const PAGES = "telemed-pages-" + VERSION;
+const ASSETS = [
+  "/static/app.css", "/static/photo.js", "/static/uploader.js", "/static/offline/page.js",
+  "/static/offline/queue.js", "/static/offline/send.js", "/static/offline/forms.js"
+];
+const SHELL_PAGES = ["/", "/consults/new"];
+
+/* A page is kept only when it is the page itself (not a redirect to the login page). */
+function keepable(res) {
+  return res.ok && !res.redirected && res.type === "basic";
+}
+
+async function keepPage(path) {
+  try {
+    const res = await fetch(path, { credentials: "same-origin" });
+    if (keepable(res)) await (await caches.open(PAGES)).put(path, res);
+  } catch (e) { /* offline or refused: kept at the next visit */ }
+}
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(SHELL).then((c) => c.addAll(ASSETS))
+    .then(() => Promise.all(SHELL_PAGES.map(keepPage))).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(caches.keys()
+    .then((keys) => Promise.all(keys.filter((k) => k !== SHELL && k !== PAGES).map((k) => caches.delete(k))))
+    .then(() => self.clients.claim()));
+});
+
+const OFFLINE = '<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">' +
+  '<link rel="stylesheet" href="/static/app.css"><main><h1>No connection</h1>' +
+  '<p>This page is not kept on the device. <a href="/">Home</a> and <a href="/consults/new">Request a consult</a> open offline.</p></main>';
+
+async function page(request, path) {
+  try {
+    const res = await fetch(request);
+    if (SHELL_PAGES.includes(path) && keepable(res)) {
+      const copy = res.clone();
+      caches.open(PAGES).then((c) => c.put(path, copy));
+    }
+    return res;
+  } catch (e) {
+    const kept = SHELL_PAGES.includes(path) && (await caches.match(path, { cacheName: PAGES }));
+    return kept || new Response(OFFLINE, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
+  }
+}
+
+/* Stale while revalidate: the kept copy at once, a fresh one for next time. */
+async function asset(request) {
+  const cache = await caches.open(SHELL);
+  const kept = await cache.match(request, { ignoreSearch: true });
+  const fresh = fetch(request).then((res) => { if (res.ok) cache.put(request, res.clone()); return res; });
+  if (kept) { fresh.catch(() => {}); return kept; }
+  return fresh;
+}
+
+self.addEventListener("fetch", (event) => {
+  const { request } = event;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (request.mode === "navigate") {
+    event.respondWith(page(request, url.search ? "" : url.pathname));
+  } else if (url.pathname.startsWith("/static/") && ASSETS.includes(url.pathname)) {
+    event.respondWith(asset(request));
+  }
+  /* Everything else (the API, attachments, media): the network only. */
+});
+
+/* Background Sync: an open page sends (it has the resumable upload for photos); with none
+   open, the worker sends what it can. Failing makes the browser try again later. */
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "telemed-send") return;
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then(async (open) => {
+    if (open.length) { open.forEach((c) => c.postMessage("telemed-send")); return; }
+    const result = await flush(null);
+    if (result.stopped && result.stopped !== "photos are sent from a page") throw new Error(result.stopped);
+  }));
+});
