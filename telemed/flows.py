@@ -3,10 +3,11 @@
 The consult endpoints and pages call :func:`consult_requested` after a consult became
 ``requested``; the consults service itself knows nothing about offers. Deactivating an
 account (API and command line) calls :func:`user_deactivated`; accounts know nothing
-about offers either. An on-call specialist's one-tap link is :func:`accept_by_link`
-(the on-call rota knows nothing about accepting offers). A consult request with the patient's consent is
-:func:`request_consult`; a consent recorded or withdrawn later, :func:`consent_recorded`
-and :func:`consent_withdrawn` (consent knows nothing about offers).
+about offers either. An on-call specialist's one-tap link is :func:`accept_by_link` (the
+rota knows nothing about accepting offers). A consult request with the patient's consent
+is :func:`request_consult`; a consent recorded or withdrawn later,
+:func:`consent_recorded` and :func:`consent_withdrawn` (consent knows nothing about
+offers).
 """
 
 from __future__ import annotations

@@ -50,5 +50,7 @@ def read(secret: str, token: str, now: datetime) -> LinkClaim:
         raise NotFound("this link is not valid", field="token")
     expires_at = datetime.fromtimestamp(expires, UTC)
     if now >= expires_at:
-        raise Conflict("this link has expired; the emergency went to other specialists", field="token")
+        raise Conflict(
+            "this link has expired; the emergency went to other specialists", field="token"
+        )
     return LinkClaim(offer_id, user_id, expires_at)

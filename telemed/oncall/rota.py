@@ -55,7 +55,9 @@ def within(block: Weekly, zone: ZoneInfo, start: datetime, end: datetime) -> lis
     first = start.astimezone(zone).date() - DAY
     last = end.astimezone(zone).date() + DAY
     return [
-        (max(a, start), min(b, end)) for a, b in spans(block, zone, first, last) if a < end and b > start
+        (max(a, start), min(b, end))
+        for a, b in spans(block, zone, first, last)
+        if a < end and b > start
     ]
 
 
