@@ -98,12 +98,23 @@ def coordinator_rota(
 
 
 def _link_page(
-    request: Request, status: int, message: str, consult: Consult | None = None, ok: bool = False
+    request: Request,
+    token: str,
+    status: int,
+    message: str,
+    consult: Consult | None = None,
+    ok: bool = False,
 ) -> HTMLResponse:
     return render(
         request,
         "oncall_link.html",
-        {"message": message, "consult": consult, "ok": ok, "action": request.url.path},
+        {
+            "message": message,
+            "consult": consult,
+            "ok": ok,
+            "action": request.url.path,
+            "link_token": token,
+        },
         status_code=status,
         headers=LINK_HEADERS,
     )
@@ -124,9 +135,9 @@ def link_confirm(
             raise NotFound("this link's offer no longer exists", field="token")
     except TelemedError as exc:
         service.link_refused(db, token, exc)
-        return _link_page(request, exc.status_code, exc.message)
+        return _link_page(request, token, exc.status_code, exc.message)
     service.link_read(db, claim, user)
-    return _link_page(request, 200, f"{user.full_name}, you are on call.", consult)
+    return _link_page(request, token, 200, f"{user.full_name}, you are on call.", consult)
 
 
 @router.post("/oncall/accept/{token}")
@@ -141,6 +152,6 @@ def link_accept(
     try:
         offer = flows.accept_by_link(db, token, now, policy, settings)
     except TelemedError as exc:
-        return _link_page(request, exc.status_code, exc.message)
+        return _link_page(request, token, exc.status_code, exc.message)
     consult = db.get(Consult, offer.consult_id)
-    return _link_page(request, 200, "Accepted: the consult is yours.", consult, ok=True)
+    return _link_page(request, token, 200, "Accepted: the consult is yours.", consult, ok=True)
