@@ -6,13 +6,16 @@ across a clock change in the specialist's zone. On the injected clock, on both d
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import Role, User
+from telemed.app import create_app
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults.models import Consult, ConsultState
 from telemed.notifications.models import Channel, OutboxMessage
@@ -25,6 +28,7 @@ from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.directory_helpers import ALL_DAY, Specialists, offers_of
 from tests.helpers import ManualClock, Users, consult_payload
+from tests.process_helpers import join_all
 
 # Saturday 12 December 2026, 02:00 in Maseru: 00:00 UTC, 00:00 in London (GMT).
 NIGHT = datetime(2026, 12, 12, 0, 0, tzinfo=UTC)
@@ -310,3 +314,35 @@ def test_the_week_before_has_six_hours_of_the_same_block(
     week = login(specialists.coordinator).get("/api/v1/oncall/rota").json()
     [paediatrics] = [r for r in week["specialties"] if r["specialty"] == "paediatrics"]
     assert paediatrics["uncovered_hours"] == 7 * 24 - 6
+
+
+def test_two_taps_on_the_same_link_at_once_accept_once(
+    specialists: Specialists,
+    login: LoginFn,
+    users: Users,
+    db: Session,
+    clock: ManualClock,
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    clock.set(NIGHT + timedelta(hours=3))
+    night = on_call_at_night(specialists, login, db)
+    consult_id = emergency(login, users)
+    path = link_of(db, night)
+    phones = [TestClient(create_app(settings, engine, clock)) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def tap(phone: TestClient) -> None:
+        barrier.wait(timeout=30)
+        codes.append(phone.post(path).status_code)
+
+    threads = [threading.Thread(target=tap, args=(phone,)) for phone in phones]
+    for t in threads:
+        t.start()
+    join_all(threads, 60, "the two taps")
+    for phone in phones:
+        phone.close()
+    assert sorted(codes) == [200, 409]
+    assert [o.status for o in offers_of(db, consult_id)] == [OfferStatus.accepted]
+    assert consult_state(db, consult_id) == ConsultState.scheduled
