@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
-from telemed.oncall import service
+from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn, BlockPublic, RotaPublic
 from telemed.web.errors import error_responses
 
@@ -37,4 +37,4 @@ def remove(block_id: int, user: CurrentUser, db: SessionDep) -> Response:
 def rota(user: CurrentUser, db: SessionDep, now: NowDep, settings: SettingsDep) -> RotaPublic:
     """The coming week from midnight today in the clinics' zone (Maseru): per specialty
     who is on call when and the hours nobody covers (coordinators)."""
-    return service.week_rota(db, user, now, settings.clinician_timezone)
+    return report.week_rota(db, user, now, settings.clinician_timezone)

@@ -1,18 +1,16 @@
 """The on-call rota: specialists declare weekly blocks per specialty; an emergency goes
 first to whoever is on call at that moment (:func:`on_call_now`, called by the offers);
-coordinators see the coming week and its uncovered hours; one-tap links are checked and
+coordinators see the coming week in ``report``; one-tap links are checked and
 used here. Services only flush: the request (or job run) owns the transaction.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from scheduling.availability import first_instant
 from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
@@ -26,13 +24,13 @@ from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, Validati
 from telemed.oncall import auth, links, repository, rota
 from telemed.oncall.models import OnCallBlock, OnCallLinkUse
 from telemed.oncall.policy import OnCallPolicy
-from telemed.oncall.schemas import BlockIn, BlockPublic, RotaPublic, SpanPublic, SpecialtyRota
+from telemed.oncall.schemas import BlockIn, BlockPublic
 
 MAX_BLOCKS = 70  # ten a day: more is a mistake, not a rota
 WEEK = timedelta(days=7)
 
 
-def _weekly(block: OnCallBlock) -> rota.Weekly:
+def weekly(block: OnCallBlock) -> rota.Weekly:
     return rota.Weekly(block.weekday, block.start_time, block.end_time)
 
 
@@ -97,7 +95,7 @@ def _check(session: Session, user: User, data: BlockIn, today: date) -> None:
     for other in mine:
         if other.specialty_code != data.specialty or other.weekday != data.weekday:
             continue
-        a, b = _weekly(other).minutes
+        a, b = weekly(other).minutes
         if a < end and start < b:
             raise Conflict(
                 f"overlaps your block {other.start_time:%H:%M}-{other.end_time:%H:%M} "
@@ -153,7 +151,7 @@ def remove(session: Session, user: User, block_id: int) -> None:
     audit.record(session, user, AuditAction.update, "oncall_block", block_id, detail=detail)
 
 
-def _available(session: Session, specialty: str, today: date) -> dict[int, User]:
+def available(session: Session, specialty: str, today: date) -> dict[int, User]:
     """Who may be woken for ``specialty``: verified, unexpired, active, not away."""
     return {
         pk(user): user
@@ -168,14 +166,14 @@ def on_call_now(session: Session, specialty: str, now: datetime) -> list[User]:
     blocks = repository.all_blocks(session, specialty)
     if not blocks:
         return []
-    people = _available(session, specialty, now.date())
+    people = available(session, specialty, now.date())
     found: dict[int, User] = {}
     for block in blocks:
         user = people.get(block.user_id)
         if user is None or block.user_id in found:
             continue
         zone = ZoneInfo(user.timezone)
-        if rota.covers(_weekly(block), zone, now) and not _on_leave_at(session, user, now):
+        if rota.covers(weekly(block), zone, now) and not _on_leave_at(session, user, now):
             found[block.user_id] = user
     return [found[k] for k in sorted(found)]
 
@@ -185,55 +183,6 @@ def _on_leave_at(session: Session, user: User, at: datetime) -> bool:
     return any(
         e.kind == ExceptionKind.leave and e.first_day <= day <= e.last_day
         for e in directory.exceptions_of(session, [pk(user)]).get(pk(user), [])
-    )
-
-
-def _span(start: datetime, end: datetime, zone: ZoneInfo, who: str = "") -> SpanPublic:
-    a, b = start.astimezone(zone), end.astimezone(zone)
-    if b.date() == a.date() or (b.time() == time(0) and b.date() == a.date() + timedelta(days=1)):
-        until = "24:00" if b.date() > a.date() else f"{b:%H:%M}"
-    else:
-        until = f"{b:%a %d %b %H:%M}"
-    return SpanPublic(start=f"{a:%a %d %b %H:%M}", end=until, who=who)
-
-
-def week_rota(session: Session, user: User, now: datetime, zone_name: str) -> RotaPublic:
-    """The coming seven days from midnight today in ``zone_name`` (Maseru for the
-    coordinators): per specialty who is on call when, and the hours nobody covers."""
-    auth.ensure_coordinator(user)
-    zone = ZoneInfo(zone_name)
-    first = now.astimezone(zone).date()
-    start = first_instant(datetime.combine(first, time(0)), zone)
-    end = first_instant(datetime.combine(first + WEEK, time(0)), zone)
-    covered: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
-    people: dict[str, dict[int, User]] = {}
-    for block in repository.all_blocks(session):
-        code = block.specialty_code
-        if code not in people:
-            people[code] = _available(session, code, now.date())
-        person = people[code].get(block.user_id)
-        if person is None:
-            continue
-        for a, b in rota.within(_weekly(block), ZoneInfo(person.timezone), start, end):
-            covered[code].append((a, b, person.full_name))
-    rows = []
-    for specialty in consults_repository.list_specialties(session):
-        spans = sorted(covered.get(specialty.code, []))
-        holes = rota.gaps([(a, b) for a, b, _ in spans], start, end)
-        rows.append(
-            SpecialtyRota(
-                specialty=specialty.code,
-                name=specialty.name,
-                covered=[_span(a, b, zone, who) for a, b, who in spans],
-                gaps=[_span(a, b, zone) for a, b in holes],
-                uncovered_hours=round(rota.hours(holes), 2),
-            )
-        )
-    return RotaPublic(
-        time_zone=zone_name,
-        week_start=f"{start.astimezone(zone):%a %d %b %Y}",
-        week_end=f"{(end - timedelta(seconds=1)).astimezone(zone):%a %d %b %Y}",
-        specialties=rows,
     )
 
 
@@ -287,10 +236,17 @@ def link_refused(session: Session, token: str, error: TelemedError) -> None:
     )
 
 
-def link_read(session: Session, claim: links.LinkClaim, user: User) -> None:
-    """The confirm page was shown (a phone, or a link prefetcher)."""
+def link_read(session: Session, claim: links.LinkClaim, user: User, consult: Consult) -> None:
+    """The confirm page named the consult (to a phone, or a link prefetcher)."""
     audit.record_access(
-        session, user, AuditAction.read, "oncall_link", claim.offer_id, detail="confirm page"
+        session,
+        user,
+        AuditAction.read,
+        "oncall_link",
+        claim.offer_id,
+        case_id=consult.case_id,
+        consult_id=pk(consult),
+        detail="confirm page",
     )
 
 

@@ -20,7 +20,7 @@ from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import NotFound, TelemedError, ValidationFailed
 from telemed.offers import repository as offers_repository
-from telemed.oncall import service
+from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn
 from telemed.web.templating import render
 
@@ -93,7 +93,7 @@ def remove_block(block_id: int, user: CurrentUser, db: SessionDep) -> Response:
 def coordinator_rota(
     request: Request, user: CurrentUser, db: SessionDep, now: NowDep, settings: SettingsDep
 ) -> HTMLResponse:
-    week = service.week_rota(db, user, now, settings.clinician_timezone)
+    week = report.week_rota(db, user, now, settings.clinician_timezone)
     return render(request, "oncall_rota.html", {"rota": week})
 
 
@@ -136,7 +136,7 @@ def link_confirm(
     except TelemedError as exc:
         service.link_refused(db, token, exc)
         return _link_page(request, token, exc.status_code, exc.message)
-    service.link_read(db, claim, user)
+    service.link_read(db, claim, user, consult)
     return _link_page(request, token, 200, f"{user.full_name}, you are on call.", consult)
 
 
