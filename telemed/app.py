@@ -46,6 +46,8 @@ from telemed.observability import setup as observability
 from telemed.offers import endpoints as offers_api
 from telemed.offers import views as offers_pages
 from telemed.offers.policy import OfferPolicy
+from telemed.oncall import endpoints as oncall_api
+from telemed.oncall import views as oncall_pages
 from telemed.precall import endpoints as precall_api
 from telemed.precall import views as precall_pages
 from telemed.precall.echo import EchoPool
@@ -135,6 +137,7 @@ def create_app(
     api.include_router(notes_api.router)
     api.include_router(directory_api.router)
     api.include_router(offers_api.router)
+    api.include_router(oncall_api.router)
     api.include_router(appointments_api.router)
     api.include_router(notifications_api.router)
     api.include_router(sessions_api.router)
@@ -151,6 +154,7 @@ def create_app(
     app.include_router(cases_pages.router)
     app.include_router(directory_pages.router)
     app.include_router(offers_pages.router)
+    app.include_router(oncall_pages.router)
     app.include_router(appointments_pages.router)
     app.include_router(notifications_pages.router)
     app.include_router(sessions_pages.router)

@@ -3,9 +3,11 @@
 The consult endpoints and pages call :func:`consult_requested` after a consult became
 ``requested``; the consults service itself knows nothing about offers. Deactivating an
 account (API and command line) calls :func:`user_deactivated`; accounts know nothing
-about offers either. A consult request with the patient's consent is
-:func:`request_consult`; a consent recorded or withdrawn later, :func:`consent_recorded`
-and :func:`consent_withdrawn` (consent knows nothing about offers).
+about offers either. An on-call specialist's one-tap link is :func:`accept_by_link` (the
+rota knows nothing about accepting offers). A consult request with the patient's consent
+is :func:`request_consult`; a consent recorded or withdrawn later,
+:func:`consent_recorded` and :func:`consent_withdrawn` (consent knows nothing about
+offers).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
@@ -22,8 +25,12 @@ from telemed.consent.schemas import ConsentAtRequest
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.consults.schemas import ConsultCreate
+from telemed.errors import Conflict, NotFound, TelemedError
 from telemed.offers import service as offers
+from telemed.offers.models import ConsultOffer
 from telemed.offers.policy import OfferPolicy
+from telemed.oncall import service as oncall
+from telemed.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +116,24 @@ def consent_withdrawn(
     withdrawn must not be acknowledged."""
     if record.scope == ConsentScope.sharing:
         offers.withdraw_for_consent(session, consult, actor, now)
+
+
+def accept_by_link(
+    session: Session, token: str, now: datetime, policy: OfferPolicy, settings: Settings
+) -> ConsultOffer:
+    """The on-call specialist's one-tap accept (no login: the signed link is the
+    credential). The link's use and the accept are one savepoint: refused (forged, expired,
+    used, the consult taken meanwhile), neither stays and the attempt is audited; a used
+    link stays used, so a second tap never accepts anything."""
+    if policy.oncall is None:
+        raise NotFound("on-call links are not enabled", field="token")
+    try:
+        try:
+            with session.begin_nested():
+                claim, user = oncall.redeem_link(session, token, now, policy.oncall)
+                return offers.accept(session, user, claim.offer_id, now, policy, settings)
+        except IntegrityError as exc:  # two taps raced: the unique digest let one through
+            raise Conflict("this link was used already: it works once", field="token") from exc
+    except TelemedError as exc:
+        oncall.link_refused(session, token, exc)
+        raise

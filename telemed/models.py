@@ -23,6 +23,7 @@ from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
 from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
 from telemed.offers.models import ConsultOffer
+from telemed.oncall.models import OnCallBlock, OnCallLinkUse
 from telemed.precall.models import NetworkTest
 from telemed.sessions.models import CallSession, CallSessionEvent
 
@@ -55,6 +56,8 @@ __all__ = [
     "NetworkTest",
     "NoteDiagnosis",
     "Notification",
+    "OnCallBlock",
+    "OnCallLinkUse",
     "OutboxAttachment",
     "OutboxMessage",
     "SpecialistProfile",

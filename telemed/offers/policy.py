@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from telemed.consults.models import Consult, Urgency
+from telemed.oncall.policy import OnCallPolicy
 from telemed.settings import Settings
 
 
@@ -15,6 +16,7 @@ class OfferPolicy:
     deadline_minutes: dict[Urgency, int]
     max_failures: int = 3
     slot_minutes: int = 30
+    oncall: OnCallPolicy | None = None  # None: emergencies are broadcast at once
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OfferPolicy:
@@ -31,6 +33,7 @@ class OfferPolicy:
             },
             max_failures=settings.offer_max_failures,
             slot_minutes=settings.slot_minutes,
+            oncall=OnCallPolicy.from_settings(settings),
         )
 
     def expiry(self, consult: Consult) -> timedelta:

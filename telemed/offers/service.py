@@ -37,6 +37,8 @@ from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.offers import auth, matching, notices, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.offers.policy import OfferPolicy
+from telemed.oncall import notices as oncall_notices
+from telemed.oncall import service as oncall
 from telemed.settings import Settings
 from telemed.uow import Units
 
@@ -112,7 +114,11 @@ def offer_requested(
         return []
     emergency = consult.urgency == Urgency.emergency
     chosen: list[matching.Candidate]
-    if planned is not None and consult.id in planned and not emergency:
+    on_call = oncall.emergency_first(session, consult, failures, now, policy.oncall)
+    if on_call and policy.oncall is not None:  # whoever is on call first, for a short window
+        expiry = policy.oncall.answer_window
+        chosen = [matching.Candidate(u, now, now + policy.slot_length) for u in on_call]
+    elif planned is not None and consult.id in planned and not emergency:
         choice = planned[consult.id]
         chosen = [] if choice is None else [choice]
     else:
@@ -146,7 +152,12 @@ def offer_requested(
         session.flush()
         _involve(session, consult, candidate.user, ParticipantRelation.offered)
         _audit(session, None, offer, consult, "offered")
-        notices.offered(session, consult, offer, candidate.user, now)
+        if on_call and policy.oncall is not None:  # SMS and e-mail with a one-tap link
+            oncall_notices.on_call_offered(
+                session, consult, pk(offer), candidate.user, offer.expires_at, now, policy.oncall
+            )
+        else:
+            notices.offered(session, consult, offer, candidate.user, now)
         offers.append(offer)
     session.flush()
     return offers

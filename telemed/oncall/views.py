@@ -1,0 +1,157 @@
+"""On-call pages: a specialist's blocks, the coordinators' week rota with its gaps (in
+Maseru time), and the one-tap accept link's confirm page.
+
+The link's GET only shows what would be accepted (a mail scanner or a chat app's preview
+fetches links: it must never accept); the POST from that page accepts. The POST carries no
+CSRF token and needs no session: the signed single-use link in its URL is the proof.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from telemed import flows
+from telemed.consults.models import Consult
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
+from telemed.errors import NotFound, TelemedError, ValidationFailed
+from telemed.offers import repository as offers_repository
+from telemed.oncall import report, service
+from telemed.oncall.schemas import BlockIn
+from telemed.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+BLOCKS_PATH = "/specialists/oncall"
+# The token is in the URL: never sent on as a referrer, never kept by a cache.
+LINK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def _blocks_page(
+    request: Request, user: CurrentUser, db: SessionDep, error: TelemedError | None = None
+) -> HTMLResponse:
+    mine = service.my_blocks(db, user)
+    held = service.held_specialties(db, user)
+    return render(
+        request,
+        "oncall_blocks.html",
+        {
+            "blocks": mine,
+            "weekdays": WEEKDAYS,
+            "specialties": held,
+            "error": error,
+            "midnight": time(0),
+        },
+        status_code=error.status_code if error else 200,
+    )
+
+
+@router.get(BLOCKS_PATH)
+def blocks(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
+    return _blocks_page(request, user, db)
+
+
+@router.post(BLOCKS_PATH)
+def add_block(
+    request: Request,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    specialty: Annotated[str, Form(max_length=40)] = "",
+    weekday: Annotated[str, Form(max_length=2)] = "",
+    start: Annotated[str, Form(max_length=8)] = "",
+    end: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    try:
+        data = BlockIn.model_validate(
+            {"specialty": specialty, "weekday": weekday, "start": start, "end": end}
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "__all__"
+        error = ValidationFailed(f"{field}: {first['msg']}", field=field)
+        return _blocks_page(request, user, db, error)
+    try:
+        service.declare(db, user, data, now)
+    except TelemedError as exc:
+        return _blocks_page(request, user, db, exc)
+    return RedirectResponse(BLOCKS_PATH, status_code=303)
+
+
+@router.post(BLOCKS_PATH + "/{block_id}/remove")
+def remove_block(block_id: int, user: CurrentUser, db: SessionDep) -> Response:
+    service.remove(db, user, block_id)
+    return RedirectResponse(BLOCKS_PATH, status_code=303)
+
+
+@router.get("/coordinator/oncall")
+def coordinator_rota(
+    request: Request, user: CurrentUser, db: SessionDep, now: NowDep, settings: SettingsDep
+) -> HTMLResponse:
+    week = report.week_rota(db, user, now, settings.clinician_timezone)
+    return render(request, "oncall_rota.html", {"rota": week})
+
+
+def _link_page(
+    request: Request,
+    token: str,
+    status: int,
+    message: str,
+    consult: Consult | None = None,
+    ok: bool = False,
+) -> HTMLResponse:
+    return render(
+        request,
+        "oncall_link.html",
+        {
+            "message": message,
+            "consult": consult,
+            "ok": ok,
+            "action": request.url.path,
+            "link_token": token,
+        },
+        status_code=status,
+        headers=LINK_HEADERS,
+    )
+
+
+@router.get("/oncall/accept/{token}")
+def link_confirm(
+    request: Request, token: str, db: SessionDep, now: NowDep, policy: PolicyDep
+) -> HTMLResponse:
+    """Shows what a tap on "Accept" would take; changes nothing."""
+    try:
+        if policy.oncall is None:
+            raise NotFound("on-call links are not enabled", field="token")
+        claim, user = service.check_link(db, token, now, policy.oncall)
+        offer = offers_repository.get_offer(db, claim.offer_id)
+        consult = db.get(Consult, offer.consult_id) if offer is not None else None
+        if consult is None:
+            raise NotFound("this link's offer no longer exists", field="token")
+    except TelemedError as exc:
+        service.link_refused(db, token, exc)
+        return _link_page(request, token, exc.status_code, exc.message)
+    service.link_read(db, claim, user, consult)
+    return _link_page(request, token, 200, f"{user.full_name}, you are on call.", consult)
+
+
+@router.post("/oncall/accept/{token}")
+def link_accept(
+    request: Request,
+    token: str,
+    db: SessionDep,
+    now: NowDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+) -> HTMLResponse:
+    try:
+        offer = flows.accept_by_link(db, token, now, policy, settings)
+    except TelemedError as exc:
+        return _link_page(request, token, exc.status_code, exc.message)
+    consult = db.get(Consult, offer.consult_id)
+    return _link_page(request, token, 200, "Accepted: the consult is yours.", consult, ok=True)
