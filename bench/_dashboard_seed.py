@@ -36,9 +36,7 @@ def u(i: str, salt: int) -> str:
 def _statements(n: int) -> list[tuple[str, str]]:
     t0 = f"timestamptz '{START.isoformat()}'"
     n_tests = max(1, n // 5)
-    codes = (
-        "(SELECT array_agg(code ORDER BY code) FROM specialties WHERE active)"  # 23 in the seed
-    )
+    codes = "(SELECT array_agg(code ORDER BY code) FROM specialties WHERE active)"  # 23 in the seed
     return [
         (
             "districts and facilities",
@@ -111,8 +109,9 @@ def _statements(n: int) -> list[tuple[str, str]]:
             ALTER TABLE bench_plan ADD COLUMN acc timestamptz, ADD COLUMN sess timestamptz,
                 ADD COLUMN done timestamptz;
             UPDATE bench_plan SET
-                acc = CASE WHEN fate IN ('async', 'held', 'no_show') THEN at + e1 * interval '1 second'
-                    * CASE urgency WHEN 'emergency' THEN 1800 WHEN 'urgent' THEN 14400 ELSE 86400 END
+                acc = CASE WHEN fate IN ('async', 'held', 'no_show')
+                    THEN at + e1 * interval '1 second' * CASE urgency
+                        WHEN 'emergency' THEN 1800 WHEN 'urgent' THEN 14400 ELSE 86400 END
                     END;
             UPDATE bench_plan SET
                 sess = CASE WHEN fate IN ('held', 'no_show')
@@ -124,7 +123,7 @@ def _statements(n: int) -> list[tuple[str, str]]:
         ),
         (
             "cases and consults",
-            f"""
+            """
             INSERT INTO cases (id, patient_ref, age_years, sex, facility_id, created_by_id,
                                created_at)
             SELECT id, 'B-' || id, 1 + id % 80, CASE WHEN id % 2 = 0 THEN 'female' ELSE 'male' END,
@@ -198,7 +197,8 @@ def _statements(n: int) -> list[tuple[str, str]]:
                    CASE WHEN r1 < 0.4 THEN 'declined'
                         WHEN acc IS NOT NULL THEN 'withdrawn' ELSE 'expired' END,
                    at + interval '1 minute', at + interval '2 hours 1 minute',
-                   CASE WHEN r1 < 0.4 THEN at + (coalesce(acc, at + interval '1 hour') - at) / 2 END,
+                   CASE WHEN r1 < 0.4
+                        THEN at + (coalesce(acc, at + interval '1 hour') - at) / 2 END,
                    '', NULL
             FROM bench_plan WHERE fate NOT IN ('draft', 'cancelled') AND r1 < 0.6;
             """,

@@ -162,8 +162,8 @@ def csv_child(url: str) -> None:
     its rows, seconds and peak RSS as JSON."""
     from telemed.accounts.models import User
     from telemed.db import make_engine
-    from telemed.uptake import consults, csv
     from telemed.uow import Units, new_session
+    from telemed.uptake import consults, csv
 
     engine = make_engine(url)
     rss_before = peak_rss_mb()
@@ -245,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.consults < GOAL_CONSULTS:
         goals.not_measured(
-            "dashboard_p95_ms", f"the goal is for {GOAL_CONSULTS} consults; this run had "
-            f"{args.consults}"
+            "dashboard_p95_ms",
+            f"the goal is for {GOAL_CONSULTS} consults; this run had {args.consults}",
         )
     else:
         goals.judge("dashboard_p95_ms", p95)
