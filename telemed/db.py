@@ -93,6 +93,12 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> En
         event.listen(engine, "begin", _begin_immediate if sqlite_immediate else _begin_deferred)
         return engine
     kwargs.setdefault("pool_size", 20)
+    # No JIT: PostgreSQL compiles a query whose estimated cost passes jit_above_cost, which
+    # the uptake dashboard's counts do; compiling took 1.6 s of a 0.2 s query (bench.dashboard,
+    # docs/PERFORMANCE.md). Our queries are short and many: JIT never pays for itself here.
+    options = kwargs.setdefault("connect_args", {})
+    if url.startswith("postgresql+psycopg") and "options" not in options:
+        options["options"] = "-c jit=off"
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

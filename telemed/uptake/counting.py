@@ -64,17 +64,24 @@ def filtered(ind: Indicator, filters: Filters) -> Subquery:
 
 def _group_key(rows: Subquery, by: GroupBy) -> Any:
     if by == "district":
-        return (
-            select(col(District.code))
-            .join(Facility, col(Facility.district_id) == col(District.id))
-            .where(col(Facility.id) == rows.c.facility_id)
-            .scalar_subquery()
-        )
+        # The district of the row's facility, joined by ``_placed`` (a scalar subquery
+        # here ran once per fact row: 0.8 s of a 20,000-consult dashboard).
+        return col(District.code)
     if by == "facility":
         return rows.c.facility_id
     if by == "all":
         return literal(0)
     return rows.c[by]
+
+
+def _placed(statement: Select[Any], rows: Subquery, by: tuple[GroupBy, ...]) -> Select[Any]:
+    """``statement`` joined to the facility and district of each row when grouped by
+    district (outer joins: a row without a facility counts under no district, as before)."""
+    if "district" not in by:
+        return statement
+    return statement.outerjoin(Facility, col(Facility.id) == rows.c.facility_id).outerjoin(
+        District, col(District.id) == col(Facility.district_id)
+    )
 
 
 def _amount(ind: Indicator, rows: Subquery) -> Any:
@@ -94,7 +101,8 @@ def grouped(
     how many values. Keys absent from the result are zero."""
     rows = filtered(ind, filters)
     keys = [_group_key(rows, b).label(f"k{i}") for i, b in enumerate(by)]
-    statement: Select[Any] = select(*keys, _amount(ind, rows).label("amount")).group_by(*keys)
+    statement: Select[Any] = select(*keys, _amount(ind, rows).label("amount")).select_from(rows)
+    statement = _placed(statement, rows, by).group_by(*keys)
     return {tuple(r[:-1]): r[-1] for r in session.execute(statement)}
 
 
@@ -113,11 +121,13 @@ def seconds_sums(
     computes averages itself from sums and counts)."""
     rows = filtered(ind, filters)
     key = _group_key(rows, by).label("k")
-    statement = (
+    statement = _placed(
         select(key, func.coalesce(func.sum(rows.c.value), 0.0), func.count(rows.c.value))
-        .where(rows.c.value.is_not(None))
-        .group_by(key)
-    )
+        .select_from(rows)
+        .where(rows.c.value.is_not(None)),
+        rows,
+        (by,),
+    ).group_by(key)
     return {r[0]: (float(r[1]), int(r[2])) for r in session.execute(statement)}
 
 
@@ -127,7 +137,8 @@ def waits(
     """``{key: [median, p90]}`` in seconds (nearest rank) of a duration indicator."""
     rows = filtered(ind, filters)
     key = _group_key(rows, by).label("k")
-    values = select(key, rows.c.value.label("v")).subquery("values")
+    keyed = _placed(select(key, rows.c.value.label("v")).select_from(rows), rows, (by,))
+    values = keyed.subquery("values")
     return percentiles(session, values, "k", "v", PERCENTILES)
 
 
