@@ -30,6 +30,7 @@ from tests.process_helpers import join_all
 from tests.test_offers import due, state_of
 
 AVAILABILITY = "/api/v1/specialists/me/availability"
+CASE = {"patient_ref": "MOT-1", "age_years": 4, "sex": "female"}
 
 
 @pytest.fixture
@@ -100,7 +101,12 @@ def test_two_offer_runs_at_once_offer_a_cap_of_one_only_once(
     clock.set(wednesday_morning(volunteer.timezone))
     assert set_caps(login(volunteer), consults=1).status_code == 200
     nurses = [login(users.make(Role.clinician)), login(users.make(Role.clinician))]
-    made = at_once([(nurse, "/api/v1/consults", consult_payload()) for nurse in nurses])
+    made = at_once(
+        [
+            (nurse, "/api/v1/consults", consult_payload(case={**CASE, "patient_ref": f"MOT-{i}"}))
+            for i, nurse in enumerate(nurses)
+        ]
+    )
     assert [r.status_code for r in made] == [201, 201], [r.text for r in made]
     offered = [offers_of(db, r.json()["id"]) for r in made]
     assert sorted(len(o) for o in offered) == [0, 1], offered
