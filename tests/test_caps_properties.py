@@ -96,14 +96,14 @@ class World:
             )
         elif name == "assign" and (waiting := self.waiting()):
             doctor = self.doctors[k % len(self.doctors)]
-            start = self.clock.now() + timedelta(hours=1 + (k * 13) % 300)
+            start = self.clock.now() + timedelta(hours=1 + k % 40)  # mostly this week
             status = self.coordinator.post(
                 f"/api/v1/consults/{waiting[k % len(waiting)]}/assign",
                 {"specialist_id": doctor.user.id, "starts_at": start.isoformat()},
             ).status_code
         elif name == "reschedule" and (booked := self.scheduled()):
             appointment = booked[k % len(booked)]
-            start = self.clock.now() + timedelta(minutes=30 * (1 + (k * 7) % 500))
+            start = self.clock.now() + timedelta(minutes=30 * (1 + k % 80))
             status = (
                 self.doctor(appointment.specialist_id)
                 .post(
@@ -177,9 +177,9 @@ def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
     return Specialists(db, settings, users)
 
 
-CAPS = st.tuples(
-    st.one_of(st.none(), st.integers(0, 3)),
-    st.one_of(st.none(), st.sampled_from([0.5, 1.0, 1.5])),
+CAPS = st.tuples(  # small caps mostly: where a booking path that forgot them shows
+    st.sampled_from([None, 0, 1, 1, 2]),
+    st.sampled_from([None, 0.5, 0.5, 1.0]),
 )
 
 
@@ -209,7 +209,7 @@ def test_no_sequence_books_past_either_cap(
     @given(
         caps=st.lists(CAPS, min_size=len(ZONES), max_size=len(ZONES)),
         steps=st.lists(
-            st.tuples(st.sampled_from(STEPS), st.integers(0, 999)), min_size=1, max_size=8
+            st.tuples(st.sampled_from(STEPS), st.integers(0, 999)), min_size=3, max_size=8
         ),
     )
     def sequence(caps: list[tuple[int | None, float | None]], steps: list[tuple[str, int]]) -> None:
