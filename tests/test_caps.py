@@ -5,7 +5,7 @@ at accept; on both databases, the races synchronised with a barrier."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -19,6 +19,7 @@ from telemed.appointments.models import Appointment, AppointmentStatus
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.db import utcnow
 from telemed.directory.models import SpecialistProfile
+from telemed.directory.schemas import WindowIn
 from telemed.offers.models import OfferStatus
 from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
@@ -27,6 +28,7 @@ from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import ApiClient, ManualClock, Users, consult_payload
 from tests.process_helpers import join_all
+from tests.test_availability_grid import grid_form, post
 from tests.test_offers import due, state_of
 
 AVAILABILITY = "/api/v1/specialists/me/availability"
@@ -356,3 +358,27 @@ def test_a_cap_of_zero_refuses_everything_with_a_paused_message() -> None:
     why = caps.refusal(start, start + timedelta(minutes=30))
     assert why is not None
     assert "paused" in why
+
+
+def test_the_availability_page_refuses_to_remove_booked_hours_and_saves_a_zero_cap(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn, clock: ManualClock
+) -> None:
+    london = "Europe/London"
+    windows = [WindowIn(weekday=2, start=time(8), end=time(12))]  # Wednesdays
+    volunteer = specialists.make(time_zone=london, windows=windows)
+    clock.set(wednesday_morning(london) - timedelta(hours=1))  # 08:00 London
+    doctor = login(volunteer)
+    nurse = login(users.make(Role.clinician))
+    consult = nurse.post("/api/v1/consults", consult_payload()).json()["id"]
+    [offer] = offers_of(db, consult)
+    assert doctor.post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
+    before = doctor.get(AVAILABILITY).json()
+    refused = post(doctor, grid_form(doctor, ["0-0900"]))  # Mondays only
+    assert refused.status_code == 409
+    assert 'role="alert"' in refused.text
+    assert "reschedule or cancel it first" in refused.text
+    assert doctor.get(AVAILABILITY).json() == before
+    kept = ["2-0800", "2-0830", "2-0900", "2-0930", "2-1000", "2-1030", "2-1100", "2-1130"]
+    paused = post(doctor, grid_form(doctor, kept, weekly_cap="0"))
+    assert paused.status_code == 303, paused.text
+    assert doctor.get(AVAILABILITY).json()["weekly_cap"] == 0
