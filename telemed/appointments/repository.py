@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import and_, exists, func
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
-from telemed.consults.models import Consult
+from telemed.consults.models import Consult, ConsultState
+from telemed.offers.models import ConsultOffer, OfferStatus
+
+# (specialist id, consult id, start, end, firm): one consult a specialist holds in a week
+Holding = tuple[int, int, datetime, datetime, bool]
 
 
 def lock_user(session: Session, user_id: int) -> User | None:
@@ -156,3 +162,74 @@ def scheduled_started_by(session: Session, at: datetime) -> list[Appointment]:
             .order_by(col(Appointment.starts_at))
         )
     )
+
+
+def holdings(
+    session: Session, specialist_ids: Iterable[int], since: datetime, *, tentative: bool
+) -> list[Holding]:
+    """What counts against the specialists' weekly caps from ``since`` (see
+    ``appointments.caps``): every appointment not cancelled (where the session really is,
+    after any reschedule); every accepted offer whose consult has no appointment with them
+    (asynchronous, or live and waiting for a time; its offered slot, else the acceptance);
+    with ``tentative``, every open offer at its slot too."""
+    ids = list(specialist_ids)
+    if not ids:
+        return []
+    found: list[Holding] = [
+        (sid, cid, start, end, True)
+        for sid, cid, start, end in session.exec(
+            select(
+                Appointment.specialist_id,
+                Appointment.consult_id,
+                Appointment.starts_at,
+                Appointment.ends_at,
+            ).where(
+                col(Appointment.specialist_id).in_(ids),
+                col(Appointment.status) != AppointmentStatus.cancelled,
+                col(Appointment.starts_at) >= since,
+            )
+        )
+    ]
+    placed = func.coalesce(col(ConsultOffer.slot_start), col(ConsultOffer.responded_at))
+    no_appointment = ~exists().where(
+        and_(
+            col(Appointment.consult_id) == col(ConsultOffer.consult_id),
+            col(Appointment.specialist_id) == col(ConsultOffer.specialist_id),
+        )
+    )
+    accepted = session.exec(
+        select(
+            ConsultOffer.specialist_id,
+            ConsultOffer.consult_id,
+            placed,
+            func.coalesce(col(ConsultOffer.slot_end), placed),
+        )
+        .join(Consult, col(Consult.id) == col(ConsultOffer.consult_id))
+        .where(
+            col(ConsultOffer.specialist_id).in_(ids),
+            ConsultOffer.status == OfferStatus.accepted,
+            col(Consult.state) != ConsultState.cancelled,
+            no_appointment,
+            placed >= since,
+        )
+    )
+    found += [(sid, cid, start, end, True) for sid, cid, start, end in accepted]
+    if tentative:
+        offered = session.exec(
+            select(
+                ConsultOffer.specialist_id,
+                ConsultOffer.consult_id,
+                ConsultOffer.slot_start,
+                ConsultOffer.slot_end,
+            ).where(
+                col(ConsultOffer.specialist_id).in_(ids),
+                ConsultOffer.status == OfferStatus.open,
+                col(ConsultOffer.slot_start) >= since,
+            )
+        )
+        found += [
+            (sid, cid, start, end or start, False)
+            for sid, cid, start, end in offered
+            if start is not None
+        ]
+    return found

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from scheduling import SchedulingError
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role, User
-from telemed.appointments import auth, ics, notices, repository
+from telemed.appointments import auth, caps, ics, notices, repository
 from telemed.appointments.models import (
     Appointment,
     AppointmentChange,
@@ -225,11 +225,16 @@ def book(
     """Book ``[starts_at, ends_at)`` with the specialist for an ``accepted`` live consult
     (already locked by the caller) and move it to ``scheduled``. Does not commit: the
     caller's unit of work (e.g. accepting an offer) does. 409 when the specialist is booked
-    at that time, or the consult already has an appointment."""
+    at that time, the booking would pass a weekly cap in its week (``cap``, checked under
+    their row lock), or the consult already has an appointment."""
     if ends_at <= starts_at:
         raise ValidationFailed("an appointment must end after it starts", field="ends_at")
     if repository.active_for_consult(session, pk(consult)) is not None:
         raise Conflict(f"consult {consult.id} already has an appointment")
+    booked = session.get(User, specialist_id)
+    if booked is None:
+        raise NotFound(f"specialist {specialist_id} not found")
+    caps.ensure_fits(session, booked, consult, starts_at, ends_at, actor=actor, now=now)
     specialist = _check_free(session, specialist_id, starts_at, ends_at, viewer=actor)
     appointment = Appointment(
         consult_id=pk(consult),
@@ -276,13 +281,24 @@ def next_free_slot(
     now: datetime,
     slot_length: timedelta,
     horizon: timedelta = BOOKING_HORIZON,
+    *,
+    consult: Consult | None = None,
 ) -> tuple[datetime, datetime] | None:
     """The specialist's first slot of availability from ``now + MIN_LEAD`` that none of
-    their scheduled appointments overlaps, or None within ``horizon``."""
+    their scheduled appointments overlaps and that keeps its week within their caps
+    (``consult``, the one being booked, not counted), or None within ``horizon``."""
     user_id = pk(specialist)
     profile = directory.get_profile(session, user_id)
     if profile is None:
         return None
+    held = caps.held_by(
+        session,
+        [user_id],
+        now,
+        tentative=False,
+        exclude_consult_id=None if consult is None else pk(consult),
+    )
+    limits = caps.Caps.of(profile, specialist.timezone, held.get(user_id, []))
     try:
         availability = library_value(
             specialist.timezone,
@@ -295,7 +311,9 @@ def next_free_slot(
         return None
     taken = repository.scheduled_between(session, user_id, now, now + horizon)
     for slot in free:
-        if not any(a.starts_at < slot.end and a.ends_at > slot.start for a in taken):
+        if not any(
+            a.starts_at < slot.end and a.ends_at > slot.start for a in taken
+        ) and limits.fits(slot.start, slot.end):
             return slot.start, slot.end
     return None
 
@@ -312,15 +330,21 @@ def book_after_acceptance(
     settings: Settings,
 ) -> Appointment | None:
     """Called by the offers when a consult has just become ``accepted`` (same transaction):
-    a live consult is booked at ``slot`` (the offer's) or, without one or when it is
-    already over, at the specialist's next free slot. An asynchronous consult stays
-    ``accepted``; so does a live one when the specialist has no free slot (recorded on the
-    consult: a time is then booked from the consult page)."""
+    a live consult is booked at ``slot`` (the offer's) or, without one or when it has
+    already begun, at the specialist's next free slot within their caps (there is no
+    "start now": an offer for 08:00 accepted at 08:20 books the next free slot). An
+    asynchronous consult stays ``accepted``; so does a live one when the specialist has no
+    free slot (recorded on the consult: a time is then booked from the consult page).
+    Either way the consult counts against the specialist's caps, at the offered slot
+    (else now): 409 ``cap`` when that week is full."""
+    held_at = (slot[0], slot[1]) if slot is not None else (now, now)
     if not is_live(consult):
+        caps.ensure_fits(session, specialist, consult, *held_at, actor=actor, now=now)
         return None
-    if slot is None or slot[1] <= now:
-        slot = next_free_slot(session, specialist, now, slot_length)
+    if slot is None or slot[0] <= now:
+        slot = next_free_slot(session, specialist, now, slot_length, consult=consult)
     if slot is None:
+        caps.ensure_fits(session, specialist, consult, *held_at, actor=actor, now=now)
         consults.record_fact(
             session,
             consult,
@@ -340,6 +364,15 @@ def book_after_acceptance(
         now=now,
         settings=settings,
     )
+
+
+def booked_times(
+    session: Session, specialist: User, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Start and end of the specialist's scheduled appointments not over yet: what their
+    availability may not be removed from under (``directory.service.set_availability``)."""
+    taken = repository.scheduled_between(session, pk(specialist), now, now + timedelta(days=400))
+    return [(a.starts_at, a.ends_at) for a in taken]
 
 
 def assigned_specialist(session: Session, consult: Consult) -> User | None:
@@ -452,6 +485,9 @@ def reschedule(
             raise ValidationFailed("that is the appointment's current time", field="starts_at")
         old = (appointment.starts_at, appointment.ends_at)
         ends_at = starts_at + (appointment.ends_at - appointment.starts_at)
+        specialist = session.get(User, appointment.specialist_id)
+        assert specialist is not None
+        caps.ensure_fits(session, specialist, consult, starts_at, ends_at, actor=user, now=now)
         _check_free(
             session,
             appointment.specialist_id,

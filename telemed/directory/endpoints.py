@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from telemed.accounts.models import User
+from telemed.appointments import service as appointments
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
 from telemed.directory import auth, service
 from telemed.directory.models import VerificationStatus
@@ -70,8 +71,10 @@ def set_my_availability(
     body: AvailabilityIn, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> AvailabilityPublic:
     """Replace your availability. Overlapping or inverted windows, windows off the slot
-    grid and inverted leave are refused (422 naming the field)."""
-    return service.set_availability(db, settings, user, body, now)
+    grid and inverted leave are refused (422 naming the field); removing the hours under a
+    booked appointment too (409 ``weekly``, nothing saved)."""
+    booked = appointments.booked_times(db, user, now)
+    return service.set_availability(db, settings, user, body, now, booked=booked)
 
 
 @router.get("/specialists/me/slots", responses=ERRORS)

@@ -24,6 +24,18 @@ def get_profile(session: Session, user_id: int) -> SpecialistProfile | None:
     return session.get(SpecialistProfile, user_id)
 
 
+def lock_profile(session: Session, user_id: int) -> SpecialistProfile | None:
+    """The profile, freshly read and row-locked until the transaction ends (PostgreSQL;
+    SQLite transactions hold the database write lock already): every check of a weekly cap
+    and the booking or offer that follows it queue here, one specialist at a time."""
+    return session.exec(
+        select(SpecialistProfile)
+        .where(SpecialistProfile.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def specialties_of(session: Session, user_ids: Iterable[int]) -> dict[int, list[str]]:
     rows = rows_grouped_by(
         session, SpecialistSpecialty, "user_id", user_ids, col(SpecialistSpecialty.specialty_code)

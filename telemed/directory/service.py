@@ -7,7 +7,8 @@ verification queue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError as PydanticValidationError
@@ -33,6 +34,7 @@ from telemed.directory.schemas import (
 )
 from telemed.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from telemed.settings import Settings
+from telemed.timefmt import local
 
 REVERIFY_WITHIN = timedelta(days=30)
 
@@ -316,13 +318,69 @@ def get_availability(session: Session, user: User) -> AvailabilityPublic:
     return AvailabilityPublic(**data.model_dump(), time_zone=user.timezone)
 
 
+Booked = Sequence[tuple[datetime, datetime]]
+
+
+def _ensure_keeps_booked(
+    session: Session,
+    settings: Settings,
+    user: User,
+    zone: str,
+    data: AvailabilityIn,
+    booked: Booked,
+    now: datetime,
+) -> None:
+    """Refuse (409 ``weekly``, the attempt audited) new availability that removes the hours
+    under a booked appointment: one the old availability covered and the new one does not.
+    The appointment is kept and nothing is saved; the specialist reschedules or cancels it
+    first. Away and the minimum notice are left aside (they stop new offers only); an
+    appointment booked outside the hours (by hand, by phone) never was under them."""
+    ahead = [(start, end) for start, end in booked if end > now]
+    if not ahead:
+        return
+    user_id = pk(user)
+    length = timedelta(minutes=settings.slot_minutes)
+    horizon = max(end for _, end in ahead) - now + length
+    stored = library_value(
+        user.timezone,
+        get_profile(session, user_id),
+        repository.windows_of(session, [user_id]).get(user_id, []),
+        repository.exceptions_of(session, [user_id]).get(user_id, []),
+    )
+    new = validated_availability(zone, data, length)
+    covered = [
+        slots(replace(a, away=False, min_notice=timedelta(0)), now, horizon, length)
+        for a in (stored, new)
+    ]
+    for start, end in sorted(ahead):
+        before, after = (any(s.start < end and start < s.end for s in c) for c in covered)
+        if before and not after:
+            message = (
+                f"you have an appointment on {local(start, user.timezone)} in the hours you "
+                "removed; reschedule or cancel it first, or keep those hours"
+            )
+            audit.record_refusal(
+                session, user, "availability", user_id, detail=f"conflict: {message}"
+            )
+            raise Conflict(message, field="weekly")
+
+
 def set_availability(
-    session: Session, settings: Settings, user: User, data: AvailabilityIn, now: datetime
+    session: Session,
+    settings: Settings,
+    user: User,
+    data: AvailabilityIn,
+    now: datetime,
+    *,
+    booked: Booked = (),
 ) -> AvailabilityPublic:
-    """Replace the specialist's availability after the scheduling library's checks."""
+    """Replace the specialist's availability after the scheduling library's checks; never
+    from under ``booked`` appointments (their start and end, given by the caller: the
+    directory knows nothing of appointments)."""
     user_id = auth.ensure_specialist(user)
     profile = get_profile(session, user_id)
     validated_availability(user.timezone, data, timedelta(minutes=settings.slot_minutes))
+    _ensure_keeps_booked(session, settings, user, user.timezone, data, booked, now)
     windows, exceptions = rows_of(user_id, data)
     repository.replace_availability(session, user_id, windows, exceptions)
     profile.weekly_cap = data.weekly_cap
@@ -345,6 +403,8 @@ def save_availability(
     data: AvailabilityIn,
     time_zone: str,
     now: datetime,
+    *,
+    booked: Booked = (),
 ) -> User:
     """Replace the specialist's availability and, when ``time_zone`` is another zone, move
     the profile to it first (the windows keep their clock times, now read in the new zone).
@@ -353,6 +413,7 @@ def save_availability(
     with session.begin_nested():
         zone = check_zone(time_zone)
         validated_availability(zone, data, timedelta(minutes=settings.slot_minutes))
+        _ensure_keeps_booked(session, settings, user, zone, data, booked, now)
         saver = user if zone == user.timezone else _move_zone(session, user, zone, now)
         set_availability(session, settings, saver, data, now)
     return saver

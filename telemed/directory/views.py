@@ -19,6 +19,7 @@ from scheduling import TimeSlot
 from scheduling.availability import first_instant
 from telemed.accounts.models import User
 from telemed.accounts.security import new_token, token_digest, tokens_equal
+from telemed.appointments import service as appointments
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import Language
 from telemed.deps import (
@@ -278,7 +279,10 @@ async def availability_submit(
         if source not in ("grid", "text"):
             raise forms.FormErrors({"__all__": f"unknown source of windows {source[:20]!r}"})
         data, window_fields, _ = forms.to_availability(values, sent if source == "grid" else None)
-        saver = service.save_availability(db, settings, user, data, values["time_zone"], now)
+        booked = appointments.booked_times(db, user, now)
+        saver = service.save_availability(
+            db, settings, user, data, values["time_zone"], now, booked=booked
+        )
     except forms.FormErrors as exc:
         return _availability_page(
             request,
@@ -293,7 +297,7 @@ async def availability_submit(
             status=422,
         )
     except TelemedError as exc:
-        if exc.status_code != 422:
+        if exc.status_code not in (409, 422):  # 409: hours under a booked appointment
             raise
         errors = {forms.error_field(exc.field, window_fields): exc.message}
         return _availability_page(
@@ -306,7 +310,7 @@ async def availability_submit(
             errors,
             now=now,
             show_all=show_all,
-            status=422,
+            status=exc.status_code,
         )
     if saver.timezone != user.timezone:
         # The page's zone comes from the session's user: forget the remembered one.

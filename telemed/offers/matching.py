@@ -2,7 +2,11 @@
 
 Eligibility is the library's (:func:`scheduling.eligible`): verified and unexpired, the
 specialty and language, a slot before the deadline, not offered this consult before; on
-top, the directory's "away" switch and weekly cap are applied while building the data.
+top, the directory's "away" switch and weekly caps are applied while building the data:
+a slot is offered only if one more consult there keeps *its* week (the specialist's ISO
+week of the slot) within both caps, counting open offers as tentative load
+(``appointments.caps``). The offers service checks the choice again under the
+specialist's row lock before it makes the offer.
 """
 
 from __future__ import annotations
@@ -19,14 +23,13 @@ from scheduling import (
     Specialist,
     TimeSlot,
     Urgency,
-    WeeklyCap,
     eligible,
-    fits_weekly_cap,
     greedy_assign,
     iso_week,
     optimise_assign,
 )
 from telemed.accounts.models import User
+from telemed.appointments import caps
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.directory import repository as directory
@@ -74,7 +77,7 @@ def build(session: Session, consult: Consult, now: datetime, policy: OfferPolicy
     specialties = directory.specialties_of(session, ids)
     windows = directory.windows_of(session, ids)
     exceptions = directory.exceptions_of(session, ids)
-    accepted = repository.accepted_since(session, ids, now - timedelta(days=8))
+    held = caps.held_by(session, ids, now, tentative=True, exclude_consult_id=pk(consult))
     booked = repository.booked_slot_starts(session, ids, now)
     booked_times = repository.booked_times(session, ids, now - timedelta(days=8))
     plain_slots: list[Slot] = []
@@ -82,24 +85,7 @@ def build(session: Session, consult: Consult, now: datetime, policy: OfferPolicy
     users: dict[str, User] = {}
     for profile, user in found:
         key = str(profile.user_id)
-        week = iso_week(now, user.timezone)
-        load = sum(
-            1
-            for offer in accepted
-            if offer.specialist_id == profile.user_id
-            and offer.responded_at is not None
-            and iso_week(offer.responded_at, user.timezone) == week
-        )
-        specialists.append(
-            Specialist(
-                id=key,
-                specialties=frozenset(specialties.get(profile.user_id, [])),
-                languages=frozenset(profile.language_codes),
-                cap=NO_CAP if profile.weekly_cap is None else profile.weekly_cap,
-                load=load,
-                verified=is_eligible(profile, now.date()),
-            )
-        )
+        limits = caps.Caps.of(profile, user.timezone, held.get(profile.user_id, []))
         users[key] = user
         try:
             availability = library_value(
@@ -114,15 +100,33 @@ def build(session: Session, consult: Consult, now: datetime, policy: OfferPolicy
         taken = [TimeSlot(a, b) for a, b in booked_times.get(profile.user_id, [])]
         # An appointment moved off the slot grid still blocks every slot it overlaps.
         free = [s for s in free if not any(s.start < t.end and t.start < s.end for t in taken)]
-        if profile.weekly_cap_minutes is not None:
-            cap = WeeklyCap(max_duration=timedelta(minutes=profile.weekly_cap_minutes))
-            free = [s for s in free if fits_weekly_cap(cap, taken, s, user.timezone)]
+        free = [s for s in free if (profile.user_id, s.start) not in booked]
+        free = [s for s in free if limits.fits(s.start, s.end)]
+        specialists.append(
+            Specialist(
+                id=key,
+                specialties=frozenset(specialties.get(profile.user_id, [])),
+                languages=frozenset(profile.language_codes),
+                cap=NO_CAP if profile.weekly_cap is None else profile.weekly_cap,
+                load=_load(limits, free, user.timezone),
+                verified=is_eligible(profile, now.date()),
+            )
+        )
         plain_slots += [
             Slot(id=f"{key}@{s.start.isoformat()}", specialist_id=key, start=s.start, end=s.end)
             for s in free
-            if (profile.user_id, s.start) not in booked
         ]
     return Instance(request, plain_slots, specialists, users)
+
+
+def _load(limits: caps.Caps, free: list[TimeSlot], zone: str) -> int:
+    """The load the library sees: consults held in the week of the earliest slot left (the
+    weeks' caps are applied to the slots already, so it has room there); with no slot
+    left, the cap itself (nothing remains)."""
+    if not free:
+        return NO_CAP if limits.max_consults is None else limits.max_consults
+    consults, _ = limits.usage(iso_week(free[0].start, zone))
+    return consults if limits.max_consults is None else min(consults, limits.max_consults - 1)
 
 
 def best(instance: Instance) -> list[Candidate]:

@@ -104,23 +104,6 @@ def previously_offered(session: Session, consult_id: int) -> set[int]:
     )
 
 
-def accepted_since(
-    session: Session, specialist_ids: Iterable[int], since: datetime
-) -> list[ConsultOffer]:
-    ids = list(specialist_ids)
-    if not ids:
-        return []
-    return list(
-        session.exec(
-            select(ConsultOffer).where(
-                col(ConsultOffer.specialist_id).in_(ids),
-                ConsultOffer.status == OfferStatus.accepted,
-                col(ConsultOffer.responded_at) >= since,
-            )
-        )
-    )
-
-
 def booked_slot_starts(
     session: Session, specialist_ids: Iterable[int], since: datetime
 ) -> set[tuple[int, datetime]]:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
+from telemed.appointments import caps
 from telemed.appointments import service as appointments
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
@@ -112,18 +113,15 @@ def offer_requested(
     if now + expiry > deadline:
         _escalate(session, consult, "the deadline is at risk", now)
         return []
-    emergency = consult.urgency == Urgency.emergency
-    chosen: list[matching.Candidate]
+    chosen: list[matching.Candidate] = []
     on_call = oncall.emergency_first(session, consult, failures, now, policy.oncall)
     if on_call and policy.oncall is not None:  # whoever is on call first, for a short window
-        expiry = policy.oncall.answer_window
-        chosen = [matching.Candidate(u, now, now + policy.slot_length) for u in on_call]
-    elif planned is not None and consult.id in planned and not emergency:
-        choice = planned[consult.id]
-        chosen = [] if choice is None else [choice]
-    else:
-        instance = matching.build(session, consult, now, policy)
-        chosen = matching.everyone(instance) if emergency else matching.best(instance)
+        slots = [matching.Candidate(u, now, now + policy.slot_length) for u in on_call]
+        chosen = _within_caps(session, consult, slots, now)
+        if chosen:
+            expiry = policy.oncall.answer_window
+    if not chosen:
+        chosen = _choose(session, consult, now, policy, planned)
     if not chosen:
         waiting_since = consult.state_changed_at
         if now - waiting_since >= expiry:
@@ -161,6 +159,48 @@ def offer_requested(
         offers.append(offer)
     session.flush()
     return offers
+
+
+def _choose(
+    session: Session,
+    consult: Consult,
+    now: datetime,
+    policy: OfferPolicy,
+    planned: dict[int, matching.Candidate | None] | None,
+) -> list[matching.Candidate]:
+    """The candidates to offer the consult to, each checked again under their profile row
+    lock against their weekly caps with every open offer counted (``appointments.caps``):
+    a batch's earlier offer or a concurrent run may have filled the week since the choice
+    was made. A choice that no longer fits is made again, once, counting them."""
+    emergency = consult.urgency == Urgency.emergency
+    chosen: list[matching.Candidate]
+    if planned is not None and consult.id in planned and not emergency:
+        choice = planned[consult.id]
+        chosen = [] if choice is None else [choice]
+    else:
+        instance = matching.build(session, consult, now, policy)
+        chosen = matching.everyone(instance) if emergency else matching.best(instance)
+    kept = _within_caps(session, consult, chosen, now)
+    if kept or not chosen or emergency:
+        return kept
+    return _within_caps(
+        session, consult, matching.best(matching.build(session, consult, now, policy)), now
+    )
+
+
+def _within_caps(
+    session: Session, consult: Consult, chosen: list[matching.Candidate], now: datetime
+) -> list[matching.Candidate]:
+    """The candidates whose slot still fits their caps, their rows locked in id order (one
+    order: two runs offering to the same specialists queue rather than deadlock)."""
+    kept = []
+    for candidate in sorted(chosen, key=lambda c: pk(c.user)):
+        limits = caps.lock(
+            session, candidate.user, now, tentative=True, exclude_consult_id=pk(consult)
+        )
+        if limits is None or limits.fits(candidate.slot_start, candidate.slot_end):
+            kept.append(candidate)
+    return kept
 
 
 def _own_open_offer(
