@@ -28,6 +28,11 @@ class Pruning:
     :mod:`scheduling.chains` instead, which give it *all* its eligible slots; only the others
     (requests that exclude specialists, odd timestamps) then use pruned direct arcs.
     ``chain_step`` trades chain length against direct arcs inside the chains (see there).
+
+    ``repairs`` bounds the repair passes of :func:`scheduling.flow.optimise_pairs`: a request
+    pruning left unassigned while it has eligible slots outside its arcs is solved again on
+    its full candidate set, so pruning never leaves waiting a request it could serve
+    through a free slot.
     """
 
     k: int = 8
@@ -35,6 +40,7 @@ class Pruning:
     tail: int = 8
     chains: bool = True
     chain_step: int = 32
+    repairs: int = 2
 
 
 def ragged(starts: I64, counts: I64) -> tuple[I64, I64]:
@@ -104,14 +110,16 @@ def _unique_pairs(problem: MatchingProblem, rows: list[I64], cols: list[I64]) ->
     return _drop_excluded(problem, keys // n_slots, keys % n_slots)
 
 
-def exact_arcs(problem: MatchingProblem) -> tuple[I64, I64]:
-    """Every eligible (request index, slot index) pair."""
+def exact_arcs(problem: MatchingProblem, which: BOOL | None = None) -> tuple[I64, I64]:
+    """Every eligible (request index, slot index) pair, of the requests in ``which`` (all)."""
     rows: list[I64] = []
     cols: list[I64] = []
     for g, group in enumerate(problem.groups):
         members = members_of(problem, g)
         if members is None:
             continue
+        if which is not None:
+            members = members[which[members]]
         bound = bounds(problem, g, members)
         index, position = ragged(np.zeros_like(bound), bound)
         rows.append(members[index])

@@ -103,11 +103,37 @@ def solve(
 def optimise_pairs(
     problem: MatchingProblem, pruning: Pruning, greedy_slot: I64, greedy_position: I64
 ) -> list[tuple[int, int]]:
-    """The optimiser's (request, slot) pairs, given the greedy pass that seeds pruning."""
+    """The optimiser's (request, slot) pairs, given the greedy pass that seeds pruning.
+
+    Then the repair pass: pruning may have cut a request off from the only slots still free
+    for it (typically a request that excludes the specialists already offered it, whose
+    cheapest slots the others take). Every request left unassigned while it has an eligible
+    slot outside its pruned arcs gets its *full* candidate set, and the batch is solved
+    again, until no such request is left (at most ``pruning.repairs`` times). The second
+    solve still contains the first solution, so repair never costs more; in the usual batch
+    nobody qualifies and it costs one check.
+    """
     no_chains = np.zeros(len(problem.requests), dtype=bool)
     mask = chainable(problem) if pruning.chains else no_chains
     requests, slots = pruned_arcs(problem, pruning, greedy_slot, greedy_position, ~mask)
-    return solve(problem, requests, slots, mask, pruning.chain_step)
+    pairs = solve(problem, requests, slots, mask, pruning.chain_step)
+    widened = np.zeros(len(problem.requests), dtype=bool)
+    for _ in range(pruning.repairs):
+        waiting = ~mask & ~widened
+        waiting[[r for r, _ in pairs]] = False
+        if not waiting.any():
+            break
+        full_requests, full_slots = exact_arcs(problem, waiting)
+        had = np.bincount(requests[waiting[requests]], minlength=len(problem.requests))
+        wider = np.bincount(full_requests, minlength=len(problem.requests)) > had
+        if not wider.any():
+            break
+        widened |= wider
+        old, new = ~wider[requests], wider[full_requests]
+        requests = np.concatenate([requests[old], full_requests[new]])
+        slots = np.concatenate([slots[old], full_slots[new]])
+        pairs = solve(problem, requests, slots, mask, pruning.chain_step)
+    return pairs
 
 
 def exact_pairs(problem: MatchingProblem) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -108,9 +109,11 @@ def greedy_assign(
     slots: Sequence[Slot],
     specialists: Sequence[Specialist],
     costs: CostModel | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Matching:
     """Greedy baseline from plain data."""
-    return greedy(MatchingProblem(requests, slots, specialists, costs))
+    return greedy(MatchingProblem(requests, slots, specialists, costs, now=now))
 
 
 def optimise_assign(
@@ -120,9 +123,10 @@ def optimise_assign(
     costs: CostModel | None = None,
     *,
     pruning: Pruning | None = None,
+    now: datetime | None = None,
 ) -> Matching:
     """Pruned min-cost assignment from plain data."""
-    return optimise(MatchingProblem(requests, slots, specialists, costs), pruning)
+    return optimise(MatchingProblem(requests, slots, specialists, costs, now=now), pruning)
 
 
 def exact_assign(
@@ -130,9 +134,11 @@ def exact_assign(
     slots: Sequence[Slot],
     specialists: Sequence[Specialist],
     costs: CostModel | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Matching:
     """Exact min-cost assignment from plain data (small instances)."""
-    return exact(MatchingProblem(requests, slots, specialists, costs))
+    return exact(MatchingProblem(requests, slots, specialists, costs, now=now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,16 +220,18 @@ def check_assignments(
     requests: Sequence[Request],
     slots: Sequence[Slot],
     specialists: Sequence[Specialist],
+    *,
+    now: datetime | None = None,
 ) -> None:
     """Raise :class:`InvalidAssignmentError` unless every hard constraint holds.
 
-    Each request at most once, every pair eligible, no slot above its capacity, no
-    specialist above ``cap - load``. The application can call it before publishing offers;
-    the property tests call it on every generated instance.
+    Each request at most once, every pair eligible (at ``now``: no slot that has begun), no
+    slot above its capacity, no specialist above ``cap - load``. The application can call it
+    before publishing offers; the property tests call it on every generated instance.
     """
     rows = _lookup(assignments, requests, slots, specialists)
     for request, slot, specialist in rows:
-        if not eligible(request, slot, specialist):
+        if not eligible(request, slot, specialist, now):
             raise InvalidAssignmentError(
                 f"request {request.id!r} is not eligible for slot {slot.id!r}"
             )
