@@ -19,6 +19,7 @@ import numpy as np
 
 from scheduling.candidates import Pruning
 from scheduling.errors import InvalidAssignmentError
+from scheduling.fairness import FairnessRule, balance_pairs, gini
 from scheduling.flow import exact_pairs, optimise_pairs
 from scheduling.greedy import greedy_choice
 from scheduling.model import (
@@ -36,6 +37,7 @@ __all__ = [
     "Assignment",
     "CostBreakdown",
     "CostModel",
+    "FairnessRule",
     "Matching",
     "MatchingProblem",
     "Pruning",
@@ -43,6 +45,7 @@ __all__ = [
     "Slot",
     "Specialist",
     "Urgency",
+    "balance",
     "check_assignments",
     "cost_breakdown",
     "eligible",
@@ -50,6 +53,7 @@ __all__ = [
     "exact_assign",
     "greedy",
     "greedy_assign",
+    "load_gini",
     "optimise",
     "optimise_assign",
     "total_cost",
@@ -102,6 +106,37 @@ def exact(problem: MatchingProblem) -> Matching:
     measuring the optimality gap of :func:`optimise`.
     """
     return _matching(problem, exact_pairs(problem))
+
+
+def balance(
+    problem: MatchingProblem, matching: Matching, rule: FairnessRule | None = None
+) -> Matching:
+    """The fairness rule of :mod:`scheduling.fairness` applied to a matching of ``problem``.
+
+    Same requests served, same hard constraints; only who serves them (and a bounded wait)
+    changes. Returns a new :class:`Matching`.
+    """
+    pairs = [
+        (problem.request_index[a.request_id], problem.slot_index[a.slot_id])
+        for a in matching.assignments
+    ]
+    return _matching(problem, balance_pairs(problem, pairs, rule or FairnessRule()))
+
+
+def load_gini(problem: MatchingProblem, matching: Matching) -> float:
+    """Gini coefficient of this week's load (``load`` plus this batch) over the eligible
+    specialists: verified, under cap and holding at least one slot."""
+    load = problem.load.copy()
+    for a in matching.assignments:
+        load[problem.specialist_index[a.specialist_id]] += 1
+    has_slot = np.zeros(len(problem.specialists), dtype=bool)
+    has_slot[problem.slot_specialist] = True
+    eligible_ones = [
+        int(load[i])
+        for i, p in enumerate(problem.specialists)
+        if p.verified and p.remaining > 0 and has_slot[i]
+    ]
+    return gini(eligible_ones)
 
 
 def greedy_assign(

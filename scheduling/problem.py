@@ -132,6 +132,7 @@ class MatchingProblem:
         self.created: I64 = np.array([micros(r.created_at) for r in self.requests], dtype=np.int64)
         self.deadline: I64 = np.array([micros(r.deadline) for r in self.requests], dtype=np.int64)
         self.weight: I64 = np.array([weights[r.urgency] for r in self.requests], dtype=np.int64)
+        self.rank: I64 = np.array([r.urgency.rank for r in self.requests], dtype=np.int64)
         self.horizon = batch_horizon(self.requests)
         self.unassigned_cost: I64 = np.array(
             [self.costs.unassigned_cost(r, self.horizon) for r in self.requests], dtype=np.int64
