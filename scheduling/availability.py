@@ -5,24 +5,27 @@ platform stores and compares instants in UTC. So availability is *declared* in l
 *expanded* day by day in the specialist's IANA zone; a window therefore keeps its wall-clock
 hours on both sides of a daylight-saving change and moves in UTC instead.
 
-How a wall-clock time becomes an instant
-----------------------------------------
-Every window boundary ``T`` on a local date maps to the **first instant at which the wall
-clock reads ``T`` or later**. One rule covers all three cases:
+The clock-change rule
+---------------------
+A window means the **wall-clock hours it names**, and each wall-clock slot in it is offered
+**once**. Slots sit on the local grid from the window's start (which is on the grid from
+local midnight, see :func:`slot_minutes`): a 45-minute pattern from 00:00 gives 00:00, 00:45,
+01:30, 02:15 ... whatever the offset does in between. For each wall-clock slot start:
 
-* an ordinary time maps to its only instant;
-* an *ambiguous* time (the repeated hour when clocks go back) maps to its first occurrence,
-  i.e. what a person means by "from 01:00" or "until 01:30";
-* a *nonexistent* time (the hour skipped when clocks go forward) maps to the moment the clock
-  jumps past it.
+* an ordinary time is its only instant, and the slot lasts its real length;
+* on a **fall-back** night (the hour that repeats) the slot is offered at its **first
+  occurrence**, the one in summer time, which is what a person means by "01:30" before the
+  clock has gone back; the second pass of the repeated wall times yields no slots. London on
+  25 October 2026: a window 01:30-02:00 gives one slot, 01:30 BST (00:30 UTC), not three;
+* on a **spring-forward** night the missing wall times yield no slots: a slot whose start
+  does not exist, or whose span reaches into the skipped time, is not offered. London on
+  29 March 2026: a window 00:00-03:00 gives 00:00, 00:30, 02:00, 02:30 (two real hours);
+* half-hour changes (Lord Howe Island, Australia/Lord_Howe) follow the same rule.
 
-A window ``[start, end)`` is the real-time span between those two instants, cut into slots of
-a fixed length from its start. Consequences, all deliberate: a window spanning the skipped
-hour is one hour shorter in real time (its slots skip the missing wall times), a window
-spanning the repeated hour is one hour longer (the wall clock shows those times twice and both
-passes are offered, each once), a window lying wholly inside the skipped hour is empty. Because
-the mapping never decreases, disjoint local windows give disjoint UTC spans: no slot is ever
-produced twice.
+So a night's real hours never exceed the wall-clock hours declared, no slot starts at a wall
+time before the window's start, slot starts never drift off the grid, and because starts are
+first occurrences in wall-clock order, slots never overlap and none is produced twice. The
+availability page says the same in one sentence to the specialist.
 """
 
 from __future__ import annotations
@@ -252,8 +255,9 @@ def _check_grid(availability: Availability, minutes: int) -> None:
 def first_instant(local: datetime, zone: ZoneInfo) -> datetime:
     """The first UTC instant at which the wall clock in ``zone`` reads ``local`` or later.
 
-    ``local`` is naive. See the module docstring for why this single rule is the one used for
-    both ends of every window.
+    ``local`` is naive: an ambiguous time maps to its first occurrence, a skipped one to the
+    moment the clock jumps past it. Pages use it to place a local day on the UTC axis;
+    :func:`expand` uses :func:`wall_slot`, which refuses skipped times instead.
     """
     candidates = [local.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)]
     existing = [u for u in candidates if u.astimezone(zone).replace(tzinfo=None) == local]
@@ -270,6 +274,26 @@ def first_instant(local: datetime, zone: ZoneInfo) -> datetime:
         else:
             before = middle
     return after
+
+
+def wall_slot(local: datetime, zone: ZoneInfo, length: timedelta) -> TimeSlot | None:
+    """The slot the wall clock names at ``local`` (naive), or ``None`` if it must not exist.
+
+    The clock-change rule of the module docstring: the first occurrence of an ambiguous
+    start, nothing for a start the clock skips, nothing for a slot whose span reaches into a
+    skipped time (the offset grows inside it), so a skipped hour yields no slots at all.
+    """
+    begin = local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if begin.astimezone(zone).replace(tzinfo=None) != local:
+        return None  # skipped by a spring-forward change
+    finish = begin + length
+    last = (finish - _MICROSECOND).astimezone(zone).utcoffset()
+    if last is not None and last > (begin.astimezone(zone).utcoffset() or timedelta(0)):
+        return None  # the clock jumps forward inside the slot
+    return TimeSlot(begin, finish)
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -300,7 +324,11 @@ def expand(
 ) -> list[TimeSlot]:
     """Concrete UTC slots offered between ``now + min_notice`` and ``now + horizon``.
 
-    A slot is kept only if it lies entirely inside that range. An ``away`` specialist offers
+    Each window is cut into wall-clock slots on its local grid and each becomes one UTC
+    slot by the clock-change rule (module docstring, :func:`wall_slot`): the repeated hour
+    of a fall-back night once, at its first occurrence; the skipped hour of a
+    spring-forward night not at all. A slot is kept only if it lies entirely inside the
+    range. An ``away`` specialist offers
     nothing (the switch keeps their windows for when they come back). Slots are sorted and
     unique; their ``start``/``end`` are aware datetimes in UTC.
     """
@@ -324,13 +352,10 @@ def expand(
     while day <= last_day:
         midnight = datetime.combine(day, time(0))
         for start, end in local_spans(availability, day):
-            begin = first_instant(midnight + timedelta(minutes=start), zone)
-            finish = first_instant(midnight + timedelta(minutes=end), zone)
-            cursor = begin
-            while cursor + step <= finish:
-                if cursor >= earliest and cursor + step <= latest:
-                    slots.append(TimeSlot(cursor, cursor + step))
-                cursor += step
+            for minute in range(start, end - minutes + 1, minutes):
+                slot = wall_slot(midnight + timedelta(minutes=minute), zone, step)
+                if slot is not None and slot.start >= earliest and slot.end <= latest:
+                    slots.append(slot)
         day += timedelta(days=1)
     return slots
 

@@ -28,6 +28,11 @@ class Pruning:
     :mod:`scheduling.chains` instead, which give it *all* its eligible slots; only the others
     (requests that exclude specialists, odd timestamps) then use pruned direct arcs.
     ``chain_step`` trades chain length against direct arcs inside the chains (see there).
+
+    ``repairs`` (0 or 1) switches the repair check of :func:`scheduling.flow.optimise_pairs`:
+    when pruning has left a request waiting that a free slot (or a less urgent holder's
+    slot) could serve, the batch is solved again with every eligible arc, so pruning never
+    leaves waiting a request the exact solver serves.
     """
 
     k: int = 8
@@ -35,6 +40,7 @@ class Pruning:
     tail: int = 8
     chains: bool = True
     chain_step: int = 32
+    repairs: int = 1
 
 
 def ragged(starts: I64, counts: I64) -> tuple[I64, I64]:
@@ -86,12 +92,12 @@ def _cheapest_counts(
 def _drop_excluded(problem: MatchingProblem, requests: I64, slots: I64) -> tuple[I64, I64]:
     if not problem.excluded or len(requests) == 0:
         return requests, slots
-    owners = problem.slot_specialist[slots]
-    keep = np.ones(len(requests), dtype=bool)
-    flagged = np.isin(requests, np.fromiter(problem.excluded, dtype=np.int64))
-    for arc in np.flatnonzero(flagged).tolist():
-        if int(owners[arc]) in problem.excluded[int(requests[arc])]:
-            keep[arc] = False
+    n_spec = len(problem.specialists)
+    banned = np.array(
+        [r * n_spec + p for r, specialists in problem.excluded.items() for p in specialists],
+        dtype=np.int64,
+    )
+    keep = ~np.isin(requests * n_spec + problem.slot_specialist[slots], banned)
     return requests[keep], slots[keep]
 
 
@@ -104,14 +110,16 @@ def _unique_pairs(problem: MatchingProblem, rows: list[I64], cols: list[I64]) ->
     return _drop_excluded(problem, keys // n_slots, keys % n_slots)
 
 
-def exact_arcs(problem: MatchingProblem) -> tuple[I64, I64]:
-    """Every eligible (request index, slot index) pair."""
+def exact_arcs(problem: MatchingProblem, which: BOOL | None = None) -> tuple[I64, I64]:
+    """Every eligible (request index, slot index) pair, of the requests in ``which`` (all)."""
     rows: list[I64] = []
     cols: list[I64] = []
     for g, group in enumerate(problem.groups):
         members = members_of(problem, g)
         if members is None:
             continue
+        if which is not None:
+            members = members[which[members]]
         bound = bounds(problem, g, members)
         index, position = ragged(np.zeros_like(bound), bound)
         rows.append(members[index])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from scheduling.candidates import Pruning, exact_arcs, pruned_arcs, ragged
+from scheduling.candidates import Pruning, bounds, exact_arcs, members_of, pruned_arcs, ragged
 from scheduling.chains import Network, add_chains, chainable, unpack
 from scheduling.errors import SolverError
 from scheduling.problem import BOOL, I64, MatchingProblem
@@ -103,11 +103,69 @@ def solve(
 def optimise_pairs(
     problem: MatchingProblem, pruning: Pruning, greedy_slot: I64, greedy_position: I64
 ) -> list[tuple[int, int]]:
-    """The optimiser's (request, slot) pairs, given the greedy pass that seeds pruning."""
+    """The optimiser's (request, slot) pairs, given the greedy pass that seeds pruning.
+
+    Then the repair check: pruning may have cut a request off from the only slots it could
+    have had (typically a request that excludes the specialists already offered it, whose
+    cheapest slots the others take). A request left unassigned while one of its eligible
+    slots is free in the solution (room in the slot, its specialist under cap) or held by a
+    less urgent request, or while its group still has a free slot some request of the group
+    could take (one could move there and leave it theirs), may be a request pruning cost. The
+    batch is then solved again with *every* eligible arc for the requests outside the
+    chains; the chains are exact already, so that second solve is the exact optimum. When
+    nobody qualifies (the usual batch, even one with more demand than supply) the check is a
+    vectorised pass. ``pruning.repairs = 0`` switches it off (for comparison).
+    """
     no_chains = np.zeros(len(problem.requests), dtype=bool)
     mask = chainable(problem) if pruning.chains else no_chains
     requests, slots = pruned_arcs(problem, pruning, greedy_slot, greedy_position, ~mask)
-    return solve(problem, requests, slots, mask, pruning.chain_step)
+    pairs = solve(problem, requests, slots, mask, pruning.chain_step)
+    if pruning.repairs and _pruning_cost_a_request(problem, pairs, ~mask):
+        requests, slots = exact_arcs(problem, ~mask)
+        pairs = solve(problem, requests, slots, mask, pruning.chain_step)
+    return pairs
+
+
+def _pruning_cost_a_request(
+    problem: MatchingProblem, pairs: list[tuple[int, int]], direct: BOOL
+) -> bool:
+    """Whether a waiting request outside the chains has an eligible slot that is free, or
+    held by a less urgent request (see :func:`optimise_pairs`)."""
+    waiting = direct.copy()
+    waiting[[r for r, _ in pairs]] = False
+    if not waiting.any():
+        return False
+    free, holder_rank = _slot_state(problem, pairs)
+    requests, slots = exact_arcs(problem, waiting)
+    better = free[slots] | (holder_rank[slots] > problem.rank[requests])
+    if better.any():
+        return True
+    # A free slot its group's requests could use, even one it cannot: the request may take
+    # another's slot while that one moves to the free slot.
+    for g, group in enumerate(problem.groups):
+        members = members_of(problem, g)
+        if members is None or not waiting[members].any():
+            continue
+        reach = int(bounds(problem, g, members).max())
+        if free[group.slots[:reach]].any():
+            return True
+    return False
+
+
+def _slot_state(problem: MatchingProblem, pairs: list[tuple[int, int]]) -> tuple[BOOL, I64]:
+    """Per slot after ``pairs``: free (room left, specialist under cap), and the most
+    urgent rank among the requests holding it (-1 when none)."""
+    taken = np.array([r for r, _ in pairs], dtype=np.int64)
+    used = np.array([s for _, s in pairs], dtype=np.int64)
+    slot_used = np.bincount(used, minlength=len(problem.slots))
+    owners = problem.slot_specialist
+    spec_used = np.bincount(owners[used], minlength=len(problem.specialists))
+    free: BOOL = (slot_used < problem.slot_capacity) & (
+        spec_used[owners] < problem.remaining[owners]
+    )
+    holder_rank = np.full(len(problem.slots), -1, dtype=np.int64)
+    np.maximum.at(holder_rank, used, problem.rank[taken])
+    return free, holder_rank
 
 
 def exact_pairs(problem: MatchingProblem) -> list[tuple[int, int]]:

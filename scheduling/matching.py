@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from scheduling.candidates import Pruning
 from scheduling.errors import InvalidAssignmentError
+from scheduling.fairness import FairnessRule, balance_pairs, gini
 from scheduling.flow import exact_pairs, optimise_pairs
 from scheduling.greedy import greedy_choice
 from scheduling.model import (
@@ -35,6 +37,7 @@ __all__ = [
     "Assignment",
     "CostBreakdown",
     "CostModel",
+    "FairnessRule",
     "Matching",
     "MatchingProblem",
     "Pruning",
@@ -42,6 +45,7 @@ __all__ = [
     "Slot",
     "Specialist",
     "Urgency",
+    "balance",
     "check_assignments",
     "cost_breakdown",
     "eligible",
@@ -49,6 +53,7 @@ __all__ = [
     "exact_assign",
     "greedy",
     "greedy_assign",
+    "load_gini",
     "optimise",
     "optimise_assign",
     "total_cost",
@@ -103,14 +108,47 @@ def exact(problem: MatchingProblem) -> Matching:
     return _matching(problem, exact_pairs(problem))
 
 
+def balance(
+    problem: MatchingProblem, matching: Matching, rule: FairnessRule | None = None
+) -> Matching:
+    """The fairness rule of :mod:`scheduling.fairness` applied to a matching of ``problem``.
+
+    Same requests served, same hard constraints; only who serves them (and a bounded wait)
+    changes. Returns a new :class:`Matching`.
+    """
+    pairs = [
+        (problem.request_index[a.request_id], problem.slot_index[a.slot_id])
+        for a in matching.assignments
+    ]
+    return _matching(problem, balance_pairs(problem, pairs, rule or FairnessRule()))
+
+
+def load_gini(problem: MatchingProblem, matching: Matching) -> float:
+    """Gini coefficient of this week's load (``load`` plus this batch) over the eligible
+    specialists: verified, under cap and holding at least one slot."""
+    load = problem.load.copy()
+    for a in matching.assignments:
+        load[problem.specialist_index[a.specialist_id]] += 1
+    has_slot = np.zeros(len(problem.specialists), dtype=bool)
+    has_slot[problem.slot_specialist] = True
+    eligible_ones = [
+        int(load[i])
+        for i, p in enumerate(problem.specialists)
+        if p.verified and p.remaining > 0 and has_slot[i]
+    ]
+    return gini(eligible_ones)
+
+
 def greedy_assign(
     requests: Sequence[Request],
     slots: Sequence[Slot],
     specialists: Sequence[Specialist],
     costs: CostModel | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Matching:
     """Greedy baseline from plain data."""
-    return greedy(MatchingProblem(requests, slots, specialists, costs))
+    return greedy(MatchingProblem(requests, slots, specialists, costs, now=now))
 
 
 def optimise_assign(
@@ -120,9 +158,10 @@ def optimise_assign(
     costs: CostModel | None = None,
     *,
     pruning: Pruning | None = None,
+    now: datetime | None = None,
 ) -> Matching:
     """Pruned min-cost assignment from plain data."""
-    return optimise(MatchingProblem(requests, slots, specialists, costs), pruning)
+    return optimise(MatchingProblem(requests, slots, specialists, costs, now=now), pruning)
 
 
 def exact_assign(
@@ -130,9 +169,11 @@ def exact_assign(
     slots: Sequence[Slot],
     specialists: Sequence[Specialist],
     costs: CostModel | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Matching:
     """Exact min-cost assignment from plain data (small instances)."""
-    return exact(MatchingProblem(requests, slots, specialists, costs))
+    return exact(MatchingProblem(requests, slots, specialists, costs, now=now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,16 +255,18 @@ def check_assignments(
     requests: Sequence[Request],
     slots: Sequence[Slot],
     specialists: Sequence[Specialist],
+    *,
+    now: datetime | None = None,
 ) -> None:
     """Raise :class:`InvalidAssignmentError` unless every hard constraint holds.
 
-    Each request at most once, every pair eligible, no slot above its capacity, no
-    specialist above ``cap - load``. The application can call it before publishing offers;
-    the property tests call it on every generated instance.
+    Each request at most once, every pair eligible (at ``now``: no slot that has begun), no
+    slot above its capacity, no specialist above ``cap - load``. The application can call it
+    before publishing offers; the property tests call it on every generated instance.
     """
     rows = _lookup(assignments, requests, slots, specialists)
     for request, slot, specialist in rows:
-        if not eligible(request, slot, specialist):
+        if not eligible(request, slot, specialist, now):
             raise InvalidAssignmentError(
                 f"request {request.id!r} is not eligible for slot {slot.id!r}"
             )

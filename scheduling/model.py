@@ -88,6 +88,8 @@ class Specialist:
     weekly cap), ``load`` what they already have in it; only ``cap - load`` more can be
     assigned, and each one costs more than the last (see :class:`CostModel`).
     ``verified`` is true only while a coordinator-verified registration is unexpired.
+    ``emergencies`` counts the emergencies they already have this week, for the fairness
+    rule's weekly limit (:mod:`scheduling.fairness`).
     """
 
     id: str
@@ -96,13 +98,15 @@ class Specialist:
     cap: int
     load: int = 0
     verified: bool = False
+    emergencies: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "specialties", frozenset(self.specialties))
         object.__setattr__(self, "languages", frozenset(self.languages))
-        if self.cap < 0 or self.load < 0:
+        if self.cap < 0 or self.load < 0 or self.emergencies < 0:
             raise InvalidInstanceError(
-                f"specialist {self.id}: cap {self.cap} and load {self.load} must be >= 0"
+                f"specialist {self.id}: cap {self.cap}, load {self.load} and emergencies "
+                f"{self.emergencies} must be >= 0"
             )
 
     @property

@@ -55,14 +55,19 @@ def _unique_ids(items: Iterable[Request | Slot | Specialist], kind: str) -> dict
     return index
 
 
-def eligible(request: Request, slot: Slot, specialist: Specialist) -> bool:
+def eligible(
+    request: Request, slot: Slot, specialist: Specialist, now: datetime | None = None
+) -> bool:
     """Whether ``specialist`` may be offered ``request`` in ``slot``, capacity aside.
 
     Verified registration, the requested specialty and language, a slot that starts before
-    the request's deadline, and not a specialist the request excludes.
+    the request's deadline, and not a specialist the request excludes. With ``now``, a slot
+    that has begun (``start < now``) is never eligible: nobody can be offered a consult that
+    should already be under way, and the library must not rely on its caller to filter them.
     """
     return (
-        slot.specialist_id == specialist.id
+        (now is None or slot.start >= now)
+        and slot.specialist_id == specialist.id
         and specialist.verified
         and request.specialty in specialist.specialties
         and request.language in specialist.languages
@@ -84,7 +89,9 @@ class MatchingProblem:
 
     Build it once per batch and hand it to :func:`scheduling.greedy`,
     :func:`scheduling.optimise` and :func:`scheduling.exact`, which then agree on every
-    index, time and price.
+    index, time and price. ``now`` (aware) is the batch's clock: slots starting before it
+    are left out of every group, so no solver can offer a slot that has begun. ``None``
+    keeps every slot (tests and benchmarks of pure assignment).
     """
 
     def __init__(
@@ -93,7 +100,12 @@ class MatchingProblem:
         slots: Sequence[Slot],
         specialists: Sequence[Specialist],
         costs: CostModel | None = None,
+        *,
+        now: datetime | None = None,
     ) -> None:
+        if now is not None and (now.tzinfo is None or now.utcoffset() is None):
+            raise InvalidInstanceError(f"now ({now}) must be an aware datetime")
+        self.now = now
         self.requests = tuple(requests)
         self.slots = tuple(slots)
         self.specialists = tuple(specialists)
@@ -120,6 +132,7 @@ class MatchingProblem:
         self.created: I64 = np.array([micros(r.created_at) for r in self.requests], dtype=np.int64)
         self.deadline: I64 = np.array([micros(r.deadline) for r in self.requests], dtype=np.int64)
         self.weight: I64 = np.array([weights[r.urgency] for r in self.requests], dtype=np.int64)
+        self.rank: I64 = np.array([r.urgency.rank for r in self.requests], dtype=np.int64)
         self.horizon = batch_horizon(self.requests)
         self.unassigned_cost: I64 = np.array(
             [self.costs.unassigned_cost(r, self.horizon) for r in self.requests], dtype=np.int64
@@ -154,9 +167,12 @@ class MatchingProblem:
         for slot_position, owner in enumerate(self.slot_specialist.tolist()):
             by_specialist[owner].append(slot_position)
         groups = []
+        begun = self.slot_start < micros(self.now) if self.now is not None else None
         for group in range(len(keys)):
             members = [s for p in serving.get(group, []) for s in by_specialist[p]]
             ids = np.array(members, dtype=np.int32)
+            if begun is not None:
+                ids = ids[~begun[ids]]
             starts = self.slot_start[ids]
             order = np.lexsort((ids, starts))
             groups.append(Group(slots=ids[order], starts=starts[order]))

@@ -123,21 +123,24 @@ def test_spring_forward_drops_the_missing_wall_times(
         ("Europe/Dublin", date(2026, 10, 25), datetime(2026, 10, 24, 23, 0, tzinfo=UTC)),
     ],
 )
-def test_fall_back_offers_the_repeated_hour_twice_without_duplicates(
+def test_fall_back_offers_the_repeated_hour_once_at_its_first_occurrence(
     zone: str, day: date, first_utc: datetime
 ) -> None:
     slots = slots_on(zone, every_day(time(0), time(3)), day)
-    # 00:00-03:00 on the wall is four real hours: 01:00-02:00 is shown twice.
-    wall = ["00:00", "00:30", "01:00", "01:30", "01:00", "01:30", "02:00", "02:30"]
-    assert local_starts(slots, zone) == wall
-    assert [s.start for s in slots] == [first_utc + i * HALF_HOUR for i in range(8)]
+    # 00:00-03:00 on the wall: six wall-clock slots, 01:00 and 01:30 in summer time (BST/IST).
+    assert local_starts(slots, zone) == ["00:00", "00:30", "01:00", "01:30", "02:00", "02:30"]
+    hour = timedelta(hours=1)
+    assert [s.start for s in slots] == [first_utc + i * HALF_HOUR for i in range(4)] + [
+        first_utc + hour + i * HALF_HOUR for i in range(4, 6)
+    ]
+    assert all(s.end - s.start == HALF_HOUR for s in slots)
 
 
-def test_fall_back_window_inside_repeated_hour_covers_both_passes() -> None:
-    # Chicago repeats 01:00-02:00 on 1 November (CDT, then CST).
+def test_fall_back_window_inside_repeated_hour_is_offered_once() -> None:
+    # Chicago repeats 01:00-02:00 on 1 November (CDT, then CST): only the CDT pass.
     slots = slots_on("America/Chicago", every_day(time(1), time(2)), date(2026, 11, 1))
     assert [s.start for s in slots] == [
-        datetime(2026, 11, 1, 6, 0, tzinfo=UTC) + i * HALF_HOUR for i in range(4)
+        datetime(2026, 11, 1, 6, 0, tzinfo=UTC) + i * HALF_HOUR for i in range(2)
     ]
 
 
@@ -149,8 +152,9 @@ def test_window_ending_in_repeated_hour_stops_at_its_first_occurrence() -> None:
 
 
 @pytest.mark.parametrize("zone", ["Europe/London", "America/Chicago"])
-def test_whole_day_windows_tile_a_whole_year_of_real_time(zone: str) -> None:
-    """No slot is missing or doubled beyond what the wall clock implies, all year."""
+def test_whole_day_windows_offer_every_wall_clock_slot_of_a_year_once(zone: str) -> None:
+    """Every wall-clock slot of the year exactly once: the skipped hour has none, the
+    repeated hour its first pass only, so one real hour of the fall-back night is idle."""
     start = datetime(2026, 1, 1, tzinfo=ZoneInfo(zone)).astimezone(UTC)
     end = datetime(2027, 1, 1, tzinfo=ZoneInfo(zone)).astimezone(UTC)
     slots = expand(
@@ -160,8 +164,13 @@ def test_whole_day_windows_tile_a_whole_year_of_real_time(zone: str) -> None:
     )
     assert slots[0].start == start
     assert slots[-1].end == end
-    assert all(a.end == b.start for a, b in itertools.pairwise(slots))
-    assert len(slots) == (end - start) // HALF_HOUR
+    assert all(a.end <= b.start for a, b in itertools.pairwise(slots))
+    idle = [b.start - a.end for a, b in itertools.pairwise(slots) if a.end != b.start]
+    assert idle == [timedelta(hours=1)]  # the second pass of the repeated hour
+    tz = ZoneInfo(zone)
+    walls = [s.start.astimezone(tz).replace(tzinfo=None) for s in slots]
+    assert len(set(walls)) == len(walls)
+    assert len(slots) == (end - start) // HALF_HOUR - 2
 
 
 @pytest.mark.parametrize("zone", ["Africa/Johannesburg", "Africa/Maseru"])

@@ -280,3 +280,31 @@ def test_check_assignments_names_each_violation() -> None:
         )
     with pytest.raises(InvalidAssignmentError, match="unknown id 'ghost'"):
         check_assignments([Assignment("ghost", "s", "P")], requests, slots, specialists)
+
+
+def test_a_slot_that_has_begun_is_never_offered() -> None:
+    """08:00 has begun at 08:20 (and 07:00 has ended): only the 09:00 slot is eligible."""
+    now = datetime(2026, 3, 2, 8, 20, tzinfo=UTC)
+    created = now - timedelta(hours=3)
+    request = Request(
+        "r", "cardiology", "en", Urgency.EMERGENCY, created, created + timedelta(days=1)
+    )
+    doctor = Specialist("p", frozenset({"cardiology"}), frozenset({"en"}), cap=5, verified=True)
+    slots = [
+        Slot(f"s{h}", "p", now.replace(hour=h, minute=0), now.replace(hour=h, minute=30))
+        for h in (7, 8, 9)
+    ]
+    for assign in (greedy_assign, exact_assign):
+        found = assign([request], slots, [doctor], now=now)
+        assert [a.slot_id for a in found.assignments] == ["s9"]
+    found = optimise_assign([request], slots, [doctor], now=now)
+    assert [a.slot_id for a in found.assignments] == ["s9"]
+    assert not eligible(request, slots[1], doctor, now)
+    assert eligible(request, slots[2], doctor, now)
+    with pytest.raises(InvalidAssignmentError):
+        check_assignments([Assignment("r", "s8", "p")], [request], slots, [doctor], now=now)
+
+
+def test_a_clock_without_a_zone_is_refused() -> None:
+    with pytest.raises(InvalidInstanceError):
+        MatchingProblem([], [], [], now=datetime(2026, 3, 2, 8, 0))  # noqa: DTZ001 (the bad input)

@@ -275,3 +275,85 @@ def test_exact_solver_matches_brute_force(instance: Instance) -> None:
         instance.requests, instance.slots, instance.specialists, instance.costs
     )
     assert instance.cost(exact(problem)) == brute_force(instance)
+
+
+# --- exact enough: pruning never leaves waiting a request the exact solver serves ----------
+
+# The default graph, and pruning as tight as it goes (one cheapest slot per request that
+# excludes someone), so the repair check alone has to notice what pruning cost.
+TIGHT = {
+    "default": Pruning(),
+    "tight": Pruning(k=1, around=0, tail=0),
+}
+
+
+@st.composite
+def app_shaped(draw: st.DrawFn) -> tuple[Instance, datetime]:
+    """An instance where most requests exclude specialists (already offered them), and a
+    batch clock ``now`` somewhere among the slots."""
+    instance = draw(instances(max_requests=8, max_slots=12, max_specialists=4))
+    ids = [p.id for p in instance.specialists]
+    requests = [
+        Request(
+            r.id,
+            r.specialty,
+            r.language,
+            r.urgency,
+            r.created_at,
+            r.deadline,
+            frozenset(
+                i
+                for i, out in zip(
+                    ids,
+                    draw(st.lists(st.booleans(), min_size=len(ids), max_size=len(ids))),
+                    strict=True,
+                )
+                if out
+            ),
+        )
+        for r in instance.requests
+    ]
+    now = BASE + timedelta(minutes=draw(st.integers(-60, 3000)))
+    return Instance(requests, instance.slots, instance.specialists, instance.costs), now
+
+
+def served_by_urgency(matching: Matching, instance: Instance) -> Counter[Urgency]:
+    urgency = {r.id: r.urgency for r in instance.requests}
+    return Counter(urgency[a.request_id] for a in matching.assignments)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(app_shaped(), instances().map(lambda i: (i, None))))
+def test_the_optimiser_serves_as_many_requests_as_the_exact_solver(
+    case: tuple[Instance, datetime | None],
+) -> None:
+    instance, now = case
+    problem = MatchingProblem(
+        instance.requests, instance.slots, instance.specialists, instance.costs, now=now
+    )
+    best = exact(problem)
+    for name, pruning in TIGHT.items():
+        found = optimise(problem, pruning)
+        assert_valid(instance, found)
+        # Leaving a request costs more than any wait, most urgent first: the same number of
+        # each urgency served, whatever the pruning.
+        assert served_by_urgency(found, instance) == served_by_urgency(best, instance), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(app_shaped())
+def test_no_solver_offers_a_slot_that_has_begun(case: tuple[Instance, datetime]) -> None:
+    instance, now = case
+    problem = MatchingProblem(
+        instance.requests, instance.slots, instance.specialists, instance.costs, now=now
+    )
+    starts = {s.id: s.start for s in instance.slots}
+    for found in (greedy(problem), optimise(problem), exact(problem)):
+        assert all(starts[a.slot_id] >= now for a in found.assignments)
+        check_assignments(
+            found.assignments,
+            instance.requests,
+            instance.slots,
+            instance.specialists,
+            now=now,
+        )
