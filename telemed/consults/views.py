@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from telemed.accounts import auth as accounts_auth
+from telemed.i18n import gettext
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role
 from telemed.cases.models import Sex
@@ -40,10 +41,10 @@ router = APIRouter(include_in_schema=False)
 
 LANGUAGE_NAMES = {Language.sesotho: "Sesotho", Language.english: "English"}
 
-HOME_TITLES = {
-    Role.clinician: "Consults of your facility",
-    Role.specialist: "Your consults",
-    Role.coordinator: "All consults",
+HOME_TITLES = {  # called when the page is made: in the viewer's language
+    Role.clinician: lambda: gettext("Consults of your facility"),
+    Role.specialist: lambda: gettext("Your consults"),
+    Role.coordinator: lambda: gettext("All consults"),
 }
 
 
@@ -72,7 +73,7 @@ def home(
         request,
         "home.html",
         {
-            "title": HOME_TITLES[Role(user.role)],
+            "title": HOME_TITLES[Role(user.role)](),
             "can_request": auth.can_create(user),
             "can_answer_offers": accounts_auth.is_specialist(user),
             "can_test_network": precall_auth.can_test(user),

@@ -20,6 +20,7 @@ from telemed import i18n
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
 from telemed.deps import now_of
+from telemed.web.labels import label
 from telemed.timefmt import clip_length, format_day, format_number, local_time
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
@@ -61,6 +62,7 @@ templates.env.filters["duration"] = duration
 templates.env.filters["clip_length"] = clip_length
 templates.env.filters["day"] = format_day  # a date (no time), e.g. {{ d | day("%d %b") }}
 templates.env.filters["number"] = format_number
+templates.env.filters["label"] = label  # a state, urgency, role or specialty code in words
 
 
 @pass_context
