@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from telemed.accounts import auth as accounts_auth
-from telemed.i18n import gettext
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role
 from telemed.cases.models import Sex
@@ -30,6 +29,7 @@ from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
 from telemed.flows import consult_requested, request_consult
+from telemed.i18n import gettext
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
 from telemed.notes import service as notes
