@@ -20,8 +20,8 @@ from telemed import i18n
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
 from telemed.deps import now_of
+from telemed.labels import label
 from telemed.timefmt import clip_length, format_day, format_number, local_time
-from telemed.web.labels import label
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
 

@@ -1,4 +1,4 @@
-"""Words for the codes pages show (states, urgencies, roles, specialties, modes), in the
+"""Words for the codes pages and notices show (states, urgencies, roles, specialties, modes), in the
 viewer's language: ``{{ c.urgency | label }}``.
 
 A code is shown in English as itself with spaces ("follow_up_due" -> "follow up due"), as
@@ -48,6 +48,12 @@ _LABELS: dict[str, Callable[[], str]] = {
     "Admitted": lambda: gettext("Admitted"),
     "Died": lambda: gettext("Died"),
     "Lost to follow-up": lambda: gettext("Lost to follow-up"),
+    # specialist verification, and the uptake periods
+    "pending": lambda: gettext("pending"),
+    "verified": lambda: gettext("verified"),
+    "rejected": lambda: gettext("rejected"),
+    "month": lambda: gettext("month"),
+    "week": lambda: gettext("week"),
     # roles
     "clinician": lambda: gettext("clinician"),
     "specialist": lambda: gettext("specialist"),
