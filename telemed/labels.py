@@ -54,6 +54,14 @@ _LABELS: dict[str, Callable[[], str]] = {
     "rejected": lambda: gettext("rejected"),
     "month": lambda: gettext("month"),
     "week": lambda: gettext("week"),
+    # consent actions (shown as _(action))
+    "given": lambda: gettext("given"),
+    "withdrawn": lambda: gettext("withdrawn"),
+    # sex
+    "female": lambda: gettext("female"),
+    "male": lambda: gettext("male"),
+    "other": lambda: gettext("other"),
+    "unknown": lambda: gettext("unknown"),
     # roles
     "clinician": lambda: gettext("clinician"),
     "specialist": lambda: gettext("specialist"),
