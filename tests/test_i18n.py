@@ -10,18 +10,31 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from telemed import i18n
 from telemed.accounts.models import Role, User
-from tests.helpers import PASSWORD, Users
+from telemed.consults.models import Consult
+from telemed.notifications.models import Channel, OutboxMessage
+from telemed.settings import Settings
+from tests.conftest import LoginFn
+from tests.directory_helpers import Specialists, offers_of
+from tests.helpers import PASSWORD, Users, consult_payload
+
+
+@pytest.fixture
+def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
+    return Specialists(db, settings, users)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w*\}|%[sd]")
@@ -231,8 +244,6 @@ def test_header_switch_needs_the_session_csrf_token(
 
 
 def test_sesotho_dates_come_from_babel() -> None:
-    from zoneinfo import ZoneInfo
-
     from telemed.timefmt import local_time
 
     when = datetime(2026, 7, 15, 9, 0, tzinfo=UTC)
@@ -242,3 +253,81 @@ def test_sesotho_dates_come_from_babel() -> None:
         assert local_time(when, zone) == "15 Upu 2026 11:00 SAST"
         assert local_time(when, zone, "%A %d %B") == "Laboraro 15 Phupu SAST"
     assert i18n.current_language() == "en"  # use_language ends with its block
+
+
+def _prefer(db: Session, user: User, language: str) -> None:
+    """The user's profile setting, as the header's switch stores it."""
+    db.rollback()
+    stored = db.get(User, user.id)
+    assert stored is not None
+    stored.language = language
+    db.add(stored)
+    db.commit()
+
+
+def test_a_sesotho_clinician_works_in_sesotho_with_babel_dates(
+    client: TestClient, users: Users, db: Session, login: LoginFn
+) -> None:
+    clinician = users.make(Role.clinician)
+    consult = login(clinician).post("/api/v1/consults", consult_payload()).json()
+    _prefer(db, clinician, "st")
+    _page_login(client, clinician)
+    st = i18n.translations("st").gettext
+
+    home = client.get("/")
+    assert _html_lang(home.text) == "st"
+    assert st("Consults of your facility") in home.text
+    assert st("Patient") in home.text
+    assert "Consults of your facility" not in home.text
+    stored = db.get(Consult, consult["id"])
+    assert stored is not None
+    zone = ZoneInfo(clinician.timezone)
+    sesotho_day = format_datetime(stored.created_at, "dd MMM HH:mm", tzinfo=zone, locale="st_LS")
+    english_day = format_datetime(stored.created_at, "dd MMM HH:mm", tzinfo=zone, locale="en")
+    assert sesotho_day != english_day  # month names differ: the test can tell them apart
+    assert sesotho_day in home.text
+    assert english_day not in home.text
+
+    page = client.get(f"/consults/{consult['id']}")
+    assert page.status_code == 200
+    assert st("Clinical question") in page.text
+    assert st("Vitals") in page.text
+    assert st("Consent") in page.text
+    # Patient text is shown as typed, not translated.
+    assert "Kawasaki disease?" in page.text
+
+
+def test_an_offer_email_is_in_the_recipient_language(
+    specialists: Specialists, users: Users, db: Session, login: LoginFn
+) -> None:
+    mosotho = specialists.make()
+    londoner = specialists.make(time_zone="Europe/London")
+    _prefer(db, mosotho, "st")
+    nurse = login(users.make(Role.clinician))  # English, and her request makes the offers
+    consult = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()
+    assert consult["state"] == "offered"
+    db.rollback()
+
+    def email_to(user: User) -> OutboxMessage:
+        [message] = db.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.user_id == user.id, OutboxMessage.channel == Channel.email
+            )
+        ).all()
+        return message
+
+    st = i18n.translations("st").gettext
+    sesotho = email_to(mosotho)
+    assert sesotho.subject.startswith("TŠOHANYETSO:")
+    assert st("paediatrics") in sesotho.subject
+    assert "Amohela kapa hana pele ho" in sesotho.body
+    # The deadline's day and month in Sesotho (Babel's st_LS), in the specialist's zone.
+    offer = offers_of(db, consult["id"])[0]
+    deadline = format_datetime(
+        offer.expires_at, "EEE dd MMM", tzinfo=ZoneInfo(mosotho.timezone), locale="st_LS"
+    )
+    assert deadline in sesotho.body
+
+    english = email_to(londoner)
+    assert english.subject.startswith("EMERGENCY: New emergency paediatrics consult")
+    assert "Accept or decline by" in english.body
