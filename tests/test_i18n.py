@@ -45,34 +45,23 @@ def _catalogue(language: str) -> Catalog:
         return read_po(source, locale=i18n.BABEL_LOCALES[language])
 
 
-def _extracted() -> dict[str | tuple[str, ...], str]:
-    """Every message the code and templates would show, extracted the way ``pybabel
-    extract -F babel.cfg`` does (same mapping file), with where it was found."""
+def _extracted(root: Path = ROOT) -> dict[str | tuple[str, ...], str]:
+    """Every message the code and templates under ``root`` would show, extracted the way
+    ``pybabel extract -F babel.cfg`` does (same mapping file), with where it was found."""
     with (ROOT / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     found: dict[str | tuple[str, ...], str] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT), method_map, options_map
+        str(root), method_map, options_map
     ):
         key = message if isinstance(message, str) else tuple(m for m in message if m)
         found.setdefault(key, f"{filename}:{lineno}")
     return found
 
 
-def test_extraction_finds_the_pages_and_the_python_strings() -> None:
-    """The mapping reaches both templates and Python (a broken babel.cfg finding nothing
-    would make the next test pass vacuously)."""
-    found = _extracted()
-    assert "Log in" in found
-    assert found["Log in"].startswith("telemed/templates/")
-    assert any(where.endswith(".py") or ".py:" in where for where in found.values())
-    assert len(found) > 20
-
-
-def test_every_extracted_message_is_translated_into_sesotho() -> None:
-    catalogue = _catalogue("st")
-    untranslated = []
-    for key, where in _extracted().items():
+def _untranslated(extracted: dict[str | tuple[str, ...], str], catalogue: Catalog) -> list[str]:
+    missing = []
+    for key, where in extracted.items():
         msgid = key if isinstance(key, str) else key[0]
         message = catalogue.get(msgid)
         strings = (
@@ -81,11 +70,45 @@ def test_every_extracted_message_is_translated_into_sesotho() -> None:
             else ([message.string] if isinstance(message.string, str) else list(message.string))
         )
         if message is None or message.fuzzy or not strings or not all(strings):
-            untranslated.append(f"{where}: {msgid!r}")
+            missing.append(f"{where}: {msgid!r}")
+    return missing
+
+
+def test_extraction_finds_the_pages_and_the_python_strings() -> None:
+    """The mapping reaches both templates and Python (a broken babel.cfg finding nothing
+    would make the next test pass vacuously)."""
+    found = _extracted()
+    assert "Log in" in found
+    assert found["Log in"].startswith("telemed/templates/")
+    assert found["Choose English or Sesotho."].endswith(".py") or ".py:" in str(
+        found["Choose English or Sesotho."]
+    )
+    assert len(found) > 300
+
+
+def test_every_extracted_message_is_translated_into_sesotho() -> None:
+    untranslated = _untranslated(_extracted(), _catalogue("st"))
     assert untranslated == [], (
         "not translated in telemed/locale/st/LC_MESSAGES/messages.po (see telemed/locale/"
         "README.md):\n" + "\n".join(untranslated)
     )
+
+
+def test_the_check_catches_a_new_untranslated_string(tmp_path: Path) -> None:
+    """What the previous test does when someone wraps a string and forgets the catalogue."""
+    pages = tmp_path / "telemed" / "templates"
+    pages.mkdir(parents=True)
+    (pages / "new.html").write_text(
+        "{% trans %}Log in{% endtrans %} {% trans %}A string nobody translated{% endtrans %}"
+    )
+    (tmp_path / "telemed" / "new.py").write_text(
+        'from telemed.i18n import gettext\nMESSAGE = gettext("Nor this one")\n'
+    )
+    missing = _untranslated(_extracted(tmp_path), _catalogue("st"))
+    assert sorted(missing) == [
+        "telemed/new.py:2: 'Nor this one'",
+        "telemed/templates/new.html:1: 'A string nobody translated'",
+    ]
 
 
 @pytest.mark.parametrize("language", i18n.LANGUAGES)
