@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint system-packages bench clean
+.PHONY: run test lint i18n-check system-packages bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,12 +36,19 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports  # the layers of docs/architecture.md (.importlinter)
 
+# The catalogues (telemed/locale/*/LC_MESSAGES/messages.po) compile: the app compiles them
+# in memory at first use, so nothing is built for `make run`; this is the CI check alone
+# (tests/test_i18n.py runs the same compile, and the check that nothing is untranslated).
+i18n-check: $(STAMP)
+	for lang in en st; do $(BIN)/pybabel compile --statistics -l $$lang \
+	  -i telemed/locale/$$lang/LC_MESSAGES/messages.po -o /dev/null || exit 1; done
+
 # TELEMED_TEST_TODAY=2027-07-15 make test: the whole suite as on a machine whose date is that
 # day (tests/timetravel/sitecustomize.py moves the wall clock of pytest and of every Python
 # process it starts; the database servers keep theirs, and nothing reads the time from them).
 ON_TEST_DAY := $(if $(TELEMED_TEST_TODAY),PYTHONPATH=$(CURDIR)/tests/timetravel,)
 
-test: $(STAMP) system-packages lint
+test: $(STAMP) system-packages lint i18n-check
 	$(ON_TEST_DAY) $(BIN)/pytest
 
 bench: $(STAMP)

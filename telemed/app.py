@@ -57,7 +57,7 @@ from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Settings, get_settings
 from telemed.uptake import views as uptake_pages
 from telemed.web.errors import install_error_handlers
-from telemed.web.middleware import SecurityHeadersMiddleware
+from telemed.web.middleware import LanguageMiddleware, SecurityHeadersMiddleware
 from telemed.web.offline import router as service_worker
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -119,6 +119,7 @@ def create_app(
     app.state.network_echo = network_echo
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ClientAddressMiddleware)
+    app.add_middleware(LanguageMiddleware)
     # Pages, scripts and JSON shrink to about a quarter over a 2G link; photos and files
     # are compressed already.
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from telemed import uow
+from telemed import i18n, uow
 from telemed.accounts import service as accounts
 from telemed.accounts.models import Role, User
 from telemed.accounts.security import token_digest, tokens_equal
@@ -133,6 +133,7 @@ async def _authenticate(request: Request, db: SessionDep, now: NowDep) -> Auth:
     # cannot expire it while the error page is being rendered.
     auth = Auth(user=found.user, csrf_token=found.csrf_token)
     request.state.auth = auth
+    i18n.set_language(found.user.language)  # the profile's language beats cookie and browser
     return auth
 
 

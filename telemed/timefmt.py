@@ -1,25 +1,94 @@
 """Times as people read and type them: in their own zone, with its abbreviation.
 
-A core module (it imports nothing of the product but its errors) because pages and the
-messages that leave by e-mail and SMS print times the same way: the web layer's templates
-and the domains' notices both use it, and a domain never imports the web layer.
+A core module (it imports nothing of the product but its errors and telemed.i18n) because
+pages and the messages that leave by e-mail and SMS print times the same way: the web layer's
+templates and the domains' notices both use it, and a domain never imports the web layer.
+
+Names of days and months come from Babel's CLDR data for the language in force
+(``telemed.i18n``: ``en``, or ``st_LS`` for Sesotho), so a Sesotho page says "15 Phupu"
+where an English one says "15 Jul". Callers still write the familiar strftime codes; they
+are turned into CLDR patterns here.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+
 from telemed.errors import ValidationFailed
+from telemed.i18n import babel_locale
+
+# strftime codes the product uses and their CLDR equivalents.
+_CLDR = {
+    "d": "dd",
+    "e": "d",
+    "b": "MMM",
+    "B": "MMMM",
+    "m": "MM",
+    "Y": "yyyy",
+    "H": "HH",
+    "M": "mm",
+    "S": "ss",
+    "a": "EEE",
+    "A": "EEEE",
+    "%": "'%'",
+}
+
+
+def cldr_pattern(fmt: str) -> str:
+    """The CLDR pattern of a strftime format ("%d %b %Y" -> "dd MMM yyyy"); literal text is
+    quoted so that its letters are not read as pattern fields."""
+    out: list[str] = []
+    literal: list[str] = []
+
+    def flush() -> None:
+        if literal:
+            text = "".join(literal).replace("'", "''")
+            out.append(f"'{text}'" if any(c.isalpha() for c in text) else text)
+            literal.clear()
+
+    index = 0
+    while index < len(fmt):
+        char = fmt[index]
+        if char == "%" and index + 1 < len(fmt):
+            code = fmt[index + 1]
+            if code not in _CLDR:
+                raise ValueError(f"cldr_pattern: no CLDR equivalent for %{code}")
+            flush()
+            out.append(_CLDR[code])
+            index += 2
+            continue
+        literal.append(char)
+        index += 1
+    flush()
+    return "".join(out)
+
+
+def format_number(value: float | int, digits: int | None = None) -> str:
+    """A number as the language in force writes it (grouping, decimal sign)."""
+    pattern = None if digits is None else "#,##0." + "0" * digits if digits else "#,##0"
+    return format_decimal(value, format=pattern, locale=babel_locale())
 
 
 def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%d %b %Y %H:%M") -> str:
     """``value`` on the clocks of ``zone``, its abbreviation named (e.g. "15 Jul 2026 11:00
-    BST"); "" for no time."""
+    BST", in Sesotho "15 Upu 2026 11:00 BST"); "" for no time."""
     if value is None:
         return ""
     local_value = value.astimezone(zone)
-    return f"{local_value.strftime(fmt)} {local_value.tzname()}"
+    text = format_datetime(local_value, cldr_pattern(fmt), tzinfo=zone, locale=babel_locale())
+    return f"{text} {local_value.tzname()}"
+
+
+def format_day(value: date | None, fmt: str = "%d %b %Y") -> str:
+    """A calendar day (no zone: it is a date, not an instant) as the language in force
+    writes it; "" for none."""
+    if value is None:
+        return ""
+    return format_date(value, cldr_pattern(fmt), locale=babel_locale())
 
 
 def clip_length(ms: int | None) -> str:

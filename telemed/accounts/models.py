@@ -24,6 +24,8 @@ class UserBase(SQLModel):
     role: Role = Field(sa_type=String(16))
     facility_id: int | None = Field(default=None, foreign_key="facilities.id", index=True)
     timezone: str = Field(default="Africa/Maseru", max_length=64)
+    # "en" or "st" (telemed.i18n.LANGUAGES): pages, e-mails and SMS to this user use it.
+    language: str = Field(default="en", max_length=8)
 
 
 class User(UserBase, table=True):

@@ -27,7 +27,16 @@ def list_users(session: Session) -> list[User]:
 
 
 # What a request needs to know about its user; the password hash stays in the database.
-_SESSION_USER_FIELDS = ("id", "email", "full_name", "role", "facility_id", "timezone", "created_at")
+_SESSION_USER_FIELDS = (
+    "id",
+    "email",
+    "full_name",
+    "role",
+    "facility_id",
+    "timezone",
+    "language",
+    "created_at",
+)
 
 
 def get_live_session(session: Session, digest: str, now: datetime) -> LiveSession | None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from telemed import uow
+from telemed import i18n, uow
 from telemed.accounts import repository
 from telemed.accounts.models import LoginAttempt, Role, User, UserSession
 from telemed.accounts.security import (
@@ -69,8 +69,12 @@ def create_user(
     facility_code: str | None = None,
     timezone: str | None = None,
     phone: str | None = None,
+    language: str = i18n.DEFAULT_LANGUAGE,
 ) -> User:
     email = email.strip().lower()
+    chosen_language = i18n.normal(language)
+    if chosen_language is None:
+        raise ValidationFailed(f"unknown language {language!r}: en or st", field="language")
     phone = normalize_phone(phone)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
@@ -104,6 +108,7 @@ def create_user(
         timezone=timezone,
         password_hash=hash_password(password),
         phone=phone,
+        language=chosen_language,
     )
     try:
         with session.begin_nested():  # a refusal leaves the caller's unit of work usable
@@ -181,6 +186,24 @@ def log_out(session: Session, token: str, cache: SessionCache, now: datetime) ->
     repository.revoke_session(session, digest, now)
     # Forgotten once revoked for good: a request between now and the commit could
     # otherwise remember the session again from the database.
+    uow.after_commit(session, lambda: cache.forget(digest))
+
+
+def set_language(
+    session: Session, user: User, language: str, *, cache: SessionCache, token: str
+) -> None:
+    """The language of ``user``'s pages and messages from now on. ``cache`` remembers the
+    session's user, language included: forgotten once the change commits."""
+    chosen = i18n.normal(language)
+    if chosen is None:
+        raise ValidationFailed(i18n.gettext("Choose English or Sesotho."), field="language")
+    stored = session.get(User, pk(user))
+    if stored is None:
+        raise NotFound(f"user {pk(user)} not found")
+    stored.language = chosen
+    session.add(stored)
+    session.flush()
+    digest = token_digest(token)
     uow.after_commit(session, lambda: cache.forget(digest))
 
 

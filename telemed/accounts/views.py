@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from telemed import i18n
 from telemed.accounts import service
 from telemed.accounts.cookies import clear_session_cookie, set_session_cookie
 from telemed.accounts.security import new_token, tokens_equal
@@ -19,7 +20,8 @@ from telemed.deps import (
     SettingsDep,
     client_address,
 )
-from telemed.errors import NotAuthenticated, TooManyRequests
+from telemed.errors import NotAuthenticated, TooManyRequests, ValidationFailed
+from telemed.web.middleware import LANGUAGE_COOKIE
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -71,9 +73,13 @@ def login_submit(
     next_path = _safe_next(next)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not tokens_equal(cookie, csrf_token):
-        return _login_page(request, next_path, "Your form expired; please try again.", email, 403)
+        return _login_page(
+            request, next_path, i18n.gettext("Your form expired; please try again."), email, 403
+        )
     if not email or not password:
-        return _login_page(request, next_path, "Enter your e-mail and password.", email, 422)
+        return _login_page(
+            request, next_path, i18n.gettext("Enter your e-mail and password."), email, 422
+        )
     try:
         logged_in = service.log_in(
             db,
@@ -102,3 +108,62 @@ def logout_submit(
     # on a shared clinic phone the next user must not find this one's pages or writes.
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
+
+
+def _language_chosen(language: str, back: str, settings: SettingsDep) -> Response:
+    chosen = i18n.normal(language)
+    if chosen is None:
+        raise ValidationFailed(i18n.gettext("Choose English or Sesotho."), field="language")
+    response = RedirectResponse(_safe_next(back), status_code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        chosen,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+@router.post("/language")
+def language_submit(
+    request: Request,
+    auth: CurrentAuth,
+    db: SessionDep,
+    settings: SettingsDep,
+    language: Annotated[str, Form(max_length=8)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """The header's switch: the signed-in user's profile setting (their e-mails and SMS
+    follow it), and the cookie, so that the login page after logging out keeps it."""
+    service.set_language(
+        db,
+        auth.user,
+        language,
+        cache=request.app.state.session_cache,
+        token=request.cookies[SESSION_COOKIE],
+    )
+    return _language_chosen(language, next, settings)
+
+
+@router.post("/login/language")
+def login_language_submit(
+    request: Request,
+    settings: SettingsDep,
+    language: Annotated[str, Form(max_length=8)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/login",
+) -> Response:
+    """The login page's switch, for a visitor with no session: only the cookie. Its CSRF
+    check is the login form's double-submit cookie (scoped to /login, hence the path)."""
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not tokens_equal(cookie, csrf_token):
+        return _login_page(
+            request,
+            _safe_next(next),
+            i18n.gettext("Your form expired; please try again."),
+            status=403,
+        )
+    return _language_chosen(language, next, settings)

@@ -17,6 +17,7 @@ from telemed.accounts.models import User
 from telemed.appointments.ics import Invitation, consult_path, consult_reference
 from telemed.appointments.models import Appointment, ChangeAction
 from telemed.consults.models import Consult
+from telemed.i18n import gettext, use_language
 from telemed.notifications.service import FileAttachment, notify, notify_coordinators
 from telemed.timefmt import local
 
@@ -40,44 +41,72 @@ def compose(
     old_start: datetime | None = None,
     specialist_cancelled: bool = False,
 ) -> tuple[str, str, str]:
-    """(subject, body, sms) for one recipient."""
+    """(subject, body, sms) for one recipient, in the language in force (``send`` sets the
+    recipient's)."""
     zone = recipient.timezone
     ref = consult_reference(consult)
     short = f"#{consult.id}"
     when = span(appointment, zone)
-    by = f" by {actor.full_name}" if actor else ""
-    with_whom = f"with {specialist.full_name}" if recipient.id != specialist.id else ""
-    zone_note = f"Times are in your time zone, {zone}."
+    start = local(appointment.starts_at, zone)
+    by = gettext("by %(name)s") % {"name": actor.full_name} if actor else ""
+    with_whom = (
+        gettext("with %(name)s") % {"name": specialist.full_name}
+        if recipient.id != specialist.id
+        else ""
+    )
+    names = {"short": short, "ref": ref, "with": with_whom, "by": by, "when": when, "start": start}
+    zone_note = gettext("Times are in your time zone, %(zone)s.") % {"zone": zone}
     if action == ChangeAction.booked:
-        subject = f"Consult {short}: session booked for {local(appointment.starts_at, zone)}"
+        subject = gettext("Consult %(short)s: session booked for %(start)s") % names
         body = (
-            f"The live session of consult {ref} {with_whom} is booked{by} for {when}.\n"
-            f"{zone_note} The calendar invitation is attached."
+            gettext("The live session of consult %(ref)s %(with)s is booked %(by)s for %(when)s.")
+            % names
+            + "\n"
+            + zone_note
+            + " "
+            + gettext("The calendar invitation is attached.")
         )
-        sms = f"Telemed: consult {short} session booked for {local(appointment.starts_at, zone)}."
+        sms = gettext("Telemed: consult %(short)s session booked for %(start)s.") % names
     elif action == ChangeAction.rescheduled:
-        before = f" from {local(old_start, zone)}" if old_start else ""
-        subject = f"Consult {short}: session moved to {local(appointment.starts_at, zone)}"
+        before = gettext("from %(time)s") % {"time": local(old_start, zone)} if old_start else ""
+        subject = gettext("Consult %(short)s: session moved to %(start)s") % names
         body = (
-            f"The live session of consult {ref} {with_whom} was moved{by}{before} to {when}.\n"
-            f"{zone_note} The updated invitation is attached; the reason is on the consult page."
+            gettext(
+                "The live session of consult %(ref)s %(with)s was moved %(by)s %(before)s to "
+                "%(when)s."
+            )
+            % {**names, "before": before}
+            + "\n"
+            + zone_note
+            + " "
+            + gettext("The updated invitation is attached; the reason is on the consult page.")
         )
-        sms = f"Telemed: consult {short} session moved to {local(appointment.starts_at, zone)}."
+        sms = gettext("Telemed: consult %(short)s session moved to %(start)s.") % names
     else:
         after = (
-            "The consult goes back to the queue and will be offered to another specialist."
+            gettext("The consult goes back to the queue and will be offered to another specialist.")
             if specialist_cancelled
-            else "The consult request is cancelled."
+            else gettext("The consult request is cancelled.")
         )
-        subject = f"Consult {short}: session of {local(appointment.starts_at, zone)} cancelled"
+        subject = gettext("Consult %(short)s: session of %(start)s cancelled") % names
         body = (
-            f"The live session of consult {ref} {with_whom} planned for {when} was "
-            f"cancelled{by}. {after}\n"
-            f"{zone_note} The cancellation for your calendar is attached; the reason is on "
-            "the consult page."
+            gettext(
+                "The live session of consult %(ref)s %(with)s planned for %(when)s was "
+                "cancelled %(by)s."
+            )
+            % names
+            + " "
+            + after
+            + "\n"
+            + zone_note
+            + " "
+            + gettext(
+                "The cancellation for your calendar is attached; the reason is on the consult page."
+            )
         )
-        sms = f"Telemed: consult {short} session of {local(appointment.starts_at, zone)} cancelled."
-    return subject, re.sub(" {2,}", " ", body), sms
+        sms = gettext("Telemed: consult %(short)s session of %(start)s cancelled.") % names
+    body = re.sub(r" +([.,])", r"\1", re.sub(" {2,}", " ", body))
+    return subject, body, sms
 
 
 def send(
@@ -103,16 +132,17 @@ def send(
         if user.id is None or user.id in seen:
             continue
         seen.add(user.id)
-        subject, body, sms = compose(
-            action,
-            appointment,
-            consult,
-            recipient=user,
-            actor=actor,
-            specialist=specialist,
-            old_start=old_start,
-            specialist_cancelled=specialist_cancelled,
-        )
+        with use_language(user.language):  # the recipient's, not the actor's
+            subject, body, sms = compose(
+                action,
+                appointment,
+                consult,
+                recipient=user,
+                actor=actor,
+                specialist=specialist,
+                old_start=old_start,
+                specialist_cancelled=specialist_cancelled,
+            )
         queued += notify(
             session,
             user,
@@ -143,16 +173,20 @@ def no_show(
     subject = f"Consult {consult.id}: the live session did not take place"
     body = f"The session of consult {consult.id} was a no-show: {reason}."
     for user in sides:
-        notify(
-            session,
-            user,
-            kind="no_show",
-            subject=subject,
-            body=body + "\nOpen the consult to book a new time or go on by messages.",
-            dedupe_key=f"{key}:user{user.id}",
-            link=f"/consults/{consult.id}",
-            now=now,
-        )
+        with use_language(user.language):
+            names = {"id": consult.id, "reason": reason}
+            notify(
+                session,
+                user,
+                kind="no_show",
+                subject=gettext("Consult %(id)s: the live session did not take place") % names,
+                body=gettext("The session of consult %(id)s was a no-show: %(reason)s.") % names
+                + "\n"
+                + gettext("Open the consult to book a new time or go on by messages."),
+                dedupe_key=f"{key}:user{user.id}",
+                link=f"/consults/{consult.id}",
+                now=now,
+            )
     notify_coordinators(
         session,
         kind="no_show",

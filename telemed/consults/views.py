@@ -29,6 +29,8 @@ from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
 from telemed.flows import consult_requested, request_consult
+from telemed.i18n import DEFAULT_LANGUAGE, current_language, gettext
+from telemed.labels import label
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
 from telemed.notes import service as notes
@@ -40,10 +42,10 @@ router = APIRouter(include_in_schema=False)
 
 LANGUAGE_NAMES = {Language.sesotho: "Sesotho", Language.english: "English"}
 
-HOME_TITLES = {
-    Role.clinician: "Consults of your facility",
-    Role.specialist: "Your consults",
-    Role.coordinator: "All consults",
+HOME_TITLES = {  # called when the page is made: in the viewer's language
+    Role.clinician: lambda: gettext("Consults of your facility"),
+    Role.specialist: lambda: gettext("Your consults"),
+    Role.coordinator: lambda: gettext("All consults"),
 }
 
 
@@ -72,7 +74,7 @@ def home(
         request,
         "home.html",
         {
-            "title": HOME_TITLES[Role(user.role)],
+            "title": HOME_TITLES[Role(user.role)](),
             "can_request": auth.can_create(user),
             "can_answer_offers": accounts_auth.is_specialist(user),
             "can_test_network": precall_auth.can_test(user),
@@ -98,11 +100,16 @@ def _form_context(db: Session, values: dict[str, str], errors: dict[str, str]) -
         "values": values,
         "errors": errors,
         "options": {
-            "specialty": [(s.code, s.name) for s in repository.list_specialties(db)],
-            "urgency": [(u.value, u.value.capitalize()) for u in Urgency],
-            "mode": [(m.value, m.value.capitalize()) for m in ConsultMode],
+            # The specialties' English names are data (telemed specialties add); another
+            # language shows its word for the code.
+            "specialty": [
+                (s.code, s.name if current_language() == DEFAULT_LANGUAGE else label(s.code))
+                for s in repository.list_specialties(db)
+            ],
+            "urgency": [(u.value, label(u.value).capitalize()) for u in Urgency],
+            "mode": [(m.value, label(m.value).capitalize()) for m in ConsultMode],
             "language": [(lang.value, LANGUAGE_NAMES[lang]) for lang in Language],
-            "sex": [(s.value, s.value.capitalize()) for s in Sex],
+            "sex": [(s.value, label(s.value).capitalize()) for s in Sex],
             **{f"consent_{name}": pairs for name, pairs in consent_forms.OPTIONS.items()},
         },
     }

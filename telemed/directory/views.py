@@ -34,6 +34,7 @@ from telemed.directory import auth, forms, service
 from telemed.directory.models import RegistrationBody, VerificationStatus
 from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
+from telemed.i18n import gettext
 from telemed.settings import Settings
 from telemed.web.templating import render
 
@@ -364,9 +365,9 @@ def reject(
 # --- the specialist's own profile and onboarding checklist ---------------------------------
 
 PROFILE_PATH = "/specialists/profile"
-SAVED_NOTICES = {
-    "yes": "Your profile is saved.",
-    "reverify": (
+SAVED_NOTICES = {  # called when the page is made: in the viewer's language
+    "yes": lambda: gettext("Your profile is saved."),
+    "reverify": lambda: gettext(
         "Your profile is saved. Your registration details changed, so a coordinator must"
         " verify them again: you receive no offers until then."
     ),
@@ -495,7 +496,7 @@ def profile_form(
     onboarding checklist, above the form that edits it."""
     auth.ensure_specialist(user)
     return _profile_page(
-        request, db, user, None, {}, notice=SAVED_NOTICES[saved] if saved else "", now=now
+        request, db, user, None, {}, notice=SAVED_NOTICES[saved]() if saved else "", now=now
     )
 
 

@@ -14,39 +14,60 @@ from sqlmodel import Session
 
 from telemed.accounts.models import User
 from telemed.consults.models import Consult, Urgency
+from telemed.i18n import DEFAULT_LANGUAGE, gettext, use_language
+from telemed.labels import label
 from telemed.notifications.service import notify, notify_coordinators
 from telemed.offers.models import ConsultOffer
 from telemed.timefmt import local_time
 
 
 def _label(consult: Consult) -> str:
-    return f"{consult.urgency} {str(consult.specialty).replace('_', ' ')} consult {consult.id}"
+    """E.g. "urgent paediatrics consult 12", in the language in force."""
+    return gettext("%(urgency)s %(specialty)s consult %(id)s") % {
+        "urgency": label(consult.urgency),
+        "specialty": label(consult.specialty),
+        "id": consult.id,
+    }
 
 
 def offered(
     session: Session, consult: Consult, offer: ConsultOffer, specialist: User, now: datetime
 ) -> None:
-    until = local_time(offer.expires_at, ZoneInfo(specialist.timezone), "%a %d %b %H:%M")
-    slot = ""
-    if offer.slot_start is not None:
-        slot = " for " + local_time(
-            offer.slot_start, ZoneInfo(specialist.timezone), "%a %d %b %H:%M"
+    """The specialist hears of the offer in their own language and zone."""
+    with use_language(specialist.language):
+        until = local_time(offer.expires_at, ZoneInfo(specialist.timezone), "%a %d %b %H:%M")
+        names = {"consult": _label(consult), "until": until, "id": consult.id, "slot": ""}
+        if offer.slot_start is not None:
+            slot_time = local_time(
+                offer.slot_start, ZoneInfo(specialist.timezone), "%a %d %b %H:%M"
+            )
+            names["slot"] = gettext("for %(time)s") % {"time": slot_time}
+        emergency = consult.urgency == Urgency.emergency
+        subject = gettext("New %(consult)s %(slot)s") % names
+        if emergency:
+            subject = gettext("EMERGENCY: %(subject)s") % {"subject": subject}
+        notify(
+            session,
+            specialist,
+            kind="offer",
+            subject=subject.strip(),
+            body=(
+                (gettext("You are offered a %(consult)s %(slot)s.") % names).replace(" .", ".")
+                + "\n"
+                + gettext(
+                    "Accept or decline by %(until)s; after that it goes to another specialist."
+                )
+                % names
+            ),
+            dedupe_key=f"offer:{offer.id}",
+            link="/offers",
+            sms=(
+                gettext("Telemed EMERGENCY consult %(id)s: answer by %(until)s.") % names
+                if emergency
+                else None
+            ),
+            now=now,
         )
-    emergency = consult.urgency == Urgency.emergency
-    notify(
-        session,
-        specialist,
-        kind="offer",
-        subject=f"{'EMERGENCY: ' if emergency else ''}New {_label(consult)}{slot}",
-        body=(
-            f"You are offered a {_label(consult)}{slot}.\n"
-            f"Accept or decline by {until}; after that it goes to another specialist."
-        ),
-        dedupe_key=f"offer:{offer.id}",
-        link="/offers",
-        sms=f"Telemed EMERGENCY consult {consult.id}: answer by {until}." if emergency else None,
-        now=now,
-    )
 
 
 def accepted(session: Session, consult: Consult, specialist: User, now: datetime) -> None:
@@ -55,24 +76,30 @@ def accepted(session: Session, consult: Consult, specialist: User, now: datetime
     clinician = session.get(User, consult.created_by_id)
     if clinician is None:
         return
-    notify(
-        session,
-        clinician,
-        kind="accepted",
-        subject=f"Consult {consult.id} accepted by {specialist.full_name}",
-        body=f"{specialist.full_name} accepted your {_label(consult)}.",
-        dedupe_key=f"accepted:consult{consult.id}:specialist{specialist.id}:{now.isoformat()}",
-        link=f"/consults/{consult.id}",
-        now=now,
-    )
+    with use_language(clinician.language):
+        names = {"id": consult.id, "name": specialist.full_name, "consult": _label(consult)}
+        notify(
+            session,
+            clinician,
+            kind="accepted",
+            subject=gettext("Consult %(id)s accepted by %(name)s") % names,
+            body=gettext("%(name)s accepted your %(consult)s.") % names,
+            dedupe_key=f"accepted:consult{consult.id}:specialist{specialist.id}:{now.isoformat()}",
+            link=f"/consults/{consult.id}",
+            now=now,
+        )
 
 
 def escalated(session: Session, consult: Consult, reason: str, now: datetime) -> None:
+    """One notice for all coordinators, so in the default language (English) whoever's
+    request caused the escalation."""
+    with use_language(DEFAULT_LANGUAGE):
+        label_text = _label(consult)
     notify_coordinators(
         session,
         kind="escalated",
-        subject=f"Escalated: {_label(consult)}",
-        body=f"The {_label(consult)} needs a specialist assigned by hand: {reason}.",
+        subject=f"Escalated: {label_text}",
+        body=f"The {label_text} needs a specialist assigned by hand: {reason}.",
         dedupe_key=f"escalated:consult{consult.id}:{now.isoformat()}",
         link="/coordinator/escalations",
         sms=(

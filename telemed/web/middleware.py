@@ -1,9 +1,15 @@
-"""Security headers on every response (pure ASGI: no per-request task overhead)."""
+"""Security headers on every response, and the language of every request (pure ASGI: no
+per-request task overhead)."""
 
 from __future__ import annotations
 
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from telemed import i18n
+
+LANGUAGE_COOKIE = "lang"  # a visitor's choice of language before (or without) logging in
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
@@ -42,3 +48,24 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class LanguageMiddleware:
+    """Sets the request's language from the ``lang`` cookie, else ``Accept-Language``, before
+    any view runs, so that messages made before the page is rendered (a flash, an error)
+    are in that language too. A signed-in user's profile setting overrides it when the
+    session is resolved (``telemed.deps``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            connection = HTTPConnection(scope)
+            i18n.set_language(
+                i18n.negotiate(
+                    cookie=connection.cookies.get(LANGUAGE_COOKIE),
+                    accept_language=connection.headers.get("accept-language"),
+                )
+            )
+        await self.app(scope, receive, send)

@@ -1,4 +1,5 @@
-"""Jinja2 environment for the pages: autoescaping everywhere, times in the viewer's zone."""
+"""Jinja2 environment for the pages: autoescaping everywhere, times in the viewer's zone,
+words in the viewer's language (``jinja2.ext.i18n`` with ``telemed.i18n``'s catalogues)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,23 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from telemed import i18n
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
 from telemed.deps import now_of
-from telemed.timefmt import clip_length, local_time
+from telemed.labels import label
+from telemed.timefmt import clip_length, format_day, format_number, local_time
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.autoescape = True  # patient text is never rendered unescaped
+# {% trans %} and _() look the language up per call (a context variable set for each
+# request), so one environment serves every language and no global language is switched.
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
 
 
 def viewer_zone(request: Request) -> ZoneInfo:
@@ -51,6 +60,9 @@ def duration(start: datetime | None, end: datetime) -> str:
 
 templates.env.filters["duration"] = duration
 templates.env.filters["clip_length"] = clip_length
+templates.env.filters["day"] = format_day  # a date (no time), e.g. {{ d | day("%d %b") }}
+templates.env.filters["number"] = format_number
+templates.env.filters["label"] = label  # a state, urgency, role or specialty code in words
 
 
 @pass_context
@@ -113,6 +125,8 @@ def render(
         "zone": zone,
         "local": lambda value, fmt="%d %b %Y %H:%M": local_time(value, zone, fmt),
         "now": now_of(request),
+        "lang": i18n.current_language(),  # <html lang>, and the language switch
+        "languages": i18n.LANGUAGE_NAMES,
     }
     full.update(context or {})
     return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)

@@ -1,7 +1,7 @@
 """On-call rota: weekly blocks per specialty, and the uses of one-tap accept links
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-03 09:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import telemed.db
 
 revision: str = "0020"
-down_revision: str | None = "0017"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
