@@ -1,7 +1,7 @@
 """each user's language (en or st) for pages, e-mails and SMS
 
 Revision ID: 0019
-Revises: 0017 (the lead re-chains it after 0018 when that slot is merged)
+Revises: 0017
 Create Date: 2026-12-03 08:50:00
 """
 
