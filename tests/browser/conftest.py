@@ -109,7 +109,9 @@ def serve(
             text=True,
         )
     url = f"http://{host}:{port}"
-    deadline = time.monotonic() + 60
+    # Generous: a busy 2-core CI machine takes tens of seconds to import the app and seed
+    # the demo. This bounds a hang; it measures nothing.
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"telemed serve exited: {log.read_text()}")
