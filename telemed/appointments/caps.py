@@ -117,7 +117,7 @@ def held_by(
     ``exclude_consult_id`` (the one being booked or moved) left out, since its new place
     replaces its old one."""
     found: dict[int, list[Held]] = defaultdict(list)
-    for specialist_id, consult_id, start, end, _firm in repository.holdings(
+    for specialist_id, consult_id, start, end in repository.holdings(
         session, specialist_ids, now - LOOKBACK, tentative=tentative
     ):
         if consult_id != exclude_consult_id:

@@ -13,8 +13,8 @@ from telemed.appointments.models import Appointment, AppointmentChange, Appointm
 from telemed.consults.models import Consult, ConsultState
 from telemed.offers.models import ConsultOffer, OfferStatus
 
-# (specialist id, consult id, start, end, firm): one consult a specialist holds in a week
-Holding = tuple[int, int, datetime, datetime, bool]
+# (specialist id, consult id, start, end): one consult a specialist holds in a week
+Holding = tuple[int, int, datetime, datetime]
 
 
 def lock_user(session: Session, user_id: int) -> User | None:
@@ -176,7 +176,7 @@ def holdings(
     if not ids:
         return []
     found: list[Holding] = [
-        (sid, cid, start, end, True)
+        (sid, cid, start, end)
         for sid, cid, start, end in session.exec(
             select(
                 Appointment.specialist_id,
@@ -213,7 +213,7 @@ def holdings(
             placed >= since,
         )
     )
-    found += [(sid, cid, start, end, True) for sid, cid, start, end in accepted]
+    found += [(sid, cid, start, end) for sid, cid, start, end in accepted]
     if tentative:
         offered = session.exec(
             select(
@@ -228,8 +228,6 @@ def holdings(
             )
         )
         found += [
-            (sid, cid, start, end or start, False)
-            for sid, cid, start, end in offered
-            if start is not None
+            (sid, cid, start, end or start) for sid, cid, start, end in offered if start is not None
         ]
     return found

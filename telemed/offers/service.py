@@ -256,7 +256,10 @@ def _accept(
 ) -> None:
     offer, consult = _own_open_offer(session, user, offer_id, now)
     consent.ensure_sharing(session, consult)  # withdrawn since the offer was made
-    profile = directory.get_profile(session, pk(user))
+    # The specialist's row lock before any write: two accepts for one specialist queue
+    # here (their caps are checked at booking); later, a write's foreign-key share lock
+    # on their users row would deadlock against the other's booking (PostgreSQL).
+    profile = directory.lock_profile(session, pk(user))
     if profile is None or not is_eligible(profile, now.date()):
         raise Conflict("your registration is not verified or has expired", field="offer")
     consults.transition(
@@ -579,6 +582,7 @@ def assign_by_hand(
             consult = consults_repository.lock_consult(session, consult_id)
             if consult is None:
                 raise NotFound(f"consult {consult_id} not found")
+            directory.lock_profile(session, specialist_id)  # before any write, as in _accept
             consent.ensure_sharing(session, consult)
             text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
             if reason.strip():
