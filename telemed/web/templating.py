@@ -126,7 +126,7 @@ def render(
         "local": lambda value, fmt="%d %b %Y %H:%M": local_time(value, zone, fmt),
         "now": now_of(request),
         "lang": i18n.current_language(),  # <html lang>, and the language switch
-        "ui_languages": i18n.LANGUAGE_NAMES,
+        "ui_languages": i18n.LANGUAGE_NAMES,  # not "languages": pages pass their own
     }
     full.update(context or {})
     return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
