@@ -22,6 +22,7 @@ from telemed.db import pk, utcnow
 from telemed.demo.seed import seed_demo
 from telemed.offers import service as offers
 from telemed.offers.models import OfferStatus
+from telemed.offers.policy import OfferPolicy
 from telemed.offers.service import DueReport
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -39,9 +40,9 @@ def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
     return Specialists(db, settings, users)
 
 
-def due(units: Units, db: Session, now: datetime) -> DueReport:
+def due(units: Units, db: Session, now: datetime, policy: OfferPolicy) -> DueReport:
     db.rollback()  # the test's session holds no stale read while the job writes
-    return offers.process_due_offers(units, now)
+    return offers.process_due_offers(units, now, policy)
 
 
 def state_of(db: Session, consult_id: int) -> str:
@@ -268,7 +269,12 @@ def test_consent_rows_are_append_only(login: LoginFn, users: Users, db: Session)
 
 
 def test_the_offer_run_waits_for_sharing_consent_then_offers(
-    specialists: Specialists, login: LoginFn, users: Users, db: Session, units: Units
+    specialists: Specialists,
+    login: LoginFn,
+    users: Users,
+    db: Session,
+    units: Units,
+    policy: OfferPolicy,
 ) -> None:
     volunteer = specialists.make()
     nurse = login(users.make(Role.clinician))
@@ -277,10 +283,10 @@ def test_the_offer_run_waits_for_sharing_consent_then_offers(
     assert consult["state"] == "requested"
     assert offers_of(db, consult_id) == []
     t0 = utcnow()
-    report = due(units, db, t0 + timedelta(minutes=1))
+    report = due(units, db, t0 + timedelta(minutes=1), policy)
     assert (report.waiting_for_consent, report.offered) == ([consult_id], [])
     # Not escalated either, however long it waits: only the clinician can unblock it.
-    later = due(units, db, t0 + timedelta(days=3))
+    later = due(units, db, t0 + timedelta(days=3), policy)
     assert (later.waiting_for_consent, later.escalated) == ([consult_id], [])
     assert state_of(db, consult_id) == ConsultState.requested
     page = nurse.client.get(f"/consults/{consult_id}").text
@@ -299,7 +305,7 @@ def test_the_offer_run_waits_for_sharing_consent_then_offers(
             ConsentIn(scope=ConsentScope.sharing, method=ConsentMethod.verbal),
             t0,
         )
-    report = due(units, db, t0 + timedelta(minutes=2))
+    report = due(units, db, t0 + timedelta(minutes=2), policy)
     assert (report.waiting_for_consent, report.offered) == ([], [consult_id])
     assert [o.specialist_id for o in offers_of(db, consult_id)] == [volunteer.id]
     assert 'id="waiting-for-consent"' not in nurse.client.get(f"/consults/{consult_id}").text
@@ -326,7 +332,12 @@ def test_consent_recorded_through_the_api_offers_at_once(
 
 
 def test_withdrawal_stops_offers_and_assignment_and_is_shown_to_the_specialist(
-    specialists: Specialists, login: LoginFn, users: Users, db: Session, units: Units
+    specialists: Specialists,
+    login: LoginFn,
+    users: Users,
+    db: Session,
+    units: Units,
+    policy: OfferPolicy,
 ) -> None:
     first, second = specialists.make(), specialists.make()
     nurse = login(users.make(Role.clinician))
@@ -348,7 +359,7 @@ def test_withdrawal_stops_offers_and_assignment_and_is_shown_to_the_specialist(
     [offer_to_first] = [o for o in open_offers if o.specialist_id == first.id]
     late = login(first).post(f"/api/v1/offers/{offer_to_first.id}/accept")
     assert late.status_code == 409
-    report = due(units, db, utcnow() + timedelta(minutes=1))
+    report = due(units, db, utcnow() + timedelta(minutes=1), policy)
     assert emergency["id"] in report.waiting_for_consent
     assert offers_of(db, emergency["id"])[-1].status == OfferStatus.withdrawn  # none new
     coordinator = login(specialists.coordinator)
@@ -521,7 +532,7 @@ def test_the_request_form_takes_consent(login: LoginFn, users: Users, db: Sessio
 def test_the_demo_consults_carry_the_consent_their_journey_needs(
     db: Session, settings: Settings
 ) -> None:
-    assert seed_demo(db, settings)
+    assert seed_demo(db, settings, history=False)  # the demo's own consults, not the past
     db.commit()  # the test owns the unit of work, as the command line does
     demo = {c.question[:20]: c for c in db.exec(select(Consult).order_by(col(Consult.id)))}
     sent = [pk(c) for c in demo.values() if c.state not in ("draft", "cancelled")]
