@@ -167,11 +167,10 @@ def test_a_consult_request_with_two_phone_photos_is_sent(
         f" shown after upload {previews / 1000:.0f} KB | {elapsed:.0f} s"
     )
     # The page scales photos (photo.js) before they leave the phone: both must arrive
-    # smaller than half their original size, and every byte sent must have crossed the
-    # link. The goal (PHOTOS_GOAL) is a figure for docs/PERFORMANCE.md's thin-link
+    # smaller than half their original size (the server strips metadata and re-encodes, so
+    # the stored size is not the uploaded size). The goal (PHOTOS_GOAL) is a figure for docs/PERFORMANCE.md's thin-link
     # table, printed above and compared there; this bound is the lab's generous one.
     assert scaled, f"photos stored at {sent} bytes of {original}: the page did not scale them"
-    assert wire.up >= sent
     assert wire.total <= 3 * PHOTOS_GOAL, f"{wire} on the wire"
     context.close()
 
