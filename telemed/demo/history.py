@@ -186,17 +186,7 @@ def _story(
     offers = []
     if rng.random() < 0.3:  # the first specialist declines
         answered = t + timedelta(hours=rng.uniform(0.2, 4))
-        offers.append(
-            ConsultOffer(
-                consult_id=pk(c),
-                specialist_id=pk(first),
-                offered_at=t,
-                expires_at=t + timedelta(hours=12),
-                responded_at=answered,
-                status=OfferStatus.declined,
-                reason="not available",
-            )
-        )
+        offers.append(_offer(c, first, t, timedelta(hours=12), answered, OfferStatus.declined))
         move(S.offered, t)
         move(S.requested, answered)  # declined: back to matching, the next one is offered
         t, first = answered, second
@@ -204,34 +194,14 @@ def _story(
         move(S.offered, t)
         move(S.escalated, t + timedelta(hours=12))
         t = t + timedelta(hours=rng.uniform(12, 30))
-        offers.append(
-            ConsultOffer(
-                consult_id=pk(c),
-                specialist_id=pk(first),
-                offered_at=t,
-                expires_at=t + timedelta(hours=1),
-                responded_at=t,
-                status=OfferStatus.accepted,
-                accepted_consult_id=pk(c),
-            )
-        )
+        offers.append(_offer(c, first, t, timedelta(hours=1), t, OfferStatus.accepted))
     else:
         if c.state is not S.offered:
             move(S.offered, t)
         answered = t + timedelta(
             hours=rng.expovariate(1 / (2 if c.urgency is not Urgency.routine else 10))
         )
-        offers.append(
-            ConsultOffer(
-                consult_id=pk(c),
-                specialist_id=pk(first),
-                offered_at=t,
-                expires_at=t + timedelta(hours=24),
-                responded_at=answered,
-                status=OfferStatus.accepted,
-                accepted_consult_id=pk(c),
-            )
-        )
+        offers.append(_offer(c, first, t, timedelta(hours=24), answered, OfferStatus.accepted))
         t = answered
     move(S.accepted, t)
     out.add_all(offers)
@@ -374,3 +344,25 @@ def _network_tests(
                 )
             )
             at += timedelta(days=rng.randint(10, 30))
+
+
+def _offer(
+    c: Consult,
+    specialist: User,
+    at: datetime,
+    lasts: timedelta,
+    answered: datetime,
+    status: OfferStatus,
+) -> ConsultOffer:
+    """A past offer, answered: an accepted one names its consult, a declined one a reason."""
+    accepted = status is OfferStatus.accepted
+    return ConsultOffer(
+        consult_id=pk(c),
+        specialist_id=pk(specialist),
+        offered_at=at,
+        expires_at=at + lasts,
+        responded_at=answered,
+        status=status,
+        accepted_consult_id=pk(c) if accepted else None,
+        reason="" if accepted else "not available",
+    )
