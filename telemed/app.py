@@ -38,6 +38,8 @@ from telemed.facilities import endpoints as facilities_api
 from telemed.idempotency.deps import install as install_idempotency
 from telemed.interop.fhir import endpoints as fhir_api
 from telemed.messages import endpoints as messages_api
+from telemed.mfa import endpoints as mfa_api
+from telemed.mfa import views as mfa_pages
 from telemed.notes import endpoints as notes_api
 from telemed.notes import views as notes_pages
 from telemed.notifications import endpoints as notifications_api
@@ -129,6 +131,7 @@ def create_app(
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(accounts_api.router)
+    api.include_router(mfa_api.router)
     api.include_router(facilities_api.router)
     api.include_router(consults_api.router)
     api.include_router(consent_api.router)
@@ -147,6 +150,7 @@ def create_app(
     app.include_router(fhir_api.router)  # FHIR's own base, /fhir
 
     app.include_router(accounts_pages.router)
+    app.include_router(mfa_pages.router)
     app.include_router(consults_pages.router)
     app.include_router(consent_pages.router)
     app.include_router(attachments_pages.router)

@@ -29,6 +29,13 @@ class Forbidden(TelemedError):
     code = "forbidden"
 
 
+class ReauthRequired(Forbidden):
+    """A sensitive action needs a recent proof of identity (``telemed.mfa``): pages send
+    the browser to ``/reauth``; API clients call ``POST /api/v1/auth/reauth``."""
+
+    code = "reauth_required"
+
+
 class NotFound(TelemedError):
     status_code = 404
     code = "not_found"

@@ -20,6 +20,13 @@ from telemed.idempotency.models import IdempotencyKey
 from telemed.interop.dhis2.models import Dhis2Push
 from telemed.jobs.models import JobRun
 from telemed.messages.models import Message
+from telemed.mfa.models import (
+    GuessCounter,
+    LoginChallenge,
+    Reauthentication,
+    RecoveryCode,
+    TotpCredential,
+)
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
 from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
 from telemed.offers.models import ConsultOffer
@@ -49,9 +56,11 @@ __all__ = [
     "Dhis2Push",
     "District",
     "Facility",
+    "GuessCounter",
     "IdempotencyKey",
     "JobRun",
     "LoginAttempt",
+    "LoginChallenge",
     "Message",
     "NetworkTest",
     "NoteDiagnosis",
@@ -60,9 +69,12 @@ __all__ = [
     "OnCallLinkUse",
     "OutboxAttachment",
     "OutboxMessage",
+    "Reauthentication",
+    "RecoveryCode",
     "SpecialistProfile",
     "SpecialistSpecialty",
     "Specialty",
+    "TotpCredential",
     "Upload",
     "User",
     "UserSession",

@@ -18,6 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the sentinel we refuse outside development
 
 
+# The roles of telemed.accounts.models.Role (settings sit below accounts and cannot import it).
+MFA_ROLES = frozenset({"clinician", "specialist", "coordinator", "admin"})
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"
@@ -44,6 +48,13 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_minutes: int = 15
     login_max_failures_per_address: int = 30
+    # Second factor (telemed.mfa, docs/mfa.md). Roles that must use TOTP, comma-separated
+    # ("coordinator,admin"; "" for none). Unset: coordinator and admin in production, nobody
+    # otherwise, so the demo (`make run`) logs in with a password alone.
+    mfa_required_roles: str | None = None
+    mfa_reauth_minutes: int = Field(default=15, ge=1)  # sensitive actions: proof this recent
+    mfa_max_failures: int = Field(default=5, ge=1)  # wrong codes per user in the window
+    mfa_window_minutes: int = Field(default=15, ge=1)
     page_size: int = 25
     max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1)  # one attachment
     seed_demo: bool = True  # serve seeds demo data into an empty embedded database
@@ -120,6 +131,20 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
+    @field_validator("mfa_required_roles")
+    @classmethod
+    def _known_roles(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        roles = {part.strip() for part in value.split(",") if part.strip()}
+        unknown = roles - MFA_ROLES
+        if unknown:
+            raise ValueError(
+                f"unknown role(s) {', '.join(sorted(unknown))}: choose from "
+                f"{', '.join(sorted(MFA_ROLES))}"
+            )
+        return ",".join(sorted(roles))
+
     @model_validator(mode="after")
     def _secret_outside_development(self) -> Settings:
         if self.env is Environment.production and (
@@ -147,6 +172,15 @@ class Settings(BaseSettings):
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.env is Environment.production
+
+    @property
+    def mfa_roles(self) -> frozenset[str]:
+        """The roles that must use a second factor (``mfa_required_roles`` resolved)."""
+        if self.mfa_required_roles is None:
+            if self.env is Environment.production:
+                return frozenset({"coordinator", "admin"})
+            return frozenset()
+        return frozenset(filter(None, self.mfa_required_roles.split(",")))
 
     def effective_secret(self) -> str:
         """The signing secret; in development a random one is kept in the data directory."""

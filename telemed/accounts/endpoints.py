@@ -21,6 +21,8 @@ from telemed.deps import (
     client_address,
     require_role,
 )
+from telemed.mfa import service as mfa
+from telemed.mfa.deps import MfaPolicyDep, RecentAuth
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["accounts"])
@@ -28,7 +30,7 @@ router = APIRouter(tags=["accounts"])
 AdminUser = Annotated[User, require_role(Role.admin)]
 
 
-@router.post("/auth/login", responses=error_responses(401, 422, 429))
+@router.post("/auth/login", responses=error_responses(401, 403, 422, 429))
 def login(
     body: LoginRequest,
     request: Request,
@@ -36,13 +38,16 @@ def login(
     db: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    mfa_policy: MfaPolicyDep,
 ) -> LoginResponse:
     """Log in: sets the session cookie and returns the CSRF token for later writes.
 
     After repeated failures for one e-mail (or one address) further attempts are refused
-    with 429 for the throttling window.
+    with 429 for the throttling window. A user with two-step login sends the code from
+    their app (or a recovery code) as `code`: without it, 401 naming `code`. A role that
+    requires two-step login without it set up is refused (403): set it up on the web page.
     """
-    logged_in = service.log_in(
+    user = service.check_password(
         db,
         settings,
         email=body.email,
@@ -50,6 +55,8 @@ def login(
         address=client_address(request),
         now=now,
     )
+    mfa.check_api_login(db, mfa_policy, user, body.code, now)
+    logged_in = service.open_session(db, settings, user, now)
     set_session_cookie(response, logged_in.token, settings)
     return LoginResponse(
         user=UserPublic.model_validate(logged_in.user), csrf_token=logged_in.csrf_token
@@ -82,9 +89,9 @@ def list_users(_admin: AdminUser, db: SessionDep) -> list[UserPublic]:
     return [UserPublic.model_validate(u) for u in repository.list_users(db)]
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=error_responses(403))
 def create_user(
-    body: UserCreate, _admin: AdminUser, db: SessionDep, settings: SettingsDep
+    body: UserCreate, _admin: AdminUser, _recent: RecentAuth, db: SessionDep, settings: SettingsDep
 ) -> UserPublic:
     """Create an account (admins only)."""
     user = service.create_user(
@@ -106,6 +113,7 @@ def deactivate_user(
     user_id: int,
     request: Request,
     admin: AdminUser,
+    _recent: RecentAuth,
     db: SessionDep,
     now: NowDep,
     policy: PolicyDep,

@@ -10,6 +10,11 @@ from telemed.accounts.models import Role
 class LoginRequest(BaseModel):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
+    code: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Two-step login: the code from the authenticator app, or a recovery code.",
+    )
 
 
 class UserPublic(BaseModel):

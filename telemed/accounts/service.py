@@ -143,6 +143,24 @@ def log_in(
     address: str,
     now: datetime,
 ) -> LoggedIn:
+    """Password check and a new session at once: for users without a second step."""
+    user = check_password(
+        session, settings, email=email, password=password, address=address, now=now
+    )
+    return open_session(session, settings, user, now)
+
+
+def check_password(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    address: str,
+    now: datetime,
+) -> User:
+    """The user whose password this is (throttled, every attempt recorded). No session
+    yet: a login with a second factor (telemed.mfa) opens it after the code."""
     email = email.strip().lower()
     _check_throttle(session, settings, email, address, now)
     user = repository.get_user_by_email(session, email)
@@ -162,6 +180,11 @@ def log_in(
     session.add(LoginAttempt(email=email, client_address=address, succeeded=True, at=now))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    return user
+
+
+def open_session(session: Session, settings: Settings, user: User, now: datetime) -> LoggedIn:
+    """A new login session for ``user``, whose identity is proven."""
     token, csrf = new_token(), new_token()
     session.add(
         UserSession(

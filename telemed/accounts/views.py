@@ -21,6 +21,9 @@ from telemed.deps import (
     client_address,
 )
 from telemed.errors import NotAuthenticated, TooManyRequests, ValidationFailed
+from telemed.mfa import service as mfa
+from telemed.mfa.cookies import set_challenge_cookie
+from telemed.mfa.deps import MfaPolicyDep
 from telemed.web.middleware import LANGUAGE_COOKIE
 from telemed.web.templating import render
 
@@ -65,6 +68,7 @@ def login_submit(
     db: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    mfa_policy: MfaPolicyDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
@@ -81,7 +85,7 @@ def login_submit(
             request, next_path, i18n.gettext("Enter your e-mail and password."), email, 422
         )
     try:
-        logged_in = service.log_in(
+        user = service.check_password(
             db,
             settings,
             email=email,
@@ -91,6 +95,14 @@ def login_submit(
         )
     except (NotAuthenticated, TooManyRequests) as exc:
         return _login_page(request, next_path, exc.message, email, exc.status_code)
+    # The second factor (telemed.mfa): no session until the code, or enrolment, is done.
+    pending = mfa.second_step(db, mfa_policy, user)
+    if pending is not None:
+        step = mfa.begin_challenge(db, mfa_policy, user, pending, next_path, now)
+        response = RedirectResponse(f"/login/{step.purpose}", status_code=303)
+        set_challenge_cookie(response, step.token, settings)
+        return response
+    logged_in = service.open_session(db, settings, user, now)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, logged_in.token, settings)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -32,6 +32,7 @@ class AuditAction(StrEnum):
     download = "download"
     export = "export"  # handed to another system in bulk (FHIR NDJSON)
     denied = "denied"
+    authenticate = "authenticate"  # a second factor or a re-authentication passed (mfa)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -35,6 +35,7 @@ from telemed.directory.models import RegistrationBody, VerificationStatus
 from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.i18n import gettext
+from telemed.mfa.deps import RecentAuth
 from telemed.settings import Settings
 from telemed.web.templating import render
 
@@ -342,6 +343,7 @@ def verification_queue(
 def verify(
     user_id: int,
     user: CurrentUser,
+    _recent: RecentAuth,
     db: SessionDep,
     now: NowDep,
     note: Annotated[str, Form(max_length=2000)] = "",
@@ -354,6 +356,7 @@ def verify(
 def reject(
     user_id: int,
     user: CurrentUser,
+    _recent: RecentAuth,
     db: SessionDep,
     now: NowDep,
     reason: Annotated[str, Form(max_length=2000)] = "",

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -81,9 +82,20 @@ def render_page(request: Request, problem: Problem) -> Response:
     """The error page; a page that needs a login sends the browser to the login page."""
     if problem.code == "not_authenticated":
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    if problem.code == "reauth_required":  # back to the page the form was on, afterwards
+        back = request.url.path if request.method == "GET" else _referring_path(request)
+        return RedirectResponse(f"/reauth?{urlencode({'next': back})}", status_code=303)
     return render_error_page(
         request, problem.status_code, problem.message, headers=problem.headers or None
     )
+
+
+def _referring_path(request: Request) -> str:
+    """The path of the page that sent a form, if it is ours; else the home page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return referer.path if referer.path.startswith("/") else "/"
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
