@@ -332,13 +332,22 @@ def users_create(
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
 
+def _user_by_email(session: Session, email: str) -> User:
+    from telemed.accounts import repository
+
+    found = repository.get_user_by_email(session, email)
+    if found is None:
+        raise click.ClickException(f"no user with e-mail {email.strip().lower()}")
+    return found
+
+
 @users.command("deactivate")
 @click.argument("email")
 def users_deactivate(email: str) -> None:
     """Deactivate an account: no login, its sessions end (within the other processes'
     session cache lifetime), its open offers go to the next specialist. Records are kept."""
     from telemed import flows
-    from telemed.accounts import repository, service
+    from telemed.accounts import service
     from telemed.clock import SYSTEM_CLOCK
     from telemed.offers.policy import OfferPolicy
 
@@ -346,13 +355,27 @@ def users_deactivate(email: str) -> None:
     with _friendly_errors():
         engine = _prepare(settings)
         with Units(engine).one() as session:
-            found = repository.get_user_by_email(session, email)
-            if found is None:
-                raise click.ClickException(f"no user with e-mail {email.strip().lower()}")
+            found = _user_by_email(session, email)
             now = SYSTEM_CLOCK.now()
             user = service.deactivate_user(session, pk(found), by=None, cache=None, now=now)
             flows.user_deactivated(session, user, OfferPolicy.from_settings(settings), now)
     click.echo(f"Deactivated {user.role} {user.email} (id {user.id}).")
+
+
+@users.command("mfa-reset")
+@click.argument("email")
+def users_mfa_reset(email: str) -> None:
+    """Turn off a user's two-step login (a lost phone and no recovery code left, or a new
+    app secret): their next login sets it up again if their role requires it. Audited."""
+    from telemed.mfa import service as mfa
+
+    settings = _settings()
+    with _friendly_errors():
+        engine = _prepare(settings)
+        with Units(engine).one() as session:
+            found = _user_by_email(session, email)
+            mfa.disable(session, found, by=None)
+    click.echo(f"Two-step login turned off for {found.email}.")
 
 
 @main.group()

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -15,6 +16,7 @@ from sqlmodel import Session, col, select
 from telemed.accounts.models import Role, User
 from telemed.app import create_app
 from telemed.audit.models import AuditEntry
+from telemed.cli import main
 from telemed.db import pk
 from telemed.errors import Conflict, NotAuthenticated, TooManyRequests
 from telemed.mfa import service, totp
@@ -149,7 +151,7 @@ def test_recovery_codes_work_once_and_regenerating_replaces_them(
         verify(units, mfa, user, codes[1], T0 + STEP)
     assert verify(units, mfa, user, fresh[0], T0 + STEP) == "recovery"
     with units.one() as s:
-        service.disable(s, mfa, user, by=user)
+        service.disable(s, user, by=user)
         assert not service.is_enrolled(s, pk(user))
     with units.one() as s:
         assert service.status(s, mfa, user) == service.Status(False, 0, False)
@@ -320,3 +322,23 @@ def test_sensitive_actions_need_a_recent_proof(
         assert page.status_code == 303
         assert page.headers["location"] == "/reauth?next=%2Faccount%2Fsecurity"
     assert "denied:wrong password at re-authentication" in mfa_audit(db, admin)
+
+
+def test_an_operator_turns_off_a_lost_second_factor(
+    engine: Engine, units: Units, mfa: MfaPolicy, users: Users, db: Session, settings: Settings
+) -> None:
+    user = users.make(Role.coordinator)
+    enrol(units, mfa, user, T0)
+    env = {
+        "TELEMED_ENV": "test",
+        "TELEMED_DATA_DIR": str(settings.data_dir),
+        "TELEMED_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+    }
+    result = CliRunner().invoke(main, ["users", "mfa-reset", user.email.upper()], env=env)
+    assert result.exit_code == 0, result.output
+    assert "turned off" in result.output
+    unknown = CliRunner().invoke(main, ["users", "mfa-reset", "nobody@example.org"], env=env)
+    assert unknown.exit_code == 1
+    db.rollback()
+    assert not service.is_enrolled(db, pk(user))
+    assert mfa_audit(db, user)[-1] == "update:disabled for the user"

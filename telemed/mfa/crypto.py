@@ -8,7 +8,7 @@ HMAC-SHA256, from ``cryptography``), not hashed: a copy of the database alone do
 reveal it. A recovery code is only compared, so only its HMAC-SHA256 is kept; the key
 stops a stolen table from being searched offline. The price of deriving from the app
 secret: changing it makes every enrolled authenticator unreadable, and those users must
-enrol again (an admin disables their MFA with ``telemed mfa reset``; docs/mfa.md).
+enrol again (an admin disables their MFA with ``telemed users mfa-reset EMAIL``; docs/mfa.md).
 """
 
 from __future__ import annotations

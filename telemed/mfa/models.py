@@ -30,7 +30,7 @@ class RecoveryCode(SQLModel, table=True):
     __tablename__ = "mfa_recovery_codes"
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
-    code_hash: str = Field(max_length=64, unique=True)
+    code_hash: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

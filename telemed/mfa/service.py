@@ -278,7 +278,7 @@ def regenerate_recovery_codes(
     return codes
 
 
-def disable(session: Session, policy: MfaPolicy, user: User, *, by: User | None) -> None:
+def disable(session: Session, user: User, *, by: User | None) -> None:
     """Remove the authenticator and the recovery codes. A user whose role requires a second
     factor is sent to enrolment at their next login. ``by``: who did it (None: the command
     line, e.g. after the app secret changed)."""

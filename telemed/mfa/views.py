@@ -232,7 +232,7 @@ def recovery_codes_submit(
 
 @router.post(ACCOUNT_PATH + "/disable")
 def disable_submit(auth: RecentAuth, db: SessionDep, policy: MfaPolicyDep) -> Response:
-    service.disable(db, policy, auth.user, by=auth.user)
+    service.disable(db, auth.user, by=auth.user)
     return RedirectResponse(ACCOUNT_PATH, status_code=303)
 
 
