@@ -81,7 +81,9 @@ def render_json(request: Request, problem: Problem) -> Response:
 def render_page(request: Request, problem: Problem) -> Response:
     """The error page; a page that needs a login sends the browser to the login page."""
     if problem.code == "not_authenticated":
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        path = request.url.path  # a lapsed step of the login itself starts the login again
+        target = "/login" if path.startswith("/login") else f"/login?next={path}"
+        return RedirectResponse(target, status_code=303)
     if problem.code == "reauth_required":  # back to the page the form was on, afterwards
         back = request.url.path if request.method == "GET" else _referring_path(request)
         return RedirectResponse(f"/reauth?{urlencode({'next': back})}", status_code=303)
