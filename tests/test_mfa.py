@@ -265,6 +265,7 @@ def test_api_login_needs_the_code_and_a_required_role_enrols_first(
         page = client.get("/login/enrol")
         assert page.status_code == 200
         assert "<svg" in page.text
+        assert page.headers["cache-control"] == "no-store"
         secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text)
         assert secret
         assert "telemed_session" not in client.cookies

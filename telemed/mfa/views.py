@@ -32,6 +32,8 @@ router = APIRouter(include_in_schema=False)
 Code = Annotated[str, Form(max_length=64)]
 Csrf = Annotated[str, Form(max_length=128)]
 ACCOUNT_PATH = "/account/security"
+# The enrolment secret and the recovery codes must not stay in any cache.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _local(target: str | None) -> str:
@@ -129,6 +131,7 @@ def _enrol_page(
             "error": error,
         },
         status_code=status_code,
+        headers=NO_STORE,
     )
 
 
@@ -170,7 +173,10 @@ def login_enrol_submit(
         )
     service.finish_challenge(db, challenge, now)
     page = render(
-        request, "mfa_recovery.html", {"codes": codes, "next": _local(challenge.next_path)}
+        request,
+        "mfa_recovery.html",
+        {"codes": codes, "next": _local(challenge.next_path)},
+        headers=NO_STORE,
     )
     return _signed_in(page, db, settings, user, now)
 
@@ -219,7 +225,9 @@ def enrol_submit(
             error=_message(exc),
             status_code=exc.status_code,
         )
-    return render(request, "mfa_recovery.html", {"codes": codes, "next": ACCOUNT_PATH})
+    return render(
+        request, "mfa_recovery.html", {"codes": codes, "next": ACCOUNT_PATH}, headers=NO_STORE
+    )
 
 
 @router.post(ACCOUNT_PATH + "/recovery-codes")
@@ -227,7 +235,9 @@ def recovery_codes_submit(
     request: Request, auth: RecentAuth, db: SessionDep, now: NowDep, policy: MfaPolicyDep
 ) -> HTMLResponse:
     codes = service.regenerate_recovery_codes(db, policy, auth.user, now)
-    return render(request, "mfa_recovery.html", {"codes": codes, "next": ACCOUNT_PATH})
+    return render(
+        request, "mfa_recovery.html", {"codes": codes, "next": ACCOUNT_PATH}, headers=NO_STORE
+    )
 
 
 @router.post(ACCOUNT_PATH + "/disable")
