@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     login_address_window_minutes: int = Field(default=60, ge=1)
     page_size: int = 25
     max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1)  # one attachment
+    # Images decoded at once per process (each up to ~180 MB), and how long another waits
+    # for a turn before a 503 (telemed/attachments/gate.py, docs/RELIABILITY.md).
+    image_concurrency: int = Field(default=2, ge=1)
+    image_wait_seconds: float = Field(default=10.0, ge=0)
     seed_demo: bool = True  # serve seeds demo data into an empty embedded database
     # Scheduling: offers, deadlines and escalation (issue 4).
     offer_expiry_emergency_minutes: int = Field(default=5, ge=1)
