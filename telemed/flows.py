@@ -163,7 +163,7 @@ def send_unlock_link(session: Session, settings: Settings, email: str, now: date
                 "protects the account."
             )
             % {"minutes": unlock.UNLOCK_MINUTES},
-            dedupe_key=f"login_unlock:{issued.token[:32]}",
+            dedupe_key=f"login_unlock:{issued.unlock_id}",
             link=unlock.PATH + issued.token,
             now=now,
         )

@@ -38,6 +38,7 @@ PATH = "/login/unlock/"
 class IssuedUnlock:
     user: User
     token: str  # goes into the e-mail only
+    unlock_id: int
 
 
 def _signature(secret: str, nonce: str) -> str:
@@ -65,7 +66,7 @@ def issue(session: Session, secret: str, email: str, now: datetime) -> IssuedUnl
     session.add(unlock)
     session.flush()
     record(session, None, AuditAction.create, "login_unlock", pk(unlock), detail="link sent")
-    return IssuedUnlock(user=user, token=token)
+    return IssuedUnlock(user=user, token=token, unlock_id=pk(unlock))
 
 
 def use(session: Session, secret: str, token: str, now: datetime, address: str) -> str:
