@@ -69,3 +69,11 @@ class TooManyRequests(TelemedError):
     def __init__(self, message: str, *, retry_after_seconds: int) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ServiceBusy(TooManyRequests):
+    """A shared resource of this process is at its limit (image decoding): 503 with
+    ``Retry-After``, like a 429 but saying the server, not the client, is the cause."""
+
+    status_code = 503
+    code = "busy"

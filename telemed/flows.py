@@ -7,7 +7,8 @@ about offers either. An on-call specialist's one-tap link is :func:`accept_by_li
 rota knows nothing about accepting offers). A consult request with the patient's consent
 is :func:`request_consult`; a consent recorded or withdrawn later,
 :func:`consent_recorded` and :func:`consent_withdrawn` (consent knows nothing about
-offers).
+offers). An unlock link for a throttled login is :func:`send_unlock_link` (accounts know
+nothing about notifications).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from telemed import i18n
+from telemed.accounts import unlock
 from telemed.accounts.models import Role, User
 from telemed.consent import service as consent
 from telemed.consent.models import ConsentRecord, ConsentScope
@@ -26,6 +29,7 @@ from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.consults.schemas import ConsultCreate
 from telemed.errors import Conflict, NotFound, TelemedError
+from telemed.notifications.service import notify
 from telemed.offers import service as offers
 from telemed.offers.models import ConsultOffer
 from telemed.offers.policy import OfferPolicy
@@ -137,3 +141,29 @@ def accept_by_link(
     except TelemedError as exc:
         oncall.link_refused(session, token, exc)
         raise
+
+
+def send_unlock_link(session: Session, settings: Settings, email: str, now: datetime) -> None:
+    """Queue an unlock link to the account of ``email``, in its owner's language. Says
+    nothing back: whether the account exists, or a link went out already, stays unknown
+    to whoever asked."""
+    issued = unlock.issue(session, settings.secret_key, email, now)
+    if issued is None:
+        return
+    with i18n.use_language(issued.user.language):
+        notify(
+            session,
+            issued.user,
+            kind="login_unlock",
+            subject=i18n.gettext("Unlock your Telemed login"),
+            body=i18n.gettext(
+                "Someone, perhaps you, asked to unlock logging in to your account after "
+                "several wrong passwords. The link below works once, for %(minutes)s "
+                "minutes. If it was not you, ignore this message: your password still "
+                "protects the account."
+            )
+            % {"minutes": unlock.UNLOCK_MINUTES},
+            dedupe_key=f"login_unlock:{issued.unlock_id}",
+            link=unlock.PATH + issued.token,
+            now=now,
+        )

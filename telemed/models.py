@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from telemed.accounts.models import LoginAttempt, User, UserSession
+from telemed.accounts.models import LoginAttempt, LoginUnlock, User, UserSession
 from telemed.appointments.models import Appointment, AppointmentChange
 from telemed.attachments.models import Attachment, Upload
 from telemed.audit.models import AuditEntry
@@ -61,6 +61,7 @@ __all__ = [
     "JobRun",
     "LoginAttempt",
     "LoginChallenge",
+    "LoginUnlock",
     "Message",
     "NetworkTest",
     "NoteDiagnosis",

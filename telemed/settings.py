@@ -45,9 +45,19 @@ class Settings(BaseSettings):
     # Seconds a resolved session is remembered per process (0: look it up on every request).
     session_cache_seconds: float = 5.0
     cookie_secure: bool | None = None  # None: secure outside development
-    login_max_failures: int = 5
-    login_window_minutes: int = 15
-    login_max_failures_per_address: int = 30
+    # Login throttling (docs/login-policy.md): a delay per account and address that doubles
+    # after the free failures, up to the cap; failures are forgotten after the memory.
+    login_free_failures: int = Field(default=3, ge=1)
+    login_delay_base_seconds: float = Field(default=1.0, gt=0)
+    login_delay_cap_seconds: int = Field(default=600, ge=1)
+    login_failure_memory_hours: int = Field(default=24, ge=1)
+    # Failures for one account from every address; then only addresses it logged in from
+    # within login_known_address_days may try (or its owner unlocks it by e-mail).
+    login_max_failures: int = Field(default=50, ge=1)
+    login_known_address_days: int = Field(default=30, ge=1)
+    # Failures from one address across accounts (a clinic's NAT) in the window.
+    login_max_failures_per_address: int = Field(default=300, ge=1)
+    login_address_window_minutes: int = Field(default=60, ge=1)
     # Second factor (telemed.mfa, docs/mfa.md). Roles that must use TOTP, comma-separated
     # ("coordinator,admin"; "" for none). Unset: coordinator and admin in production, nobody
     # otherwise, so the demo (`make run`) logs in with a password alone.
@@ -57,6 +67,10 @@ class Settings(BaseSettings):
     mfa_window_minutes: int = Field(default=15, ge=1)
     page_size: int = 25
     max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1)  # one attachment
+    # Images decoded at once per process (each up to ~180 MB), and how long another waits
+    # for a turn before a 503 (telemed/attachments/gate.py, docs/RELIABILITY.md).
+    image_concurrency: int = Field(default=2, ge=1)
+    image_wait_seconds: float = Field(default=10.0, ge=0)
     seed_demo: bool = True  # serve seeds demo data into an empty embedded database
     # Scheduling: offers, deadlines and escalation (issue 4).
     offer_expiry_emergency_minutes: int = Field(default=5, ge=1)

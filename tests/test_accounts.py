@@ -1,11 +1,12 @@
-"""Accounts: Argon2 hashing, session cookie, CSRF, throttling, authorization by role."""
+"""Accounts: Argon2 hashing, session cookie, CSRF, authorization by role (throttling:
+tests/test_login_throttle.py)."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from telemed.accounts.models import LoginAttempt, Role, UserSession
+from telemed.accounts.models import Role, UserSession
 from telemed.accounts.security import token_digest
 from tests.conftest import LoginFn
 from tests.helpers import PASSWORD, Users
@@ -59,52 +60,6 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     assert client.get("/api/v1/auth/me").status_code == 401
-
-
-def test_throttled_after_repeated_failures_even_with_the_right_password(
-    client: TestClient, users: Users, db: Session
-) -> None:
-    user = users.make(Role.clinician)
-    for _ in range(5):
-        assert (
-            client.post(
-                "/api/v1/auth/login", json={"email": user.email, "password": "wrong password"}
-            ).status_code
-            == 401
-        )
-    blocked = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
-    assert blocked.status_code == 429
-    assert "try again in 15 minutes" in blocked.json()["error"]["message"]
-    assert int(blocked.headers["retry-after"]) == 15 * 60
-    # Another account from the same address is not locked out by these five failures.
-    other = users.make(Role.clinician)
-    assert (
-        client.post(
-            "/api/v1/auth/login", json={"email": other.email, "password": PASSWORD}
-        ).status_code
-        == 200
-    )
-    assert db.exec(select(LoginAttempt).where(LoginAttempt.email == user.email)).all()
-
-
-def test_a_success_resets_the_failure_count(client: TestClient, users: Users) -> None:
-    user = users.make(Role.clinician)
-    for _ in range(4):
-        client.post("/api/v1/auth/login", json={"email": user.email, "password": "wrong password"})
-    assert (
-        client.post(
-            "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
-        ).status_code
-        == 200
-    )
-    for _ in range(4):
-        client.post("/api/v1/auth/login", json={"email": user.email, "password": "wrong password"})
-    assert (
-        client.post(
-            "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
-        ).status_code
-        == 200
-    )
 
 
 def test_logout_revokes_the_session_server_side(client: TestClient, users: Users) -> None:

@@ -7,10 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from telemed import flows
-from telemed.accounts import repository, service
+from telemed.accounts import repository, service, unlock
 from telemed.accounts.cookies import clear_session_cookie, set_session_cookie
 from telemed.accounts.models import Role, User
-from telemed.accounts.schemas import LoginRequest, LoginResponse, UserCreate, UserPublic
+from telemed.accounts.schemas import (
+    LoginRequest,
+    LoginResponse,
+    UnlockRequest,
+    UnlockUse,
+    UserCreate,
+    UserPublic,
+)
 from telemed.deps import (
     SESSION_COOKIE,
     CurrentAuth,
@@ -42,10 +49,13 @@ def login(
 ) -> LoginResponse:
     """Log in: sets the session cookie and returns the CSRF token for later writes.
 
-    After repeated failures for one e-mail (or one address) further attempts are refused
-    with 429 for the throttling window. A user with two-step login sends the code from
-    their app (or a recovery code) as `code`: without it, 401 naming `code`. A role that
-    requires two-step login without it set up is refused (403): set it up on the web page.
+    Failures for one e-mail from one address make the next attempt from there wait (429
+    with `Retry-After`, doubling from 1 s); many for one e-mail from everywhere, or hundreds
+    from one address, refuse addresses the account has not logged in from lately
+    (docs/login-policy.md). `POST /auth/unlock-requests` e-mails the owner a way out. A user
+    with two-step login sends the code from their app (or a recovery code) as `code`: without
+    it, 401 naming `code`. A role that requires two-step login without it set up is refused
+    (403): set it up on the web page.
     """
     user = service.check_password(
         db,
@@ -61,6 +71,22 @@ def login(
     return LoginResponse(
         user=UserPublic.model_validate(logged_in.user), csrf_token=logged_in.csrf_token
     )
+
+
+@router.post("/auth/unlock-requests", status_code=202, responses=error_responses(422))
+def request_unlock(body: UnlockRequest, db: SessionDep, settings: SettingsDep, now: NowDep) -> None:
+    """E-mail the account an unlock link (once a quarter hour at most). The answer is the
+    same whether or not the e-mail has an account."""
+    flows.send_unlock_link(db, settings, body.email, now)
+
+
+@router.post("/auth/unlock", status_code=204, responses=error_responses(404, 409, 422))
+def use_unlock(
+    body: UnlockUse, request: Request, db: SessionDep, settings: SettingsDep, now: NowDep
+) -> None:
+    """Use an e-mailed unlock link: the account's login throttle starts again from nothing.
+    404 for a link we never made, 409 for one used already or expired."""
+    unlock.use(db, settings.secret_key, body.token, now, client_address(request))
 
 
 @router.post("/auth/logout", status_code=204)

@@ -56,3 +56,17 @@ class LoginAttempt(SQLModel, table=True):
     client_address: str = Field(max_length=64, index=True)
     succeeded: bool
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class LoginUnlock(SQLModel, table=True):
+    """An unlock link sent by e-mail (``telemed.accounts.unlock``): only the digest of its
+    token is kept. Used once; its use clears the account's login throttle."""
+
+    __tablename__ = "login_unlocks"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    token_digest: str = Field(max_length=64, unique=True)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    used_from: str | None = Field(default=None, max_length=64)  # the client address

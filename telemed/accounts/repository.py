@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
-from telemed.accounts.models import LoginAttempt, User, UserSession
+from telemed.accounts.models import LoginAttempt, LoginUnlock, User, UserSession
 from telemed.accounts.session_cache import LiveSession
 from telemed.db import pk
 
@@ -85,25 +86,71 @@ def revoke_sessions_of(session: Session, user_id: int, now: datetime) -> list[st
     return digests
 
 
-def failures_since(
-    session: Session, *, email: str | None = None, address: str | None = None, since: datetime
-) -> int:
-    """Failed attempts after ``since`` and after the last success for the same e-mail."""
-    query = (
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(col(LoginAttempt.succeeded).is_(False), LoginAttempt.at > since)
+def _failures(since: datetime, email: str | None, address: str | None) -> SelectOfScalar[datetime]:
+    query = select(LoginAttempt.at).where(
+        col(LoginAttempt.succeeded).is_(False), LoginAttempt.at > since
     )
     if email is not None:
-        last_success = (
-            select(func.max(LoginAttempt.at))
-            .where(LoginAttempt.email == email, col(LoginAttempt.succeeded).is_(True))
-            .scalar_subquery()
-        )
-        query = query.where(
-            LoginAttempt.email == email,
-            (last_success.is_(None)) | (col(LoginAttempt.at) > last_success),
-        )
+        query = query.where(LoginAttempt.email == email)
     if address is not None:
         query = query.where(LoginAttempt.client_address == address)
-    return int(session.exec(query).one())
+    return query
+
+
+def failures_since(
+    session: Session, since: datetime, *, email: str | None = None, address: str | None = None
+) -> tuple[int, datetime | None]:
+    """How many failed attempts after ``since`` (for the e-mail, the address, or both),
+    and when the latest was."""
+    counted = _failures(since, email, address).subquery()
+    count, latest = session.execute(select(func.count(), func.max(counted.c.at))).one()
+    return int(count), latest
+
+
+def failure_at(
+    session: Session,
+    since: datetime,
+    offset: int,
+    *,
+    email: str | None = None,
+    address: str | None = None,
+) -> datetime:
+    """When the failure ``offset`` places after the oldest one since ``since`` happened."""
+    query = _failures(since, email, address).order_by(col(LoginAttempt.at)).offset(offset)
+    return session.exec(query.limit(1)).one()
+
+
+def last_success(session: Session, email: str, address: str | None = None) -> datetime | None:
+    query = select(func.max(LoginAttempt.at)).where(
+        LoginAttempt.email == email, col(LoginAttempt.succeeded).is_(True)
+    )
+    if address is not None:
+        query = query.where(LoginAttempt.client_address == address)
+    return session.exec(query).one()
+
+
+def last_unlock(session: Session, email: str) -> datetime | None:
+    """When the account's throttle was last cleared by an e-mail link."""
+    return session.exec(
+        select(func.max(LoginUnlock.used_at)).where(LoginUnlock.email == email)
+    ).one()
+
+
+def unlock_by_digest(session: Session, digest: str) -> LoginUnlock | None:
+    return session.exec(select(LoginUnlock).where(LoginUnlock.token_digest == digest)).first()
+
+
+def open_unlock_since(session: Session, email: str, since: datetime) -> bool:
+    """Whether a link was sent to the account after ``since`` (one per quarter hour)."""
+    query = select(LoginUnlock.id).where(LoginUnlock.email == email, LoginUnlock.issued_at > since)
+    return session.exec(query.limit(1)).first() is not None
+
+
+def use_unlock(session: Session, unlock_id: int, now: datetime, address: str) -> bool:
+    """Mark the link used, once: False if another request used it first."""
+    result = session.execute(
+        update(LoginUnlock)
+        .where(col(LoginUnlock.id) == unlock_id, col(LoginUnlock.used_at).is_(None))
+        .values(used_at=now, used_from=address[:64])
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)

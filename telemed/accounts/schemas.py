@@ -17,6 +17,14 @@ class LoginRequest(BaseModel):
     )
 
 
+class UnlockRequest(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class UnlockUse(BaseModel):
+    token: str = Field(min_length=1, max_length=200, description="From the e-mailed link.")
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from telemed import i18n, uow
-from telemed.accounts import repository
+from telemed.accounts import repository, throttle
 from telemed.accounts.models import LoginAttempt, Role, User, UserSession
 from telemed.accounts.security import (
     MIN_PASSWORD_LENGTH,
@@ -22,12 +22,12 @@ from telemed.accounts.security import (
     verify_password,
 )
 from telemed.accounts.session_cache import LiveSession, SessionCache
+from telemed.accounts.throttle import ThrottlePolicy
 from telemed.db import pk
 from telemed.errors import (
     Conflict,
     NotAuthenticated,
     NotFound,
-    TooManyRequests,
     ValidationFailed,
 )
 from telemed.facilities.models import Facility
@@ -118,22 +118,6 @@ def create_user(
     return user
 
 
-def _check_throttle(
-    session: Session, settings: Settings, email: str, address: str, now: datetime
-) -> None:
-    since = now - timedelta(minutes=settings.login_window_minutes)
-    by_email = repository.failures_since(session, email=email, since=since)
-    by_address = repository.failures_since(session, address=address, since=since)
-    if (
-        by_email >= settings.login_max_failures
-        or by_address >= settings.login_max_failures_per_address
-    ):
-        raise TooManyRequests(
-            f"Too many failed logins; try again in {settings.login_window_minutes} minutes.",
-            retry_after_seconds=settings.login_window_minutes * 60,
-        )
-
-
 def log_in(
     session: Session,
     settings: Settings,
@@ -162,7 +146,7 @@ def check_password(
     """The user whose password this is (throttled, every attempt recorded). No session
     yet: a login with a second factor (telemed.mfa) opens it after the code."""
     email = email.strip().lower()
-    _check_throttle(session, settings, email, address, now)
+    throttle.check(session, ThrottlePolicy.from_settings(settings), email, address, now)
     user = repository.get_user_by_email(session, email)
     ok = verify_password(user.password_hash if user else None, password)
     succeeded = ok and user is not None and user.is_active

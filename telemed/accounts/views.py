@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from telemed import i18n
-from telemed.accounts import service
+from telemed import flows, i18n
+from telemed.accounts import service, unlock
 from telemed.accounts.cookies import clear_session_cookie, set_session_cookie
 from telemed.accounts.security import new_token, tokens_equal
 from telemed.deps import (
@@ -20,7 +20,13 @@ from telemed.deps import (
     SettingsDep,
     client_address,
 )
-from telemed.errors import NotAuthenticated, TooManyRequests, ValidationFailed
+from telemed.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
 from telemed.mfa import service as mfa
 from telemed.mfa.cookies import set_challenge_cookie
 from telemed.mfa.deps import MfaPolicyDep
@@ -44,17 +50,35 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    request: Request, next_path: str, error: str | None = None, email: str = "", status: int = 200
+    request: Request,
+    next_path: str,
+    error: str | None = None,
+    email: str = "",
+    status: int = 200,
+    *,
+    template: str = "login.html",
+    **extra: object,
 ) -> HTMLResponse:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_token()
     response = render(
         request,
-        "login.html",
-        {"login_csrf": token, "next": next_path, "error": error, "email": email},
+        template,
+        {"login_csrf": token, "next": next_path, "error": error, "email": email, **extra},
         status_code=status,
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login")
     return response
+
+
+def _csrf_ok(request: Request, csrf_token: str) -> bool:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    return bool(cookie) and tokens_equal(cookie, csrf_token)
+
+
+def _expired(request: Request, next_path: str, email: str = "") -> HTMLResponse:
+    return _login_page(
+        request, next_path, i18n.gettext("Your form expired; please try again."), email, 403
+    )
 
 
 @router.get("/login")
@@ -75,11 +99,8 @@ def login_submit(
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     next_path = _safe_next(next)
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not tokens_equal(cookie, csrf_token):
-        return _login_page(
-            request, next_path, i18n.gettext("Your form expired; please try again."), email, 403
-        )
+    if not _csrf_ok(request, csrf_token):
+        return _expired(request, next_path, email)
     if not email or not password:
         return _login_page(
             request, next_path, i18n.gettext("Enter your e-mail and password."), email, 422
@@ -93,8 +114,14 @@ def login_submit(
             address=client_address(request),
             now=now,
         )
-    except (NotAuthenticated, TooManyRequests) as exc:
+    except NotAuthenticated as exc:
         return _login_page(request, next_path, exc.message, email, exc.status_code)
+    except TooManyRequests as exc:
+        refused = _login_page(
+            request, next_path, exc.message, email, exc.status_code, throttled=True
+        )
+        refused.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return refused
     # The second factor (telemed.mfa): no session until the code, or enrolment, is done.
     pending = mfa.second_step(db, mfa_policy, user)
     if pending is not None:
@@ -170,12 +197,57 @@ def login_language_submit(
 ) -> Response:
     """The login page's switch, for a visitor with no session: only the cookie. Its CSRF
     check is the login form's double-submit cookie (scoped to /login, hence the path)."""
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not tokens_equal(cookie, csrf_token):
-        return _login_page(
-            request,
-            _safe_next(next),
-            i18n.gettext("Your form expired; please try again."),
-            status=403,
-        )
+    if not _csrf_ok(request, csrf_token):
+        return _expired(request, _safe_next(next))
     return _language_chosen(language, next, settings)
+
+
+@router.post("/login/unlock")
+def unlock_request_submit(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """A throttled login's "send me an unlock link": the same answer whether or not the
+    e-mail has an account (docs/login-policy.md)."""
+    if not _csrf_ok(request, csrf_token):
+        return _expired(request, "/", email)
+    if not email.strip():
+        return _login_page(request, "/", i18n.gettext("Enter your e-mail and password."), "", 422)
+    flows.send_unlock_link(db, settings, email, now)
+    notice = i18n.gettext(
+        "If this e-mail belongs to an account, an unlock link is on its way to it. "
+        "The link works once, for %(minutes)s minutes."
+    ) % {"minutes": unlock.UNLOCK_MINUTES}
+    return _login_page(request, "/", email=email, notice=notice)
+
+
+@router.get("/login/unlock/{token}")
+def unlock_form(request: Request, token: Annotated[str, Path(max_length=200)]) -> HTMLResponse:
+    """The link from the e-mail shows a button: a mail scanner fetching the link does not
+    use it up."""
+    return _login_page(request, "/", template="login_unlock.html", token=token)
+
+
+@router.post("/login/unlock/{token}")
+def unlock_submit(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    token: Annotated[str, Path(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    if not _csrf_ok(request, csrf_token):
+        return _expired(request, "/")
+    try:
+        email = unlock.use(db, settings.secret_key, token, now, client_address(request))
+    except (NotFound, Conflict) as exc:
+        return _login_page(
+            request, "/", exc.message, status=exc.status_code, template="login_unlock.html"
+        )
+    notice = i18n.gettext("Logging in to your account is unlocked; log in now.")
+    return _login_page(request, "/", email=email, notice=notice)

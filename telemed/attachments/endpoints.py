@@ -145,7 +145,7 @@ async def _read_chunk(request: Request, remaining: int) -> bytes:
 
 @router.patch(
     "/uploads/{upload_id}",
-    responses=ERRORS,
+    responses={**ERRORS, **error_responses(503)},  # 503: images busy (attachments/gate.py)
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -12,6 +12,7 @@ orientation is applied to the pixels first, so the photo still stands the right 
 from __future__ import annotations
 
 import io
+import math
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,11 +32,17 @@ pillow_heif.register_heif_opener()
 # How many leading bytes the sniffers look at (filetype reads the same amount).
 SNIFF_BYTES = 8192
 # Refuse images whose pixels would not fit in memory comfortably before decoding them
-# (a "decompression bomb": a small file declaring an enormous canvas).
-MAX_PIXELS = 50_000_000
+# (a "decompression bomb": a small file declaring an enormous canvas). 40 MP holds every
+# phone and clinical camera photo (a 48 MP phone sensor saves 12 MP by default); the memory
+# one such image costs is measured in tests/test_image_memory.py (docs/RELIABILITY.md).
+MAX_PIXELS = 40_000_000
 PREVIEW_MAX_BYTES = 100_000
 PREVIEW_FIRST_SIDE = 1280
 ORIGINAL_JPEG_QUALITY = 90
+# Above this many pixels the original JPEG is written baseline and unoptimised: libjpeg
+# streams it then, where progressive or optimised coding first buffers every coefficient of
+# the image (about 120 MB more at 40 MP). Below it the few percent saved are worth it.
+STREAMED_JPEG_PIXELS = 12_000_000
 GENERIC_MEDIA_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 # Brands of ISO-BMFF files that hold HEVC-coded HEIF images (what iPhones call .heic). The
 # generic "mif1" alone is not enough: AVIF files carry it too, and we cannot decode those.
@@ -285,7 +292,8 @@ def _flatten(image: Image.Image) -> Image.Image:
 
 def _jpeg(image: Image.Image, quality: int, *, icc: bytes | None = None) -> bytes:
     out = io.BytesIO()
-    options: dict[str, object] = {"quality": quality, "optimize": True, "progressive": True}
+    buffered = image.width * image.height <= STREAMED_JPEG_PIXELS
+    options: dict[str, object] = {"quality": quality, "optimize": buffered, "progressive": buffered}
     if icc:
         options["icc_profile"] = icc
     image.save(out, "JPEG", **options)
@@ -293,7 +301,8 @@ def _jpeg(image: Image.Image, quality: int, *, icc: bytes | None = None) -> byte
 
 
 def make_preview(image: Image.Image, limit: int = PREVIEW_MAX_BYTES) -> bytes:
-    """A progressive JPEG of at most ``limit`` bytes: lower the quality, then the size."""
+    """A progressive JPEG of at most ``limit`` bytes: lower the quality, then the size.
+    ``image`` should already be small (``_preview_source``): each try copies it."""
     rgb = _flatten(image)
     side = PREVIEW_FIRST_SIDE
     while True:
@@ -308,41 +317,93 @@ def make_preview(image: Image.Image, limit: int = PREVIEW_MAX_BYTES) -> bytes:
         side = int(side * 0.7)
 
 
-def process_image(data: bytes, fmt: Format) -> ProcessedImage:
-    """Decode, turn upright, drop all metadata, re-encode; HEIC becomes JPEG."""
+def _reduced(image: Image.Image) -> Image.Image:
+    """``image`` shrunk by a whole factor to no less than the preview's first side, a strip
+    of rows at a time: a few MB whatever the photo. (``reduce`` on the whole image would
+    first copy all of it, premultiplied, when it has an alpha channel.)"""
+    factor = max(1, max(image.size) // PREVIEW_FIRST_SIDE)
+    if factor == 1:
+        return _flatten(image).copy()
+    width, height = image.size
+    small = Image.new("RGB", (-(-width // factor), -(-height // factor)), "white")
+    rows = factor * 32
+    for top in range(0, height, rows):
+        strip = _flatten(image.crop((0, top, width, min(height, top + rows))))
+        small.paste(strip.reduce(factor), (0, top // factor))
+    return small
+
+
+def decode_for_preview(data: bytes) -> Image.Image:
+    """A JPEG decoded at 1/2, 1/4 or 1/8 scale by the decoder itself (``draft``), upright:
+    a 40-megapixel photo's preview costs a few MB, and its full pixels are never decoded
+    for it."""
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as small:
+        # The preview's first size (longest side PREVIEW_FIRST_SIDE): the decoder picks the
+        # smallest of its scales that still covers it, both ways.
+        fit = min(1.0, PREVIEW_FIRST_SIDE / max(small.size))
+        small.draft("RGB", (math.ceil(small.width * fit), math.ceil(small.height * fit)))
+        small.load()
+        ImageOps.exif_transpose(small, in_place=True)
+        return small
+
+
+def _unreadable(fmt: Format, exc: Exception) -> ValidationFailed:
+    if isinstance(exc, ValueError):
+        return ValidationFailed(f"the {fmt.label} image could not be read: {exc}", field="file")
+    return ValidationFailed(
+        f"the {fmt.label} image could not be read ({exc.__class__.__name__}): "
+        "it may be damaged or cut short",
+        field="file",
+    )
+
+
+_READ_ERRORS = (
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    OSError,
+    SyntaxError,
+    ValueError,
+)
+
+
+def _decoded(data: bytes, fmt: Format) -> tuple[Image.Image, bytes | None]:
+    """The image's pixels, upright and carrying no metadata, and its ICC profile.
+
+    The size is checked from the header, before a pixel is decoded. Then one full-size
+    copy only: the orientation is applied in place, and the info dict (EXIF, XMP,
+    comments, text chunks: all the encoders read besides their arguments) is emptied but
+    for the transparency, which is pixel semantics, not metadata.
+    """
     assert fmt.pillow_format is not None
+    with Image.open(io.BytesIO(data), formats=[fmt.pillow_format]) as opened:
+        if opened.width * opened.height > MAX_PIXELS:
+            raise ValidationFailed(
+                f"the image is {opened.width}x{opened.height} pixels; "
+                f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted",
+                field="file",
+            )
+        opened.load()
+        icc = opened.info.get("icc_profile")
+        ImageOps.exif_transpose(opened, in_place=True)
+        transparency = opened.info.get("transparency")
+        opened.info.clear()
+        if transparency is not None:
+            opened.info["transparency"] = transparency
+        opened.getexif().clear()  # the parsed copy too, should an encoder ever ask it
+        return opened, icc if isinstance(icc, bytes) else None
+
+
+def process_image(data: bytes, fmt: Format) -> ProcessedImage:
+    """Decode, turn upright, drop all metadata, re-encode; HEIC becomes JPEG. The preview
+    comes from a reduced image (JPEG: decoded at reduced scale, ``draft``), never from a
+    second full-size copy; see docs/RELIABILITY.md for the memory this costs."""
     try:
-        with Image.open(io.BytesIO(data), formats=[fmt.pillow_format]) as opened:
-            if opened.width * opened.height > MAX_PIXELS:
-                raise ValidationFailed(
-                    f"the image is {opened.width}x{opened.height} pixels; "
-                    f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted",
-                    field="file",
-                )
-            opened.load()
-            icc = opened.info.get("icc_profile")
-            upright = ImageOps.exif_transpose(opened)
-            # A fresh image: pixels only, nothing of the source's info dict (EXIF, XMP,
-            # comments, text chunks) can be carried into the encoder.
-            clean = Image.new(upright.mode, upright.size)
-            clean.paste(upright)
-            if upright.mode == "P":
-                clean.putpalette(upright.getpalette() or [])
-            if "transparency" in upright.info:  # pixel semantics, not metadata
-                clean.info["transparency"] = upright.info["transparency"]
+        clean, icc_profile = _decoded(data, fmt)
     except ValidationFailed:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
-        raise ValidationFailed(
-            f"the {fmt.label} image could not be read ({exc.__class__.__name__}): "
-            "it may be damaged or cut short",
-            field="file",
-        ) from exc
-    except ValueError as exc:
-        raise ValidationFailed(
-            f"the {fmt.label} image could not be read: {exc}", field="file"
-        ) from exc
-    icc_profile = icc if isinstance(icc, bytes) else None
+    except _READ_ERRORS as exc:
+        raise _unreadable(fmt, exc) from exc
+    width, height = clean.size
     if fmt.media_type == "image/png":
         out = io.BytesIO()
         options: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
@@ -351,10 +412,19 @@ def process_image(data: bytes, fmt: Format) -> ProcessedImage:
     else:
         original = _jpeg(_flatten(clean), ORIGINAL_JPEG_QUALITY, icc=icc_profile)
         original_format = JPEG
+    if fmt.media_type == "image/jpeg":
+        del clean  # the full pixels go before the preview is decoded on its own
+        try:
+            small = decode_for_preview(data)
+        except _READ_ERRORS as exc:
+            raise _unreadable(fmt, exc) from exc
+    else:
+        small = _reduced(clean)
+        del clean
     return ProcessedImage(
         original=original,
         original_format=original_format,
-        preview=make_preview(clean),
-        width=clean.width,
-        height=clean.height,
+        preview=make_preview(small),
+        width=width,
+        height=height,
     )

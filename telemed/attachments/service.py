@@ -27,6 +27,7 @@ from sqlmodel import Session
 from telemed import uow
 from telemed.accounts.models import User
 from telemed.attachments import audio, auth, media, repository
+from telemed.attachments.gate import ImageGate, gate_for
 from telemed.attachments.models import Attachment, AttachmentKind
 from telemed.attachments.storage import BlobStore, PartFiles
 from telemed.audit import service as audit
@@ -121,8 +122,16 @@ class Stored:
 OPUS_CONTAINERS = frozenset({"audio/ogg", "audio/webm"})
 
 
-def process_and_store(store: BlobStore, fmt: media.Format, source: bytes | Path) -> Stored:
-    """Check the bytes are what was declared, clean images, write the blobs.
+def image_gate(settings: Settings) -> ImageGate:
+    """This process's limit on images decoded at once (``telemed.attachments.gate``)."""
+    return gate_for(settings.image_concurrency, settings.image_wait_seconds)
+
+
+def process_and_store(
+    store: BlobStore, fmt: media.Format, source: bytes | Path, gate: ImageGate
+) -> Stored:
+    """Check the bytes are what was declared, clean images (one of the ``gate``'s turns
+    each: ``ServiceBusy`` when none frees up in time), write the blobs.
 
     Writing blobs before the row commits is safe: they are content-addressed and
     write-once, so a blob without a row is an orphan, never a wrong file.
@@ -134,8 +143,10 @@ def process_and_store(store: BlobStore, fmt: media.Format, source: bytes | Path)
         head = source[: media.SNIFF_BYTES]
     media.check_bytes(fmt, head)
     if fmt.kind is AttachmentKind.image:
-        data = source.read_bytes() if isinstance(source, Path) else source
-        image = media.process_image(data, fmt)
+        with gate.turn():
+            data = source.read_bytes() if isinstance(source, Path) else source
+            image = media.process_image(data, fmt)
+            del data
         original = store.put_bytes(image.original)
         preview = store.put_bytes(image.preview)
         return Stored(
@@ -226,7 +237,7 @@ def attach_file(
         check_size(settings, max(len(data), size or 0), "file")
         media.check_bytes(fmt, data[: media.SNIFF_BYTES])
         uow.end_read(session)  # see the module docstring: no transaction during image work
-        stored = process_and_store(blob_store(settings), fmt, data)
+        stored = process_and_store(blob_store(settings), fmt, data, image_gate(settings))
     except ValidationFailed as exc:
         refuse(session, user, "attachment", "new", target, f"{filename[:100]}: {exc.message}")
         raise

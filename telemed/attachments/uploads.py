@@ -38,6 +38,7 @@ from telemed.attachments.service import (
     check_target,
     create_attachment,
     ensure_open_for_attachments,
+    image_gate,
     part_files,
     process_and_store,
     refuse,
@@ -276,7 +277,9 @@ def _finalize(
 ) -> tuple[Upload, Attachment]:
     parts = part_files(settings)
     try:  # no transaction open during the image work (module docstring)
-        stored = process_and_store(blob_store(settings), fmt, parts.path(upload_id))
+        stored = process_and_store(
+            blob_store(settings), fmt, parts.path(upload_id), image_gate(settings)
+        )
     except ValidationFailed as exc:
         with units.one() as session:
             _fail(session, settings, user, upload_id, target, exc.message, clock)
