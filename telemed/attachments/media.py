@@ -33,8 +33,11 @@ SNIFF_BYTES = 8192
 # Refuse images whose pixels would not fit in memory comfortably before decoding them
 # (a "decompression bomb": a small file declaring an enormous canvas).
 MAX_PIXELS = 50_000_000
-PREVIEW_MAX_BYTES = 100_000
-PREVIEW_FIRST_SIDE = 1280
+# The preview is what a page shows (the original is a tap away): 720 px fills a 360 px phone
+# screen at twice its density, and 30 KB is two seconds of a 128 kbit/s link, so a consult
+# page with its photos still loads over 2G (docs/PERFORMANCE.md, "Thin link").
+PREVIEW_MAX_BYTES = 30_000
+PREVIEW_FIRST_SIDE = 720
 ORIGINAL_JPEG_QUALITY = 90
 GENERIC_MEDIA_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 # Brands of ISO-BMFF files that hold HEVC-coded HEIF images (what iPhones call .heic). The
