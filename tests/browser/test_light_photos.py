@@ -100,7 +100,7 @@ def test_a_photo_is_scaled_before_upload_unless_full_quality(
     page.wait_for_url("**?attached=*", timeout=60_000)
     assert wire.sent == to_send  # what the page said is what went over the link
     scaled = attachments_of(page, consult_id)[-1]
-    # Noise never fits photo.js's 200 KB budget: the ladder's floor, 1024 px at 0.6.
+    # Noise never fits photo.js's 160 KB budget: the ladder's floor, 1024 px at 0.6.
     assert (scaled["width"], scaled["height"]) == (1024, 768)
 
     wire.sent = 0

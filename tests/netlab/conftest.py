@@ -89,13 +89,18 @@ def playwright_driver() -> Iterator[Any]:
         yield playwright
 
 
-def _chromium(playwright: Any, the_lab: Lab, ns: str, directory: Path) -> Any:
+def chromium(playwright: Any, the_lab: Lab, ns: str, directory: Path, *extra: str) -> Any:
+    """Chromium started inside namespace ``ns`` (``extra``: more command-line switches)."""
     return playwright.chromium.launch(
         executable_path=str(the_lab.chromium_in(ns, directory)),
         headless=True,
         # The camera and microphone need a secure context: production is served over HTTPS,
         # the lab over plain HTTP on an address that is not localhost.
-        args=[*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={the_lab.url}"],
+        args=[
+            *CHROMIUM_ARGS,
+            f"--unsafely-treat-insecure-origin-as-secure={the_lab.url}",
+            *extra,
+        ],
     )
 
 
@@ -104,7 +109,7 @@ def clinic_browser(
     the_lab: Lab, playwright_driver: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """Chromium at the clinic: everything it fetches crosses the shaped link."""
-    browser = _chromium(
+    browser = chromium(
         playwright_driver, the_lab, the_lab.client_ns, tmp_path_factory.mktemp("clinic")
     )
     yield browser
@@ -116,7 +121,7 @@ def hospital_browser(
     the_lab: Lab, playwright_driver: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """Chromium on the server's side of the link (the specialist of a call)."""
-    browser = _chromium(
+    browser = chromium(
         playwright_driver, the_lab, the_lab.server_ns, tmp_path_factory.mktemp("hospital")
     )
     yield browser
