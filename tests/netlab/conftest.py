@@ -62,9 +62,11 @@ def the_lab() -> Iterator[Lab]:
         require_service("The 2G lab", str(exc))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab_server(the_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`telemed serve` (embedded default, demo data) inside the server's namespace."""
+    """`telemed serve` (embedded default, demo data) inside the server's namespace, one for
+    the whole lab: starting it takes a minute or more on a loaded machine, and the tests
+    each work on a patient or file of their own."""
 
     def get(url: str, timeout: float) -> httpx.Response:
         return the_lab.run_in(the_lab.server_ns, lambda: httpx.get(url, timeout=timeout))
