@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select, text
 
 from telemed.accounts.models import Role
-from telemed.attachments import uploads
+from telemed.attachments import media, uploads
 from telemed.attachments.models import Attachment, Upload, UploadState
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.db import utcnow
@@ -225,7 +225,7 @@ def stored_and_downloadable(
         preview = nurse.get(str(attachment["preview_url"]))
         assert preview.status_code == 200
         assert preview.headers["content-type"] == "image/jpeg"
-        assert len(preview.content) <= 100_000
+        assert len(preview.content) <= media.PREVIEW_MAX_BYTES
     else:  # PDFs and audio are kept byte for byte and have no preview
         assert original.content == data
         assert attachment["preview_url"] is None
@@ -284,7 +284,7 @@ def test_gps_exif_is_removed_and_orientation_applied(
     assert b"Exif" not in preview_bytes
 
 
-def test_the_preview_of_a_large_photo_fits_in_100_kb(login: LoginFn, users: Users) -> None:
+def test_the_preview_of_a_large_photo_fits_in_30_kb(login: LoginFn, users: Users) -> None:
     nurse = login(users.make(Role.clinician))
     consult_id = new_consult(nurse)
     source = noisy_photo()
@@ -292,7 +292,7 @@ def test_the_preview_of_a_large_photo_fits_in_100_kb(login: LoginFn, users: User
     attachment = upload(nurse, consult_id, source, "xray.jpg", "image/jpeg")
     preview = nurse.get(str(attachment["preview_url"]))
     assert preview.status_code == 200
-    assert len(preview.content) <= 100_000
+    assert len(preview.content) <= media.PREVIEW_MAX_BYTES
     assert attachment["preview_size_bytes"] == len(preview.content)
     width, height = Image.open(io.BytesIO(preview.content)).size
     assert width / height == pytest.approx(2400 / 1600, rel=0.02)

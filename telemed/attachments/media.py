@@ -36,8 +36,11 @@ SNIFF_BYTES = 8192
 # phone and clinical camera photo (a 48 MP phone sensor saves 12 MP by default); the memory
 # one such image costs is measured in tests/test_image_memory.py (docs/RELIABILITY.md).
 MAX_PIXELS = 40_000_000
-PREVIEW_MAX_BYTES = 100_000
-PREVIEW_FIRST_SIDE = 1280
+# The preview is what a page shows (the original is a tap away): 720 px fills a 360 px phone
+# screen at twice its density, and 30 KB is two seconds of a 128 kbit/s link, so a consult
+# page with its photos still loads over 2G (docs/PERFORMANCE.md, "Thin link").
+PREVIEW_MAX_BYTES = 30_000
+PREVIEW_FIRST_SIDE = 720
 ORIGINAL_JPEG_QUALITY = 90
 # Above this many pixels the original JPEG is written baseline and unoptimised: libjpeg
 # streams it then, where progressive or optimised coding first buffers every coefficient of

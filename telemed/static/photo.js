@@ -1,15 +1,28 @@
-/* Light photos for thin links: a phone photo (4000 px, 3-6 MB) is scaled in the browser to
- * at most 1600 px on its longest side and re-encoded as JPEG at quality 0.8 (about 200-400 KB,
- * still legible for a rash or a wound) before the resumable upload sends it. A "send full
- * quality" box keeps the original. The bytes to be sent are shown before anything is sent.
+/* Light photos for thin links: a phone photo (4000 px, 3-6 MB) is scaled in the browser and
+ * re-encoded as JPEG before the resumable upload sends it. A "send full quality" box keeps
+ * the original. The bytes to be sent are shown before anything is sent.
  *
- * Used by the consult page's attachments form (upload.js) and the consult request form
- * (this module, on its own). No framework; without JavaScript the forms still work.
+ * Why these settings: 1280 px on the longest side (1.2 megapixels) at quality 0.7 is well
+ * above what store-and-forward teledermatology asks of a photo (800 x 600) and keeps a rash's
+ * edge or a wound's slough legible when zoomed. A photo with fine detail everywhere (grass,
+ * gravel, a patterned cloth; the 2G lab's test photo) is 250 KB so, a quarter of a minute
+ * on a 128 kbit/s link: such a photo steps down (LADDER) until it fits
+ * BUDGET, never below 1024 px at 0.6. Two photos of 160 KB and what comes with them (the
+ * pages, the previews, TCP/IP: about 130 KB) keep a request with two photos under 500 KB on
+ * the wire (docs/PERFORMANCE.md, "Thin link"). The clinician who needs every pixel ticks
+ * "full quality".
+ *
+ * Used by the consult page's attachments form (upload.js), the offline queue
+ * (offline/forms.js) and the consult request form (this module, on its own). No framework;
+ * without JavaScript the forms still work.
  */
 import { upload } from "./uploader.js";
 
-export const MAX_SIDE = 1600;
-export const QUALITY = 0.8;
+export const MAX_SIDE = 1280;
+export const QUALITY = 0.7;
+export const BUDGET = 160 * 1024;
+/* Tried in order until a photo fits BUDGET; the last is the floor of legibility. */
+export const LADDER = [[MAX_SIDE, QUALITY], [MAX_SIDE, 0.6], [1024, 0.7], [1024, 0.6]];
 const SCALABLE = /^image\/(jpeg|png|webp)$/;
 
 export function kb(bytes) {
@@ -21,12 +34,24 @@ function jpegName(name) {
   return stem + ".jpg";
 }
 
+function encode(bitmap, maxSide, quality) {
+  const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff"; /* a transparent PNG over white, as the server would */
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+}
+
 /**
- * The file to send: `file` scaled to MAX_SIDE and re-encoded as JPEG, or `file` itself when
- * it is not a photo the browser can decode (HEIC, PDF, audio), when it is small enough
- * already, or when scaling would not make it smaller.
+ * The file to send: `file` scaled and re-encoded as JPEG by the first step of `ladder` that
+ * fits `budget` bytes (or the last step), or `file` itself when it is not a photo the
+ * browser can decode (HEIC, PDF, audio), or when scaling would not make it smaller.
  */
-export async function lighten(file, maxSide = MAX_SIDE, quality = QUALITY) {
+export async function lighten(file, ladder = LADDER, budget = BUDGET) {
   if (!SCALABLE.test(file.type) || !window.createImageBitmap) return file;
   let bitmap;
   try {
@@ -34,25 +59,31 @@ export async function lighten(file, maxSide = MAX_SIDE, quality = QUALITY) {
   } catch (e) {
     return file; /* not decodable here: the server checks and keeps it as sent */
   }
-  const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
-  const width = Math.round(bitmap.width * scale);
-  const height = Math.round(bitmap.height * scale);
-  const canvas = document.createElement("canvas");
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#fff"; /* a transparent PNG over white, as the server would */
-  ctx.fillRect(0, 0, width, height);
-  ctx.drawImage(bitmap, 0, 0, width, height);
-  if (bitmap.close) bitmap.close();
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
-  if (!blob || (scale === 1 && blob.size >= file.size)) return file;
+  let blob = null;
+  try {
+    for (const [maxSide, quality] of ladder) {
+      blob = await encode(bitmap, maxSide, quality);
+      if (!blob || blob.size <= budget) break;
+    }
+  } finally {
+    if (bitmap.close) bitmap.close();
+  }
+  if (!blob || blob.size >= file.size) return file;
   return new File([blob], jpegName(file.name), { type: "image/jpeg", lastModified: file.lastModified });
+}
+
+/* The size shown and the upload that follows use one encoding (decoding a 12-megapixel
+   photo takes a phone a second or more). */
+const lightened = new WeakMap();
+
+function lightenOnce(file) {
+  if (!lightened.has(file)) lightened.set(file, lighten(file));
+  return lightened.get(file);
 }
 
 /** The files to send for `input`: lightened unless `full` is checked. */
 export function prepare(files, full) {
-  return Promise.all(Array.from(files).map((f) => (full && full.checked ? f : lighten(f))));
+  return Promise.all(Array.from(files).map((f) => (full && full.checked ? f : lightenOnce(f))));
 }
 
 /**

@@ -62,9 +62,11 @@ def the_lab() -> Iterator[Lab]:
         require_service("The 2G lab", str(exc))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab_server(the_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`telemed serve` (embedded default, demo data) inside the server's namespace."""
+    """`telemed serve` (embedded default, demo data) inside the server's namespace, one for
+    the whole lab: starting it takes a minute or more on a loaded machine, and the tests
+    each work on a patient or file of their own."""
 
     def get(url: str, timeout: float) -> httpx.Response:
         return the_lab.run_in(the_lab.server_ns, lambda: httpx.get(url, timeout=timeout))
@@ -89,13 +91,18 @@ def playwright_driver() -> Iterator[Any]:
         yield playwright
 
 
-def _chromium(playwright: Any, the_lab: Lab, ns: str, directory: Path) -> Any:
+def chromium(playwright: Any, the_lab: Lab, ns: str, directory: Path, *extra: str) -> Any:
+    """Chromium started inside namespace ``ns`` (``extra``: more command-line switches)."""
     return playwright.chromium.launch(
         executable_path=str(the_lab.chromium_in(ns, directory)),
         headless=True,
         # The camera and microphone need a secure context: production is served over HTTPS,
         # the lab over plain HTTP on an address that is not localhost.
-        args=[*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={the_lab.url}"],
+        args=[
+            *CHROMIUM_ARGS,
+            f"--unsafely-treat-insecure-origin-as-secure={the_lab.url}",
+            *extra,
+        ],
     )
 
 
@@ -104,7 +111,7 @@ def clinic_browser(
     the_lab: Lab, playwright_driver: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """Chromium at the clinic: everything it fetches crosses the shaped link."""
-    browser = _chromium(
+    browser = chromium(
         playwright_driver, the_lab, the_lab.client_ns, tmp_path_factory.mktemp("clinic")
     )
     yield browser
@@ -116,7 +123,7 @@ def hospital_browser(
     the_lab: Lab, playwright_driver: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """Chromium on the server's side of the link (the specialist of a call)."""
-    browser = _chromium(
+    browser = chromium(
         playwright_driver, the_lab, the_lab.server_ns, tmp_path_factory.mktemp("hospital")
     )
     yield browser

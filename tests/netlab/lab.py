@@ -136,6 +136,13 @@ class Lab:
         finally:
             self.set_link(True)
 
+    def drop_connections(self) -> None:
+        """The clinic forgets its TCP connections to the server (``ss -K``), as a phone does
+        when its mobile network goes away: Android destroys the sockets of an address that
+        is removed. The page's requests then fail at once instead of waiting in TCP's
+        retransmissions, and what brings an upload back is the page's own resume."""
+        ip("ip", "netns", "exec", self.client_ns, "ss", "-K", "dst", SERVER_IP)
+
     @contextmanager
     def link_down(self) -> Iterator[None]:
         """The link is down for as long as the block runs."""
