@@ -18,7 +18,7 @@ from telemed.directory.models import (
 from telemed.facilities.models import District, Facility
 from telemed.idempotency.models import IdempotencyKey
 from telemed.interop.dhis2.models import Dhis2Push
-from telemed.jobs.models import JobRun
+from telemed.jobs.models import JobRun, SchedulerLease
 from telemed.messages.models import Message
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis
 from telemed.notifications.models import Notification, OutboxAttachment, OutboxMessage
@@ -60,6 +60,7 @@ __all__ = [
     "OnCallLinkUse",
     "OutboxAttachment",
     "OutboxMessage",
+    "SchedulerLease",
     "SpecialistProfile",
     "SpecialistSpecialty",
     "Specialty",

@@ -146,6 +146,7 @@ def log_in(
     email = email.strip().lower()
     _check_throttle(session, settings, email, address, now)
     user = repository.get_user_by_email(session, email)
+    # The hash is slow on purpose: verified in the read transaction, which holds no lock.
     ok = verify_password(user.password_hash if user else None, password)
     succeeded = ok and user is not None and user.is_active
     if not succeeded or user is None:
@@ -159,9 +160,11 @@ def log_in(
         if ok:  # only someone who knows the password learns that the account exists
             raise NotAuthenticated(DEACTIVATED_MESSAGE)
         raise NotAuthenticated("Wrong e-mail or password.")
+    rehashed = hash_password(password) if needs_rehash(user.password_hash) else None
+    uow.start_writing(session)  # only now the write lock (SQLite), for the rows below
     session.add(LoginAttempt(email=email, client_address=address, succeeded=True, at=now))
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if rehashed is not None:
+        user.password_hash = rehashed
     token, csrf = new_token(), new_token()
     session.add(
         UserSession(
