@@ -112,6 +112,11 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> En
     the busy timeout (the busy handler is not called then: waiting could deadlock).
     """
     if url.startswith("sqlite"):
+        if "poolclass" not in kwargs and ":memory:" not in url:
+            # A unit of work keeps its connection from its first read to its end, and 100
+            # users' requests may all be in one at once; a SQLite connection is a file handle.
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 200)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin(sqlite_immediate))

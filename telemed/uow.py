@@ -227,9 +227,9 @@ class WriteGate:
         """Queue for the write lock, then ``start_writing(session)``; once per unit."""
         if not self.enabled or _GATED in session.info:
             return
+        start_writing(session)  # first: its read ends, and its connection goes back meanwhile
         await self._lock().acquire()
         session.info[_GATED] = True
-        start_writing(session)
 
     def leave(self, session: Session) -> None:
         """Give the gate to the next writer, if this unit held it (safe to call twice)."""

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import Engine
 
 from telemed.settings import Settings
@@ -33,6 +34,7 @@ def workers_started(log: Path) -> int:
     return sum("Started server process" in line for line in log.read_text().splitlines())
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])  # several workers need PostgreSQL
 def test_metrics_sum_every_worker(settings: Settings, engine: Engine, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     metrics_dir = data_dir / "prometheus-multiproc"
@@ -45,6 +47,7 @@ def test_metrics_sum_every_worker(settings: Settings, engine: Engine, tmp_path: 
         TELEMED_DATABASE_URL=settings.sqlalchemy_url,
         TELEMED_SCHEDULER_ENABLED="false",
         TELEMED_ENV="test",
+        TELEMED_REDIS_URL="redis://127.0.0.1:6379/0",  # and Redis, for the calls' rooms
     )
     log = tmp_path / "serve.log"
     with log.open("w") as stderr:
