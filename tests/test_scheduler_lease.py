@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import shutil
 import threading
-from functools import partial
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
