@@ -1532,8 +1532,9 @@ def main(argv: list[str] | None = None) -> int:
             data_dir = Path(tmp)
             app = start_server("app", fixture.url, data_dir, args.workers, stack)
             bare = start_server("bare", fixture.url, data_dir, args.workers, stack)
-            app.wait_healthy()
-            bare.wait_healthy()
+            # Worker processes importing the application on a busy machine take a while.
+            app.wait_healthy(timeout=60.0 * args.workers)
+            bare.wait_healthy(timeout=60.0 * args.workers)
             print(f"servers: app on :{app.port} (pid {app.pid}), bare on :{bare.port} "
                   f"(pid {bare.pid}), {args.workers} worker(s) each; "
                   f"{args.concurrency} virtual users, "
