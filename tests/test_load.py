@@ -33,6 +33,7 @@ from telemed.accounts.models import Role
 from telemed.settings import Settings
 from tests.browser.conftest import free_port
 from tests.helpers import PASSWORD, consult_payload, env_without_settings
+from tests.process_helpers import stop, wait_healthy
 
 USERS = 100
 ACCOUNTS = 20  # clinicians; five users share each account, each with a session of its own
@@ -147,19 +148,6 @@ class Server:
     label: str
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 120  # workers importing on a busy machine
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.3)
-
-
 @pytest.fixture
 def server(backend: str, settings: Settings, db: Session, tmp_path: Path) -> Iterator[Server]:
     """A real ``telemed serve`` on the test's database with ``ACCOUNTS`` clinicians."""
@@ -194,15 +182,10 @@ def server(backend: str, settings: Settings, db: Session, tmp_path: Path) -> Ite
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(process, base, log)
+        wait_healthy(process, base, log, 120)
         yield Server(base, emails, f"{backend}, {workers} worker(s)")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
     assert "database is locked" not in log.read_text()
 
 

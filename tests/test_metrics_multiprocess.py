@@ -18,6 +18,7 @@ from telemed.settings import Settings
 from tests.browser.conftest import free_port
 from tests.helpers import env_without_settings
 from tests.metrics_helpers import parse, value
+from tests.process_helpers import wait_healthy
 
 
 def access_lines(log: Path) -> list[dict[str, object]]:
@@ -71,16 +72,7 @@ def test_metrics_sum_every_worker(settings: Settings, engine: Engine, tmp_path: 
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120  # two interpreters importing on a busy machine
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+        wait_healthy(process, base, log, 120)  # two interpreters importing on a busy machine
         deadline = time.monotonic() + 60
         while workers_started(log) < 2:  # the second worker may still be importing
             assert time.monotonic() < deadline, log.read_text()[-3000:]

@@ -74,22 +74,22 @@ class LeaseLock:
         return bool(claimed)
 
     def try_acquire(self) -> bool:
-        try:
-            self._held = self._claim(take_expired=True)
-        except SQLAlchemyError as exc:
-            log.warning("cannot try the scheduler lease: %s", exc)
-            self._held = False
+        self._held = self._attempt(take_expired=True)
         return self._held
 
     def still_held(self) -> bool:
-        if not self._held:
-            return False
-        try:
-            self._held = self._claim(take_expired=False)
-        except SQLAlchemyError as exc:
-            log.warning("cannot renew the scheduler lease: %s", exc)
-            self._held = False
+        self._held = self._held and self._attempt(take_expired=False)
         return self._held
+
+    def _attempt(self, *, take_expired: bool) -> bool:
+        """``_claim``; a database error is logged and means "not held"."""
+        try:
+            return self._claim(take_expired=take_expired)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "cannot %s the scheduler lease: %s", "take" if take_expired else "renew", exc
+            )
+            return False
 
     def release(self) -> None:
         if not self._held:
