@@ -182,7 +182,7 @@ def server(backend: str, settings: Settings, db: Session, tmp_path: Path) -> Ite
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(process, base, log, 120)
+        wait_healthy(process, base, log, 300)  # a server starting on a saturated machine
         yield Server(base, emails, f"{backend}, {workers} worker(s)")
     finally:
         stop(process)
@@ -212,7 +212,7 @@ def test_serve_refuses_workers_on_sqlite(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # an interpreter starting on a saturated machine
         check=False,
     )
     assert done.returncode == 2, done.stdout + done.stderr
