@@ -57,6 +57,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     """
     session = uow.new_session(request.app.state.engine)
     gate: uow.WriteGate = request.app.state.write_gate
+    gate.attach(session)
     try:
         yield session
     except BaseException:

@@ -71,6 +71,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import anyio
+import anyio.from_thread
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlmodel import Session
@@ -85,6 +87,8 @@ _WROTE = "telemed.uow.wrote"
 _ENGINE = "telemed.uow.engine"
 _GATED = "telemed.uow.gated"
 _WRITING = "telemed.uow.writing"
+_GATE = "telemed.uow.gate"
+GATE_WAIT_FROM_THREAD = 30.0  # seconds a worker thread queues on the gate before going on
 
 Write = Callable[[Session], object]
 T = TypeVar("T")
@@ -129,6 +133,18 @@ def start_writing(session: Session) -> None:
         end_read(session)
     session.info[_WRITING] = True
     session.bind = sqlite_begin(session.info[_ENGINE], immediate=True)
+
+
+def begin_writing(session: Session) -> None:
+    """``start_writing`` for code in a worker thread (a sync endpoint's service, e.g. a
+    login once the password is verified): it queues on the request's write gate first, so
+    that it is served in turn with the other writers instead of racing them for the lock in
+    SQLite's busy handler (which loses to a steady queue: logins failed so after 30 s)."""
+    gate: WriteGate | None = session.info.get(_GATE)
+    if gate is None:
+        start_writing(session)
+    else:
+        gate.enter_from_thread(session)
 
 
 def only_reads(session: Session) -> bool:
@@ -230,6 +246,29 @@ class WriteGate:
         start_writing(session)  # first: its read ends, and its connection goes back meanwhile
         await self._lock().acquire()
         session.info[_GATED] = True
+
+    def attach(self, session: Session) -> None:
+        """Make this the gate ``begin_writing(session)`` queues on."""
+        session.info[_GATE] = self
+
+    def enter_from_thread(self, session: Session) -> None:
+        """``enter`` from a worker thread of the event loop, waiting at most
+        ``GATE_WAIT_FROM_THREAD`` (a thread waiting here is one the pool lacks meanwhile;
+        past that the unit goes on to SQLite's busy handler). Elsewhere (the event loop's
+        own thread, a job's thread), only ``start_writing``."""
+        if not self.enabled or _GATED in session.info:
+            start_writing(session)
+            return
+        start_writing(session)
+        try:
+            anyio.from_thread.run(self._enter_within, session)
+        except RuntimeError:  # not a worker thread of an event loop
+            return
+
+    async def _enter_within(self, session: Session) -> None:
+        with anyio.move_on_after(GATE_WAIT_FROM_THREAD):
+            await self._lock().acquire()
+            session.info[_GATED] = True
 
     def leave(self, session: Session) -> None:
         """Give the gate to the next writer, if this unit held it (safe to call twice)."""

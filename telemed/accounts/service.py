@@ -161,7 +161,7 @@ def log_in(
             raise NotAuthenticated(DEACTIVATED_MESSAGE)
         raise NotAuthenticated("Wrong e-mail or password.")
     rehashed = hash_password(password) if needs_rehash(user.password_hash) else None
-    uow.start_writing(session)  # only now the write lock (SQLite), for the rows below
+    uow.begin_writing(session)  # only now the write lock (SQLite), for the rows below
     session.add(LoginAttempt(email=email, client_address=address, succeeded=True, at=now))
     if rehashed is not None:
         user.password_hash = rehashed
