@@ -275,7 +275,19 @@ class ServerProcess:
                 continue
 
     def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.pid)
+        """Of the process and its children (uvicorn's worker processes)."""
+        return process_cpu_seconds(self.pid) + sum(
+            process_cpu_seconds(child) for child in children_of(self.pid)
+        )
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of ``pid``, from /proc."""
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(child) for child in found]
 
 
 def process_cpu_seconds(pid: int) -> float:

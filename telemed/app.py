@@ -57,6 +57,7 @@ from telemed.sessions import endpoints as sessions_api
 from telemed.sessions import views as sessions_pages
 from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Settings, get_settings
+from telemed.uow import WriteGate
 from telemed.uptake import views as uptake_pages
 from telemed.web.errors import install_error_handlers
 from telemed.web.middleware import LanguageMiddleware, SecurityHeadersMiddleware
@@ -116,6 +117,7 @@ def create_app(
     app.state.clock = clock
     app.state.policy = OfferPolicy.from_settings(settings)
     app.state.engine = engine
+    app.state.write_gate = WriteGate.of(engine)
     app.state.session_cache = SessionCache(settings.session_cache_seconds)
     app.state.signaling = signaling
     app.state.network_echo = network_echo

@@ -88,7 +88,7 @@ def main() -> None:
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes; /metrics then sums them (docs/operations.md).",
+    help="Worker processes (PostgreSQL and Redis only); /metrics sums them (docs/operations.md).",
 )
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -102,6 +102,7 @@ def serve(host: str, port: int, no_demo: bool, workers: int, log_format: str) ->
     from telemed.observability import serving
 
     settings = _settings()
+    serving.check_workers(settings, workers)
     logging_options = serving.uvicorn_logging(log_format)
     with _friendly_errors():
         engine = _prepare(settings)
@@ -213,9 +214,9 @@ def _announce_role(settings: Settings) -> Callable[[bool], None]:
 def scheduler(verbose: bool, log_format: str) -> None:
     """Run the periodic jobs standalone until SIGTERM or SIGINT.
 
-    On PostgreSQL run as many as you like: exactly one is leader (an advisory lock), the
-    others wait on standby and take over when it dies. On SQLite run one only, and then set
-    TELEMED_SCHEDULER_ENABLED=false for `telemed serve`, which otherwise runs the jobs itself.
+    Run as many as you like, beside `telemed serve` too: exactly one process is leader (on
+    PostgreSQL an advisory lock, on SQLite a lease in the database), the others wait on
+    standby and take over when it dies.
     """
     import logging
     import threading

@@ -60,37 +60,66 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# How long a statement waits for SQLite's write lock before "database is locked". SQLite's
+# busy handler retries (sleeping 1, 2, 5, 10 ... ms) until then. Writers in one process queue
+# on ``telemed.uow.WriteGate`` without holding a thread, so only other processes (the
+# scheduler, a command) are waited for here, and their transactions are short.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# The execution option that says how a SQLite transaction begins: True for BEGIN IMMEDIATE.
+SQLITE_IMMEDIATE = "telemed_sqlite_immediate"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(default_immediate: bool) -> Any:
+    def begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, default_immediate)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return begin
 
 
-def _begin_deferred(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+def sqlite_begin(engine: Engine, *, immediate: bool) -> Engine:
+    """``engine`` (same pool, same events) with its SQLite transactions beginning IMMEDIATE
+    or DEFERRED; on PostgreSQL ``engine`` itself. A session bound to it begins its next
+    transaction that way (``telemed.uow`` chooses per unit of work)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{SQLITE_IMMEDIATE: immediate})
 
 
 def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``url``.
 
-    On SQLite every transaction starts with ``BEGIN IMMEDIATE`` by default: each request
-    writes (at least its audit row) after reading, and a deferred transaction whose
-    snapshot went stale could not upgrade to a write (SQLITE_BUSY_SNAPSHOT). Taking the
-    write lock up front makes writers queue (busy_timeout) instead of failing.
+    On SQLite (WAL: readers never wait for the writer, nor it for them) a transaction
+    begins either DEFERRED, a read that takes no lock until it writes, or IMMEDIATE, which
+    takes the single write lock at once. ``sqlite_immediate`` is the default for plain
+    connections and sessions; ``telemed.uow`` chooses per unit of work (``sqlite_begin``):
+    a request reads in DEFERRED transactions and takes IMMEDIATE only for the units that
+    write, because a deferred transaction that has read cannot wait for the write lock:
+    when it first writes while another writer holds the lock, or after another writer
+    committed since its snapshot, SQLite answers "database is locked" at once, whatever
+    the busy timeout (the busy handler is not called then: waiting could deadlock).
     """
     if url.startswith("sqlite"):
+        if "poolclass" not in kwargs and ":memory:" not in url:
+            # A unit of work keeps its connection from its first read to its end, and 100
+            # users' requests may all be in one at once; a SQLite connection is a file handle.
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 200)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate if sqlite_immediate else _begin_deferred)
+        event.listen(engine, "begin", _sqlite_begin(sqlite_immediate))
         return engine
     kwargs.setdefault("pool_size", 20)
     # No JIT: PostgreSQL compiles a query whose estimated cost passes jit_above_cost, which

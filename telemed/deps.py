@@ -50,19 +50,30 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     2xx knows its write is committed, and a commit that fails is answered by the error
     handlers (500: "nothing was saved"). Creating the session does no I/O; ending it goes to
     a worker thread, and only if the request used the database.
+
+    On SQLite the unit reads without a lock; a writing request queues on the write gate
+    before its endpoint (``_authenticate_and_check_csrf``), and one that only read queues
+    here, if it has rows to write whatever happens (a read's audit row): ``telemed.uow``.
     """
     session = uow.new_session(request.app.state.engine)
+    gate: uow.WriteGate = request.app.state.write_gate
+    gate.attach(session)
     try:
         yield session
     except BaseException:
         if uow.has_work(session):
+            if uow.needs_gate(session):
+                await gate.enter(session)
             await run_in_threadpool(uow.rollback, session)
         raise
     else:
         if uow.has_work(session):
+            if uow.needs_gate(session):
+                await gate.enter(session)
             await run_in_threadpool(uow.commit, session)
     finally:
         session.close()
+        gate.leave(session)
 
 
 async def get_units(request: Request) -> Units:
@@ -138,9 +149,13 @@ async def _authenticate(request: Request, db: SessionDep, now: NowDep) -> Auth:
 
 
 async def _authenticate_and_check_csrf(
-    request: Request, auth: Annotated[Auth, Depends(_authenticate)]
+    request: Request, auth: Annotated[Auth, Depends(_authenticate)], db: SessionDep
 ) -> Auth:
-    """Every state-changing request must prove it came from our own page or API client."""
+    """Every state-changing request must prove it came from our own page or API client.
+
+    Such a request then queues for the write lock (on SQLite; ``telemed.uow``): its body is
+    read by now, so a slow link never holds the queue, and nothing it reads from here on
+    can change before it commits."""
     if request.method in UNSAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.headers.get("content-type", "").startswith(
@@ -151,6 +166,8 @@ async def _authenticate_and_check_csrf(
             sent = value if isinstance(value, str) else None
         if not sent or not tokens_equal(sent, auth.csrf_token):
             raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+        gate: uow.WriteGate = request.app.state.write_gate
+        await gate.enter(db)
     return auth
 
 

@@ -18,7 +18,7 @@ from telemed.directory.models import (
 from telemed.facilities.models import District, Facility
 from telemed.idempotency.models import IdempotencyKey
 from telemed.interop.dhis2.models import Dhis2Push
-from telemed.jobs.models import JobRun
+from telemed.jobs.models import JobRun, SchedulerLease
 from telemed.messages.models import Message
 from telemed.mfa.models import (
     GuessCounter,
@@ -72,6 +72,7 @@ __all__ = [
     "OutboxMessage",
     "Reauthentication",
     "RecoveryCode",
+    "SchedulerLease",
     "SpecialistProfile",
     "SpecialistSpecialty",
     "Specialty",

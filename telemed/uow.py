@@ -26,8 +26,35 @@ Besides committing or rolling back, a unit does three things for the code inside
   unit is durable (deleting the files of expired uploads, forgetting a logged-out session).
   Dropped if the unit rolls back.
 - ``end_read(session)``: ends a transaction that has only read, before slow work (decoding a
-  photo, waiting for an upload's next chunk over 2G), so that no lock is held meanwhile
-  (on SQLite every transaction holds the single write lock: ``telemed.db``).
+  photo, waiting for an upload's next chunk over 2G), so that no snapshot is held meanwhile.
+
+SQLite has one write lock for the whole database (``telemed.db``). A request's unit reads in
+DEFERRED transactions, which take no lock, and takes the write lock only when it is going
+to write, so that 100 users reading never queue behind each other:
+
+- The unit that will write says so *before it reads what it will write on*:
+  ``start_writing(session)`` ends the read transaction so far (the request's
+  authentication), and the next one begins IMMEDIATE. That is the choice between the two
+  ways out of SQLite's lock upgrade problem: a DEFERRED transaction that has read and then
+  writes cannot wait for the lock (SQLite answers "database is locked" at once when another
+  writer holds it or committed since the read, because waiting could deadlock), so either
+  the whole unit is retried, or the lock is taken before the reads it depends on. A request
+  cannot be run twice (its body is read once; what it did outside the database would be
+  done twice), so units take the lock first. An authenticated POST, PUT, PATCH or DELETE
+  does so in ``telemed.deps`` once its body is read and its CSRF token checked; a login
+  once the password is verified (the hash is slow and needs no lock); a job or a command
+  (``Units``) from its start.
+- Writers of one process queue on the engine's ``WriteGate``, an ``asyncio.Lock`` held from
+  ``start_writing`` until the unit ends: they wait in the event loop, not in worker
+  threads. Waiting in a thread (SQLite's busy handler) while the writer that holds the lock
+  needs a thread for its next step (the endpoint, the commit) is how 40 waiting threads
+  starved the lock holder until every one of them timed out.
+- Rows that must persist whatever the request does (a read's audit row, a refused attempt)
+  are written when the unit ends: a unit that only read ends its read transaction and
+  writes them in a short IMMEDIATE transaction of its own, under the gate.
+
+On PostgreSQL all of this is a no-op: every transaction is MVCC and rows are locked one by
+one (``SELECT ... FOR UPDATE``).
 
 A step whose refusal the caller turns into a page (a form shown again with the error) runs
 in a savepoint, ``session.begin_nested()``: the refused step leaves nothing behind, and the
@@ -36,21 +63,32 @@ rest of the request's unit still commits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import anyio
+import anyio.from_thread
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlmodel import Session
+
+from telemed.db import sqlite_begin
 
 log = logging.getLogger(__name__)
 
 _REGARDLESS = "telemed.uow.regardless"
 _AFTER_COMMIT = "telemed.uow.after_commit"
 _WROTE = "telemed.uow.wrote"
+_ENGINE = "telemed.uow.engine"
+_GATED = "telemed.uow.gated"
+_WRITING = "telemed.uow.writing"
+_GATE = "telemed.uow.gate"
+GATE_WAIT_FROM_THREAD = 30.0  # seconds a worker thread queues on the gate before going on
 
 Write = Callable[[Session], object]
 T = TypeVar("T")
@@ -75,6 +113,57 @@ def end_read(session: Session) -> None:
     session.rollback()
 
 
+def _wrote(session: Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted or session.info.get(_WROTE))
+
+
+def _is_sqlite(session: Session) -> bool:
+    engine: Engine | None = session.info.get(_ENGINE)
+    return engine is not None and engine.dialect.name == "sqlite"
+
+
+def start_writing(session: Session) -> None:
+    """This unit is about to read what it will write on: on SQLite, end its read transaction
+    so far (it must not have written) and begin the next one IMMEDIATE, so that the write
+    lock is taken (waiting for it, SQLite's busy handler retrying) before those reads. A
+    no-op on PostgreSQL, and when the unit already writes."""
+    if not _is_sqlite(session) or session.info.get(_WRITING):
+        return
+    if session.in_transaction() and not _wrote(session):  # (one that wrote holds the lock)
+        end_read(session)
+    session.info[_WRITING] = True
+    session.bind = sqlite_begin(session.info[_ENGINE], immediate=True)
+
+
+def begin_writing(session: Session) -> None:
+    """``start_writing`` for code in a worker thread (a sync endpoint's service, e.g. a
+    login once the password is verified): it queues on the request's write gate first, so
+    that it is served in turn with the other writers instead of racing them for the lock in
+    SQLite's busy handler (which loses to a steady queue: logins failed so after 30 s)."""
+    gate: WriteGate | None = session.info.get(_GATE)
+    if gate is None:
+        start_writing(session)
+    else:
+        gate.enter_from_thread(session)
+
+
+def only_reads(session: Session) -> bool:
+    """Whether this is a unit of work on SQLite that has not started writing: its
+    transaction holds no write lock, and a write in it could fail to take one."""
+    return _is_sqlite(session) and not session.info.get(_WRITING) and not _wrote(session)
+
+
+def needs_gate(session: Session) -> bool:
+    """Whether ending this unit writes on SQLite without the write gate held yet: its
+    rows that persist regardless, written after a read-only transaction."""
+    return (
+        _is_sqlite(session)
+        and _GATED not in session.info
+        and bool(session.info.get(_REGARDLESS))
+        and not _wrote(session)
+    )
+
+
 def has_work(session: Session) -> bool:
     """Whether ending this unit needs the database (a transaction, or writes to make)."""
     return session.in_transaction() or bool(
@@ -86,6 +175,8 @@ def commit(session: Session) -> None:
     """A scope owner's success path: the writes that persist regardless, COMMIT, then the
     after-commit actions. A failure on the way rolls the unit back and is raised."""
     try:
+        if session.info.get(_REGARDLESS) and _is_sqlite(session) and not _wrote(session):
+            start_writing(session)  # a read-only transaction cannot take the lock: a new one
         for write in session.info.get(_REGARDLESS, ()):
             write(session)
         session.commit()
@@ -104,6 +195,7 @@ def rollback(session: Session) -> None:
     session.rollback()
     if not writes:
         return
+    start_writing(session)
     for write in writes:
         write(session)
     session.commit()
@@ -115,10 +207,77 @@ def _run_after_commit(session: Session) -> None:
         action()
 
 
-def new_session(engine: Engine) -> Session:
+def new_session(engine: Engine, *, writing: bool = False) -> Session:
     """A session for one unit of work. Objects stay readable after the commit (a response
-    is built from them), and no connection is taken until the first statement."""
-    return Session(engine, expire_on_commit=False)
+    is built from them), and no connection is taken until the first statement. On SQLite
+    it reads in DEFERRED transactions until ``start_writing``; ``writing`` starts there."""
+    session = Session(sqlite_begin(engine, immediate=False), expire_on_commit=False)
+    session.info[_ENGINE] = engine
+    if writing:
+        start_writing(session)
+    return session
+
+
+class WriteGate:
+    """The queue of one process's SQLite writers (see the module's docstring): a unit that
+    is going to write enters it in async code (``enter``), before any worker thread waits
+    for the write lock, and leaves it when it ends (``leave``). FIFO. On PostgreSQL
+    (``enabled`` False) entering only marks nothing: writers there need no queue.
+
+    One ``asyncio.Lock`` per event loop: a test may drive one app from several loops.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._locks = weakref.WeakKeyDictionary()
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def enter(self, session: Session) -> None:
+        """Queue for the write lock, then ``start_writing(session)``; once per unit."""
+        if not self.enabled or _GATED in session.info:
+            return
+        start_writing(session)  # first: its read ends, and its connection goes back meanwhile
+        await self._lock().acquire()
+        session.info[_GATED] = True
+
+    def attach(self, session: Session) -> None:
+        """Make this the gate ``begin_writing(session)`` queues on."""
+        session.info[_GATE] = self
+
+    def enter_from_thread(self, session: Session) -> None:
+        """``enter`` from a worker thread of the event loop, waiting at most
+        ``GATE_WAIT_FROM_THREAD`` (a thread waiting here is one the pool lacks meanwhile;
+        past that the unit goes on to SQLite's busy handler). Elsewhere (the event loop's
+        own thread, a job's thread), only ``start_writing``."""
+        if not self.enabled or _GATED in session.info:
+            start_writing(session)
+            return
+        start_writing(session)
+        try:
+            anyio.from_thread.run(self._enter_within, session)
+        except RuntimeError:  # not a worker thread of an event loop
+            return
+
+    async def _enter_within(self, session: Session) -> None:
+        with anyio.move_on_after(GATE_WAIT_FROM_THREAD):
+            await self._lock().acquire()
+            session.info[_GATED] = True
+
+    def leave(self, session: Session) -> None:
+        """Give the gate to the next writer, if this unit held it (safe to call twice)."""
+        if session.info.pop(_GATED, None) is not None and self.enabled:
+            self._lock().release()
+
+    @classmethod
+    def of(cls, engine: Engine) -> WriteGate:
+        return cls(enabled=engine.dialect.name == "sqlite")
 
 
 class Units:
@@ -132,7 +291,7 @@ class Units:
     @contextmanager
     def one(self) -> Iterator[Session]:
         """One unit: committed when the block ends, rolled back (and raised) if it raises."""
-        with new_session(self.engine) as session:
+        with new_session(self.engine, writing=True) as session:
             try:
                 yield session
             except BaseException:
@@ -178,7 +337,7 @@ class Item:
         self._session: Session | None = None
 
     def __enter__(self) -> Session:
-        self._session = new_session(self._engine)
+        self._session = new_session(self._engine, writing=True)
         return self._session
 
     def __exit__(

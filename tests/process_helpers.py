@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -102,3 +103,30 @@ def join_all(threads: Iterable[threading.Thread], timeout: float, what: str) -> 
     stuck = [t.name for t in started if t.is_alive()]
     if stuck:
         pytest.fail(f"{what}: threads {stuck} still running after {timeout} s")
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base: str, log: Path, seconds: float) -> None:
+    """Until ``base``/healthz answers 200; fails with the end of ``log`` if the server exits
+    or is not ready within ``seconds`` (workers importing on a busy machine are slow)."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``seconds``."""
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -148,6 +148,7 @@ def check_password(
     email = email.strip().lower()
     throttle.check(session, ThrottlePolicy.from_settings(settings), email, address, now)
     user = repository.get_user_by_email(session, email)
+    # The hash is slow on purpose: verified in the read transaction, which holds no lock.
     ok = verify_password(user.password_hash if user else None, password)
     succeeded = ok and user is not None and user.is_active
     if not succeeded or user is None:
@@ -161,9 +162,11 @@ def check_password(
         if ok:  # only someone who knows the password learns that the account exists
             raise NotAuthenticated(DEACTIVATED_MESSAGE)
         raise NotAuthenticated("Wrong e-mail or password.")
+    rehashed = hash_password(password) if needs_rehash(user.password_hash) else None
+    uow.begin_writing(session)  # only now the write lock (SQLite), for the rows below
     session.add(LoginAttempt(email=email, client_address=address, succeeded=True, at=now))
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if rehashed is not None:
+        user.password_hash = rehashed
     return user
 
 

@@ -8,8 +8,9 @@ transaction, with one commit. The rows are inserted unsealed, like every audit r
 sealer (``telemed.audit.sealer``) chains them. Nothing is lost when a process is killed:
 the response goes out only after its row is committed.
 
-SQLite needs none of this: it has one writer at a time anyway, and a request's own
-transaction holds the write lock (BEGIN IMMEDIATE), so its rows are inserted inline.
+SQLite needs none of this: it has one writer at a time anyway. A read's row is written
+when the request's unit of work ends, in a short transaction of its own if the unit only
+read (``telemed.audit.service.record_access``, ``telemed.uow``).
 """
 
 from __future__ import annotations

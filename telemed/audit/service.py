@@ -95,14 +95,18 @@ def record_access(
     """Record a read (or a refusal).
 
     PostgreSQL: through the engine's group-commit appender, committed before this returns
-    (the caller's transaction does not take the chain's lock for a read). SQLite: in the
-    caller's unit of work, committed with it (its transaction holds the write lock already).
+    (the caller's transaction does not take the chain's lock for a read). SQLite: written
+    when the caller's unit of work ends, whether it commits or not, before the response
+    is sent; a unit that only read then writes it in a short transaction of its own, so
+    that reading takes no write lock (``telemed.uow``).
     """
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
     engine = engine_of(session)
     if engine.dialect.name == "postgresql":
         appender_for(engine, _insert_reads).append(entry)
-    else:  # SQLite: in the caller's unit of work, committed with the request
+    elif uow.only_reads(session):  # SQLite, a unit that takes no write lock (yet)
+        uow.persist_regardless(session, lambda unit: repository.append(unit, [entry]))
+    else:  # SQLite, in a unit that writes: with it
         repository.append(session, [entry])
     return entry
 

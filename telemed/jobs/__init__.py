@@ -5,10 +5,10 @@ Only the registration lives here: each job's body is beside its domain
 ``directory.jobs``, ...) and changes state through that domain's service.
 
 Runs inside ``telemed serve`` (unless ``TELEMED_SCHEDULER_ENABLED=false``) and standalone
-as ``telemed scheduler``. On PostgreSQL exactly one process is leader, holding a
-session-level advisory lock on a connection opened for it alone (outside the request pool);
-every job is idempotent by database state, so a run repeated by the next leader after a
-failover changes nothing.
+as ``telemed scheduler``. Exactly one process is leader: on PostgreSQL it holds a
+session-level advisory lock on a connection opened for it alone (outside the request pool),
+on SQLite a lease in the database (``telemed.jobs.lease``). Every job is idempotent by
+database state, so a run repeated by the next leader after a failover changes nothing.
 
 Every run is recorded in ``job_runs`` (``telemed.jobs.runs``), for ``/metrics``.
 
@@ -28,13 +28,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from scheduling.runner import AdvisoryLock, LeaderRunner
+from scheduling.runner import AdvisoryLock, LeaderLock, LeaderRunner
 from telemed.appointments.jobs import send_reminders
 from telemed.attachments.uploads import expire_stale_uploads
 from telemed.audit.sealer import SEAL_EVERY, seal_pending
 from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.directory.jobs import reverification_reminders
 from telemed.interop.dhis2.jobs import monthly_push
+from telemed.jobs.lease import LeaseLock
 from telemed.jobs.runs import Outcome, outcome_of, recorded
 from telemed.notes.jobs import follow_ups_due
 from telemed.notifications.service import deliver_due
@@ -131,12 +132,13 @@ def build_runner(
 ) -> LeaderRunner:
     """The runner with every job registered (not started); each run reads "now" from
     ``clock``."""
-    lock = None
+    poll = settings.scheduler_standby_poll_seconds
+    lock: LeaderLock
     if engine.dialect.name == "postgresql":
         lock = AdvisoryLock(lock_connection_factory(engine), SCHEDULER_LOCK_KEY)
-    runner = LeaderRunner(
-        lock, standby_poll_seconds=settings.scheduler_standby_poll_seconds, on_change=on_change
-    )
+    else:  # SQLite: a lease in the database, so that two processes never both run the jobs
+        lock = LeaseLock(engine, poll)
+    runner = LeaderRunner(lock, standby_poll_seconds=poll, on_change=on_change)
 
     def add(name: str, func: Callable[[], object], every: timedelta) -> None:
         runner.add_job(name, recorded(engine, clock, name, func), seconds=every)

@@ -29,3 +29,14 @@ class JobRun(SQLModel, table=True):
     error: str = Field(default="", sa_type=Text)  # what failed, when not ok
     items: int = 0  # what the run did: messages sent, rows sealed, consults offered...
     runs: int = 1  # idle successful runs folded into this row
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who runs the periodic jobs on SQLite, which has no advisory locks: a lease that its
+    holder renews while alive and that another process may take once it has expired
+    (``telemed.jobs.lease``). One row per lease name."""
+
+    __tablename__ = "scheduler_leases"
+    name: str = Field(primary_key=True, sa_type=String(40))
+    holder: str = Field(sa_type=String(200))  # host, pid and a random id of the runner
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -14,8 +14,34 @@ import os
 from pathlib import Path
 from typing import Any
 
+import click
+
 from telemed.observability.logs import LogFormat, configure, log_config
 from telemed.observability.metrics import MULTIPROC_ENV
+from telemed.settings import Settings
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """Refuse ``--workers N`` (N > 1) where it would be wrong, with what to do instead.
+
+    SQLite has one write lock per database: several processes would only queue on it (and a
+    writer waiting in another process cannot be put in order, as the writers of one process
+    are: ``telemed.uow``). Without Redis, two participants of one call whose sockets reached
+    different workers would never see each other: ``/ws/signal`` shares rooms through it.
+    """
+    if workers <= 1:
+        return
+    if settings.is_sqlite:
+        raise click.UsageError(
+            "--workers needs PostgreSQL (TELEMED_DATABASE_URL=postgresql+psycopg://...): "
+            "SQLite has a single writer, so more processes add no capacity. Run one worker "
+            "on SQLite (it serves about 100 active users: docs/RELIABILITY.md)."
+        )
+    if not settings.redis_url:
+        raise click.UsageError(
+            "--workers needs TELEMED_REDIS_URL: the call signalling (/ws/signal) of several "
+            "workers shares its rooms through Redis."
+        )
 
 
 def prepare_multiprocess(data_dir: Path, workers: int) -> Path | None:

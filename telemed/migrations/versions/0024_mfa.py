@@ -1,7 +1,7 @@
 """Second factor: TOTP secrets, recovery codes, login challenges, re-authentication, guesses
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0023
 Create Date: 2026-12-03 14:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import telemed.db
 
 revision: str = "0024"
-down_revision: str | None = "0020"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Login unlock links sent by e-mail (the throttle that cannot be turned on others)
 
 Revision ID: 0025
-Revises: 0020
+Revises: 0024
 Create Date: 2026-12-03 14:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import telemed.db
 
 revision: str = "0025"
-down_revision: str | None = "0020"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
