@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from telemed.attachments.models import AttachmentKind
 from telemed.errors import ValidationFailed
+from telemed.i18n import N_
 
 pillow_heif.register_heif_opener()
 
@@ -198,27 +199,40 @@ def declared_format(filename: str, media_type: str) -> Format:
     by_extension = next((f for f in FORMATS if extension in f.extensions), None)
     if extension and by_extension is None:
         raise ValidationFailed(
-            f"files ending in {extension} are not accepted; send {ACCEPTED_SUMMARY}",
+            N_("files ending in %(extension)s are not accepted; send %(accepted_summary)s"),
+            extension=extension,
+            accepted_summary=ACCEPTED_SUMMARY,
             field="filename",
         )
     if declared in GENERIC_MEDIA_TYPES:
         if by_extension is None:
             raise ValidationFailed(
-                f"the file type is unknown: name the file with its extension "
-                f"({', '.join(ACCEPTED_EXTENSIONS)})",
+                N_(
+                    "the file type is unknown: name the file with its extension "
+                    "(%(join_accepted_extensions)s)"
+                ),
+                join_accepted_extensions=", ".join(ACCEPTED_EXTENSIONS),
                 field="filename",
             )
         return by_extension
     by_type = format_for_media_type(declared)
     if by_type is None:
         raise ValidationFailed(
-            f"files of type {declared} are not accepted; send {ACCEPTED_SUMMARY}",
+            N_("files of type %(declared)s are not accepted; send %(accepted_summary)s"),
+            declared=declared,
+            accepted_summary=ACCEPTED_SUMMARY,
             field="media_type",
         )
     if by_extension is not None and by_extension is not by_type:
         raise ValidationFailed(
-            f"the file name says {by_extension.label} ({extension}) but the type says "
-            f"{by_type.label} ({declared})",
+            N_(
+                "the file name says %(by_extension_label)s (%(extension)s) but the type says "
+                "%(by_type_label)s (%(declared)s)"
+            ),
+            by_extension_label=by_extension.label,
+            extension=extension,
+            by_type_label=by_type.label,
+            declared=declared,
             field="media_type",
         )
     return by_type
@@ -231,7 +245,12 @@ def check_bytes(declared: Format, head: bytes) -> None:
         return
     what = f"a {found.label} file" if found is not None else describe_bytes(head)
     raise ValidationFailed(
-        f"the file is declared as {declared.label} but its content is {what}; nothing was kept",
+        N_(
+            "the file is declared as %(declared_label)s but its content is %(what)s; nothing was "
+            "kept"
+        ),
+        declared_label=declared.label,
+        what=what,
         field="file",
     )
 
@@ -304,7 +323,7 @@ def make_preview(image: Image.Image, limit: int = PREVIEW_MAX_BYTES) -> bytes:
             if len(data) <= limit:
                 return data
         if side <= 64:  # a 64-pixel JPEG is a few KB; only a tiny limit gets here
-            raise ValidationFailed("could not make a preview small enough", field="file")
+            raise ValidationFailed(N_("could not make a preview small enough"), field="file")
         side = int(side * 0.7)
 
 
@@ -315,8 +334,13 @@ def process_image(data: bytes, fmt: Format) -> ProcessedImage:
         with Image.open(io.BytesIO(data), formats=[fmt.pillow_format]) as opened:
             if opened.width * opened.height > MAX_PIXELS:
                 raise ValidationFailed(
-                    f"the image is {opened.width}x{opened.height} pixels; "
-                    f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted",
+                    N_(
+                        "the image is %(opened_width)sx%(opened_height)s pixels; at most "
+                        "%(max_pixels_1_000_000)s megapixels are accepted"
+                    ),
+                    opened_width=opened.width,
+                    opened_height=opened.height,
+                    max_pixels_1_000_000=MAX_PIXELS // 1_000_000,
                     field="file",
                 )
             opened.load()
@@ -334,13 +358,20 @@ def process_image(data: bytes, fmt: Format) -> ProcessedImage:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
         raise ValidationFailed(
-            f"the {fmt.label} image could not be read ({exc.__class__.__name__}): "
-            "it may be damaged or cut short",
+            N_(
+                "the %(fmt_label)s image could not be read (%(exc___class_____name)s): it may be "
+                "damaged or cut short"
+            ),
+            fmt_label=fmt.label,
+            exc___class_____name=exc.__class__.__name__,
             field="file",
         ) from exc
     except ValueError as exc:
         raise ValidationFailed(
-            f"the {fmt.label} image could not be read: {exc}", field="file"
+            N_("the %(fmt_label)s image could not be read: %(exc)s"),
+            fmt_label=fmt.label,
+            exc=exc,
+            field="file",
         ) from exc
     icc_profile = icc if isinstance(icc, bytes) else None
     if fmt.media_type == "image/png":

@@ -34,7 +34,7 @@ from telemed.directory import auth, forms, service
 from telemed.directory.models import RegistrationBody, VerificationStatus
 from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
-from telemed.i18n import gettext
+from telemed.i18n import N_, gettext
 from telemed.settings import Settings
 from telemed.web.templating import render
 
@@ -102,7 +102,7 @@ async def register_submit(
         service.register(db, settings, data, client_address(request), now)
     except TelemedError as exc:
         return _register_page(
-            request, db, values, {exc.field or "__all__": exc.message}, exc.status_code
+            request, db, values, {exc.field or "__all__": exc.shown()}, exc.status_code
         )
     response = RedirectResponse("/login?next=/specialists/availability", status_code=303)
     response.delete_cookie(REGISTER_CSRF_COOKIE, path=REGISTER_PATH)
@@ -224,7 +224,7 @@ def _availability_page(
 
 def _check_week(week: date | None, now: datetime) -> date | None:
     if week is not None and abs((week - now.date()).days) > MAX_PREVIEW_DAYS_AWAY:
-        raise ValidationFailed("preview a week within a year of today", field="week")
+        raise ValidationFailed(N_("preview a week within a year of today"), field="week")
     return week
 
 
@@ -300,7 +300,7 @@ async def availability_submit(
     except TelemedError as exc:
         if exc.status_code not in (409, 422):  # 409: hours under a booked appointment
             raise
-        errors = {forms.error_field(exc.field, window_fields): exc.message}
+        errors = {forms.error_field(exc.field, window_fields): exc.shown()}
         return _availability_page(
             request,
             db,
@@ -520,7 +520,7 @@ async def profile_submit(
     except TelemedError as exc:
         if exc.status_code != 422:
             raise
-        errors = {exc.field or "__all__": exc.message}
+        errors = {exc.field or "__all__": exc.shown()}
         return _profile_page(request, db, user, values, errors, status=422, now=now)
     if data.time_zone != user.timezone:
         # Pages take the viewer's zone from the session's user: forget the remembered one.

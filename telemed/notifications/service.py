@@ -22,6 +22,7 @@ from telemed.accounts.models import User
 from telemed.audit.models import AuditAction
 from telemed.audit.service import record
 from telemed.errors import NotFound
+from telemed.i18n import N_
 from telemed.notifications import auth, delivery, repository
 from telemed.notifications.models import (
     Channel,
@@ -380,7 +381,9 @@ def mark_one_read(
     """Mark one of the user's own notifications read; someone else's is not found."""
     found = repository.get_notification(session, notification_id)
     if found is None or found.user_id != user.id:
-        raise NotFound(f"notification {notification_id} not found")
+        raise NotFound(
+            N_("notification %(notification_id)s not found"), notification_id=notification_id
+        )
     if found.read_at is None:
         repository.mark_read(session, found.user_id, [notification_id], now)
         found.read_at = now
@@ -401,9 +404,11 @@ def retry_now(session: Session, user: User, message_id: int, now: datetime) -> O
     auth.ensure_can_see_deliveries(user)
     message = repository.get_message(session, message_id)
     if message is None:
-        raise NotFound(f"delivery {message_id} not found")
+        raise NotFound(N_("delivery %(message_id)s not found"), message_id=message_id)
     if not repository.requeue(session, message_id, now):
-        raise NotFound(f"delivery {message_id} is neither failed nor retrying")
+        raise NotFound(
+            N_("delivery %(message_id)s is neither failed nor retrying"), message_id=message_id
+        )
     record(
         session,
         user,

@@ -19,6 +19,7 @@ from telemed import flows
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import NotFound, TelemedError, ValidationFailed
+from telemed.i18n import N_
 from telemed.offers import repository as offers_repository
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn
@@ -74,7 +75,9 @@ def add_block(
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "__all__"
-        error = ValidationFailed(f"{field}: {first['msg']}", field=field)
+        error = ValidationFailed(
+            N_("%(value)s: %(first_msg)s"), value=field, first_msg=first["msg"], field=field
+        )
         return _blocks_page(request, user, db, error)
     try:
         service.declare(db, user, data, now)
@@ -127,15 +130,15 @@ def link_confirm(
     """Shows what a tap on "Accept" would take; changes nothing."""
     try:
         if policy.oncall is None:
-            raise NotFound("on-call links are not enabled", field="token")
+            raise NotFound(N_("on-call links are not enabled"), field="token")
         claim, user = service.check_link(db, token, now, policy.oncall)
         offer = offers_repository.get_offer(db, claim.offer_id)
         consult = db.get(Consult, offer.consult_id) if offer is not None else None
         if consult is None:
-            raise NotFound("this link's offer no longer exists", field="token")
+            raise NotFound(N_("this link's offer no longer exists"), field="token")
     except TelemedError as exc:
         service.link_refused(db, token, exc)
-        return _link_page(request, token, exc.status_code, exc.message)
+        return _link_page(request, token, exc.status_code, exc.shown())
     service.link_read(db, claim, user, consult)
     return _link_page(request, token, 200, f"{user.full_name}, you are on call.", consult)
 
@@ -152,6 +155,6 @@ def link_accept(
     try:
         offer = flows.accept_by_link(db, token, now, policy, settings)
     except TelemedError as exc:
-        return _link_page(request, token, exc.status_code, exc.message)
+        return _link_page(request, token, exc.status_code, exc.shown())
     consult = db.get(Consult, offer.consult_id)
     return _link_page(request, token, 200, "Accepted: the consult is yours.", consult, ok=True)
