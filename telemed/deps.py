@@ -168,9 +168,7 @@ CurrentUser = Annotated[User, Depends(_current_user)]
 def require_role(*roles: Role) -> object:
     async def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise Forbidden(
-                N_("this needs the role %(or_join_roles)s"), or_join_roles=" or ".join(roles)
-            )
+            raise Forbidden(N_("this needs the role %(roles)s"), roles=" or ".join(roles))
         return user
 
     return Depends(check)

@@ -125,10 +125,10 @@ def parse_local(value: str, zone_name: str) -> datetime:
     if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
         raise ValidationFailed(
             N_(
-                "%(naive)s does not exist in %(zone_name)s: the clocks change then; choose another"
+                "%(time)s does not exist in %(zone_name)s: the clocks change then; choose another"
                 " time"
             ),
-            naive=format(naive, "%d %b %Y %H:%M"),
+            time=format(naive, "%d %b %Y %H:%M"),
             zone_name=zone_name,
             field="starts_at",
         )

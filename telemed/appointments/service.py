@@ -419,9 +419,9 @@ def book_time(
             raise Conflict(
                 N_(
                     "a time is booked once the consult is accepted (or after a no-show); it is "
-                    "%(consult_state)s"
+                    "%(state)s"
                 ),
-                consult_state=consult.state,
+                state=consult.state,
                 field="state",
             )
         specialist = assigned_specialist(session, consult)
@@ -490,8 +490,8 @@ def reschedule(
             )
         if consult.state != ConsultState.scheduled:
             raise Conflict(
-                N_("the consult is %(consult_state_replace)s; its appointment cannot be moved now"),
-                consult_state_replace=consult.state.replace("_", " "),
+                N_("the consult is %(state)s; its appointment cannot be moved now"),
+                state=consult.state.replace("_", " "),
                 field="state",
             )
         starts_at = check_new_start(starts_at, now)
@@ -581,11 +581,8 @@ def cancel(
             )
         if consult.state != ConsultState.scheduled:
             raise Conflict(
-                N_(
-                    "the consult is %(consult_state_replace)s; its appointment cannot be cancelled"
-                    " now"
-                ),
-                consult_state_replace=consult.state.replace("_", " "),
+                N_("the consult is %(state)s; its appointment cannot be cancelled now"),
+                state=consult.state.replace("_", " "),
                 field="state",
             )
         text = reason.strip()

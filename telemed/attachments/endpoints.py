@@ -179,8 +179,8 @@ async def append_chunk(
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != CHUNK_MEDIA_TYPE:
         raise UnsupportedMediaType(
-            N_("send chunks with Content-Type: %(chunk_media_type)s"),
-            chunk_media_type=CHUNK_MEDIA_TYPE,
+            N_("send chunks with Content-Type: %(media_type)s"),
+            media_type=CHUNK_MEDIA_TYPE,
         )
     try:
         # Check before reading: the body may take minutes on 2G, and no database

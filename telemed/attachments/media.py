@@ -207,11 +207,8 @@ def declared_format(filename: str, media_type: str) -> Format:
     if declared in GENERIC_MEDIA_TYPES:
         if by_extension is None:
             raise ValidationFailed(
-                N_(
-                    "the file type is unknown: name the file with its extension "
-                    "(%(join_accepted_extensions)s)"
-                ),
-                join_accepted_extensions=", ".join(ACCEPTED_EXTENSIONS),
+                N_("the file type is unknown: name the file with its extension (%(extensions)s)"),
+                extensions=", ".join(ACCEPTED_EXTENSIONS),
                 field="filename",
             )
         return by_extension
@@ -226,12 +223,12 @@ def declared_format(filename: str, media_type: str) -> Format:
     if by_extension is not None and by_extension is not by_type:
         raise ValidationFailed(
             N_(
-                "the file name says %(by_extension_label)s (%(extension)s) but the type says "
-                "%(by_type_label)s (%(declared)s)"
+                "the file name says %(named_format)s (%(extension)s) but the type says "
+                "%(declared_format)s (%(declared)s)"
             ),
-            by_extension_label=by_extension.label,
+            named_format=by_extension.label,
             extension=extension,
-            by_type_label=by_type.label,
+            declared_format=by_type.label,
             declared=declared,
             field="media_type",
         )
@@ -246,10 +243,10 @@ def check_bytes(declared: Format, head: bytes) -> None:
     what = f"a {found.label} file" if found is not None else describe_bytes(head)
     raise ValidationFailed(
         N_(
-            "the file is declared as %(declared_label)s but its content is %(what)s; nothing was "
+            "the file is declared as %(declared_format)s but its content is %(what)s; nothing was "
             "kept"
         ),
-        declared_label=declared.label,
+        declared_format=declared.label,
         what=what,
         field="file",
     )
@@ -335,12 +332,12 @@ def process_image(data: bytes, fmt: Format) -> ProcessedImage:
             if opened.width * opened.height > MAX_PIXELS:
                 raise ValidationFailed(
                     N_(
-                        "the image is %(opened_width)sx%(opened_height)s pixels; at most "
-                        "%(max_pixels_1_000_000)s megapixels are accepted"
+                        "the image is %(width)sx%(height)s pixels; at most "
+                        "%(megapixels)s megapixels are accepted"
                     ),
-                    opened_width=opened.width,
-                    opened_height=opened.height,
-                    max_pixels_1_000_000=MAX_PIXELS // 1_000_000,
+                    width=opened.width,
+                    height=opened.height,
+                    megapixels=MAX_PIXELS // 1_000_000,
                     field="file",
                 )
             opened.load()
@@ -358,19 +355,16 @@ def process_image(data: bytes, fmt: Format) -> ProcessedImage:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
         raise ValidationFailed(
-            N_(
-                "the %(fmt_label)s image could not be read (%(exc___class_____name)s): it may be "
-                "damaged or cut short"
-            ),
-            fmt_label=fmt.label,
-            exc___class_____name=exc.__class__.__name__,
+            N_("the %(format)s image could not be read (%(kind)s): it may be damaged or cut short"),
+            format=fmt.label,
+            kind=exc.__class__.__name__,
             field="file",
         ) from exc
     except ValueError as exc:
         raise ValidationFailed(
-            N_("the %(fmt_label)s image could not be read: %(exc)s"),
-            fmt_label=fmt.label,
-            exc=exc,
+            N_("the %(format)s image could not be read: %(error)s"),
+            format=fmt.label,
+            error=exc,
             field="file",
         ) from exc
     icc_profile = icc if isinstance(icc, bytes) else None

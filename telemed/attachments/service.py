@@ -64,8 +64,8 @@ class Target:
 def ensure_open_for_attachments(consult: Consult) -> None:
     if ConsultState(consult.state) in FINAL_STATES:
         raise Conflict(
-            N_("the consult is %(consult_state)s; nothing more can be attached"),
-            consult_state=consult.state,
+            N_("the consult is %(state)s; nothing more can be attached"),
+            state=consult.state,
         )
 
 

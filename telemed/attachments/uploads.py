@@ -136,10 +136,9 @@ def check_voice_note_declared(fmt: media.Format, length: int) -> None:
     if fmt.media_type not in OPUS_CONTAINERS:
         raise ValidationFailed(
             N_(
-                "a voice note must be Opus in Ogg or WebM (audio/ogg or audio/webm), not "
-                "%(fmt_label)s"
+                "a voice note must be Opus in Ogg or WebM (audio/ogg or audio/webm), not %(format)s"
             ),
-            fmt_label=fmt.label,
+            format=fmt.label,
             field="media_type",
         )
     if length > VOICE_NOTE_MAX_BYTES:
@@ -158,13 +157,13 @@ def _ensure_open(upload: Upload, now: datetime) -> None:
     state = UploadState(upload.state)
     if state is UploadState.complete:
         raise Conflict(
-            N_("the upload is already complete (attachment %(upload_attachment_id)s)"),
-            upload_attachment_id=upload.attachment_id,
+            N_("the upload is already complete (attachment %(attachment_id)s)"),
+            attachment_id=upload.attachment_id,
         )
     if state is UploadState.failed:
         raise Conflict(
-            N_("the upload failed: %(upload_failure)s. Start a new upload."),
-            upload_failure=upload.failure,
+            N_("the upload failed: %(failure)s. Start a new upload."),
+            failure=upload.failure,
         )
     if state is UploadState.expired or upload.expires_at <= now:
         raise UploadGone(N_("the upload expired; start a new upload"))
@@ -255,11 +254,8 @@ def append_chunk(
             raise OffsetMismatch(upload.offset, offset)
         if offset + len(data) > upload.length:
             raise ValidationFailed(
-                N_(
-                    "the chunk ends at byte %(offset_len_data)s, past the declared length "
-                    "%(upload_length)s"
-                ),
-                offset_len_data=offset + len(data),
+                N_("the chunk ends at byte %(end)s, past the declared length %(upload_length)s"),
+                end=offset + len(data),
                 upload_length=upload.length,
                 field="body",
             )

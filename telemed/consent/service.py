@@ -158,8 +158,8 @@ def _check_photo(session: Session, consult: Consult, data: ConsentIn) -> int | N
     photo = attachments_repository.get_attachment(session, data.photo_attachment_id)
     if photo is None or photo.consult_id != consult.id:
         raise NotFound(
-            N_("attachment %(data_photo_attachment_id)s is not one of this consult's"),
-            data_photo_attachment_id=data.photo_attachment_id,
+            N_("attachment %(attachment_id)s is not one of this consult's"),
+            attachment_id=data.photo_attachment_id,
             field="photo_attachment_id",
         )
     if photo.kind != AttachmentKind.image:
@@ -244,8 +244,8 @@ def record(
     consult = _lock(session, consult)
     if ConsultState(consult.state) in FINAL_STATES:
         raise Conflict(
-            N_("the consult is %(consult_state)s: there is nothing left to consent to"),
-            consult_state=consult.state,
+            N_("the consult is %(state)s: there is nothing left to consent to"),
+            state=consult.state,
         )
     witnessed = data.method == ConsentMethod.witnessed
     return _insert(
@@ -292,8 +292,8 @@ def withdraw(
     latest = repository.latest(session, pk(consult), data.scope)
     if latest is None or latest.action != ConsentAction.given:
         raise Conflict(
-            N_("there is no consent to %(scope_labels_data_scope)s in force to withdraw"),
-            scope_labels_data_scope=SCOPE_LABELS[data.scope],
+            N_("there is no consent to %(scope)s in force to withdraw"),
+            scope=SCOPE_LABELS[data.scope],
             field="scope",
         )
     return _insert(

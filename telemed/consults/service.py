@@ -128,9 +128,7 @@ def _case_for(session: Session, user: User, facility_id: int, data: ConsultCreat
     if data.case_id is not None:
         case = session.get(Case, data.case_id)
         if case is None or case.facility_id != facility_id:
-            raise NotFound(
-                N_("case %(data_case_id)s not found"), data_case_id=data.case_id, field="case_id"
-            )
+            raise NotFound(N_("case %(case_id)s not found"), case_id=data.case_id, field="case_id")
         return case
     assert data.case is not None
     return _find_or_create_case(session, user, facility_id, data.case)
@@ -141,12 +139,9 @@ def _find_or_create_case(session: Session, user: User, facility_id: int, case_in
     if case is not None:
         if case.sex != case_in.sex:
             raise ValidationFailed(
-                N_(
-                    "patient %(case_in_patient_ref)s is recorded as %(case_sex)s; check the "
-                    "reference"
-                ),
-                case_in_patient_ref=case_in.patient_ref,
-                case_sex=case.sex,
+                N_("patient %(ref)s is recorded as %(sex)s; check the reference"),
+                ref=case_in.patient_ref,
+                sex=case.sex,
                 field="case.sex",
             )
         return case
@@ -220,8 +215,8 @@ def update_draft(session: Session, user: User, consult: Consult, data: ConsultUp
     auth.ensure_requesting_clinician(user, consult)
     if consult.state != ConsultState.draft:
         raise Conflict(
-            N_("only a draft can be edited; this consult is '%(consult_state)s'"),
-            consult_state=consult.state,
+            N_("only a draft can be edited; this consult is '%(state)s'"),
+            state=consult.state,
         )
     changes = data.model_dump(exclude_unset=True, exclude={"vitals"})
     if "specialty" in changes:

@@ -431,7 +431,9 @@ def _move_zone(session: Session, user: User, zone: str, now: datetime) -> User:
             {**current.model_dump(include=set(ProfileFields.model_fields)), "time_zone": zone}
         )
     except PydanticValidationError as exc:
-        raise ValidationFailed(N_("your time zone cannot be changed: %(exc)s"), exc=exc) from exc
+        raise ValidationFailed(
+            N_("your time zone cannot be changed: %(error)s"), error=exc
+        ) from exc
     _update_profile(session, user, fields, now)
     stored = session.get(User, profile.user_id)
     assert stored is not None

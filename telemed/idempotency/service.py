@@ -62,10 +62,10 @@ def check_key(value: str) -> str:
         raise ValidationFailed(
             N_(
                 "the %(header)s header must be 8 to 128 letters, digits or . _ : - (a UUID will "
-                "do); got %(len_value)s characters"
+                "do); got %(length)s characters"
             ),
             header=HEADER,
-            len_value=len(value),
+            length=len(value),
             field=HEADER,
         )
     return value
@@ -104,12 +104,12 @@ def claim(session: Session, user: User, wanted: Claim) -> IdempotencyKey | None:
         )
         raise Conflict(
             N_(
-                "this %(header)s was already used for %(what)s (%(found_request)s); send a new key"
+                "this %(header)s was already used for %(what)s (%(request)s); send a new key"
                 " for a new request, or the same request unchanged to get its first answer again"
             ),
             header=HEADER,
             what=what,
-            found_request=found.request,
+            request=found.request,
             field=HEADER,
         )
     return found

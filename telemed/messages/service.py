@@ -23,8 +23,8 @@ def post(session: Session, user: User, consult: Consult, body: str) -> Message:
     consult_auth.ensure_can_post(session, user, consult)
     if ConsultState(consult.state) in FINAL_STATES:
         raise Conflict(
-            N_("the consult is %(consult_state)s; its thread is closed"),
-            consult_state=consult.state,
+            N_("the consult is %(state)s; its thread is closed"),
+            state=consult.state,
         )
     message = Message(consult_id=pk(consult), author_id=pk(user), body=body)
     session.add(message)

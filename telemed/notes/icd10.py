@@ -45,8 +45,8 @@ def lookup(code: str) -> Icd10Code:
     title = _codes().get(normal)
     if title is None:
         raise ValidationFailed(
-            N_("unknown ICD-10 code %(code_strip)s"),
-            code_strip=repr(code.strip()),
+            N_("unknown ICD-10 code %(code)s"),
+            code=repr(code.strip()),
             field="diagnoses",
         )
     return Icd10Code(normal, title)

@@ -48,8 +48,8 @@ def _diagnoses(codes: list[str]) -> list[icd10.Icd10Code]:
         item = icd10.lookup(code)
         if item.code in {d.code for d in found}:
             raise ValidationFailed(
-                N_("ICD-10 code %(item_code)s is listed twice"),
-                item_code=item.code,
+                N_("ICD-10 code %(code)s is listed twice"),
+                code=item.code,
                 field="diagnoses",
             )
         found.append(item)
@@ -167,8 +167,8 @@ def _sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> 
         missing = [name for name in ("assessment", "plan") if not getattr(note, name).strip()]
         if missing:
             raise ValidationFailed(
-                N_("a specialist's note needs %(and_join_missing)s before signing"),
-                and_join_missing=" and ".join(missing),
+                N_("a specialist's note needs %(missing)s before signing"),
+                missing=" and ".join(missing),
                 field=missing[0],
             )
         if not repository.diagnoses_of(session, [pk(note)]).get(pk(note)):

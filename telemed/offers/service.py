@@ -577,14 +577,14 @@ def assign_by_hand(
         )
     if not specialist.is_active:
         raise ValidationFailed(
-            N_("%(specialist_full_name)s's account is deactivated"),
-            specialist_full_name=specialist.full_name,
+            N_("%(specialist)s's account is deactivated"),
+            specialist=specialist.full_name,
             field="specialist_id",
         )
     if not is_eligible(profile, now.date()):
         raise ValidationFailed(
-            N_("%(specialist_full_name)s's registration is not verified or has expired"),
-            specialist_full_name=specialist.full_name,
+            N_("%(specialist)s's registration is not verified or has expired"),
+            specialist=specialist.full_name,
             field="specialist_id",
         )
     try:

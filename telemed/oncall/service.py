@@ -77,14 +77,14 @@ def _check(session: Session, user: User, data: BlockIn, today: date) -> None:
     user_id = pk(user)
     if consults_repository.active_specialty(session, data.specialty) is None:
         raise ValidationFailed(
-            N_("unknown specialty %(data_specialty)s"),
-            data_specialty=repr(data.specialty),
+            N_("unknown specialty %(specialty)s"),
+            specialty=repr(data.specialty),
             field="specialty",
         )
     if data.specialty not in directory.specialties_of(session, [user_id]).get(user_id, []):
         raise ValidationFailed(
-            N_("you do not hold the specialty %(data_specialty)s in your profile"),
-            data_specialty=repr(data.specialty),
+            N_("you do not hold the specialty %(specialty)s in your profile"),
+            specialty=repr(data.specialty),
             field="specialty",
         )
     profile = directory.get_profile(session, user_id)
@@ -107,16 +107,16 @@ def _check(session: Session, user: User, data: BlockIn, today: date) -> None:
         a, b = weekly(other).minutes
         if a < end and start < b:
             raise Conflict(
-                N_("overlaps your block %(other_start_time)s-%(other_end_time)s on the same day"),
-                other_start_time=format(other.start_time, "%H:%M"),
-                other_end_time=format(other.end_time, "%H:%M"),
+                N_("overlaps your block %(start)s-%(end)s on the same day"),
+                start=format(other.start_time, "%H:%M"),
+                end=format(other.end_time, "%H:%M"),
                 field="start",
             )
     on_leave = _on_leave(session, user_id, data.weekday, today)
     if on_leave is not None:
         raise Conflict(
-            N_("you are on leave on %(on_leave)s; change your leave first"),
-            on_leave=format(on_leave, "%a %d %b %Y"),
+            N_("you are on leave on %(day)s; change your leave first"),
+            day=format(on_leave, "%a %d %b %Y"),
             field="weekday",
         )
 

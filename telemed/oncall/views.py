@@ -76,7 +76,7 @@ def add_block(
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "__all__"
         error = ValidationFailed(
-            N_("%(value)s: %(first_msg)s"), value=field, first_msg=first["msg"], field=field
+            N_("%(name)s: %(detail)s"), name=field, detail=first["msg"], field=field
         )
         return _blocks_page(request, user, db, error)
     try:

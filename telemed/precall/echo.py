@@ -136,7 +136,7 @@ class EchoPool:
                 raise Conflict(REPLACED) from exc
             self.close(peer)
             raise ValidationFailed(
-                N_("the offer could not be used: %(exc)s"), exc=exc, field="sdp"
+                N_("the offer could not be used: %(error)s"), error=exc, field="sdp"
             ) from exc
         if peer.closed or pc.localDescription is None:
             raise Conflict(REPLACED)

@@ -92,16 +92,16 @@ def ensure_call_open(
     state = ConsultState(consult.state)
     if state in NO_CALL_STATES:
         raise Conflict(
-            N_("the consult is %(state_value)s; it has no call. Use its messages instead."),
-            state_value=state.value,
+            N_("the consult is %(state)s; it has no call. Use its messages instead."),
+            state=state.value,
         )
     if appointment is None:
         return
     opens, closes = appointment.starts_at - open_before, appointment.ends_at + open_after
     if now < opens:
         raise Conflict(
-            N_("the call opens at %(opens_isoformat)s, before the appointment"),
-            opens_isoformat=opens.isoformat(),
+            N_("the call opens at %(opens)s, before the appointment"),
+            opens=opens.isoformat(),
         )
     if now > closes:
         raise Conflict(N_("the appointment is over; book another or use the consult's messages"))

@@ -301,10 +301,10 @@ def end_consult(session: Session, user: User, consult: Consult, now: datetime) -
     if not can_end(session, consult):
         raise Conflict(
             N_(
-                "the consult is %(state_value_replace)s and no session was held: it can be ended "
+                "the consult is %(state)s and no session was held: it can be ended "
                 "once both sides have been in the call"
             ),
-            state_value_replace=state.value.replace("_", " "),
+            state=state.value.replace("_", " "),
         )
     consults.transition(
         session, consult, ConsultState.completed, actor=user, reason="ended from the call", at=now
@@ -327,10 +327,10 @@ def share_photo(
     if fmt.kind is not AttachmentKind.image:
         raise ValidationFailed(
             N_(
-                "%(data_filename)s is not a photo: share JPEG, PNG or HEIC photos in the call, "
+                "%(filename)s is not a photo: share JPEG, PNG or HEIC photos in the call, "
                 "other files on the consult page"
             ),
-            data_filename=data.filename,
+            filename=data.filename,
             field="filename",
         )
     attachments.check_size(settings, data.length, "length")

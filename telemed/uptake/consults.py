@@ -69,8 +69,8 @@ def _behind(
         filters = filters.narrowed(chosen)
     if category and category not in ind.categories:
         raise ValidationFailed(
-            N_("%(ind_label)s has no category %(category)s"),
-            ind_label=ind.label,
+            N_("%(name)s has no category %(category)s"),
+            name=ind.label,
             category=repr(category),
             field="category",
         )
