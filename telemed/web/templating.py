@@ -22,6 +22,7 @@ from telemed.accounts.models import User
 from telemed.deps import now_of
 from telemed.labels import label
 from telemed.timefmt import clip_length, format_day, format_number, local_time
+from telemed.web import jscatalogue
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
 
@@ -127,6 +128,7 @@ def render(
         "now": now_of(request),
         "lang": i18n.current_language(),  # <html lang>, and the language switch
         "ui_languages": i18n.LANGUAGE_NAMES,  # not "languages": pages pass their own
+        "js_catalogue": jscatalogue.catalogue(i18n.current_language()),  # <body data-i18n>
     }
     full.update(context or {})
     return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
