@@ -35,6 +35,7 @@ from telemed.directory.models import RegistrationBody, VerificationStatus
 from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.i18n import N_, gettext
+from telemed.labels import label
 from telemed.settings import Settings
 from telemed.web.templating import render
 
@@ -66,7 +67,7 @@ def _register_page(
             "errors": errors,
             "specialties": [(s.code, s.name) for s in consults_repository.list_specialties(db)],
             "languages": [(lang.value, name) for lang, name in LANGUAGE_NAMES.items()],
-            "bodies": [(b.value, b.value) for b in RegistrationBody],
+            "bodies": [(b.value, label(b.value)) for b in RegistrationBody],
         },
         status_code=status,
     )
@@ -478,7 +479,7 @@ def _profile_page(
             "errors": placed,
             "specialties": [(code, name) for code, name in names.items()],
             "languages": [(lang.value, name) for lang, name in LANGUAGE_NAMES.items()],
-            "bodies": [(b.value, b.value) for b in RegistrationBody],
+            "bodies": [(b.value, label(b.value)) for b in RegistrationBody],
         },
         status_code=status,
     )

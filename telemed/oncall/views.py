@@ -19,7 +19,7 @@ from telemed import flows
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import NotFound, TelemedError, ValidationFailed
-from telemed.i18n import N_
+from telemed.i18n import N_, gettext
 from telemed.offers import repository as offers_repository
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn
@@ -140,7 +140,13 @@ def link_confirm(
         service.link_refused(db, token, exc)
         return _link_page(request, token, exc.status_code, exc.shown())
     service.link_read(db, claim, user, consult)
-    return _link_page(request, token, 200, f"{user.full_name}, you are on call.", consult)
+    return _link_page(
+        request,
+        token,
+        200,
+        gettext("%(name)s, you are on call.") % {"name": user.full_name},
+        consult,
+    )
 
 
 @router.post("/oncall/accept/{token}")
@@ -157,4 +163,6 @@ def link_accept(
     except TelemedError as exc:
         return _link_page(request, token, exc.status_code, exc.shown())
     consult = db.get(Consult, offer.consult_id)
-    return _link_page(request, token, 200, "Accepted: the consult is yours.", consult, ok=True)
+    return _link_page(
+        request, token, 200, gettext("Accepted: the consult is yours."), consult, ok=True
+    )
