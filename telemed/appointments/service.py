@@ -188,7 +188,7 @@ def _tell_both_sides(
         action,
         appointment,
         consult,
-        _invitation(session, settings, appointment, consult, now),
+        lambda: _invitation(session, settings, appointment, consult, now),
         recipients=recipients,
         actor=actor,
         specialist=specialist,

@@ -12,7 +12,7 @@ look at, never sent again by itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,7 +22,7 @@ from telemed.accounts.models import User
 from telemed.audit.models import AuditAction
 from telemed.audit.service import record
 from telemed.errors import NotFound
-from telemed.i18n import N_
+from telemed.i18n import N_, use_language
 from telemed.notifications import auth, delivery, repository
 from telemed.notifications.models import (
     Channel,
@@ -153,32 +153,43 @@ def coordinators_told(session: Session, dedupe_key: str) -> bool:
     return set(keys) <= already_queued(session, keys)
 
 
+# A coordinator notice's text: a string as it is, or a function called in each coordinator's
+# language (``lambda: gettext("Escalated: %(c)s") % names``), so each reads their own.
+Words = str | Callable[[], str]
+
+
+def _in_force(words: Words) -> str:
+    return words() if callable(words) else words
+
+
 def notify_coordinators(
     session: Session,
     *,
     kind: str,
-    subject: str,
-    body: str,
+    subject: Words,
+    body: Words,
     dedupe_key: str,
     link: str | None = None,
     attachments: Sequence[FileAttachment] = (),
-    sms: str | None = None,
+    sms: Words | None = None,
     now: datetime,
 ) -> int:
-    """notify() every active coordinator; dedupe_key is suffixed with ':user{id}'.
-    Returns how many were queued."""
+    """notify() every active coordinator, in their own language; dedupe_key is suffixed with
+    ':user{id}'. Returns how many were queued."""
     queued = 0
     for coordinator, key in _coordinator_keys(session, dedupe_key):
+        with use_language(coordinator.language):
+            words = (_in_force(subject), _in_force(body), None if sms is None else _in_force(sms))
         queued += notify(
             session,
             coordinator,
             kind=kind,
-            subject=subject,
-            body=body,
+            subject=words[0],
+            body=words[1],
             dedupe_key=key,
             link=link,
             attachments=attachments,
-            sms=sms,
+            sms=words[2],
             now=now,
         )
     return queued
