@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import time
 from typing import Annotated
 
+from babel.dates import get_day_names
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -19,7 +20,7 @@ from telemed import flows
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import NotFound, TelemedError, ValidationFailed
-from telemed.i18n import N_, gettext
+from telemed.i18n import N_, babel_locale, gettext
 from telemed.offers import repository as offers_repository
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn
@@ -30,7 +31,12 @@ router = APIRouter(include_in_schema=False)
 BLOCKS_PATH = "/specialists/oncall"
 # The token is in the URL: never sent on as a referrer, never kept by a cache.
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def weekdays() -> list[str]:
+    """Monday to Sunday in the reader's language (Babel's CLDR names: "Mantaha" in Sesotho)."""
+    names = get_day_names("wide", locale=babel_locale())
+    return [names[day] for day in range(7)]
 
 
 def _blocks_page(
@@ -43,7 +49,7 @@ def _blocks_page(
         "oncall_blocks.html",
         {
             "blocks": mine,
-            "weekdays": WEEKDAYS,
+            "weekdays": weekdays(),
             "specialties": held,
             "error": error,
             "midnight": time(0),
