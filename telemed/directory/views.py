@@ -34,9 +34,10 @@ from telemed.directory import auth, forms, service
 from telemed.directory.models import RegistrationBody, VerificationStatus
 from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
-from telemed.i18n import N_, gettext
+from telemed.i18n import N_, gettext, ngettext
 from telemed.labels import label
 from telemed.settings import Settings
+from telemed.timefmt import format_day
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -384,34 +385,35 @@ class Step:
     action: str
 
 
-VERIFICATION_ACTIONS = {
-    "done": "Check your registration details",
-    "expired": "Enter your renewed registration",
-    "pending": "A coordinator checks your registration; check its details",
-    "rejected": "Correct your registration details",
+VERIFICATION_ACTIONS = {  # called when the page is made: in the viewer's language
+    "done": lambda: gettext("Check your registration details"),
+    "expired": lambda: gettext("Enter your renewed registration"),
+    "pending": lambda: gettext("A coordinator checks your registration; check its details"),
+    "rejected": lambda: gettext("Correct your registration details"),
 }
 
 
 def _checklist(standing: service.Onboarding) -> list[Step]:
     """The onboarding steps in words, each with where to do it."""
-    state, action = standing.verification, VERIFICATION_ACTIONS[standing.verification]
+    state, action = standing.verification, VERIFICATION_ACTIONS[standing.verification]()
     hours, away = standing.hours_set, standing.away
+    change_hours = gettext("Change your hours")
     return [
-        Step("Registered", True, "done", "#details", "Check your details"),
-        Step("Verified by a coordinator", state == "done", state, "#registration", action),
+        Step(gettext("Registered"), True, "done", "#details", gettext("Check your details")),
+        Step(gettext("Verified by a coordinator"), state == "done", state, "#registration", action),
         Step(
-            "Availability set",
+            gettext("Availability set"),
             hours,
             "done" if hours else "to do",
             AVAILABILITY_PATH,
-            "Change your hours" if hours else "Set the hours when you can take consults",
+            change_hours if hours else gettext("Set the hours when you can take consults"),
         ),
         Step(
-            "Not away",
+            gettext("Not away"),
             not away,
             "to do" if away else "done",
             AVAILABILITY_PATH,
-            "Untick “Away” to receive offers again" if away else "Change your hours",
+            gettext("Untick “Away” to receive offers again") if away else change_hours,
         ),
     ]
 
@@ -421,17 +423,21 @@ def _expiry_warning(expires_on: date, today: date) -> str:
     left = service.days_to_expiry_warning(expires_on, today)
     if left is None:
         return ""
+    day = format_day(expires_on)
     if left < 0:
-        return (
-            f"Your registration expired on {expires_on:%d %b %Y}: you receive no offers until"
-            " it is verified again. Enter your renewed registration below."
-        )
-    when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
-    return (
-        f"Your registration expires on {expires_on:%d %b %Y} ({when}). Once it is renewed,"
-        " enter the new details below; after it expires you receive no offers until it is"
-        " verified again."
+        return gettext(
+            "Your registration expired on %(day)s: you receive no offers until it is verified"
+            " again. Enter your renewed registration below."
+        ) % {"day": day}
+    when = (
+        gettext("today")
+        if left == 0
+        else ngettext("in %(num)d day", "in %(num)d days", left) % {"num": left}
     )
+    return gettext(
+        "Your registration expires on %(day)s (%(when)s). Once it is renewed, enter the new"
+        " details below; after it expires you receive no offers until it is verified again."
+    ) % {"day": day, "when": when}
 
 
 def _profile_page(
