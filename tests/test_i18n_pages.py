@@ -249,3 +249,21 @@ def test_a_sesotho_page_carries_the_scripts_words_and_an_english_one_none(
     assert table["Sending…"] == st("Sending…") != "Sending…"
     client.cookies.clear()  # an English page (the login page, no language chosen) has none
     assert "<body>" in client.get("/login", headers={"Accept-Language": "en"}).text
+
+
+def test_an_error_is_translated_where_it_is_shown_and_keeps_its_code() -> None:
+    """A service raises in English with its values apart; the reader gets their language
+    (the API's body and the error page both come from ``problem_of``), the code and the
+    English message of logs and audit rows stay as they were."""
+    from telemed.errors import NotFound
+    from telemed.i18n import N_
+    from telemed.web.errors import problem_of
+
+    exc = NotFound(N_("consult %(consult_id)s not found"), consult_id=7, field="consult_id")
+    assert exc.message == str(exc) == "consult 7 not found"
+    with i18n.use_language("st"):
+        problem = problem_of(exc)
+    assert problem.code == "not_found"
+    assert problem.message == "puisano 7 ha e fumanehe"
+    assert [f.message for f in problem.fields] == ["puisano 7 ha e fumanehe"]
+    assert problem_of(exc).message == "consult 7 not found"  # an English reader
