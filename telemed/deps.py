@@ -18,6 +18,7 @@ from telemed.accounts.security import token_digest, tokens_equal
 from telemed.accounts.session_cache import SessionCache
 from telemed.clock import Clock
 from telemed.errors import Forbidden, NotAuthenticated
+from telemed.i18n import N_
 from telemed.offers.policy import OfferPolicy
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -131,14 +132,14 @@ async def _authenticate(request: Request, db: SessionDep, now: NowDep) -> Auth:
     only a lookup in the database goes to a worker thread."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise NotAuthenticated("Log in first.")
+        raise NotAuthenticated(N_("Log in first."))
     cache: SessionCache = request.app.state.session_cache
     digest = token_digest(token)
     found = cache.get(digest)
     if found is None:
         found = await run_in_threadpool(accounts.resolve_session, db, token, now)
         if found is None:
-            raise NotAuthenticated("Log in first.")
+            raise NotAuthenticated(N_("Log in first."))
         cache.put(digest, found, now)
     # The user is a detached snapshot: a rollback later in the request (after an error)
     # cannot expire it while the error page is being rendered.
@@ -165,7 +166,7 @@ async def _authenticate_and_check_csrf(
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
         if not sent or not tokens_equal(sent, auth.csrf_token):
-            raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+            raise Forbidden(N_("missing or wrong CSRF token; reload the page and try again"))
         gate: uow.WriteGate = request.app.state.write_gate
         await gate.enter(db)
     return auth
@@ -184,7 +185,7 @@ CurrentUser = Annotated[User, Depends(_current_user)]
 def require_role(*roles: Role) -> object:
     async def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise Forbidden(f"this needs the role {' or '.join(roles)}")
+            raise Forbidden(N_("this needs the role %(roles)s"), roles=" or ".join(roles))
         return user
 
     return Depends(check)

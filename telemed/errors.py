@@ -4,19 +4,42 @@ Services raise these, and nothing here knows about HTTP beyond the status code e
 stands for: ``telemed.web.errors`` turns them into a JSON error body, a page, or whatever
 a sub-application (FHIR) answers with. So a job or the command line can raise and catch
 them without importing the web framework.
+
+The message is English with named placeholders, marked with ``N_`` so that ``pybabel
+extract`` finds it, and its values are passed apart
+(``NotFound(N_("consult %(consult)s not found"), consult=7)``). It is translated where it is
+shown (:meth:`TelemedError.shown`, in the reader's language, by ``telemed.web.errors`` and
+the pages that show a form's refusal), not where it is raised: the service need not know who
+reads it, and the audit trail, the logs and the command line keep the English
+``message``. The machine-readable ``code`` never changes with the language.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from telemed.i18n import gettext
+
+
+def _fill(text: str, params: dict[str, object]) -> str:
+    return text % params if params else text
 
 
 class TelemedError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, field: str | None = None, **params: object) -> None:
+        self.msgid = message
+        self.params = params
+        self.message = _fill(message, params)  # English: logs, audit rows, the CLI
+        super().__init__(self.message)
         self.field = field
+
+    def shown(self) -> str:
+        """The message in the language in force (the reader's). A message not in the
+        catalogue (not marked yet) is shown as written."""
+        return _fill(gettext(self.msgid), self.params)
 
 
 class NotAuthenticated(TelemedError):
@@ -66,8 +89,8 @@ class TooManyRequests(TelemedError):
     status_code = 429
     code = "too_many_requests"
 
-    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after_seconds: int, **params: Any) -> None:
+        super().__init__(message, **params)
         self.retry_after_seconds = retry_after_seconds
 
 

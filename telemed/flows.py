@@ -29,6 +29,7 @@ from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.consults.schemas import ConsultCreate
 from telemed.errors import Conflict, NotFound, TelemedError
+from telemed.i18n import N_
 from telemed.notifications.service import notify
 from telemed.offers import service as offers
 from telemed.offers.models import ConsultOffer
@@ -130,14 +131,14 @@ def accept_by_link(
     used, the consult taken meanwhile), neither stays and the attempt is audited; a used
     link stays used, so a second tap never accepts anything."""
     if policy.oncall is None:
-        raise NotFound("on-call links are not enabled", field="token")
+        raise NotFound(N_("on-call links are not enabled"), field="token")
     try:
         try:
             with session.begin_nested():
                 claim, user = oncall.redeem_link(session, token, now, policy.oncall)
                 return offers.accept(session, user, claim.offer_id, now, policy, settings)
         except IntegrityError as exc:  # two taps raced: the unique digest let one through
-            raise Conflict("this link was used already: it works once", field="token") from exc
+            raise Conflict(N_("this link was used already: it works once"), field="token") from exc
     except TelemedError as exc:
         oncall.link_refused(session, token, exc)
         raise

@@ -101,6 +101,13 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for it, known to pybabel extract)
+    """Mark ``message`` for the catalogue without translating it here: it is translated
+    where it is shown, in the reader's language (an error's text, ``telemed.errors``; the
+    strings of the pages' JavaScript, ``telemed.web.jscatalogue``)."""
+    return message
+
+
 def babel_locale(language: str | None = None) -> Locale:
     return Locale.parse(BABEL_LOCALES[normal(language) or current_language()])
 

@@ -52,6 +52,10 @@ _LABELS: dict[str, Callable[[], str]] = {
     "pending": lambda: gettext("pending"),
     "verified": lambda: gettext("verified"),
     "rejected": lambda: gettext("rejected"),
+    # the specialist's onboarding checklist (telemed.directory.views._checklist)
+    "done": lambda: gettext("done"),
+    "to do": lambda: gettext("to do"),
+    "expired": lambda: gettext("expired"),
     "month": lambda: gettext("month"),
     "week": lambda: gettext("week"),
     # consent actions (shown as _(action))

@@ -19,7 +19,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from telemed.errors import ValidationFailed
-from telemed.i18n import babel_locale
+from telemed.i18n import N_, babel_locale
 
 # strftime codes the product uses and their CLDR equivalents.
 _CLDR = {
@@ -111,12 +111,12 @@ def parse_local(value: str, zone_name: str) -> datetime:
     that happens twice (when they go back) is taken at its first occurrence."""
     text = value.strip()
     if not text:
-        raise ValidationFailed("choose the new date and time", field="starts_at")
+        raise ValidationFailed(N_("choose the new date and time"), field="starts_at")
     try:
         naive = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValidationFailed(
-            "enter the date and time as YYYY-MM-DD HH:MM", field="starts_at"
+            N_("enter the date and time as YYYY-MM-DD HH:MM"), field="starts_at"
         ) from exc
     if naive.tzinfo is not None:
         return naive.astimezone(UTC)
@@ -124,8 +124,12 @@ def parse_local(value: str, zone_name: str) -> datetime:
     aware = naive.replace(tzinfo=zone, fold=0)
     if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
         raise ValidationFailed(
-            f"{naive:%d %b %Y %H:%M} does not exist in {zone_name}: the clocks change "
-            "then; choose another time",
+            N_(
+                "%(time)s does not exist in %(zone_name)s: the clocks change then; choose another"
+                " time"
+            ),
+            time=format(naive, "%d %b %Y %H:%M"),
+            zone_name=zone_name,
             field="starts_at",
         )
     return aware.astimezone(UTC)

@@ -520,7 +520,7 @@ def test_the_test_page_shows_the_last_result(login: LoginFn, users: Users) -> No
     assert page.status_code == 200
     assert 'id="precall-setup"' in page.text
     assert "No test in the last 30 days" in page.text
-    assert '<script src="/static/precall.js" defer></script>' in page.text
+    assert '<script type="module" src="/static/precall.js"></script>' in page.text
 
     first.post("/api/v1/network-tests", good_link(up_kbps=300.0))
     assert "low-bandwidth video" in first.get("/network-test").text

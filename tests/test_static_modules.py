@@ -131,4 +131,5 @@ def test_the_consult_page_preloads_the_shared_uploader(login: LoginFn, users: Us
         "/static/uploader.js",
         "/static/photo.js",  # photos scaled before the upload
         "/static/voice.js",  # voice notes in the thread
+        "/static/i18n.js",  # the scripts' words in the page's language
     }

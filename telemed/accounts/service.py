@@ -31,6 +31,7 @@ from telemed.errors import (
     ValidationFailed,
 )
 from telemed.facilities.models import Facility
+from telemed.i18n import N_
 from telemed.settings import Settings
 
 DEACTIVATED_MESSAGE = "This account has been deactivated; ask an administrator to restore it."
@@ -46,7 +47,7 @@ def normalize_phone(phone: str | None) -> str | None:
     compact = re.sub(r"[\s.()-]", "", phone)
     if not E164.fullmatch(compact):
         raise ValidationFailed(
-            "phone must be in international format, e.g. +26658123456", field="phone"
+            N_("phone must be in international format, e.g. +26658123456"), field="phone"
         )
     return compact
 
@@ -74,20 +75,26 @@ def create_user(
     email = email.strip().lower()
     chosen_language = i18n.normal(language)
     if chosen_language is None:
-        raise ValidationFailed(f"unknown language {language!r}: en or st", field="language")
+        raise ValidationFailed(
+            N_("unknown language %(language)s: en or st"), language=repr(language), field="language"
+        )
     phone = normalize_phone(phone)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
-            f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+            N_("password must have at least %(min_password_length)s characters"),
+            min_password_length=MIN_PASSWORD_LENGTH,
+            field="password",
         )
     facility_id: int | None = None
     if role is Role.clinician and not facility_code:
-        raise ValidationFailed("a clinician belongs to a facility", field="facility_code")
+        raise ValidationFailed(N_("a clinician belongs to a facility"), field="facility_code")
     if facility_code:
         facility = session.exec(select(Facility).where(Facility.code == facility_code)).first()
         if facility is None:
             raise ValidationFailed(
-                f"unknown facility code {facility_code!r}", field="facility_code"
+                N_("unknown facility code %(facility_code)s"),
+                facility_code=repr(facility_code),
+                field="facility_code",
             )
         facility_id = facility.id
     if timezone is None:
@@ -97,9 +104,13 @@ def create_user(
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationFailed(f"unknown time zone {timezone!r}", field="timezone") from exc
+        raise ValidationFailed(
+            N_("unknown time zone %(timezone)s"), timezone=repr(timezone), field="timezone"
+        ) from exc
     if repository.get_user_by_email(session, email) is not None:
-        raise Conflict(f"a user with e-mail {email} already exists", field="email")
+        raise Conflict(
+            N_("a user with e-mail %(email)s already exists"), email=email, field="email"
+        )
     user = User(
         email=email,
         full_name=full_name.strip(),
@@ -114,7 +125,9 @@ def create_user(
         with session.begin_nested():  # a refusal leaves the caller's unit of work usable
             session.add(user)
     except IntegrityError as exc:  # a concurrent create with the same e-mail
-        raise Conflict(f"a user with e-mail {email} already exists", field="email") from exc
+        raise Conflict(
+            N_("a user with e-mail %(email)s already exists"), email=email, field="email"
+        ) from exc
     return user
 
 
@@ -161,7 +174,7 @@ def check_password(
         )
         if ok:  # only someone who knows the password learns that the account exists
             raise NotAuthenticated(DEACTIVATED_MESSAGE)
-        raise NotAuthenticated("Wrong e-mail or password.")
+        raise NotAuthenticated(N_("Wrong e-mail or password."))
     rehashed = hash_password(password) if needs_rehash(user.password_hash) else None
     uow.begin_writing(session)  # only now the write lock (SQLite), for the rows below
     session.add(LoginAttempt(email=email, client_address=address, succeeded=True, at=now))
@@ -209,7 +222,7 @@ def set_language(
         raise ValidationFailed(i18n.gettext("Choose English or Sesotho."), field="language")
     stored = session.get(User, pk(user))
     if stored is None:
-        raise NotFound(f"user {pk(user)} not found")
+        raise NotFound(N_("user %(user_id)s not found"), user_id=pk(user))
     stored.language = chosen
     session.add(stored)
     session.flush()
@@ -231,9 +244,9 @@ def deactivate_user(
     Idempotent. ``by`` is the admin (None: the command line), who cannot lock themselves out."""
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound(N_("user %(user_id)s not found"), user_id=user_id)
     if by is not None and user.id == by.id:
-        raise Conflict("you cannot deactivate your own account", field="user_id")
+        raise Conflict(N_("you cannot deactivate your own account"), field="user_id")
     user.is_active = False
     session.add(user)
     digests = repository.revoke_sessions_of(session, user_id, now)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from telemed import i18n
+from telemed.i18n import N_
 from telemed.accounts import repository
 from telemed.errors import TooManyRequests
 from telemed.settings import Settings
@@ -69,11 +69,11 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 
 def _refuse(seconds: int) -> TooManyRequests:
     return TooManyRequests(
-        i18n.gettext(
+        N_(
             "Too many failed logins; try again in %(seconds)s seconds, or ask for an unlock "
             "link by e-mail."
-        )
-        % {"seconds": seconds},
+        ),
+        seconds=seconds,
         retry_after_seconds=seconds,
     )
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from telemed import i18n
+from telemed.i18n import N_
 from telemed.accounts import repository
 from telemed.accounts.models import LoginUnlock, User
 from telemed.accounts.security import token_digest
@@ -74,17 +74,17 @@ def use(session: Session, secret: str, token: str, now: datetime, address: str) 
     link is "not found"; an expired or used one a conflict that says so."""
     nonce, _, signature = token.partition(".")
     if not nonce or not hmac.compare_digest(_signature(secret, nonce), signature):
-        raise NotFound(i18n.gettext("This unlock link is not valid."), field="token")
+        raise NotFound(N_("This unlock link is not valid."), field="token")
     unlock = repository.unlock_by_digest(session, token_digest(token))
     if unlock is None:
-        raise NotFound(i18n.gettext("This unlock link is not valid."), field="token")
+        raise NotFound(N_("This unlock link is not valid."), field="token")
     if now >= unlock.expires_at:
         raise Conflict(
-            i18n.gettext("This unlock link has expired; ask for a new one."), field="token"
+            N_("This unlock link has expired; ask for a new one."), field="token"
         )
     if unlock.used_at is not None or not repository.use_unlock(session, pk(unlock), now, address):
         raise Conflict(
-            i18n.gettext("This unlock link was used already; ask for a new one."), field="token"
+            N_("This unlock link was used already; ask for a new one."), field="token"
         )
     user = repository.get_user_by_email(session, unlock.email)
     record(session, user, AuditAction.update, "login_unlock", pk(unlock), detail="throttle cleared")

@@ -16,6 +16,7 @@ from telemed.appointments.models import Appointment
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult
 from telemed.errors import Forbidden, NotFound
+from telemed.i18n import N_
 
 
 def is_side(user: User, consult: Consult, appointment: Appointment) -> bool:
@@ -31,7 +32,7 @@ def can_see(user: User, consult: Consult, appointment: Appointment) -> bool:
 
 def ensure_can_see(user: User, consult: Consult, appointment: Appointment) -> None:
     if not can_see(user, consult, appointment):
-        raise NotFound(f"consult {consult.id} has no appointment")
+        raise NotFound(N_("consult %(consult_id)s has no appointment"), consult_id=consult.id)
 
 
 def ensure_side(user: User, consult: Consult, appointment: Appointment) -> None:
@@ -40,10 +41,12 @@ def ensure_side(user: User, consult: Consult, appointment: Appointment) -> None:
         return
     if can_see(user, consult, appointment):
         raise Forbidden(
-            "only the specialist and the requesting facility's clinicians can reschedule "
-            "or cancel an appointment"
+            N_(
+                "only the specialist and the requesting facility's clinicians can reschedule or "
+                "cancel an appointment"
+            )
         )
-    raise NotFound(f"appointment {appointment.id} not found")
+    raise NotFound(N_("appointment %(appointment_id)s not found"), appointment_id=appointment.id)
 
 
 def can_book(session: Session, user: User, consult: Consult) -> bool:
@@ -59,8 +62,10 @@ def can_book(session: Session, user: User, consult: Consult) -> bool:
 def ensure_can_book(session: Session, user: User, consult: Consult) -> None:
     if not can_book(session, user, consult):
         raise Forbidden(
-            "a time is booked by the assigned specialist, the requesting facility's "
-            "clinicians or a coordinator"
+            N_(
+                "a time is booked by the assigned specialist, the requesting facility's clinicians"
+                " or a coordinator"
+            )
         )
 
 

@@ -18,6 +18,8 @@ from icalendar import Calendar, Event, vCalAddress, vText
 from telemed.accounts.models import User
 from telemed.appointments.models import Appointment, AppointmentStatus
 from telemed.consults.models import Consult
+from telemed.i18n import gettext
+from telemed.labels import label
 from telemed.settings import Settings
 
 PRODID = "-//Telemed Lesotho//Appointments//EN"
@@ -37,7 +39,8 @@ class Invitation:
 
 
 def consult_reference(consult: Consult) -> str:
-    return f"#{consult.id} ({str(consult.specialty).replace('_', ' ')}, {consult.mode})"
+    """E.g. "#12 (paediatrics, video)", in the language in force."""
+    return f"#{consult.id} ({label(consult.specialty)}, {label(consult.mode)})"
 
 
 def consult_path(consult: Consult) -> str:
@@ -84,8 +87,9 @@ def invitation(
     event.add("dtstamp", now)
     event.add("dtstart", appointment.starts_at)
     event.add("dtend", appointment.ends_at)
-    event.add("summary", f"Telemed consult {consult_reference(consult)}")
-    event.add("description", f"Open the consult in Telemed: {link}")
+    # In the language in force: the reader's (appointments.notices.send, the download).
+    event.add("summary", gettext("Telemed consult %(ref)s") % {"ref": consult_reference(consult)})
+    event.add("description", gettext("Open the consult in Telemed: %(link)s") % {"link": link})
     event.add("url", link)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")

@@ -17,6 +17,8 @@ from telemed.appointments import repository, service
 from telemed.appointments.models import Appointment
 from telemed.consults.models import Consult
 from telemed.db import pk
+from telemed.i18n import gettext, use_language
+from telemed.labels import label
 from telemed.notifications.service import already_queued, notify
 from telemed.settings import Settings
 from telemed.timefmt import local
@@ -101,22 +103,34 @@ def _remind(
         key = _reminder_key(kind, appointment, pk(user))
         if key in done:
             continue
-        when = local(appointment.starts_at, user.timezone)
         just_before = kind == "reminder_15m"
-        soon = "in 15 minutes" if just_before else "tomorrow"
+        with use_language(user.language):  # the recipient's words, dates and zone
+            names = {
+                "id": consult.id,
+                "when": local(appointment.starts_at, user.timezone),
+                "specialty": label(consult.specialty),
+            }
+            subject = (
+                gettext("Reminder: consult %(id)s in 15 minutes, %(when)s")
+                if just_before
+                else gettext("Reminder: consult %(id)s tomorrow, %(when)s")
+            ) % names
+            body = (
+                gettext("Your live consult %(id)s (%(specialty)s) starts %(when)s.") % names
+                + "\n"
+                + gettext("Join the call from the consult page when it is time.")
+            )
+            # By SMS too only just before: the day-before e-mail can wait to be read.
+            sms = gettext("Telemed: consult %(id)s starts %(when)s.") % names
         queued += notify(
             session,
             user,
             kind=kind,
-            subject=f"Reminder: consult {consult.id} {soon}, {when}",
-            body=(
-                f"Your live consult {consult.id} ({consult.specialty}) starts {when}.\n"
-                f"Join the call from the consult page when it is time."
-            ),
+            subject=subject,
+            body=body,
             dedupe_key=key,
             link=f"/consults/{consult.id}/call",
-            # By SMS too only just before: the day-before e-mail can wait to be read.
-            sms=f"Telemed: consult {consult.id} starts {when}." if just_before else None,
+            sms=sms if just_before else None,
             now=now,
         )
     return queued

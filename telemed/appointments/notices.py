@@ -8,6 +8,7 @@ SMS): the message names the consult and links to it, where the reason is shown.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -114,7 +115,7 @@ def send(
     action: ChangeAction,
     appointment: Appointment,
     consult: Consult,
-    invitation: Invitation,
+    invitation: Callable[[], Invitation],
     *,
     recipients: list[User],
     actor: User | None,
@@ -124,8 +125,8 @@ def send(
     specialist_cancelled: bool = False,
 ) -> int:
     """Queue the notice for each recipient (once per appointment version and recipient);
-    in the caller's transaction. Returns how many were queued."""
-    attachment = FileAttachment(invitation.filename, invitation.content_type, invitation.data)
+    in the caller's transaction. Returns how many were queued. ``invitation`` makes the
+    ``.ics`` in the language in force: each recipient's calendar shows their own words."""
     queued = 0
     seen: set[int] = set()
     for user in recipients:
@@ -133,6 +134,8 @@ def send(
             continue
         seen.add(user.id)
         with use_language(user.language):  # the recipient's, not the actor's
+            made = invitation()
+            attachment = FileAttachment(made.filename, made.content_type, made.data)
             subject, body, sms = compose(
                 action,
                 appointment,
@@ -170,11 +173,9 @@ def no_show(
     """Both sides and the coordinators hear that the live session did not take place
     (once per appointment version). The reason names people, never the patient."""
     key = f"no_show:appointment{appointment.id}:seq{appointment.sequence}"
-    subject = f"Consult {consult.id}: the live session did not take place"
-    body = f"The session of consult {consult.id} was a no-show: {reason}."
+    names = {"id": consult.id, "reason": reason}
     for user in sides:
         with use_language(user.language):
-            names = {"id": consult.id, "reason": reason}
             notify(
                 session,
                 user,
@@ -190,8 +191,8 @@ def no_show(
     notify_coordinators(
         session,
         kind="no_show",
-        subject=subject,
-        body=body,
+        subject=lambda: gettext("Consult %(id)s: the live session did not take place") % names,
+        body=lambda: gettext("The session of consult %(id)s was a no-show: %(reason)s.") % names,
         dedupe_key=key,
         link=f"/consults/{consult.id}",
         now=now,

@@ -48,6 +48,7 @@ from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.availability import library_value, slots
 from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from telemed.i18n import N_
 from telemed.offers import repository as offers_repository
 from telemed.settings import Settings
 from telemed.timefmt import local
@@ -125,15 +126,20 @@ def _check_free(
     scheduled appointments, naming it in the viewer's zone."""
     specialist = repository.lock_user(session, specialist_id)
     if specialist is None:
-        raise NotFound(f"specialist {specialist_id} not found")
+        raise NotFound(N_("specialist %(specialist_id)s not found"), specialist_id=specialist_id)
     clashes = repository.overlapping(session, specialist_id, starts_at, ends_at, exclude_id)
     if clashes:
         clash = clashes[0]
         zone = _zone_of(viewer)
         raise Conflict(
-            f"{specialist.full_name} already has an appointment from "
-            f"{local(clash.starts_at, zone)} to {local(clash.ends_at, zone)} "
-            f"(consult #{clash.consult_id}); choose another time",
+            N_(
+                "%(specialist)s already has an appointment from %(starts)s to "
+                "%(ends)s (consult #%(consult)s); choose another time"
+            ),
+            specialist=specialist.full_name,
+            starts=local(clash.starts_at, zone),
+            ends=local(clash.ends_at, zone),
+            consult=clash.consult_id,
             field="starts_at",
         )
     return specialist
@@ -182,7 +188,7 @@ def _tell_both_sides(
         action,
         appointment,
         consult,
-        _invitation(session, settings, appointment, consult, now),
+        lambda: _invitation(session, settings, appointment, consult, now),
         recipients=recipients,
         actor=actor,
         specialist=specialist,
@@ -196,13 +202,13 @@ def check_new_start(starts_at: datetime, now: datetime) -> datetime:
     """A new start must carry its zone and lie at least ``MIN_LEAD`` ahead (422)."""
     if starts_at.tzinfo is None or starts_at.utcoffset() is None:
         raise ValidationFailed(
-            "give the time with its UTC offset, e.g. 2026-12-03T14:00:00+02:00",
+            N_("give the time with its UTC offset, e.g. 2026-12-03T14:00:00+02:00"),
             field="starts_at",
         )
     starts_at = starts_at.astimezone(UTC)
     if starts_at < now + MIN_LEAD:
         raise ValidationFailed(
-            "the new time must be at least 5 minutes from now", field="starts_at"
+            N_("the new time must be at least 5 minutes from now"), field="starts_at"
         )
     return starts_at
 
@@ -228,12 +234,14 @@ def book(
     at that time, the booking would pass a weekly cap in its week (``cap``, checked under
     their row lock), or the consult already has an appointment."""
     if ends_at <= starts_at:
-        raise ValidationFailed("an appointment must end after it starts", field="ends_at")
+        raise ValidationFailed(N_("an appointment must end after it starts"), field="ends_at")
     if repository.active_for_consult(session, pk(consult)) is not None:
-        raise Conflict(f"consult {consult.id} already has an appointment")
+        raise Conflict(
+            N_("consult %(consult_id)s already has an appointment"), consult_id=consult.id
+        )
     booked = session.get(User, specialist_id)
     if booked is None:
-        raise NotFound(f"specialist {specialist_id} not found")
+        raise NotFound(N_("specialist %(specialist_id)s not found"), specialist_id=specialist_id)
     caps.ensure_fits(session, booked, consult, starts_at, ends_at, actor=actor, now=now)
     specialist = _check_free(session, specialist_id, starts_at, ends_at, viewer=actor)
     appointment = Appointment(
@@ -406,16 +414,19 @@ def book_time(
         assert locked is not None
         consult = locked
         if not is_live(consult):
-            raise Conflict("an asynchronous consult has no appointment; use its messages")
+            raise Conflict(N_("an asynchronous consult has no appointment; use its messages"))
         if consult.state not in BOOKABLE_STATES:
             raise Conflict(
-                f"a time is booked once the consult is accepted (or after a no-show); "
-                f"it is {consult.state}",
+                N_(
+                    "a time is booked once the consult is accepted (or after a no-show); it is "
+                    "%(state)s"
+                ),
+                state=consult.state,
                 field="state",
             )
         specialist = assigned_specialist(session, consult)
         if specialist is None:
-            raise Conflict("the consult has no assigned specialist yet")
+            raise Conflict(N_("the consult has no assigned specialist yet"))
         appointment = book(
             session,
             consult,
@@ -439,7 +450,9 @@ def _for_change(
     and side (403) checks; 409 if it changed since the caller saw ``expected_sequence``."""
     found = repository.get(session, appointment_id)
     if found is None:
-        raise NotFound(f"appointment {appointment_id} not found")
+        raise NotFound(
+            N_("appointment %(appointment_id)s not found"), appointment_id=appointment_id
+        )
     consult = consult_auth.get_visible_consult(session, user, found.consult_id)
     auth.ensure_side(user, consult, found)
     locked = consults_repository.lock_consult(session, found.consult_id)
@@ -448,7 +461,7 @@ def _for_change(
     assert appointment is not None
     if expected_sequence is not None and expected_sequence != appointment.sequence:
         raise Conflict(
-            "the appointment was changed meanwhile (by the other side?); reload and try again"
+            N_("the appointment was changed meanwhile (by the other side?); reload and try again")
         )
     return appointment, locked
 
@@ -466,23 +479,24 @@ def reschedule(
 ) -> Appointment:
     """Move a scheduled appointment to ``starts_at``, keeping its length."""
     if not reason.strip():
-        raise ValidationFailed("say why the appointment moves", field="reason")
+        raise ValidationFailed(N_("say why the appointment moves"), field="reason")
     with session.begin_nested():  # refused (409, 422): nothing changed
         appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
         if appointment.status != AppointmentStatus.scheduled:
             raise Conflict(
-                f"a {appointment.status.replace('_', ' ')} appointment cannot be rescheduled",
+                N_("a %(status)s appointment cannot be rescheduled"),
+                status=appointment.status.replace("_", " "),
                 field="status",
             )
         if consult.state != ConsultState.scheduled:
             raise Conflict(
-                f"the consult is {consult.state.replace('_', ' ')}; its appointment cannot be "
-                "moved now",
+                N_("the consult is %(state)s; its appointment cannot be moved now"),
+                state=consult.state.replace("_", " "),
                 field="state",
             )
         starts_at = check_new_start(starts_at, now)
         if starts_at == appointment.starts_at:
-            raise ValidationFailed("that is the appointment's current time", field="starts_at")
+            raise ValidationFailed(N_("that is the appointment's current time"), field="starts_at")
         old = (appointment.starts_at, appointment.ends_at)
         ends_at = starts_at + (appointment.ends_at - appointment.starts_at)
         specialist = session.get(User, appointment.specialist_id)
@@ -556,18 +570,19 @@ def cancel(
     them) and they are no longer its assigned specialist. A clinician cancelling cancels
     the consult request itself."""
     if not reason.strip():
-        raise ValidationFailed("say why the appointment is cancelled", field="reason")
+        raise ValidationFailed(N_("say why the appointment is cancelled"), field="reason")
     with session.begin_nested():  # refused (409, 422): nothing changed
         appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
         if appointment.status != AppointmentStatus.scheduled:
             raise Conflict(
-                f"this appointment is already {appointment.status.replace('_', ' ')}",
+                N_("this appointment is already %(status)s"),
+                status=appointment.status.replace("_", " "),
                 field="status",
             )
         if consult.state != ConsultState.scheduled:
             raise Conflict(
-                f"the consult is {consult.state.replace('_', ' ')}; its appointment cannot be "
-                "cancelled now",
+                N_("the consult is %(state)s; its appointment cannot be cancelled now"),
+                state=consult.state.replace("_", " "),
                 field="state",
             )
         text = reason.strip()
@@ -709,7 +724,7 @@ def for_consult(session: Session, user: User, consult: Consult) -> Appointment:
     """The consult's current (or last) appointment, for those who may see it (else 404)."""
     appointment = repository.latest_for_consult(session, pk(consult))
     if appointment is None:
-        raise NotFound(f"consult {consult.id} has no appointment")
+        raise NotFound(N_("consult %(consult_id)s has no appointment"), consult_id=consult.id)
     auth.ensure_can_see(user, consult, appointment)
     return appointment
 
@@ -720,7 +735,10 @@ def invitation_for(
     """The ``.ics`` of the consult's appointment for one of its two sides (audited read)."""
     appointment = repository.latest_for_consult(session, pk(consult))
     if appointment is None or not auth.is_side(user, consult, appointment):
-        raise NotFound(f"consult {consult.id} has no appointment invitation for you")
+        raise NotFound(
+            N_("consult %(consult_id)s has no appointment invitation for you"),
+            consult_id=consult.id,
+        )
     audit.record_access(
         session,
         user,
@@ -744,7 +762,7 @@ def upcoming_for(session: Session, user: User, now: datetime) -> list[tuple[Appo
         return repository.upcoming(session, since, facility_id=user.facility_id)
     if user.role == Role.coordinator:
         return repository.upcoming(session, since)
-    raise Forbidden("the schedule is for specialists, clinicians and coordinators")
+    raise Forbidden(N_("the schedule is for specialists, clinicians and coordinators"))
 
 
 def ics_path(consult_id: int) -> str:

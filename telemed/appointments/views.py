@@ -21,6 +21,7 @@ from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
+from telemed.i18n import N_
 from telemed.timefmt import parse_local
 from telemed.web.templating import render
 
@@ -60,7 +61,9 @@ def download_ics(
 def _changeable(db: Session, user: User, appointment_id: int) -> tuple[Appointment, Consult]:
     appointment = repository.get(db, appointment_id)
     if appointment is None:
-        raise NotFound(f"appointment {appointment_id} not found")
+        raise NotFound(
+            N_("appointment %(appointment_id)s not found"), appointment_id=appointment_id
+        )
     consult = consult_auth.get_visible_consult(db, user, appointment.consult_id)
     auth.ensure_side(user, consult, appointment)
     return appointment, consult
@@ -94,9 +97,9 @@ def _form_error(exc: TelemedError, names: dict[str, str]) -> dict[str, str] | No
     """Errors shown beside the form's fields (``names``: the service's field -> the
     form's), or above the form for a conflict; None for the rest (the error page)."""
     if isinstance(exc, ValidationFailed | Conflict) and exc.field in names:
-        return {names[exc.field or ""]: exc.message}
+        return {names[exc.field or ""]: exc.shown()}
     if isinstance(exc, Conflict):
-        return {"__all__": exc.message}
+        return {"__all__": exc.shown()}
     return None
 
 

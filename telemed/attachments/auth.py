@@ -18,6 +18,7 @@ from telemed.consults import auth as consult_auth
 from telemed.consults import repository as consult_repository
 from telemed.consults.models import Consult
 from telemed.errors import NotFound
+from telemed.i18n import N_
 
 
 def refuse(
@@ -49,7 +50,7 @@ def get_visible_attachment(
     attachment = repository.get_attachment(session, attachment_id)
     consult = consult_repository.get_consult(session, attachment.consult_id) if attachment else None
     if attachment is None or consult is None:
-        raise NotFound(f"attachment {attachment_id} not found")
+        raise NotFound(N_("attachment %(attachment_id)s not found"), attachment_id=attachment_id)
     if not consult_auth.can_view(session, user, consult):
         refuse(
             session,
@@ -60,7 +61,7 @@ def get_visible_attachment(
             consult_id=consult.id,
             detail=f"{purpose} refused: not allowed on consult {consult.id}",
         )
-        raise NotFound(f"attachment {attachment_id} not found")
+        raise NotFound(N_("attachment %(attachment_id)s not found"), attachment_id=attachment_id)
     return attachment, consult
 
 
@@ -70,7 +71,7 @@ def get_own_upload(
     """The user's own upload and its consult; anyone else's is 404 (audited)."""
     upload = repository.get_upload(session, upload_id, lock=lock)
     if upload is None:
-        raise NotFound(f"upload {upload_id} not found")
+        raise NotFound(N_("upload %(upload_id)s not found"), upload_id=upload_id)
     if upload.uploader_id != user.id:
         consult = consult_repository.get_consult(session, upload.consult_id)
         refuse(
@@ -82,7 +83,7 @@ def get_own_upload(
             consult_id=upload.consult_id,
             detail="only the uploader may continue an upload",
         )
-        raise NotFound(f"upload {upload_id} not found")
+        raise NotFound(N_("upload %(upload_id)s not found"), upload_id=upload_id)
     # The uploader may have lost access to the consult since (e.g. a specialist reassigned).
     consult = consult_auth.get_visible_consult(session, user, upload.consult_id)
     return upload, consult

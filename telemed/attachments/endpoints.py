@@ -34,6 +34,7 @@ from telemed.consults import service as consult_service
 from telemed.consults.deps import CurrentConsult
 from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep, UnitsDep
 from telemed.errors import TelemedError, ValidationFailed
+from telemed.i18n import N_
 from telemed.idempotency.deps import IdempotencyDep
 from telemed.web.errors import ErrorBody, ErrorDetail, error_responses
 
@@ -129,7 +130,12 @@ async def _read_chunk(request: Request, remaining: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > remaining:
         raise ValidationFailed(
-            f"the chunk is {declared} bytes: past the declared length, only {remaining} remain",
+            N_(
+                "the chunk is %(declared)s bytes: past the declared length, only %(remaining)s "
+                "remain"
+            ),
+            declared=declared,
+            remaining=remaining,
             field="body",
         )
     chunk = bytearray()
@@ -137,7 +143,8 @@ async def _read_chunk(request: Request, remaining: int) -> bytes:
         chunk.extend(piece)
         if len(chunk) > remaining:
             raise ValidationFailed(
-                f"the chunk goes past the declared length: only {remaining} bytes remain",
+                N_("the chunk goes past the declared length: only %(remaining)s bytes remain"),
+                remaining=remaining,
                 field="body",
             )
     return bytes(chunk)
@@ -171,7 +178,10 @@ async def append_chunk(
     """
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != CHUNK_MEDIA_TYPE:
-        raise UnsupportedMediaType(f"send chunks with Content-Type: {CHUNK_MEDIA_TYPE}")
+        raise UnsupportedMediaType(
+            N_("send chunks with Content-Type: %(media_type)s"),
+            media_type=CHUNK_MEDIA_TYPE,
+        )
     try:
         # Check before reading: the body may take minutes on 2G, and no database
         # transaction (SQLite's write lock) may stay open while it arrives; the request's

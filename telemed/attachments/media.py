@@ -26,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from telemed.attachments.models import AttachmentKind
 from telemed.errors import ValidationFailed
+from telemed.i18n import N_
 
 pillow_heif.register_heif_opener()
 
@@ -208,27 +209,37 @@ def declared_format(filename: str, media_type: str) -> Format:
     by_extension = next((f for f in FORMATS if extension in f.extensions), None)
     if extension and by_extension is None:
         raise ValidationFailed(
-            f"files ending in {extension} are not accepted; send {ACCEPTED_SUMMARY}",
+            N_("files ending in %(extension)s are not accepted; send %(accepted_summary)s"),
+            extension=extension,
+            accepted_summary=ACCEPTED_SUMMARY,
             field="filename",
         )
     if declared in GENERIC_MEDIA_TYPES:
         if by_extension is None:
             raise ValidationFailed(
-                f"the file type is unknown: name the file with its extension "
-                f"({', '.join(ACCEPTED_EXTENSIONS)})",
+                N_("the file type is unknown: name the file with its extension (%(extensions)s)"),
+                extensions=", ".join(ACCEPTED_EXTENSIONS),
                 field="filename",
             )
         return by_extension
     by_type = format_for_media_type(declared)
     if by_type is None:
         raise ValidationFailed(
-            f"files of type {declared} are not accepted; send {ACCEPTED_SUMMARY}",
+            N_("files of type %(declared)s are not accepted; send %(accepted_summary)s"),
+            declared=declared,
+            accepted_summary=ACCEPTED_SUMMARY,
             field="media_type",
         )
     if by_extension is not None and by_extension is not by_type:
         raise ValidationFailed(
-            f"the file name says {by_extension.label} ({extension}) but the type says "
-            f"{by_type.label} ({declared})",
+            N_(
+                "the file name says %(named_format)s (%(extension)s) but the type says "
+                "%(declared_format)s (%(declared)s)"
+            ),
+            named_format=by_extension.label,
+            extension=extension,
+            declared_format=by_type.label,
+            declared=declared,
             field="media_type",
         )
     return by_type
@@ -241,7 +252,12 @@ def check_bytes(declared: Format, head: bytes) -> None:
         return
     what = f"a {found.label} file" if found is not None else describe_bytes(head)
     raise ValidationFailed(
-        f"the file is declared as {declared.label} but its content is {what}; nothing was kept",
+        N_(
+            "the file is declared as %(declared_format)s but its content is %(what)s; nothing was "
+            "kept"
+        ),
+        declared_format=declared.label,
+        what=what,
         field="file",
     )
 
@@ -316,7 +332,7 @@ def make_preview(image: Image.Image, limit: int = PREVIEW_MAX_BYTES) -> bytes:
             if len(data) <= limit:
                 return data
         if side <= 64:  # a 64-pixel JPEG is a few KB; only a tiny limit gets here
-            raise ValidationFailed("could not make a preview small enough", field="file")
+            raise ValidationFailed(N_("could not make a preview small enough"), field="file")
         side = int(side * 0.7)
 
 
@@ -352,10 +368,16 @@ def decode_for_preview(data: bytes) -> Image.Image:
 
 def _unreadable(fmt: Format, exc: Exception) -> ValidationFailed:
     if isinstance(exc, ValueError):
-        return ValidationFailed(f"the {fmt.label} image could not be read: {exc}", field="file")
+        return ValidationFailed(
+            N_("the %(format)s image could not be read: %(error)s"),
+            format=fmt.label,
+            error=exc,
+            field="file",
+        )
     return ValidationFailed(
-        f"the {fmt.label} image could not be read ({exc.__class__.__name__}): "
-        "it may be damaged or cut short",
+        N_("the %(format)s image could not be read (%(kind)s): it may be damaged or cut short"),
+        format=fmt.label,
+        kind=exc.__class__.__name__,
         field="file",
     )
 
@@ -381,8 +403,13 @@ def _decoded(data: bytes, fmt: Format) -> tuple[Image.Image, bytes | None]:
     with Image.open(io.BytesIO(data), formats=[fmt.pillow_format]) as opened:
         if opened.width * opened.height > MAX_PIXELS:
             raise ValidationFailed(
-                f"the image is {opened.width}x{opened.height} pixels; "
-                f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted",
+                N_(
+                    "the image is %(width)sx%(height)s pixels; at most "
+                    "%(megapixels)s megapixels are accepted"
+                ),
+                width=opened.width,
+                height=opened.height,
+                megapixels=MAX_PIXELS // 1_000_000,
                 field="file",
             )
         opened.load()

@@ -37,6 +37,7 @@ from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
 from telemed.errors import Conflict, NotFound, ValidationFailed
+from telemed.i18n import N_
 from telemed.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,10 @@ class Target:
 
 def ensure_open_for_attachments(consult: Consult) -> None:
     if ConsultState(consult.state) in FINAL_STATES:
-        raise Conflict(f"the consult is {consult.state}; nothing more can be attached")
+        raise Conflict(
+            N_("the consult is %(state)s; nothing more can be attached"),
+            state=consult.state,
+        )
 
 
 def check_target(session: Session, user: User, consult: Consult, message_id: int | None) -> Target:
@@ -71,7 +75,10 @@ def check_target(session: Session, user: User, consult: Consult, message_id: int
     ensure_open_for_attachments(consult)
     if message_id is not None and repository.message_consult_id(session, message_id) != consult.id:
         raise ValidationFailed(
-            f"message {message_id} is not in consult {consult.id}", field="message_id"
+            N_("message %(message_id)s is not in consult %(consult_id)s"),
+            message_id=message_id,
+            consult_id=consult.id,
+            field="message_id",
         )
     return Target(pk(consult), consult.case_id, message_id)
 
@@ -79,12 +86,13 @@ def check_target(session: Session, user: User, consult: Consult, message_id: int
 def check_size(settings: Settings, size: int, field: str) -> None:
     if size > settings.max_upload_bytes:
         raise ValidationFailed(
-            f"the file is {media.format_size(size)}; the limit is "
-            f"{media.format_size(settings.max_upload_bytes)}",
+            N_("the file is %(size)s; the limit is %(limit)s"),
+            size=media.format_size(size),
+            limit=media.format_size(settings.max_upload_bytes),
             field=field,
         )
     if size == 0:
-        raise ValidationFailed("the file is empty", field=field)
+        raise ValidationFailed(N_("the file is empty"), field=field)
 
 
 def refuse(
@@ -289,7 +297,10 @@ def download(
     )
     if variant == "preview":
         if attachment.preview_sha256 is None:
-            raise NotFound(f"attachment {attachment_id} has no preview; download the original")
+            raise NotFound(
+                N_("attachment %(attachment_id)s has no preview; download the original"),
+                attachment_id=attachment_id,
+            )
         sha256, media_type = attachment.preview_sha256, "image/jpeg"
         stem = attachment.filename.rsplit(".", 1)[0]
         filename = f"{stem}-preview.jpg"
@@ -299,8 +310,11 @@ def download(
     if not path.is_file():
         log.error("blob %s of attachment %s is missing from %s", sha256, attachment_id, path)
         raise NotFound(
-            f"the file of attachment {attachment_id} is missing on the server; "
-            "please tell an administrator"
+            N_(
+                "the file of attachment %(attachment_id)s is missing on the server; please tell an"
+                " administrator"
+            ),
+            attachment_id=attachment_id,
         )
     audit.record_access(
         session,

@@ -49,6 +49,7 @@ from telemed.clock import Clock
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
+from telemed.i18n import N_
 from telemed.messages import service as messages
 from telemed.settings import Settings
 from telemed.uow import Units
@@ -104,8 +105,12 @@ def create_upload(
         raise
     if repository.count_open_uploads(session, pk(user)) >= MAX_OPEN_UPLOADS_PER_USER:
         raise Conflict(
-            f"you have {MAX_OPEN_UPLOADS_PER_USER} unfinished uploads; finish them or wait "
-            f"{UPLOAD_LIFETIME.total_seconds() / 3600:.0f} h for them to expire"
+            N_(
+                "you have %(count)s unfinished uploads; finish them or wait %(hours)s h for them "
+                "to expire"
+            ),
+            count=MAX_OPEN_UPLOADS_PER_USER,
+            hours=format(UPLOAD_LIFETIME.total_seconds() / 3600, ".0f"),
         )
     now = clock.now()
     upload = Upload(
@@ -131,13 +136,20 @@ def check_voice_note_declared(fmt: media.Format, length: int) -> None:
     """A voice note is Opus in Ogg or WebM, and small: refused before a byte is sent."""
     if fmt.media_type not in OPUS_CONTAINERS:
         raise ValidationFailed(
-            f"a voice note must be Opus in Ogg or WebM (audio/ogg or audio/webm), not {fmt.label}",
+            N_(
+                "a voice note must be Opus in Ogg or WebM (audio/ogg or audio/webm), not %(format)s"
+            ),
+            format=fmt.label,
             field="media_type",
         )
     if length > VOICE_NOTE_MAX_BYTES:
         raise ValidationFailed(
-            f"a voice note of {media.format_size(length)} is far longer than 3 minutes of "
-            f"Opus; the limit is {media.format_size(VOICE_NOTE_MAX_BYTES)}",
+            N_(
+                "a voice note of %(size)s is far longer than 3 minutes of "
+                "Opus; the limit is %(limit)s"
+            ),
+            size=media.format_size(length),
+            limit=media.format_size(VOICE_NOTE_MAX_BYTES),
             field="length",
         )
 
@@ -145,11 +157,17 @@ def check_voice_note_declared(fmt: media.Format, length: int) -> None:
 def _ensure_open(upload: Upload, now: datetime) -> None:
     state = UploadState(upload.state)
     if state is UploadState.complete:
-        raise Conflict(f"the upload is already complete (attachment {upload.attachment_id})")
+        raise Conflict(
+            N_("the upload is already complete (attachment %(attachment_id)s)"),
+            attachment_id=upload.attachment_id,
+        )
     if state is UploadState.failed:
-        raise Conflict(f"the upload failed: {upload.failure}. Start a new upload.")
+        raise Conflict(
+            N_("the upload failed: %(failure)s. Start a new upload."),
+            failure=upload.failure,
+        )
     if state is UploadState.expired or upload.expires_at <= now:
-        raise UploadGone("the upload expired; start a new upload")
+        raise UploadGone(N_("the upload expired; start a new upload"))
 
 
 def get_upload(
@@ -162,7 +180,7 @@ def get_upload(
     if upload.state == UploadState.expired or (
         upload.state == UploadState.open and upload.expires_at <= now
     ):
-        raise UploadGone("the upload expired; start a new upload")
+        raise UploadGone(N_("the upload expired; start a new upload"))
     return upload, attachment
 
 
@@ -237,15 +255,16 @@ def append_chunk(
             raise OffsetMismatch(upload.offset, offset)
         if offset + len(data) > upload.length:
             raise ValidationFailed(
-                f"the chunk ends at byte {offset + len(data)}, past the declared length "
-                f"{upload.length}",
+                N_("the chunk ends at byte %(end)s, past the declared length %(upload_length)s"),
+                end=offset + len(data),
+                upload_length=upload.length,
                 field="body",
             )
         parts = part_files(settings)
         kept = parts.size(upload_id)
         if kept is None or kept < upload.offset:
             _fail(session, settings, user, upload_id, target, "the partial file was lost", clock)
-            raise UploadGone("the partial file of this upload was lost; start a new upload")
+            raise UploadGone(N_("the partial file of this upload was lost; start a new upload"))
         fmt = media.format_for_media_type(upload.media_type)
         assert fmt is not None
         if offset == 0 and len(data) >= min(upload.length, media.SNIFF_BYTES):
@@ -287,7 +306,7 @@ def _finalize(
     with units.one() as session:
         upload = repository.get_upload(session, upload_id, lock=True)
         if upload is None:  # pragma: no cover - uploads are never deleted
-            raise NotFound(f"upload {upload_id} not found")
+            raise NotFound(N_("upload %(upload_id)s not found"), upload_id=upload_id)
         if upload.state == UploadState.complete and upload.attachment_id is not None:
             # A retry of the last chunk finalized it first: answer with its result.
             existing = repository.get_attachment(session, upload.attachment_id)

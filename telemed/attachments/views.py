@@ -15,6 +15,7 @@ from telemed.attachments.endpoints import file_response
 from telemed.consults.deps import CurrentConsult
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.errors import Conflict, ValidationFailed
+from telemed.i18n import N_
 from telemed.web.pages.consult import ConsultPageDep
 
 router = APIRouter(include_in_schema=False)
@@ -33,7 +34,7 @@ def attach(
     """The upload form without JavaScript: one small file in one request."""
     try:
         if file is None or not file.filename:
-            raise ValidationFailed("choose a file to attach", field="file")
+            raise ValidationFailed(N_("choose a file to attach"), field="file")
         # Read at most one byte past the limit: enough to know the file is too big.
         data = file.file.read(settings.max_upload_bytes + 1)
         service.attach_file(
@@ -48,7 +49,7 @@ def attach(
             message_id=message_id,
         )
     except (ValidationFailed, Conflict) as exc:
-        return page.render({"file": exc.message}, {}, exc.status_code)
+        return page.render({"file": exc.shown()}, {}, exc.status_code)
     return RedirectResponse(f"/consults/{consult.id}#attachments", status_code=303)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telemed.accounts.models import Role, User
 from telemed.errors import Forbidden
+from telemed.i18n import N_
 
 
 def can_read_audit(user: User) -> bool:
@@ -12,4 +13,4 @@ def can_read_audit(user: User) -> bool:
 
 def ensure_can_read_audit(user: User) -> None:
     if not can_read_audit(user):
-        raise Forbidden("only coordinators can read the audit trail")
+        raise Forbidden(N_("only coordinators can read the audit trail"))

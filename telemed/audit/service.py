@@ -28,6 +28,7 @@ from telemed.audit.context import client_address
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.db import utcnow
 from telemed.errors import NotFound, TelemedError
+from telemed.i18n import N_
 
 
 def _entry(
@@ -177,7 +178,7 @@ def case_trail(session: Session, user: User, case_id: int) -> list[AuditEntry]:
     """The audit rows of one case, newest first; reading them is itself audited."""
     ensure_can_read_audit(user)
     if not repository.case_exists(session, case_id):
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound(N_("case %(case_id)s not found"), case_id=case_id)
     entries = repository.for_case(session, case_id)
     record_access(session, user, AuditAction.read, "audit_log", case_id, case_id=case_id)
     return entries

@@ -25,6 +25,7 @@ from telemed.consults import repository as consults_repository
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.errors import NotFound
+from telemed.i18n import N_
 from telemed.messages import service as messages
 from telemed.notes import repository as notes_repository
 from telemed.notes import service as notes
@@ -63,7 +64,7 @@ def build(session: Session, user: User, case_id: int) -> Timeline:
     case = session.get(Case, case_id)
     consults = _visible_consults(session, user, case_id) if case else []
     if case is None or not consults:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound(N_("case %(case_id)s not found"), case_id=case_id)
     ids = [pk(c) for c in consults]
     items: list[Item] = []
     for consult in consults:

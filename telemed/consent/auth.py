@@ -12,6 +12,7 @@ from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.errors import Forbidden
+from telemed.i18n import N_
 
 
 def can_record(user: User, consult: Consult) -> bool:
@@ -31,4 +32,6 @@ def ensure_can_record(session: Session, user: User, consult: Consult) -> None:
         consult_id=pk(consult),
         detail="not a clinician of the requesting facility",
     )
-    raise Forbidden("only a clinician of the requesting facility can record the patient's consent")
+    raise Forbidden(
+        N_("only a clinician of the requesting facility can record the patient's consent")
+    )

@@ -18,6 +18,7 @@ from telemed.consent.service import ConsentState
 from telemed.consults.lifecycle import WAITING_STATES
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
+from telemed.i18n import gettext
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,11 @@ class ConsentPanel:
 
     def who(self, row: ConsentRecord) -> str:
         if row.consenter == "guardian":
-            return f"{row.guardian_name} ({row.guardian_relationship}), guardian"
-        return "the patient"
+            return gettext("%(name)s (%(relationship)s), guardian") % {
+                "name": row.guardian_name,
+                "relationship": row.guardian_relationship,
+            }
+        return gettext("the patient")
 
 
 def panel(db: Session, user: User, consult: Consult) -> ConsentPanel:

@@ -37,6 +37,7 @@ from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
 from telemed.errors import Conflict, ConsentRequired, NotFound, ValidationFailed
+from telemed.i18n import N_
 
 #: A device clock a little ahead of ours is not "the future".
 CLOCK_SKEW = timedelta(minutes=5)
@@ -80,8 +81,10 @@ def ensure_sharing(session: Session, consult: Consult) -> None:
     """409 ``consent_required`` unless the patient's consent to share the case is in force."""
     if not current(session, pk(consult)).sharing_given:
         raise ConsentRequired(
-            "the patient has not consented to sharing this case with a specialist abroad "
-            "(or withdrew it): record their consent on the consult page first",
+            N_(
+                "the patient has not consented to sharing this case with a specialist abroad (or "
+                "withdrew it): record their consent on the consult page first"
+            ),
             field="consent",
         )
 
@@ -90,8 +93,10 @@ def ensure_call(session: Session, consult: Consult) -> None:
     """409 ``consent_required`` unless the patient's consent to a call is in force."""
     if not current(session, pk(consult)).call_given:
         raise ConsentRequired(
-            "the patient has not consented to a call (or withdrew it): the clinician records "
-            "the call consent on the consult page first; meanwhile use the messages",
+            N_(
+                "the patient has not consented to a call (or withdrew it): the clinician records "
+                "the call consent on the consult page first; meanwhile use the messages"
+            ),
             field="consent",
         )
 
@@ -102,10 +107,10 @@ def ensure_call(session: Session, consult: Consult) -> None:
 def _check_consenter(data: ConsenterFields, prefix: str) -> None:
     if data.consenter == Consenter.guardian:
         if not data.guardian_name.strip():
-            raise ValidationFailed("give the guardian's name", field=f"{prefix}guardian_name")
+            raise ValidationFailed(N_("give the guardian's name"), field=f"{prefix}guardian_name")
         if not data.guardian_relationship.strip():
             raise ValidationFailed(
-                "say how the guardian is related to the patient",
+                N_("say how the guardian is related to the patient"),
                 field=f"{prefix}guardian_relationship",
             )
 
@@ -113,7 +118,7 @@ def _check_consenter(data: ConsenterFields, prefix: str) -> None:
 def _check_witness(method: ConsentMethod, witness_name: str, prefix: str) -> None:
     if method == ConsentMethod.witnessed and not witness_name.strip():
         raise ValidationFailed(
-            "witnessed consent needs the witness's name", field=f"{prefix}witness_name"
+            N_("witnessed consent needs the witness's name"), field=f"{prefix}witness_name"
         )
 
 
@@ -122,8 +127,10 @@ def check_at_request(data: ConsentAtRequest) -> None:
     _check_consenter(data, "consent.")
     if data.method == ConsentMethod.written:
         raise ValidationFailed(
-            "a written consent needs the photo of the signed form: request the consult, "
-            "attach the photo, then record the consent on the consult page",
+            N_(
+                "a written consent needs the photo of the signed form: request the consult, attach"
+                " the photo, then record the consent on the consult page"
+            ),
             field="consent.method",
         )
     _check_witness(data.method, data.witness_name, "consent.")
@@ -133,7 +140,7 @@ def _given_at(given_at: datetime | None, now: datetime) -> datetime:
     if given_at is None:
         return now
     if given_at > now + CLOCK_SKEW:
-        raise ValidationFailed("consent cannot be given in the future", field="given_at")
+        raise ValidationFailed(N_("consent cannot be given in the future"), field="given_at")
     return given_at
 
 
@@ -142,19 +149,22 @@ def _check_photo(session: Session, consult: Consult, data: ConsentIn) -> int | N
         return None  # a photo given with verbal consent is not evidence of anything
     if data.photo_attachment_id is None:
         raise ValidationFailed(
-            "written consent needs the photo of the signed form: attach it to the consult "
-            "and choose it",
+            N_(
+                "written consent needs the photo of the signed form: attach it to the consult and "
+                "choose it"
+            ),
             field="photo_attachment_id",
         )
     photo = attachments_repository.get_attachment(session, data.photo_attachment_id)
     if photo is None or photo.consult_id != consult.id:
         raise NotFound(
-            f"attachment {data.photo_attachment_id} is not one of this consult's",
+            N_("attachment %(attachment_id)s is not one of this consult's"),
+            attachment_id=data.photo_attachment_id,
             field="photo_attachment_id",
         )
     if photo.kind != AttachmentKind.image:
         raise ValidationFailed(
-            "the signed form must be a photo (an image attachment)", field="photo_attachment_id"
+            N_("the signed form must be a photo (an image attachment)"), field="photo_attachment_id"
         )
     return pk(photo)
 
@@ -165,7 +175,7 @@ def _check_photo(session: Session, consult: Consult, data: ConsentIn) -> int | N
 def _lock(session: Session, consult: Consult) -> Consult:
     locked = consults_repository.lock_consult(session, pk(consult))
     if locked is None:
-        raise NotFound(f"consult {pk(consult)} not found")
+        raise NotFound(N_("consult %(consult_id)s not found"), consult_id=pk(consult))
     return locked
 
 
@@ -233,7 +243,10 @@ def record(
     photo_id = _check_photo(session, consult, data)
     consult = _lock(session, consult)
     if ConsultState(consult.state) in FINAL_STATES:
-        raise Conflict(f"the consult is {consult.state}: there is nothing left to consent to")
+        raise Conflict(
+            N_("the consult is %(state)s: there is nothing left to consent to"),
+            state=consult.state,
+        )
     witnessed = data.method == ConsentMethod.witnessed
     return _insert(
         session,
@@ -279,7 +292,8 @@ def withdraw(
     latest = repository.latest(session, pk(consult), data.scope)
     if latest is None or latest.action != ConsentAction.given:
         raise Conflict(
-            f"there is no consent to {SCOPE_LABELS[data.scope]} in force to withdraw",
+            N_("there is no consent to %(scope)s in force to withdraw"),
+            scope=SCOPE_LABELS[data.scope],
             field="scope",
         )
     return _insert(

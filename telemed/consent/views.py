@@ -43,7 +43,7 @@ async def _handle(
     except ValidationError as exc:
         return _refused(page, prefix, forms.record_errors(exc), values, 422)
     except (ValidationFailed, Conflict, NotFound) as exc:
-        errors = {exc.field or "__all__": exc.message}
+        errors = {exc.field or "__all__": exc.shown()}
         return _refused(page, prefix, errors, values, exc.status_code)
     after(row)
     return RedirectResponse(f"/consults/{page.consult.id}#consent", status_code=303)

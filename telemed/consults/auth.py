@@ -21,6 +21,7 @@ from telemed.consults import repository
 from telemed.consults.models import Consult, ParticipantRelation
 from telemed.db import pk
 from telemed.errors import Forbidden, NotFound
+from telemed.i18n import N_
 
 
 def visibility_clause(user: User) -> ColumnElement[bool]:
@@ -74,7 +75,7 @@ def get_visible_consult(session: Session, user: User, consult_id: int) -> Consul
     """
     consult = repository.get_consult(session, consult_id)
     if consult is None:
-        raise NotFound(f"consult {consult_id} not found")
+        raise NotFound(N_("consult %(consult_id)s not found"), consult_id=consult_id)
     if not can_view(session, user, consult):
         audit.record_refusal(
             session,
@@ -85,7 +86,7 @@ def get_visible_consult(session: Session, user: User, consult_id: int) -> Consul
             consult_id=consult_id,
             detail="not allowed to see this consult",
         )
-        raise NotFound(f"consult {consult_id} not found")
+        raise NotFound(N_("consult %(consult_id)s not found"), consult_id=consult_id)
     return consult
 
 
@@ -97,16 +98,16 @@ def can_create(user: User) -> bool:
 def ensure_can_create(user: User) -> int:
     """Returns the facility the consult is requested for."""
     if not can_create(user) or user.facility_id is None:
-        raise Forbidden("only a clinician of a facility can request a consult")
+        raise Forbidden(N_("only a clinician of a facility can request a consult"))
     return user.facility_id
 
 
 def ensure_requesting_clinician(user: User, consult: Consult) -> None:
     """Submitting, editing and cancelling belong to the requesting facility's clinicians."""
     if not is_requesting_clinician(user, consult):
-        raise Forbidden("only a clinician of the requesting facility can do this")
+        raise Forbidden(N_("only a clinician of the requesting facility can do this"))
 
 
 def ensure_can_post(session: Session, user: User, consult: Consult) -> None:
     if not can_view(session, user, consult):
-        raise NotFound(f"consult {consult.id} not found")
+        raise NotFound(N_("consult %(consult_id)s not found"), consult_id=consult.id)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from telemed.consults.models import ConsultState as S
 from telemed.errors import InvalidTransition
+from telemed.i18n import N_
 
 TRANSITIONS: dict[S, frozenset[S]] = {
     S.draft: frozenset({S.requested, S.cancelled}),
@@ -60,6 +61,9 @@ def check_transition(current: S | str, target: S | str) -> None:
     if target not in TRANSITIONS[current]:
         allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (final state)"
         raise InvalidTransition(
-            f"a consult in state '{current}' cannot become '{target}'; allowed: {allowed}",
+            N_("a consult in state '%(current)s' cannot become '%(target)s'; allowed: %(allowed)s"),
+            current=current,
+            target=target,
+            allowed=allowed,
             field="state",
         )

@@ -32,6 +32,7 @@ from telemed.consults.models import (
 from telemed.consults.schemas import ConsultCreate, ConsultFields, ConsultUpdate, Vitals
 from telemed.db import pk
 from telemed.errors import Conflict, NotFound, ValidationFailed
+from telemed.i18n import N_
 
 
 def transition(
@@ -58,7 +59,8 @@ def transition(
         values["requested_at"] = at
     if not repository.compare_and_set_state(session, pk(consult), current, values):
         raise Conflict(
-            f"consult {consult.id} changed while you were working on it; reload and try again"
+            N_("consult %(consult_id)s changed while you were working on it; reload and try again"),
+            consult_id=consult.id,
         )
     for name, value in values.items():
         setattr(consult, name, value)
@@ -115,7 +117,7 @@ def add_participant(
 
 def _check_specialty(session: Session, code: str) -> None:
     if repository.active_specialty(session, code) is None:
-        raise ValidationFailed(f"unknown specialty {code!r}", field="specialty")
+        raise ValidationFailed(N_("unknown specialty %(code)s"), code=repr(code), field="specialty")
 
 
 def _vitals_columns(vitals: Vitals) -> dict[str, Any]:
@@ -126,7 +128,7 @@ def _case_for(session: Session, user: User, facility_id: int, data: ConsultCreat
     if data.case_id is not None:
         case = session.get(Case, data.case_id)
         if case is None or case.facility_id != facility_id:
-            raise NotFound(f"case {data.case_id} not found", field="case_id")
+            raise NotFound(N_("case %(case_id)s not found"), case_id=data.case_id, field="case_id")
         return case
     assert data.case is not None
     return _find_or_create_case(session, user, facility_id, data.case)
@@ -137,7 +139,9 @@ def _find_or_create_case(session: Session, user: User, facility_id: int, case_in
     if case is not None:
         if case.sex != case_in.sex:
             raise ValidationFailed(
-                f"patient {case_in.patient_ref} is recorded as {case.sex}; check the reference",
+                N_("patient %(ref)s is recorded as %(sex)s; check the reference"),
+                ref=case_in.patient_ref,
+                sex=case.sex,
                 field="case.sex",
             )
         return case
@@ -163,7 +167,7 @@ def create_consult(session: Session, user: User, data: ConsultCreate, now: datet
         with session.begin_nested():  # refused: nothing of it stays in the caller's unit
             consult = _create(session, user, facility_id, data, now)
     except IntegrityError as exc:  # e.g. the same new patient created twice at once
-        raise Conflict("the patient record changed meanwhile; please submit again") from exc
+        raise Conflict(N_("the patient record changed meanwhile; please submit again")) from exc
     return consult
 
 
@@ -210,7 +214,10 @@ def _create(
 def update_draft(session: Session, user: User, consult: Consult, data: ConsultUpdate) -> Consult:
     auth.ensure_requesting_clinician(user, consult)
     if consult.state != ConsultState.draft:
-        raise Conflict(f"only a draft can be edited; this consult is '{consult.state}'")
+        raise Conflict(
+            N_("only a draft can be edited; this consult is '%(state)s'"),
+            state=consult.state,
+        )
     changes = data.model_dump(exclude_unset=True, exclude={"vitals"})
     if "specialty" in changes:
         _check_specialty(session, changes["specialty"])
@@ -245,7 +252,7 @@ def submit(session: Session, user: User, consult: Consult, now: datetime) -> Con
 def cancel(session: Session, user: User, consult: Consult, reason: str, now: datetime) -> Consult:
     auth.ensure_requesting_clinician(user, consult)
     if not reason.strip():
-        raise ValidationFailed("say why the consult is cancelled", field="reason")
+        raise ValidationFailed(N_("say why the consult is cancelled"), field="reason")
     transition(session, consult, ConsultState.cancelled, actor=user, reason=reason, at=now)
     session.flush()
     return consult

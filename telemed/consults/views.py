@@ -152,7 +152,7 @@ async def new_consult_submit(
             if field.startswith("consent.")
             else field.removeprefix("case.")
         )
-        return _form_error(request, db, values, {field: exc.message}, exc.status_code)
+        return _form_error(request, db, values, {field: exc.shown()}, exc.status_code)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
 
 
@@ -212,5 +212,5 @@ def cancel(
     try:
         service.cancel(db, user, consult, reason, now)
     except ValidationFailed as exc:
-        return page.render({"reason": exc.message}, {}, 422)
+        return page.render({"reason": exc.shown()}, {}, 422)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)

@@ -12,8 +12,11 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.directory import repository
 from telemed.directory.models import SpecialistProfile
+from telemed.i18n import gettext, use_language
+from telemed.labels import label
 from telemed.notifications.service import already_queued, notify, notify_coordinators
 from telemed.settings import Settings
+from telemed.timefmt import format_day
 from telemed.uow import Units
 
 REVERIFY_NOTICE = timedelta(days=30)
@@ -39,17 +42,31 @@ def _remind(session: Session, settings: Settings, now: datetime) -> int:
         key = key_of(profile, user)
         if key in done:
             continue  # told already (the coordinators in the same transaction)
-        expires = f"{profile.registration_expires_on:%d %b %Y}"
+
+        def names(profile: SpecialistProfile = profile, user: User = user) -> dict[str, str]:
+            """In the language in force: the day's month name is the reader's."""
+            return {
+                "day": format_day(profile.registration_expires_on),
+                "body": label(profile.registration_body),
+                "name": user.full_name,
+            }
+
+        with use_language(user.language):
+            subject = gettext("Your registration expires on %(day)s") % names()
+            body = (
+                gettext(
+                    "Your %(body)s registration expires on %(day)s. Update it on your profile "
+                    "so a coordinator can verify it again; after it expires you receive no "
+                    "consult offers."
+                )
+                % names()
+            )
         queued += notify(
             session,
             user,
             kind="reverification",
-            subject=f"Your registration expires on {expires}",
-            body=(
-                f"Your {profile.registration_body} registration expires on {expires}. "
-                "Update it on your profile so a coordinator can verify it again; "
-                "after it expires you receive no consult offers."
-            ),
+            subject=subject,
+            body=body,
             dedupe_key=key,
             link="/specialists/profile",
             now=now,
@@ -57,8 +74,9 @@ def _remind(session: Session, settings: Settings, now: datetime) -> int:
         notify_coordinators(
             session,
             kind="reverification",
-            subject=f"{user.full_name}'s registration expires on {expires}",
-            body=f"{user.full_name} ({profile.registration_body}) must be verified again.",
+            # Called at once, in each coordinator's language, while this row is the loop's.
+            subject=lambda: gettext("%(name)s's registration expires on %(day)s") % names(),
+            body=lambda: gettext("%(name)s (%(body)s) must be verified again.") % names(),
             dedupe_key=key,
             link="/coordinator/specialists",
             now=now,

@@ -33,6 +33,7 @@ from telemed.directory.schemas import (
     RegistrationIn,
 )
 from telemed.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
+from telemed.i18n import N_
 from telemed.settings import Settings
 from telemed.timefmt import local
 
@@ -50,10 +51,12 @@ def _check_profile(session: Session, data: ProfileFields, today: date) -> None:
     check_zone(data.time_zone)
     for code in data.specialties:
         if consults_repository.active_specialty(session, code) is None:
-            raise ValidationFailed(f"unknown specialty {code!r}", field="specialties")
+            raise ValidationFailed(
+                N_("unknown specialty %(code)s"), code=repr(code), field="specialties"
+            )
     if data.registration_expires_on < today:
         raise ValidationFailed(
-            "the registration has already expired; renew it first",
+            N_("the registration has already expired; renew it first"),
             field="registration_expires_on",
         )
 
@@ -95,7 +98,7 @@ def _register(
     recent = repository.registrations_since(session, address, now - timedelta(hours=1))
     if recent >= settings.registrations_per_hour_per_address:
         raise TooManyRequests(
-            "Too many registrations from your network; try again in an hour.",
+            N_("Too many registrations from your network; try again in an hour."),
             retry_after_seconds=3600,
         )
     user = accounts.create_user(
@@ -167,7 +170,7 @@ def _update_profile(
 def get_profile(session: Session, user_id: int) -> SpecialistProfile:
     profile = repository.get_profile(session, user_id)
     if profile is None:
-        raise NotFound(f"specialist {user_id} has no profile")
+        raise NotFound(N_("specialist %(user_id)s has no profile"), user_id=user_id)
     return profile
 
 
@@ -247,11 +250,11 @@ def verify(
     """Record who verified the registration, when, and on what evidence."""
     auth.ensure_coordinator(coordinator)
     if len(note.strip()) < 3:
-        raise ValidationFailed("say what evidence you checked", field="note")
+        raise ValidationFailed(N_("say what evidence you checked"), field="note")
     profile = get_profile(session, user_id)
     if profile.registration_expires_on < now.date():
         raise Conflict(
-            "this registration has expired; the specialist must renew it first",
+            N_("this registration has expired; the specialist must renew it first"),
             field="registration_expires_on",
         )
     profile.status = VerificationStatus.verified
@@ -272,7 +275,7 @@ def reject(
 ) -> SpecialistProfile:
     auth.ensure_coordinator(coordinator)
     if len(reason.strip()) < 3:
-        raise ValidationFailed("say why the registration is rejected", field="reason")
+        raise ValidationFailed(N_("say why the registration is rejected"), field="reason")
     profile = get_profile(session, user_id)
     profile.status = VerificationStatus.rejected
     profile.verified_by_id = coordinator.id
@@ -428,7 +431,9 @@ def _move_zone(session: Session, user: User, zone: str, now: datetime) -> User:
             {**current.model_dump(include=set(ProfileFields.model_fields)), "time_zone": zone}
         )
     except PydanticValidationError as exc:
-        raise ValidationFailed(f"your time zone cannot be changed: {exc}") from exc
+        raise ValidationFailed(
+            N_("your time zone cannot be changed: %(error)s"), error=exc
+        ) from exc
     _update_profile(session, user, fields, now)
     stored = session.get(User, profile.user_id)
     assert stored is not None

@@ -34,9 +34,11 @@ from telemed.directory import auth, forms, service
 from telemed.directory.models import RegistrationBody, VerificationStatus
 from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
-from telemed.i18n import gettext
+from telemed.i18n import N_, gettext, ngettext
+from telemed.labels import label
 from telemed.mfa.deps import RecentAuth
 from telemed.settings import Settings
+from telemed.timefmt import format_day
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +69,7 @@ def _register_page(
             "errors": errors,
             "specialties": [(s.code, s.name) for s in consults_repository.list_specialties(db)],
             "languages": [(lang.value, name) for lang, name in LANGUAGE_NAMES.items()],
-            "bodies": [(b.value, b.value) for b in RegistrationBody],
+            "bodies": [(b.value, label(b.value)) for b in RegistrationBody],
         },
         status_code=status,
     )
@@ -103,7 +105,7 @@ async def register_submit(
         service.register(db, settings, data, client_address(request), now)
     except TelemedError as exc:
         return _register_page(
-            request, db, values, {exc.field or "__all__": exc.message}, exc.status_code
+            request, db, values, {exc.field or "__all__": exc.shown()}, exc.status_code
         )
     response = RedirectResponse("/login?next=/specialists/availability", status_code=303)
     response.delete_cookie(REGISTER_CSRF_COOKIE, path=REGISTER_PATH)
@@ -225,7 +227,7 @@ def _availability_page(
 
 def _check_week(week: date | None, now: datetime) -> date | None:
     if week is not None and abs((week - now.date()).days) > MAX_PREVIEW_DAYS_AWAY:
-        raise ValidationFailed("preview a week within a year of today", field="week")
+        raise ValidationFailed(N_("preview a week within a year of today"), field="week")
     return week
 
 
@@ -301,7 +303,7 @@ async def availability_submit(
     except TelemedError as exc:
         if exc.status_code not in (409, 422):  # 409: hours under a booked appointment
             raise
-        errors = {forms.error_field(exc.field, window_fields): exc.message}
+        errors = {forms.error_field(exc.field, window_fields): exc.shown()}
         return _availability_page(
             request,
             db,
@@ -386,34 +388,35 @@ class Step:
     action: str
 
 
-VERIFICATION_ACTIONS = {
-    "done": "Check your registration details",
-    "expired": "Enter your renewed registration",
-    "pending": "A coordinator checks your registration; check its details",
-    "rejected": "Correct your registration details",
+VERIFICATION_ACTIONS = {  # called when the page is made: in the viewer's language
+    "done": lambda: gettext("Check your registration details"),
+    "expired": lambda: gettext("Enter your renewed registration"),
+    "pending": lambda: gettext("A coordinator checks your registration; check its details"),
+    "rejected": lambda: gettext("Correct your registration details"),
 }
 
 
 def _checklist(standing: service.Onboarding) -> list[Step]:
     """The onboarding steps in words, each with where to do it."""
-    state, action = standing.verification, VERIFICATION_ACTIONS[standing.verification]
+    state, action = standing.verification, VERIFICATION_ACTIONS[standing.verification]()
     hours, away = standing.hours_set, standing.away
+    change_hours = gettext("Change your hours")
     return [
-        Step("Registered", True, "done", "#details", "Check your details"),
-        Step("Verified by a coordinator", state == "done", state, "#registration", action),
+        Step(gettext("Registered"), True, "done", "#details", gettext("Check your details")),
+        Step(gettext("Verified by a coordinator"), state == "done", state, "#registration", action),
         Step(
-            "Availability set",
+            gettext("Availability set"),
             hours,
             "done" if hours else "to do",
             AVAILABILITY_PATH,
-            "Change your hours" if hours else "Set the hours when you can take consults",
+            change_hours if hours else gettext("Set the hours when you can take consults"),
         ),
         Step(
-            "Not away",
+            gettext("Not away"),
             not away,
             "to do" if away else "done",
             AVAILABILITY_PATH,
-            "Untick “Away” to receive offers again" if away else "Change your hours",
+            gettext("Untick “Away” to receive offers again") if away else change_hours,
         ),
     ]
 
@@ -423,17 +426,21 @@ def _expiry_warning(expires_on: date, today: date) -> str:
     left = service.days_to_expiry_warning(expires_on, today)
     if left is None:
         return ""
+    day = format_day(expires_on)
     if left < 0:
-        return (
-            f"Your registration expired on {expires_on:%d %b %Y}: you receive no offers until"
-            " it is verified again. Enter your renewed registration below."
-        )
-    when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
-    return (
-        f"Your registration expires on {expires_on:%d %b %Y} ({when}). Once it is renewed,"
-        " enter the new details below; after it expires you receive no offers until it is"
-        " verified again."
+        return gettext(
+            "Your registration expired on %(day)s: you receive no offers until it is verified"
+            " again. Enter your renewed registration below."
+        ) % {"day": day}
+    when = (
+        gettext("today")
+        if left == 0
+        else ngettext("in %(num)d day", "in %(num)d days", left) % {"num": left}
     )
+    return gettext(
+        "Your registration expires on %(day)s (%(when)s). Once it is renewed, enter the new"
+        " details below; after it expires you receive no offers until it is verified again."
+    ) % {"day": day, "when": when}
 
 
 def _profile_page(
@@ -481,7 +488,7 @@ def _profile_page(
             "errors": placed,
             "specialties": [(code, name) for code, name in names.items()],
             "languages": [(lang.value, name) for lang, name in LANGUAGE_NAMES.items()],
-            "bodies": [(b.value, b.value) for b in RegistrationBody],
+            "bodies": [(b.value, label(b.value)) for b in RegistrationBody],
         },
         status_code=status,
     )
@@ -523,7 +530,7 @@ async def profile_submit(
     except TelemedError as exc:
         if exc.status_code != 422:
             raise
-        errors = {exc.field or "__all__": exc.message}
+        errors = {exc.field or "__all__": exc.shown()}
         return _profile_page(request, db, user, values, errors, status=422, now=now)
     if data.time_zone != user.timezone:
         # Pages take the viewer's zone from the session's user: forget the remembered one.

@@ -31,6 +31,7 @@ from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.db import pk
 from telemed.errors import Conflict, ValidationFailed
+from telemed.i18n import N_
 from telemed.idempotency import repository
 from telemed.idempotency.models import IdempotencyKey
 
@@ -59,8 +60,12 @@ class Claim:
 def check_key(value: str) -> str:
     if not KEY_PATTERN.fullmatch(value):
         raise ValidationFailed(
-            f"the {HEADER} header must be 8 to 128 letters, digits or . _ : - "
-            f"(a UUID will do); got {len(value)} characters",
+            N_(
+                "the %(header)s header must be 8 to 128 letters, digits or . _ : - (a UUID will "
+                "do); got %(length)s characters"
+            ),
+            header=HEADER,
+            length=len(value),
             field=HEADER,
         )
     return value
@@ -98,8 +103,13 @@ def claim(session: Session, user: User, wanted: Claim) -> IdempotencyKey | None:
             detail=f"{HEADER} {wanted.key} sent again with {what}: {wanted.request}",
         )
         raise Conflict(
-            f"this {HEADER} was already used for {what} ({found.request}); send a new key "
-            "for a new request, or the same request unchanged to get its first answer again",
+            N_(
+                "this %(header)s was already used for %(what)s (%(request)s); send a new key"
+                " for a new request, or the same request unchanged to get its first answer again"
+            ),
+            header=HEADER,
+            what=what,
+            request=found.request,
             field=HEADER,
         )
     return found

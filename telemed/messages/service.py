@@ -13,6 +13,7 @@ from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
 from telemed.errors import Conflict
+from telemed.i18n import N_
 from telemed.messages import repository
 from telemed.messages.models import Message
 from telemed.messages.schemas import MessagePublic, VoiceNotePublic
@@ -21,7 +22,10 @@ from telemed.messages.schemas import MessagePublic, VoiceNotePublic
 def post(session: Session, user: User, consult: Consult, body: str) -> Message:
     consult_auth.ensure_can_post(session, user, consult)
     if ConsultState(consult.state) in FINAL_STATES:
-        raise Conflict(f"the consult is {consult.state}; its thread is closed")
+        raise Conflict(
+            N_("the consult is %(state)s; its thread is closed"),
+            state=consult.state,
+        )
     message = Message(consult_id=pk(consult), author_id=pk(user), body=body)
     session.add(message)
     session.flush()

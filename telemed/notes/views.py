@@ -15,6 +15,7 @@ from telemed.consults.deps import CurrentConsult
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.errors import TelemedError, ValidationFailed
+from telemed.i18n import N_
 from telemed.notes import auth as note_auth
 from telemed.notes import forms, icd10, service
 from telemed.notes.models import ConsultNote, Outcome
@@ -76,7 +77,7 @@ def _save(
     except TelemedError as exc:
         if exc.status_code == 403:
             raise
-        error = forms.refusal(exc.field, exc.message)
+        error = forms.refusal(exc.field, exc.shown())
         if note is not None and note.id:
             action = f"/consults/{consult.id}/notes/{note.id}/edit"
         return _form(request, consult, values, error, action=action, status=exc.status_code)
@@ -189,7 +190,7 @@ async def amend_note(
             request,
             consult,
             values,
-            forms.refusal(exc.field, exc.message),
+            forms.refusal(exc.field, exc.shown()),
             action=action,
             amending=note,
             status=exc.status_code,
@@ -209,7 +210,7 @@ def record_outcome(
     try:
         data = OutcomeIn(outcome=Outcome(outcome), detail=detail)
     except ValueError as exc:
-        raise ValidationFailed("choose an outcome", field="outcome") from exc
+        raise ValidationFailed(N_("choose an outcome"), field="outcome") from exc
     service.record_outcome(db, user, consult, data, now)
     return RedirectResponse(f"/consults/{consult.id}#outcome", status_code=303)
 

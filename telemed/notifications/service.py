@@ -12,7 +12,7 @@ look at, never sent again by itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,6 +22,7 @@ from telemed.accounts.models import User
 from telemed.audit.models import AuditAction
 from telemed.audit.service import record
 from telemed.errors import NotFound
+from telemed.i18n import N_, use_language
 from telemed.notifications import auth, delivery, repository
 from telemed.notifications.models import (
     Channel,
@@ -152,32 +153,43 @@ def coordinators_told(session: Session, dedupe_key: str) -> bool:
     return set(keys) <= already_queued(session, keys)
 
 
+# A coordinator notice's text: a string as it is, or a function called in each coordinator's
+# language (``lambda: gettext("Escalated: %(c)s") % names``), so each reads their own.
+Words = str | Callable[[], str]
+
+
+def _in_force(words: Words) -> str:
+    return words() if callable(words) else words
+
+
 def notify_coordinators(
     session: Session,
     *,
     kind: str,
-    subject: str,
-    body: str,
+    subject: Words,
+    body: Words,
     dedupe_key: str,
     link: str | None = None,
     attachments: Sequence[FileAttachment] = (),
-    sms: str | None = None,
+    sms: Words | None = None,
     now: datetime,
 ) -> int:
-    """notify() every active coordinator; dedupe_key is suffixed with ':user{id}'.
-    Returns how many were queued."""
+    """notify() every active coordinator, in their own language; dedupe_key is suffixed with
+    ':user{id}'. Returns how many were queued."""
     queued = 0
     for coordinator, key in _coordinator_keys(session, dedupe_key):
+        with use_language(coordinator.language):
+            words = (_in_force(subject), _in_force(body), None if sms is None else _in_force(sms))
         queued += notify(
             session,
             coordinator,
             kind=kind,
-            subject=subject,
-            body=body,
+            subject=words[0],
+            body=words[1],
             dedupe_key=key,
             link=link,
             attachments=attachments,
-            sms=sms,
+            sms=words[2],
             now=now,
         )
     return queued
@@ -380,7 +392,9 @@ def mark_one_read(
     """Mark one of the user's own notifications read; someone else's is not found."""
     found = repository.get_notification(session, notification_id)
     if found is None or found.user_id != user.id:
-        raise NotFound(f"notification {notification_id} not found")
+        raise NotFound(
+            N_("notification %(notification_id)s not found"), notification_id=notification_id
+        )
     if found.read_at is None:
         repository.mark_read(session, found.user_id, [notification_id], now)
         found.read_at = now
@@ -401,9 +415,11 @@ def retry_now(session: Session, user: User, message_id: int, now: datetime) -> O
     auth.ensure_can_see_deliveries(user)
     message = repository.get_message(session, message_id)
     if message is None:
-        raise NotFound(f"delivery {message_id} not found")
+        raise NotFound(N_("delivery %(message_id)s not found"), message_id=message_id)
     if not repository.requeue(session, message_id, now):
-        raise NotFound(f"delivery {message_id} is neither failed nor retrying")
+        raise NotFound(
+            N_("delivery %(message_id)s is neither failed nor retrying"), message_id=message_id
+        )
     record(
         session,
         user,

@@ -17,10 +17,12 @@ from telemed.consults import repository as consults_repository
 from telemed.consults.lifecycle import WAITING_STATES
 from telemed.consults.models import ConsultState
 from telemed.directory import repository as directory_repository
+from telemed.i18n import gettext
 from telemed.notifications import repository as notifications_repository
 from telemed.notifications.service import coordinators_told, notify_coordinators
 from telemed.offers import repository
 from telemed.settings import Settings
+from telemed.timefmt import format_day
 from telemed.uow import Units
 
 DIGEST_HOUR = 6  # local hour (settings.clinician_timezone) after which the digest goes out
@@ -67,7 +69,9 @@ def _digest(session: Session, settings: Settings, now: datetime) -> int:
     queued = notify_coordinators(
         session,
         kind="digest",
-        subject=f"Telemed daily digest, {local:%d %b %Y}",
+        subject=lambda: (
+            gettext("Telemed daily digest, %(day)s") % {"day": format_day(local.date())}
+        ),
         body=digest_text(session, now),
         dedupe_key=key,
         link="/",

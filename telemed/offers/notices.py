@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from telemed.accounts.models import User
 from telemed.consults.models import Consult, Urgency
-from telemed.i18n import DEFAULT_LANGUAGE, gettext, use_language
+from telemed.i18n import gettext, use_language
 from telemed.labels import label
 from telemed.notifications.service import notify, notify_coordinators
 from telemed.offers.models import ConsultOffer
@@ -91,19 +91,28 @@ def accepted(session: Session, consult: Consult, specialist: User, now: datetime
 
 
 def escalated(session: Session, consult: Consult, reason: str, now: datetime) -> None:
-    """One notice for all coordinators, so in the default language (English) whoever's
-    request caused the escalation."""
-    with use_language(DEFAULT_LANGUAGE):
-        label_text = _label(consult)
+    """Every coordinator hears it in their own language, whoever's request caused the
+    escalation (the reason is the flow's own words, English)."""
+
+    def names() -> dict[str, object]:
+        return {"consult": _label(consult), "id": consult.id, "reason": reason}
+
     notify_coordinators(
         session,
         kind="escalated",
-        subject=f"Escalated: {label_text}",
-        body=f"The {label_text} needs a specialist assigned by hand: {reason}.",
+        subject=lambda: gettext("Escalated: %(consult)s") % names(),
+        body=lambda: (
+            gettext("The %(consult)s needs a specialist assigned by hand: %(reason)s.") % names()
+        ),
         dedupe_key=f"escalated:consult{consult.id}:{now.isoformat()}",
         link="/coordinator/escalations",
         sms=(
-            f"Telemed: emergency consult {consult.id} escalated, assign a specialist."
+            (
+                lambda: (
+                    gettext("Telemed: emergency consult %(id)s escalated, assign a specialist.")
+                    % names()
+                )
+            )
             if consult.urgency == Urgency.emergency
             else None
         ),

@@ -35,6 +35,7 @@ from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.service import is_eligible
 from telemed.errors import Conflict, NotFound, ValidationFailed
+from telemed.i18n import N_
 from telemed.offers import auth, matching, notices, repository
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.offers.policy import OfferPolicy
@@ -209,17 +210,19 @@ def _own_open_offer(
     auth.ensure_can_answer(user)
     offer = repository.get_offer(session, offer_id)
     if offer is None or offer.specialist_id != user.id:
-        raise NotFound(f"offer {offer_id} not found")
+        raise NotFound(N_("offer %(offer_id)s not found"), offer_id=offer_id)
     consult = consults_repository.lock_consult(session, offer.consult_id)
     offer = repository.get_offer(session, offer_id)  # re-read under the consult's lock
     assert offer is not None
     assert consult is not None
     if offer.status == OfferStatus.withdrawn:
-        raise Conflict("this offer was withdrawn: the consult is already taken", field="offer")
+        raise Conflict(N_("this offer was withdrawn: the consult is already taken"), field="offer")
     if offer.status != OfferStatus.open:
-        raise Conflict(f"this offer is already {offer.status}", field="offer")
+        raise Conflict(
+            N_("this offer is already %(offer_status)s"), offer_status=offer.status, field="offer"
+        )
     if now >= offer.expires_at:
-        raise Conflict("this offer has expired", field="offer")
+        raise Conflict(N_("this offer has expired"), field="offer")
     return offer, consult
 
 
@@ -240,7 +243,7 @@ def accept(
         with session.begin_nested():
             _accept(session, user, offer_id, now, policy, settings)
     except IntegrityError as exc:  # a second winner refused by the unique constraint
-        raise Conflict("another specialist accepted this consult first", field="offer") from exc
+        raise Conflict(N_("another specialist accepted this consult first"), field="offer") from exc
     fresh = repository.get_offer(session, offer_id)
     assert fresh is not None
     return fresh
@@ -261,7 +264,7 @@ def _accept(
     # on their users row would deadlock against the other's booking (PostgreSQL).
     profile = directory.lock_profile(session, pk(user))
     if profile is None or not is_eligible(profile, now.date()):
-        raise Conflict("your registration is not verified or has expired", field="offer")
+        raise Conflict(N_("your registration is not verified or has expired"), field="offer")
     consults.transition(
         session,
         consult,
@@ -273,7 +276,7 @@ def _accept(
     if not repository.close_offer(
         session, offer_id, OfferStatus.accepted, now, accepted_consult_id=consult.id
     ):
-        raise Conflict("this offer was closed meanwhile", field="offer")
+        raise Conflict(N_("this offer was closed meanwhile"), field="offer")
     others = repository.withdraw_open(session, pk(consult), now, "another specialist accepted")
     if others:
         consults.record_fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
@@ -308,14 +311,14 @@ def decline(
     The decline is a savepoint (refused: nothing changed); the next offer another, so that
     the decline stands if offering fails (the periodic run offers the consult then)."""
     if not reason.strip():
-        raise ValidationFailed("say why you decline", field="reason")
+        raise ValidationFailed(N_("say why you decline"), field="reason")
     with session.begin_nested():
         offer, consult = _own_open_offer(session, user, offer_id, now)
         text = f"declined by {user.full_name}: {reason.strip()}"
         if not repository.close_offer(
             session, offer_id, OfferStatus.declined, now, reason=reason.strip()
         ):
-            raise Conflict("this offer was closed meanwhile", field="offer")
+            raise Conflict(N_("this offer was closed meanwhile"), field="offer")
         _uninvolve(session, consult, [offer.specialist_id])
         _audit(session, user, offer, consult, "declined")
         rematch = _after_offer_closed(session, consult, user, text, now)
@@ -567,21 +570,28 @@ def assign_by_hand(
     specialist = session.get(User, specialist_id)
     profile = directory.get_profile(session, specialist_id)
     if specialist is None or specialist.role != Role.specialist or profile is None:
-        raise ValidationFailed(f"no specialist {specialist_id}", field="specialist_id")
+        raise ValidationFailed(
+            N_("no specialist %(specialist_id)s"),
+            specialist_id=specialist_id,
+            field="specialist_id",
+        )
     if not specialist.is_active:
         raise ValidationFailed(
-            f"{specialist.full_name}'s account is deactivated", field="specialist_id"
+            N_("%(specialist)s's account is deactivated"),
+            specialist=specialist.full_name,
+            field="specialist_id",
         )
     if not is_eligible(profile, now.date()):
         raise ValidationFailed(
-            f"{specialist.full_name}'s registration is not verified or has expired",
+            N_("%(specialist)s's registration is not verified or has expired"),
+            specialist=specialist.full_name,
             field="specialist_id",
         )
     try:
         with session.begin_nested():  # refused: nothing changed
             consult = consults_repository.lock_consult(session, consult_id)
             if consult is None:
-                raise NotFound(f"consult {consult_id} not found")
+                raise NotFound(N_("consult %(consult_id)s not found"), consult_id=consult_id)
             directory.lock_profile(session, specialist_id)  # before any write, as in _accept
             consent.ensure_sharing(session, consult)
             text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
@@ -632,5 +642,5 @@ def assign_by_hand(
                 offer.slot_start, offer.slot_end = booked.starts_at, booked.ends_at
                 session.add(offer)
     except IntegrityError as exc:
-        raise Conflict("this consult already has an accepted specialist") from exc
+        raise Conflict(N_("this consult already has an accepted specialist")) from exc
     return offer

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from telemed.errors import Conflict, NotFound
+from telemed.i18n import N_
 
 PATH = "/oncall/accept/"
 
@@ -43,14 +44,14 @@ def read(secret: str, token: str, now: datetime) -> LinkClaim:
     made), an expired one a conflict that says so."""
     parts = token.split(".")
     if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
-        raise NotFound("this link is not valid", field="token")
+        raise NotFound(N_("this link is not valid"), field="token")
     offer_id, user_id, expires = (int(p) for p in parts[:3])
     expected = _signature(secret, offer_id, user_id, expires)
     if not hmac.compare_digest(expected, parts[3]):
-        raise NotFound("this link is not valid", field="token")
+        raise NotFound(N_("this link is not valid"), field="token")
     expires_at = datetime.fromtimestamp(expires, UTC)
     if now >= expires_at:
         raise Conflict(
-            "this link has expired; the emergency went to other specialists", field="token"
+            N_("this link has expired; the emergency went to other specialists"), field="token"
         )
     return LinkClaim(offer_id, user_id, expires_at)

@@ -17,6 +17,8 @@ from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults.models import Consult
 from telemed.db import pk
+from telemed.i18n import gettext, use_language
+from telemed.labels import label
 from telemed.notifications.service import notify
 from telemed.oncall import links
 from telemed.oncall.policy import OnCallPolicy
@@ -40,21 +42,35 @@ def on_call_offered(
     both) and audit that a link was handed out."""
     path = accept_path(policy, offer_id, pk(specialist), expires_at)
     url = policy.public_base_url.rstrip("/") + path
-    until = local_time(expires_at, ZoneInfo(specialist.timezone), "%H:%M")
-    label = f"{str(consult.specialty).replace('_', ' ')} consult {consult.id}"
+    with use_language(specialist.language):
+        names = {
+            "consult": gettext("%(specialty)s consult %(id)s")
+            % {"specialty": label(consult.specialty), "id": consult.id},
+            "until": local_time(expires_at, ZoneInfo(specialist.timezone), "%H:%M"),
+            "url": url,
+        }
+        subject = gettext("EMERGENCY (you are on call): %(consult)s") % names
+        body = "\n".join(
+            (
+                gettext("You are on call and an emergency %(consult)s needs you now.") % names,
+                gettext("Accept by %(until)s with one tap (no login needed): the link works once.")
+                % names,
+                gettext("If you do not, it goes to every available specialist."),
+            )
+        )
+        sms = (
+            gettext("Telemed EMERGENCY, you are on call: %(consult)s. Accept by %(until)s: %(url)s")
+            % names
+        )
     notify(
         session,
         specialist,
         kind="oncall_offer",
-        subject=f"EMERGENCY (you are on call): {label}",
-        body=(
-            f"You are on call and an emergency {label} needs you now.\n"
-            f"Accept by {until} with one tap (no login needed): the link works once.\n"
-            "If you do not, it goes to every available specialist."
-        ),
+        subject=subject,
+        body=body,
         dedupe_key=f"offer:{offer_id}",
         link=path,
-        sms=f"Telemed EMERGENCY, you are on call: {label}. Accept by {until}: {url}",
+        sms=sms,
         now=now,
     )
     audit.record(

@@ -21,6 +21,7 @@ from telemed.directory import repository as directory
 from telemed.directory.models import ExceptionKind
 from telemed.directory.service import is_eligible
 from telemed.errors import Conflict, Forbidden, NotFound, TelemedError, ValidationFailed
+from telemed.i18n import N_
 from telemed.oncall import auth, links, repository, rota
 from telemed.oncall.models import OnCallBlock, OnCallLinkUse
 from telemed.oncall.policy import OnCallPolicy
@@ -75,37 +76,47 @@ def _check(session: Session, user: User, data: BlockIn, today: date) -> None:
     """Every refusal names the field it is about."""
     user_id = pk(user)
     if consults_repository.active_specialty(session, data.specialty) is None:
-        raise ValidationFailed(f"unknown specialty {data.specialty!r}", field="specialty")
+        raise ValidationFailed(
+            N_("unknown specialty %(specialty)s"),
+            specialty=repr(data.specialty),
+            field="specialty",
+        )
     if data.specialty not in directory.specialties_of(session, [user_id]).get(user_id, []):
         raise ValidationFailed(
-            f"you do not hold the specialty {data.specialty!r} in your profile", field="specialty"
+            N_("you do not hold the specialty %(specialty)s in your profile"),
+            specialty=repr(data.specialty),
+            field="specialty",
         )
     profile = directory.get_profile(session, user_id)
     if profile is None or not is_eligible(profile, today):
         raise Conflict(
-            "your registration must be verified and unexpired to go on call", field="specialty"
+            N_("your registration must be verified and unexpired to go on call"), field="specialty"
         )
     shape = rota.Weekly(data.weekday, data.start, data.end)
     start, end = shape.minutes
     if end <= start:
-        raise ValidationFailed("the block must end after it starts", field="end")
+        raise ValidationFailed(N_("the block must end after it starts"), field="end")
     mine = repository.blocks_of(session, user_id)
     if len(mine) >= MAX_BLOCKS:
-        raise ValidationFailed(f"at most {MAX_BLOCKS} on-call blocks", field="weekday")
+        raise ValidationFailed(
+            N_("at most %(max_blocks)s on-call blocks"), max_blocks=MAX_BLOCKS, field="weekday"
+        )
     for other in mine:
         if other.specialty_code != data.specialty or other.weekday != data.weekday:
             continue
         a, b = weekly(other).minutes
         if a < end and start < b:
             raise Conflict(
-                f"overlaps your block {other.start_time:%H:%M}-{other.end_time:%H:%M} "
-                "on the same day",
+                N_("overlaps your block %(start)s-%(end)s on the same day"),
+                start=format(other.start_time, "%H:%M"),
+                end=format(other.end_time, "%H:%M"),
                 field="start",
             )
     on_leave = _on_leave(session, user_id, data.weekday, today)
     if on_leave is not None:
         raise Conflict(
-            f"you are on leave on {on_leave:%a %d %b %Y}; change your leave first",
+            N_("you are on leave on %(day)s; change your leave first"),
+            day=format(on_leave, "%a %d %b %Y"),
             field="weekday",
         )
 
@@ -144,7 +155,7 @@ def remove(session: Session, user: User, block_id: int) -> None:
     user_id = auth.ensure_specialist(user)
     block = repository.get_block(session, block_id)
     if block is None or block.user_id != user_id:
-        raise NotFound(f"on-call block {block_id} not found")
+        raise NotFound(N_("on-call block %(block_id)s not found"), block_id=block_id)
     detail = f"removed: {block.specialty_code} weekday {block.weekday}"
     session.delete(block)
     session.flush()
@@ -193,10 +204,10 @@ def check_link(
     only: a link prefetcher's GET changes nothing."""
     claim = links.read(policy.link_secret, token, now)
     if repository.link_used(session, links.digest(token)) is not None:
-        raise Conflict("this link was used already: it works once", field="token")
+        raise Conflict(N_("this link was used already: it works once"), field="token")
     user = session.get(User, claim.user_id)
     if user is None or not user.is_active:
-        raise Forbidden("this link's account is not active", field="token")
+        raise Forbidden(N_("this link's account is not active"), field="token")
     return claim, user
 
 

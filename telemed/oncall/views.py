@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import time
 from typing import Annotated
 
+from babel.dates import get_day_names
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from telemed import flows
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import NotFound, TelemedError, ValidationFailed
+from telemed.i18n import N_, babel_locale, gettext
 from telemed.offers import repository as offers_repository
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn
@@ -29,7 +31,12 @@ router = APIRouter(include_in_schema=False)
 BLOCKS_PATH = "/specialists/oncall"
 # The token is in the URL: never sent on as a referrer, never kept by a cache.
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def weekdays() -> list[str]:
+    """Monday to Sunday in the reader's language (Babel's CLDR names: "Mantaha" in Sesotho)."""
+    names = get_day_names("wide", locale=babel_locale())
+    return [names[day] for day in range(7)]
 
 
 def _blocks_page(
@@ -42,7 +49,7 @@ def _blocks_page(
         "oncall_blocks.html",
         {
             "blocks": mine,
-            "weekdays": WEEKDAYS,
+            "weekdays": weekdays(),
             "specialties": held,
             "error": error,
             "midnight": time(0),
@@ -74,7 +81,9 @@ def add_block(
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "__all__"
-        error = ValidationFailed(f"{field}: {first['msg']}", field=field)
+        error = ValidationFailed(
+            N_("%(name)s: %(detail)s"), name=field, detail=first["msg"], field=field
+        )
         return _blocks_page(request, user, db, error)
     try:
         service.declare(db, user, data, now)
@@ -127,17 +136,23 @@ def link_confirm(
     """Shows what a tap on "Accept" would take; changes nothing."""
     try:
         if policy.oncall is None:
-            raise NotFound("on-call links are not enabled", field="token")
+            raise NotFound(N_("on-call links are not enabled"), field="token")
         claim, user = service.check_link(db, token, now, policy.oncall)
         offer = offers_repository.get_offer(db, claim.offer_id)
         consult = db.get(Consult, offer.consult_id) if offer is not None else None
         if consult is None:
-            raise NotFound("this link's offer no longer exists", field="token")
+            raise NotFound(N_("this link's offer no longer exists"), field="token")
     except TelemedError as exc:
         service.link_refused(db, token, exc)
-        return _link_page(request, token, exc.status_code, exc.message)
+        return _link_page(request, token, exc.status_code, exc.shown())
     service.link_read(db, claim, user, consult)
-    return _link_page(request, token, 200, f"{user.full_name}, you are on call.", consult)
+    return _link_page(
+        request,
+        token,
+        200,
+        gettext("%(name)s, you are on call.") % {"name": user.full_name},
+        consult,
+    )
 
 
 @router.post("/oncall/accept/{token}")
@@ -152,6 +167,8 @@ def link_accept(
     try:
         offer = flows.accept_by_link(db, token, now, policy, settings)
     except TelemedError as exc:
-        return _link_page(request, token, exc.status_code, exc.message)
+        return _link_page(request, token, exc.status_code, exc.shown())
     consult = db.get(Consult, offer.consult_id)
-    return _link_page(request, token, 200, "Accepted: the consult is yours.", consult, ok=True)
+    return _link_page(
+        request, token, 200, gettext("Accepted: the consult is yours."), consult, ok=True
+    )

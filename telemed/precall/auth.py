@@ -6,6 +6,7 @@ from __future__ import annotations
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import Role, User
 from telemed.errors import Forbidden
+from telemed.i18n import N_
 
 TESTERS = frozenset({Role.clinician, Role.specialist})
 
@@ -16,7 +17,7 @@ def can_test(user: User) -> bool:
 
 def ensure_can_test(user: User) -> None:
     if not can_test(user):
-        raise Forbidden("the network test is for clinicians and specialists")
+        raise Forbidden(N_("the network test is for clinicians and specialists"))
 
 
 def ensure_coordinator(user: User) -> None:

@@ -30,6 +30,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.rtcdatachannel import RTCDataChannel
 
 from telemed.errors import Conflict, TooManyRequests, ValidationFailed
+from telemed.i18n import N_
 from telemed.precall.schemas import NetworkTestPlan
 from telemed.precall.service import PLAN
 from telemed.settings import Settings
@@ -71,10 +72,10 @@ def check_offer(sdp: str) -> None:
     """422 unless the offer is an SDP with data channels only (no audio or video)."""
     media = [line for line in sdp.splitlines() if line.startswith("m=")]
     if not sdp.startswith("v=0") or not media:
-        raise ValidationFailed("the offer is not an SDP session description", field="sdp")
+        raise ValidationFailed(N_("the offer is not an SDP session description"), field="sdp")
     if any(not line.startswith("m=application ") for line in media):
         raise ValidationFailed(
-            "the network test uses data channels only: no audio or video in the offer",
+            N_("the network test uses data channels only: no audio or video in the offer"),
             field="sdp",
         )
 
@@ -119,7 +120,7 @@ class EchoPool:
             self.close(previous)  # the same user again (e.g. a reload): replace
         if len(self._peers) >= self.max_peers:
             raise TooManyRequests(
-                "The network test is busy; try again in a minute.",
+                N_("The network test is busy; try again in a minute."),
                 retry_after_seconds=BUSY_RETRY_S,
             )
         # Reserve the slot before the first await: the check above and this are atomic.
@@ -134,7 +135,9 @@ class EchoPool:
             if peer.closed:
                 raise Conflict(REPLACED) from exc
             self.close(peer)
-            raise ValidationFailed(f"the offer could not be used: {exc}", field="sdp") from exc
+            raise ValidationFailed(
+                N_("the offer could not be used: %(error)s"), error=exc, field="sdp"
+            ) from exc
         if peer.closed or pc.localDescription is None:
             raise Conflict(REPLACED)
         peer.spawn(self._expire(peer))

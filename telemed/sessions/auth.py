@@ -22,6 +22,7 @@ from telemed.consults import auth as consult_auth
 from telemed.consults.models import Consult, ConsultState, ParticipantRelation
 from telemed.db import pk
 from telemed.errors import Conflict, Forbidden
+from telemed.i18n import N_
 
 #: States in which a consult has no call: not requested yet, or over.
 NO_CALL_STATES = frozenset({ConsultState.draft, ConsultState.cancelled, ConsultState.closed})
@@ -69,7 +70,7 @@ def ensure_call_participant(session: Session, user: User, consult: Consult) -> s
             detail="not a participant of this consult's call",
         )
         raise Forbidden(
-            "only the consult's clinicians and its assigned specialist can join its call"
+            N_("only the consult's clinicians and its assigned specialist can join its call")
         )
     return role
 
@@ -90,11 +91,17 @@ def ensure_call_open(
     """
     state = ConsultState(consult.state)
     if state in NO_CALL_STATES:
-        raise Conflict(f"the consult is {state.value}; it has no call. Use its messages instead.")
+        raise Conflict(
+            N_("the consult is %(state)s; it has no call. Use its messages instead."),
+            state=state.value,
+        )
     if appointment is None:
         return
     opens, closes = appointment.starts_at - open_before, appointment.ends_at + open_after
     if now < opens:
-        raise Conflict(f"the call opens at {opens.isoformat()}, before the appointment")
+        raise Conflict(
+            N_("the call opens at %(opens)s, before the appointment"),
+            opens=opens.isoformat(),
+        )
     if now > closes:
-        raise Conflict("the appointment is over; book another or use the consult's messages")
+        raise Conflict(N_("the appointment is over; book another or use the consult's messages"))

@@ -14,46 +14,66 @@ from telemed.accounts.models import User
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.errors import ConsentRequired, TelemedError
+from telemed.i18n import gettext
+from telemed.labels import label
 from telemed.sessions import auth, repository, service
 from telemed.sessions.models import CallEventKind
 from telemed.sessions.schemas import CallEventPublic, CallSessionPublic
 from telemed.settings import Settings
+from telemed.timefmt import format_number
 
 MEDIA_LABELS = {"normal": "video", "low": "low-bandwidth video", "audio-only": "audio only"}
 
 
 def describe(event: CallEventPublic) -> str:
-    """A line of the consult page for one call event."""
+    """A line of the consult page for one call event, in the reader's language."""
     detail = event.detail
     match event.kind:
         case CallEventKind.joined:
-            return "rejoined the call" if detail.get("rejoined") else "joined the call"
+            return (
+                gettext("rejoined the call")
+                if detail.get("rejoined")
+                else gettext("joined the call")
+            )
         case CallEventKind.left:
             gone = detail.get("reason") == "gone"
-            return "dropped out and did not come back" if gone else "left the call"
+            return (
+                gettext("dropped out and did not come back") if gone else gettext("left the call")
+            )
         case CallEventKind.reconnecting:
-            return "connection dropped; reconnecting"
+            return gettext("connection dropped; reconnecting")
         case CallEventKind.reconnected:
-            return "reconnected"
+            return gettext("reconnected")
         case CallEventKind.media:
             mode = str(detail.get("mode", ""))
-            return f"switched to {MEDIA_LABELS.get(mode, mode)}"
+            return gettext("switched to %(mode)s") % {"mode": label(MEDIA_LABELS.get(mode, mode))}
         case CallEventKind.quality:
             stats = detail.get("stats")
             if not isinstance(stats, dict):
-                return "quality report"
+                return gettext("quality report")
             parts = []
             if "rtt_ms" in stats:
-                parts.append(f"round trip {stats['rtt_ms']:.0f} ms")
+                parts.append(
+                    gettext("round trip %(ms)s ms") % {"ms": format_number(stats["rtt_ms"], 0)}
+                )
             if "loss" in stats:
-                parts.append(f"loss {100 * float(stats['loss']):.1f}%")
+                parts.append(
+                    gettext("loss %(percent)s%%")
+                    % {"percent": format_number(100 * float(stats["loss"]), 1)}
+                )
             if "kbps_in" in stats:
-                parts.append(f"{stats['kbps_in']:.0f} kbit/s in")
-            return "quality: " + (", ".join(parts) or "reported")
+                parts.append(
+                    gettext("%(kbps)s kbit/s in") % {"kbps": format_number(stats["kbps_in"], 0)}
+                )
+            return gettext("quality: %(figures)s") % {
+                "figures": ", ".join(parts) or gettext("reported")
+            }
         case CallEventKind.ended:
-            return "call ended"
+            return gettext("call ended")
         case CallEventKind.photo:
-            return f"shared a photo: {detail.get('filename', '')}".strip()
+            return (
+                gettext("shared a photo: %(name)s") % {"name": detail.get("filename", "")}
+            ).strip()
     return str(event.kind)
 
 

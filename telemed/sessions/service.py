@@ -37,6 +37,7 @@ from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
 from telemed.errors import Conflict, Forbidden, ValidationFailed
+from telemed.i18n import N_
 from telemed.messages import service as messages
 from telemed.sessions import auth, repository
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
@@ -295,12 +296,15 @@ def end_consult(session: Session, user: User, consult: Consult, now: datetime) -
     was held) -> ``completed``."""
     role = auth.ensure_call_participant(session, user, consult)
     if role != "specialist":
-        raise Forbidden("only the consult's specialist can end the consult")
+        raise Forbidden(N_("only the consult's specialist can end the consult"))
     state = ConsultState(consult.state)
     if not can_end(session, consult):
         raise Conflict(
-            f"the consult is {state.value.replace('_', ' ')} and no session was held: it can "
-            "be ended once both sides have been in the call"
+            N_(
+                "the consult is %(state)s and no session was held: it can be ended "
+                "once both sides have been in the call"
+            ),
+            state=state.value.replace("_", " "),
         )
     consults.transition(
         session, consult, ConsultState.completed, actor=user, reason="ended from the call", at=now
@@ -322,8 +326,11 @@ def share_photo(
     fmt = media.declared_format(data.filename, data.media_type)
     if fmt.kind is not AttachmentKind.image:
         raise ValidationFailed(
-            f"{data.filename} is not a photo: share JPEG, PNG or HEIC photos in the call, "
-            "other files on the consult page",
+            N_(
+                "%(filename)s is not a photo: share JPEG, PNG or HEIC photos in the call, "
+                "other files on the consult page"
+            ),
+            filename=data.filename,
             field="filename",
         )
     attachments.check_size(settings, data.length, "length")

@@ -12,6 +12,10 @@ import { Peers } from "./call/peers.js";
 import { photoSharing } from "./call/photos.js";
 import { Quality, REPORT_MS } from "./call/quality.js";
 import { Signalling } from "./call/signalling.js";
+import { t } from "./i18n.js";
+
+/* A peer's media mode in words (the catalogue's, as telemed/sessions/panels.py says them). */
+const MEDIA = { low: "low-bandwidth video", "audio-only": "audio only" };
 
 const FEED_POLL_MS = 15000;
 const $ = (id) => document.getElementById(id);
@@ -54,8 +58,7 @@ function start(root) {
     track: (stream) => { const video = $("remote-video"); if (video.srcObject !== stream) video.srcObject = stream; },
     message: (data) => chat.receive(data),
     cannotHold: () => {
-      ui.fallback("The call cannot be held over this link just now. Messages and photos you send " +
-                  "below still reach the consult's thread, and replies appear here.");
+      ui.fallback(t("The call cannot be held over this link just now. Messages and photos you send below still reach the consult's thread, and replies appear here."));
       chat.poll();
     }
   }, ui);
@@ -119,16 +122,16 @@ function start(root) {
     const list = $("presence");
     list.textContent = "";
     const mine = document.createElement("li");
-    mine.textContent = me.name + " (you)";
+    mine.textContent = t("%(name)s (you)", { name: me.name });
     list.appendChild(mine);
     const others = peers.list();
     others.forEach((peer) => {
       const p = peer.info, li = document.createElement("li");
-      li.textContent = p.name + " · " + p.role + (p.state === "reconnecting" ? " · reconnecting…" : "") +
-        (p.media && p.media !== "normal" ? " · " + p.media : "");
+      li.textContent = p.name + " · " + t(p.role) + (p.state === "reconnecting" ? " · " + t("reconnecting…") : "") +
+        (p.media && p.media !== "normal" ? " · " + t(MEDIA[p.media] || p.media) : "");
       list.appendChild(li);
     });
-    if (!others.length) ui.status("Waiting for the others to join…");
+    if (!others.length) ui.status(t("Waiting for the others to join…"));
   }
 
   function setProfile(mode) {
@@ -155,7 +158,7 @@ function start(root) {
   $("photo-input").addEventListener("change", shareChosen); /* no extra tap once chosen */
   if ($("end-form")) {
     $("end-form").addEventListener("submit", (e) => {
-      if (!window.confirm("End the consult now? It will be marked completed.")) { e.preventDefault(); return; }
+      if (!window.confirm(t("End the consult now? It will be marked completed."))) { e.preventDefault(); return; }
       quality.report();
       peers.broadcast({ type: "end", name: me.name });
     });
@@ -164,7 +167,7 @@ function start(root) {
     radio.addEventListener("change", () => { if (radio.checked) setProfile(radio.value); });
   });
   const switchDevice = () => media.switchDevice(peers.list())
-    .catch((err) => ui.status("Could not switch device: " + err.message));
+    .catch((err) => ui.status(t("Could not switch device: %(error)s", { error: err.message })));
   $("camera").addEventListener("change", switchDevice);
   $("microphone").addEventListener("change", switchDevice);
   $("leave").addEventListener("click", () => {
@@ -172,7 +175,7 @@ function start(root) {
     signalling.leave();
     peers.closeAll();
     media.stop();
-    ui.status("You left the call.");
+    ui.status(t("You left the call."));
     setTimeout(() => { window.location.href = "/consults/" + consultId; }, 300);
   });
   /* A network change: restart ICE at once rather than wait for it to fail. */
@@ -200,13 +203,13 @@ function start(root) {
 
   media.open(() => { document.querySelector("input[value=audio-only]").checked = true; })
     .then(() => media.listDevices(), () => {
-      ui.fallback("No camera or microphone is available: you can still chat here.");
+      ui.fallback(t("No camera or microphone is available: you can still chat here."));
     })
     .then(() => {
-      ui.status("Joining the call…");
+      ui.status(t("Joining the call…"));
       return signalling.join();
     })
-    .catch((err) => ui.fallback("The call cannot be started (" + err.message + ")."));
+    .catch((err) => ui.fallback(t("The call cannot be started (%(error)s).", { error: err.message })));
 }
 
 const root = $("call");

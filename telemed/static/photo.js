@@ -17,6 +17,7 @@
  * without JavaScript the forms still work.
  */
 import { upload } from "./uploader.js";
+import { t } from "./i18n.js";
 
 export const MAX_SIDE = 1280;
 export const QUALITY = 0.7;
@@ -96,15 +97,15 @@ export function showBytes(input, full, output) {
     const files = Array.from(input.files || []);
     const turn = ++shown;
     if (!files.length) { output.textContent = ""; output.removeAttribute("data-bytes"); return; }
-    output.textContent = "Working out the size…";
+    output.textContent = t("Working out the size…");
     const ready = await prepare(files, full);
     if (turn !== shown) return; /* the choice changed meanwhile */
     const taken = files.reduce((n, f) => n + f.size, 0);
     const sent = ready.reduce((n, f) => n + f.size, 0);
     output.setAttribute("data-bytes", String(sent));
-    const what = files.length === 1 ? "1 file" : files.length + " files";
-    output.textContent = sent === taken ? what + ": " + kb(sent) + " to send"
-      : what + ": " + kb(taken) + " taken, " + kb(sent) + " to send";
+    const sizes = { count: files.length, taken: kb(taken), sent: kb(sent) };
+    output.textContent = sent === taken ? t("Files: %(count)s, %(sent)s to send", sizes)
+      : t("Files: %(count)s, %(taken)s taken, %(sent)s to send", sizes);
   }
   input.addEventListener("change", update);
   if (full) full.addEventListener("change", update);
@@ -127,13 +128,13 @@ function enhanceRequestForm(form) {
     const data = new FormData(form, event.submitter);
     data.delete(input.name);
     status.hidden = false;
-    status.textContent = "Sending the request…";
+    status.textContent = t("Sending the request…");
     let res;
     try {
       /* getAttribute: the form's buttons are named "action", which shadows form.action */
       res = await fetch(form.getAttribute("action"), { method: "POST", body: new URLSearchParams(data), credentials: "same-origin" });
     } catch (e) {
-      status.textContent = "The request could not be sent: no connection. Try again.";
+      status.textContent = t("The request could not be sent: no connection. Try again.");
       return;
     }
     const made = res.redirected && /^\/consults\/(\d+)$/.exec(new URL(res.url).pathname);
@@ -150,10 +151,10 @@ function enhanceRequestForm(form) {
     const csrf = form.querySelector("input[name=csrf_token]").value;
     const files = await prepare(input.files, full);
     for (let i = 0; i < files.length; i++) {
-      status.textContent = "Request sent. Photo " + (i + 1) + " of " + files.length + "…";
+      status.textContent = t("Request sent. Photo %(number)s of %(count)s…", { number: i + 1, count: files.length });
       try {
         await upload(files[i], { consultId, csrf, remember: false,
-          onProgress: (done, total) => { status.textContent = "Request sent. Photo " + (i + 1) + " of " + files.length + ": " + kb(done) + " of " + kb(total); } });
+          onProgress: (done, total) => { status.textContent = t("Request sent. Photo %(number)s of %(count)s: %(done)s of %(total)s", { number: i + 1, count: files.length, done: kb(done), total: kb(total) }); } });
       } catch (e) {
         window.location.assign("/consults/" + consultId + "?photo_failed=1#attachments");
         return;

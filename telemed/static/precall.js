@@ -5,6 +5,8 @@
  * numbers (POST /api/v1/network-tests) and shows the recommendation the server computed.
  * window.telemedNetworkTest exposes run() and state() for tests and support. No framework.
  */
+import { t } from "./i18n.js";
+
 (function () {
   "use strict";
   var root = document.getElementById("precall");
@@ -25,7 +27,7 @@
   function delay(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
 
   if (!window.RTCPeerConnection || !window.fetch || !window.Promise) {
-    status("This browser cannot run the test (no WebRTC).");
+    status(t("This browser cannot run the test (no WebRTC)."));
     return;
   }
 
@@ -209,7 +211,7 @@
     };
     var result = { connected: true };
     state.phase = "probes";
-    status("Measuring the round trip…");
+    status(t("Measuring the round trip…"));
     return probes(link).then(function (p) {
       result.probes_sent = p.sent;
       result.probes_received = p.received;
@@ -218,13 +220,13 @@
       link.bytes += 2 * p.received * plan.probe_bytes;
       if (!p.sent) { result.connected = false; return null; } /* the channel closed at once */
       state.phase = "upload";
-      status("Measuring the upload…");
+      status(t("Measuring the upload…"));
       return upload(link);
     }).then(function (up) {
       if (!result.connected) return result;
       result.up_kbps = up === null ? null : round1(Math.min(up, MAX_KBPS));
       state.phase = "download";
-      status("Measuring the download…");
+      status(t("Measuring the download…"));
       return download(link);
     }).then(function (down) {
       if (!result.connected) return { connected: false, probes_sent: 0, probes_received: 0 };
@@ -244,12 +246,12 @@
 
   function show(stored, bytes) {
     function num(x, unit, digits) { return x === null ? "–" : x.toFixed(digits || 0) + unit; }
-    $("precall-rtt").textContent = stored.connected ? num(stored.rtt_ms, " ms") : "not reachable";
+    $("precall-rtt").textContent = stored.connected ? num(stored.rtt_ms, " ms") : t("not reachable");
     $("precall-loss").textContent = num(stored.loss_percent, "%", 1);
     $("precall-up").textContent = num(stored.up_kbps, " kbit/s");
     $("precall-down").textContent = num(stored.down_kbps, " kbit/s");
     var rec = $("precall-recommendation");
-    rec.textContent = stored.label;
+    rec.textContent = t(stored.label);
     rec.setAttribute("data-recommendation", stored.recommendation);
     $("precall-bytes").textContent = Math.round(bytes / 1024) + " KB";
     $("precall-result").hidden = false;
@@ -259,7 +261,7 @@
     if (state.running) return Promise.resolve(state);
     state = { running: true, phase: "connecting", measured: null, stored: null, error: null };
     $("precall-start").disabled = true;
-    status("Connecting to the test server…");
+    status(t("Connecting to the test server…"));
     var link = null;
     return connect().then(function (l) {
       link = l;
@@ -272,12 +274,12 @@
     }).then(function (stored) {
       state.stored = stored;
       show(stored, link.bytes || 0);
-      status(stored.connected ? "Done: your link is suited to " + stored.label + "."
-                              : "The test server could not be reached: use messages and photos.");
+      status(stored.connected ? t("Done: your link is suited to %(mode)s.", { mode: t(stored.label) })
+                              : t("The test server could not be reached: use messages and photos."));
     }).catch(function (err) {
       if (link) link.pc.close();
       state.error = err.message;
-      status("The test did not run: " + err.message);
+      status(t("The test did not run: %(error)s", { error: err.message }));
     }).then(function () {
       state.running = false;
       state.phase = "done";

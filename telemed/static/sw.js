@@ -10,12 +10,12 @@
  */
 import { flush } from "/static/offline/send.js";
 
-const VERSION = "v1";
+const VERSION = "v2"; /* v2: the scripts' words (i18n.js) */
 const SHELL = "telemed-shell-" + VERSION;
 const PAGES = "telemed-pages-" + VERSION;
 const ASSETS = [
   "/static/app.css", "/static/photo.js", "/static/uploader.js", "/static/offline/page.js",
-  "/static/offline/queue.js", "/static/offline/send.js", "/static/offline/forms.js"
+  "/static/offline/queue.js", "/static/offline/send.js", "/static/offline/forms.js", "/static/i18n.js"
 ];
 const SHELL_PAGES = ["/", "/consults/new"];
 
@@ -43,8 +43,10 @@ self.addEventListener("activate", (event) => {
 });
 
 const OFFLINE = '<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">' +
-  '<link rel="stylesheet" href="/static/app.css"><main><h1>No connection</h1>' +
-  '<p>This page is not kept on the device. <a href="/">Home</a> and <a href="/consults/new">Request a consult</a> open offline.</p></main>';
+  '<link rel="stylesheet" href="/static/app.css"><main><h1>No connection · Ha ho khokahano</h1>' +
+  '<p>This page is not kept on the device. <a href="/">Home</a> and <a href="/consults/new">Request a consult</a> open offline.</p>' +
+  /* The worker has no page to know the reader's language from: both, Sesotho second. */
+  '<p lang="st">Leqephe lena ha le bolokoe sesebelisoa sena. <a href="/">Lehae</a> le <a href="/consults/new">Kopa puisano</a> lia buleha ntle le marang-rang.</p></main>';
 
 async function page(request, path) {
   try {

@@ -8,6 +8,7 @@
  */
 import { GaveUp, Refused, upload } from "./uploader.js";
 import { prepare, showBytes } from "./photo.js";
+import { t } from "./i18n.js";
 import "./voice.js"; /* the thread's voice notes: the consult page's one entry loads them */
 
 const kb = (n) => Math.round(n / 1024);
@@ -33,7 +34,7 @@ function enhance(form) {
   function progress(done, total) {
     bar.hidden = false;
     bar.value = total ? Math.floor((done / total) * 100) : 0;
-    show("Uploading… " + kb(done) + " of " + kb(total) + " KB");
+    show(t("Uploading… %(done)s of %(total)s KB", { done: kb(done), total: kb(total) }));
   }
 
   form.addEventListener("submit", async (event) => {
@@ -44,7 +45,7 @@ function enhance(form) {
     const file = (await prepare([chosen], full))[0];
     button.disabled = false;
     if (file.size > maxBytes) {
-      show("The file is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " + form.getAttribute("data-max-size") + ".", true);
+      show(t("The file is %(size)s MB; the limit is %(limit)s.", { size: (file.size / 1048576).toFixed(1), limit: form.getAttribute("data-max-size") }), true);
       return;
     }
     button.disabled = true;
@@ -53,15 +54,15 @@ function enhance(form) {
       csrf: form.querySelector("input[name=csrf_token]").value,
       remember: true,
       onProgress: progress,
-      onRetry: (offset, ms) => show("Connection lost at " + kb(offset) + " KB; retrying in " + Math.round(ms / 1000) + " s…")
+      onRetry: (offset, ms) => show(t("Connection lost at %(done)s KB; retrying in %(seconds)s s…", { done: kb(offset), seconds: Math.round(ms / 1000) }))
     }).then((attachment) => {
       bar.value = 100;
-      show("Uploaded. Reloading…");
+      show(t("Uploaded. Reloading…"));
       window.location.assign("/consults/" + consultId + "?attached=" + attachment.id + "#attachment-" + attachment.id);
     }, (err) => {
       button.disabled = false;
-      if (err instanceof GaveUp) show("The connection keeps dropping. Press Upload again to continue from " + kb(err.offset) + " KB.", true);
-      else show(err instanceof Refused ? err.message : "The upload stopped; press Upload to try again.", true);
+      if (err instanceof GaveUp) show(t("The connection keeps dropping. Press Upload again to continue from %(done)s KB.", { done: kb(err.offset) }), true);
+      else show(err instanceof Refused ? err.message : t("The upload stopped; press Upload to try again."), true);
     });
   });
 }

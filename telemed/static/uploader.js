@@ -4,6 +4,7 @@
  * offset and go on from there. With `remember` the upload's URL stays in localStorage, so the
  * same file chosen again after a reload resumes instead of starting from zero.
  */
+import { t } from "./i18n.js";
 
 export const CHUNK = 256 * 1024;
 const CHUNK_TIMEOUT_MS = 120000; /* 256 KB at 2G speeds can take a minute */
@@ -149,7 +150,7 @@ export async function upload(file, options) {
       }
       let state;
       try { state = await serverState(url, o.csrf); } catch (e) { wait = true; continue; }
-      if (state === null) { store.forget(key); throw new Refused("The upload can no longer be continued; please start again."); }
+      if (state === null) { store.forget(key); throw new Refused(t("The upload can no longer be continued; please start again.")); }
       if (state.failure) { store.forget(key); throw new Refused(state.failure); }
       if (state.attachment) { store.forget(key); return state.attachment; }
       offset = state.offset;

@@ -7,6 +7,7 @@
  * microphone exist; the thread works without it.
  */
 import { GaveUp, Refused, upload } from "./uploader.js";
+import { t } from "./i18n.js";
 
 export const MAX_MS = 180000;
 export const BITS_PER_SECOND = 16000;
@@ -57,7 +58,7 @@ function enhance(box) {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
     } catch (e) {
-      say("The microphone could not be used: " + e.message, true);
+      say(t("The microphone could not be used: %(error)s", { error: e.message }), true);
       return;
     }
     reset();
@@ -74,13 +75,13 @@ function enhance(box) {
       start.disabled = false;
       stop.disabled = true;
       send.disabled = discard.disabled = false;
-      say("Recorded " + time.textContent + ", " + Math.round(recording.size / 1024) + " KB to send. Listen, then send or discard.");
+      say(t("Recorded %(length)s, %(size)s KB to send. Listen, then send or discard.", { length: time.textContent, size: Math.round(recording.size / 1024) }));
     };
     const began = Date.now();
     recorder.start(1000);
     start.disabled = true;
     stop.disabled = false;
-    say("Recording… it stops by itself at " + clock(MAX_MS) + ".");
+    say(t("Recording… it stops by itself at %(limit)s.", { limit: clock(MAX_MS) }));
     ticker = setInterval(() => { time.textContent = clock(Date.now() - began); }, 250);
     limit = setTimeout(() => { if (recorder.state === "recording") recorder.stop(); }, MAX_MS);
   });
@@ -97,15 +98,15 @@ function enhance(box) {
       consultId,
       csrf,
       fields: { voice_note: true },
-      onProgress: (done, total) => say("Sending… " + Math.round(done / 1024) + " of " + Math.round(total / 1024) + " KB"),
-      onRetry: (offset, ms) => say("Connection lost; retrying in " + Math.round(ms / 1000) + " s…")
+      onProgress: (done, total) => say(t("Sending… %(done)s of %(total)s KB", { done: Math.round(done / 1024), total: Math.round(total / 1024) })),
+      onRetry: (offset, ms) => say(t("Connection lost; retrying in %(seconds)s s…", { seconds: Math.round(ms / 1000) }))
     }).then(() => {
-      say("Sent.");
+      say(t("Sent."));
       window.location.assign("/consults/" + consultId + "?voice=1#thread");
     }, (err) => {
       send.disabled = discard.disabled = start.disabled = false;
-      if (err instanceof GaveUp) say("The connection keeps dropping. Press Send again to continue.", true);
-      else say(err instanceof Refused ? err.message : "Sending stopped; press Send to try again.", true);
+      if (err instanceof GaveUp) say(t("The connection keeps dropping. Press Send again to continue."), true);
+      else say(err instanceof Refused ? err.message : t("Sending stopped; press Send to try again."), true);
     });
   });
 }

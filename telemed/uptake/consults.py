@@ -17,6 +17,7 @@ from telemed.audit.models import AuditAction
 from telemed.consults.models import Consult
 from telemed.errors import ValidationFailed
 from telemed.facilities.models import District, Facility
+from telemed.i18n import N_
 from telemed.uptake import counting
 from telemed.uptake.auth import ensure_coordinator
 from telemed.uptake.filters import Bucket, Filters, in_maseru
@@ -53,17 +54,26 @@ def _behind(
 ) -> tuple[Indicator, Filters, Bucket | None]:
     ind = INDICATORS.get(indicator)
     if ind is None or not ind.consult_based:
-        raise ValidationFailed(f"unknown indicator {indicator!r}", field="indicator")
+        raise ValidationFailed(
+            N_("unknown indicator %(indicator)s"), indicator=repr(indicator), field="indicator"
+        )
     chosen = None
     if bucket:
         chosen = next((b for b in filters.buckets() if b.key == bucket), None)
         if chosen is None:
             raise ValidationFailed(
-                f"bucket {bucket!r} is not a period of the range", field="bucket"
+                N_("bucket %(bucket)s is not a period of the range"),
+                bucket=repr(bucket),
+                field="bucket",
             )
         filters = filters.narrowed(chosen)
     if category and category not in ind.categories:
-        raise ValidationFailed(f"{ind.label} has no category {category!r}", field="category")
+        raise ValidationFailed(
+            N_("%(name)s has no category %(category)s"),
+            name=ind.label,
+            category=repr(category),
+            field="category",
+        )
     return ind, filters, chosen
 
 

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from telemed.consults.models import Specialty, Urgency
 from telemed.errors import ValidationFailed
 from telemed.facilities.models import District, Facility
+from telemed.i18n import N_
 
 MASERU = ZoneInfo("Africa/Maseru")
 MAX_MONTHS = 36  # three years: enough for any trend, bounded for the page and the database
@@ -129,7 +130,10 @@ def _month(value: str, field: str) -> date:
     match = _MONTH.match(value.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValidationFailed(
-            f"{field} must be a month written YYYY-MM, not {value!r}", field=field
+            N_("%(name)s must be a month written YYYY-MM, not %(given)s"),
+            name=field,
+            given=repr(value),
+            field=field,
         )
     return date(int(match.group(1)), int(match.group(2)), 1)
 
@@ -151,12 +155,14 @@ def parse(
     try:
         kind = Period(period or Period.month)
     except ValueError:
-        raise ValidationFailed("period must be 'week' or 'month'", field="period") from None
+        raise ValidationFailed(N_("period must be 'week' or 'month'"), field="period") from None
     today = maseru_today(now)
     this_month = month_start(today)
     last = _month(to, "to") if to else this_month
     if last > this_month:
-        raise ValidationFailed(f"to ({last:%Y-%m}) is in the future", field="to")
+        raise ValidationFailed(
+            N_("to (%(last)s) is in the future"), last=format(last, "%Y-%m"), field="to"
+        )
     if from_:
         first = _month(from_, "from")
     else:
@@ -164,12 +170,16 @@ def parse(
         for _ in range(DEFAULT_MONTHS - 1):
             first = month_start(first - timedelta(days=1))
     if first > this_month:
-        raise ValidationFailed(f"from ({first:%Y-%m}) is in the future", field="from")
+        raise ValidationFailed(
+            N_("from (%(first)s) is in the future"), first=format(first, "%Y-%m"), field="from"
+        )
     if first > last:
-        raise ValidationFailed("from must not be after to", field="from")
+        raise ValidationFailed(N_("from must not be after to"), field="from")
     months = (last.year - first.year) * 12 + last.month - first.month + 1
     if months > MAX_MONTHS:
-        raise ValidationFailed(f"at most {MAX_MONTHS} months at once", field="from")
+        raise ValidationFailed(
+            N_("at most %(max_months)s months at once"), max_months=MAX_MONTHS, field="from"
+        )
     end = min(next_month(last), today + timedelta(days=1))
     return Filters(
         period=kind,
@@ -187,7 +197,9 @@ def _known(session: Session, column: Any, value: str | None, field: str) -> str 
         return None
     found = session.execute(select(column).where(column == value)).first()
     if found is None:
-        raise ValidationFailed(f"unknown {field} code {value!r}", field=field)
+        raise ValidationFailed(
+            N_("unknown %(name)s code %(given)s"), name=field, given=repr(value), field=field
+        )
     return value
 
 
@@ -199,5 +211,8 @@ def _urgency(value: str | None) -> Urgency | None:
     except ValueError:
         allowed = ", ".join(u.value for u in Urgency)
         raise ValidationFailed(
-            f"unknown urgency {value!r}; one of {allowed}", field="urgency"
+            N_("unknown urgency %(given)s; one of %(allowed)s"),
+            given=repr(value),
+            allowed=allowed,
+            field="urgency",
         ) from None

@@ -17,6 +17,7 @@ from telemed.accounts.models import User
 from telemed.consults.models import Specialty
 from telemed.errors import NotFound
 from telemed.facilities.models import District, Facility
+from telemed.i18n import N_
 from telemed.uptake import counting, gaps
 from telemed.uptake.auth import ensure_coordinator
 from telemed.uptake.filters import Bucket, Filters, Period
@@ -65,7 +66,7 @@ class Dashboard:
         for table in [*self.tables, *self.gaps, *(t for _c, t in self.charts)]:
             if table.key == key:
                 return table
-        raise NotFound(f"no table {key!r}", field="table")
+        raise NotFound(N_("no table %(key)s"), key=repr(key), field="table")
 
 
 def label(bucket: Bucket, period: Period) -> str:

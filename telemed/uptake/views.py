@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from telemed.audit import service as audit
 from telemed.deps import CurrentUser, NowDep, SessionDep, UnitsDep
 from telemed.errors import Forbidden, ValidationFailed
+from telemed.i18n import N_
 from telemed.uptake import auth, charts, consults, csv, filters, map, service
 from telemed.web.templating import render
 
@@ -36,7 +37,7 @@ def _filters(request: Request, db: SessionDep, now: NowDep) -> filters.Filters:
 
 def _format(value: str | None) -> str:
     if value not in (None, "", "html", "csv"):
-        raise ValidationFailed("format must be 'html' or 'csv'", field="format")
+        raise ValidationFailed(N_("format must be 'html' or 'csv'"), field="format")
     return value or "html"
 
 
@@ -63,7 +64,7 @@ def uptake(
     board = service.dashboard(db, user, chosen, now)
     if kind == "csv":
         if not table:
-            raise ValidationFailed("table: which table to download", field="table")
+            raise ValidationFailed(N_("table: which table to download"), field="table")
         t = board.table(table)
         return _csv(t.key, csv.encode(t.columns, csv.table_rows(t)))
     return render(
@@ -103,7 +104,7 @@ def uptake_consults(
     kind = _format(format)
     chosen = _filters(request, db, now)
     if not indicator:
-        raise ValidationFailed("indicator: which number's consults to list", field="indicator")
+        raise ValidationFailed(N_("indicator: which number's consults to list"), field="indicator")
     if kind == "csv":
         statement = consults.consults_export(
             db, user, chosen, indicator, bucket=bucket, category=category

@@ -23,13 +23,14 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telemed.errors import TelemedError, TooManyRequests
+from telemed.i18n import N_, gettext
 from telemed.web.middleware import add_security_headers
 from telemed.web.templating import render_error_page
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-UNEXPECTED = "Something went wrong on our side; nothing was saved. Please try again."
+UNEXPECTED = N_("Something went wrong on our side; nothing was saved. Please try again.")
 
 
 class ErrorField(BaseModel):
@@ -111,8 +112,9 @@ def problem_of(exc: Exception) -> Problem:
         headers = {}
         if isinstance(exc, TooManyRequests):
             headers["Retry-After"] = str(exc.retry_after_seconds)
-        fields = [ErrorField(field=exc.field, message=exc.message)] if exc.field else []
-        return Problem(exc.status_code, exc.code, exc.message, fields, headers)
+        message = exc.shown()  # in the reader's language; the code stays machine-readable
+        fields = [ErrorField(field=exc.field, message=message)] if exc.field else []
+        return Problem(exc.status_code, exc.code, message, fields, headers)
     if isinstance(exc, RequestValidationError):
         fields = []
         for err in exc.errors():
@@ -125,8 +127,9 @@ def problem_of(exc: Exception) -> Problem:
         return Problem(422, "validation_failed", summary, fields)
     if isinstance(exc, StarletteHTTPException):
         headers = dict(exc.headers or {})
-        return Problem(exc.status_code, f"http_{exc.status_code}", str(exc.detail), [], headers)
-    return Problem(500, "internal_error", UNEXPECTED)
+        detail = gettext(str(exc.detail))  # Starlette's "Not Found" and the like
+        return Problem(exc.status_code, f"http_{exc.status_code}", detail, [], headers)
+    return Problem(500, "internal_error", gettext(UNEXPECTED))
 
 
 def install_error_handlers(app: FastAPI, renderers: Mapping[str, Renderer] | None = None) -> None:

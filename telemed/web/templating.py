@@ -22,6 +22,7 @@ from telemed.accounts.models import User
 from telemed.deps import now_of
 from telemed.labels import label
 from telemed.timefmt import clip_length, format_day, format_number, local_time
+from telemed.web import jscatalogue
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
 
@@ -58,11 +59,20 @@ def duration(start: datetime | None, end: datetime) -> str:
     return f"{minutes} min"
 
 
+def translated(text: object) -> object:
+    """``text`` in the reader's language when the catalogue has it (a heading or a code made
+    by a read model), else as it is; a number or an empty cell unchanged."""
+    return i18n.gettext(text) if isinstance(text, str) and text else text
+
+
 templates.env.filters["duration"] = duration
 templates.env.filters["clip_length"] = clip_length
 templates.env.filters["day"] = format_day  # a date (no time), e.g. {{ d | day("%d %b") }}
 templates.env.filters["number"] = format_number
 templates.env.filters["label"] = label  # a state, urgency, role or specialty code in words
+# Words made elsewhere (a table's column heading), in the catalogue under the same English:
+# plain gettext, without the %-formatting of _() (a heading may hold a literal "%").
+templates.env.filters["translated"] = translated
 
 
 @pass_context
@@ -127,6 +137,7 @@ def render(
         "now": now_of(request),
         "lang": i18n.current_language(),  # <html lang>, and the language switch
         "ui_languages": i18n.LANGUAGE_NAMES,  # not "languages": pages pass their own
+        "js_catalogue": jscatalogue.catalogue(i18n.current_language()),  # <body data-i18n>
     }
     full.update(context or {})
     return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)

@@ -3,6 +3,7 @@
  * does), and while no channel is open, what reached the thread meanwhile (GET .../call/feed).
  * It remembers what the channel brought, so that the feed does not show it twice.
  */
+import { t } from "../i18n.js";
 export class Chat {
   /* me: {id, name}; log: the <ol>; since: {message, attachment} (the last ids the page
      showed); hooks: broadcast(msg), status(text), mayPoll() */
@@ -34,7 +35,7 @@ export class Chat {
     const li = document.createElement("li"), a = document.createElement("a"), img = document.createElement("img");
     li.appendChild(document.createTextNode(name + " shared a photo: "));
     a.href = "/attachments/" + id + "/original";
-    a.title = "Download the original";
+    a.title = t("Download the original");
     img.src = "/api/v1/attachments/" + id + "/preview";
     img.alt = filename;
     img.className = "shared-photo";
@@ -58,7 +59,7 @@ export class Chat {
         this.showPhoto(name, id, String(m.filename || "photo"));
       }
     } else if (m.type === "end") {
-      this.hooks.status(name + " ended the consult. You can leave the call.");
+      this.hooks.status(t("%(name)s ended the consult. You can leave the call.", { name }));
     } else if (typeof m.text === "string") {
       const key = name + "\n" + m.text;
       this.seenChat[key] = (this.seenChat[key] || 0) + 1;
@@ -71,8 +72,8 @@ export class Chat {
     this.hooks.broadcast({ type: "chat", name: this.me.name, text });
     /* The thread keeps it, whether or not the data channel carried it. */
     return this.request("POST", this.api + "/messages", { "Content-Type": "application/json" }, JSON.stringify({ body: text }))
-      .then((res) => { if (!res.ok) this.hooks.status("The message was not saved on the thread."); },
-            () => this.hooks.status("The message was not saved on the thread (no connection)."));
+      .then((res) => { if (!res.ok) this.hooks.status(t("The message was not saved on the thread.")); },
+            () => this.hooks.status(t("The message was not saved on the thread (no connection).")));
   }
 
   /** While no data channel is open (the other side's page cannot reach us directly), read

@@ -3,6 +3,7 @@
  * RTCRtpSender.setParameters so that nothing is renegotiated. The starting mode comes from
  * the pre-call test when there was one.
  */
+import { t } from "../i18n.js";
 const LOW_BPS = 200000;
 const SIZE = { width: 640, height: 360 };
 
@@ -50,7 +51,7 @@ export class Media {
 
   listDevices() {
     return navigator.mediaDevices.enumerateDevices().then((devices) => {
-      [["videoinput", this.camera, "camera"], ["audioinput", this.microphone, "microphone"]].forEach(([kind, select, name]) => {
+      [["videoinput", this.camera, t("camera")], ["audioinput", this.microphone, t("microphone")]].forEach(([kind, select, name]) => {
         const current = select.value;
         select.textContent = "";
         devices.filter((d) => d.kind === kind).forEach((d, i) => {

@@ -5,6 +5,7 @@
  * channel (id 0, no glare over who opens it) for chat and photo notes. When no peer connects
  * for FAIL_AFTER_MS, the page is told the call cannot be held.
  */
+import { t } from "../i18n.js";
 const FAIL_AFTER_MS = 30000; /* no media this long (ICE restarts included) */
 
 export class Peers {
@@ -121,9 +122,9 @@ export class Peers {
     const failed = peers.length && peers.every((peer) => peer.pc.connectionState === "failed");
     if (connected || !peers.length) {
       if (this.failTimer) { clearTimeout(this.failTimer); this.failTimer = null; }
-      if (connected) { this.ui.clearFallback(); this.ui.status("In the call."); }
+      if (connected) { this.ui.clearFallback(); this.ui.status(t("In the call.")); }
     } else if (!this.failTimer) {
-      this.ui.status(failed ? "The media connection failed; retrying…" : "Connecting media…");
+      this.ui.status(failed ? t("The media connection failed; retrying…") : t("Connecting media…"));
       this.failTimer = setTimeout(() => {
         this.failTimer = null;
         if (this.ids().length && !this.connected()) this.hooks.cannotHold();

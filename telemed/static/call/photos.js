@@ -3,6 +3,7 @@
  * channel so that the others show it at once (the thread feed brings it otherwise).
  */
 import { reason, upload } from "../uploader.js";
+import { t } from "../i18n.js";
 
 const MAX_FAILURES = 9; /* drops in a row before the page says so (about 4 minutes) */
 
@@ -10,7 +11,7 @@ const MAX_FAILURES = 9; /* drops in a row before the page says so (about 4 minut
 export function photoSharing(ctx) {
   return async function share(file) {
     const info = { filename: file.name, length: file.size, media_type: file.type || "application/octet-stream" };
-    ctx.status("Sending the photo…");
+    ctx.status(t("Sending the photo…"));
     try {
       const res = await ctx.request("POST", ctx.api + "/call/photos", { "Content-Type": "application/json" }, JSON.stringify(info));
       if (res.status !== 201) throw new Error(reason(res));
@@ -18,7 +19,7 @@ export function photoSharing(ctx) {
       ctx.chat.photoMessages[messageId] = true;
       const attachment = await upload(file, {
         consultId: ctx.consultId, csrf: ctx.csrf, fields: { message_id: messageId }, maxFailures: MAX_FAILURES,
-        onProgress: (done, total) => ctx.status("Sending the photo… " + Math.round(100 * done / total) + "%")
+        onProgress: (done, total) => ctx.status(t("Sending the photo…") + " " + Math.round(100 * done / total) + "%")
       });
       ctx.chat.seenAttachments[attachment.id] = true;
       ctx.chat.showPhoto(ctx.chat.me.name, attachment.id, attachment.filename);
@@ -26,7 +27,7 @@ export function photoSharing(ctx) {
                       message: messageId });
       ctx.status("");
     } catch (err) {
-      ctx.status("The photo was not sent: " + err.message);
+      ctx.status(t("The photo was not sent: %(error)s", { error: err.message }));
     }
   };
 }

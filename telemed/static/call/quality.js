@@ -2,6 +2,7 @@
  * bitrate received, and reported to the signalling server now and then (it lands on the
  * call's record). stats() is also what tests and support read (window.telemedCall.stats()).
  */
+import { t } from "../i18n.js";
 export const REPORT_MS = 30000;
 
 export class Quality {
@@ -51,7 +52,7 @@ export class Quality {
         label = (s.rttMs !== null && s.rttMs > 400) || loss > 0.05 || kbps < 30 ? "poor" :
           (s.rttMs !== null && s.rttMs > 200) || loss > 0.02 ? "fair" : "good";
       }
-      this.el.textContent = label + (s.rttMs !== null ? " · " + Math.round(s.rttMs) + " ms" : "") +
+      this.el.textContent = t(label) + (s.rttMs !== null ? " · " + Math.round(s.rttMs) + " ms" : "") +
         (kbps ? " · " + Math.round(kbps) + " kbit/s" : "");
       this.el.className = "quality quality-" + label;
     });

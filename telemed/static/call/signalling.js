@@ -4,6 +4,7 @@
  * queueIfDown wait in an outbox for the resume. Every frame goes on to onFrame once the
  * session's own bookkeeping is done.
  */
+import { t } from "../i18n.js";
 export class Signalling {
   /* ui: {status(text), fallback(text)} */
   constructor(consultId, request, ui, onFrame) {
@@ -61,13 +62,13 @@ export class Signalling {
     this.attached = false;
     this.stopHeartbeat();
     if (this.leaving) return;
-    if (code === 4409) { this.replaced = true; this.ui.fallback("This call was opened in another window."); return; }
+    if (code === 4409) { this.replaced = true; this.ui.fallback(t("This call was opened in another window.")); return; }
     if (code === 4400 || code === 4401 || code === 4403) {
-      this.ui.fallback(code === 4403 ? "The call is full." : "The call refused this page.");
+      this.ui.fallback(code === 4403 ? t("The call is full.") : t("The call refused this page."));
       return;
     }
     if (!this.droppedAt) this.droppedAt = Date.now();
-    this.ui.status("Connection to the call server lost; reconnecting…");
+    this.ui.status(t("Connection to the call server lost; reconnecting…"));
     const delay = Math.min(5000, 500 * Math.pow(2, this.attempt++)) * (0.75 + Math.random() / 2);
     setTimeout(() => this.reconnect(), delay);
   }
@@ -79,7 +80,7 @@ export class Signalling {
       this.resumeFailed = false;
       this.fullReconnects++;
       this.join().catch((err) => {
-        this.ui.fallback("The call cannot be held (" + err.message + ").");
+        this.ui.fallback(t("The call cannot be held (%(error)s).", { error: err.message }));
         this.closed(1006);
       });
       return;
@@ -122,7 +123,7 @@ export class Signalling {
     } else if (f.type === "error") {
       if (f.code === "resume_failed") this.resumeFailed = true;
       if (f.fatal && f.code !== "resume_failed" && f.code !== "replaced" && f.code !== "unknown_peer") {
-        this.ui.status("Call server: " + f.message);
+        this.ui.status(t("Call server: %(error)s", { error: f.message }));
       }
     }
     this.onFrame(f);

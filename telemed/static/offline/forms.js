@@ -6,6 +6,13 @@
  */
 import * as queue from "./queue.js";
 import { sendNow } from "./page.js";
+import { t } from "../i18n.js";
+
+/* The specialty as the form shows it (its option's words, in the page's language). */
+function specialtyName(form, code) {
+  const option = Array.from(form.querySelectorAll("select[name=specialty] option")).find((o) => o.value === code);
+  return option ? option.textContent.trim() : code.replace(/_/g, " ");
+}
 
 const CASE = ["patient_ref", "age_years", "birth_year", "sex"];
 const TEXT = ["specialty", "urgency", "mode", "language", "question", "history", "examination", "current_treatment"];
@@ -52,7 +59,7 @@ async function itemOf(form, kind, submitter) {
   if (kind === "consult") {
     item.url = api("/consults");
     item.body = consultBody(data, action);
-    item.label = "Consult request for " + (item.body.case.patient_ref || "a patient") + " (" + item.body.specialty.replace(/_/g, " ") + ")";
+    item.label = t("Consult request for %(patient)s (%(specialty)s)", { patient: item.body.case.patient_ref || t("a patient"), specialty: specialtyName(form, item.body.specialty) });
     const input = form.querySelector("input[data-photos]");
     if (input && input.files.length) {
       const { prepare } = await import("../photo.js");
@@ -63,13 +70,13 @@ async function itemOf(form, kind, submitter) {
     item.url = api(path);
     item.consultId = consultId;
     item.body = { body: String(data.get("body") || "").trim() };
-    item.label = "Message on consult " + consultId + ": " + item.body.body.slice(0, 60);
+    item.label = t("Message on consult %(consult)s: %(text)s", { consult: consultId, text: item.body.body.slice(0, 60) });
   } else {
     item.url = api("/consults/" + consultId + "/notes");
     item.consultId = consultId;
     item.body = noteBody(data);
     item.sign = action === "sign";
-    item.label = (item.sign ? "Signed note" : "Draft note") + " on consult " + consultId;
+    item.label = item.sign ? t("Signed note on consult %(consult)s", { consult: consultId }) : t("Draft note on consult %(consult)s", { consult: consultId });
   }
   return item;
 }
@@ -103,7 +110,7 @@ function enhance(form) {
     const user = await queue.getMeta("user");
     const item = Object.assign(await itemOf(form, kind, submitter), { key: queue.newKey(), user });
     await queue.put(item);
-    say("Sending…");
+    say(t("Sending…"));
     let result = await sendNow();
     let left = (await queue.all()).find((i) => i.key === item.key);
     if (left && !left.error && result && !result.loginNeeded && !result.stopped) {
@@ -113,7 +120,7 @@ function enhance(form) {
     const sent = result && result.sent.find((i) => i.key === item.key);
     if (!left || (left.sent && left.error)) {
       if (left) await queue.remove(left.key);
-      say("Sent.");
+      say(t("Sent."));
       location.assign(where(item, sent || left));
       return;
     }
@@ -129,8 +136,8 @@ function enhance(form) {
     form.reset();
     form.querySelectorAll("input[data-photos]").forEach((i) => i.dispatchEvent(new Event("change")));
     say(result && result.loginNeeded
-      ? "Queued on this device: log in again and it will be sent."
-      : "No connection: queued on this device. It will be sent when the link is back; the home page lists what is waiting.");
+      ? t("Queued on this device: log in again and it will be sent.")
+      : t("No connection: queued on this device. It will be sent when the link is back; the home page lists what is waiting."));
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.ready.then((reg) => reg.sync && reg.sync.register("telemed-send")).catch(() => {});
     }

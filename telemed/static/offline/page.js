@@ -7,6 +7,7 @@
  * The sender (send.js) and the forms' part (forms.js) load only when needed.
  */
 import * as queue from "./queue.js";
+import { t } from "../i18n.js";
 
 const me = document.querySelector("script[data-offline-user]");
 const user = me && me.getAttribute("data-offline-user");
@@ -31,8 +32,11 @@ function loginPrompt(count) {
     document.querySelector("main").prepend(box);
   }
   const back = encodeURIComponent(location.pathname + location.search);
-  box.innerHTML = 'Your session has expired. <a href="/login?next=' + back + '">Log in again</a> to send what is waiting.';
-  box.lastChild.textContent += " (" + count + " kept on this device)";
+  const link = document.createElement("a");
+  link.href = "/login?next=" + back;
+  link.textContent = t("Log in again");
+  box.replaceChildren(t("Your session has expired."), " ", link, " ",
+    t("to send what is waiting (%(count)s kept on this device).", { count }));
 }
 
 /* How many of this user's writes wait to be sent. */
@@ -56,28 +60,28 @@ export async function sendNow() {
 function describe(item) {
   const photos = (item.photos || []).length;
   const when = new Date(item.queued).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-  return item.label + (photos ? " · " + photos + " photo" + (photos > 1 ? "s" : "") : "") + " · queued " + when;
+  return item.label + (photos ? " · " + t("photos: %(count)s", { count: photos }) : "") + " · " + t("queued %(when)s", { when });
 }
 
 /* The home page's panel (_offline_queue.html): count, items, "send now". */
 async function showQueue(panel) {
   const items = await queue.all();
   panel.hidden = !items.length;
-  panel.querySelector("[data-offline-count]").textContent = items.length === 1 ? "1 item waiting to be sent" : items.length + " items waiting to be sent";
+  panel.querySelector("[data-offline-count]").textContent = t("Waiting to be sent: %(count)s", { count: items.length });
   const list = panel.querySelector("ul");
   list.textContent = "";
   for (const item of items) {
     const li = document.createElement("li");
     li.textContent = describe(item);
-    if (String(item.user) !== String(user)) li.textContent += " · queued by another user: sent when they log in";
+    if (String(item.user) !== String(user)) li.textContent += " · " + t("queued by another user: sent when they log in");
     if (item.error) {
       const why = document.createElement("strong");
       why.className = "error";
-      why.textContent = " Not sent: " + item.error + " ";
+      why.textContent = " " + t("Not sent: %(error)s", { error: item.error }) + " ";
       const drop = document.createElement("button");
       drop.type = "button";
       drop.className = "secondary";
-      drop.textContent = "Discard";
+      drop.textContent = t("Discard");
       drop.addEventListener("click", () => queue.remove(item.key));
       li.append(why, drop);
     }

@@ -10,6 +10,7 @@
  */
 import * as queue from "./queue.js";
 import { Refused } from "../uploader.js";
+import { t } from "../i18n.js";
 
 export class LoginNeeded extends Error {}
 class Later extends Error {}
@@ -68,7 +69,7 @@ async function sendItem(item, session, upload) {
   if (item.sign && !item.signed) {
     /* Signing twice is a 409 "already signed": the first one went through. */
     const res = await post(API + item.consultId + "/notes/" + item.noteId + "/sign", {}, null, session);
-    if (res.status !== 200 && res.status !== 409) { item.error = "Saved as a draft, not signed: " + refusal(res); await queue.put(item); return false; }
+    if (res.status !== 200 && res.status !== 409) { item.error = t("Saved as a draft, not signed: %(error)s", { error: refusal(res) }); await queue.put(item); return false; }
     item.signed = true;
     await queue.put(item);
   }
@@ -87,7 +88,7 @@ async function sendItem(item, session, upload) {
   }
   const failed = (item.photos || []).filter((p) => p.error);
   if (failed.length) {
-    item.error = "The request was sent; " + failed.map((p) => p.name + ": " + p.error).join("; ") + ". Attach it on the consult page.";
+    item.error = t("The request was sent; %(photos)s. Attach it on the consult page.", { photos: failed.map((p) => p.name + ": " + p.error).join("; ") });
     await queue.put(item);
     return false;
   }
