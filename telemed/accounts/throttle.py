@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from telemed.i18n import N_
 from telemed.accounts import repository
 from telemed.errors import TooManyRequests
+from telemed.i18n import N_
 from telemed.settings import Settings
 
 

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from telemed.i18n import N_
 from telemed.accounts import repository
 from telemed.accounts.models import LoginUnlock, User
 from telemed.accounts.security import token_digest
@@ -29,6 +28,7 @@ from telemed.audit.models import AuditAction
 from telemed.audit.service import record
 from telemed.db import pk
 from telemed.errors import Conflict, NotFound
+from telemed.i18n import N_
 
 UNLOCK_MINUTES = 15
 PATH = "/login/unlock/"
@@ -79,13 +79,9 @@ def use(session: Session, secret: str, token: str, now: datetime, address: str) 
     if unlock is None:
         raise NotFound(N_("This unlock link is not valid."), field="token")
     if now >= unlock.expires_at:
-        raise Conflict(
-            N_("This unlock link has expired; ask for a new one."), field="token"
-        )
+        raise Conflict(N_("This unlock link has expired; ask for a new one."), field="token")
     if unlock.used_at is not None or not repository.use_unlock(session, pk(unlock), now, address):
-        raise Conflict(
-            N_("This unlock link was used already; ask for a new one."), field="token"
-        )
+        raise Conflict(N_("This unlock link was used already; ask for a new one."), field="token")
     user = repository.get_user_by_email(session, unlock.email)
     record(session, user, AuditAction.update, "login_unlock", pk(unlock), detail="throttle cleared")
     return unlock.email
