@@ -44,6 +44,7 @@ class Held:
     consult_id: int
     start: datetime
     end: datetime
+    emergency: bool = False  # counted by the fairness rule's weekly limit on emergencies
 
     @property
     def minutes(self) -> float:
@@ -71,6 +72,11 @@ class Caps:
         """Consults and minutes held in ``week``."""
         found = [h for h in self.held if iso_week(h.start, self.zone) == week]
         return len(found), sum(h.minutes for h in found)
+
+    def emergencies(self, week: tuple[int, int]) -> int:
+        """Emergencies held in ``week`` (the fairness rule's limit, ``scheduling.fairness``),
+        counted as the caps count consults: open offers too, as tentative load."""
+        return sum(1 for h in self.held if h.emergency and iso_week(h.start, self.zone) == week)
 
     def refusal(self, start: datetime, end: datetime) -> str | None:
         """Why one more consult at ``[start, end)`` would break a cap, or None if it fits."""
@@ -117,11 +123,11 @@ def held_by(
     ``exclude_consult_id`` (the one being booked or moved) left out, since its new place
     replaces its old one."""
     found: dict[int, list[Held]] = defaultdict(list)
-    for specialist_id, consult_id, start, end in repository.holdings(
-        session, specialist_ids, now - LOOKBACK, tentative=tentative
-    ):
+    rows = repository.holdings(session, specialist_ids, now - LOOKBACK, tentative=tentative)
+    urgent = repository.emergency_consults(session, {row[1] for row in rows})
+    for specialist_id, consult_id, start, end in rows:
         if consult_id != exclude_consult_id:
-            found[specialist_id].append(Held(consult_id, start, end))
+            found[specialist_id].append(Held(consult_id, start, end, consult_id in urgent))
     return found
 
 
