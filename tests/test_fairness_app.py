@@ -108,3 +108,17 @@ def test_no_more_than_the_weekly_emergencies_unless_nobody_else_can(
         "/api/v1/consults", consult_payload(urgency="emergency", language="st")
     ).json()["id"]
     assert [o.specialist_id for o in offers_of(db, third)] == [bilingual.id]
+
+
+def test_the_directory_page_shows_each_specialists_load_against_their_caps(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    """One emergency accepted (this week's load, one of the limit) shows beside the caps."""
+    nurse = login(users.make(Role.clinician))
+    doctor = specialists.make(time_zone=ZONE)
+    consult = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
+    [offer] = offers_of(db, consult)
+    assert login(doctor).post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
+    page = login(specialists.coordinator).get("/coordinator/specialists?status=verified")
+    assert page.status_code == 200
+    assert "This week: 1 / \u2013 consults · 0.5 / \u2013 hours booked · 1 emergencies" in page.text

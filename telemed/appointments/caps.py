@@ -179,3 +179,33 @@ def ensure_fits(
         detail=f"cap: {message}",
     )
     raise Conflict(message, field="cap")
+
+
+@dataclass(frozen=True)
+class WeekLoad:
+    """A specialist's load this week (their zone) against their caps, for coordinators."""
+
+    consults: int
+    max_consults: int | None
+    hours: float
+    max_hours: float | None
+    emergencies: int
+
+
+def week_loads(session: Session, user_ids: list[int], now: datetime) -> dict[int, WeekLoad]:
+    """Each specialist's consults, hours and emergencies held in their current ISO week,
+    counted as the caps count them (open offers too), with their caps."""
+    held = held_by(session, user_ids, now, tentative=True)
+    loads: dict[int, WeekLoad] = {}
+    for user_id in user_ids:
+        profile, user = directory.get_profile(session, user_id), session.get(User, user_id)
+        if profile is None or user is None:
+            continue
+        limits = Caps.of(profile, user.timezone, held.get(user_id, []))
+        week = iso_week(now, user.timezone)
+        consults, minutes = limits.usage(week)
+        hours_cap = None if limits.max_minutes is None else limits.max_minutes / 60
+        loads[user_id] = WeekLoad(
+            consults, limits.max_consults, minutes / 60, hours_cap, limits.emergencies(week)
+        )
+    return loads
