@@ -37,6 +37,7 @@ from scheduling.matching import (
     optimise,
     optimise_assign,
     total_cost,
+    within_emergency_limit,
 )
 from scheduling.model import Assignment, CostModel, Request, Slot, Specialist, Urgency
 
@@ -77,4 +78,5 @@ __all__ = [
     "optimise_assign",
     "total_cost",
     "weekly_usage",
+    "within_emergency_limit",
 ]

@@ -15,6 +15,9 @@ coordinator can check:
    can.** An emergency whose specialist would go above it (``Specialist.emergencies`` this
    week plus this batch's) moves to the earliest free eligible slot of a specialist still
    under the limit, at any wait up to its deadline; if there is none it stays where it is.
+   An emergency offered to several specialists at once (the application broadcasts them)
+   goes only to those under the limit, or to all of them when none is
+   (:func:`within_emergency_limit`).
 
 The pass only moves requests into free slots within the hard constraints, so it never
 leaves a request unassigned that the optimiser served and never breaks a cap; it trades a
@@ -33,7 +36,7 @@ from datetime import timedelta
 from types import MappingProxyType
 
 from scheduling.errors import InvalidInstanceError
-from scheduling.model import Urgency
+from scheduling.model import Specialist, Urgency
 from scheduling.problem import MICROS_PER_MINUTE, MatchingProblem
 
 DEFAULT_TOLERANCE: Mapping[Urgency, timedelta] = MappingProxyType(
@@ -144,3 +147,16 @@ def gini(values: Sequence[int]) -> float:
     ordered = sorted(values)
     weighted = sum((2 * i - n + 1) * v for i, v in enumerate(ordered))
     return weighted / (n * total)
+
+
+def within_emergency_limit(
+    specialists: Sequence[Specialist], rule: FairnessRule
+) -> list[Specialist]:
+    """Part 2 of the rule for a broadcast: the specialists still under the weekly limit on
+    emergencies (``Specialist.emergencies`` < ``max_emergencies``), or every one of them
+    when none is: above the limit only when nobody else can."""
+    limit = rule.max_emergencies
+    if limit is None:
+        return list(specialists)
+    under = [p for p in specialists if p.emergencies < limit]
+    return under or list(specialists)

@@ -24,10 +24,12 @@ optimum found is never worse than greedy.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from scheduling.candidates import Pruning, bounds, exact_arcs, members_of, pruned_arcs, ragged
+from scheduling.candidates import Pruning, exact_arcs, pruned_arcs, ragged
 from scheduling.chains import Network, add_chains, chainable, unpack
 from scheduling.errors import SolverError
 from scheduling.problem import BOOL, I64, MatchingProblem
@@ -107,14 +109,14 @@ def optimise_pairs(
 
     Then the repair check: pruning may have cut a request off from the only slots it could
     have had (typically a request that excludes the specialists already offered it, whose
-    cheapest slots the others take). A request left unassigned while one of its eligible
-    slots is free in the solution (room in the slot, its specialist under cap) or held by a
-    less urgent request, or while its group still has a free slot some request of the group
-    could take (one could move there and leave it theirs), may be a request pruning cost. The
-    batch is then solved again with *every* eligible arc for the requests outside the
-    chains; the chains are exact already, so that second solve is the exact optimum. When
-    nobody qualifies (the usual batch, even one with more demand than supply) the check is a
-    vectorised pass. ``pruning.repairs = 0`` switches it off (for comparison).
+    cheapest slots the others take, or one whose slot another request could only free by
+    moving to a slot its own pruning dropped). When an improving path exists on the full
+    graph (:func:`_pruning_cost_a_request`), the batch is solved again with *every*
+    eligible arc for the requests outside the chains; the chains are exact already, so that
+    second solve is the exact optimum. So the matcher serves as many requests of each
+    urgency as the exact solver, with chains or without (``Pruning(chains=False)``). When
+    no path exists (the usual batch, even one with more demand than supply) the check is
+    one breadth-first pass. ``pruning.repairs = 0`` switches it off (for comparison).
     """
     no_chains = np.zeros(len(problem.requests), dtype=bool)
     mask = chainable(problem) if pruning.chains else no_chains
@@ -129,43 +131,102 @@ def optimise_pairs(
 def _pruning_cost_a_request(
     problem: MatchingProblem, pairs: list[tuple[int, int]], direct: BOOL
 ) -> bool:
-    """Whether a waiting request outside the chains has an eligible slot that is free, or
-    held by a less urgent request (see :func:`optimise_pairs`)."""
-    waiting = direct.copy()
-    waiting[[r for r, _ in pairs]] = False
-    if not waiting.any():
+    """Whether the solution could serve more, or more urgent, requests on the full graph:
+    an *improving path* from a waiting request in the residual network. It runs over
+    eligible slots (every arc, not the pruned ones) and either ends at free room (a slot
+    with room whose specialist is under cap) or at a request less urgent than the one it
+    started from, which would make way. The requests served form a matroid (a gammoid)
+    weighted by urgency, so a solution without such a path serves as many requests of
+    each urgency as the exact optimum, with or without chains. When every request is in
+    the chains (exact already), there is nothing to check.
+    """
+    if not direct.any():
         return False
-    free, holder_rank = _slot_state(problem, pairs)
-    requests, slots = exact_arcs(problem, waiting)
-    better = free[slots] | (holder_rank[slots] > problem.rank[requests])
-    if better.any():
-        return True
-    # A free slot its group's requests could use, even one it cannot: the request may take
-    # another's slot while that one moves to the free slot.
-    for g, group in enumerate(problem.groups):
-        members = members_of(problem, g)
-        if members is None or not waiting[members].any():
-            continue
-        reach = int(bounds(problem, g, members).max())
-        if free[group.slots[:reach]].any():
+    served = np.zeros(len(problem.requests), dtype=bool)
+    served[[r for r, _ in pairs]] = True
+    waiting = np.flatnonzero(~served)
+    if len(waiting) == 0:
+        return False
+    state = _Residual(problem, pairs)
+    ranks = problem.rank.tolist()
+    for rank in sorted({ranks[r] for r in waiting.tolist()}):
+        sources = [r for r in waiting.tolist() if ranks[r] == rank]
+        if state.improves(sources, rank):
             return True
     return False
 
 
-def _slot_state(problem: MatchingProblem, pairs: list[tuple[int, int]]) -> tuple[BOOL, I64]:
-    """Per slot after ``pairs``: free (room left, specialist under cap), and the most
-    urgent rank among the requests holding it (-1 when none)."""
-    taken = np.array([r for r, _ in pairs], dtype=np.int64)
-    used = np.array([s for _, s in pairs], dtype=np.int64)
-    slot_used = np.bincount(used, minlength=len(problem.slots))
-    owners = problem.slot_specialist
-    spec_used = np.bincount(owners[used], minlength=len(problem.specialists))
-    free: BOOL = (slot_used < problem.slot_capacity) & (
-        spec_used[owners] < problem.remaining[owners]
-    )
-    holder_rank = np.full(len(problem.slots), -1, dtype=np.int64)
-    np.maximum.at(holder_rank, used, problem.rank[taken])
-    return free, holder_rank
+class _Residual:
+    """The solution as lists, for the breadth-first search of :func:`_pruning_cost_a_request`.
+
+    A request's eligible slots are a prefix of its group's start-sorted slots, so requests
+    that exclude nobody scan their group once between them (``scanned``); the others scan
+    their own prefix. Each request, slot and specialist is visited at most once per pass.
+    """
+
+    def __init__(self, problem: MatchingProblem, pairs: list[tuple[int, int]]) -> None:
+        self.problem = problem
+        n_slots, n_spec = len(problem.slots), len(problem.specialists)
+        self.owner = problem.slot_specialist.tolist()
+        self.holders: list[list[int]] = [[] for _ in range(n_slots)]
+        self.spec_holders: list[list[int]] = [[] for _ in range(n_spec)]
+        slot_used = [0] * n_slots
+        spec_used = [0] * n_spec
+        for r, s in pairs:
+            self.holders[s].append(r)
+            self.spec_holders[self.owner[s]].append(r)
+            slot_used[s] += 1
+            spec_used[self.owner[s]] += 1
+        capacity = problem.slot_capacity.tolist()
+        remaining = problem.remaining.tolist()
+        self.slot_room = [slot_used[s] < capacity[s] for s in range(n_slots)]
+        self.spec_room = [spec_used[p] < remaining[p] for p in range(n_spec)]
+        self.group_slots = [g.slots.tolist() for g in problem.groups]
+        self.request_group = problem.request_group.tolist()
+        self.rank = problem.rank.tolist()
+        bound = np.zeros(len(problem.requests), dtype=np.int64)
+        for g, group in enumerate(problem.groups):
+            members = np.flatnonzero(problem.request_group == g)
+            bound[members] = np.searchsorted(group.starts, problem.deadline[members], "left")
+        self.bound = bound.tolist()  # how many of its group's slots start before its deadline
+
+    def improves(self, sources: list[int], rank: int) -> bool:
+        """Whether a path from ``sources`` (waiting, of ``rank``) reaches free room or a
+        request less urgent than ``rank``."""
+        seen_requests = set(sources)
+        seen_slots: set[int] = set()
+        seen_specialists: set[int] = set()
+        scanned = [0] * len(self.group_slots)
+        queue = deque(sources)
+        excluded = self.problem.excluded
+        while queue:
+            r = queue.popleft()
+            g = self.request_group[r]
+            members = self.group_slots[g]
+            banned = excluded.get(r)
+            first = 0 if banned else scanned[g]
+            if not banned:
+                scanned[g] = max(scanned[g], self.bound[r])
+            reached: list[int] = []
+            for s in members[first : self.bound[r]]:
+                if s in seen_slots or (banned and self.owner[s] in banned):
+                    continue
+                seen_slots.add(s)
+                if self.slot_room[s]:
+                    p = self.owner[s]
+                    if self.spec_room[p]:
+                        return True
+                    if p not in seen_specialists:  # full: one of theirs may move away
+                        seen_specialists.add(p)
+                        reached += self.spec_holders[p]
+                reached += self.holders[s]
+            for h in reached:
+                if self.rank[h] > rank:
+                    return True  # a less urgent request makes way
+                if h not in seen_requests:
+                    seen_requests.add(h)
+                    queue.append(h)
+        return False
 
 
 def exact_pairs(problem: MatchingProblem) -> list[tuple[int, int]]:

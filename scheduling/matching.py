@@ -19,7 +19,7 @@ import numpy as np
 
 from scheduling.candidates import Pruning
 from scheduling.errors import InvalidAssignmentError
-from scheduling.fairness import FairnessRule, balance_pairs, gini
+from scheduling.fairness import FairnessRule, balance_pairs, gini, within_emergency_limit
 from scheduling.flow import exact_pairs, optimise_pairs
 from scheduling.greedy import greedy_choice
 from scheduling.model import (
@@ -57,6 +57,7 @@ __all__ = [
     "optimise",
     "optimise_assign",
     "total_cost",
+    "within_emergency_limit",
 ]
 
 

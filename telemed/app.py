@@ -32,6 +32,7 @@ from telemed.consent import views as consent_pages
 from telemed.consults import endpoints as consults_api
 from telemed.consults import views as consults_pages
 from telemed.db import make_engine
+from telemed.directory import coordinator_views as directory_coordinator_pages
 from telemed.directory import endpoints as directory_api
 from telemed.directory import views as directory_pages
 from telemed.facilities import endpoints as facilities_api
@@ -160,6 +161,7 @@ def create_app(
     app.include_router(notes_pages.router)
     app.include_router(cases_pages.router)
     app.include_router(directory_pages.router)
+    app.include_router(directory_coordinator_pages.router)
     app.include_router(offers_pages.router)
     app.include_router(oncall_pages.router)
     app.include_router(appointments_pages.router)

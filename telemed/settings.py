@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     deadline_routine_minutes: int = Field(default=7 * 24 * 60, ge=1)
     offer_max_failures: int = Field(default=3, ge=1)  # failed offer rounds before escalation
     slot_minutes: int = Field(default=30, ge=5)  # length of an availability slot
+    # Fairness (issue 10): at most this many emergencies per specialist per ISO week of the
+    # appointment, unless nobody else can take one.
+    max_emergencies_per_week: int = Field(default=3, ge=1)
+    # On call: minutes the specialists on call have to answer before an emergency is
+    # broadcast (a phone by the bed: long enough to wake and read, short for the patient).
+    oncall_answer_minutes: int = Field(default=5, ge=1, le=60)
     registrations_per_hour_per_address: int = Field(default=5, ge=1)
     # Periodic jobs (telemed.jobs): in `telemed serve` unless disabled; `telemed scheduler`.
     scheduler_enabled: bool = True

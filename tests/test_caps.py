@@ -378,6 +378,7 @@ def test_the_availability_page_refuses_to_remove_booked_hours_and_saves_a_zero_c
     assert 'role="alert"' in refused.text
     assert "reschedule or cancel it first" in refused.text
     assert doctor.get(AVAILABILITY).json() == before
+    assert len(refusals(db, "conflict: you have an appointment")) == 1  # the attempt audited
     kept = ["2-0800", "2-0830", "2-0900", "2-0930", "2-1000", "2-1030", "2-1100", "2-1130"]
     paused = post(doctor, grid_form(doctor, kept, weekly_cap="0"))
     assert paused.status_code == 303, paused.text

@@ -18,11 +18,14 @@ from telemed.accounts.models import Role, User
 from telemed.app import create_app
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults.models import Consult, ConsultState
+from telemed.demo.seed import seed_demo
 from telemed.notifications.models import Channel, OutboxMessage
 from telemed.offers import service as offers
 from telemed.offers.models import OfferStatus
 from telemed.offers.policy import OfferPolicy
 from telemed.oncall.models import OnCallBlock
+from telemed.oncall.policy import OnCallPolicy
+from telemed.oncall.report import week_rota
 from telemed.settings import Settings
 from telemed.uow import Units
 from tests.conftest import LoginFn
@@ -346,3 +349,24 @@ def test_two_taps_on_the_same_link_at_once_accept_once(
     assert sorted(codes) == [200, 409]
     assert [o.status for o in offers_of(db, consult_id)] == [OfferStatus.accepted]
     assert consult_state(db, consult_id) == ConsultState.scheduled
+
+
+def test_the_demo_has_a_rota_worth_reading(db: Session, settings: Settings) -> None:
+    """``make run``'s demo: the paediatrician covers weeknights (21:00-07:00 in
+    Johannesburg, Maseru's offset), the London internist weekend days (08:00-20:00 GMT)."""
+    assert seed_demo(db, settings, history=False)
+    db.commit()
+    coordinator = db.exec(select(User).where(User.role == Role.coordinator)).first()
+    assert coordinator is not None
+    monday = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # a week without a clock change
+    rows = {r.specialty: r for r in week_rota(db, coordinator, monday, "Africa/Maseru").specialties}
+    assert rows["paediatrics"].uncovered_hours == 7 * 24 - 5 * 10
+    assert rows["paediatrics"].covered[0].start == "Mon 07 Dec 21:00"
+    assert rows["internal_medicine"].uncovered_hours == 7 * 24 - 2 * 12
+    assert rows["obstetrics_gynaecology"].uncovered_hours == 7 * 24
+
+
+def test_the_answer_window_is_a_setting(settings: Settings) -> None:
+    minutes = settings.model_copy(update={"oncall_answer_minutes": 9})
+    assert OnCallPolicy.from_settings(minutes).answer_window == timedelta(minutes=9)
+    assert OnCallPolicy.from_settings(settings).answer_window == timedelta(minutes=5)

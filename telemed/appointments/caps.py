@@ -44,6 +44,7 @@ class Held:
     consult_id: int
     start: datetime
     end: datetime
+    emergency: bool = False  # counted by the fairness rule's weekly limit on emergencies
 
     @property
     def minutes(self) -> float:
@@ -71,6 +72,11 @@ class Caps:
         """Consults and minutes held in ``week``."""
         found = [h for h in self.held if iso_week(h.start, self.zone) == week]
         return len(found), sum(h.minutes for h in found)
+
+    def emergencies(self, week: tuple[int, int]) -> int:
+        """Emergencies held in ``week`` (the fairness rule's limit, ``scheduling.fairness``),
+        counted as the caps count consults: open offers too, as tentative load."""
+        return sum(1 for h in self.held if h.emergency and iso_week(h.start, self.zone) == week)
 
     def refusal(self, start: datetime, end: datetime) -> str | None:
         """Why one more consult at ``[start, end)`` would break a cap, or None if it fits."""
@@ -117,11 +123,11 @@ def held_by(
     ``exclude_consult_id`` (the one being booked or moved) left out, since its new place
     replaces its old one."""
     found: dict[int, list[Held]] = defaultdict(list)
-    for specialist_id, consult_id, start, end in repository.holdings(
-        session, specialist_ids, now - LOOKBACK, tentative=tentative
-    ):
+    rows = repository.holdings(session, specialist_ids, now - LOOKBACK, tentative=tentative)
+    urgent = repository.emergency_consults(session, {row[1] for row in rows})
+    for specialist_id, consult_id, start, end in rows:
         if consult_id != exclude_consult_id:
-            found[specialist_id].append(Held(consult_id, start, end))
+            found[specialist_id].append(Held(consult_id, start, end, consult_id in urgent))
     return found
 
 
@@ -173,3 +179,33 @@ def ensure_fits(
         detail=f"cap: {message}",
     )
     raise Conflict(message, field="cap")
+
+
+@dataclass(frozen=True)
+class WeekLoad:
+    """A specialist's load this week (their zone) against their caps, for coordinators."""
+
+    consults: int
+    max_consults: int | None
+    hours: float
+    max_hours: float | None
+    emergencies: int
+
+
+def week_loads(session: Session, user_ids: list[int], now: datetime) -> dict[int, WeekLoad]:
+    """Each specialist's consults, hours and emergencies held in their current ISO week,
+    counted as the caps count them (open offers too), with their caps."""
+    held = held_by(session, user_ids, now, tentative=True)
+    loads: dict[int, WeekLoad] = {}
+    for user_id in user_ids:
+        profile, user = directory.get_profile(session, user_id), session.get(User, user_id)
+        if profile is None or user is None:
+            continue
+        limits = Caps.of(profile, user.timezone, held.get(user_id, []))
+        week = iso_week(now, user.timezone)
+        consults, minutes = limits.usage(week)
+        hours_cap = None if limits.max_minutes is None else limits.max_minutes / 60
+        loads[user_id] = WeekLoad(
+            consults, limits.max_consults, minutes / 60, hours_cap, limits.emergencies(week)
+        )
+    return loads

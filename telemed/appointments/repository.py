@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
-from telemed.consults.models import Consult, ConsultState
+from telemed.consults.models import Consult, ConsultState, Urgency
 from telemed.offers.models import ConsultOffer, OfferStatus
 
 # (specialist id, consult id, start, end): one consult a specialist holds in a week
@@ -162,6 +162,17 @@ def scheduled_started_by(session: Session, at: datetime) -> list[Appointment]:
             .order_by(col(Appointment.starts_at))
         )
     )
+
+
+def emergency_consults(session: Session, consult_ids: Iterable[int]) -> set[int]:
+    """Which of these consults are emergencies (the fairness rule counts them)."""
+    ids = list(consult_ids)
+    if not ids:
+        return set()
+    rows = session.exec(
+        select(Consult.id).where(col(Consult.id).in_(ids), Consult.urgency == Urgency.emergency)
+    )
+    return {int(i) for i in rows if i is not None}
 
 
 def holdings(

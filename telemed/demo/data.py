@@ -4,6 +4,7 @@ every role (with passwords printed at start) and consults in various states."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 
 from telemed.accounts.models import Role
 
@@ -115,6 +116,23 @@ DEMO_USERS: list[DemoUser] = [
     ),
     DemoUser("admin@demo.telemed.org.ls", "System administrator", Role.admin, "admin-demo-2026"),
 ]
+
+# On-call blocks (specialty, weekday 0 = Monday, start, end; 00:00 as the end is midnight),
+# in the specialist's own zone, so the coordinator's rota page shows cover and gaps: the
+# paediatrician covers weeknights, the London internist weekend days.
+DEMO_ONCALL: dict[str, tuple[tuple[str, int, time, time], ...]] = {
+    "specialist@demo.telemed.org.ls": tuple(
+        block
+        for day in range(5)
+        for block in (
+            ("paediatrics", day, time(21), time(0)),
+            ("paediatrics", (day + 1) % 7, time(0), time(7)),
+        )
+    ),
+    "specialist.london@demo.telemed.org.ls": tuple(
+        ("internal_medicine", day, time(8), time(20)) for day in (5, 6)
+    ),
+}
 
 # The demo's video consult (consult 1) is booked from the minute of seeding, so that its call
 # is open at once (calls open around their appointment) and both sides see it. Nobody in the

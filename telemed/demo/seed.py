@@ -30,6 +30,7 @@ from telemed.consults.schemas import ConsultCreate, Vitals
 from telemed.db import pk, utcnow
 from telemed.demo.data import (
     DEMO_APPOINTMENT_MINUTES,
+    DEMO_ONCALL,
     DEMO_USERS,
     DISTRICTS,
     FACILITIES,
@@ -41,6 +42,8 @@ from telemed.directory.models import RegistrationBody
 from telemed.directory.schemas import AvailabilityIn, RegistrationIn, WindowIn
 from telemed.facilities.models import District, Facility
 from telemed.messages import service as messages
+from telemed.oncall import service as oncall
+from telemed.oncall.schemas import BlockIn
 from telemed.settings import Settings
 
 
@@ -86,6 +89,12 @@ def seed_demo(session: Session, settings: Settings, *, history: bool = True) -> 
     doctor = users["doctor@demo.telemed.org.ls"]
     paediatrician = users["specialist@demo.telemed.org.ls"]
     _seed_consults(session, settings, nurse, doctor, paediatrician)
+    # After the demo consults, so that none of them depends on the hour of seeding.
+    now = utcnow()
+    for email, blocks in DEMO_ONCALL.items():  # through the rota's own checks
+        for specialty, weekday, start, end in blocks:
+            block = BlockIn(specialty=specialty, weekday=weekday, start=start, end=end)
+            oncall.declare(session, users[email], block, now)
     # Six months of past consults for the coordinator's uptake dashboard.
     if history:
         london = users["specialist.london@demo.telemed.org.ls"]

@@ -1,16 +1,16 @@
 """Directory pages: specialist self-registration, the specialist's own profile with an
 onboarding checklist, the availability editor (a week grid in
-the specialist's zone, with a preview of the concrete slots), the coordinators'
-verification queue."""
+the specialist's zone, with a preview of the concrete slots). The coordinators' pages are
+in ``coordinator_views``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -31,12 +31,11 @@ from telemed.deps import (
     client_address,
 )
 from telemed.directory import auth, forms, service
-from telemed.directory.models import RegistrationBody, VerificationStatus
+from telemed.directory.models import RegistrationBody
 from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.i18n import N_, gettext, ngettext
 from telemed.labels import label
-from telemed.mfa.deps import RecentAuth
 from telemed.settings import Settings
 from telemed.timefmt import format_day
 from telemed.web.templating import render
@@ -322,49 +321,6 @@ async def availability_submit(
         if cookie:
             request.app.state.session_cache.forget(token_digest(cookie))
     return RedirectResponse(AVAILABILITY_PATH + ("?hours=all" if show_all else ""), status_code=303)
-
-
-@router.get("/coordinator/specialists")
-def verification_queue(
-    request: Request,
-    user: CurrentUser,
-    db: SessionDep,
-    now: NowDep,
-    status: VerificationStatus | None = VerificationStatus.pending,
-) -> HTMLResponse:
-    profiles = service.queue(db, user, status, now.date())
-    soon = service.expiring_registrations(db, now.date())
-    return render(
-        request,
-        "coordinator_specialists.html",
-        {"profiles": profiles, "status": status, "expiring": soon},
-    )
-
-
-@router.post("/coordinator/specialists/{user_id}/verify")
-def verify(
-    user_id: int,
-    user: CurrentUser,
-    _recent: RecentAuth,
-    db: SessionDep,
-    now: NowDep,
-    note: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    service.verify(db, user, user_id, note, now)
-    return RedirectResponse("/coordinator/specialists", status_code=303)
-
-
-@router.post("/coordinator/specialists/{user_id}/reject")
-def reject(
-    user_id: int,
-    user: CurrentUser,
-    _recent: RecentAuth,
-    db: SessionDep,
-    now: NowDep,
-    reason: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    service.reject(db, user, user_id, reason, now)
-    return RedirectResponse("/coordinator/specialists", status_code=303)
 
 
 # --- the specialist's own profile and onboarding checklist ---------------------------------

@@ -1,10 +1,12 @@
-"""How long offers stay open, when a request is due, when to give up: from the settings."""
+"""How long offers stay open, when a request is due, when to give up, and the fairness rule
+(``scheduling.fairness``) the matching applies: from the settings, handed to the services."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from scheduling import FairnessRule
 from telemed.consults.models import Consult, Urgency
 from telemed.oncall.policy import OnCallPolicy
 from telemed.settings import Settings
@@ -17,6 +19,8 @@ class OfferPolicy:
     max_failures: int = 3
     slot_minutes: int = 30
     oncall: OnCallPolicy | None = None  # None: emergencies are broadcast at once
+    # Never more than this many emergencies per specialist per week unless nobody else can.
+    max_emergencies_per_week: int | None = 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OfferPolicy:
@@ -34,6 +38,7 @@ class OfferPolicy:
             max_failures=settings.offer_max_failures,
             slot_minutes=settings.slot_minutes,
             oncall=OnCallPolicy.from_settings(settings),
+            max_emergencies_per_week=settings.max_emergencies_per_week,
         )
 
     def expiry(self, consult: Consult) -> timedelta:
@@ -47,3 +52,9 @@ class OfferPolicy:
     @property
     def slot_length(self) -> timedelta:
         return timedelta(minutes=self.slot_minutes)
+
+    @property
+    def fairness(self) -> FairnessRule:
+        """The stated rule of ``scheduling.fairness`` with this policy's weekly limit on
+        emergencies (its tolerances are the library's defaults)."""
+        return FairnessRule(max_emergencies=self.max_emergencies_per_week)

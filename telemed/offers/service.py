@@ -116,6 +116,7 @@ def offer_requested(
         return []
     chosen: list[matching.Candidate] = []
     on_call = oncall.emergency_first(session, consult, failures, now, policy.oncall)
+    on_call = matching.on_call_within_limit(session, consult, on_call, now, policy.fairness)
     if on_call and policy.oncall is not None:  # whoever is on call first, for a short window
         slots = [matching.Candidate(u, now, now + policy.slot_length) for u in on_call]
         chosen = _within_caps(session, consult, slots, now)
@@ -180,13 +181,13 @@ def _choose(
         chosen = [] if choice is None else [choice]
     else:
         instance = matching.build(session, consult, now, policy)
-        chosen = matching.everyone(instance) if emergency else matching.best(instance)
+        rule = policy.fairness
+        chosen = matching.everyone(instance, rule) if emergency else matching.best(instance, rule)
     kept = _within_caps(session, consult, chosen, now)
     if kept or not chosen or emergency:
         return kept
-    return _within_caps(
-        session, consult, matching.best(matching.build(session, consult, now, policy)), now
-    )
+    again = matching.build(session, consult, now, policy)
+    return _within_caps(session, consult, matching.best(again, policy.fairness), now)
 
 
 def _within_caps(
@@ -478,7 +479,7 @@ def plan_batch(
     if len(batched) < 2:
         return {}  # nothing to share: one request alone is matched the same either way
     instances = [matching.build(session, consult, now, policy) for consult in batched]
-    return matching.plan(instances)
+    return matching.plan(instances, policy.fairness)
 
 
 def process_due_offers(units: Units, now: datetime, policy: OfferPolicy) -> DueReport:

@@ -308,3 +308,24 @@ def test_a_slot_that_has_begun_is_never_offered() -> None:
 def test_a_clock_without_a_zone_is_refused() -> None:
     with pytest.raises(InvalidInstanceError):
         MatchingProblem([], [], [], now=datetime(2026, 3, 2, 8, 0))  # noqa: DTZ001 (the bad input)
+
+
+@pytest.mark.parametrize(
+    "pruning", [Pruning(k=1, around=0, tail=0), Pruning(k=1, around=0, tail=0, chains=False)]
+)
+def test_repair_follows_a_path_through_another_group(pruning: Pruning) -> None:
+    """Found by the property test: the paediatric emergency's only slot is the one the
+    cardiology emergency was pruned to (its cheapest); the cardiology one could move to a
+    later slot of the same specialist that the paediatric one cannot use. No free slot in
+    the paediatric group, no less urgent holder: only a path through the other group shows
+    that both can be served, with chains (a slot off the minute keeps these out) or without."""
+    odd = timedelta(seconds=1)
+    paeds = Request("paeds", "paeds", "en", Urgency.EMERGENCY, T0 + odd, T0 + odd)
+    cardio = Request("cardio", "cardio", "en", Urgency.EMERGENCY, T0, at(1))
+    both = specialist("both", ("paeds", "cardio"), cap=2)
+    slots = [Slot("early", "both", T0, at(30)), Slot("late", "both", T0 + odd, at(30) + odd)]
+    problem = MatchingProblem([paeds, cardio], slots, [both], now=T0)
+    assert exact(problem).matched == 2
+    assert optimise(problem, pruning).matched == 2
+    unrepaired = Pruning(k=1, around=0, tail=0, chains=pruning.chains, repairs=0)
+    assert optimise(problem, unrepaired).matched == 1  # what pruning alone does

@@ -280,10 +280,13 @@ def test_exact_solver_matches_brute_force(instance: Instance) -> None:
 # --- exact enough: pruning never leaves waiting a request the exact solver serves ----------
 
 # The default graph, and pruning as tight as it goes (one cheapest slot per request that
-# excludes someone), so the repair check alone has to notice what pruning cost.
+# excludes someone), so the repair check alone has to notice what pruning cost; with the
+# chains and without them (``--no-chains``).
 TIGHT = {
     "default": Pruning(),
     "tight": Pruning(k=1, around=0, tail=0),
+    "no-chains": Pruning(chains=False),
+    "no-chains-tight": Pruning(k=1, around=0, tail=0, chains=False),
 }
 
 
