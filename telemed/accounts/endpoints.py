@@ -21,6 +21,7 @@ from telemed.deps import (
     client_address,
     require_role,
 )
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["accounts"])
@@ -103,7 +104,7 @@ def create_user(
 
 @router.post("/users/{user_id}/deactivate", responses=error_responses(404, 409))
 def deactivate_user(
-    user_id: int,
+    user_id: Id,
     request: Request,
     admin: AdminUser,
     db: SessionDep,

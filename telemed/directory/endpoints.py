@@ -22,6 +22,7 @@ from telemed.directory.schemas import (
     SlotPublic,
     VerifyIn,
 )
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["directory"])
@@ -118,7 +119,7 @@ def expiring(
 
 @router.post("/specialists/{user_id}/verify", responses=ERRORS)
 def verify(
-    user_id: int, body: VerifyIn, user: CurrentUser, db: SessionDep, now: NowDep
+    user_id: Id, body: VerifyIn, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> ProfilePublic:
     """Verify a registration, recording the evidence checked (coordinators)."""
     profile = service.verify(db, user, user_id, body.note, now)
@@ -129,7 +130,7 @@ def verify(
 
 @router.post("/specialists/{user_id}/reject", responses=ERRORS)
 def reject(
-    user_id: int, body: RejectIn, user: CurrentUser, db: SessionDep, now: NowDep
+    user_id: Id, body: RejectIn, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> ProfilePublic:
     """Reject a registration with the reason (coordinators)."""
     profile = service.reject(db, user, user_id, body.reason, now)

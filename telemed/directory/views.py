@@ -36,6 +36,7 @@ from telemed.directory.schemas import ProfileFields, RegistrationIn
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.i18n import gettext
 from telemed.settings import Settings
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -340,7 +341,7 @@ def verification_queue(
 
 @router.post("/coordinator/specialists/{user_id}/verify")
 def verify(
-    user_id: int,
+    user_id: Id,
     user: CurrentUser,
     db: SessionDep,
     now: NowDep,
@@ -352,7 +353,7 @@ def verify(
 
 @router.post("/coordinator/specialists/{user_id}/reject")
 def reject(
-    user_id: int,
+    user_id: Id,
     user: CurrentUser,
     db: SessionDep,
     now: NowDep,

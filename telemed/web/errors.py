@@ -133,7 +133,12 @@ def install_error_handlers(app: FastAPI, renderers: Mapping[str, Renderer] | Non
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         response = answer(request, problem_of(exc))
-        add_security_headers(response)  # answered outside our middleware
+        # Answered outside our middleware (``app.state.hsts``: production).
+        add_security_headers(response, hsts=getattr(request.app.state, "hsts", False))
+        # The server gives up on this connection after a 500 (Starlette re-raises the error
+        # to the server); saying so lets the client open a new one instead of finding the
+        # old one dropped under its next request.
+        response.headers["connection"] = "close"
         return response
 
     app.add_exception_handler(TelemedError, expected)
