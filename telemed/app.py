@@ -56,7 +56,7 @@ from telemed.sessions import views as sessions_pages
 from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Environment, Settings, get_settings
 from telemed.uptake import views as uptake_pages
-from telemed.web.errors import install_error_handlers
+from telemed.web.errors import declare_common_errors, install_error_handlers
 from telemed.web.input_guard import refuse_unstorable_input
 from telemed.web.middleware import (
     BodySizeLimitMiddleware,
@@ -148,6 +148,7 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)
     observability.install(app)  # /metrics; request ids, latencies, access log (outermost)
     install_error_handlers(app)
+    declare_common_errors(app)
     install_idempotency(app)
 
     api = APIRouter(prefix="/api/v1")

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import Annotated, TypeVar
 from zoneinfo import available_timezones
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 from telemed.errors import ValidationFailed
 from telemed.i18n import gettext
@@ -140,6 +140,12 @@ def moment_problem(value: datetime) -> str | None:
     }
 
 
+def time_problem(value: time) -> str | None:
+    if value.tzinfo is None:
+        return None
+    return gettext("give the time without an offset (e.g. 09:00): it is in your own zone")
+
+
 def check_zone(name: str, field: str = "timezone") -> str:
     return _checked(zone_problem, name, field)
 
@@ -175,3 +181,18 @@ Day = Annotated[date, AfterValidator(_refusing(date_problem))]
 
 Moment = Annotated[datetime, AfterValidator(_refusing(moment_problem))]
 """An instant within the years of bookings."""
+
+ClockTime = Annotated[
+    time,
+    AfterValidator(_refusing(time_problem)),
+    # Not "format: time": RFC 3339 requires an offset there, and a time on a weekly grid
+    # has none (it is in the person's own zone).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "examples": ["09:00"],
+        }
+    ),
+]
+"""A time of day on a clock, without a zone (``09:00``)."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from telemed.consults.models import Language
 from telemed.directory.models import RegistrationBody, VerificationStatus
-from telemed.validation import Day, Id, Name, Zone
+from telemed.validation import ClockTime, Day, Id, Name, Zone
 
 
 class ProfileFields(BaseModel):
@@ -65,8 +65,8 @@ class RejectIn(BaseModel):
 
 class WindowIn(BaseModel):
     weekday: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
-    start: time
-    end: time = Field(description="00:00 means midnight at the end of the day")
+    start: ClockTime
+    end: ClockTime = Field(description="00:00 means midnight at the end of the day")
 
 
 class LeaveIn(BaseModel):
@@ -76,8 +76,8 @@ class LeaveIn(BaseModel):
 
 class ExtraIn(BaseModel):
     day: date
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime
 
 
 class AvailabilityIn(BaseModel):
