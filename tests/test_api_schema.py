@@ -5,11 +5,12 @@ and that every answer matches its declared schema. Bounded: a few examples per o
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
@@ -18,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from telemed.accounts.models import Role
 from tests.conftest import LoginFn
-from tests.helpers import Users
+from tests.helpers import ApiClient, Users
 
 EXAMPLES = 4  # per operation; the whole API in well under a minute per database
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
@@ -27,40 +28,52 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 SKIPPED = {("POST", "/api/v1/auth/logout"), ("PATCH", "/api/v1/uploads/{upload_id}")}
 
 
+def check_operation(
+    operation: Any,
+    user: ApiClient,
+    checks: list[Any],
+    failures: list[str],
+    examples: int,
+    mode: GenerationMode = GenerationMode.POSITIVE,
+) -> None:
+    """Send ``examples`` generated requests of ``operation`` as ``user``; each failed check
+    is added to ``failures`` with the operation's name (the rest go on)."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        kwargs = case.as_transport_kwargs(
+            base_url="http://testserver", headers={"X-CSRF-Token": user.csrf}
+        )
+        kwargs.pop("cookies", None)
+        kwargs.pop("allow_redirects", None)
+        response = user.client.request(**kwargs, follow_redirects=False)
+        try:
+            case.validate_response(response, checks=checks)
+        except BaseException as failure:  # a FailureGroup: name the operation, go on
+            failures.append(f"{operation.method.upper()} {operation.path}: {failure}"[:600])
+
+    run()
+
+
+def operations(user: ApiClient) -> Iterator[Any]:
+    """Every operation of the user's application's document, but the skipped ones."""
+    app: Any = user.client.app
+    for result in schemathesis.openapi.from_dict(app.openapi()).get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) not in SKIPPED:
+            yield operation
+
+
 def test_every_operation_conforms_to_the_document(users: Users, login: LoginFn) -> None:
     coordinator = login(users.make(Role.coordinator))
-    app: Any = coordinator.client.app
-    schema = schemathesis.openapi.from_dict(app.openapi())
     failures: list[str] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        started = time.monotonic()
-        if (operation.method.upper(), operation.path) in SKIPPED:
-            continue
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: Any, operation: Any = operation) -> None:
-            kwargs = case.as_transport_kwargs(
-                base_url="http://testserver", headers={"X-CSRF-Token": coordinator.csrf}
-            )
-            kwargs.pop("cookies", None)
-            kwargs.pop("allow_redirects", None)
-            response = coordinator.client.request(**kwargs, follow_redirects=False)
-            try:
-                case.validate_response(response, checks=CHECKS)
-            except BaseException as failure:
-                failures.append(f"{operation.method.upper()} {operation.path}: {failure}"[:600])
-
-        run()
-        print(
-            f"{time.monotonic() - started:6.2f}s {operation.method.upper()} {operation.path}",
-            flush=True,
-        )
+    for operation in operations(coordinator):
+        check_operation(operation, coordinator, CHECKS, failures, EXAMPLES)
     assert not failures, "\n\n".join(failures)

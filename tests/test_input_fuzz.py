@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
-import schemathesis
 from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from schemathesis.checks import not_a_server_error
 from telemed.accounts.models import Role
 from tests.conftest import LoginFn
 from tests.helpers import ApiClient, Users, consult_payload
+from tests.test_api_schema import check_operation, operations
 
 FORM_EXAMPLES = 6  # per form
 JSON_EXAMPLES = 3  # per operation
@@ -128,6 +128,38 @@ def _forms_of(user: ApiClient, consult_id: int) -> dict[str, Form]:
     return found
 
 
+def _post_hostile(user: ApiClient, form: Form, crashes: list[str]) -> None:
+    """Post ``form`` a few times with hostile values in a random choice of its fields."""
+
+    @given(data=st.data())
+    @settings(
+        max_examples=FORM_EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def post(data: st.DataObject) -> None:
+        names = sorted(form.fields)
+        chosen = data.draw(st.sets(st.sampled_from(names))) if names else set()
+        values = {name: data.draw(HOSTILE) for name in chosen}
+        parts: dict[str, Any] = {
+            name: (None, value.encode("utf-8", "surrogatepass")) for name, value in values.items()
+        }
+        for name in form.files:
+            parts[name] = (data.draw(HOSTILE) or "x.jpg", b"\xff\xd8\xff\xe0", "image/jpeg")
+        answer = user.client.post(
+            form.action,
+            data={"csrf_token": user.csrf},
+            files=parts or None,
+            follow_redirects=False,
+        )
+        if answer.status_code >= 500:
+            crashes.append(f"{form.action} {values!r:.300}: {answer.status_code}")
+
+    post()
+
+
 def test_no_form_field_gives_a_500(users: Users, login: LoginFn) -> None:
     nurse = login(users.make(Role.clinician))
     consult_id = nurse.post("/api/v1/consults", consult_payload()).json()["id"]
@@ -141,71 +173,21 @@ def test_no_form_field_gives_a_500(users: Users, login: LoginFn) -> None:
     assert len(targets) >= 20, [f.action for _, f in targets]  # the pages were read
     crashes: list[str] = []
     for user, form in targets:
-        if form.action in ("/logout",):
-            continue
-
-        @given(data=st.data())
-        @settings(
-            max_examples=FORM_EXAMPLES,
-            deadline=None,
-            database=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def post(data: st.DataObject, user: ApiClient = user, form: Form = form) -> None:
-            chosen = data.draw(
-                st.sets(st.sampled_from(sorted(form.fields))) if form.fields else st.just(set())
-            )
-            values = {name: data.draw(HOSTILE) for name in chosen}
-            files = {
-                name: (data.draw(HOSTILE) or "x.jpg", b"\xff\xd8\xff\xe0", "image/jpeg")
-                for name in form.files
-            }
-            encoded = {k: v.encode("utf-8", "surrogatepass") for k, v in values.items()}
-            answer = user.client.post(
-                form.action,
-                data={"csrf_token": user.csrf},
-                files={**{k: (None, v) for k, v in encoded.items()}, **files}
-                if files or encoded
-                else None,
-                follow_redirects=False,
-            )
-            if answer.status_code >= 500:
-                crashes.append(f"{form.action} {values!r:.300}: {answer.status_code}")
-
-        post()
+        if form.action != "/logout":
+            _post_hostile(user, form, crashes)
     assert not crashes, "\n".join(crashes)
 
 
 def test_no_json_field_gives_a_500(users: Users, login: LoginFn) -> None:
     coordinator = login(users.make(Role.coordinator))
-    app: Any = coordinator.client.app
-    schema = schemathesis.openapi.from_dict(app.openapi())
     crashes: list[str] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.path in ("/api/v1/auth/logout", "/api/v1/uploads/{upload_id}"):
-            continue
-
-        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
-        @settings(
-            max_examples=JSON_EXAMPLES,
-            deadline=None,
-            database=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
+    for operation in operations(coordinator):
+        check_operation(
+            operation,
+            coordinator,
+            [not_a_server_error],
+            crashes,
+            JSON_EXAMPLES,
+            GenerationMode.NEGATIVE,
         )
-        def call(case: Any, operation: Any = operation) -> None:
-            kwargs = case.as_transport_kwargs(
-                base_url="http://testserver", headers={"X-CSRF-Token": coordinator.csrf}
-            )
-            kwargs.pop("cookies", None)
-            kwargs.pop("allow_redirects", None)
-            answer = coordinator.client.request(**kwargs, follow_redirects=False)
-            try:
-                case.validate_response(answer, checks=[not_a_server_error])
-            except BaseException as failure:
-                crashes.append(f"{operation.method.upper()} {operation.path}: {failure}"[:600])
-
-        call()
     assert not crashes, "\n\n".join(crashes)
