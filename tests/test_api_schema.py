@@ -28,6 +28,18 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 SKIPPED = {("POST", "/api/v1/auth/logout"), ("PATCH", "/api/v1/uploads/{upload_id}")}
 
 
+def bounded(examples: int) -> settings:
+    """Hypothesis settings for a fixed number of generated examples, no shrinking or
+    replay database (CI: the figure is the bound, a failure names its input anyway)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def check_operation(
     operation: Any,
     user: ApiClient,
@@ -40,13 +52,7 @@ def check_operation(
     is added to ``failures`` with the operation's name (the rest go on)."""
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @bounded(examples)
     def run(case: Any) -> None:
         kwargs = case.as_transport_kwargs(
             base_url="http://testserver", headers={"X-CSRF-Token": user.csrf}

@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from fastapi.routing import APIRoute
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -24,7 +24,7 @@ from schemathesis.checks import not_a_server_error
 from telemed.accounts.models import Role
 from tests.conftest import LoginFn
 from tests.helpers import ApiClient, Users, consult_payload
-from tests.test_api_schema import check_operation, operations
+from tests.test_api_schema import bounded, check_operation, operations
 
 FORM_EXAMPLES = 6  # per form
 JSON_EXAMPLES = 3  # per operation
@@ -132,13 +132,7 @@ def _post_hostile(user: ApiClient, form: Form, crashes: list[str]) -> None:
     """Post ``form`` a few times with hostile values in a random choice of its fields."""
 
     @given(data=st.data())
-    @settings(
-        max_examples=FORM_EXAMPLES,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @bounded(FORM_EXAMPLES)
     def post(data: st.DataObject) -> None:
         names = sorted(form.fields)
         chosen = data.draw(st.sets(st.sampled_from(names))) if names else set()
