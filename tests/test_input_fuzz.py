@@ -149,7 +149,9 @@ def _post_hostile(user: ApiClient, form: Form, crashes: list[str]) -> None:
             name: (None, value.encode("utf-8", "surrogatepass")) for name, value in values.items()
         }
         for name in form.files:
-            parts[name] = (data.draw(HOSTILE) or "x.jpg", b"\xff\xd8\xff\xe0", "image/jpeg")
+            # A file name travels as UTF-8 in the part's header: a lone surrogate cannot.
+            filename = data.draw(HOSTILE).encode("utf-8", "replace").decode() or "x.jpg"
+            parts[name] = (filename, b"\xff\xd8\xff\xe0", "image/jpeg")
         answer = user.client.post(
             form.action,
             data={"csrf_token": user.csrf},
