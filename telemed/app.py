@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import swagger_ui_bundle
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -57,11 +57,16 @@ from telemed.precall.echo import EchoPool
 from telemed.sessions import endpoints as sessions_api
 from telemed.sessions import views as sessions_pages
 from telemed.sessions.hub import build_hub, event_recorder
-from telemed.settings import Settings, get_settings
+from telemed.settings import Environment, Settings, get_settings
 from telemed.uow import WriteGate
 from telemed.uptake import views as uptake_pages
-from telemed.web.errors import install_error_handlers
-from telemed.web.middleware import LanguageMiddleware, SecurityHeadersMiddleware
+from telemed.web.errors import declare_common_errors, install_error_handlers
+from telemed.web.input_guard import refuse_unstorable_input
+from telemed.web.middleware import (
+    BodySizeLimitMiddleware,
+    LanguageMiddleware,
+    SecurityHeadersMiddleware,
+)
 from telemed.web.offline import router as service_worker
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -73,6 +78,13 @@ DELETE must send back in the `X-CSRF-Token` header. Errors always have the shape
 `{"error": {"code": ..., "message": ..., "fields": [{"field": ..., "message": ...}]}}`.
 """
 
+
+# The routes that take a file in their body (method, path): they have the upload limit.
+UPLOAD_PATHS = (
+    ("PATCH", r"/api/v1/uploads/[^/]+"),  # a chunk of a resumable upload
+    ("POST", r"/consults/\d+/attachments"),  # the page's one-request upload form
+)
+FORM_OVERHEAD_BYTES = 64 * 1024  # a multipart form's other fields and boundaries
 
 ALREADY_COMPRESSED = (
     "text/event-stream",
@@ -106,15 +118,20 @@ def create_app(
             await signaling.stop()
         engine.dispose()
 
+    production = settings.env is Environment.production
     app = FastAPI(
         title="Telemed",
         version=__version__,
         description=API_DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        # The API's map is for developers; in production it is not served.
+        openapi_url=None if production else "/openapi.json",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unstorable_input)],
     )
     app.state.settings = settings
+    app.state.hsts = production  # production is served over TLS only
     app.state.clock = clock
     app.state.policy = OfferPolicy.from_settings(settings)
     app.state.engine = engine
@@ -122,7 +139,13 @@ def create_app(
     app.state.session_cache = SessionCache(settings.session_cache_seconds)
     app.state.signaling = signaling
     app.state.network_echo = network_echo
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        upload_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        upload_paths=UPLOAD_PATHS,
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=production)
     app.add_middleware(ClientAddressMiddleware)
     app.add_middleware(LanguageMiddleware)
     # Pages, scripts and JSON shrink to about a quarter over a 2G link; photos and files
@@ -130,6 +153,7 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)
     observability.install(app)  # /metrics; request ids, latencies, access log (outermost)
     install_error_handlers(app)
+    declare_common_errors(app)
     install_idempotency(app)
 
     api = APIRouter(prefix="/api/v1")
@@ -177,11 +201,11 @@ def create_app(
         name="swagger",
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    _add_operational_routes(app, engine)
+    _add_operational_routes(app, engine, docs=not production)
     return app
 
 
-def _add_operational_routes(app: FastAPI, engine: Engine) -> None:
+def _add_operational_routes(app: FastAPI, engine: Engine, docs: bool) -> None:
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         """The process is alive."""
@@ -197,8 +221,11 @@ def _add_operational_routes(app: FastAPI, engine: Engine) -> None:
             return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    if not docs:
+        return
+
     @app.get("/docs", include_in_schema=False)
-    def docs(request: Request) -> HTMLResponse:
+    def swagger(request: Request) -> HTMLResponse:
         """Swagger UI, served from our own static files (no CDN)."""
         response = get_swagger_ui_html(
             openapi_url="/openapi.json",

@@ -10,10 +10,11 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from telemed.validation import zone_problem
 
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the sentinel we refuse outside development
 
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     # for a turn before a 503 (telemed/attachments/gate.py, docs/RELIABILITY.md).
     image_concurrency: int = Field(default=2, ge=1)
     image_wait_seconds: float = Field(default=10.0, ge=0)
+    # Any other request body (a form, a JSON document): refused (413) as it arrives past this.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     seed_demo: bool = True  # serve seeds demo data into an empty embedded database
     # Scheduling: offers, deadlines and escalation (issue 4).
     offer_expiry_emergency_minutes: int = Field(default=5, ge=1)
@@ -145,10 +148,8 @@ class Settings(BaseSettings):
     @field_validator("clinician_timezone", "default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        if zone_problem(value):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Africa/Maseru)")
         return value
 
     @field_validator("mfa_required_roles")

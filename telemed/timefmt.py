@@ -20,6 +20,7 @@ from babel.numbers import format_decimal
 
 from telemed.errors import ValidationFailed
 from telemed.i18n import N_, babel_locale
+from telemed.validation import check_moment
 
 # strftime codes the product uses and their CLDR equivalents.
 _CLDR = {
@@ -118,6 +119,8 @@ def parse_local(value: str, zone_name: str) -> datetime:
         raise ValidationFailed(
             N_("enter the date and time as YYYY-MM-DD HH:MM"), field="starts_at"
         ) from exc
+    # Checked before any conversion: 9999-12-31 23:45 at +14:00 has no UTC instant.
+    check_moment(naive, "starts_at")
     if naive.tzinfo is not None:
         return naive.astimezone(UTC)
     zone = ZoneInfo(zone_name)

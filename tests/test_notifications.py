@@ -445,7 +445,7 @@ def test_api_bad_input_is_a_clear_4xx(db: Session, users: Users, login: LoginFn)
     assert api.client.post("/api/v1/notifications/1/read").status_code == 403
 
 
-def test_page_shows_notifications_and_marks_them_read(
+def test_page_shows_notifications_and_marks_them_read_on_request(
     db: Session, users: Users, login: LoginFn
 ) -> None:
     me = users.make(Role.clinician)
@@ -459,6 +459,14 @@ def test_page_shows_notifications_and_marks_them_read(
     assert page.text.count(">new<") == 2
     assert "&lt;b&gt;not bold&lt;/b&gt;" in page.text  # escaped, never markup
     assert 'href="/consults/2"' in page.text
+    # Looking changes nothing (a prefetch must not mark them read): the button does.
+    assert api.get("/api/v1/notifications").json()["unread"] == 2
+    ids = [n["id"] for n in api.get("/api/v1/notifications").json()["items"]]
+    marked = api.client.post(
+        "/notifications/read", data={"id": ids, "page": "1", "csrf_token": api.csrf}
+    )
+    assert marked.status_code == 303
+    assert marked.headers["location"] == "/notifications?page=1"
     assert api.get("/api/v1/notifications").json()["unread"] == 0
     again = api.get("/notifications").text
     assert "Notifications (0)" in again

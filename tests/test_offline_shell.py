@@ -26,9 +26,7 @@ def test_the_service_worker_is_served_from_the_root_for_the_whole_site(
     assert "telemed-shell-" in response.text
 
 
-def test_pages_of_a_logged_in_user_load_the_offline_queue(
-    client: TestClient, users: Users
-) -> None:
+def test_pages_of_a_logged_in_user_load_the_offline_queue(client: TestClient, users: Users) -> None:
     assert "/static/offline/page.js" not in client.get("/login").text
     clinician = users.make(Role.clinician)
     page_login(client, clinician)
@@ -40,9 +38,7 @@ def test_pages_of_a_logged_in_user_load_the_offline_queue(
 
 def test_logout_clears_the_sites_storage_and_cache(login: LoginFn, users: Users) -> None:
     nurse = login(users.make(Role.clinician))
-    response = nurse.client.post(
-        "/logout", data={"csrf_token": nurse.csrf}, follow_redirects=False
-    )
+    response = nurse.client.post("/logout", data={"csrf_token": nurse.csrf}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["clear-site-data"] == '"cache", "storage"'
     assert nurse.get("/api/v1/consults").status_code == 401

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from aioice.ice import get_host_addresses
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcdatachannel import RTCDataChannel
 from fastapi import FastAPI
@@ -80,8 +81,16 @@ def wait_until(condition: Any, what: str, timeout_s: float = TIMEOUT) -> None:
         time.sleep(0.05)
 
 
+def host_address() -> str:
+    """The address the test peer's host candidate has: the HTTP requests come from it too,
+    as a browser's do from the address its candidates list (the echo peer answers only
+    that address)."""
+    return get_host_addresses(use_ipv4=True, use_ipv6=False)[0]
+
+
 async def log_in(url: str, user: User) -> tuple[httpx.AsyncClient, dict[str, str]]:
-    client = httpx.AsyncClient(base_url=url, timeout=TIMEOUT)
+    transport = httpx.AsyncHTTPTransport(local_address=host_address())
+    client = httpx.AsyncClient(base_url=url, timeout=TIMEOUT, transport=transport)
     response = await client.post(
         "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
     )

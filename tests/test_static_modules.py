@@ -69,7 +69,9 @@ def assert_loads_its_modules_only(page: httpx.Response, client: ApiClient, entry
     there)."""
     tags = SCRIPT_TAG.findall(page.text)
     assert tags[0] == f'<script type="module" src="{entry}">'
-    assert re.fullmatch(rf'<script type="module" src="{OFFLINE_ENTRY}" data-offline-user="\d+">', tags[1])
+    assert re.fullmatch(
+        rf'<script type="module" src="{OFFLINE_ENTRY}" data-offline-user="\d+">', tags[1]
+    )
     assert len(tags) == 2
     assert script_policy(page) == "'self'"
     graph = module_graph(client, entry) | module_graph(client, OFFLINE_ENTRY)

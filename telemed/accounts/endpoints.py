@@ -30,6 +30,7 @@ from telemed.deps import (
 )
 from telemed.mfa import service as mfa
 from telemed.mfa.deps import MfaPolicyDep, RecentAuth
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["accounts"])
@@ -136,7 +137,7 @@ def create_user(
 
 @router.post("/users/{user_id}/deactivate", responses=error_responses(404, 409))
 def deactivate_user(
-    user_id: int,
+    user_id: Id,
     request: Request,
     admin: AdminUser,
     _recent: RecentAuth,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from telemed.accounts.models import Role
+from telemed.validation import Id, Name, Zone
 
 
 class LoginRequest(BaseModel):
@@ -31,7 +32,7 @@ class UserPublic(BaseModel):
     email: str
     full_name: str
     role: Role
-    facility_id: int | None
+    facility_id: Id | None
     timezone: str
     is_active: bool = Field(description="False once deactivated: no login, no offers.")
 
@@ -45,10 +46,10 @@ class LoginResponse(BaseModel):
 
 class UserCreate(BaseModel):
     email: EmailStr
-    full_name: str = Field(min_length=1, max_length=120)
+    full_name: Name = Field(min_length=1, max_length=120)
     role: Role
     facility_code: str | None = None
-    timezone: str | None = None
+    timezone: Zone | None = None
     phone: str | None = Field(
         default=None, max_length=32, description="For SMS notices, e.g. +26658123456 (E.164)."
     )

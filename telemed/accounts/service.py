@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -33,6 +32,7 @@ from telemed.errors import (
 from telemed.facilities.models import Facility
 from telemed.i18n import N_
 from telemed.settings import Settings
+from telemed.validation import check_zone
 
 DEACTIVATED_MESSAGE = "This account has been deactivated; ask an administrator to restore it."
 
@@ -101,12 +101,7 @@ def create_user(
         timezone = (
             settings.clinician_timezone if role is Role.clinician else settings.default_timezone
         )
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationFailed(
-            N_("unknown time zone %(timezone)s"), timezone=repr(timezone), field="timezone"
-        ) from exc
+    check_zone(timezone)
     if repository.get_user_by_email(session, email) is not None:
         raise Conflict(
             N_("a user with e-mail %(email)s already exists"), email=email, field="email"

@@ -66,7 +66,14 @@ def _login_page(
         {"login_csrf": token, "next": next_path, "error": error, "email": email, **extra},
         status_code=status,
     )
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login")
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+        path="/login",
+    )
     return response
 
 

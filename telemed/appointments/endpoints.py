@@ -19,6 +19,7 @@ from telemed.consults.models import ConsultState
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.flows import consult_requested
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["appointments"])
@@ -57,7 +58,7 @@ def book_time(
 
 @router.post("/appointments/{appointment_id}/reschedule", responses=ERRORS)
 def reschedule(
-    appointment_id: int,
+    appointment_id: Id,
     body: RescheduleIn,
     user: CurrentUser,
     db: SessionDep,
@@ -83,7 +84,7 @@ def reschedule(
 
 @router.post("/appointments/{appointment_id}/cancel", responses=ERRORS)
 def cancel(
-    appointment_id: int,
+    appointment_id: Id,
     body: CancelIn,
     user: CurrentUser,
     db: SessionDep,

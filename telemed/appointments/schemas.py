@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from telemed.appointments.models import AppointmentStatus, ChangeAction
+from telemed.validation import Id, Moment
 
 
 def _aware(value: datetime) -> datetime:
@@ -22,7 +23,7 @@ def _aware(value: datetime) -> datetime:
 class ChangePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     action: ChangeAction
-    actor_id: int | None
+    actor_id: Id | None
     sequence: int
     old_starts_at: datetime | None
     old_ends_at: datetime | None
@@ -35,8 +36,8 @@ class ChangePublic(BaseModel):
 class AppointmentPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    consult_id: int
-    specialist_id: int
+    consult_id: Id
+    specialist_id: Id
     starts_at: datetime
     ends_at: datetime
     status: AppointmentStatus
@@ -57,19 +58,19 @@ class ScheduleItem(AppointmentPublic):
     mode: str
     urgency: str
     consult_state: str
-    facility_id: int
+    facility_id: Id
     specialist_name: str
     ics_url: str
 
 
 class BookIn(BaseModel):
-    starts_at: datetime = Field(description="ISO 8601 with offset, at least 5 minutes ahead")
+    starts_at: Moment = Field(description="ISO 8601 with offset, at least 5 minutes ahead")
 
     _check = field_validator("starts_at")(_aware)
 
 
 class RescheduleIn(BaseModel):
-    starts_at: datetime = Field(
+    starts_at: Moment = Field(
         description="The new start, ISO 8601 with offset; the duration stays the same"
     )
     reason: str = Field(min_length=1, max_length=2000)

@@ -23,6 +23,7 @@ from telemed.errors import Conflict, NotFound, TelemedError, ValidationFailed
 from telemed.flows import consult_requested
 from telemed.i18n import N_
 from telemed.timefmt import parse_local
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -58,7 +59,7 @@ def download_ics(
     )
 
 
-def _changeable(db: Session, user: User, appointment_id: int) -> tuple[Appointment, Consult]:
+def _changeable(db: Session, user: User, appointment_id: Id) -> tuple[Appointment, Consult]:
     appointment = repository.get(db, appointment_id)
     if appointment is None:
         raise NotFound(
@@ -105,7 +106,7 @@ def _form_error(exc: TelemedError, names: dict[str, str]) -> dict[str, str] | No
 
 @router.get("/appointments/{appointment_id}/change")
 def change_form(
-    request: Request, appointment_id: int, user: CurrentUser, db: SessionDep
+    request: Request, appointment_id: Id, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     appointment, consult = _changeable(db, user, appointment_id)
     return _form(request, user, consult, appointment)
@@ -114,7 +115,7 @@ def change_form(
 @router.post("/appointments/{appointment_id}/reschedule")
 def reschedule(
     request: Request,
-    appointment_id: int,
+    appointment_id: Id,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
@@ -151,7 +152,7 @@ def reschedule(
 @router.post("/appointments/{appointment_id}/cancel")
 def cancel(
     request: Request,
-    appointment_id: int,
+    appointment_id: Id,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,

@@ -36,6 +36,7 @@ from telemed.deps import ClockDep, CurrentUser, NowDep, SessionDep, SettingsDep,
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.i18n import N_
 from telemed.idempotency.deps import IdempotencyDep
+from telemed.validation import Id
 from telemed.web.errors import ErrorBody, ErrorDetail, error_responses
 
 router = APIRouter(tags=["attachments"])
@@ -206,7 +207,7 @@ async def append_chunk(
 
 
 @router.get("/attachments/{attachment_id}", responses=ERRORS)
-def get_attachment(attachment_id: int, user: CurrentUser, db: SessionDep) -> AttachmentPublic:
+def get_attachment(attachment_id: Id, user: CurrentUser, db: SessionDep) -> AttachmentPublic:
     """One attachment's metadata (name, type, size, sha256, links)."""
     return AttachmentPublic.of(service.get_attachment(db, user, attachment_id))
 
@@ -217,7 +218,7 @@ def get_attachment(attachment_id: int, user: CurrentUser, db: SessionDep) -> Att
     response_class=Response,
 )
 def download_original(
-    attachment_id: int, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    attachment_id: Id, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
 ) -> Response:
     """The stored file (images without metadata; PDFs and audio as received). Audited."""
     found = service.download(db, settings, user, attachment_id, "original")
@@ -230,7 +231,7 @@ def download_original(
     response_class=Response,
 )
 def download_preview(
-    attachment_id: int, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    attachment_id: Id, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
 ) -> Response:
     """A JPEG of at most 100 KB for slow links (images only). Audited."""
     found = service.download(db, settings, user, attachment_id, "preview")

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from telemed.attachments.models import Attachment, AttachmentKind, Upload, UploadState
+from telemed.validation import Id
 
 
 class UploadCreate(BaseModel):
@@ -21,7 +22,7 @@ class UploadCreate(BaseModel):
         description="as the browser says; a generic type defers to the file name's extension",
         examples=["image/jpeg"],
     )
-    message_id: int | None = Field(
+    message_id: Id | None = Field(
         default=None, description="attach to this message of the consult's thread"
     )
     voice_note: bool = Field(
@@ -41,9 +42,9 @@ class UploadCreate(BaseModel):
 class AttachmentPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    consult_id: int
-    message_id: int | None
-    uploaded_by_id: int
+    consult_id: Id
+    message_id: Id | None
+    uploaded_by_id: Id
     kind: AttachmentKind
     filename: str
     media_type: str
@@ -75,8 +76,8 @@ class UploadPublic(BaseModel):
 
     id: str
     url: str
-    consult_id: int
-    message_id: int | None
+    consult_id: Id
+    message_id: Id | None
     filename: str
     media_type: str
     length: int

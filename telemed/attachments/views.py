@@ -16,6 +16,7 @@ from telemed.consults.deps import CurrentConsult
 from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.errors import Conflict, ValidationFailed
 from telemed.i18n import N_
+from telemed.validation import Id
 from telemed.web.pages.consult import ConsultPageDep
 
 router = APIRouter(include_in_schema=False)
@@ -29,7 +30,7 @@ def attach(
     db: SessionDep,
     settings: SettingsDep,
     file: Annotated[UploadFile | None, File()] = None,
-    message_id: Annotated[int | None, Form()] = None,
+    message_id: Annotated[Id | None, Form()] = None,
 ) -> Response:
     """The upload form without JavaScript: one small file in one request."""
     try:
@@ -55,13 +56,13 @@ def attach(
 
 @router.get("/attachments/{attachment_id}/original")
 def original(
-    attachment_id: int, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    attachment_id: Id, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
 ) -> Response:
     return file_response(request, service.download(db, settings, user, attachment_id, "original"))
 
 
 @router.get("/attachments/{attachment_id}/preview")
 def preview(
-    attachment_id: int, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+    attachment_id: Id, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
 ) -> Response:
     return file_response(request, service.download(db, settings, user, attachment_id, "preview"))

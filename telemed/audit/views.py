@@ -9,6 +9,7 @@ from telemed.accounts import repository as accounts_repository
 from telemed.audit import service
 from telemed.cases.models import Case
 from telemed.deps import CurrentUser, SessionDep
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -16,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/cases/{case_id}/audit")
 def case_audit_page(
-    request: Request, case_id: int, user: CurrentUser, db: SessionDep
+    request: Request, case_id: Id, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     entries = service.case_trail(db, user, case_id)
     people = accounts_repository.users_by_id(db, {e.actor_id for e in entries if e.actor_id})

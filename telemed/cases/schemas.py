@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from telemed.cases.models import Sex
+from telemed.validation import Id
 
 MIN_BIRTH_YEAR = 1900
 
@@ -39,5 +40,5 @@ class CasePublic(BaseModel):
     age_years: int | None
     birth_year: int | None
     sex: Sex
-    facility_id: int
+    facility_id: Id
     created_at: datetime

@@ -8,15 +8,14 @@ from fastapi.responses import HTMLResponse
 from telemed.cases import timeline
 from telemed.deps import CurrentUser, SessionDep
 from telemed.notes.models import OUTCOME_LABELS
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/cases/{case_id}/timeline")
-def case_timeline(
-    request: Request, case_id: int, user: CurrentUser, db: SessionDep
-) -> HTMLResponse:
+def case_timeline(request: Request, case_id: Id, user: CurrentUser, db: SessionDep) -> HTMLResponse:
     return render(
         request,
         "case_timeline.html",

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from telemed.consent.models import ConsentAction, Consenter, ConsentMethod, ConsentScope
 from telemed.consults.schemas import ConsultCreate
+from telemed.validation import Id, Name
 
 
 class ConsenterFields(BaseModel):
@@ -20,7 +21,7 @@ class ConsenterFields(BaseModel):
     consenter: Consenter = Field(
         default=Consenter.patient, description="The patient, or a guardian on their behalf"
     )
-    guardian_name: str = Field(default="", max_length=200)
+    guardian_name: Name = Field(default="", max_length=200)
     guardian_relationship: str = Field(
         default="", max_length=80, description="e.g. mother, grandmother, legal guardian"
     )
@@ -29,8 +30,8 @@ class ConsenterFields(BaseModel):
 class ConsentIn(ConsenterFields):
     scope: ConsentScope = Field(description="sharing (with a specialist abroad) or call")
     method: ConsentMethod = Field(description="verbal, witnessed or written")
-    witness_name: str = Field(default="", max_length=200, description="For witnessed consent")
-    photo_attachment_id: int | None = Field(
+    witness_name: Name = Field(default="", max_length=200, description="For witnessed consent")
+    photo_attachment_id: Id | None = Field(
         default=None,
         description="For written consent: the consult's attachment with the signed form's photo",
     )
@@ -56,7 +57,7 @@ class ConsentAtRequest(ConsenterFields):
     sharing: bool = Field(default=True, description="Consent to share with a specialist abroad")
     call: bool = Field(default=False, description="Consent to a video or audio call")
     method: ConsentMethod = Field(description="verbal or witnessed")
-    witness_name: str = Field(default="", max_length=200)
+    witness_name: Name = Field(default="", max_length=200)
 
 
 class ConsultRequest(ConsultCreate):
@@ -73,7 +74,7 @@ class ConsultRequest(ConsultCreate):
 class ConsentPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    consult_id: int
+    consult_id: Id
     scope: ConsentScope
     action: ConsentAction
     consenter: Consenter
@@ -81,10 +82,10 @@ class ConsentPublic(BaseModel):
     guardian_relationship: str
     method: ConsentMethod | None
     witness_name: str
-    photo_attachment_id: int | None
+    photo_attachment_id: Id | None
     reason: str
     given_at: datetime
-    recorded_by_id: int
+    recorded_by_id: Id
     recorded_at: datetime
 
 

@@ -16,13 +16,14 @@ from fastapi import Depends
 from telemed.consults import auth
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, SessionDep
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 #: The errors of the consult API's operations, for their OpenAPI description.
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-def current_consult(consult_id: int, user: CurrentUser, db: SessionDep) -> Consult:
+def current_consult(consult_id: Id, user: CurrentUser, db: SessionDep) -> Consult:
     return auth.get_visible_consult(db, user, consult_id)
 
 

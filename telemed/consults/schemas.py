@@ -14,6 +14,7 @@ from telemed.consults.models import (
     ParticipantRelation,
     Urgency,
 )
+from telemed.validation import Id
 
 
 class Vitals(BaseModel):
@@ -57,7 +58,7 @@ class ConsultFields(BaseModel):
 
 
 class ConsultCreate(ConsultFields):
-    case_id: int | None = Field(default=None, description="An existing case of your facility")
+    case_id: Id | None = Field(default=None, description="An existing case of your facility")
     case: CaseIn | None = Field(default=None, description="Or a new (or known) patient")
     submit: bool = Field(
         default=True, description="Request the consult at once (true) or keep it as a draft"
@@ -95,8 +96,8 @@ class ConsultSummary(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
     id: int
-    case_id: int
-    facility_id: int
+    case_id: Id
+    facility_id: Id
     specialty: str
     urgency: Urgency
     mode: ConsultMode
@@ -111,7 +112,7 @@ class EventPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     at: datetime
-    actor_id: int | None
+    actor_id: Id | None
     from_state: ConsultState | None
     to_state: ConsultState
     reason: str
@@ -119,7 +120,7 @@ class EventPublic(BaseModel):
 
 class ParticipantPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-    user_id: int
+    user_id: Id
     relation: ParticipantRelation
     created_at: datetime
 
@@ -130,7 +131,7 @@ class ConsultPublic(ConsultSummary):
     examination: str
     current_treatment: str
     vitals: Vitals
-    created_by_id: int
+    created_by_id: Id
     case: CasePublic
     events: list[EventPublic]
     participants: list[ParticipantPublic]

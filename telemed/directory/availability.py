@@ -18,6 +18,7 @@ from scheduling import (
     expand,
     load_zone,
 )
+from telemed import validation
 from telemed.directory.models import (
     AvailabilityException,
     AvailabilityWindow,
@@ -31,6 +32,8 @@ _GRID_CHECK_AT = datetime(2026, 1, 5, tzinfo=UTC)  # any instant: only the grid 
 
 
 def check_zone(name: str, field: str = "time_zone") -> str:
+    """A canonical IANA zone (``telemed.validation``) that the scheduling library loads."""
+    validation.check_zone(name, field)
     try:
         load_zone(name)
     except SchedulingError as exc:

@@ -14,6 +14,7 @@ from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.directory import service
 from telemed.directory.models import VerificationStatus
 from telemed.mfa.deps import RecentAuth
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -44,7 +45,7 @@ def verification_queue(
 
 @router.post("/coordinator/specialists/{user_id}/verify")
 def verify(
-    user_id: int,
+    user_id: Id,
     user: CurrentUser,
     _recent: RecentAuth,
     db: SessionDep,
@@ -57,7 +58,7 @@ def verify(
 
 @router.post("/coordinator/specialists/{user_id}/reject")
 def reject(
-    user_id: int,
+    user_id: Id,
     user: CurrentUser,
     _recent: RecentAuth,
     db: SessionDep,

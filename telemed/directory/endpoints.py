@@ -23,6 +23,7 @@ from telemed.directory.schemas import (
     VerifyIn,
 )
 from telemed.mfa.deps import RecentAuth
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["directory"])
@@ -119,7 +120,7 @@ def expiring(
 
 @router.post("/specialists/{user_id}/verify", responses=ERRORS)
 def verify(
-    user_id: int,
+    user_id: Id,
     body: VerifyIn,
     user: CurrentUser,
     _recent: RecentAuth,
@@ -135,7 +136,7 @@ def verify(
 
 @router.post("/specialists/{user_id}/reject", responses=ERRORS)
 def reject(
-    user_id: int,
+    user_id: Id,
     body: RejectIn,
     user: CurrentUser,
     _recent: RecentAuth,

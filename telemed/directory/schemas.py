@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from telemed.consults.models import Language
 from telemed.directory.models import RegistrationBody, VerificationStatus
+from telemed.validation import ClockTime, Day, Id, Name, Zone
 
 
 class ProfileFields(BaseModel):
@@ -18,21 +19,21 @@ class ProfileFields(BaseModel):
     sub_specialties: str = Field(default="", max_length=500, description="Free text")
     languages: list[Language] = Field(min_length=1, max_length=2)
     country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, e.g. ZA")
-    time_zone: str = Field(min_length=1, max_length=64, description="IANA, e.g. Europe/London")
+    time_zone: Zone = Field(min_length=1, max_length=64, description="IANA, e.g. Europe/London")
     registration_body: RegistrationBody
     registration_number: str = Field(min_length=2, max_length=40)
-    registration_expires_on: date
+    registration_expires_on: Day
     bio: str = Field(default="", max_length=2000)
 
 
 class RegistrationIn(ProfileFields):
     email: EmailStr
-    full_name: str = Field(min_length=1, max_length=120)
+    full_name: Name = Field(min_length=1, max_length=120)
     password: str = Field(min_length=10, max_length=1024)
 
 
 class ProfilePublic(BaseModel):
-    user_id: int
+    user_id: Id
     full_name: str
     email: str
     specialties: list[str]
@@ -42,10 +43,10 @@ class ProfilePublic(BaseModel):
     time_zone: str
     registration_body: RegistrationBody
     registration_number: str
-    registration_expires_on: date
+    registration_expires_on: Day
     bio: str
     status: VerificationStatus
-    verified_by_id: int | None
+    verified_by_id: Id | None
     verified_at: datetime | None
     verification_note: str
     rejection_reason: str
@@ -64,8 +65,8 @@ class RejectIn(BaseModel):
 
 class WindowIn(BaseModel):
     weekday: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
-    start: time
-    end: time = Field(description="00:00 means midnight at the end of the day")
+    start: ClockTime
+    end: ClockTime = Field(description="00:00 means midnight at the end of the day")
 
 
 class LeaveIn(BaseModel):
@@ -75,8 +76,8 @@ class LeaveIn(BaseModel):
 
 class ExtraIn(BaseModel):
     day: date
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime
 
 
 class AvailabilityIn(BaseModel):

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from telemed.validation import Id
+
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -22,7 +24,7 @@ class MessageIn(BaseModel):
 class VoiceNotePublic(BaseModel):
     """A message's recording: play it from ``url`` (an audited download)."""
 
-    attachment_id: int
+    attachment_id: Id
     url: str
     media_type: str
     size_bytes: int
@@ -32,8 +34,8 @@ class VoiceNotePublic(BaseModel):
 class MessagePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    consult_id: int
-    author_id: int
+    consult_id: Id
+    author_id: Id
     author_name: str
     author_role: str
     body: str  # empty for a voice note sent on its own

@@ -22,6 +22,7 @@ from telemed.notes.schemas import (
     OutcomeIn,
     OutcomePublic,
 )
+from telemed.validation import Id
 
 router = APIRouter(tags=["notes"])
 
@@ -64,7 +65,7 @@ def create_note(
 
 @router.patch("/consults/{consult_id}/notes/{note_id}", responses=ERRORS)
 def update_note(
-    note_id: int, body: NoteFields, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    note_id: Id, body: NoteFields, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> NotePublic:
     """Edit your draft; a signed note is locked (409)."""
     note = service.get_for(db, consult, note_id)
@@ -73,7 +74,7 @@ def update_note(
 
 @router.post("/consults/{consult_id}/notes/{note_id}/sign", responses=ERRORS)
 def sign_note(
-    note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    note_id: Id, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> NotePublic:
     """Sign your draft: from now on it is locked and visible to everyone on the consult."""
     note = service.get_for(db, consult, note_id)
@@ -87,7 +88,7 @@ def sign_note(
     response_model=NotePublic,
 )
 def amend_note(
-    note_id: int,
+    note_id: Id,
     body: NoteAmend,
     consult: CurrentConsult,
     user: CurrentUser,

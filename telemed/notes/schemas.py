@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from telemed.notes.models import NoteStatus, Outcome
+from telemed.validation import Day, Id
 
 MAX_DIAGNOSES = 10
 
@@ -22,7 +23,7 @@ class NoteFields(BaseModel):
         max_length=MAX_DIAGNOSES,
         description="ICD-10 codes, principal diagnosis first, e.g. ['M30.3']",
     )
-    follow_up_on: date | None = Field(default=None, description="When the clinician should review")
+    follow_up_on: Day | None = Field(default=None, description="When the clinician should review")
     follow_up_instruction: str = Field(default="", max_length=4000)
 
 
@@ -43,12 +44,12 @@ class DiagnosisPublic(BaseModel):
 class NotePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    consult_id: int
+    consult_id: Id
     series_id: str
     version: int
-    amends_id: int | None
+    amends_id: Id | None
     amendment_reason: str
-    author_id: int
+    author_id: Id
     author_role: str
     status: NoteStatus
     subjective: str
@@ -72,10 +73,10 @@ class OutcomeIn(BaseModel):
 class OutcomePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    consult_id: int
+    consult_id: Id
     outcome: Outcome
     detail: str
-    recorded_by_id: int
+    recorded_by_id: Id
     recorded_at: datetime
 
 
@@ -85,7 +86,7 @@ class Icd10Public(BaseModel):
 
 
 class FollowUpPublic(BaseModel):
-    consult_id: int
+    consult_id: Id
     patient_ref: str
     follow_up_on: date
     instruction: str

@@ -20,6 +20,7 @@ from telemed.notes import auth as note_auth
 from telemed.notes import forms, icd10, service
 from telemed.notes.models import ConsultNote, Outcome
 from telemed.notes.schemas import OutcomeIn
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -111,7 +112,7 @@ async def create_note(
 
 @router.get("/consults/{consult_id}/notes/{note_id}/edit")
 def edit_note(
-    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: Id, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     note = service.draft_to_edit(db, user, consult, note_id)
     values = forms.values_of(service.public(db, [note])[0])
@@ -122,7 +123,7 @@ def edit_note(
 
 @router.post("/consults/{consult_id}/notes/{note_id}/edit")
 async def update_note(
-    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: Id, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> Response:
     note = service.get_for(db, consult, note_id)
     form = await request.form()
@@ -139,14 +140,14 @@ async def update_note(
 
 
 @router.post("/consults/{consult_id}/notes/{note_id}/sign")
-def sign_note(note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> Response:
+def sign_note(note_id: Id, consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> Response:
     service.sign(db, user, consult, service.get_for(db, consult, note_id))
     return _redirect(consult)
 
 
 @router.get("/consults/{consult_id}/notes/{note_id}/amend")
 def amend_form(
-    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: Id, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> HTMLResponse:
     note = service.get_for(db, consult, note_id)
     note_auth.ensure_author(user, note)
@@ -163,7 +164,7 @@ def amend_form(
 
 @router.post("/consults/{consult_id}/notes/{note_id}/amend")
 async def amend_note(
-    request: Request, note_id: int, consult: CurrentConsult, user: CurrentUser, db: SessionDep
+    request: Request, note_id: Id, consult: CurrentConsult, user: CurrentUser, db: SessionDep
 ) -> Response:
     note = service.get_for(db, consult, note_id)
     form = await request.form()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.notifications import service
 from telemed.notifications.schemas import DeliveryPublic, NotificationPage, NotificationPublic
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["notifications"])
@@ -39,7 +40,7 @@ def my_notifications(
 
 @router.post("/notifications/{notification_id}/read", responses=ERRORS)
 def mark_read(
-    notification_id: int, user: CurrentUser, db: SessionDep, now: NowDep
+    notification_id: Id, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> NotificationPublic:
     """Mark one of your notifications read (someone else's is 404)."""
     found = service.mark_one_read(db, user, notification_id, now)
@@ -55,7 +56,7 @@ def problem_deliveries(user: CurrentUser, db: SessionDep) -> list[DeliveryPublic
 
 @router.post("/deliveries/{message_id}/retry", responses=ERRORS)
 def retry_delivery(
-    message_id: int, user: CurrentUser, db: SessionDep, now: NowDep
+    message_id: Id, user: CurrentUser, db: SessionDep, now: NowDep
 ) -> DeliveryPublic:
     """Send a failed (or retrying) e-mail or SMS again at the next outbox run
     (coordinators). Check first that it did not arrive: a failed message may have been

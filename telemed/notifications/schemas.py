@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from telemed.notifications.models import Channel, DeliveryStatus
+from telemed.validation import Id
 
 
 class NotificationPublic(BaseModel):
@@ -33,8 +34,8 @@ class DeliveryPublic(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
     id: int
-    notification_id: int
-    user_id: int
+    notification_id: Id
+    user_id: Id
     channel: Channel
     recipient: str
     subject: str

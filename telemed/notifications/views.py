@@ -1,4 +1,5 @@
-"""Notification pages: the user's notifications (shown ones become read); the
+"""Notification pages: the user's notifications (read only when the user says so: a GET
+changes nothing, since a prefetch or a crawler must not mark a clinician's notices read); the
 coordinators' list of failed and retrying deliveries with "retry now". Also the unread
 count of the header link (``unread_notifications`` in every template)."""
 
@@ -7,15 +8,16 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-from telemed.db import make_engine
+from telemed.db import make_engine, pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.notifications import service
+from telemed.validation import Id
 from telemed.web.templating import render, templates
 
 log = logging.getLogger(__name__)
@@ -29,13 +31,24 @@ def notifications(
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
-    now: NowDep,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> HTMLResponse:
     found = service.my_notifications(db, user, page, settings.page_size)
-    new = {n.id for n in found.items if n.read_at is None}
-    service.mark_read(db, user, [i for i in new if i is not None], now)
-    return render(request, "notifications.html", {"listing": found, "new": new})
+    new = [pk(n) for n in found.items if n.read_at is None]
+    return render(request, "notifications.html", {"listing": found, "new": set(new)})
+
+
+@router.post("/notifications/read")
+def mark_read(
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+    ids: Annotated[list[Id], Form(alias="id", max_length=1000)] = [],  # noqa: B006
+    page: Annotated[int, Form(ge=1, le=100000)] = 1,
+) -> Response:
+    """ "Mark these read": the new ones the page showed (someone else's ids are ignored)."""
+    service.mark_read(db, user, ids, now)
+    return RedirectResponse(f"/notifications?page={page}", status_code=303)
 
 
 @router.get("/coordinator/deliveries")
@@ -46,7 +59,7 @@ def deliveries(request: Request, user: CurrentUser, db: SessionDep) -> HTMLRespo
 
 
 @router.post("/coordinator/deliveries/{message_id}/retry")
-def retry(message_id: int, user: CurrentUser, db: SessionDep, now: NowDep) -> Response:
+def retry(message_id: Id, user: CurrentUser, db: SessionDep, now: NowDep) -> Response:
     service.retry_now(db, user, message_id, now)
     return RedirectResponse("/coordinator/deliveries", status_code=303)
 

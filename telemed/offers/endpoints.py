@@ -17,6 +17,7 @@ from telemed.offers.schemas import (
     OfferPublic,
     OfferWithConsult,
 )
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["offers"])
@@ -42,7 +43,7 @@ def my_schedule(user: CurrentUser, db: SessionDep) -> list[OfferWithConsult]:
 
 @router.post("/offers/{offer_id}/accept", responses=ERRORS)
 def accept(
-    offer_id: int,
+    offer_id: Id,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
@@ -57,7 +58,7 @@ def accept(
 
 @router.post("/offers/{offer_id}/decline", responses=ERRORS)
 def decline(
-    offer_id: int,
+    offer_id: Id,
     body: DeclineIn,
     user: CurrentUser,
     db: SessionDep,
@@ -77,7 +78,7 @@ def escalations(user: CurrentUser, db: SessionDep) -> list[EscalatedPublic]:
 
 @router.post("/consults/{consult_id}/assign", responses=ERRORS)
 def assign(
-    consult_id: int,
+    consult_id: Id,
     body: AssignIn,
     user: CurrentUser,
     db: SessionDep,

@@ -8,13 +8,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from telemed.consults.models import ConsultMode, ConsultState, Language, Urgency
 from telemed.offers.models import OfferStatus
+from telemed.validation import Id
 
 
 class OfferPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    consult_id: int
-    specialist_id: int
+    consult_id: Id
+    specialist_id: Id
     round: int
     status: OfferStatus
     offered_at: datetime
@@ -23,7 +24,7 @@ class OfferPublic(BaseModel):
     reason: str
     slot_start: datetime | None
     slot_end: datetime | None
-    assigned_by_id: int | None
+    assigned_by_id: Id | None
 
 
 class OfferWithConsult(OfferPublic):
@@ -40,7 +41,7 @@ class DeclineIn(BaseModel):
 
 
 class AssignIn(BaseModel):
-    specialist_id: int
+    specialist_id: Id
     reason: str = Field(default="", max_length=2000)
     # A live consult's session time agreed by phone (with its UTC offset); without it the
     # specialist's next free slot is booked.
@@ -48,7 +49,7 @@ class AssignIn(BaseModel):
 
 
 class EscalatedPublic(BaseModel):
-    consult_id: int
+    consult_id: Id
     specialty: str
     urgency: Urgency
     mode: ConsultMode

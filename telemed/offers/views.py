@@ -13,6 +13,7 @@ from telemed.directory import repository as directory
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
 from telemed.timefmt import parse_local
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -34,7 +35,7 @@ def inbox(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
 
 @router.post("/offers/{offer_id}/accept")
 def accept(
-    offer_id: int,
+    offer_id: Id,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
@@ -47,7 +48,7 @@ def accept(
 
 @router.post("/offers/{offer_id}/decline")
 def decline(
-    offer_id: int,
+    offer_id: Id,
     user: CurrentUser,
     db: SessionDep,
     now: NowDep,
@@ -74,11 +75,11 @@ def escalations(request: Request, user: CurrentUser, db: SessionDep, now: NowDep
 
 @router.post("/coordinator/escalations/{consult_id}/assign")
 def assign(
-    consult_id: int,
+    consult_id: Id,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
-    specialist_id: Annotated[int, Form()],
+    specialist_id: Annotated[Id, Form()],
     now: NowDep,
     policy: PolicyDep,
     reason: Annotated[str, Form(max_length=2000)] = "",

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn, BlockPublic, RotaPublic
+from telemed.validation import Id
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["on-call"])
@@ -28,7 +29,7 @@ def declare(body: BlockIn, user: CurrentUser, db: SessionDep, now: NowDep) -> Bl
 
 
 @router.delete("/oncall/blocks/{block_id}", status_code=204, responses=ERRORS)
-def remove(block_id: int, user: CurrentUser, db: SessionDep) -> Response:
+def remove(block_id: Id, user: CurrentUser, db: SessionDep) -> Response:
     service.remove(db, user, block_id)
     return Response(status_code=204)
 

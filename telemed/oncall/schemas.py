@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import time
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from telemed.validation import ClockTime
 
 
 class BlockIn(BaseModel):
@@ -13,16 +13,16 @@ class BlockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     specialty: str = Field(min_length=1, max_length=40)
     weekday: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
-    start: time
-    end: time = Field(description="00:00 means midnight at the end of the day")
+    start: ClockTime
+    end: ClockTime = Field(description="00:00 means midnight at the end of the day")
 
 
 class BlockPublic(BaseModel):
     id: int
     specialty: str
     weekday: int
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime
     time_zone: str
 
 

@@ -24,6 +24,7 @@ from telemed.i18n import N_, babel_locale, gettext
 from telemed.offers import repository as offers_repository
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn
+from telemed.validation import Id
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -93,7 +94,7 @@ def add_block(
 
 
 @router.post(BLOCKS_PATH + "/{block_id}/remove")
-def remove_block(block_id: int, user: CurrentUser, db: SessionDep) -> Response:
+def remove_block(block_id: Id, user: CurrentUser, db: SessionDep) -> Response:
     service.remove(db, user, block_id)
     return RedirectResponse(BLOCKS_PATH, status_code=303)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 from collections.abc import Coroutine, Sequence
@@ -80,6 +81,40 @@ def check_offer(sdp: str) -> None:
         )
 
 
+def _same_address(a: str, b: str) -> bool:
+    try:
+        first, second = ipaddress.ip_address(a), ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+    mapped = getattr(first, "ipv4_mapped", None) or first
+    other = getattr(second, "ipv4_mapped", None) or second
+    return mapped == other
+
+
+def only_candidates_at(sdp: str, address: str) -> str:
+    """The offer with only the ICE candidates at ``address`` (the one the request came from).
+
+    Our peer sends connectivity checks to every candidate an offer lists; left as written,
+    an offer listing internal hosts would make the server send UDP to them. A browser's
+    server-reflexive candidate is the address its requests come from (a host candidate,
+    when it is on the server's own network). 422 when no candidate is left."""
+    kept: list[str] = []
+    found = 0
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            if len(parts) < 8 or not _same_address(parts[4], address):
+                continue
+            found += 1
+        kept.append(line)
+    if not found:
+        raise ValidationFailed(
+            f"the offer lists no ICE candidate at the address of this request ({address})",
+            field="sdp",
+        )
+    return "\r\n".join(kept) + "\r\n"
+
+
 class EchoPool:
     """The test peers of this process."""
 
@@ -109,12 +144,14 @@ class EchoPool:
     def active(self) -> int:
         return len(self._peers)
 
-    async def answer(self, owner: int, offer_sdp: str) -> str:
-        """The complete SDP answer of a new echo peer for ``owner``'s offer.
+    async def answer(self, owner: int, offer_sdp: str, client_address: str) -> str:
+        """The complete SDP answer of a new echo peer for ``owner``'s offer, sent from
+        ``client_address``: our peer talks to that address only.
 
         429 when ``max_peers`` tests are running; 422 for an offer we cannot use.
         """
         check_offer(offer_sdp)
+        offer_sdp = only_candidates_at(offer_sdp, client_address)
         previous = self._peers.get(owner)
         if previous is not None:
             self.close(previous)  # the same user again (e.g. a reload): replace

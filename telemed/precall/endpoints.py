@@ -42,15 +42,20 @@ async def setup(user: CurrentUser, settings: SettingsDep) -> NetworkTestSetup:
 
 
 @router.post("/network-tests/offer", responses=error_responses(401, 403, 409, 422, 429))
-async def offer(body: EchoOfferIn, user: CurrentUser, pool: EchoPoolDep) -> EchoAnswer:
+async def offer(
+    body: EchoOfferIn, request: Request, user: CurrentUser, pool: EchoPoolDep
+) -> EchoAnswer:
     """Connect to the server's echo peer: send a complete SDP offer with the data channels
     `probe` (unordered, `maxRetransmits: 0`) and `bulk` (reliable), get the complete answer.
 
     At most a few tests run at once per server (429 with `Retry-After` when busy); a new
-    offer replaces your previous test; a test peer is closed after 30 s at the latest.
+    offer replaces your previous test; a test peer is closed after 30 s at the latest. The
+    echo peer only uses the offer's candidates at the address this request comes from
+    (422 if there is none).
     """
     auth.ensure_can_test(user)
-    return EchoAnswer(sdp=await pool.answer(pk(user), body.sdp))
+    client = request.client.host if request.client else ""
+    return EchoAnswer(sdp=await pool.answer(pk(user), body.sdp, client))
 
 
 @router.post("/network-tests", status_code=201, responses=ERRORS)

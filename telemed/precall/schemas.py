@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from telemed.precall.models import NetworkRecommendation
 from telemed.sessions.schemas import IceServerPublic
+from telemed.validation import Id
 
 MAX_RTT_MS = 60_000.0  # a minute: anything longer is not a measurement
 MAX_KBPS = 10_000_000.0  # 10 Gbit/s
@@ -92,8 +93,8 @@ class NetworkTestIn(BaseModel):
 class NetworkTestPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    user_id: int
-    facility_id: int | None
+    user_id: Id
+    facility_id: Id | None
     created_at: datetime
     connected: bool
     rtt_ms: float | None
@@ -117,7 +118,7 @@ class RecommendationPublic(BaseModel):
 class FacilityLinkPublic(BaseModel):
     """A facility and its latest network test (coordinators)."""
 
-    facility_id: int
+    facility_id: Id
     code: str
     name: str
     district: str

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from telemed.sessions.models import CallEventKind
+from telemed.validation import Id
 
 
 class IceServerPublic(BaseModel):
@@ -21,7 +22,7 @@ class IceServerPublic(BaseModel):
 class CallTicket(BaseModel):
     """What a client needs to join the consult's call (docs/signaling-protocol.md)."""
 
-    consult_id: int
+    consult_id: Id
     room: str = Field(description="The room to name in `hello`")
     participant: str = Field(description="Your participant id in the room")
     name: str
@@ -40,7 +41,7 @@ class CallEventPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     kind: CallEventKind
-    user_id: int | None
+    user_id: Id | None
     role: str | None
     at: datetime
     detail: dict[str, Any]
@@ -48,7 +49,7 @@ class CallEventPublic(BaseModel):
 
 class CallSessionPublic(BaseModel):
     id: int
-    consult_id: int
+    consult_id: Id
     room: str
     started_at: datetime
     ended_at: datetime | None
@@ -73,18 +74,18 @@ class PhotoShareIn(BaseModel):
 
 
 class PhotoShare(BaseModel):
-    message_id: int = Field(
+    message_id: Id = Field(
         description="The thread message of the share: send the photo to "
         "`POST /consults/{id}/uploads` with this `message_id`"
     )
     body: str
-    call_session_id: int | None = Field(description="The call it was shared in, if one is open")
+    call_session_id: Id | None = Field(description="The call it was shared in, if one is open")
 
 
 class FeedAttachment(BaseModel):
     id: int
-    message_id: int | None
-    uploaded_by_id: int
+    message_id: Id | None
+    uploaded_by_id: Id
     uploader_name: str
     kind: str
     filename: str
@@ -94,7 +95,7 @@ class FeedAttachment(BaseModel):
 
 class FeedMessage(BaseModel):
     id: int
-    author_id: int
+    author_id: Id
     author_name: str
     body: str
     created_at: datetime

@@ -55,6 +55,44 @@ def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in status_codes}
 
 
+# What any API operation can answer, whatever it does: no session (401), a missing CSRF
+# token or role (403), an id with no row or past the column (404, 422), a field that
+# cannot be stored (422, ``telemed.web.input_guard``), a body past the limit (413).
+COMMON_API_ERRORS = (401, 403, 404, 422)
+BODY_ERRORS = (413,)
+
+
+def declare_common_errors(app: FastAPI, prefix: str = API_PREFIX) -> None:
+    """Add the errors every operation under ``prefix`` can give to the OpenAPI document, so
+    that it says what the server does (an operation documents its own further codes)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build()
+        document.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ErrorBody, ErrorDetail, ErrorField):
+            shape = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            shape.pop("$defs", None)  # each is a component of its own
+            document["components"]["schemas"].setdefault(model.__name__, shape)
+        error = {
+            "description": "Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for path, operations in document.get("paths", {}).items():
+            if not path.startswith(prefix):
+                continue
+            for operation in operations.values():
+                codes = COMMON_API_ERRORS + (BODY_ERRORS if "requestBody" in operation else ())
+                for code in codes:
+                    operation.setdefault("responses", {}).setdefault(str(code), error)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True)
 class Problem:
     """What went wrong, in HTTP terms, before it is rendered."""
@@ -150,7 +188,12 @@ def install_error_handlers(app: FastAPI, renderers: Mapping[str, Renderer] | Non
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         response = answer(request, problem_of(exc))
-        add_security_headers(response)  # answered outside our middleware
+        # Answered outside our middleware (``app.state.hsts``: production).
+        add_security_headers(response, hsts=getattr(request.app.state, "hsts", False))
+        # The server gives up on this connection after a 500 (Starlette re-raises the error
+        # to the server); saying so lets the client open a new one instead of finding the
+        # old one dropped under its next request.
+        response.headers["connection"] = "close"
         return response
 
     app.add_exception_handler(TelemedError, expected)

@@ -1,8 +1,12 @@
-"""Security headers on every response, and the language of every request (pure ASGI: no
-per-request task overhead)."""
+"""Security headers on every response, the size of every request body, and the language of
+every request (pure ASGI: no per-request task overhead)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
+from starlette.middleware.body_limit import RequestBodyLimitResponder
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,29 +26,41 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     ),
     (b"permissions-policy", b"geolocation=()"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+# Pages and JSON carry clinical data: no browser or proxy cache may keep them. Static files
+# (and a response that sets its own Cache-Control) are left alone.
+NO_STORE = (b"cache-control", b"no-store")
+CACHEABLE_PREFIXES = ("/static/",)
 
 
-def add_security_headers(response: Response) -> None:
+def add_security_headers(response: Response, hsts: bool = False) -> None:
     """The headers on a response built outside the middleware: Starlette answers an
     unhandled exception (500) from its outermost layer, which no middleware of ours wraps."""
-    for name, value in SECURITY_HEADERS:
+    for name, value in [*SECURITY_HEADERS, NO_STORE, *([HSTS] if hsts else [])]:
         response.headers.setdefault(name.decode(), value.decode())
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """``hsts``: send Strict-Transport-Security (production, which is served over TLS only;
+    on a developer's plain-HTTP server it would pin the browser to HTTPS)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.headers = [*SECURITY_HEADERS, HSTS] if hsts else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = self.headers
+        if not scope["path"].startswith(CACHEABLE_PREFIXES):
+            headers = [*headers, NO_STORE]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 existing = {name for name, _ in message["headers"]}
-                message["headers"].extend(h for h in SECURITY_HEADERS if h[0] not in existing)
+                message["headers"].extend(h for h in headers if h[0] not in existing)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -69,3 +85,36 @@ class LanguageMiddleware:
                 )
             )
         await self.app(scope, receive, send)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses (413) a request body past ``max_bytes`` as it arrives, before anything reads
+    it whole: an anonymous client could otherwise make the server hold 256 MiB of JSON
+    before the 401. The upload routes (``upload_paths``: method and path pattern) take files
+    and have ``upload_bytes``; the chunk endpoint checks each chunk against the declared
+    length itself. FastAPI turns the refusal into an HTTP 413 our error handlers render."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_bytes: int,
+        upload_paths: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
+        self.upload_paths = [(method, re.compile(pattern)) for method, pattern in upload_paths]
+
+    def limit(self, method: str, path: str) -> int:
+        for upload_method, pattern in self.upload_paths:
+            if method == upload_method and pattern.fullmatch(path):
+                return self.upload_bytes
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit(scope["method"], scope["path"])
+        await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)

@@ -24,11 +24,12 @@ from telemed.errors import TelemedError
 from telemed.interop.fhir import service
 from telemed.interop.fhir.outcome import FHIR_JSON, FhirResponse, error_response, outcome_response
 from telemed.interop.fhir.resources.common import InvalidResource
+from telemed.validation import MAX_ID
 
 log = logging.getLogger(__name__)
 
 #: A consult id as FHIR carries it: digits only, and small enough for the database.
-CONSULT_ID = re.compile(r"[0-9]{1,18}")
+CONSULT_ID = re.compile(r"[0-9]{1,10}")  # and at most MAX_ID: past it, no consult of ours
 
 OUTCOMES: dict[int | str, dict[str, Any]] = {
     code: {"description": "OperationOutcome", "content": {FHIR_JSON: {}}}
@@ -78,7 +79,7 @@ def everything(
     Patient (pseudonymous), Practitioner, PractitionerRole, Organization, Consent and
     Provenance. 404 (an OperationOutcome) whether the consult does not exist or is not
     yours to see."""
-    if not CONSULT_ID.fullmatch(id):
+    if not CONSULT_ID.fullmatch(id) or int(id) > MAX_ID:
         raise TelemedError(f"id: {id!r} is not a consult id (digits only)", field="id")
     consult = current_consult(int(id), user, db)
     bundle = service.everything(db, user, consult, settings.public_base_url, now)
