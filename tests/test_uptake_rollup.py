@@ -35,8 +35,7 @@ VARIANTS = {
     "month not over": replace(MONTHS, end=date(2026, 11, 16)),  # day rows for November
     "district": replace(MONTHS, district="MS"),
     "facility": replace(MONTHS, facility="BEREA"),
-    "specialty": replace(MONTHS, specialty="paediatrics"),
-    "urgency": replace(MONTHS, urgency=Urgency.urgent),
+    "specialty and urgency": replace(MONTHS, specialty="paediatrics", urgency=Urgency.urgent),
     "district and specialty": replace(MONTHS, district="MS", specialty="internal_medicine"),
 }
 GROUPINGS: list[tuple[GroupBy, ...]] = [
@@ -47,12 +46,14 @@ GROUPINGS: list[tuple[GroupBy, ...]] = [
 ]
 
 
-def assert_same(db: Session) -> None:
-    """Every number the dashboard shows, read from the rollup and counted directly."""
-    for name, f in VARIANTS.items():
+def assert_same(db: Session, variants: tuple[str, ...] = tuple(VARIANTS)) -> None:
+    """Every number the dashboard shows, read from the rollup and counted directly (one
+    kind of filter per kind of rows read: month, day, district, facts, specialty)."""
+    for name in variants:
+        f = VARIANTS[name]
         fast = Rollup(db, f)
         for key, ind in INDICATORS.items():
-            for by in GROUPINGS:
+            for by in GROUPINGS if ind.categories else GROUPINGS[:2]:
                 direct = counting.grouped(db, ind, f, *by)
                 assert fast.grouped(ind, *by) == pytest.approx(direct), (name, key, by)
             if ind.measure is Measure.duration:
@@ -165,7 +166,7 @@ def test_refresh_keeps_the_rollup_equal_after_changes(db: Session, fx: Fixture) 
     touched = rollup.refresh(db, NOW + timedelta(minutes=6))
     db.commit()
     assert touched >= 2  # the new consult's offer and consult 1's amended note
-    assert_same(db)
+    assert_same(db, ("months", "weeks", "district and specialty"))
     # the totals moved as the story says: a fifth request, consult 1's latest outcome
     fast = Rollup(db, MONTHS)
     assert fast.grouped(INDICATORS["requests"], "all") == {(0,): 5}
