@@ -108,7 +108,7 @@ def rolled_up(engine: Engine) -> float | None:
             _say("reusing the uptake rollup already built")
             return None
         started = time.perf_counter()
-        rollup.rebuild(session, _now())
+        rollup.rebuild(session, _now(), _say, bulk=True)
     seconds = time.perf_counter() - started
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE uptake_facts, uptake_rollup")
