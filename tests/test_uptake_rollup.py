@@ -18,6 +18,7 @@ from telemed.consults.models import Consult, ConsultEvent, ConsultState, Urgency
 from telemed.db import pk
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteStatus, Outcome
 from telemed.offers.models import ConsultOffer, OfferStatus
+from telemed.precall.models import NetworkRecommendation, NetworkTest
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 from telemed.uptake import counting, rollup, service
 from telemed.uptake.counting import GroupBy
@@ -89,8 +90,8 @@ def test_rollup_equals_direct_counting(db: Session, fx: Fixture) -> None:
 
 
 def _changes(db: Session, fx: Fixture) -> None:
-    """After the rollup was built: an outcome corrected, a second call, a new request, an
-    open offer declined in place, a note amended with a new follow-up day."""
+    """After the rollup was built: an outcome corrected, a second call, a new request, a
+    network test, an open offer declined in place, a note amended with a new follow-up day."""
     c1, c2, _c3, c4, _c5 = fx.consults
     later = NOW + timedelta(minutes=5)
     db.add(
@@ -137,6 +138,15 @@ def _changes(db: Session, fx: Fixture) -> None:
             expires_at=t(11, 21, 8),
         )
     )
+    db.add(
+        NetworkTest(
+            user_id=pk(fx.clinician),
+            facility_id=c2.facility_id,
+            created_at=t(11, 21, 9),
+            connected=True,
+            recommendation=NetworkRecommendation.asynchronous,
+        )
+    )
     db.commit()
     rollup.refresh(db, NOW + timedelta(minutes=1))
     db.commit()
@@ -171,6 +181,7 @@ def test_refresh_keeps_the_rollup_equal_after_changes(db: Session, fx: Fixture) 
     fast = Rollup(db, MONTHS)
     assert fast.grouped(INDICATORS["requests"], "all") == {(0,): 5}
     assert fast.grouped(INDICATORS["outcomes"], "category")[("referred",)] == 1
+    assert fast.grouped(INDICATORS["network_tests"], "category")[("asynchronous",)] == 1
     # and the incremental rollup is the one a full rebuild makes (zero rows aside)
     kept = _rows(db)
     rollup.rebuild(db, NOW + timedelta(minutes=7))

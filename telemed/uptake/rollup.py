@@ -64,6 +64,7 @@ from telemed.notes.models import ConsultNote, ConsultOutcome
 from telemed.offers.models import ConsultOffer
 from telemed.precall.models import NetworkTest
 from telemed.sessions.models import CallSession, CallSessionEvent
+from telemed.uptake.filters import in_maseru, maseru_today
 from telemed.uptake.indicators import INDICATORS, Indicator, Measure
 from telemed.uptake.models import NO_BIN, NO_DAY, UptakeFact, UptakeRollup, UptakeRollupState
 from telemed.uptake.sql import maseru_day, month_of, wait_bin
@@ -334,12 +335,19 @@ def refresh(session: Session, now: datetime) -> int:
             consult_keys,
         )
     tests_above = marks.get("network_tests", [0, 0])[0]
-    _redo(
-        session,
-        (fact.indicator == "network_tests") & (fact.subject > tests_above),
-        lambda sub: sub.c.subject > tests_above,
-        [k for k, i in INDICATORS.items() if not i.consult_based],
-    )
+    earliest = session.execute(
+        select(func.min(col(NetworkTest.created_at))).where(col(NetworkTest.id) > tests_above)
+    ).scalar()
+    if earliest is not None:  # new tests: their facts are on or after that day
+        since_day = maseru_today(in_maseru(earliest))
+        _redo(
+            session,
+            (fact.indicator == "network_tests")
+            & (fact.day >= since_day)
+            & (fact.subject > tests_above),
+            lambda sub: sub.c.subject > tests_above,
+            [k for k, i in INDICATORS.items() if not i.consult_based],
+        )
     state.watermarks = json.dumps(
         {name: [marks.get(name, [0, 0])[1], m] for name, m in newest.items()}
     )
