@@ -79,6 +79,7 @@ def prepared(url: str, n: int, reseed: bool) -> Engine:
         if have == n:
             _say(f"reusing database {name}: already seeded with {n} consults (--reseed to redo)")
             admin.dispose()
+            upgrade(engine)  # a migration added since the seed (the rollup's tables)
             return engine
         engine.dispose()
         _say(f"database {name} holds {have} consults, not {n}: seeding it again")
@@ -94,6 +95,41 @@ def prepared(url: str, n: int, reseed: bool) -> Engine:
     seed(engine, n, _say)
     _say(f"seeded {n} consults in {time.perf_counter() - started:.1f} s")
     return engine
+
+
+def rolled_up(engine: Engine) -> float | None:
+    """The uptake rollup built as its job would, if the database has none: seconds it took
+    (None: the database's rollup is reused)."""
+    from telemed.uow import Units
+    from telemed.uptake import rollup
+
+    with Units(engine).one() as session:
+        if rollup.state(session) is not None:
+            _say("reusing the uptake rollup already built")
+            return None
+        started = time.perf_counter()
+        rollup.rebuild(session, _now(), _say, bulk=True)
+    seconds = time.perf_counter() - started
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE uptake_facts, uptake_rollup")
+    _say(f"built the uptake rollup in {seconds:.1f} s")
+    return seconds
+
+
+def refresh_ms(engine: Engine) -> tuple[float, int]:
+    """One run of the rollup's job body (a minute after the last): milliseconds, consults
+    counted again."""
+    from datetime import timedelta
+
+    from telemed.uow import Units
+    from telemed.uptake import rollup
+
+    with Units(engine).one() as session:
+        state = rollup.state(session)
+        assert state is not None
+        started = time.perf_counter()
+        touched = rollup.refresh(session, state.as_of + timedelta(minutes=1))
+    return (time.perf_counter() - started) * 1000, touched
 
 
 def _filters(span: tuple[date, date], district: str | None = None) -> Any:
@@ -215,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
 
     loadavg_start = os.getloadavg()
     engine = prepared(args.database_url, args.consults, args.reseed)
+    build_s = rolled_up(engine)
+    refresh, touched = refresh_ms(engine)
+    _say(f"rollup refresh (the job's run, nothing new): {refresh:.0f} ms, {touched} consults")
     year = _filters(YEAR)
     times = time_dashboard(engine, year, args.runs + 1)
     first, warm = times[0], times[1:]
@@ -262,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         "district_p50_ms": round(district_p50, 1),
         "district_p95_ms": round(district_p95, 1),
         "naive_ms": round(naive_ms, 1),
+        "rollup_build_s": None if build_s is None else round(build_s, 1),
+        "rollup_refresh_ms": round(refresh, 1),
         "naive_rows": naive_runs[0][1],
         "csv_rows": csv_run["rows"],
         "csv_rows_per_s": round(rows_per_s, 1),

@@ -33,6 +33,7 @@ from telemed.offers.models import ConsultOffer
 from telemed.oncall.models import OnCallBlock, OnCallLinkUse
 from telemed.precall.models import NetworkTest
 from telemed.sessions.models import CallSession, CallSessionEvent
+from telemed.uptake.models import UptakeFact, UptakeRollup, UptakeRollupState
 
 metadata = SQLModel.metadata
 
@@ -78,6 +79,9 @@ __all__ = [
     "Specialty",
     "TotpCredential",
     "Upload",
+    "UptakeFact",
+    "UptakeRollup",
+    "UptakeRollupState",
     "User",
     "UserSession",
     "metadata",

@@ -1,4 +1,4 @@
-"""``python -m bench.dashboard`` end to end on a small PostgreSQL database: it seeds, times
+"""``python -m bench.dashboard`` end to end on a tiny PostgreSQL database (300 consults): it seeds, times
 the dashboard, the naive counting and the consults CSV, and prints its JSON line last; a
 second run reuses the seeded database. No timing is asserted (the dashboard goal is for a
 million consults and is "not measured" here)."""
@@ -14,6 +14,7 @@ from typing import Any
 from tests.conftest import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
+N = 300  # tiny: the run checks the plumbing, not the speed
 KEYS = {
     "consults",
     "dashboard_p50_ms",
@@ -28,7 +29,7 @@ KEYS = {
 
 
 def _run(url: str, *extra: str) -> tuple[str, dict[str, Any]]:
-    argv = ["--consults", "2000", "--database-url", url, "--runs", "1", "--naive-runs", "1"]
+    argv = ["--consults", str(N), "--database-url", url, "--runs", "1", "--naive-runs", "1"]
     run = subprocess.run(
         [sys.executable, "-m", "bench.dashboard", *argv, *extra],
         cwd=ROOT,
@@ -46,16 +47,19 @@ def test_dashboard_bench_seeds_times_and_reuses_its_database() -> None:
         out, figures = _run(url)
         again, second = _run(url)
 
-    assert "seeded 2000 consults" in out
+    assert f"seeded {N} consults" in out
+    assert "built the uptake rollup" in out
     assert figures.keys() >= KEYS
-    assert figures["consults"] == 2000
+    assert figures["consults"] == N
+    assert figures["rollup_build_s"] is not None
     assert figures["goal_dashboard_p95_ms"] == 300
-    # every consult requested in the two years is a CSV row: all but the ~1% drafts
-    assert 1900 <= figures["csv_rows"] < 2000
+    assert 0.95 * N <= figures["csv_rows"] <= N  # every consult requested: all but drafts
     assert figures["naive_rows"] > figures["consults"]  # events, offers, calls: real work
     assert figures["goals"]["dashboard_p95_ms"]["status"] == "not measured"
     assert figures["goals"]["csv_peak_rss_mb"]["measured"] > 0
     assert figures["met"] is False  # a goal not measured is not met
     assert "reusing database" in again
-    assert "seeded 2000 consults in" not in again
+    assert f"seeded {N} consults in" not in again
+    assert "reusing the uptake rollup" in again
+    assert second["rollup_build_s"] is None
     assert second["csv_rows"] == figures["csv_rows"]

@@ -117,7 +117,16 @@ def test_the_runner_runs_the_jobs_on_each_backend(
     consult_id = consult_with_an_expired_offer(db, settings, users, login)
     roles: list[bool] = []
     runner = build_runner(engine, settings, on_change=roles.append)
-    jobs = ["offers", "expire_uploads", "deliveries", "appointments", "care", "dhis2", "audit_seal"]
+    jobs = [
+        "offers",
+        "expire_uploads",
+        "deliveries",
+        "appointments",
+        "care",
+        "dhis2",
+        "uptake_rollup",
+        "audit_seal",
+    ]
     assert runner.job_ids == jobs
     runner.start()
     try:

@@ -45,6 +45,8 @@ from telemed.offers.service import DueReport, process_due_offers
 from telemed.sessions.jobs import mark_no_shows
 from telemed.settings import Settings
 from telemed.uow import Units
+from telemed.uptake.jobs import refresh_rollup
+from telemed.uptake.rollup import REFRESH_EVERY as UPTAKE_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,7 @@ def build_runner(
         ("appointments", APPOINTMENTS_EVERY, (send_reminders, mark_no_shows)),
         ("care", CARE_EVERY, (follow_ups_due, daily_digest, reverification_reminders)),
         ("dhis2", DHIS2_EVERY, (monthly_push,)),
+        ("uptake_rollup", UPTAKE_EVERY, (refresh_rollup,)),  # the dashboard's sums
     ]
     for name, every, bodies in jobs:
         add(name, partial(run_job, engine, settings, clock, name, *bodies), every)

@@ -4,6 +4,7 @@ at most (facilities, specialties, specialists' windows), never the consults them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,11 +57,17 @@ def hours_offered(session: Session, filters: Filters) -> list[float]:
     return [round(weekly * (b.end - b.start).days / 7, 1) for b in filters.buckets()]
 
 
-def specialist_load(session: Session, filters: Filters) -> Table:
+Grouped = Callable[[Indicator, counting.GroupBy], dict[tuple[Any, ...], float]]
+
+
+def specialist_load(session: Session, filters: Filters, grouped: Grouped | None = None) -> Table:
     """Consults each specialist accepted in the range against their weekly cap times the
-    range's weeks."""
+    range's weeks. ``grouped`` counts (the dashboard's: the rollup's when there is one)."""
     f = filters
-    by_specialist = counting.by_one(session, _accepted_by_specialist(), f, "subject")
+    if grouped is None:
+        by_specialist = counting.by_one(session, _accepted_by_specialist(), f, "subject")
+    else:
+        by_specialist = {k[0]: v for k, v in grouped(_accepted_by_specialist(), "subject").items()}
     weeks = (f.end - f.first).days / 7
     table = Table(
         "load",

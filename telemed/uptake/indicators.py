@@ -150,7 +150,9 @@ def _wait(column: Any, consult_id: Any, *where: Any) -> Select[Any]:
 def wait_acceptance() -> Select[Any]:
     """For consults requested in the period: the time from the request to the first time
     the consult became ``accepted`` (by a specialist's acceptance or a coordinator's
-    assignment). Consults never accepted have no time and are left out."""
+    assignment). Consults never accepted have no time and are left out.
+    The dashboard reads its median and 90th percentile from the rollup's bins 2 % wide:
+    within 2 % of the exact value (``telemed.uptake.fast``)."""
     return _wait(
         col(ConsultEvent.at),
         col(ConsultEvent.consult_id),
@@ -162,7 +164,9 @@ def wait_acceptance() -> Select[Any]:
 def wait_response() -> Select[Any]:
     """For consults requested in the period: the time from the request to the first
     answer of any specialist to any of its offers (accepted or declined; an offer left to
-    expire is no answer). Consults whose offers nobody answered are left out."""
+    expire is no answer). Consults whose offers nobody answered are left out.
+    The dashboard reads its median and 90th percentile from the rollup's bins 2 % wide:
+    within 2 % of the exact value (``telemed.uptake.fast``)."""
     return _wait(
         col(ConsultOffer.responded_at),
         col(ConsultOffer.consult_id),
@@ -173,7 +177,9 @@ def wait_response() -> Select[Any]:
 @indicator("wait_session", "Time to session", Family.waiting, Measure.duration)
 def wait_session() -> Select[Any]:
     """For consults requested in the period: the time from the request to the start of
-    its first live call (call session). Consults without a call are left out."""
+    its first live call (call session). Consults without a call are left out.
+    The dashboard reads its median and 90th percentile from the rollup's bins 2 % wide:
+    within 2 % of the exact value (``telemed.uptake.fast``)."""
     return _wait(col(CallSession.started_at), col(CallSession.consult_id))
 
 

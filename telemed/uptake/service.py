@@ -18,14 +18,16 @@ from telemed.consults.models import Specialty
 from telemed.errors import NotFound
 from telemed.facilities.models import District, Facility
 from telemed.i18n import N_
-from telemed.uptake import counting, gaps
+from telemed.uptake import counting, gaps, rollup
 from telemed.uptake.auth import ensure_coordinator
+from telemed.uptake.fast import Rollup
 from telemed.uptake.filters import Bucket, Filters, Period
 from telemed.uptake.indicators import (
     GAPS,
     INDICATORS,
     OUTCOMES,
     RECOMMENDATIONS,
+    Indicator,
 )
 from telemed.uptake.monthly import FacilityValue, facility_month_values, month_filters
 from telemed.uptake.tables import NONE, Cell, Table, hours, number, percent, text
@@ -61,6 +63,7 @@ class Dashboard:
     district_requests: dict[str, float]
     gaps: list[Table]
     definitions: list[tuple[str, str]] = field(default_factory=list)
+    as_of: datetime | None = None  # read from the rollup: every change before then is counted
 
     def table(self, key: str) -> Table:
         for table in [*self.tables, *self.gaps, *(t for _c, t in self.charts)]:
@@ -75,39 +78,50 @@ def label(bucket: Bucket, period: Period) -> str:
 
 class _Counter:
     """Per-bucket and whole-range amounts of the indicators for one set of filters, each
-    query run once however many tables and charts show its numbers."""
+    query run once however many tables and charts show its numbers: from the rollup when
+    there is one (``fast``), else counted directly from the clinical tables."""
 
-    def __init__(self, session: Session, filters: Filters) -> None:
-        self.session, self.filters = session, filters
+    def __init__(self, session: Session, filters: Filters, fast: Rollup | None) -> None:
+        self.session, self.filters, self.fast = session, filters, fast
         self.n = len(filters.buckets())
         self._grouped: dict[tuple[str, tuple[counting.GroupBy, ...]], dict[Any, float]] = {}
         self._waits: dict[str, tuple[dict[Any, list[float]], list[float] | None]] = {}
 
-    def _get(self, key: str, *by: counting.GroupBy) -> dict[Any, float]:
+    def grouped(self, ind: Indicator, *by: counting.GroupBy) -> dict[Any, float]:
+        if self.fast is not None:
+            return self.fast.grouped(ind, *by)
+        return counting.grouped(self.session, ind, self.filters, *by)
+
+    def get(self, key: str, *by: counting.GroupBy) -> dict[Any, float]:
         if (key, by) not in self._grouped:
-            ind = INDICATORS[key]
-            self._grouped[key, by] = counting.grouped(self.session, ind, self.filters, *by)
+            self._grouped[key, by] = self.grouped(INDICATORS[key], *by)
         return self._grouped[key, by]
 
     def series(self, key: str, category: str | None = None) -> list[float]:
         if category is None:
-            rows = self._get(key, "bucket")
+            rows = self.get(key, "bucket")
             return [rows.get((i,), 0) for i in range(self.n)]
-        rows = self._get(key, "bucket", "category")
+        rows = self.get(key, "bucket", "category")
         return [rows.get((i, category), 0) for i in range(self.n)]
 
     def total(self, key: str, category: str | None = None) -> float:
         if category is None:
-            return self._get(key, "all").get((0,), 0)
-        return self._get(key, "category").get((category,), 0)
+            return self.get(key, "all").get((0,), 0)
+        return self.get(key, "category").get((category,), 0)
+
+    def by_one(self, key: str, by: counting.GroupBy) -> dict[Any, float]:
+        return {k[0]: v for k, v in self.get(key, by).items()}
+
+    def _wait(self, ind: Indicator, by: counting.GroupBy) -> dict[Any, list[float]]:
+        if self.fast is not None:
+            return self.fast.waits(ind, by)
+        return counting.waits(self.session, ind, self.filters, by)
 
     def waits(self, key: str) -> tuple[dict[Any, list[float]], list[float] | None]:
         """``({bucket: [median, p90]}, [median, p90] over the range or None)``."""
         if key not in self._waits:
             ind = INDICATORS[key]
-            per = counting.waits(self.session, ind, self.filters, "bucket")
-            whole = counting.waits(self.session, ind, self.filters, "all").get(0)
-            self._waits[key] = (per, whole)
+            self._waits[key] = (self._wait(ind, "bucket"), self._wait(ind, "all").get(0))
         return self._waits[key]
 
 
@@ -146,7 +160,8 @@ def _family_table(
 def dashboard(session: Session, user: User, filters: Filters, now: datetime) -> Dashboard:
     """Every table and chart of the dashboard for ``filters`` (coordinators only)."""
     ensure_coordinator(user)
-    c = _Counter(session, filters)
+    fresh = rollup.state(session)
+    c = _Counter(session, filters, None if fresh is None else Rollup(session, filters))
     by_district = _by_place(session, c, "district")
     tables = [
         _volume(c),
@@ -177,9 +192,10 @@ def dashboard(session: Session, user: User, filters: Filters, now: datetime) -> 
         [
             gaps.dormant_facilities(session, filters, now),
             gaps.uncovered_specialties(session, filters),
-            gaps.specialist_load(session, filters),
+            gaps.specialist_load(session, filters, c.grouped),
         ],
         definitions,
+        None if fresh is None else fresh.as_of,
     )
 
 
@@ -330,7 +346,7 @@ def _by_place(session: Session, c: _Counter, by: counting.GroupBy) -> Table:
     f = c.filters
     keys = ("requests", "sessions_held", "escalated")
     places: list[tuple[Any, str, str]]
-    amounts = {k: counting.by_one(session, INDICATORS[k], f, by) for k in keys}
+    amounts = {k: c.by_one(k, by) for k in keys}
     if by == "district":
         places = [
             (d.code, d.name, d.code) for d in session.exec(select(District).order_by(District.name))
@@ -356,7 +372,7 @@ def _by_place(session: Session, c: _Counter, by: counting.GroupBy) -> Table:
             "By facility",
             ["Facility", "Name", "Requests", "Sessions held", "Escalated"],
         )
-    tests = counting.grouped(session, INDICATORS["network_tests"], f, by, "category")
+    tests = c.get("network_tests", by, "category")
     table.columns += [f"Network tests: {r}" for r in RECOMMENDATIONS]
     for key, name, code in places:
         narrowed = Filters(f.period, f.first, f.end, **_place(by, code, f))

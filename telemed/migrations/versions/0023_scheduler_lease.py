@@ -1,7 +1,7 @@
 """The scheduler's leader lease on SQLite (PostgreSQL uses an advisory lock)
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-03 14:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import telemed.db
 
 revision: str = "0023"
-down_revision: str | None = "0020"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
