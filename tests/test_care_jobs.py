@@ -148,3 +148,23 @@ def test_a_registration_about_to_expire_is_flagged_once(
     assert "expires on" in notice.subject
     assert notices(db, later, "reverification") == []
     assert len(notices(db, specialists.coordinator, "reverification")) == 1
+
+
+def test_the_daily_digest_is_written_in_each_coordinators_language(
+    units: Units, db: Session, settings: Settings, users: Users
+) -> None:
+    """Counted once, read in two languages: the Sesotho-speaking coordinator's digest has no
+    English line in it, the English one's has no Sesotho."""
+    english = users.make(Role.coordinator)
+    sesotho = users.make(Role.coordinator)
+    sesotho.language = "st"
+    db.add(sesotho)
+    db.commit()
+    morning = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)  # 07:00 in Maseru
+    assert daily_digest(units, settings, morning) == 2
+    [in_english] = notices(db, english, "digest")
+    [in_sesotho] = notices(db, sesotho, "digest")
+    assert "- waiting for a specialist now: none" in in_english.body
+    assert "- tse emetseng setsebi hona joale: ha ho letho" in in_sesotho.body
+    assert "waiting for a specialist" not in in_sesotho.body
+    assert "litsebi tse emetseng ho netefatsoa: 0" in in_sesotho.body
