@@ -47,3 +47,18 @@ def test_unknown_time_zone_refused() -> None:
 def test_cookies_secure_outside_development() -> None:
     assert Settings(env=Environment.production, secret_key="x" * 40).secure_cookies
     assert not Settings().secure_cookies
+
+
+def test_the_example_environment_names_every_setting() -> None:
+    """An operator copies deploy/telemed.env.example: a setting missing from it is one they
+    never learn exists (issue 13: "an example environment that covers every setting")."""
+
+    example = (Path(__file__).parent.parent / "deploy" / "telemed.env.example").read_text()
+    named = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in example.splitlines()
+        if line.lstrip("# ").startswith("TELEMED_") and "=" in line
+    }
+    missing = sorted(f"TELEMED_{name.upper()}" for name in Settings.model_fields)
+    missing = [env for env in missing if env not in named]
+    assert missing == []
