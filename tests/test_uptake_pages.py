@@ -93,3 +93,23 @@ def test_csv_round_trip(db: Session, users: Users, login: LoginFn, clock: Manual
     assert rows[0][0] == "consult"
     assert len(rows) == 5  # header and consults 1-4
     assert {r[1] for r in rows[1:]} == {"QMMH", "MAFETENG", "BEREA"}
+
+
+def test_a_chart_speaks_its_readers_language() -> None:
+    """The chart's title (what a screen reader says) and its legend are in the reader's
+    language; the indicator names come from the catalogue, not from the code as written."""
+    from telemed.i18n import use_language
+    from telemed.uptake import charts
+    from telemed.uptake.service import ChartData, Series
+
+    chart = ChartData(
+        "wait_chart", "Time to acceptance (hours)", "hours", "lines", ["Nov"],
+        [Series("Median", [1.0]), Series("90th percentile", [2.0])],
+    )  # fmt: skip
+    with use_language("en"):
+        english = str(charts.render(chart))
+    with use_language("st"):
+        sesotho = str(charts.render(chart))
+    assert "Time to acceptance (hours), by period</title>" in english
+    assert "Nako ho fihlela e amoheloa (lihora), ka nako</title>" in sesotho
+    assert ">Peresente ea bo-90</text>" in sesotho and "90th percentile" not in sesotho

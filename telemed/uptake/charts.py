@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from telemed.i18n import gettext
 from telemed.uptake.service import ChartData
 
 WIDTH, HEIGHT = 640, 220
@@ -41,10 +42,11 @@ def render(chart: ChartData) -> Markup:
     def y(v: float) -> float:
         return TOP + plot_h - v / top * plot_h
 
+    title = gettext("%(title)s, by period") % {"title": gettext(chart.title)}
     out = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="{chart.key}-t" id="{chart.key}">',
-        f'<title id="{chart.key}-t">{escape(chart.title)}, by period</title>',
+        f'<title id="{chart.key}-t">{escape(title)}</title>',
     ]
     for frac in (0, 0.5, 1):  # axis lines and their values
         yy = y(top * frac)
@@ -84,9 +86,10 @@ def render(chart: ChartData) -> Markup:
                     'stroke-width="2"/>'
                 )
         lx = LEFT + j * 190
+        name = escape(gettext(series.name))
         out.append(
             f'<rect x="{lx}" y="{HEIGHT - 15}" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{lx + 16}" y="{HEIGHT - 4}" font-size="14">{escape(series.name)}</text>'
+            f'<text x="{lx + 16}" y="{HEIGHT - 4}" font-size="14">{name}</text>'
         )
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text in it is escaped above

@@ -25,6 +25,7 @@ from sqlmodel import col
 
 from telemed.appointments.models import Appointment, AppointmentStatus
 from telemed.consults.models import Consult, ConsultEvent, ConsultState, Urgency
+from telemed.i18n import N_
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteStatus, Outcome
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.precall.models import NetworkTest
@@ -101,7 +102,7 @@ def facts(at: Any, *, subject: Any = None, value: Any = None, category: Any = No
 # -- volume -----------------------------------------------------------------------------
 
 
-@indicator("requests", "Requests", Family.volume, categories=tuple(u.value for u in Urgency))
+@indicator("requests", N_("Requests"), Family.volume, categories=tuple(u.value for u in Urgency))
 def requests() -> Select[Any]:
     """Consults requested: counted once each, in the period of the moment the clinician
     sent the request (``requested_at``); drafts never sent are not counted. Category: the
@@ -111,7 +112,7 @@ def requests() -> Select[Any]:
     )
 
 
-@indicator("offers_made", "Offers made", Family.volume)
+@indicator("offers_made", N_("Offers made"), Family.volume)
 def offers_made() -> Select[Any]:
     """Offers made to specialists: every offer counts (a consult offered to three
     specialists counts three), in the period it was made (``offered_at``)."""
@@ -120,7 +121,7 @@ def offers_made() -> Select[Any]:
     )
 
 
-@indicator("offers_accepted", "Offers accepted", Family.volume)
+@indicator("offers_accepted", N_("Offers accepted"), Family.volume)
 def offers_accepted() -> Select[Any]:
     """Offers made in the period (``offered_at``) that the specialist accepted. The
     acceptance rate is this divided by offers made."""
@@ -146,7 +147,7 @@ def _wait(column: Any, consult_id: Any, *where: Any) -> Select[Any]:
     )
 
 
-@indicator("wait_acceptance", "Time to acceptance", Family.waiting, Measure.duration)
+@indicator("wait_acceptance", N_("Time to acceptance"), Family.waiting, Measure.duration)
 def wait_acceptance() -> Select[Any]:
     """For consults requested in the period: the time from the request to the first time
     the consult became ``accepted`` (by a specialist's acceptance or a coordinator's
@@ -160,7 +161,9 @@ def wait_acceptance() -> Select[Any]:
     )
 
 
-@indicator("wait_response", "Time to first specialist response", Family.waiting, Measure.duration)
+@indicator(
+    "wait_response", N_("Time to first specialist response"), Family.waiting, Measure.duration
+)
 def wait_response() -> Select[Any]:
     """For consults requested in the period: the time from the request to the first
     answer of any specialist to any of its offers (accepted or declined; an offer left to
@@ -174,7 +177,7 @@ def wait_response() -> Select[Any]:
     )
 
 
-@indicator("wait_session", "Time to session", Family.waiting, Measure.duration)
+@indicator("wait_session", N_("Time to session"), Family.waiting, Measure.duration)
 def wait_session() -> Select[Any]:
     """For consults requested in the period: the time from the request to the start of
     its first live call (call session). Consults without a call are left out.
@@ -186,7 +189,7 @@ def wait_session() -> Select[Any]:
 # -- how consults end -------------------------------------------------------------------
 
 
-@indicator("sessions_held", "Sessions held", Family.endings)
+@indicator("sessions_held", N_("Sessions held"), Family.endings)
 def sessions_held() -> Select[Any]:
     """Consults with a live call held: counted once per consult, in the period of the
     start of its first call session in that period (a call is held once somebody joined
@@ -204,27 +207,27 @@ def _reached(state: ConsultState) -> Select[Any]:
     )
 
 
-@indicator("answered_async", "Answered asynchronously", Family.endings)
+@indicator("answered_async", N_("Answered asynchronously"), Family.endings)
 def answered_async() -> Select[Any]:
     """Consults that moved to ``answered_async`` (advice given by messages): once per
     consult, in the period of that move."""
     return _reached(ConsultState.answered_async)
 
 
-@indicator("escalated", "Escalated", Family.endings)
+@indicator("escalated", N_("Escalated"), Family.endings)
 def escalated() -> Select[Any]:
     """Consults escalated to a coordinator (no specialist took them in time): once per
     consult, in the period of an escalation."""
     return _reached(ConsultState.escalated)
 
 
-@indicator("cancelled", "Cancelled", Family.endings)
+@indicator("cancelled", N_("Cancelled"), Family.endings)
 def cancelled() -> Select[Any]:
     """Consults cancelled (by the requesting clinician): in the period of cancellation."""
     return _reached(ConsultState.cancelled)
 
 
-@indicator("no_shows", "No-shows", Family.endings)
+@indicator("no_shows", N_("No-shows"), Family.endings)
 def no_shows() -> Select[Any]:
     """Consults marked ``no_show`` (nobody, or one side only, came to the booked
     session): once per consult, in the period of that mark."""
@@ -234,7 +237,7 @@ def no_shows() -> Select[Any]:
 OUTCOMES = ("treated_locally", "referral_avoided", "referred", "transferred")
 
 
-@indicator("outcomes", "Outcomes", Family.endings, categories=tuple(o.value for o in Outcome))
+@indicator("outcomes", N_("Outcomes"), Family.endings, categories=tuple(o.value for o in Outcome))
 def outcomes() -> Select[Any]:
     """Consults by their outcome: the latest outcome recorded on the consult counts (an
     outcome corrected later counts once, as corrected), in the period it was recorded.
@@ -256,7 +259,7 @@ def outcomes() -> Select[Any]:
 # -- people -----------------------------------------------------------------------------
 
 
-@indicator("active_specialists", "Active specialists", Family.people)
+@indicator("active_specialists", N_("Active specialists"), Family.people)
 def active_specialists() -> Select[Any]:
     """Specialists who accepted at least one offer in the period (``responded_at`` of the
     accepted offer), each counted once."""
@@ -267,7 +270,7 @@ def active_specialists() -> Select[Any]:
     )
 
 
-@indicator("hours_used", "Volunteer hours used", Family.people, Measure.total)
+@indicator("hours_used", N_("Volunteer hours used"), Family.people, Measure.total)
 def hours_used() -> Select[Any]:
     """Hours of booked sessions that were held (appointments marked completed), by the
     start of the appointment. Hours offered are the verified specialists' weekly windows
@@ -294,14 +297,14 @@ def _follow_ups() -> Select[Any]:
     )
 
 
-@indicator("follow_ups_due", "Follow-ups due", Family.follow_up, dated=True)
+@indicator("follow_ups_due", N_("Follow-ups due"), Family.follow_up, dated=True)
 def follow_ups_due() -> Select[Any]:
     """Consults with a signed note asking for a follow-up on a day in the period (Maseru
     date), counted once per consult."""
     return _follow_ups()
 
 
-@indicator("follow_ups_done", "Follow-ups done", Family.follow_up, dated=True)
+@indicator("follow_ups_done", N_("Follow-ups done"), Family.follow_up, dated=True)
 def follow_ups_done() -> Select[Any]:
     """Of the follow-ups due in the period, those whose consult has an outcome recorded
     at or after the note was signed (the product's own rule: a recorded outcome ends
@@ -328,7 +331,7 @@ def _call_events(*where: Any, subject: Any = None) -> Select[Any]:
     )
 
 
-@indicator("calls_low", "Calls in audio-only or low mode", Family.calls)
+@indicator("calls_low", N_("Calls in audio-only or low mode"), Family.calls)
 def calls_low() -> Select[Any]:
     """Consults whose call switched, at least once, to the low-bandwidth video or the
     audio-only profile (a ``media`` event of the call), once per consult. Its share is
@@ -340,7 +343,7 @@ def calls_low() -> Select[Any]:
     )
 
 
-@indicator("calls_dropped", "Calls dropped", Family.calls)
+@indicator("calls_dropped", N_("Calls dropped"), Family.calls)
 def calls_dropped() -> Select[Any]:
     """Calls (call sessions) in which a participant's line dropped at least once (a
     ``reconnecting`` event), each call counted once, in the period of the drop."""
@@ -350,7 +353,7 @@ def calls_dropped() -> Select[Any]:
     )
 
 
-@indicator("calls_resumed", "Calls resumed", Family.calls)
+@indicator("calls_resumed", N_("Calls resumed"), Family.calls)
 def calls_resumed() -> Select[Any]:
     """Calls in which a dropped participant came back within the grace period (a
     ``reconnected`` event), each call counted once."""
@@ -365,7 +368,7 @@ RECOMMENDATIONS = ("normal", "low", "audio-only", "asynchronous")
 
 @indicator(
     "network_tests",
-    "Pre-call recommendations",
+    N_("Pre-call recommendations"),
     Family.calls,
     consult_based=False,
     categories=RECOMMENDATIONS,

@@ -299,30 +299,34 @@ def _charts(c: _Counter) -> list[ChartData]:
     return [
         ChartData(
             "requests_chart",
-            "Requests and sessions held",
+            N_("Requests and sessions held"),
             "consults",
             "bars",
             labels,
             [
-                Series("Requests", list(c.series("requests"))),
-                Series("Sessions held", list(c.series("sessions_held"))),
+                Series(N_("Requests"), list(c.series("requests"))),
+                Series(N_("Sessions held"), list(c.series("sessions_held"))),
             ],
         ),
         ChartData(
             "wait_chart",
-            "Time to acceptance (hours)",
+            N_("Time to acceptance (hours)"),
             "hours",
             "lines",
             labels,
-            [Series("Median", wait(0)), Series("90th percentile", wait(1))],
+            [Series(N_("Median"), wait(0)), Series(N_("90th percentile"), wait(1))],
         ),
         ChartData(
             "calls_chart",
-            "Share of calls in audio-only or low mode (%)",
+            N_("Share of calls in audio-only or low mode (%)"),
             "%",
             "lines",
             labels,
-            [Series("Audio-only or low", [None if v is None else round(v * 100, 1) for v in low])],
+            [
+                Series(
+                    N_("Audio-only or low"), [None if v is None else round(v * 100, 1) for v in low]
+                )
+            ],
         ),
     ]
 
