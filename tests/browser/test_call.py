@@ -158,7 +158,7 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
 
     # Audio-only is announced to the other side, and sends no more video.
     specialist.check("input[value=audio-only]")
-    expect(clinician.locator("#presence")).to_contain_text("audio-only", timeout=TIMEOUT_MS)
+    expect(clinician.locator("#presence")).to_contain_text("· audio only", timeout=TIMEOUT_MS)
     assert stats(specialist)["mode"] == "audio-only"
     clinician.wait_for_function(
         "window.telemedCall.stats().then(s => s.connection === 'connected')",
