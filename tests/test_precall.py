@@ -540,3 +540,28 @@ def test_the_test_page_shows_the_last_result(login: LoginFn, users: Users) -> No
     coordinator = login(users.make(Role.coordinator))
     assert coordinator.get("/network-test").status_code == 403
     assert coordinator.post("/api/v1/network-tests", good_link()).status_code == 403
+
+
+def test_the_echo_peer_keeps_only_the_requesters_candidates_and_mdns_names() -> None:
+    """The echo peer must not be made to send UDP to hosts the offer names: only the
+    request's own address and mDNS names (which answer on the server's link alone) stay."""
+    import pytest
+
+    from telemed.errors import ValidationFailed
+    from telemed.precall.echo import only_candidates_at
+
+    offer = "\r\n".join(
+        [
+            "v=0",
+            "a=candidate:1 1 udp 2122260223 10.0.0.7 50000 typ host",
+            "a=candidate:2 1 udp 2122260223 3f1c0d2e-9a4b-4c1e-8d7f-2b6a1c9e0f11.local 50001 typ host",
+            "a=candidate:3 1 udp 1686052607 41.203.1.9 50002 typ srflx raddr 0.0.0.0 rport 0",
+        ]
+    )
+    kept = only_candidates_at(offer, "41.203.1.9")
+    assert "10.0.0.7" not in kept
+    assert ".local 50001" in kept
+    assert "41.203.1.9 50002" in kept
+    with pytest.raises(ValidationFailed) as refused:
+        only_candidates_at("v=0\r\na=candidate:1 1 udp 1 10.0.0.7 5 typ host", "41.203.1.9")
+    assert refused.value.field == "sdp"

@@ -97,19 +97,25 @@ def only_candidates_at(sdp: str, address: str) -> str:
     Our peer sends connectivity checks to every candidate an offer lists; left as written,
     an offer listing internal hosts would make the server send UDP to them. A browser's
     server-reflexive candidate is the address its requests come from (a host candidate,
-    when it is on the server's own network). 422 when no candidate is left."""
+    when it is on the server's own network). A browser hides its host addresses behind
+    mDNS names (``<uuid>.local``), which only answer on the server's own link, where the
+    requester then is; those are kept too, or a browser next to the server (a clinic on the
+    hospital's LAN, the tests) could not connect. 422 when no candidate is left."""
     kept: list[str] = []
     found = 0
     for line in sdp.splitlines():
         if line.startswith("a=candidate:"):
             parts = line.split()
-            if len(parts) < 8 or not _same_address(parts[4], address):
+            if len(parts) < 8 or not (
+                _same_address(parts[4], address) or parts[4].lower().endswith(".local")
+            ):
                 continue
             found += 1
         kept.append(line)
     if not found:
         raise ValidationFailed(
-            f"the offer lists no ICE candidate at the address of this request ({address})",
+            N_("the offer lists no ICE candidate at the address of this request (%(address)s)"),
+            address=address,
             field="sdp",
         )
     return "\r\n".join(kept) + "\r\n"
