@@ -565,3 +565,28 @@ def test_the_echo_peer_keeps_only_the_requesters_candidates_and_mdns_names() -> 
     with pytest.raises(ValidationFailed) as refused:
         only_candidates_at("v=0\r\na=candidate:1 1 udp 1 10.0.0.7 5 typ host", "41.203.1.9")
     assert refused.value.field == "sdp"
+
+
+def test_a_request_from_this_machine_keeps_only_this_machines_addresses() -> None:
+    """A browser on the server itself (requests from loopback) offers the machine's own
+    interface addresses: kept, and still nothing else."""
+    import ifaddr
+
+    from telemed.precall.echo import only_candidates_at
+
+    own = next(
+        ip.ip
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+        if isinstance(ip.ip, str) and not ip.ip.startswith("127.")
+    )
+    offer = "\r\n".join(
+        [
+            "v=0",
+            f"a=candidate:1 1 udp 2122260223 {own} 50000 typ host",
+            "a=candidate:2 1 udp 2122260223 198.51.100.77 50001 typ host",
+        ]
+    )
+    kept = only_candidates_at(offer, "127.0.0.1")
+    assert f"{own} 50000" in kept
+    assert "198.51.100.77" not in kept

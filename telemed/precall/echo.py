@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+import ifaddr  # (aioice's own way of listing this machine's addresses)
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcdatachannel import RTCDataChannel
 
@@ -91,6 +93,23 @@ def _same_address(a: str, b: str) -> bool:
     return mapped == other
 
 
+@functools.cache
+def _own_addresses() -> frozenset[str]:
+    """This machine's interface addresses (read once per process)."""
+    found: set[str] = set()
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            found.add(ip.ip if isinstance(ip.ip, str) else ip.ip[0])
+    return frozenset(found)
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def only_candidates_at(sdp: str, address: str) -> str:
     """The offer with only the ICE candidates at ``address`` (the one the request came from).
 
@@ -100,14 +119,19 @@ def only_candidates_at(sdp: str, address: str) -> str:
     when it is on the server's own network). A browser hides its host addresses behind
     mDNS names (``<uuid>.local``), which only answer on the server's own link, where the
     requester then is; those are kept too, or a browser next to the server (a clinic on the
-    hospital's LAN, the tests) could not connect. 422 when no candidate is left."""
+    hospital's LAN, the tests) could not connect. A request from the loopback address comes
+    from this machine, whose browser lists this machine's own interface addresses (never
+    loopback): those are kept for it, and nothing else. 422 when no candidate is left."""
+    own = _own_addresses() if _is_loopback(address) else frozenset()
     kept: list[str] = []
     found = 0
     for line in sdp.splitlines():
         if line.startswith("a=candidate:"):
             parts = line.split()
             if len(parts) < 8 or not (
-                _same_address(parts[4], address) or parts[4].lower().endswith(".local")
+                _same_address(parts[4], address)
+                or parts[4].lower().endswith(".local")
+                or parts[4] in own
             ):
                 continue
             found += 1

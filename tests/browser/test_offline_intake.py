@@ -120,7 +120,7 @@ def test_a_request_with_two_photos_typed_offline_is_delivered_once(
         expect(panel).to_be_visible()
         expect(panel).to_contain_text("Waiting to be sent: 1")
         expect(panel).to_contain_text("MOT-OFFLINE-1")
-        expect(panel).to_contain_text("2 photos")
+        expect(panel).to_contain_text("photos: 2")
         assert (
             query(server, "SELECT count(*) FROM cases WHERE patient_ref = 'MOT-OFFLINE-1'")[0][0]
             == 0
