@@ -72,7 +72,7 @@ def test_an_audio_only_call_connects_on_64_kbit_and_holds_30_s(
         while not audio_flowing(call_stats(page)):
             assert time.monotonic() < deadline, f"{name}: no call: {call_stats(page)}"
             time.sleep(0.5)
-    expect(clinician.locator("#presence")).to_contain_text("audio-only", timeout=SLOW_MS)
+    expect(clinician.locator("#presence")).to_contain_text("· audio only", timeout=SLOW_MS)
 
     first = {name: call_stats(page) for name, page in sides.items()}
     wire_before = the_lab.wire()
