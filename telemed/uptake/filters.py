@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -103,7 +104,14 @@ class Filters:
         return replace(self, first=bucket.start, end=bucket.end)
 
     def query(self, **extra: str | None) -> str:
-        """The query string that gives these filters back (for links and CSV)."""
+        """The query string that gives these filters back (for links and CSV), with
+        ``extra`` parameters after them (none of the filters' own names)."""
+        more = {k: v for k, v in extra.items() if v}
+        return self._query + "&" + urlencode(more) if more else self._query
+
+    @cached_property
+    def _query(self) -> str:
+        """The filters' own part, encoded once: a dashboard links ~900 numbers."""
         params: dict[str, str] = {
             "period": self.period.value,
             "from": f"{self.first:%Y-%m}",
@@ -115,7 +123,6 @@ class Filters:
                 params[name] = value
         if self.urgency:
             params["urgency"] = self.urgency.value
-        params.update({k: v for k, v in extra.items() if v})
         return urlencode(params)
 
 

@@ -34,7 +34,7 @@ def hours_offered(session: Session, filters: Filters) -> list[float]:
     Leave and extra hours are not taken off or added; district and facility filters do
     not apply (a specialist serves every facility)."""
     query = (
-        select(AvailabilityWindow)
+        select(col(AvailabilityWindow.start_time), col(AvailabilityWindow.end_time))
         .join(SpecialistProfile, col(SpecialistProfile.user_id) == col(AvailabilityWindow.user_id))
         .where(
             col(SpecialistProfile.status) == VerificationStatus.verified,
@@ -50,9 +50,9 @@ def hours_offered(session: Session, filters: Filters) -> list[float]:
             )
         )
     weekly = 0.0
-    for w in session.exec(query):
-        start = w.start_time.hour * 60 + w.start_time.minute
-        end = w.end_time.hour * 60 + w.end_time.minute or 24 * 60
+    for start_time, end_time in session.execute(query).all():  # columns: no ORM objects
+        start = start_time.hour * 60 + start_time.minute
+        end = end_time.hour * 60 + end_time.minute or 24 * 60
         weekly += max(0, end - start) / 60
     return [round(weekly * (b.end - b.start).days / 7, 1) for b in filters.buckets()]
 
@@ -76,18 +76,17 @@ def specialist_load(session: Session, filters: Filters, grouped: Grouped | None 
     )
     if not by_specialist:
         return table
-    rows = session.exec(
-        select(User, SpecialistProfile)
+    rows = session.execute(
+        select(col(User.id), col(User.full_name), col(SpecialistProfile.weekly_cap))
         .outerjoin(SpecialistProfile, col(SpecialistProfile.user_id) == col(User.id))
         .where(col(User.id).in_(list(by_specialist)))
         .order_by(User.full_name)
-    )
-    for user, profile in rows:
-        n = by_specialist[user.id]
-        weekly = None if profile is None else profile.weekly_cap
+    ).all()
+    for user_id, full_name, weekly in rows:  # no profile: no cap
+        n = by_specialist[user_id]
         cap = None if weekly is None else weekly * weeks
         table.add(
-            text(user.full_name),
+            text(full_name),
             number(n),
             text("no cap" if weekly is None else str(weekly)),
             Cell(None if cap is None else round(cap, 1), NONE if cap is None else f"{cap:,.0f}"),
@@ -121,7 +120,7 @@ def dormant_facilities(session: Session, filters: Filters, now: datetime) -> Tab
         .scalar_subquery()
     )
     query = (
-        select(Facility, District, last)
+        select(col(Facility.code), col(Facility.name), col(District.name), last)
         .join(District, col(District.id) == col(Facility.district_id))
         .where(~recent)
     )
@@ -131,9 +130,9 @@ def dormant_facilities(session: Session, filters: Filters, now: datetime) -> Tab
         f"Dormant facilities (no request in {DORMANT_DAYS} days)",
         ["Facility", "Name", "District", "Last request"],
     )
-    for facility, district, last_at in session.exec(query.order_by(Facility.name)):
+    for code, name, district, last_at in session.execute(query.order_by(Facility.name)).all():
         when = "never" if last_at is None else f"{in_maseru(last_at):%Y-%m-%d}"
-        table.add(text(facility.code), text(facility.name), text(district.name), text(when))
+        table.add(text(code), text(name), text(district), text(when))
     return table
 
 
@@ -159,12 +158,12 @@ def uncovered_specialties(session: Session, filters: Filters) -> Table:
             .exists(),
         )
     )
-    query = select(Specialty).where(
+    query = select(col(Specialty.code), col(Specialty.name)).where(
         col(Specialty.active).is_(True), col(Specialty.code).not_in(covered)
     )
     if filters.specialty:
         query = query.where(col(Specialty.code) == filters.specialty)
     table = Table("uncovered", "Specialties with no cover", ["Specialty", "Name"])
-    for specialty in session.exec(query.order_by(Specialty.name)):
-        table.add(text(specialty.code), text(specialty.name))
+    for code, name in session.execute(query.order_by(Specialty.name)).all():
+        table.add(text(code), text(name))
     return table

@@ -352,8 +352,9 @@ def _by_place(session: Session, c: _Counter, by: counting.GroupBy) -> Table:
     places: list[tuple[Any, str, str]]
     amounts = {k: c.by_one(k, by) for k in keys}
     if by == "district":
+        names = select(col(District.code), col(District.name), col(District.code))
         places = [
-            (d.code, d.name, d.code) for d in session.exec(select(District).order_by(District.name))
+            (k, name, code) for k, name, code in session.execute(names.order_by(District.name))
         ]
         table = Table(
             "districts",
@@ -361,7 +362,7 @@ def _by_place(session: Session, c: _Counter, by: counting.GroupBy) -> Table:
             ["District", "Name", "Requests", "Sessions held", "Escalated"],
         )
     else:
-        query = select(Facility, District).join(
+        query = select(col(Facility.id), col(Facility.name), col(Facility.code)).join(
             District, col(District.id) == col(Facility.district_id)
         )
         if f.district:
@@ -369,7 +370,7 @@ def _by_place(session: Session, c: _Counter, by: counting.GroupBy) -> Table:
         if f.facility:
             query = query.where(Facility.code == f.facility)
         places = [
-            (fa.id, fa.name, fa.code) for fa, _d in session.exec(query.order_by(Facility.name))
+            (k, name, code) for k, name, code in session.execute(query.order_by(Facility.name))
         ]
         table = Table(
             "facilities",
