@@ -144,10 +144,15 @@ def test_the_daily_job_backs_up_once_a_day_and_prunes(
     on = settings.model_copy(
         update={"backup_dir": directory, "backup_keep_daily": 2, "backup_keep_weekly": 2}
     )
+    killed = directory / ".telemed-backup-20270301T080000000000Z-x1y2"  # a killed backup's
+    (killed / "blobs").mkdir(parents=True)
     results = [daily_backup(units, on, T0 + timedelta(days=d)) for d in range(9)]
+    assert "deleted" not in str(results[0])  # begun under a day ago: may still be running
     assert daily_backup(units, on, T0 + timedelta(days=8, hours=1)) is None  # done today
     assert results[0] is not None
     assert results[0].startswith("made ")
+    assert results[1] is not None
+    assert results[1].endswith("deleted 1")  # the killed backup's temporary directory
     assert results[7] is not None
     assert results[7].endswith("deleted 1")
     assert results[8] is not None

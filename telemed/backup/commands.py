@@ -69,6 +69,12 @@ def backup_commands(
         if chain.broken is not None:
             click.echo(f"Audit chain broken after {chain.sealed} intact rows: {chain.broken}")
             sys.exit(1)
+        if made.audit_head is not None and chain.sealed < made.audit_head[0]:
+            click.echo(
+                f"Audit chain shorter than at the backup: {chain.sealed} rows, "
+                f"{made.audit_head[0]} then (last hash {made.audit_head[1]})."
+            )
+            sys.exit(1)
         click.echo(f"Audit chain intact: {chain.sealed} rows ({chain.unsealed} not sealed yet).")
 
     return [backup, restore]

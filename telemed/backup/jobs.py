@@ -28,7 +28,7 @@ def daily_backup(units: Units, settings: Settings, now: datetime) -> str | None:
     if all(at.date() != today for at in backups_in(directory).values()):
         made = create_backup(units, settings.data_dir, directory, now)
         done.append(f"made {made.name}")
-    gone = prune(directory, settings.backup_keep_daily, settings.backup_keep_weekly)
+    gone = prune(directory, settings.backup_keep_daily, settings.backup_keep_weekly, now)
     if gone:
         log.info("backups deleted by retention: %s", ", ".join(gone))
         done.append(f"deleted {len(gone)}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -32,6 +32,7 @@ from telemed.migrate import alembic_config, upgrade
 from telemed.uow import Units
 
 BLOBS = "blobs"
+STALE_TEMPORARY = timedelta(days=1)  # no backup takes that long
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,18 @@ def backups_in(backup_dir: Path) -> dict[str, datetime]:
     return {name: at for name, at in found.items() if at is not None}
 
 
-def prune(backup_dir: Path, daily: int, weekly: int) -> list[str]:
-    """Delete the archives retention does not keep; the names deleted, oldest first."""
+def prune(backup_dir: Path, daily: int, weekly: int, now: datetime) -> list[str]:
+    """Delete the archives retention does not keep, and the hidden temporary directory of
+    a backup begun over a day before ``now`` (its process was killed); the names deleted,
+    archives oldest first."""
     backups = backups_in(backup_dir)
     keep = retention.to_keep(backups, daily, weekly)
     gone = sorted((n for n in backups if n not in keep), key=backups.__getitem__)
     for name in gone:
         shutil.rmtree(backup_dir / name)
+    for path in backup_dir.glob(f".{archive.PREFIX}*"):
+        begun = archive.archive_time(path.name[1:].rsplit("-", 1)[0])
+        if path.is_dir() and begun is not None and begun < now - STALE_TEMPORARY:
+            shutil.rmtree(path)
+            gone.append(path.name)
     return gone
