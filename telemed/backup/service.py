@@ -29,7 +29,7 @@ from telemed.audit.models import AuditAction
 from telemed.backup import archive, databases, retention
 from telemed.backup.archive import BackupError, Manifest
 from telemed.migrate import alembic_config, upgrade
-from telemed.uow import Units
+from telemed.uow import Units, new_session
 
 BLOBS = "blobs"
 STALE_TEMPORARY = timedelta(days=1)  # no backup takes that long
@@ -42,9 +42,8 @@ class Restored:
     chain: audit.ChainReport
 
 
-def _revision(engine: Engine) -> str:
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+def _revision(session: Session) -> str:
+    row = session.execute(text("SELECT version_num FROM alembic_version")).first()
     if row is None:
         raise BackupError("the database has no migration revision: run `telemed db upgrade`")
     return str(row[0])
@@ -60,9 +59,8 @@ def create_backup(units: Units, data_dir: Path, backup_dir: Path, now: datetime)
     engine = units.engine
     target = backup_dir / archive.archive_name(now)
     with archive.building(target) as building:
-        with Session(engine) as session:
-            head = audit.head(session)
-        manifest = Manifest(now, _kind(engine), _revision(engine), head)
+        with new_session(engine) as session:  # a read: on SQLite no write lock
+            manifest = Manifest(now, _kind(engine), _revision(session), audit.head(session))
         databases.dump(engine, building / databases.part_name(manifest.database))
         store = BlobStore(data_dir / BLOBS)
         copy = BlobStore(building / BLOBS)
