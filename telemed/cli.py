@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from telemed.accounts.models import Role, User
+from telemed.backup.commands import backup_commands
 from telemed.db import make_engine, pk
 from telemed.errors import TelemedError
 from telemed.interop.dhis2.commands import dhis2_commands
@@ -548,6 +549,8 @@ def fhir_export(since: str, out: Path) -> None:
 
 
 main.add_command(dhis2_commands(_settings, _prepare))  # `telemed dhis2 export|push`
+for _command in backup_commands(_settings, _friendly_errors):  # `telemed backup`, `telemed restore`
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     dhis2_token: str | None = None
     dhis2_mapping: Path | None = None  # e.g. deploy/dhis2/mapping.example.toml, adapted
     dhis2_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Scheduled backups (telemed.backup; docs/backup.md): off while the directory is unset.
+    # Kept: the newest backup of each of the last N days and of each of the last M weeks.
+    backup_dir: Path | None = None
+    backup_keep_daily: int = Field(default=7, ge=1)
+    backup_keep_weekly: int = Field(default=4, ge=0)
 
     @field_validator("clinician_timezone", "default_timezone")
     @classmethod

@@ -124,6 +124,7 @@ def test_the_runner_runs_the_jobs_on_each_backend(
         "appointments",
         "care",
         "dhis2",
+        "backup",
         "uptake_rollup",
         "audit_seal",
     ]

@@ -32,6 +32,7 @@ from scheduling.runner import AdvisoryLock, LeaderLock, LeaderRunner
 from telemed.appointments.jobs import send_reminders
 from telemed.attachments.uploads import expire_stale_uploads
 from telemed.audit.sealer import SEAL_EVERY, seal_pending
+from telemed.backup.jobs import daily_backup
 from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.directory.jobs import reverification_reminders
 from telemed.interop.dhis2.jobs import monthly_push
@@ -59,6 +60,7 @@ DELIVERIES_EVERY = timedelta(seconds=15)
 APPOINTMENTS_EVERY = timedelta(minutes=1)  # 15-minute reminders and no-shows on time
 CARE_EVERY = timedelta(minutes=15)  # follow-ups, the daily digest, re-verification
 DHIS2_EVERY = timedelta(hours=1)  # last month to DHIS2 from the 2nd; a failure is retried
+BACKUP_EVERY = timedelta(hours=1)  # one archive a day; a failed day is tried again
 
 # A job body: its units of work at ``now``, idempotent by database state.
 JobBody = Callable[[Units, Settings, datetime], object]
@@ -153,6 +155,7 @@ def build_runner(
         ("appointments", APPOINTMENTS_EVERY, (send_reminders, mark_no_shows)),
         ("care", CARE_EVERY, (follow_ups_due, daily_digest, reverification_reminders)),
         ("dhis2", DHIS2_EVERY, (monthly_push,)),
+        ("backup", BACKUP_EVERY, (daily_backup,)),  # off without TELEMED_BACKUP_DIR
         ("uptake_rollup", UPTAKE_EVERY, (refresh_rollup,)),  # the dashboard's sums
     ]
     for name, every, bodies in jobs:
