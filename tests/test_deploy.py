@@ -32,7 +32,7 @@ NGINX_CONF = DEPLOY / "nginx" / "telemed.conf"
 UNITS = DEPLOY / "systemd"
 CERT_DIR = "/etc/letsencrypt/live/telemed.example.org.ls/"
 STATIC_DIR = "/opt/telemed/static/"
-ACME_DIR = "/var/www/letsencrypt"
+ACME_DIR = "/var/www/html"
 INSTALLED_TELEMED = "/opt/telemed/.venv/bin/telemed"
 # Debian installs them in sbin, which a user's PATH may lack.
 SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
