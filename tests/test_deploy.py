@@ -1,30 +1,44 @@
 """The files of ``deploy/`` are accepted by the programs that read them (docs/deploy.md).
 
 nginx checks ``deploy/nginx/telemed.conf`` (``nginx -t``) included in a minimal main config,
-its certificate and static paths moved to a temporary directory; ``systemd-analyze verify``
-checks the units, their program moved to this checkout's ``telemed``. Neither starts anything.
+its certificate moved to a temporary directory; ``systemd-analyze verify`` checks the units,
+their program moved to this checkout's ``telemed``. Then nginx runs the site config in front
+of the application: the client address it passes on, static files, the WebSocket upgrade.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
+import websockets
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
-from telemed.app import FORM_OVERHEAD_BYTES
+from telemed.accounts.models import LoginAttempt
+from telemed.app import FORM_OVERHEAD_BYTES, create_app
+from telemed.app import STATIC_DIR as PACKAGE_STATIC
 from telemed.cli import main
 from telemed.settings import Settings
+from tests.browser.conftest import free_port
 from tests.conftest import require_service
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -70,24 +84,37 @@ def _self_signed(directory: Path) -> None:
     )
 
 
-def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
-    nginx = _tool("nginx")
+def _nginx_config(
+    tmp_path: Path, *, http_port: int = 80, https_port: int = 443, app: int = 0
+) -> Path:
+    """deploy/nginx/telemed.conf in a minimal main config: certificate, static files and
+    temporary files moved, and (``app``) every upstream and port moved to this test's."""
     text = NGINX_CONF.read_text()
     for path in (CERT_DIR, STATIC_DIR, ACME_DIR):
         assert path in text, f"{path} moved: update this test and docs/deploy.md"
     _self_signed(tmp_path)
-    (tmp_path / "static").mkdir()
-    site = tmp_path / "telemed.conf"
-    site.write_text(
+    text = (
         text.replace(CERT_DIR, f"{tmp_path}/")
-        .replace(STATIC_DIR, f"{tmp_path}/static/")
+        .replace(STATIC_DIR, f"{PACKAGE_STATIC}/")
         .replace(ACME_DIR, str(tmp_path))
     )
+    if app:
+        text = (
+            text.replace("127.0.0.1:8000;", f"127.0.0.1:{app};")
+            .replace("listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl")
+            .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+            .replace("listen [::]:443 ssl http2;", "")
+            .replace("listen [::]:80;", "")
+        )
+    site = tmp_path / "telemed.conf"
+    site.write_text(text)
     temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
     main_conf = tmp_path / "nginx.conf"
     main_conf.write_text(
-        f"pid {tmp_path}/nginx.pid;\n"
+        # Workers as root here: they read this test's 0700 temporary directory.
+        ("user root;\n" if os.geteuid() == 0 else "") + f"pid {tmp_path}/nginx.pid;\n"
         f"error_log {tmp_path}/error.log;\n"
+        "worker_processes 1;\n"
         "events {}\n"
         "http {\n"
         f"  access_log {tmp_path}/access.log;\n"
@@ -99,15 +126,89 @@ def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
         f"  include {site};\n"
         "}\n"
     )
-    checked = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(main_conf)],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return main_conf
+
+
+def _nginx(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    main_conf = tmp_path / "nginx.conf"
+    command = [_tool("nginx"), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")]
+    return subprocess.run(
+        [*command, "-c", str(main_conf), *args], capture_output=True, text=True, timeout=60
     )
+
+
+def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
+    _nginx_config(tmp_path)
+    checked = _nginx(tmp_path, "-t")
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
     assert "[warn]" not in checked.stderr, checked.stderr
+
+
+@pytest.fixture
+def behind_nginx(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[str]:
+    """The application in uvicorn (as `telemed serve`, proxy headers from 127.0.0.1) behind
+    nginx with the site config; yields nginx's https base URL."""
+    app_port, http_port, https_port = free_port(), free_port(), free_port()
+    config = uvicorn.Config(
+        create_app(settings, engine), host="127.0.0.1", port=app_port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    _nginx_config(tmp_path, http_port=http_port, https_port=https_port, app=app_port)
+    started = _nginx(tmp_path)
+    assert started.returncode == 0, started.stderr
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"https://127.0.0.1:{https_port}"
+    finally:
+        _nginx(tmp_path, "-s", "stop")
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+# What nginx and uvicorn do with the headers does not depend on the database: one backend.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_through_nginx_the_application_sees_the_client_and_the_socket_upgrades(
+    behind_nginx: str, engine: Engine
+) -> None:
+    # From 127.0.0.2 (not a trusted proxy) with a forged X-Forwarded-For: the failed login
+    # is counted against the address nginx saw, not the one the client wrote.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2", verify=False)
+    with httpx.Client(base_url=behind_nginx, transport=transport, timeout=20) as client:
+        page = client.get("/login")
+        assert page.status_code == 200
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        refused = client.post(
+            "/login",
+            data={"csrf_token": token.group(1), "email": "who@example.org", "password": "x"},
+            headers={"X-Forwarded-For": "203.0.113.66", "Origin": behind_nginx},
+        )
+        assert refused.status_code == 401
+        static = client.get("/static/app.css")
+        assert static.status_code == 200
+        assert static.headers["cache-control"] == "public, max-age=3600"
+    with Session(engine) as session:
+        attempts = session.exec(
+            select(LoginAttempt).where(LoginAttempt.email == "who@example.org")
+        ).all()
+    assert [a.client_address for a in attempts] == ["127.0.0.2"]
+
+    async def signal() -> str:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        url = behind_nginx.replace("https://", "wss://") + "/ws/signal"
+        async with websockets.connect(url, ssl=context) as socket:
+            await socket.send('{"type":"hello?"}')
+            return str(await asyncio.wait_for(socket.recv(), 20))
+
+    assert '"type":"error"' in asyncio.run(signal())
 
 
 def _megabytes(value: str) -> int:
