@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/telemed serve --host 127.0.0.1 --port 8000
 
-# Debian packages the tests drive: Chromium (browser tests), coturn (TURN relay test) and
-# iproute2 (the 2G lab's namespaces and shaping, tests/netlab).
-SYSTEM_PACKAGES := chromium:chromium coturn:turnserver iproute2:tc
+# Debian packages the tests drive: Chromium (browser tests), coturn (TURN relay test),
+# iproute2 (the 2G lab's namespaces and shaping, tests/netlab) and nginx (`nginx -t` of
+# deploy/nginx, tests/test_deploy.py). nginx lives in /usr/sbin, which a user's PATH may lack.
+SYSTEM_PACKAGES := chromium:chromium coturn:turnserver iproute2:tc nginx:nginx
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
-	  command -v "$${pair#*:}" >/dev/null || missing="$$missing $${pair%%:*}"; done; \
+	  PATH="$$PATH:/usr/sbin" command -v "$${pair#*:}" >/dev/null || missing="$$missing $${pair%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -80,6 +80,12 @@ def main() -> None:
     """
 
 
+def _trusted_proxies(value: str | None) -> str | None:
+    from telemed.observability.serving import trusted_proxies
+
+    return trusted_proxies(value)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -94,7 +100,20 @@ def main() -> None:
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def serve(host: str, port: int, no_demo: bool, workers: int, log_format: str) -> None:
+@click.option(
+    "--forwarded-allow-ips",
+    callback=lambda ctx, param, value: _trusted_proxies(value),
+    help="Proxies whose X-Forwarded-For/-Proto are believed: addresses or networks, "
+    "comma-separated, or '*' (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1).",
+)
+def serve(
+    host: str,
+    port: int,
+    no_demo: bool,
+    workers: int,
+    log_format: str,
+    forwarded_allow_ips: str | None,
+) -> None:
     """Serve the product: migrate the database, seed demo data if empty, listen."""
     import uvicorn
 
@@ -141,6 +160,7 @@ def serve(host: str, port: int, no_demo: bool, workers: int, log_format: str) ->
             port=port,
             log_level="info",
             ws_per_message_deflate=False,
+            forwarded_allow_ips=forwarded_allow_ips,
             **logging_options,
         )
     finally:

@@ -10,6 +10,7 @@ why it is set here, in the parent, before uvicorn spawns them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,28 @@ def check_workers(settings: Settings, workers: int) -> None:
             "--workers needs TELEMED_REDIS_URL: the call signalling (/ws/signal) of several "
             "workers shares its rooms through Redis."
         )
+
+
+def trusted_proxies(value: str | None) -> str | None:
+    """``--forwarded-allow-ips``: the peers whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` uvicorn believes (the client address of the audit trail and the
+    login throttling, and https for the signalling URL). Comma-separated addresses or
+    networks, or ``*``; None leaves uvicorn's default ($FORWARDED_ALLOW_IPS, else
+    127.0.0.1: nginx on the same host). uvicorn would take a mistyped address as a literal
+    name that never matches, and every request would seem to come from nginx: refused here.
+    """
+    if value is None or value.strip() == "*":
+        return value
+    items = [item.strip() for item in value.split(",")]
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r} is not an IP address or network (e.g. 10.20.0.5 or 10.20.0.0/24)",
+                param_hint="--forwarded-allow-ips",
+            ) from None
+    return ",".join(items)
 
 
 def prepare_multiprocess(data_dir: Path, workers: int) -> Path | None:
