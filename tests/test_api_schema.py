@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -81,6 +82,7 @@ def operations(user: ApiClient) -> Iterator[Any]:
             yield operation
 
 
+@pytest.mark.postgres_only
 def test_every_operation_conforms_to_the_document(users: Users, login: LoginFn) -> None:
     coordinator = login(users.make(Role.coordinator))
     failures: list[str] = []

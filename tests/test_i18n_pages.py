@@ -195,6 +195,7 @@ def _pages(db: Session, demo: Demo) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.postgres_only
 def test_every_main_page_of_each_role_is_in_sesotho(
     client: TestClient, db: Session, demo: Demo
 ) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -164,6 +165,7 @@ def _post_hostile(user: ApiClient, form: Form, crashes: list[str]) -> None:
     post()
 
 
+@pytest.mark.postgres_only
 def test_no_form_field_gives_a_500(users: Users, login: LoginFn) -> None:
     nurse = login(users.make(Role.clinician))
     consult_id = nurse.post("/api/v1/consults", consult_payload()).json()["id"]
@@ -182,6 +184,7 @@ def test_no_form_field_gives_a_500(users: Users, login: LoginFn) -> None:
     assert not crashes, "\n".join(crashes)
 
 
+@pytest.mark.postgres_only
 def test_no_json_field_gives_a_500(users: Users, login: LoginFn) -> None:
     coordinator = login(users.make(Role.coordinator))
     crashes: list[str] = []
