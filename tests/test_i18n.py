@@ -354,3 +354,14 @@ def test_an_offer_email_is_in_the_recipient_language(
     english = email_to(londoner)
     assert english.subject.startswith("EMERGENCY: New emergency paediatrics consult")
     assert "Accept or decline by" in english.body
+
+
+@pytest.mark.parametrize("language", ["en", "st"])
+def test_each_catalogue_reads_without_a_complaint(language: str) -> None:
+    """An entry that lost its msgstr (a merge of two catalogue blocks) is read with a warning
+    and dropped, silently untranslated: refuse it here instead."""
+    from babel.messages.pofile import read_po
+
+    path = Path(__file__).parent.parent / "telemed" / "locale" / language / "LC_MESSAGES"
+    with (path / "messages.po").open("rb") as po:
+        read_po(po, abort_invalid=True)
