@@ -167,7 +167,7 @@ def test_unknown_time_zone_is_refused_and_a_known_one_moves_the_grid(
     before = api.get(API).json()
     refused = post(api, grid_form(api, ["3-1000"], time_zone="Mars/Olympus"))
     assert refused.status_code == 422
-    assert "unknown time zone &#39;Mars/Olympus&#39;" in refused.text
+    assert "unknown time zone; choose one such as Africa/Maseru" in refused.text
     assert "Times in Europe/London" in refused.text
     assert api.get(API).json() == before
     assert api.get("/api/v1/specialists/me").json()["time_zone"] == "Europe/London"

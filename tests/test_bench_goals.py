@@ -324,8 +324,18 @@ async def test_api_phase_counts_only_2xx_and_any_error_misses_the_goals(tmp_path
     assert phase.errors == phase.statuses[404] + sum(phase.failures.values())
 
     goals = Goals(api.GOALS)
-    result = api.LoadResult(phase, phase, phase, login_seconds=0.0, same_json=True)
-    api.judge(goals, result, consults=api.GOAL_CONSULTS, concurrency=api.GOAL_CONCURRENCY)
+    empty = api.Phase("empty")  # the open-loop phases: nothing sent, nothing failed
+    result = api.LoadResult(
+        phase, phase, phase, login_seconds=0.0, same_json=True,
+        list_at_rate=empty, create_at_rate=empty,
+    )  # fmt: skip
+    api.judge(
+        goals,
+        result,
+        consults=api.GOAL_CONSULTS,
+        concurrency=api.GOAL_CONCURRENCY,
+        workers=api.GOAL_WORKERS,
+    )
     entries = goals.to_json()
     assert entries["goals"]["errors"]["status"] == "missed"
     assert entries["goals"]["errors"]["measured"] == 3 * phase.errors
@@ -335,9 +345,14 @@ async def test_api_phase_counts_only_2xx_and_any_error_misses_the_goals(tmp_path
 def test_api_goals_of_a_lighter_run_are_not_measured() -> None:
     goals = Goals(api.GOALS)
     empty = api.Phase("empty")
-    result = api.LoadResult(empty, empty, empty, login_seconds=0.0, same_json=True)
+    result = api.LoadResult(
+        empty, empty, empty, login_seconds=0.0, same_json=True,
+        list_at_rate=empty, create_at_rate=empty,
+    )  # fmt: skip
 
-    api.judge(goals, result, consults=1000, concurrency=api.GOAL_CONCURRENCY)
+    api.judge(
+        goals, result, consults=1000, concurrency=api.GOAL_CONCURRENCY, workers=api.GOAL_WORKERS
+    )
 
     entries = goals.to_json()["goals"]
     assert entries["errors"]["status"] == "met"
