@@ -167,6 +167,14 @@ async def _authenticate_and_check_csrf(
             sent = value if isinstance(value, str) else None
         if not sent or not tokens_equal(sent, auth.csrf_token):
             raise Forbidden(N_("missing or wrong CSRF token; reload the page and try again"))
+        if not request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            # A raw body (an upload's chunk, JSON) is read here, before the queue: a link cut
+            # mid-chunk would otherwise hold the write lock for as long as the socket lives
+            # (seen in the 2G lab: every later write, logins too, waited behind it). It is
+            # at most the app's body limit, and the endpoint reads it from the cache.
+            await request.body()
         gate: uow.WriteGate = request.app.state.write_gate
         await gate.enter(db)
     return auth
