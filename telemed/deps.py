@@ -40,6 +40,9 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work (``telemed.uow``): committed once the endpoint has
     returned, rolled back if anything raised.
@@ -77,6 +80,23 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         gate.leave(session)
 
 
+async def _writing_db(request: Request, db: SessionDep) -> Session:
+    """The request's unit for an endpoint that writes with no logged-in user (a signed
+    link's accept, a registration, an unlock, a login's second step): on SQLite it queues
+    for the write lock before the endpoint reads what it will write on (``telemed.uow``),
+    as an authenticated write does in ``_authenticate_and_check_csrf``. Two taps on one
+    link at once must meet in that queue, not in SQLite's "database is locked"."""
+    # Read first, a slow sender must not hold the lock (see there); a form as a form, which
+    # FastAPI may have parsed already (the stream is then consumed, and the form cached).
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        await request.form()
+    else:
+        await request.body()
+    gate: uow.WriteGate = request.app.state.write_gate
+    await gate.enter(db)
+    return db
+
+
 async def get_units(request: Request) -> Units:
     """Units of work of their own on the application's database, for the rare endpoint
     that must commit part of its work before a slow step (an upload's last chunk before
@@ -112,6 +132,7 @@ async def get_policy(request: Request) -> OfferPolicy:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 PolicyDep = Annotated[OfferPolicy, Depends(get_policy)]
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+WritingSessionDep = Annotated[Session, Depends(_writing_db)]
 UnitsDep = Annotated[Units, Depends(get_units)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 NowDep = Annotated[datetime, Depends(get_now)]
@@ -159,17 +180,13 @@ async def _authenticate_and_check_csrf(
     can change before it commits."""
     if request.method in UNSAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
-        if sent is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")
-        ):
+        if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
             form = await request.form()
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
         if not sent or not tokens_equal(sent, auth.csrf_token):
             raise Forbidden(N_("missing or wrong CSRF token; reload the page and try again"))
-        if not request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")
-        ):
+        if not request.headers.get("content-type", "").startswith(FORM_TYPES):
             # A raw body (an upload's chunk, JSON) is read here, before the queue: a link cut
             # mid-chunk would otherwise hold the write lock for as long as the socket lives
             # (seen in the 2G lab: every later write, logins too, waited behind it). It is

@@ -108,6 +108,24 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for it, known to pyba
     return message
 
 
+class Joined(str):
+    """Catalogue words joined by punctuation, e.g. "Time to acceptance: Median": a plain
+    ``str`` in English wherever one is expected (a CSV heading), and each part translated
+    where a reader sees it (the ``translated`` filter of the pages)."""
+
+    template: str
+    parts: tuple[str, ...]
+
+    def __new__(cls, template: str, *parts: str) -> Joined:
+        made = super().__new__(cls, template.format(*parts))
+        made.template = template
+        made.parts = parts
+        return made
+
+    def in_language(self) -> str:
+        return self.template.format(*(gettext(part) for part in self.parts))
+
+
 def babel_locale(language: str | None = None) -> Locale:
     return Locale.parse(BABEL_LOCALES[normal(language) or current_language()])
 

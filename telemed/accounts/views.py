@@ -18,6 +18,7 @@ from telemed.deps import (
     NowDep,
     SessionDep,
     SettingsDep,
+    WritingSessionDep,
     client_address,
 )
 from telemed.errors import (
@@ -212,7 +213,7 @@ def login_language_submit(
 @router.post("/login/unlock")
 def unlock_request_submit(
     request: Request,
-    db: SessionDep,
+    db: WritingSessionDep,
     settings: SettingsDep,
     now: NowDep,
     email: Annotated[str, Form(max_length=254)] = "",
@@ -242,7 +243,7 @@ def unlock_form(request: Request, token: Annotated[str, Path(max_length=200)]) -
 @router.post("/login/unlock/{token}")
 def unlock_submit(
     request: Request,
-    db: SessionDep,
+    db: WritingSessionDep,
     settings: SettingsDep,
     now: NowDep,
     token: Annotated[str, Path(max_length=200)],

@@ -28,6 +28,7 @@ from telemed.deps import (
     NowDep,
     SessionDep,
     SettingsDep,
+    WritingSessionDep,
     client_address,
 )
 from telemed.directory import auth, forms, service
@@ -87,7 +88,7 @@ def register_form(request: Request, db: SessionDep) -> HTMLResponse:
 
 @router.post(REGISTER_PATH)
 async def register_submit(
-    request: Request, db: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request, db: WritingSessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     form = await request.form()
     values = forms.registration_values(form)

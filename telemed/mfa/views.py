@@ -18,7 +18,14 @@ from telemed.accounts.cookies import set_session_cookie
 from telemed.accounts.models import User
 from telemed.accounts.security import token_digest, tokens_equal
 from telemed.db import pk
-from telemed.deps import SESSION_COOKIE, CurrentAuth, NowDep, SessionDep, SettingsDep
+from telemed.deps import (
+    SESSION_COOKIE,
+    CurrentAuth,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+    WritingSessionDep,
+)
 from telemed.errors import Conflict, NotAuthenticated, TooManyRequests
 from telemed.mfa import service
 from telemed.mfa.cookies import CHALLENGE_COOKIE, clear_challenge_cookie
@@ -87,7 +94,7 @@ def code_form(request: Request, db: SessionDep, now: NowDep) -> HTMLResponse:
 @router.post("/login/code")
 def code_submit(
     request: Request,
-    db: SessionDep,
+    db: WritingSessionDep,
     settings: SettingsDep,
     now: NowDep,
     policy: MfaPolicyDep,
@@ -150,7 +157,7 @@ def login_enrol_form(
 @router.post("/login/enrol")
 def login_enrol_submit(
     request: Request,
-    db: SessionDep,
+    db: WritingSessionDep,
     settings: SettingsDep,
     now: NowDep,
     policy: MfaPolicyDep,

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from telemed import flows
 from telemed.consults.models import Consult
-from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
+from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep, WritingSessionDep
 from telemed.errors import NotFound, TelemedError, ValidationFailed
 from telemed.i18n import N_, babel_locale, gettext
 from telemed.offers import repository as offers_repository
@@ -160,7 +160,7 @@ def link_confirm(
 def link_accept(
     request: Request,
     token: str,
-    db: SessionDep,
+    db: WritingSessionDep,
     now: NowDep,
     policy: PolicyDep,
     settings: SettingsDep,

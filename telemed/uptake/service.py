@@ -17,7 +17,7 @@ from telemed.accounts.models import User
 from telemed.consults.models import Specialty
 from telemed.errors import NotFound
 from telemed.facilities.models import District, Facility
-from telemed.i18n import N_
+from telemed.i18n import N_, Joined
 from telemed.uptake import counting, gaps, rollup
 from telemed.uptake.auth import ensure_coordinator
 from telemed.uptake.fast import Rollup
@@ -228,7 +228,10 @@ def _waiting(c: _Counter) -> Table:
     table = Table("waiting", "Waiting (hours)", ["Period"])
     for key in WAITS:
         name = INDICATORS[key].label
-        table.columns += [f"{name}: median", f"{name}: 90th percentile"]
+        table.columns += [
+            Joined("{}: {}", name, N_("Median")),
+            Joined("{}: {}", name, N_("90th percentile")),
+        ]
     labels = [label(b, c.filters.period) for b in c.filters.buckets()]
     for i, name in [*enumerate(labels), (None, "Total")]:
         row = [text(name)]
@@ -333,7 +336,9 @@ def _charts(c: _Counter) -> list[ChartData]:
 
 def _chart_table(chart: ChartData) -> Table:
     table = Table(
-        chart.key, chart.title, ["Period"] + [f"{s.name} ({chart.unit})" for s in chart.series]
+        chart.key,
+        chart.title,
+        ["Period"] + [Joined("{} ({})", s.name, chart.unit) for s in chart.series],
     )
     for i, name in enumerate(chart.labels):
         table.add(
@@ -378,7 +383,7 @@ def _by_place(session: Session, c: _Counter, by: counting.GroupBy) -> Table:
             ["Facility", "Name", "Requests", "Sessions held", "Escalated"],
         )
     tests = c.get("network_tests", by, "category")
-    table.columns += [f"Network tests: {r}" for r in RECOMMENDATIONS]
+    table.columns += [Joined("{}: {}", N_("Network tests"), r) for r in RECOMMENDATIONS]
     for key, name, code in places:
         narrowed = Filters(f.period, f.first, f.end, **_place(by, code, f))
         cells = [text(str(code)), text(name)]

@@ -62,6 +62,8 @@ def duration(start: datetime | None, end: datetime) -> str:
 def translated(text: object) -> object:
     """``text`` in the reader's language when the catalogue has it (a heading or a code made
     by a read model), else as it is; a number or an empty cell unchanged."""
+    if isinstance(text, i18n.Joined):
+        return text.in_language()
     return i18n.gettext(text) if isinstance(text, str) and text else text
 
 

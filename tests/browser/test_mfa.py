@@ -43,6 +43,7 @@ def test_coordinator_enrols_and_logs_in_with_a_code(browser: Any, server: Server
     expect(page.locator("main")).to_contain_text("Two-step login is on")
 
     page.click("header form[action='/logout'] button")
+    page.wait_for_url(f"{server.url}/login")  # the logout's own navigation, before ours
     log_in(page, server, EMAIL, PASSWORD)
     expect(page.locator("h1")).to_have_text("Two-step login")
     expect(page).to_have_url(f"{server.url}/login/code")

@@ -32,7 +32,7 @@ def test_a_voice_note_is_recorded_sent_and_played_in_the_thread(
     status = recorder.locator("[data-voice-status]")
     expect(status).to_contain_text("Recorded", timeout=10_000)
     kb = int(re.search(r"(\d+) KB to send", status.inner_text()).group(1))  # type: ignore[union-attr]
-    assert kb <= 20  # a few seconds at 16 kbit/s
+    assert kb <= 20  # a few seconds at 12 kbit/s
     expect(recorder.locator("audio")).to_be_visible()
     recorder.locator("[data-voice-send]").click()
     page.wait_for_url("**?voice=1*", timeout=30_000)
