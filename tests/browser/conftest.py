@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +40,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_until(
+    page: Any, function: str, arg: object = None, timeout_ms: int = 30_000, every_ms: int = 250
+) -> None:
+    """Poll ``function`` (JavaScript taking ``arg``, returning a value or a promise) in the
+    page until it is truthy. Playwright's own ``wait_for_function`` compiles the predicate
+    with ``eval`` in the page once it has to poll, which our Content-Security-Policy (no
+    ``unsafe-eval``) refuses; ``evaluate`` goes through DevTools and is allowed."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        if page.evaluate(function, arg):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_ms} ms: {function}")
+        time.sleep(every_ms / 1000)
 
 
 @dataclass

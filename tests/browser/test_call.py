@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, wait_until
 from tests.browser.test_clinician_journey import log_in
 
 pytestmark = pytest.mark.browser
@@ -42,7 +42,7 @@ def open_call(
     page.click("#join-call")
     expect(page.locator("h1")).to_contain_text("Call")
     # The page's modules (call.js and its imports) have run.
-    page.wait_for_function("window.telemedCall !== undefined", timeout=TIMEOUT_MS)
+    wait_until(page, "() => window.telemedCall !== undefined", timeout_ms=TIMEOUT_MS)
     return page
 
 
@@ -59,10 +59,11 @@ def api_get(page: Page, path: str) -> Any:
 
 
 def wait_for_frames(page: Page, above: int = 0) -> None:
-    page.wait_for_function(
+    wait_until(
+        page,
         f"window.telemedCall.stats().then(s => s.framesDecoded > {above})",
-        timeout=TIMEOUT_MS,
-        polling=250,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=250,
     )
 
 
@@ -94,12 +95,13 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     specialist.fill("#chat-input", text)
     specialist.press("#chat-input", "Enter")
     expect(clinician.locator("#chat-log")).to_contain_text(text, timeout=TIMEOUT_MS)
-    clinician.wait_for_function(
+    wait_until(
+        clinician,
         """text => fetch('/api/v1/consults/1/messages', {credentials: 'same-origin'})
              .then(r => r.json()).then(list => list.some(m => m.body === text))""",
-        arg=text,
-        timeout=TIMEOUT_MS,
-        polling=500,
+        text,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=500,
     )
 
     # A photo from the clinician's phone: uploaded to the consult, shown on the other side,
@@ -123,11 +125,12 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     )
     shown = specialist.locator("#chat-log img.shared-photo")
     expect(shown).to_have_attribute("alt", "rash-hands.jpg", timeout=TIMEOUT_MS)
-    specialist.wait_for_function(
+    wait_until(
+        specialist,
         "() => { const i = document.querySelector('#chat-log img.shared-photo');"
         " return i && i.complete && i.naturalWidth > 0; }",
-        timeout=TIMEOUT_MS,
-        polling=250,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=250,
     )
     expect(specialist.locator("#chat-log")).to_contain_text("shared a photo")
     expect(clinician.locator("#photo-status")).to_have_text("")
@@ -144,10 +147,11 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     # Drop the clinician's signalling socket: it resumes and media keeps flowing.
     earlier = stats(clinician)
     clinician.evaluate("window.telemedCall.dropSocket()")
-    clinician.wait_for_function(
+    wait_until(
+        clinician,
         "window.telemedCall.stats().then(s => s.resumes >= 1 && s.socket === 1)",
-        timeout=TIMEOUT_MS,
-        polling=250,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=250,
     )
     after = stats(clinician)
     assert after["session"] == earlier["session"]
@@ -160,19 +164,21 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     specialist.check("input[value=audio-only]")
     expect(clinician.locator("#presence")).to_contain_text("· audio only", timeout=TIMEOUT_MS)
     assert stats(specialist)["mode"] == "audio-only"
-    clinician.wait_for_function(
+    wait_until(
+        clinician,
         "window.telemedCall.stats().then(s => s.connection === 'connected')",
-        timeout=TIMEOUT_MS,
-        polling=250,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=250,
     )
     # Both sides in the room: the scheduled consult is in session.
     during = "in_session"
-    clinician.wait_for_function(
+    wait_until(
+        clinician,
         """state => fetch('/api/v1/consults/1', {credentials: 'same-origin'})
              .then(r => r.json()).then(c => c.state === state)""",
-        arg=during,
-        timeout=TIMEOUT_MS,
-        polling=500,
+        during,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=500,
     )
 
     # Without a data channel, what reaches the thread reaches the call page (once).
@@ -180,12 +186,13 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     late = "Both feet are swollen since yesterday."
     clinician.fill("#chat-input", late)
     clinician.press("#chat-input", "Enter")
-    clinician.wait_for_function(
+    wait_until(
+        clinician,
         """text => fetch('/api/v1/consults/1/messages', {credentials: 'same-origin'})
              .then(r => r.json()).then(list => list.some(m => m.body === text))""",
-        arg=late,
-        timeout=TIMEOUT_MS,
-        polling=500,
+        late,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=500,
     )
     specialist.evaluate("window.telemedCall.pollFeed()")
     log = specialist.locator("#chat-log li")
@@ -198,12 +205,13 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     specialist.click("#leave")
     clinician.click("#leave")
     clinician.wait_for_url(f"{server.url}/consults/1", timeout=TIMEOUT_MS)
-    clinician.wait_for_function(
+    wait_until(
+        clinician,
         """() => fetch('/api/v1/consults/1/sessions', {credentials: 'same-origin'})
              .then(r => r.json())
              .then(list => list.length > 0 && list[list.length - 1].ended_at !== null)""",
-        timeout=TIMEOUT_MS,
-        polling=500,
+        timeout_ms=TIMEOUT_MS,
+        every_ms=500,
     )
     assert api_get(clinician, "/api/v1/consults/1")["state"] == before
     clinician.reload()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, wait_until
 from tests.browser.test_clinician_journey import log_in
 from tests.browser.test_light_photos import consult_id_of
 
@@ -49,5 +49,5 @@ def test_a_voice_note_is_recorded_sent_and_played_in_the_thread(
     expect(page.locator(".voice-note").last).to_contain_text("voice note · 0:0")
     # The browser can play what was stored: its length as the browser reads it.
     player.evaluate("a => { a.preload = 'auto'; a.load(); }")
-    page.wait_for_function("a => a.readyState >= 1", arg=player.element_handle(), timeout=10_000)
+    wait_until(page, "a => a.readyState >= 1", player.element_handle(), timeout_ms=10_000)
     context.close()
