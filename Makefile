@@ -49,8 +49,13 @@ i18n-check: $(STAMP)
 # process it starts; the database servers keep theirs, and nothing reads the time from them).
 ON_TEST_DAY := $(if $(TELEMED_TEST_TODAY),PYTHONPATH=$(CURDIR)/tests/timetravel,)
 
+# Three workers on two cores: most tests wait on a server, a browser or a shaped link, not the
+# CPU. A file stays on one worker (--dist loadfile), so a module's server starts once.
+# TEST_WORKERS=0 runs everything in this process (one failing test, pdb).
+TEST_WORKERS ?= 3
+
 test: $(STAMP) system-packages lint i18n-check
-	$(ON_TEST_DAY) $(BIN)/pytest
+	$(ON_TEST_DAY) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.api
