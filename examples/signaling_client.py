@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import sys
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -160,22 +159,22 @@ class CallClient:
                     await pc.close()
 
 
-async def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("ticket", help="the JSON answer of POST /api/v1/consults/{id}/call")
-    parser.add_argument("--say", help="a chat message to send once the data channel is open")
-    parser.add_argument("--seconds", type=float, default=60.0, help="stay this long")
-    args = parser.parse_args(argv)
-    with open(args.ticket, encoding="utf-8") as file:
-        ticket = json.load(file)
+async def main(ticket: dict[str, Any], say: str | None, seconds: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    loop.call_later(args.seconds, stop.set)
-    await CallClient(ticket, args.say).run(stop)
+    loop.call_later(seconds, stop.set)
+    await CallClient(ticket, say).run(stop)
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("ticket", help="the JSON answer of POST /api/v1/consults/{id}/call")
+    parser.add_argument("--say", help="a chat message to send once the data channel is open")
+    parser.add_argument("--seconds", type=float, default=60.0, help="stay this long")
+    args = parser.parse_args()
+    with open(args.ticket, encoding="utf-8") as file:
+        ticket = json.load(file)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(sys.argv[1:]))
+        asyncio.run(main(ticket, args.say, args.seconds))

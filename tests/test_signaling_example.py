@@ -90,7 +90,9 @@ async def call_the_example(
         return dict(json.loads(line))
 
     assert await event() == {"event": "joined", "participant": nurse["participant"]}
-    peer = AiortcPeer(specialist["ws_url"], specialist["room"], specialist["token"], data_channel=True)
+    peer = AiortcPeer(
+        specialist["ws_url"], specialist["room"], specialist["token"], data_channel=True
+    )
     try:
         welcome = await peer.join()
         assert [(p["participant"], p["polite"]) for p in welcome["peers"]] == [
