@@ -58,6 +58,7 @@ def tickets(url: str, users: Users, db: Session) -> tuple[dict[str, Any], dict[s
     return answers[0].json(), answers[1].json()
 
 
+@pytest.mark.postgres_only  # nothing here depends on the database
 def test_the_example_client_holds_a_call_on_the_in_app_path(
     app_url: str, users: Users, db: Session, tmp_path: Path
 ) -> None:
