@@ -52,6 +52,14 @@ raises its open-file limit to the hard limit. Phases:
    CPU time per message, steadier than rates on a shared machine; the lines printed also show
    how much of a core each server got.
 
+**The deployed path** (``deploy/nginx`` sends ``/ws/`` to the application): phases 2 and 5 run
+a second time against the hub as the application mounts it (``signaling.asgi`` on a Starlette
+route under uvicorn, as ``telemed serve`` runs it: a send queue and a writer task per socket
+instead of direct writes), in a server process of its own (``--kind app``). Its figures carry
+an ``_app`` suffix (``relay_p99_ms_app``, ``relay_lost_app``, ``relay_msgs_per_s_app``,
+``relay_ratio_app``: against the same bare relay, ``relay_refused_app``) and are held to the
+same goals.
+
 ``loadavg_start``/``loadavg_end`` record the machine's load around the run: on a shared 2-core
 machine, other work shows up in the latencies first.
 
@@ -102,14 +110,18 @@ GOALS = (
     Goal("resume_replayed", ">=", 1),
     Goal("relay_ratio", ">=", 0.8),
     Goal("relay_refused", "<=", 0),
+    Goal("relay_p99_ms_app", "<=", 50.0),
+    Goal("relay_lost_app", "<=", 0),
+    Goal("relay_ratio_app", ">=", 0.8),
+    Goal("relay_refused_app", "<=", 0),
 )
 # Which goals each phase measures, under the option that skips it (0).
 PHASE_GOALS = {
     "connections": ("connections", "connections_failed", "rss_kb_per_connection"),
-    "rate": ("relay_p99_ms", "relay_lost"),
+    "rate": ("relay_p99_ms", "relay_lost", "relay_p99_ms_app", "relay_lost_app"),
     "setups": ("setup_p95_ms",),
     "resumes": ("resume_ms", "resume_replayed"),
-    "pairs": ("relay_ratio", "relay_refused"),
+    "pairs": ("relay_ratio", "relay_refused", "relay_ratio_app", "relay_refused_app"),
 }
 GOAL_RATE = 4000.0  # the offered load the relay_p99_ms goal is about (messages/s)
 PACE_SHARE = 0.9  # the relay-rate client keeps each socket at 90 % of the per-connection limit
@@ -166,6 +178,41 @@ async def run_ours(port: int, secret: str) -> None:
         await _serve_commands(lambda: hub.stats())
         server.close()
         await asyncio.wait_for(server.wait_closed(), 30)
+
+
+async def run_app(port: int, secret: str) -> None:
+    """The same hub as the application mounts it on ``/ws/signal`` (``signaling.asgi``), on
+    uvicorn with the options of ``telemed serve``: the path ``deploy/`` serves."""
+    import socket
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from signaling.asgi import serve_starlette
+    from signaling.server import HubConfig, SignalingHub
+
+    async with SignalingHub(secret, config=HubConfig()) as hub:
+
+        async def signal(websocket: WebSocket) -> None:
+            await serve_starlette(hub, websocket)
+
+        app = Starlette(routes=[WebSocketRoute("/", signal)])
+        config = uvicorn.Config(
+            app, host=HOST, port=port, log_level="warning", ws_per_message_deflate=False,
+            lifespan="off", backlog=4096,
+        )  # fmt: skip
+        server = uvicorn.Server(config)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+        sock.listen(4096)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        print(json.dumps({"port": sock.getsockname()[1], "pid": os.getpid()}), flush=True)
+        await _serve_commands(lambda: hub.stats())
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
 
 
 async def run_baseline(port: int) -> None:
@@ -671,6 +718,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.rate or args.setups or args.resumes:
         with ServerProcess.start("ours", secret, args.loop) as server:
             _latency_setup_resume(server, secret, args, summary)
+    if args.rate:
+        with ServerProcess.start("app", secret, args.loop) as server:
+            samples, sent, lost = asyncio.run(
+                latency(
+                    server.port, secret, args.latency_pairs, args.rate, args.duration, args.drain
+                )
+            )
+        summary.update(
+            relay_p50_ms_app=round(percentile(samples, 50), 2),
+            relay_p99_ms_app=round(percentile(samples, 99), 2),
+            relay_lost_app=lost,
+        )
+        print(
+            f"latency in-app (/ws/signal on uvicorn) at {args.rate:.0f} msg/s: "
+            f"p50 {summary['relay_p50_ms_app']} ms, p99 {summary['relay_p99_ms_app']} ms "
+            f"({sent} measured, {lost} lost)"
+        )
     if args.pairs:
         _relay_rate(secret, args, summary)
     if args.rate:
@@ -738,7 +802,7 @@ def _relay_rate(secret: str, args: argparse.Namespace, summary: dict[str, Any]) 
 
     # Alternate the two servers and keep each one's best round: the machine is shared, and
     # a burst of someone else's load should not decide the ratio.
-    rates: dict[str, list[Throughput]] = {"ours": [], "baseline": []}
+    rates: dict[str, list[Throughput]] = {"ours": [], "app": [], "baseline": []}
     for _ in range(args.rounds):
         for kind, got in rates.items():
             with ServerProcess.start(kind, secret, args.loop) as relay:
@@ -773,8 +837,17 @@ def _relay_rate(secret: str, args: argparse.Namespace, summary: dict[str, Any]) 
     summary["relay_held_back"] = round(ours.held_back, 3)
     summary["baseline_relay_held_back"] = round(base.held_back, 3)
     summary["relay_refused"] = sum(t.refused for t in rates["ours"])
+    app = max(rates["app"], key=lambda t: t.msgs_per_s)
+    summary["relay_msgs_per_s_app"] = round(app.msgs_per_s)
+    summary["relay_cpu_us_per_msg_app"] = round(min(t.cpu_us_per_msg for t in rates["app"]), 1)
+    summary["relay_ratio_app"] = round(
+        summary["relay_msgs_per_s_app"] / max(summary["baseline_relay_msgs_per_s"], 1), 3
+    )
+    summary["relay_held_back_app"] = round(app.held_back, 3)
+    summary["relay_refused_app"] = sum(t.refused for t in rates["app"])
     print(f"relay ratio ours / bare websockets: {summary['relay_ratio']} "
-          f"(CPU per message: {summary['relay_cpu_ratio']})")  # fmt: skip
+          f"(CPU per message: {summary['relay_cpu_ratio']}); in-app / bare websockets: "
+          f"{summary['relay_ratio_app']}")  # fmt: skip
 
 
 def judge(goals: Goals, summary: dict[str, Any], args: argparse.Namespace) -> None:
@@ -789,19 +862,22 @@ def judge(goals: Goals, summary: dict[str, Any], args: argparse.Namespace) -> No
     if args.connections and not summary["connections"]:
         goals.not_measured("rss_kb_per_connection", "no connection was opened")
     if args.rate and args.rate < GOAL_RATE:
-        goals.not_measured(
-            "relay_p99_ms",
-            f"the goal is at {GOAL_RATE:g} messages/s offered; this run offered {args.rate:g}",
-        )
-    if args.pairs:
-        held = max(summary["relay_held_back"], summary["baseline_relay_held_back"])
-        if held > HELD_BACK_MAX:
+        for name in ("relay_p99_ms", "relay_p99_ms_app"):
             goals.not_measured(
-                "relay_ratio",
-                f"the rate limit, not the server, set the rate: {100 * held:.0f}% of sends "
-                f"waited for the pacing (at most {summary['relay_offered_max_msgs_per_s']:,} "
-                "messages/s offered); raise --pairs",
+                name,
+                f"the goal is at {GOAL_RATE:g} messages/s offered; this run offered {args.rate:g}",
             )
+    if args.pairs:
+        for name, suffix in (("relay_ratio", ""), ("relay_ratio_app", "_app")):
+            held = max(summary[f"relay_held_back{suffix}"], summary["baseline_relay_held_back"])
+            if held > HELD_BACK_MAX:
+                goals.not_measured(
+                    name,
+                    f"the rate limit, not the server, set the rate: {100 * held:.0f}% of sends "
+                    f"waited for the pacing (at most "
+                    f"{summary['relay_offered_max_msgs_per_s']:,} messages/s offered); "
+                    "raise --pairs",
+                )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -835,7 +911,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--role", choices=["bench", "server", "idle"], default="bench", help=argparse.SUPPRESS
     )
-    p.add_argument("--kind", choices=["ours", "baseline"], default="ours", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--kind", choices=["ours", "app", "baseline"], default="ours", help=argparse.SUPPRESS
+    )
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--prefix", default="idle", help=argparse.SUPPRESS)
@@ -873,6 +951,8 @@ def main(argv: list[str] | None = None) -> int:
         secret = os.environ["BENCH_SIGNALING_SECRET"]
         if args.kind == "baseline":
             run_loop(run_baseline(args.port), args.loop)
+        elif args.kind == "app":
+            run_loop(run_app(args.port, secret), args.loop)
         else:
             run_loop(run_ours(args.port, secret), args.loop)
         return 0

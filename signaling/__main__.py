@@ -1,5 +1,7 @@
 """Standalone signalling server: ``python -m signaling --port 8765 --secret S [--redis-url URL]``.
 
+(``telemed signal`` is the same server keyed and prefixed like the application.)
+
 Several instances may share one Redis (``--redis-url``): tokens are then single-use across
 all of them and a room's participants may connect to different instances. Session events are
 written to standard output as JSON lines (one per event) for a supervisor or log shipper; the
@@ -37,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
         "it out of the process list)",
     )
     p.add_argument("--redis-url", help="share rooms and used tokens with other instances")
+    p.add_argument(
+        "--redis-prefix",
+        default=os.environ.get("SIGNALING_REDIS_PREFIX", "signal:"),
+        help="starts every Redis channel and key (default: $SIGNALING_REDIS_PREFIX, else "
+        "'signal:'); deployments sharing one Redis need different ones, since pub/sub ignores "
+        "the database number in the URL",
+    )
     p.add_argument("--grace", type=float, default=HubConfig().grace_s, help="grace period, s")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -53,11 +62,11 @@ async def run(args: argparse.Namespace) -> None:
     jti_store: JtiStore | None = None
     redis: Redis | None = None
     if args.redis_url:
-        redis_broker = RedisBroker(args.redis_url)
+        redis_broker = RedisBroker(args.redis_url, prefix=f"{args.redis_prefix}room:")
         await redis_broker.ping()  # fail at start-up, not at the first call
         broker = redis_broker
         redis = Redis.from_url(args.redis_url)
-        jti_store = RedisJtiStore(redis)
+        jti_store = RedisJtiStore(redis, prefix=f"{args.redis_prefix}jti:")
     hub = SignalingHub(
         args.secret,
         config=HubConfig(grace_s=args.grace),

@@ -8,8 +8,13 @@ Delivering a frame to a room must never wait for a client. Two ways to honour th
   connections. A client that stops reading lets that buffer grow; past
   ``send_queue x BYTES_PER_QUEUED_FRAME`` bytes it is dropped (close 4507).
 - **Queued** (any other transport, e.g. Starlette, whose send is a coroutine): ``send`` puts
-  the frame on a queue bounded to ``send_queue`` frames, drained by a writer task of its own;
-  a full queue drops the client the same way.
+  the frame on a queue drained by a writer task of its own. The queue is bounded by the same
+  byte budget as the direct write buffer, not by a count of frames: the socket's own reader
+  runs ahead of its writer (a burst of frames that arrived together is read and answered
+  before the writer task gets a turn), so a client that reads everything but sent 100 pings
+  at once has 100 small pongs queued for a moment. A bound of 64 frames dropped that client
+  as a slow consumer (issue 14); 100 pongs are 3 KB. Only a client that stops reading lets the
+  queue reach the budget (the writer then waits on the socket) and is dropped.
 
 Closing goes after the frames already sent or queued, so a fatal ``error`` frame always
 reaches the client before the close.
@@ -30,9 +35,9 @@ from signaling.transport import Transport, TransportClosedError
 
 log = logging.getLogger(__name__)
 
-#: In direct mode the send bound is in bytes: this many per frame of ``send_queue``. Frames
-#: are mostly candidates (~250 bytes) with the odd SDP (~5 KB); 4 KiB per frame keeps a client
-#: on a slow link safe through an offer and its candidates and still bounds a stuck one.
+#: The send bound is in bytes (characters when queued): this many per frame of ``send_queue``.
+#: Frames are mostly candidates (~250 bytes) with the odd SDP (~5 KB); 4 KiB per frame keeps a
+#: client on a slow link safe through an offer and its candidates and still bounds a stuck one.
 BYTES_PER_QUEUED_FRAME = 4096
 
 
@@ -51,6 +56,7 @@ class Connection:
         "_direct",
         "_limit",
         "_queue",
+        "_queued",
         "_writer",
         "bucket",
         "ended",
@@ -78,10 +84,9 @@ class Connection:
         )
         self._queue: asyncio.Queue[str | _Close] | None = None
         self._writer: asyncio.Task[None] | None = None
-        if self._direct is not None:
-            self._limit = send_queue * BYTES_PER_QUEUED_FRAME
-        else:
-            self._limit = send_queue
+        self._queued = 0  # characters of the frames queued and not yet written
+        self._limit = send_queue * BYTES_PER_QUEUED_FRAME
+        if self._direct is None:
             self._queue = asyncio.Queue()
             self._writer = asyncio.create_task(self._write())
 
@@ -107,9 +112,10 @@ class Connection:
                 self._drop_slow()
             return
         assert self._queue is not None
-        if not force and self._queue.qsize() >= self._limit:
+        if not force and self._queued + len(text) > self._limit:
             self._drop_slow()
             return
+        self._queued += len(text)
         self._queue.put_nowait(text)
 
     def _drop_slow(self) -> None:
@@ -174,6 +180,7 @@ class Connection:
                     await self.transport.close(item.code, item.reason)
                     return
                 await self.transport.send(item)
+                self._queued -= len(item)
         except TransportClosedError:
             pass
         except Exception:

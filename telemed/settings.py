@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from telemed.validation import zone_problem
 
@@ -98,7 +99,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Starts every Redis channel and key, so deployments (or test runs) sharing one Redis
     # keep their rooms apart; the database number in the URL does not (pub/sub ignores it).
-    redis_prefix: str = Field(default="signal:", min_length=1)
+    # Unset: "telemed:<database name>:", the same for every instance of one deployment.
+    redis_prefix: str | None = Field(default=None, min_length=1)
     call_token_ttl_seconds: int = Field(default=120, ge=10, le=3600)
     # Calls open this long before an appointment and stay open this long after its end.
     call_open_before_minutes: int = Field(default=15, ge=0)
@@ -188,6 +190,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'telemed.sqlite3').resolve()}"
+
+    @property
+    def redis_key_prefix(self) -> str:
+        """What starts every Redis channel and key of this deployment (rooms, used tokens,
+        presence): ``redis_prefix``, else one derived from the database name. Instances of one
+        deployment share a database, so they agree on it without being told; two deployments
+        on one Redis differ in it (issue 14: with a fixed default they relayed each other's
+        offers, since pub/sub channels ignore the database number in the Redis URL)."""
+        if self.redis_prefix:
+            return self.redis_prefix
+        database = make_url(self.sqlalchemy_url).database or "telemed"
+        return f"telemed:{database}:"
 
     @property
     def is_sqlite(self) -> bool:

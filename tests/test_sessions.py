@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import logging
 from datetime import UTC, datetime, timedelta
@@ -132,6 +134,11 @@ def test_only_participants_get_a_ticket_and_refusals_are_audited(
         other_facility.user.id,
     ]
     assert stranger.get(f"/api/v1/consults/{consult_id}/call").status_code == 405
+    # The API document says so (it said 403 for everyone; issue 14).
+    described = stranger.client.app.openapi()["paths"]["/api/v1/consults/{consult_id}/call"]
+    text = described["post"]["description"]
+    assert "gets 404" in text
+    assert "get 403" in text
     # The page refuses the same way.
     assert login(offered).get(f"/consults/{consult_id}/call").status_code == 403
 
@@ -597,3 +604,11 @@ def test_the_call_page_starts_in_the_profile_of_the_pre_call_test(
     assert "Chosen from your connection test" in page
     # The specialist's own link was not tested: the clinic's result is not theirs.
     assert 'value="normal" checked' in specialist.get(f"/consults/{consult_id}/call").text
+
+
+def test_the_standalone_secret_is_derived_as_the_protocol_page_says() -> None:
+    """docs/signaling-protocol.md §1: what to give ``python -m signaling`` (SIGNALING_SECRET)
+    so that it accepts the application's tickets."""
+    key = "an operator's TELEMED_SECRET_KEY, 40 chars"
+    documented = hmac.new(key.encode(), b"telemed/signaling/v1", hashlib.sha256).hexdigest()
+    assert service.signaling_secret(Settings(secret_key=key)) == documented

@@ -17,6 +17,8 @@ How it negotiates, given what aiortc can and cannot do:
   side) or restart ICE, this peer closes the connection and builds a new one; on
   ``ice-restart`` it rebuilds and offers again. An incoming offer with new ICE credentials
   (the other side restarted ICE) also gets a new connection.
+- **Data channel** (``data_channel=True``): the call page's, label ``chat``, negotiated with
+  id 0 on every connection (docs/signaling-protocol.md, §13).
 - **Reconnects.** ``peer-joined`` with ``rejoined: true`` means the other side has a new
   session and a new connection: rebuild. A resume (``resumed``) keeps every connection.
 """
@@ -332,6 +334,10 @@ class AiortcPeer:
         def _channel(channel: RTCDataChannel) -> None:
             self._bind_channel(link, channel)
 
+        if self.data_channel:
+            # The call page's channel: negotiated out of band (id 0), created by both sides on
+            # every connection, so that neither waits for the other to open it.
+            self._bind_channel(link, pc.createDataChannel("chat", negotiated=True, id=0))
         return pc
 
     def _add_tracks(self, link: Link, pc: RTCPeerConnection, *, answering: bool = False) -> None:
@@ -396,8 +402,6 @@ class AiortcPeer:
         link.pending.clear()  # candidates for an earlier negotiation
         pc = self._rebuild(link)
         self._add_tracks(link, pc)
-        if self.data_channel:
-            self._bind_channel(link, pc.createDataChannel("chat"))
         await pc.setLocalDescription(await pc.createOffer())
         if link.pc is pc and pc.localDescription is not None:
             await self.signaling.send("offer", to=link.participant, sdp=pc.localDescription.sdp)

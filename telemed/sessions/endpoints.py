@@ -46,8 +46,10 @@ def start_call(
     WebSocket URL and the ICE servers (with time-limited TURN credentials).
 
     Only the clinicians of the consult's facility, its assigned specialist and invited
-    observers get one (403 for others, audited); only while the consult is open (409 for a
-    draft, cancelled or closed consult). Fetch a new ticket for every (re)join.
+    observers get one. Anyone who cannot see the consult gets 404 (it does not exist for
+    them); those who may read it but not join its call (an offered specialist, a coordinator)
+    get 403; both audited. Only while the consult is open (409 for a draft, cancelled or
+    closed consult). Fetch a new ticket for every (re)join.
     """
     return service.mint_ticket(db, settings, user, consult, ws_url=signal_url(request), now=now)
 

@@ -63,9 +63,11 @@ def build_hub(
     jti_store: JtiStore
     redis: Redis | None = None
     if settings.redis_url:
-        broker = RedisBroker(settings.redis_url, prefix=f"{settings.redis_prefix}room:")
+        # Rooms (relayed frames and presence) and used tokens, all under the deployment's prefix.
+        prefix = settings.redis_key_prefix
+        broker = RedisBroker(settings.redis_url, prefix=f"{prefix}room:")
         redis = Redis.from_url(settings.redis_url)
-        jti_store = RedisJtiStore(redis, prefix=f"{settings.redis_prefix}jti:")
+        jti_store = RedisJtiStore(redis, prefix=f"{prefix}jti:")
     else:
         broker = InMemoryBroker()
         jti_store = MemoryJtiStore()

@@ -10,14 +10,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
 
+from signaling.asgi import serve_starlette
 from signaling.broker import Broker
 from signaling.events import SessionEvent
 from signaling.server import HubConfig, SignalingHub, serve
@@ -29,6 +35,10 @@ SECRET = b"contract-test-secret-0123456789"
 ROOM = "consult-1"
 # Periodic sweeps are off: tests call hub.sweep() at the moments they choose.
 TEST_CONFIG = HubConfig(sweep_interval_s=3600, close_timeout_s=0.5, grace_s=30)
+#: The ways a socket reaches the hub: the standalone server writing frames directly, the same
+#: server with a send queue and writer task per socket, and the application's ``/ws/signal``
+#: (the hub on a Starlette route under uvicorn, which is what ``deploy/`` serves).
+PATHS = ("direct", "queued", "in-app")
 
 
 def token(
@@ -74,7 +84,12 @@ async def running(
     jti_store: JtiStore | None = None,
     node_id: str | None = None,
     direct: bool = True,
+    path: str | None = None,
 ) -> AsyncIterator[Running]:
+    """A hub with ``config`` on a loopback port, reached by ``path`` (one of ``PATHS``;
+    default ``direct``, or ``queued`` when ``direct`` is False)."""
+    path = path or ("direct" if direct else "queued")
+    assert path in PATHS, path
     events: asyncio.Queue[SessionEvent] = asyncio.Queue()
     hub = SignalingHub(
         SECRET,
@@ -85,17 +100,55 @@ async def running(
         on_event=events.put_nowait,
         node_id=node_id,
     )
-    async with hub:
-        server = await serve(hub, "127.0.0.1", 0, ping_interval_s=None, direct=direct)
-        port = next(iter(server.sockets)).getsockname()[1]
-        try:
-            yield Running(hub, f"ws://127.0.0.1:{port}/", events)
-        finally:
-            server.close()
-            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
-            # A client that stopped reading never notices the server hang up; cut it off.
-            while Client.opened:
-                Client.opened.pop().drop()
+    try:
+        if path == "in-app":
+            async with hub, starlette_app(hub) as url:
+                yield Running(hub, url, events)
+        else:
+            async with hub:
+                server = await serve(
+                    hub, "127.0.0.1", 0, ping_interval_s=None, direct=path == "direct"
+                )
+                port = next(iter(server.sockets)).getsockname()[1]
+                try:
+                    yield Running(hub, f"ws://127.0.0.1:{port}/", events)
+                finally:
+                    server.close()
+                    await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+    finally:
+        # A client that stopped reading never notices the server hang up; cut it off.
+        while Client.opened:
+            Client.opened.pop().drop()
+
+
+@asynccontextmanager
+async def starlette_app(hub: SignalingHub) -> AsyncIterator[str]:
+    """``hub`` (started by the caller) on a Starlette ``/ws/signal`` route served by uvicorn,
+    as the application mounts it; yields the WebSocket URL."""
+
+    async def signal(websocket: WebSocket) -> None:
+        await serve_starlette(hub, websocket)
+
+    app = Starlette(routes=[WebSocketRoute("/ws/signal", signal)])
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", ws_per_message_deflate=False
+    )
+    server = uvicorn.Server(config)
+    # Bind first, so the port is known without waiting for uvicorn to start: early clients
+    # wait in the listen backlog until it does.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"ws://127.0.0.1:{port}/ws/signal"
+    finally:
+        for client in Client.opened:
+            client.drop()  # uvicorn waits for open connections before it exits
+        server.should_exit = True
+        await asyncio.wait_for(task, TIMEOUT)
+        sock.close()
 
 
 class Client:

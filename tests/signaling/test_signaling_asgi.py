@@ -6,58 +6,16 @@ Starlette adapter is held to the same contract as the standalone server.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import uvicorn
-from signaling_helpers import SECRET, TEST_CONFIG, TIMEOUT, Client, peer_of, token
-from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
+from signaling_helpers import Client, peer_of, running, token
 
-from signaling.asgi import serve_starlette
 from signaling.protocol import MAX_MESSAGE_BYTES
-from signaling.server import SignalingHub
-
-
-@asynccontextmanager
-async def starlette_app() -> AsyncIterator[str]:
-    hub = SignalingHub(SECRET, config=TEST_CONFIG)
-
-    async def signal(websocket: WebSocket) -> None:
-        await serve_starlette(hub, websocket)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with hub:
-            yield
-
-    app = Starlette(routes=[WebSocketRoute("/ws/signal", signal)], lifespan=lifespan)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", ws_per_message_deflate=False
-    )
-    server = uvicorn.Server(config)
-    # Bind first, so the port is known without waiting for uvicorn to start: early clients
-    # wait in the listen backlog until it does.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"ws://127.0.0.1:{port}/ws/signal"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
-        while Client.opened:
-            Client.opened.pop().drop()
 
 
 async def test_a_call_through_the_starlette_mount() -> None:
-    async with starlette_app() as url:
+    async with running(path="in-app") as srv:
+        url = srv.url
         clin = await Client.connect(url)
         await clin.hello(token("u-clin"))
         spec = await Client.connect(url)

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 from signaling_helpers import (
+    PATHS,
     ROOM,
     TEST_CONFIG,
     Client,
@@ -176,12 +177,10 @@ async def test_a_flood_is_rate_limited_then_closed_and_others_carry_on() -> None
         await calm.roundtrip()  # same clock, separate bucket
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
-async def test_a_peer_that_never_reads_is_dropped_and_the_room_is_not_stalled(
-    direct: bool,
-) -> None:
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_peer_that_never_reads_is_dropped_and_the_room_is_not_stalled(path: str) -> None:
     config = replace(TEST_CONFIG, send_queue=4, rate_per_s=10_000, burst=10_000)
-    async with running(config, direct=direct) as srv:
+    async with running(config, path=path) as srv:
         sender, _ = await join(srv.url, "u-send")
         # A client whose library stops reading the socket after one queued frame.
         sleeper = await Client.connect(srv.url, max_queue=1)
