@@ -46,6 +46,7 @@ from tests.process_helpers import stop, wait_healthy
 REDIS_URL = os.environ.get("TELEMED_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LEADER = re.compile(r"Scheduler is leader \(pid (\d+)\)")
 STANDBY = re.compile(r"Scheduler on standby \(pid (\d+)\)")
+ROLE = re.compile(f"{LEADER.pattern}|{STANDBY.pattern}")
 START_S = 120.0  # a Python process importing the application on a busy 2-core machine
 HOLD_S = 300.0  # the longest an e-mail is held: the test releases it long before
 
@@ -142,10 +143,7 @@ class Cluster:
         for process in self.schedulers:
             if process.popen.poll() is not None:
                 continue
-            roles = [
-                m.group(0)
-                for m in re.finditer(f"{LEADER.pattern}|{STANDBY.pattern}", process.output())
-            ]
+            roles = [m.group(0) for m in ROLE.finditer(process.output())]
             if roles and roles[-1].startswith("Scheduler is leader"):
                 return process
         return None
@@ -229,6 +227,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             TELEMED_SMTP_HOST=smtp.host,
             TELEMED_SMTP_PORT=str(smtp.port),
             TELEMED_SMTP_STARTTLS="false",
+            # The leader waits for the held message's reply until it is killed, rather than
+            # time out and retry it (SMTP's own at-least-once case, not the handover's).
+            TELEMED_SMTP_TIMEOUT_SECONDS=str(HOLD_S),
             TELEMED_MAIL_FROM="Telemed <noreply@example.org>",
             # The accepted consult's appointment is at the specialist's next free slot,
             # hours away: the call may start now.
@@ -259,15 +260,14 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             process = started(_spawn(f"signal{n}", args, env, logs))
             process.port = port
             hubs.append(process)
+        # Both schedulers at once, as two machines booting: one wins the lock.
+        schedulers = [started(_spawn(f"scheduler{n}", ["scheduler"], env, logs)) for n in (1, 2)]
         for process in web:
             wait_healthy(process.popen, f"http://127.0.0.1:{process.port}", process.log, START_S)
         for process in hubs:
             _wait_hub(process)
-        # One after the other, so that which is leader is known (the first).
-        schedulers = [started(_spawn("scheduler1", ["scheduler"], env, logs))]
-        _wait_role(schedulers[0], LEADER)
-        schedulers.append(started(_spawn("scheduler2", ["scheduler"], env, logs)))
-        _wait_role(schedulers[1], STANDBY)
+        for process in schedulers:
+            _wait_role(process, ROLE)
 
         nginx_config(
             nginx_dir,

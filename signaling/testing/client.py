@@ -112,6 +112,7 @@ class SignalingClient:
         self.errors: list[Frame] = []
         self.failures: list[BaseException] = []  # exceptions raised by on_frame
         self.resumes = 0
+        self.resumes_refused = 0  # resume_failed: the server no longer knows the session
         self.full_reconnects = 0
         self.replay_pending = 0
         self.close_code: int | None = None
@@ -321,6 +322,7 @@ class SignalingClient:
                 return True
             except SignalingError as exc:
                 if exc.code == "resume_failed":
+                    self.resumes_refused += 1
                     break
                 log.info("resume attempt failed: %s", exc)
         if self._token_factory is None or self._stopping:
