@@ -39,6 +39,9 @@ from telemed.settings import Environment, Settings
 from tests.helpers import PASSWORD, Users, consult_payload
 from tests.multi_instance_helpers import Cluster, Process, cluster, hub_gauge, wait_until
 
+# The first test also starts seven processes (about 100 s on a loaded 2-core machine).
+pytestmark = pytest.mark.timeout(600)
+
 SPECIALIST = "mpho@example.org"
 TIMEOUT = 30.0  # per awaited state of a peer: two aiortc peers on a busy 2-core machine
 FRAMES = 5
