@@ -47,7 +47,7 @@ def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def behindnginx(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[str]:
+def behind_nginx(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[str]:
     """The application in uvicorn (as `telemed serve`, proxy headers from 127.0.0.1) behind
     nginx with the site config; yields nginx's https base URL."""
     app_port, http_port, https_port = free_port(), free_port(), free_port()
