@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from redis import Redis
 
 from telemed.db import make_engine
 from telemed.migrate import upgrade
@@ -183,6 +184,16 @@ def _wait_role(process: Process, pattern: re.Pattern[str]) -> None:
     wait_until(f"{process.name} to say {pattern.pattern}", said, START_S)
 
 
+def _forget_keys(prefix: str) -> None:
+    """The used tickets and whatever else the hubs left in Redis under this run's prefix."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 def hub_gauge(process: Process, name: str) -> float:
     """One of a hub's own gauges (``telemed_signaling_<name>``), from its /metrics."""
     text = httpx.get(f"http://127.0.0.1:{process.port}/metrics", timeout=5).text
@@ -213,6 +224,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         base = f"https://127.0.0.1:{https_port}"
         # One settings environment for every process, as /etc/telemed/telemed.env.
         env = env_without_settings()
+        prefix = f"test-multi-{secrets.token_hex(6)}:"
+        stack.callback(_forget_keys, prefix)
         env.update(
             PYTHONUNBUFFERED="1",  # each line reaches the log file when printed
             TELEMED_ENV="test",
@@ -220,7 +233,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             TELEMED_DATABASE_URL=url,
             TELEMED_DATA_DIR=str(tmp_path / "data"),  # the shared (NFS) store
             TELEMED_REDIS_URL=REDIS_URL,
-            TELEMED_REDIS_PREFIX=f"test-multi-{secrets.token_hex(6)}:",
+            TELEMED_REDIS_PREFIX=prefix,
             TELEMED_SCHEDULER_ENABLED="false",  # jobs only in `telemed scheduler`
             TELEMED_SCHEDULER_STANDBY_POLL_SECONDS="1",
             TELEMED_PUBLIC_BASE_URL=base,
