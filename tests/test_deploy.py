@@ -9,10 +9,8 @@ of the application: the client address it passes on, static files, the WebSocket
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import re
-import shutil
 import ssl
 import subprocess
 import sys
@@ -26,120 +24,23 @@ import pytest
 import uvicorn
 import websockets
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from telemed.accounts.models import LoginAttempt
 from telemed.app import FORM_OVERHEAD_BYTES, create_app
-from telemed.app import STATIC_DIR as PACKAGE_STATIC
 from telemed.cli import main
 from telemed.settings import Settings
 from tests.browser.conftest import free_port
-from tests.conftest import require_service
+from tests.nginx_helpers import DEPLOY, NGINX_CONF, nginx, nginx_config, tool
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-NGINX_CONF = DEPLOY / "nginx" / "telemed.conf"
 UNITS = DEPLOY / "systemd"
-CERT_DIR = "/etc/letsencrypt/live/telemed.example.org.ls/"
-STATIC_DIR = "/opt/telemed/static/"
-ACME_DIR = "/var/www/html"
 INSTALLED_TELEMED = "/opt/telemed/.venv/bin/telemed"
-# Debian installs them in sbin, which a user's PATH may lack.
-SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name, path=SYSTEM_PATH)
-    if found is None:
-        require_service(name, f"`{name}` is not installed (make system-packages)")
-    assert found is not None
-    return found
-
-
-def _self_signed(directory: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "telemed.example.org.ls")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "privkey.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def _nginx_config(
-    tmp_path: Path, *, http_port: int = 80, https_port: int = 443, app: int = 0
-) -> Path:
-    """deploy/nginx/telemed.conf in a minimal main config: certificate, static files and
-    temporary files moved, and (``app``) every upstream and port moved to this test's."""
-    text = NGINX_CONF.read_text()
-    for path in (CERT_DIR, STATIC_DIR, ACME_DIR):
-        assert path in text, f"{path} moved: update this test and docs/deploy.md"
-    _self_signed(tmp_path)
-    text = (
-        text.replace(CERT_DIR, f"{tmp_path}/")
-        .replace(STATIC_DIR, f"{PACKAGE_STATIC}/")
-        .replace(ACME_DIR, str(tmp_path))
-    )
-    if app:
-        text = (
-            text.replace("127.0.0.1:8000;", f"127.0.0.1:{app};")
-            .replace("listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl")
-            .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-            .replace("listen [::]:443 ssl http2;", "")
-            .replace("listen [::]:80;", "")
-        )
-    site = tmp_path / "telemed.conf"
-    site.write_text(text)
-    temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    main_conf = tmp_path / "nginx.conf"
-    main_conf.write_text(
-        # Workers as root here: they read this test's 0700 temporary directory.
-        ("user root;\n" if os.geteuid() == 0 else "") + f"pid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/error.log;\n"
-        "worker_processes 1;\n"
-        "events {}\n"
-        "http {\n"
-        f"  access_log {tmp_path}/access.log;\n"
-        f"  client_body_temp_path {temp['body']};\n"
-        f"  proxy_temp_path {temp['proxy']};\n"
-        f"  fastcgi_temp_path {temp['fastcgi']};\n"
-        f"  uwsgi_temp_path {temp['uwsgi']};\n"
-        f"  scgi_temp_path {temp['scgi']};\n"
-        f"  include {site};\n"
-        "}\n"
-    )
-    return main_conf
-
-
-def _nginx(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    main_conf = tmp_path / "nginx.conf"
-    command = [_tool("nginx"), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")]
-    return subprocess.run(
-        [*command, "-c", str(main_conf), *args], capture_output=True, text=True, timeout=60
-    )
 
 
 def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
-    _nginx_config(tmp_path)
-    checked = _nginx(tmp_path, "-t")
+    nginx_config(tmp_path)
+    checked = nginx(tmp_path, "-t")
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
     assert "[warn]" not in checked.stderr, checked.stderr
@@ -156,8 +57,10 @@ def behind_nginx(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    _nginx_config(tmp_path, http_port=http_port, https_port=https_port, app=app_port)
-    started = _nginx(tmp_path)
+    nginx_config(
+        tmp_path, http_port=http_port, https_port=https_port, web=[app_port], signal=[app_port]
+    )
+    started = nginx(tmp_path)
     assert started.returncode == 0, started.stderr
     try:
         deadline = time.monotonic() + 30
@@ -166,7 +69,7 @@ def behind_nginx(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator
             time.sleep(0.05)
         yield f"https://127.0.0.1:{https_port}"
     finally:
-        _nginx(tmp_path, "-s", "stop")
+        nginx(tmp_path, "-s", "stop")
         server.should_exit = True
         thread.join(timeout=15)
 
@@ -228,7 +131,7 @@ def test_nginx_takes_every_body_the_application_takes() -> None:
 
 def test_systemd_accepts_the_units(tmp_path: Path) -> None:
     """Unknown or misspelt options are only warnings for systemd: any output fails too."""
-    analyze = _tool("systemd-analyze")
+    analyze = tool("systemd-analyze")
     program = Path(sys.executable).parent / "telemed"
     names = []
     for unit in sorted(UNITS.glob("*.service")):

@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -88,8 +89,11 @@ class SignalingClient:
         auto_resume: bool = True,
         timeout_s: float = 10.0,
         client_name: str = "telemed-test-client",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        # For wss:// behind a proxy with its own certificate authority (None: the system's).
+        self.ssl_context = ssl_context
         self.room = room
         self._token = token
         self._on_frame = on_frame
@@ -108,6 +112,7 @@ class SignalingClient:
         self.errors: list[Frame] = []
         self.failures: list[BaseException] = []  # exceptions raised by on_frame
         self.resumes = 0
+        self.resumes_refused = 0  # resume_failed: the server no longer knows the session
         self.full_reconnects = 0
         self.replay_pending = 0
         self.close_code: int | None = None
@@ -192,6 +197,7 @@ class SignalingClient:
     # ------------------------------------------------------------ connection
 
     async def _connect(self) -> ClientConnection:
+        tls: dict[str, Any] = {} if self.ssl_context is None else {"ssl": self.ssl_context}
         try:
             return await connect(
                 self.url,
@@ -201,6 +207,7 @@ class SignalingClient:
                 ping_interval=None,  # the protocol's own ping keeps us alive
                 max_size=None,
                 proxy=None,
+                **tls,
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise SignalingError("connect_failed", str(exc)) from exc
@@ -315,6 +322,7 @@ class SignalingClient:
                 return True
             except SignalingError as exc:
                 if exc.code == "resume_failed":
+                    self.resumes_refused += 1
                     break
                 log.info("resume attempt failed: %s", exc)
         if self._token_factory is None or self._stopping:

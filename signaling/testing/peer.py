@@ -30,6 +30,7 @@ import contextlib
 import fractions
 import logging
 import re
+import ssl
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -145,6 +146,7 @@ class AiortcPeer:
         token_factory: TokenFactory | None = None,
         auto_resume: bool = True,
         timeout_s: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.signaling = SignalingClient(
             url,
@@ -155,6 +157,7 @@ class AiortcPeer:
             auto_resume=auto_resume,
             timeout_s=timeout_s,
             client_name="telemed-aiortc-peer",
+            ssl_context=ssl_context,
         )
         self.ice_servers = list(ice_servers)
         self.relay_only = relay_only
