@@ -40,7 +40,7 @@ ACCOUNTS = 20  # clinicians; five users share each account, each with a session 
 ROUNDS = 2
 LOGINS_AT_ONCE = 10  # argon2 takes 64 MiB a hash: the 100 users log in ten at a time
 REDIS_URL = "redis://127.0.0.1:6379/0"
-TIMEOUT = httpx.Timeout(120.0)  # an answer, however late, is not an error: figures say how late
+TIMEOUT = httpx.Timeout(240.0)  # an answer, however late, is not an error: figures say how late
 
 
 @dataclass
