@@ -5,6 +5,7 @@ step (pages and API), enforcement by role, and re-authentication before sensitiv
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,9 +23,11 @@ from telemed.errors import Conflict, NotAuthenticated, TooManyRequests
 from telemed.mfa import service, totp
 from telemed.mfa.models import RecoveryCode, TotpCredential
 from telemed.mfa.policy import MfaPolicy
+from telemed.mfa.service import REPLAYED
 from telemed.settings import Settings
 from telemed.uow import Units
 from tests.helpers import PASSWORD, ManualClock, Users
+from tests.process_helpers import join_all
 
 T0 = datetime(2027, 3, 1, 8, 0, 10, tzinfo=UTC)  # 10 s into a 30 s step
 STEP = timedelta(seconds=30)
@@ -343,3 +346,34 @@ def test_an_operator_turns_off_a_lost_second_factor(
     db.rollback()
     assert not service.is_enrolled(db, pk(user))
     assert mfa_audit(db, user)[-1] == "update:disabled for the user"
+
+
+def test_one_code_typed_twice_at_once_opens_one_login(
+    units: Units, mfa: MfaPolicy, users: Users, db: Session
+) -> None:
+    """Two submits of the same code at the same moment (a double tap, or an attacker who
+    read it over the shoulder): the compare-and-set on the last step used lets one through,
+    on both databases, and the other is refused as replayed."""
+    user = users.make(Role.coordinator)
+    secret, _ = enrol(units, mfa, user, T0)
+    later = T0 + 4 * STEP
+    typed = code(secret, later)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def submit() -> None:
+        with units.one() as s:
+            barrier.wait(timeout=30)  # both units open before either claims the step
+            try:
+                outcomes.append(service.verify(s, mfa, user, typed, later))
+            except NotAuthenticated as exc:
+                outcomes.append(exc.message)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    join_all(threads, 60, "the two submits")
+    assert sorted(outcomes, key=lambda o: o != "totp") == ["totp", REPLAYED], outcomes
+    details = mfa_audit(db, user)
+    assert details.count("authenticate:code accepted") == 1
+    assert details.count("denied:code replayed") == 1
