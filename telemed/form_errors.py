@@ -73,6 +73,9 @@ def sentence(error: ErrorDetails, label: str) -> str:
     ctx: Mapping[str, Any] = error.get("ctx") or {}
     message = str(error.get("msg", ""))
     values: dict[str, Any] = {"label": label, **{k: str(v) for k, v in ctx.items()}}
+    blank = error.get("input") in ("", None) and kind not in ("enum", "literal_error")
+    if blank and kind not in ("too_short", "value_error", "assertion_error"):
+        return gettext(_REQUIRED) % values  # a blank field, not a slip of the keyboard
     if kind == "string_too_short":
         if int(ctx.get("min_length", 1)) <= 1:
             return gettext(_REQUIRED) % values
