@@ -32,6 +32,7 @@ from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
 from telemed.flows import consult_requested, request_consult
+from telemed.form_errors import field_sentences
 from telemed.i18n import DEFAULT_LANGUAGE, N_, current_language, gettext
 from telemed.labels import label
 from telemed.messages import service as messages
@@ -229,8 +230,8 @@ def post_message(
     try:
         checked = MessageIn(body=body)
     except ValidationError as exc:
-        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        return page.render({"body": message}, {"body": body}, 422)
+        sentences = field_sentences(exc, {"body": N_("Message")}, lambda _loc: "body")
+        return page.render(sentences, {"body": body}, 422)
     messages.post(db, user, consult, checked.body)
     return RedirectResponse(f"/consults/{consult.id}#thread", status_code=303)
 
