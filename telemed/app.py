@@ -18,6 +18,7 @@ from telemed import __version__
 from telemed.accounts import endpoints as accounts_api
 from telemed.accounts import views as accounts_pages
 from telemed.accounts.session_cache import SessionCache
+from telemed.admin import views as admin_pages
 from telemed.appointments import endpoints as appointments_api
 from telemed.appointments import views as appointments_pages
 from telemed.attachments import endpoints as attachments_api
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(fhir_api.router)  # FHIR's own base, /fhir
 
     app.include_router(accounts_pages.router)
+    app.include_router(admin_pages.router)
     app.include_router(mfa_pages.router)
     app.include_router(consults_pages.router)
     app.include_router(consent_pages.router)

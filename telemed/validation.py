@@ -61,6 +61,24 @@ _AREAS = (
 )
 
 
+# A mobile number in E.164: "+", the country code, then the subscriber number, 8 to 15
+# digits in all. Spaces, dots, dashes and brackets a person types are dropped first.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_PHONE_PUNCTUATION = re.compile(r"[\s.()-]")
+
+
+def compact_phone(value: str) -> str:
+    """``value`` without what people type between digits (``+266 58 12-3456``)."""
+    return _PHONE_PUNCTUATION.sub("", value)
+
+
+def phone_problem(value: str) -> str | None:
+    """Why ``value`` (compacted) is no E.164 number, or None; blank is no number at all."""
+    if not value or E164.fullmatch(value):
+        return None
+    return gettext("write the number with + and the country code, e.g. +26658123456")
+
+
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored (a control character, and where), or None."""
     found = _CONTROL.search(value)
@@ -107,10 +125,31 @@ def _name(value: str) -> str:
     return value
 
 
+def _phone(value: str) -> str:
+    """The number as stored: compacted, checked."""
+    compact = compact_phone(value.strip())
+    found = phone_problem(compact)
+    if found:
+        raise ValueError(found)
+    return compact
+
+
 @cache
 def canonical_zones() -> frozenset[str]:
     """The IANA zones a person can be in."""
     return frozenset(z for z in available_timezones() if z.startswith(_AREAS)) | {"UTC"}
+
+
+@cache
+def zone_choices() -> tuple[tuple[str, str], ...]:
+    """Every canonical zone with the city a person looks for (``America/New_York`` is
+    "New York · America"), sorted by zone: the time-zone picker's list."""
+    choices = []
+    for zone in sorted(canonical_zones()):
+        region, _, place = zone.partition("/")
+        city = place.rpartition("/")[2].replace("_", " ") if place else zone
+        choices.append((zone, f"{city} · {region}" if place else zone))
+    return tuple(choices)
 
 
 def zone_problem(name: str) -> str | None:
@@ -175,6 +214,9 @@ Name = Annotated[str, AfterValidator(_name)]
 
 Zone = Annotated[str, AfterValidator(_refusing(zone_problem))]
 """A canonical IANA time zone (``Africa/Maseru``)."""
+
+Phone = Annotated[str, AfterValidator(_phone)]
+"""A mobile number for SMS in E.164 (``+26658123456``), or "" for none."""
 
 Day = Annotated[date, AfterValidator(_refusing(date_problem))]
 """A calendar date within the record's years."""

@@ -114,8 +114,8 @@ def test_form_errors_are_shown_next_to_their_fields(
     html = response.text
     for field, text in [
         ("age_years", "age in years or birth year"),
-        ("spo2_percent", "less than or equal to 100"),
-        ("question", "at least 5 characters"),
+        ("spo2_percent", "SpO₂ must be 100 or less."),
+        ("question", "Clinical question needs at least 5 characters."),
     ]:
         assert re.search(rf'id="{field}-error"[^>]*>[^<]*{re.escape(text)}', html), field
     assert 'value="MOT-77"' in html  # what was typed is kept

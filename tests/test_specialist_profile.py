@@ -180,15 +180,19 @@ def test_a_new_time_zone_shows_the_times_in_it_at_once(
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"time_zone": "Mars/Olympus"}, "time_zone", "unknown time zone; choose one such as"),
+        (
+            {"time_zone": "Mars/Olympus"},
+            "time_zone",
+            "Time zone: unknown time zone; choose one such as",
+        ),
         ({"specialties": ["astrology"]}, "specialties", "unknown specialty 'astrology'"),
         (
             {"registration_expires_on": "2001-01-01"},
             "registration_expires_on",
             "the registration has already expired; renew it first",
         ),
-        ({"country": "ZAF"}, "country", "String should match pattern"),
-        ({"languages": []}, "languages", "List should have at least 1 item"),
+        ({"country": "ZAF"}, "country", "Country is not in the expected form"),
+        ({"languages": []}, "languages", "Tick at least one language you can consult in"),
     ],
 )
 def test_bad_input_is_refused_with_the_field_named_and_nothing_is_saved(

@@ -1,4 +1,4 @@
-"""Role checks every domain shares: "coordinators only", "specialists only".
+"""Role checks every domain shares: "coordinators only", "specialists only", "admins only".
 
 Each domain's ``auth.py`` still says what is restricted and why (its own refusal text);
 the check itself lives here once, so a change of what makes a coordinator (or a
@@ -21,6 +21,16 @@ def is_specialist(user: User) -> bool:
 
 def is_coordinator(user: User) -> bool:
     return user.role == Role.coordinator
+
+
+def is_admin(user: User) -> bool:
+    return user.role == Role.admin
+
+
+def ensure_admin(user: User, refusal: str = "this is for administrators") -> None:
+    """403 with ``refusal`` unless the user is an administrator."""
+    if not is_admin(user):
+        raise Forbidden(refusal)
 
 
 def ensure_coordinator(user: User, refusal: str = "this is for coordinators") -> None:

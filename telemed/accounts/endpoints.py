@@ -18,6 +18,7 @@ from telemed.accounts.schemas import (
     UserCreate,
     UserPublic,
 )
+from telemed.admin import service as admin_service
 from telemed.deps import (
     SESSION_COOKIE,
     CurrentAuth,
@@ -118,21 +119,10 @@ def list_users(_admin: AdminUser, db: SessionDep) -> list[UserPublic]:
 
 @router.post("/users", status_code=201, responses=error_responses(403))
 def create_user(
-    body: UserCreate, _admin: AdminUser, _recent: RecentAuth, db: SessionDep, settings: SettingsDep
+    body: UserCreate, admin: AdminUser, _recent: RecentAuth, db: SessionDep, settings: SettingsDep
 ) -> UserPublic:
-    """Create an account (admins only)."""
-    user = service.create_user(
-        db,
-        settings,
-        email=body.email,
-        full_name=body.full_name,
-        role=body.role,
-        password=body.password,
-        facility_code=body.facility_code,
-        timezone=body.timezone,
-        phone=body.phone,
-    )
-    return UserPublic.model_validate(user)
+    """Create an account (admins only); audited, as on the admin page."""
+    return UserPublic.model_validate(admin_service.create_user(db, settings, admin, body))
 
 
 @router.post("/users/{user_id}/deactivate", responses=error_responses(404, 409))
@@ -148,8 +138,6 @@ def deactivate_user(
     """Deactivate an account (admins only): it can no longer log in, its sessions end
     (in other server processes within `TELEMED_SESSION_CACHE_SECONDS`), and its open offers
     are withdrawn and go to the next specialist. Its records are kept."""
-    user = service.deactivate_user(
-        db, user_id, by=admin, cache=request.app.state.session_cache, now=now
-    )
+    user = admin_service.deactivate_user(db, admin, user_id, request.app.state.session_cache, now)
     flows.user_deactivated(db, user, policy, now)
     return UserPublic.model_validate(user)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,11 +31,9 @@ from telemed.errors import (
 from telemed.facilities.models import Facility
 from telemed.i18n import N_
 from telemed.settings import Settings
-from telemed.validation import check_zone
+from telemed.validation import E164, check_zone, compact_phone
 
 DEACTIVATED_MESSAGE = "This account has been deactivated; ask an administrator to restore it."
-
-E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def normalize_phone(phone: str | None) -> str | None:
@@ -44,7 +41,7 @@ def normalize_phone(phone: str | None) -> str | None:
     brackets are dropped. Empty means none."""
     if phone is None or not phone.strip():
         return None
-    compact = re.sub(r"[\s.()-]", "", phone)
+    compact = compact_phone(phone)
     if not E164.fullmatch(compact):
         raise ValidationFailed(
             N_("phone must be in international format, e.g. +26658123456"), field="phone"
@@ -223,6 +220,18 @@ def set_language(
     session.flush()
     digest = token_digest(token)
     uow.after_commit(session, lambda: cache.forget(digest))
+
+
+def set_phone(session: Session, user: User, phone: str) -> User:
+    """The mobile number emergency and other SMS notices go to; blank removes it. Not in
+    the session's snapshot of the user, so nothing remembered needs forgetting."""
+    stored = session.get(User, pk(user))
+    if stored is None:
+        raise NotFound(N_("user %(user_id)s not found"), user_id=pk(user))
+    stored.phone = normalize_phone(phone)
+    session.add(stored)
+    session.flush()
+    return stored
 
 
 def deactivate_user(

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from telemed import flows, i18n
 from telemed.accounts import service, unlock
 from telemed.accounts.cookies import clear_session_cookie, set_session_cookie
+from telemed.accounts.models import User
 from telemed.accounts.security import new_token, tokens_equal
 from telemed.deps import (
     SESSION_COOKIE,
@@ -172,6 +173,46 @@ def _language_chosen(language: str, back: str, settings: SettingsDep) -> Respons
         path="/",
     )
     return response
+
+
+PHONE_PATH = "/account/phone"
+
+
+def _phone_page(
+    request: Request, phone: str, error: str = "", notice: str = "", status: int = 200
+) -> HTMLResponse:
+    errors = {"phone": error} if error else {}
+    return render(
+        request,
+        "account_phone.html",
+        {"values": {"phone": phone}, "errors": errors, "notice": notice},
+        status_code=status,
+    )
+
+
+@router.get(PHONE_PATH)
+def phone_form(
+    request: Request, auth: CurrentAuth, db: SessionDep, saved: bool = False
+) -> HTMLResponse:
+    """Every user's mobile number, for the SMS that cannot wait (an emergency offered, an
+    escalation): shown and changed here; a specialist also has it on their profile."""
+    stored = db.get(User, auth.user.id)
+    notice = i18n.gettext("Your phone number is saved.") if saved else ""
+    return _phone_page(request, (stored.phone if stored else None) or "", notice=notice)
+
+
+@router.post(PHONE_PATH)
+def phone_submit(
+    request: Request,
+    auth: CurrentAuth,
+    db: SessionDep,
+    phone: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        service.set_phone(db, auth.user, phone)
+    except ValidationFailed as exc:
+        return _phone_page(request, phone, exc.shown(), status=422)
+    return RedirectResponse(f"{PHONE_PATH}?saved=true", status_code=303)
 
 
 @router.post("/language")

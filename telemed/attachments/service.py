@@ -241,15 +241,33 @@ def attach_file(
     """
     target = check_target(session, user, consult, message_id)
     try:
-        fmt = media.declared_format(filename, media_type)
-        check_size(settings, max(len(data), size or 0), "file")
-        media.check_bytes(fmt, data[: media.SNIFF_BYTES])
-        uow.end_read(session)  # see the module docstring: no transaction during image work
-        stored = process_and_store(blob_store(settings), fmt, data, image_gate(settings))
+        stored = prepare_file(session, settings, filename, media_type, data, size, "file")
     except ValidationFailed as exc:
         refuse(session, user, "attachment", "new", target, f"{filename[:100]}: {exc.message}")
         raise
     return create_attachment(session, user, target, filename, stored)
+
+
+def prepare_file(
+    session: Session,
+    settings: Settings,
+    filename: str,
+    media_type: str,
+    data: bytes,
+    size: int | None,
+    field: str,
+) -> Stored:
+    """A whole file checked, cleaned and its blobs written, before the row that names it.
+
+    Ends the session's read (``uow.end_read``: no transaction during image work), so it
+    runs before anything of the request is written: the consult request form prepares its
+    photos first, then creates the consult and attaches them (``create_attachment``) in
+    the one transaction the request commits. A size refusal names ``field``."""
+    fmt = media.declared_format(filename, media_type)
+    check_size(settings, max(len(data), size or 0), field)
+    media.check_bytes(fmt, data[: media.SNIFF_BYTES])
+    uow.end_read(session)
+    return process_and_store(blob_store(settings), fmt, data, image_gate(settings))
 
 
 # --- reading ------------------------------------------------------------------------------

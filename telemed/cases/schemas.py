@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from telemed.cases.models import Sex
+from telemed.i18n import gettext
 from telemed.validation import Id
 
 MIN_BIRTH_YEAR = 1900
@@ -29,7 +30,7 @@ class CaseIn(BaseModel):
     @model_validator(mode="after")
     def _age_or_birth_year(self) -> CaseIn:
         if self.age_years is None and self.birth_year is None:
-            raise ValueError("give the patient's age in years or birth year")
+            raise ValueError(gettext("give the patient's age in years or birth year"))
         return self
 
 

@@ -10,6 +10,8 @@ from starlette.datastructures import FormData
 
 from telemed.consent.models import Consenter, ConsentMethod, ConsentScope
 from telemed.consent.schemas import ConsentAtRequest, ConsentIn, WithdrawIn
+from telemed.form_errors import field_sentences
+from telemed.i18n import N_
 
 #: On the request form every consent field is prefixed, beside the consult's own fields.
 PREFIX = "consent_"
@@ -70,12 +72,24 @@ def to_consent_at_request(values: dict[str, str]) -> ConsentAtRequest | None:
     return ConsentAtRequest.model_validate(data | {"sharing": sharing, "call": call})
 
 
+# The fields' labels as the forms show them, for the error sentences.
+LABELS = {
+    "scope": N_("Consent to"),
+    "consenter": N_("Given by"),
+    "method": N_("How"),
+    "guardian_name": N_("Guardian's name"),
+    "guardian_relationship": N_("Relationship"),
+    "witness_name": N_("Witness's name"),
+    "photo_attachment_id": N_("Photo of the signed form"),
+    "reason": N_("Reason"),
+}
+
+
 def _errors(exc: ValidationError, prefix: str) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        name = str(err["loc"][0]) if err["loc"] else "__all__"
-        errors.setdefault(prefix + name, err["msg"].removeprefix("Value error, "))
-    return errors
+    sentences = field_sentences(exc, LABELS, lambda loc: str(loc[0]) if loc else "__all__")
+    return {
+        (prefix + name if name != "__all__" else name): text for name, text in sentences.items()
+    }
 
 
 def request_errors(exc: ValidationError) -> dict[str, str]:

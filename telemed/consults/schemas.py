@@ -14,6 +14,7 @@ from telemed.consults.models import (
     ParticipantRelation,
     Urgency,
 )
+from telemed.i18n import gettext
 from telemed.validation import Id
 
 
@@ -32,13 +33,13 @@ class Vitals(BaseModel):
     @model_validator(mode="after")
     def _blood_pressure(self) -> Vitals:
         if (self.bp_systolic is None) != (self.bp_diastolic is None):
-            raise ValueError("blood pressure needs both systolic and diastolic values")
+            raise ValueError(gettext("blood pressure needs both systolic and diastolic values"))
         if (
             self.bp_systolic is not None
             and self.bp_diastolic is not None
             and self.bp_systolic <= self.bp_diastolic
         ):
-            raise ValueError("systolic blood pressure must be above diastolic")
+            raise ValueError(gettext("systolic blood pressure must be above diastolic"))
         return self
 
 

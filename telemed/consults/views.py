@@ -8,10 +8,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
+from starlette.datastructures import UploadFile
 
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role
+from telemed.attachments import service as attachments
+from telemed.attachments.service import Stored
 from telemed.cases.models import Sex
 from telemed.consent import forms as consent_forms
 from telemed.consent import service as consent
@@ -29,12 +32,14 @@ from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
 from telemed.flows import consult_requested, request_consult
-from telemed.i18n import DEFAULT_LANGUAGE, current_language, gettext
+from telemed.form_errors import field_sentences
+from telemed.i18n import DEFAULT_LANGUAGE, N_, current_language, gettext
 from telemed.labels import label
 from telemed.messages import service as messages
 from telemed.messages.schemas import MessageIn
 from telemed.notes import service as notes
 from telemed.precall import auth as precall_auth
+from telemed.settings import Settings
 from telemed.web.pages.consult import ConsultPageDep
 from telemed.web.templating import render
 
@@ -128,6 +133,7 @@ async def new_consult_submit(
     request: Request,
     user: CurrentUser,
     db: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     policy: PolicyDep,
 ) -> Response:
@@ -143,8 +149,16 @@ async def new_consult_submit(
         consent = consent_forms.to_consent_at_request(values)
     except ValidationError as exc:
         return _form_error(request, db, values, consent_forms.request_errors(exc))
+    photos = [p for p in form.getlist("photos") if isinstance(p, UploadFile) and p.filename]
+    try:
+        prepared = _prepare_photos(db, settings, photos)
+    except ValidationFailed as exc:
+        return _form_error(request, db, values, {"photos": exc.shown()}, exc.status_code)
     try:
         consult = request_consult(db, user, data, consent, policy, now)
+        for filename, stored in prepared:
+            target = attachments.check_target(db, user, consult, None)
+            attachments.create_attachment(db, user, target, filename, stored)
     except TelemedError as exc:
         field = exc.field or "__all__"
         field = (
@@ -154,6 +168,41 @@ async def new_consult_submit(
         )
         return _form_error(request, db, values, {field: exc.shown()}, exc.status_code)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
+
+
+MAX_REQUEST_PHOTOS = 10
+
+
+def _prepare_photos(
+    db: Session, settings: Settings, photos: list[UploadFile]
+) -> list[tuple[str, Stored]]:
+    """The request form's photos without JavaScript (a plain multipart post): each checked
+    and cleaned before the consult is created, so a refused photo leaves no consult and the
+    form comes back saying which file and why."""
+    if len(photos) > MAX_REQUEST_PHOTOS:
+        raise ValidationFailed(
+            N_("send at most %(count)s photos with the request; add more on the consult page"),
+            count=MAX_REQUEST_PHOTOS,
+            field="photos",
+        )
+    prepared = []
+    for photo in photos:
+        name = photo.filename or ""
+        data = photo.file.read(settings.max_upload_bytes + 1)
+        size = photo.size if photo.size is not None else len(data)
+        try:
+            stored = attachments.prepare_file(
+                db, settings, name, photo.content_type or "", data, size, "photos"
+            )
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                N_("%(filename)s: %(problem)s"),
+                filename=name[:100],
+                problem=exc.shown(),
+                field="photos",
+            ) from exc
+        prepared.append((name, stored))
+    return prepared
 
 
 def _form_error(
@@ -181,8 +230,8 @@ def post_message(
     try:
         checked = MessageIn(body=body)
     except ValidationError as exc:
-        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        return page.render({"body": message}, {"body": body}, 422)
+        sentences = field_sentences(exc, {"body": N_("Message")}, lambda _loc: "body")
+        return page.render(sentences, {"body": body}, 422)
     messages.post(db, user, consult, checked.body)
     return RedirectResponse(f"/consults/{consult.id}#thread", status_code=303)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from telemed import onboarding
 from telemed.appointments import caps
 from telemed.deps import CurrentUser, NowDep, SessionDep
 from telemed.directory import service
@@ -52,7 +53,7 @@ def verify(
     now: NowDep,
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    service.verify(db, user, user_id, note, now)
+    onboarding.verify(db, user, user_id, note, now)
     return RedirectResponse("/coordinator/specialists", status_code=303)
 
 
@@ -65,5 +66,5 @@ def reject(
     now: NowDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    service.reject(db, user, user_id, reason, now)
+    onboarding.reject(db, user, user_id, reason, now)
     return RedirectResponse("/coordinator/specialists", status_code=303)

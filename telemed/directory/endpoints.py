@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from telemed import onboarding
 from telemed.accounts.models import User
 from telemed.appointments import service as appointments
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
@@ -128,7 +129,7 @@ def verify(
     now: NowDep,
 ) -> ProfilePublic:
     """Verify a registration, recording the evidence checked (coordinators)."""
-    profile = service.verify(db, user, user_id, body.note, now)
+    profile = onboarding.verify(db, user, user_id, body.note, now)
     specialist = db.get(User, user_id)
     assert specialist is not None
     return service.public(db, profile, specialist, now.date())
@@ -144,7 +145,7 @@ def reject(
     now: NowDep,
 ) -> ProfilePublic:
     """Reject a registration with the reason (coordinators)."""
-    profile = service.reject(db, user, user_id, body.reason, now)
+    profile = onboarding.reject(db, user, user_id, body.reason, now)
     specialist = db.get(User, user_id)
     assert specialist is not None
     return service.public(db, profile, specialist, now.date())

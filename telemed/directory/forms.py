@@ -27,6 +27,8 @@ from telemed.directory.schemas import (
     ProfilePublic,
     WindowIn,
 )
+from telemed.form_errors import field_sentences
+from telemed.i18n import N_
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAY_FIELDS = tuple(f"day_{i}" for i in range(7))
@@ -229,9 +231,8 @@ def to_availability(
     try:
         checked = AvailabilityIn.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "__all__"
-            errors.setdefault(name, err["msg"])
+        for name, message in field_errors(exc).items():
+            errors.setdefault(name, message)
     if errors:
         raise FormErrors(errors)
     return checked, window_fields, ["extra"] * len(extra)
@@ -275,6 +276,7 @@ REGISTRATION_FIELDS = (
     "email",
     "full_name",
     "password",
+    "phone",
     "sub_specialties",
     "country",
     "time_zone",
@@ -292,15 +294,49 @@ def registration_values(form: FormData) -> dict[str, Any]:
     return values
 
 
+# The registration and profile fields' labels, for the error sentences.
+LABELS = {
+    "email": N_("E-mail"),
+    "full_name": N_("Full name"),
+    "password": N_("Password"),
+    "phone": N_("Mobile phone"),
+    "specialties": N_("Specialties"),
+    "sub_specialties": N_("Sub-specialties"),
+    "languages": N_("Languages"),
+    "country": N_("Country"),
+    "time_zone": N_("Time zone"),
+    "registration_body": N_("Registration body"),
+    "registration_number": N_("Registration number"),
+    "registration_expires_on": N_("Registration valid until"),
+    "bio": N_("Short bio"),
+    "weekly_cap": N_("Most consults a week"),
+    "weekly_cap_hours": N_("Most hours of sessions a week"),
+    "min_notice_minutes": N_("Minimum notice (minutes)"),
+    "leave": N_("Leave"),
+    "extra": N_("Extra hours"),
+}
+
+
+# Sentences of their own, where the general one would not say enough.
+SPECIAL = {
+    ("languages", "too_short"): N_(
+        "Tick at least one language you can consult in: requests come in Sesotho or English."
+    ),
+    ("specialties", "too_short"): N_("Tick at least one specialty."),
+}
+
+
+def _first(loc: Any) -> str:
+    return str(loc[0]) if loc else "__all__"
+
+
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        name = str(err["loc"][0]) if err["loc"] else "__all__"
-        errors.setdefault(name, err["msg"].removeprefix("Value error, "))
-    return errors
+    """Each field's first error as a sentence in the reader's language."""
+    return field_sentences(exc, LABELS, _first, SPECIAL)
 
 
 PROFILE_FIELDS = (
+    "phone",
     "sub_specialties",
     "country",
     "time_zone",
@@ -320,8 +356,11 @@ def profile_values(form: FormData) -> dict[str, Any]:
     return values
 
 
-def values_of_profile(data: ProfilePublic) -> dict[str, Any]:
-    values: dict[str, Any] = data.model_dump(include={*PROFILE_FIELDS, "specialties", "languages"})
+def values_of_profile(data: ProfilePublic, phone: str | None) -> dict[str, Any]:
+    """The stored profile as the form's values; the phone is the account's (``User``)."""
+    fields = {*PROFILE_FIELDS, "specialties", "languages"} - {"phone"}
+    values: dict[str, Any] = data.model_dump(include=fields)
     values["registration_body"] = data.registration_body.value
     values["registration_expires_on"] = data.registration_expires_on.isoformat()
+    values["phone"] = phone or ""
     return values

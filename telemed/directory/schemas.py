@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from telemed.consults.models import Language
 from telemed.directory.models import RegistrationBody, VerificationStatus
-from telemed.validation import ClockTime, Day, Id, Name, Zone
+from telemed.validation import ClockTime, Day, Id, Name, Phone, Zone
 
 
 class ProfileFields(BaseModel):
@@ -24,6 +24,12 @@ class ProfileFields(BaseModel):
     registration_number: str = Field(min_length=2, max_length=40)
     registration_expires_on: Day
     bio: str = Field(default="", max_length=2000)
+    phone: Phone | None = Field(
+        default=None,
+        max_length=32,
+        description="Mobile number for emergency SMS in E.164, e.g. +26658123456; "
+        '"" removes it, absent keeps it.',
+    )
 
 
 class RegistrationIn(ProfileFields):

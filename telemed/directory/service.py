@@ -109,6 +109,7 @@ def _register(
         role=Role.specialist,
         password=data.password,
         timezone=data.time_zone,
+        phone=data.phone or None,
     )
     profile = SpecialistProfile(
         user_id=pk(user),
@@ -161,6 +162,8 @@ def _update_profile(
     stored = session.get(User, user_id)
     if stored is not None:
         stored.timezone = data.time_zone
+        if data.phone is not None:  # absent from an API call: kept
+            stored.phone = data.phone or None
         session.add(stored)
     audit.record(session, user, AuditAction.update, "specialist_profile", user_id)
     session.flush()

@@ -46,6 +46,7 @@ router = APIRouter(include_in_schema=False)
 # No session yet: a double-submit cookie stands in for the CSRF token, as on the login page.
 REGISTER_CSRF_COOKIE = "telemed_register_csrf"
 REGISTER_PATH = "/specialists/register"
+REGISTERED_PATH = "/specialists/registered"
 LANGUAGE_NAMES = {Language.sesotho: "Sesotho", Language.english: "English"}
 AVAILABILITY_PATH = "/specialists/availability"
 PREVIEW_DAYS = 7
@@ -81,9 +82,7 @@ def _register_page(
 
 @router.get(REGISTER_PATH)
 def register_form(request: Request, db: SessionDep) -> HTMLResponse:
-    return _register_page(
-        request, db, {"languages": ["st", "en"], "specialties": [], "time_zone": ""}, {}
-    )
+    return _register_page(request, db, {"languages": [], "specialties": [], "time_zone": ""}, {})
 
 
 @router.post(REGISTER_PATH)
@@ -107,9 +106,17 @@ async def register_submit(
         return _register_page(
             request, db, values, {exc.field or "__all__": exc.shown()}, exc.status_code
         )
-    response = RedirectResponse("/login?next=/specialists/availability", status_code=303)
+    response = RedirectResponse(REGISTERED_PATH, status_code=303)
     response.delete_cookie(REGISTER_CSRF_COOKIE, path=REGISTER_PATH)
     return response
+
+
+@router.get(REGISTERED_PATH)
+def registered_page(request: Request) -> HTMLResponse:
+    """What happens next, instead of a bare login page: a coordinator checks the
+    registration, an e-mail says when (``telemed.onboarding``); meanwhile the specialist
+    can log in and set their hours."""
+    return render(request, "specialist_registered.html", {})
 
 
 @dataclass(frozen=True)
@@ -441,7 +448,7 @@ def _profile_page(
             "steps": _checklist(standing),
             "onboarded": standing.complete,
             "notice": notice,
-            "values": forms.values_of_profile(shown) if values is None else values,
+            "values": forms.values_of_profile(shown, stored.phone) if values is None else values,
             "errors": placed,
             "specialties": [(code, name) for code, name in names.items()],
             "languages": [(lang.value, name) for lang, name in LANGUAGE_NAMES.items()],

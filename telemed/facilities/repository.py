@@ -19,3 +19,11 @@ def list_facilities(session: Session) -> list[tuple[Facility, District]]:
 
 def facility_names(session: Session) -> dict[int, str]:
     return {pk(f): f.name for f in session.exec(select(Facility))}
+
+
+def list_districts(session: Session) -> list[District]:
+    return list(session.exec(select(District).order_by(col(District.name))))
+
+
+def facility_by_code(session: Session, code: str) -> Facility | None:
+    return session.exec(select(Facility).where(Facility.code == code)).first()

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from telemed.i18n import gettext
 from telemed.validation import Id
 
 
@@ -17,7 +18,7 @@ class MessageIn(BaseModel):
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("the message is empty")
+            raise ValueError(gettext("the message is empty"))
         return value.strip()
 
 

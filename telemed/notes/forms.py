@@ -9,10 +9,23 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from telemed.form_errors import field_sentences
+from telemed.i18n import N_
 from telemed.notes.schemas import NoteAmend, NoteFields, NotePublic
 
 TEXT_FIELDS = ("subjective", "objective", "assessment", "plan", "follow_up_instruction")
 FORM_FIELDS = (*TEXT_FIELDS, "diagnoses", "follow_up_on", "reason")
+# The fields' labels as ``note_form.html`` shows them, for the error sentences.
+LABELS = {
+    "subjective": N_("Subjective"),
+    "objective": N_("Objective"),
+    "assessment": N_("Assessment"),
+    "plan": N_("Plan"),
+    "follow_up_instruction": N_("Instruction"),
+    "diagnoses": N_("ICD-10 diagnoses"),
+    "follow_up_on": N_("Review on"),
+    "reason": N_("Reason for the amendment"),
+}
 
 
 def form_values(form: FormData) -> dict[str, str]:
@@ -42,11 +55,8 @@ def to_amendment(values: dict[str, str]) -> NoteAmend:
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        name = str(err["loc"][0]) if err["loc"] else "__all__"
-        errors.setdefault(name, err["msg"].removeprefix("Value error, "))
-    return errors
+    """Each field's first error as a sentence in the reader's language."""
+    return field_sentences(exc, LABELS, lambda loc: str(loc[0]) if loc else "__all__")
 
 
 def refusal(field: str | None, message: str) -> dict[str, str]:

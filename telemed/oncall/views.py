@@ -8,6 +8,7 @@ CSRF token and needs no session: the signed single-use link in its URL is the pr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import time
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from telemed import flows
 from telemed.consults.models import Consult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep, WritingSessionDep
 from telemed.errors import NotFound, TelemedError, ValidationFailed
+from telemed.form_errors import field_sentences
 from telemed.i18n import N_, babel_locale, gettext
 from telemed.offers import repository as offers_repository
 from telemed.oncall import report, service
@@ -64,6 +66,19 @@ def blocks(request: Request, user: CurrentUser, db: SessionDep) -> HTMLResponse:
     return _blocks_page(request, user, db)
 
 
+# The block form's labels, for the error sentences (``telemed.form_errors``).
+BLOCK_LABELS = {
+    "specialty": N_("Specialty"),
+    "weekday": N_("Day"),
+    "start": N_("From"),
+    "end": N_("Until (00:00 = midnight at the end of the day)"),
+}
+
+
+def _first(loc: Sequence[int | str]) -> str:
+    return str(loc[0]) if loc else "__all__"
+
+
 @router.post(BLOCKS_PATH)
 def add_block(
     request: Request,
@@ -80,12 +95,8 @@ def add_block(
             {"specialty": specialty, "weekday": weekday, "start": start, "end": end}
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "__all__"
-        error = ValidationFailed(
-            N_("%(name)s: %(detail)s"), name=field, detail=first["msg"], field=field
-        )
-        return _blocks_page(request, user, db, error)
+        field, sentence = next(iter(field_sentences(exc, BLOCK_LABELS, _first).items()))
+        return _blocks_page(request, user, db, ValidationFailed(sentence, field=field))
     try:
         service.declare(db, user, data, now)
     except TelemedError as exc:

@@ -116,6 +116,7 @@ export function showBytes(input, full, output) {
    consult it created, through the resumable upload. */
 function enhanceRequestForm(form) {
   form.querySelector("[data-request-photo-block]").hidden = false;
+  form.querySelector("[data-full-quality-choice]").hidden = false; /* scaling needs the script */
   const input = form.querySelector("input[data-photos]");
   const full = form.querySelector("input[data-full-quality]");
   const output = form.querySelector("[data-photo-bytes]");

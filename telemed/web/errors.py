@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telemed.errors import TelemedError, TooManyRequests
+from telemed.form_errors import sentence
 from telemed.i18n import N_, gettext
 from telemed.web.middleware import add_security_headers
 from telemed.web.templating import render_error_page
@@ -102,6 +103,9 @@ class Problem:
     message: str
     fields: list[ErrorField] = field(default_factory=list)  # the input that was refused
     headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After
+    # What a page shows instead of ``message`` when that is for programs (pydantic's
+    # validation text): sentences in the reader's language (``telemed.form_errors``).
+    readable: str = ""
 
 
 Renderer = Callable[[Request, Problem], Response]
@@ -127,7 +131,10 @@ def render_page(request: Request, problem: Problem) -> Response:
         back = request.url.path if request.method == "GET" else _referring_path(request)
         return RedirectResponse(f"/reauth?{urlencode({'next': back})}", status_code=303)
     return render_error_page(
-        request, problem.status_code, problem.message, headers=problem.headers or None
+        request,
+        problem.status_code,
+        problem.readable or problem.message,
+        headers=problem.headers or None,
     )
 
 
@@ -154,15 +161,16 @@ def problem_of(exc: Exception) -> Problem:
         fields = [ErrorField(field=exc.field, message=message)] if exc.field else []
         return Problem(exc.status_code, exc.code, message, fields, headers)
     if isinstance(exc, RequestValidationError):
-        fields = []
+        fields, sentences = [], []
         for err in exc.errors():
             name = _field_name(err.get("loc", ()))
             message = str(err.get("msg", "invalid value"))
             if err.get("type") == "json_invalid":
                 name, message = "body", f"malformed JSON: {err.get('ctx', {}).get('error', '')}"
             fields.append(ErrorField(field=name, message=message))
+            sentences.append(sentence(err, name.rpartition(".")[2].replace("_", " ")))
         summary = "; ".join(f"{f.field}: {f.message}" for f in fields)
-        return Problem(422, "validation_failed", summary, fields)
+        return Problem(422, "validation_failed", summary, fields, readable=" ".join(sentences))
     if isinstance(exc, StarletteHTTPException):
         headers = dict(exc.headers or {})
         detail = gettext(str(exc.detail))  # Starlette's "Not Found" and the like

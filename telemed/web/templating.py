@@ -22,6 +22,7 @@ from telemed.accounts.models import User
 from telemed.deps import now_of
 from telemed.labels import label
 from telemed.timefmt import clip_length, format_day, format_number, local_time
+from telemed.validation import zone_choices
 from telemed.web import jscatalogue
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
@@ -94,6 +95,7 @@ def csrf_input(context: Context, token: str | None = None) -> Markup:
 
 
 templates.env.globals["csrf_input"] = csrf_input
+templates.env.globals["zone_choices"] = zone_choices  # the time-zone picker (_fields.html)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Nav:
     facility_schedule: bool = False  # clinicians: their facility's schedule
     specialist_links: bool = False  # offers, schedule, availability, profile
     coordination: bool = False  # specialists to verify, escalations, deliveries, links
+    administration: bool = False  # admins: users and facilities
 
     @classmethod
     def of(cls, user: User | None) -> Nav:
@@ -116,6 +119,7 @@ class Nav:
             facility_schedule=clinician,
             specialist_links=accounts_auth.is_specialist(user),
             coordination=accounts_auth.is_coordinator(user),
+            administration=accounts_auth.is_admin(user),
         )
 
 
