@@ -138,6 +138,7 @@ def start_now(
             AGREED,
             now,
             settings=settings,
+            outside_confirmed=True,  # both sides are ready now: that is the agreement
         )
         service.audit_change(
             session, user, AuditAction.update, appointment, consult, f"started early: {AGREED}"

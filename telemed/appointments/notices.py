@@ -226,7 +226,7 @@ def early_asked(
                 subject=gettext("Consult %(short)s: %(name)s asks to start now") % names,
                 body=gettext(
                     "%(name)s is ready to start the session of consult %(short)s now instead "
-                    'of %(start)s. Open the consult page and choose "Start now" to agree.'
+                    'of %(start)s. Open the consult page and choose "Agree and start now".'
                 )
                 % names,
                 dedupe_key=f"early:appointment{appointment.id}:seq{appointment.sequence}"

@@ -551,21 +551,6 @@ def reschedule(
         if starts_at == appointment.starts_at:
             raise ValidationFailed(N_("that is the appointment's current time"), field="starts_at")
         ends_at = starts_at + (appointment.ends_at - appointment.starts_at)
-        specialist = session.get(User, appointment.specialist_id)
-        assert specialist is not None
-        if not outside_confirmed and not within_availability(
-            session, specialist, starts_at, ends_at
-        ):
-            zone = _zone_of(user)
-            raise Conflict(
-                N_(
-                    "%(starts)s is outside %(specialist)s's availability; confirm to "
-                    "reschedule to it anyway"
-                ),
-                starts=local(starts_at, zone),
-                specialist=specialist.full_name,
-                field="outside_confirmed",
-            )
         move(
             session,
             user,
@@ -576,6 +561,7 @@ def reschedule(
             reason.strip(),
             now,
             settings=settings,
+            outside_confirmed=outside_confirmed,
         )
     return appointment
 
@@ -591,10 +577,13 @@ def move(
     now: datetime,
     *,
     settings: Settings,
+    outside_confirmed: bool,
 ) -> None:
     """Move the (locked) appointment to ``[starts_at, ends_at)`` within the specialist's
-    caps and free time (409 otherwise): a new SEQUENCE, a change row, the consult's event,
-    an audit row and both sides told with the updated invitation."""
+    caps and free time (409 otherwise), and within their availability unless
+    ``outside_confirmed`` (409 ``outside_confirmed``, asked after the clash so that a time
+    that cannot be had is never confirmed first): a new SEQUENCE, a change row, the
+    consult's event, an audit row and both sides told with the updated invitation."""
     old = (appointment.starts_at, appointment.ends_at)
     specialist = session.get(User, appointment.specialist_id)
     assert specialist is not None
@@ -607,6 +596,17 @@ def move(
         viewer=user,
         exclude_id=appointment.id,
     )
+    if not outside_confirmed and not within_availability(session, specialist, starts_at, ends_at):
+        zone = _zone_of(user)
+        raise Conflict(
+            N_(
+                "%(starts)s is outside %(specialist)s's availability; confirm to "
+                "reschedule to it anyway"
+            ),
+            starts=local(starts_at, zone),
+            specialist=specialist.full_name,
+            field="outside_confirmed",
+        )
     appointment.starts_at, appointment.ends_at = starts_at, ends_at
     appointment.sequence += 1
     appointment.updated_at = now
