@@ -16,11 +16,11 @@ from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.directory.schemas import WindowIn
 from telemed.notifications.models import Notification
-from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.settings import Settings
 from tests.conftest import LoginFn
-from tests.directory_helpers import Specialists, offers_of
+from tests.directory_helpers import Specialists
 from tests.helpers import ApiClient, ManualClock, Users, consult_payload
+from tests.test_appointments import open_offer
 
 # Monday 7 December 2026, 10:00 in Johannesburg and Maseru.
 MONDAY = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -29,11 +29,6 @@ MONDAY = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 @pytest.fixture
 def specialists(db: Session, settings: Settings, users: Users) -> Specialists:
     return Specialists(db, settings, users)
-
-
-def open_offer(db: Session, consult_id: int) -> ConsultOffer:
-    [offer] = [o for o in offers_of(db, consult_id) if o.status == OfferStatus.open]
-    return offer
 
 
 def appointment_of(db: Session, consult_id: int) -> Appointment:

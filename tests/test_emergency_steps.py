@@ -12,7 +12,6 @@ import pytest
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import Role, User
-from telemed.consults.models import Consult
 from telemed.notifications.models import Notification
 from telemed.notifications.service import deliver_due
 from telemed.offers.models import OfferStatus
@@ -23,6 +22,7 @@ from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import ApiClient, ManualClock, Users, consult_payload
 from tests.notification_helpers import SmsGateway, SmtpServer, delivery_settings
+from tests.test_appointments import state_of
 
 MONDAY = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # 10:00 in Maseru
 
@@ -60,13 +60,6 @@ def emergency(nurse: ApiClient, **payload: object) -> int:
     made = nurse.post("/api/v1/consults", consult_payload(urgency="emergency", **payload))
     assert made.status_code == 201, made.text
     return int(made.json()["id"])
-
-
-def state_of(db: Session, consult_id: int) -> str:
-    db.rollback()
-    consult = db.get(Consult, consult_id, populate_existing=True)
-    assert consult is not None
-    return str(consult.state)
 
 
 def test_the_clinician_hears_an_emergency_offered_and_accepted_by_sms_and_email(

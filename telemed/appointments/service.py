@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from scheduling import SchedulingError
+from scheduling import Availability, SchedulingError
 from scheduling.availability import local_spans
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role, User
@@ -49,6 +49,7 @@ from telemed.consults.models import (
 from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.availability import library_value, slots
+from telemed.directory.models import SpecialistProfile
 from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.i18n import N_
 from telemed.offers import repository as offers_repository
@@ -285,6 +286,23 @@ def book(
     return appointment
 
 
+def _availability_of(
+    session: Session, specialist: User, profile: SpecialistProfile
+) -> Availability | None:
+    """The specialist's stored availability as the library's value, or None when the
+    stored data is no longer valid (e.g. its zone was removed)."""
+    user_id = pk(specialist)
+    try:
+        return library_value(
+            specialist.timezone,
+            profile,
+            directory.windows_of(session, [user_id]).get(user_id, []),
+            directory.exceptions_of(session, [user_id]).get(user_id, []),
+        )
+    except SchedulingError:
+        return None
+
+
 def next_free_slot(
     session: Session,
     specialist: User,
@@ -309,14 +327,13 @@ def next_free_slot(
         exclude_consult_id=None if consult is None else pk(consult),
     )
     limits = caps.Caps.of(profile, specialist.timezone, held.get(user_id, []))
+    availability = _availability_of(session, specialist, profile)
     try:
-        availability = library_value(
-            specialist.timezone,
-            profile,
-            directory.windows_of(session, [user_id]).get(user_id, []),
-            directory.exceptions_of(session, [user_id]).get(user_id, []),
+        free = (
+            []
+            if availability is None
+            else slots(availability, now + MIN_LEAD, horizon, slot_length)
         )
-        free = slots(availability, now + MIN_LEAD, horizon, slot_length)
     except SchedulingError:  # stored data no longer valid (e.g. zone removed)
         return None
     taken = repository.scheduled_between(session, user_id, now, now + horizon)
@@ -339,20 +356,9 @@ def within_availability(
     """Whether ``[starts_at, ends_at)`` lies inside one of the specialist's declared windows
     of that local day (weekly hours or extra hours, not on leave, not away). Minimum notice
     is not asked: both sides may agree a short-notice time."""
-    user_id = pk(specialist)
-    profile = directory.get_profile(session, user_id)
-    if profile is None:
-        return False
-    try:
-        availability = library_value(
-            specialist.timezone,
-            profile,
-            directory.windows_of(session, [user_id]).get(user_id, []),
-            directory.exceptions_of(session, [user_id]).get(user_id, []),
-        )
-    except SchedulingError:
-        return False
-    if availability.away:
+    profile = directory.get_profile(session, pk(specialist))
+    availability = None if profile is None else _availability_of(session, specialist, profile)
+    if availability is None or availability.away:
         return False
     zone = ZoneInfo(specialist.timezone)
     start = starts_at.astimezone(zone)
