@@ -29,7 +29,7 @@ RELEASED_STATES = (
 )
 
 
-def _still_held() -> Any:
+def still_held() -> Any:
     """Appointments whose consult is not over (see ``RELEASED_STATES``)."""
     return ~exists().where(
         and_(
@@ -94,7 +94,7 @@ def overlapping(
         Appointment.status == AppointmentStatus.scheduled,
         col(Appointment.starts_at) < ends_at,
         col(Appointment.ends_at) > starts_at,
-        _still_held(),
+        still_held(),
     )
     if exclude_id is not None:
         query = query.where(col(Appointment.id) != exclude_id)
@@ -112,7 +112,7 @@ def scheduled_between(
                 Appointment.status == AppointmentStatus.scheduled,
                 col(Appointment.ends_at) > since,
                 col(Appointment.starts_at) < until,
-                _still_held(),
+                still_held(),
             )
             .order_by(col(Appointment.starts_at))
         )
