@@ -59,6 +59,12 @@ def request(nurse: ApiClient, **payload: object) -> int:
     return int(made.json()["id"])
 
 
+def accept(doctor: ApiClient, db: Session, consult_id: int, query: str = "") -> None:
+    """The specialist accepts the consult's open offer (``query``: e.g. start now)."""
+    accepted = doctor.post(f"/api/v1/offers/{open_offer(db, consult_id).id}/accept{query}")
+    assert accepted.status_code == 200, accepted.text
+
+
 def call_ticket_status(client: ApiClient, consult_id: int) -> int:
     return client.post(f"/api/v1/consults/{consult_id}/call").status_code
 
@@ -92,10 +98,7 @@ def test_urgent_consults_start_now_on_request_routine_ones_never(
     doctor = login(specialists.make())
     nurse = login(users.make(Role.clinician))
     urgent = request(nurse, urgency="urgent")
-    assert (
-        doctor.post(f"/api/v1/offers/{open_offer(db, urgent).id}/accept?start_now=true").status_code
-        == 200
-    )
+    accept(doctor, db, urgent, "?start_now=true")
     assert appointment_of(db, urgent).starts_at == MONDAY
     assert call_ticket_status(nurse, urgent) == 200
 
@@ -119,7 +122,7 @@ def test_both_sides_agree_to_start_a_booked_session_early(
     doctor = login(specialists.make())
     nurse = login(users.make(Role.clinician))
     consult_id = request(nurse, urgency="routine")
-    assert doctor.post(f"/api/v1/offers/{open_offer(db, consult_id).id}/accept").status_code == 200
+    accept(doctor, db, consult_id)
     booked = appointment_of(db, consult_id)
     booked_at, sequence = booked.starts_at, booked.sequence  # the row object is refreshed
     assert booked_at - MONDAY >= timedelta(minutes=30)
@@ -166,12 +169,9 @@ def test_a_finished_consult_releases_the_rest_of_its_slot(
     doctor = login(specialists.make())
     nurse = login(users.make(Role.clinician))
     first = request(nurse, urgency="urgent")
-    assert (
-        doctor.post(f"/api/v1/offers/{open_offer(db, first).id}/accept?start_now=true").status_code
-        == 200
-    )
+    accept(doctor, db, first, "?start_now=true")
     second = request(nurse, urgency="routine")
-    assert doctor.post(f"/api/v1/offers/{open_offer(db, second).id}/accept").status_code == 200
+    accept(doctor, db, second)
     held = appointment_of(db, first)
     later = appointment_of(db, second)
     onto = {"starts_at": (MONDAY + timedelta(minutes=10)).isoformat(), "reason": "sooner"}
@@ -193,7 +193,7 @@ def test_a_finished_consult_releases_the_rest_of_its_slot(
 
     # Cancelling a consult frees its slot the same way.
     third = request(nurse, urgency="routine")
-    assert doctor.post(f"/api/v1/offers/{open_offer(db, third).id}/accept").status_code == 200
+    accept(doctor, db, third)
     third_at = appointment_of(db, third)
     assert (
         nurse.post(f"/api/v1/consults/{third}/cancel", {"reason": "transferred"}).status_code == 200
@@ -210,7 +210,7 @@ def test_a_reschedule_outside_availability_asks_for_confirmation(
     doctor = login(specialists.make(windows=mornings))
     nurse = login(users.make(Role.clinician))
     consult_id = request(nurse, urgency="routine")
-    assert doctor.post(f"/api/v1/offers/{open_offer(db, consult_id).id}/accept").status_code == 200
+    accept(doctor, db, consult_id)
     booked = appointment_of(db, consult_id)
     booked_at = booked.starts_at  # the row object is refreshed by each read
     evening = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)  # 20:00 in Johannesburg
