@@ -95,6 +95,8 @@ _LABELS: dict[str, Callable[[], str]] = {
     "pulmonology": lambda: gettext("pulmonology"),
     "radiology": lambda: gettext("radiology"),
     "urology": lambda: gettext("urology"),
+    # appointment changes (telemed.appointments.early)
+    "early_asked": lambda: gettext("asked to start now"),
 }
 
 

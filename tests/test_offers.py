@@ -237,14 +237,17 @@ def test_no_candidate_waits_then_escalates(
     db: Session, units: Units, users: Users, login: LoginFn, policy: OfferPolicy
 ) -> None:
     nurse = login(users.make(Role.clinician))
-    consult_id = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
+    consult_id = nurse.post("/api/v1/consults", consult_payload(urgency="urgent")).json()["id"]
     assert state_of(db, consult_id) == ConsultState.requested  # nobody yet: keeps waiting
     t0 = utcnow()
-    due(units, db, t0 + timedelta(minutes=2), policy)
+    due(units, db, t0 + timedelta(minutes=20), policy)
     assert state_of(db, consult_id) == ConsultState.requested
-    report = due(units, db, t0 + timedelta(minutes=6), policy)
+    report = due(units, db, t0 + timedelta(minutes=31), policy)
     assert report.escalated == [consult_id]
     assert state_of(db, consult_id) == ConsultState.escalated
+    # An emergency never waits for that timer (issue 15): escalated in the request itself.
+    emergency = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
+    assert state_of(db, emergency) == ConsultState.escalated
 
 
 def _window_from(now: datetime, zone: str, hours_ahead: int, minutes: int) -> WindowIn:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from telemed.appointments import service
+from telemed.appointments import early, service
 from telemed.appointments.schemas import (
     AppointmentDetail,
     BookIn,
     CancelIn,
     RescheduleIn,
     ScheduleItem,
+    StartNowOut,
 )
 from telemed.consults import service as consults
 from telemed.consults.deps import CurrentConsult
@@ -78,8 +79,24 @@ def reschedule(
         now,
         expected_sequence=body.sequence,
         settings=settings,
+        outside_confirmed=body.outside_confirmed,
     )
     return service.detail(db, appointment)
+
+
+@router.post("/appointments/{appointment_id}/start-now", responses=ERRORS)
+def start_now(
+    appointment_id: Id,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> StartNowOut:
+    """Ask to start the session now, before its call opens. The first side's ask is
+    recorded and the other side told; when the other side asks too the appointment moves
+    to now (same length, new SEQUENCE, both sides told) and its call is open at once."""
+    appointment, started = early.start_now(db, user, appointment_id, now, settings=settings)
+    return StartNowOut(started=started, appointment=service.detail(db, appointment))
 
 
 @router.post("/appointments/{appointment_id}/cancel", responses=ERRORS)

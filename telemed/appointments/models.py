@@ -30,6 +30,9 @@ class ChangeAction(StrEnum):
     cancelled = "cancelled"
     completed = "completed"  # by the system: the session was held and its slot is over
     no_show = "no_show"  # by the system: nobody (or one side only) came
+    # One side asks to start now; when the other side asks too the appointment moves to
+    # now (a ``rescheduled`` change). Only asks at the appointment's current SEQUENCE count.
+    early_asked = "early_asked"
 
 
 def new_uid() -> str:

@@ -197,3 +197,42 @@ def no_show(
         link=f"/consults/{consult.id}",
         now=now,
     )
+
+
+def early_asked(
+    session: Session,
+    appointment: Appointment,
+    consult: Consult,
+    *,
+    asker: User,
+    recipients: list[User],
+    now: datetime,
+) -> int:
+    """The other side hears that ``asker`` would start the session now, by SMS too (a
+    session starting now cannot wait for an e-mail to be read); agreeing is one button on
+    the consult page."""
+    queued = 0
+    for user in recipients:
+        with use_language(user.language):
+            names = {
+                "short": f"#{consult.id}",
+                "name": asker.full_name,
+                "start": local(appointment.starts_at, user.timezone),
+            }
+            queued += notify(
+                session,
+                user,
+                kind="early_start",
+                subject=gettext("Consult %(short)s: %(name)s asks to start now") % names,
+                body=gettext(
+                    "%(name)s is ready to start the session of consult %(short)s now instead "
+                    'of %(start)s. Open the consult page and choose "Agree and start now".'
+                )
+                % names,
+                dedupe_key=f"early:appointment{appointment.id}:seq{appointment.sequence}"
+                f":user{user.id}",
+                link=f"/consults/{consult.id}#appointment",
+                sms=gettext("Telemed: %(name)s asks to start consult %(short)s now.") % names,
+                now=now,
+            )
+    return queued

@@ -5,15 +5,17 @@ viewer may do with it. Not a view: the consult page's builder imports it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
-from telemed.appointments import auth, repository, service
+from telemed.appointments import auth, early, repository, service
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
+from telemed.settings import Settings
 from telemed.timefmt import local
 
 
@@ -35,13 +37,19 @@ class AppointmentPanel:
     is_side: bool = False  # the specialist or a facility clinician: gets the .ics
     can_change: bool = False
     can_book: bool = False
+    # "Start now" (``appointments.early``): offered to a side before the call opens
+    can_start_now: bool = False
+    asked_start_now: bool = False  # this viewer asked; waiting for the other side
+    other_asked_start_now: bool = False  # the other side asked; the button agrees
 
     @property
     def visible(self) -> bool:
         return self.current is not None or self.can_book
 
 
-def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
+def panel(
+    db: Session, user: User, consult: Consult, now: datetime, settings: Settings
+) -> AppointmentPanel | None:
     """The consult page's appointment section, or None when there is nothing to show."""
     if not service.is_live(consult):
         return None
@@ -72,15 +80,22 @@ def panel(db: Session, user: User, consult: Consult) -> AppointmentPanel | None:
         ChangeLine(c, people[c.actor_id].full_name if c.actor_id in people else "system")
         for c in changes
     ]
+    is_side = auth.is_side(user, consult, appointment)
+    open_before = timedelta(minutes=settings.call_open_before_minutes)
+    can_start = is_side and early.may_ask(appointment, consult, now, open_before)
+    asks = early.asks(db, appointment) if can_start else None
     return AppointmentPanel(
         current=appointment,
         specialist_name=specialist.full_name if specialist else "",
         booked_by=lines[0].actor_name if lines else "",
         other_side=other_side,
         changes=lines,
-        is_side=auth.is_side(user, consult, appointment),
+        is_side=is_side,
         can_change=appointment.status == AppointmentStatus.scheduled
         and consult.state == ConsultState.scheduled
         and auth.is_side(user, consult, appointment),
         can_book=bookable,
+        can_start_now=can_start,
+        asked_start_now=asks is not None and asks.asked_by(user, appointment),
+        other_asked_start_now=asks is not None and asks.other_asked(user, appointment),
     )

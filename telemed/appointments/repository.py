@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, func
 from sqlmodel import Session, col, select
@@ -15,6 +16,27 @@ from telemed.offers.models import ConsultOffer, OfferStatus
 
 # (specialist id, consult id, start, end): one consult a specialist holds in a week
 Holding = tuple[int, int, datetime, datetime]
+
+#: A consult in one of these states is over (completed, answered, cancelled...): its
+#: appointment no longer holds the rest of its slot, even before the job marks it
+#: ``completed`` (issue 15: a completed consult blocked a reschedule until its slot ended).
+RELEASED_STATES = (
+    ConsultState.completed,
+    ConsultState.closed,
+    ConsultState.follow_up_due,
+    ConsultState.answered_async,
+    ConsultState.cancelled,
+)
+
+
+def still_held() -> Any:
+    """Appointments whose consult is not over (see ``RELEASED_STATES``)."""
+    return ~exists().where(
+        and_(
+            col(Consult.id) == col(Appointment.consult_id),
+            col(Consult.state).in_(RELEASED_STATES),
+        )
+    )
 
 
 def lock_user(session: Session, user_id: int) -> User | None:
@@ -65,12 +87,14 @@ def overlapping(
     ends_at: datetime,
     exclude_id: int | None = None,
 ) -> list[Appointment]:
-    """The specialist's scheduled appointments that overlap ``[starts_at, ends_at)``."""
+    """The specialist's scheduled appointments that overlap ``[starts_at, ends_at)``, but
+    not those of a consult that is over (its slot is released at once)."""
     query = select(Appointment).where(
         Appointment.specialist_id == specialist_id,
         Appointment.status == AppointmentStatus.scheduled,
         col(Appointment.starts_at) < ends_at,
         col(Appointment.ends_at) > starts_at,
+        still_held(),
     )
     if exclude_id is not None:
         query = query.where(col(Appointment.id) != exclude_id)
@@ -88,6 +112,7 @@ def scheduled_between(
                 Appointment.status == AppointmentStatus.scheduled,
                 col(Appointment.ends_at) > since,
                 col(Appointment.starts_at) < until,
+                still_held(),
             )
             .order_by(col(Appointment.starts_at))
         )

@@ -77,8 +77,20 @@ class RescheduleIn(BaseModel):
     sequence: int | None = Field(
         default=None, description="The SEQUENCE you saw; 409 if the appointment changed since"
     )
+    outside_confirmed: bool = Field(
+        default=False,
+        description="True to move it to a time outside the specialist's availability "
+        "(without it such a time is refused with 409 naming ``outside_confirmed``)",
+    )
 
     _check = field_validator("starts_at")(_aware)
+
+
+class StartNowOut(BaseModel):
+    """Where asking to start now left the appointment."""
+
+    started: bool = Field(description="True: both sides agreed and the session starts now")
+    appointment: AppointmentDetail
 
 
 class CancelIn(BaseModel):

@@ -14,10 +14,12 @@ transaction of the change.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from scheduling import SchedulingError
+from scheduling import Availability, SchedulingError
+from scheduling.availability import local_spans
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role, User
 from telemed.appointments import auth, caps, ics, notices, repository
@@ -47,6 +49,7 @@ from telemed.consults.models import (
 from telemed.db import pk
 from telemed.directory import repository as directory
 from telemed.directory.availability import library_value, slots
+from telemed.directory.models import SpecialistProfile
 from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.i18n import N_
 from telemed.offers import repository as offers_repository
@@ -66,7 +69,7 @@ def _zone_of(user: User | None) -> str:
     return user.timezone if user is not None else "UTC"
 
 
-def _audit(
+def audit_change(
     session: Session,
     actor: User | None,
     action: AuditAction,
@@ -86,7 +89,7 @@ def _audit(
     )
 
 
-def _change(
+def record_change(
     session: Session,
     appointment: Appointment,
     actor: User | None,
@@ -254,7 +257,7 @@ def book(
     )
     session.add(appointment)
     session.flush()
-    _change(
+    record_change(
         session,
         appointment,
         actor,
@@ -271,7 +274,7 @@ def book(
         reason=f"session booked with {specialist.full_name}",
         at=now,
     )
-    _audit(
+    audit_change(
         session,
         actor,
         AuditAction.create,
@@ -281,6 +284,23 @@ def book(
     )
     _tell_both_sides(session, settings, ChangeAction.booked, appointment, consult, actor, now)
     return appointment
+
+
+def _availability_of(
+    session: Session, specialist: User, profile: SpecialistProfile
+) -> Availability | None:
+    """The specialist's stored availability as the library's value, or None when the
+    stored data is no longer valid (e.g. its zone was removed)."""
+    user_id = pk(specialist)
+    try:
+        return library_value(
+            specialist.timezone,
+            profile,
+            directory.windows_of(session, [user_id]).get(user_id, []),
+            directory.exceptions_of(session, [user_id]).get(user_id, []),
+        )
+    except SchedulingError:
+        return None
 
 
 def next_free_slot(
@@ -307,14 +327,13 @@ def next_free_slot(
         exclude_consult_id=None if consult is None else pk(consult),
     )
     limits = caps.Caps.of(profile, specialist.timezone, held.get(user_id, []))
+    availability = _availability_of(session, specialist, profile)
     try:
-        availability = library_value(
-            specialist.timezone,
-            profile,
-            directory.windows_of(session, [user_id]).get(user_id, []),
-            directory.exceptions_of(session, [user_id]).get(user_id, []),
+        free = (
+            []
+            if availability is None
+            else slots(availability, now + MIN_LEAD, horizon, slot_length)
         )
-        free = slots(availability, now + MIN_LEAD, horizon, slot_length)
     except SchedulingError:  # stored data no longer valid (e.g. zone removed)
         return None
     taken = repository.scheduled_between(session, user_id, now, now + horizon)
@@ -324,6 +343,28 @@ def next_free_slot(
         ) and limits.fits(slot.start, slot.end):
             return slot.start, slot.end
     return None
+
+
+def free_now(session: Session, specialist: User, now: datetime, slot_length: timedelta) -> bool:
+    """Whether the specialist has no scheduled appointment in ``[now, now + slot_length)``."""
+    return not repository.overlapping(session, pk(specialist), now, now + slot_length)
+
+
+def within_availability(
+    session: Session, specialist: User, starts_at: datetime, ends_at: datetime
+) -> bool:
+    """Whether ``[starts_at, ends_at)`` lies inside one of the specialist's declared windows
+    of that local day (weekly hours or extra hours, not on leave, not away). Minimum notice
+    is not asked: both sides may agree a short-notice time."""
+    profile = directory.get_profile(session, pk(specialist))
+    availability = None if profile is None else _availability_of(session, specialist, profile)
+    if availability is None or availability.away:
+        return False
+    zone = ZoneInfo(specialist.timezone)
+    start = starts_at.astimezone(zone)
+    first = start.hour * 60 + start.minute
+    last = first + int((ends_at - starts_at).total_seconds() // 60)
+    return any(a <= first and last <= b for a, b in local_spans(availability, start.date()))
 
 
 def book_after_acceptance(
@@ -336,11 +377,14 @@ def book_after_acceptance(
     slot: tuple[datetime, datetime] | None,
     slot_length: timedelta,
     settings: Settings,
+    start_now: bool = False,
 ) -> Appointment | None:
     """Called by the offers when a consult has just become ``accepted`` (same transaction):
     a live consult is booked at ``slot`` (the offer's) or, without one or when it has
-    already begun, at the specialist's next free slot within their caps (there is no
-    "start now": an offer for 08:00 accepted at 08:20 books the next free slot). An
+    already begun, at the specialist's next free slot within their caps (an offer for 08:00
+    accepted at 08:20 books the next free slot). With ``start_now`` (an urgent or emergency
+    consult accepted for now) it is booked from ``now``, so its call opens at once; 409 when
+    the specialist has another appointment then. An
     asynchronous consult stays ``accepted``; so does a live one when the specialist has no
     free slot (recorded on the consult: a time is then booked from the consult page).
     Either way the consult counts against the specialist's caps, at the offered slot
@@ -349,6 +393,18 @@ def book_after_acceptance(
     if not is_live(consult):
         caps.ensure_fits(session, specialist, consult, *held_at, actor=actor, now=now)
         return None
+    if start_now:
+        return book(
+            session,
+            consult,
+            pk(specialist),
+            now,
+            now + slot_length,
+            actor=actor,
+            now=now,
+            settings=settings,
+            reason="accepted to start now",
+        )
     if slot is None or slot[0] <= now:
         slot = next_free_slot(session, specialist, now, slot_length, consult=consult)
     if slot is None:
@@ -443,7 +499,7 @@ def book_time(
 # Changes by either side
 
 
-def _for_change(
+def lock_for_change(
     session: Session, user: User, appointment_id: int, expected_sequence: int | None
 ) -> tuple[Appointment, Consult]:
     """The appointment and its consult, locked in that order, after the visibility (404)
@@ -476,12 +532,15 @@ def reschedule(
     *,
     expected_sequence: int | None = None,
     settings: Settings,
+    outside_confirmed: bool = False,
 ) -> Appointment:
-    """Move a scheduled appointment to ``starts_at``, keeping its length."""
+    """Move a scheduled appointment to ``starts_at``, keeping its length. A time outside
+    the specialist's availability is refused (409 ``outside_confirmed``) until the caller
+    confirms it: the page then asks "book it anyway?" rather than book it silently."""
     if not reason.strip():
         raise ValidationFailed(N_("say why the appointment moves"), field="reason")
     with session.begin_nested():  # refused (409, 422): nothing changed
-        appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
+        appointment, consult = lock_for_change(session, user, appointment_id, expected_sequence)
         if appointment.status != AppointmentStatus.scheduled:
             raise Conflict(
                 N_("a %(status)s appointment cannot be rescheduled"),
@@ -497,60 +556,103 @@ def reschedule(
         starts_at = check_new_start(starts_at, now)
         if starts_at == appointment.starts_at:
             raise ValidationFailed(N_("that is the appointment's current time"), field="starts_at")
-        old = (appointment.starts_at, appointment.ends_at)
         ends_at = starts_at + (appointment.ends_at - appointment.starts_at)
-        specialist = session.get(User, appointment.specialist_id)
-        assert specialist is not None
-        caps.ensure_fits(session, specialist, consult, starts_at, ends_at, actor=user, now=now)
-        _check_free(
+        move(
             session,
-            appointment.specialist_id,
+            user,
+            appointment,
+            consult,
             starts_at,
             ends_at,
-            viewer=user,
-            exclude_id=appointment.id,
-        )
-        appointment.starts_at, appointment.ends_at = starts_at, ends_at
-        appointment.sequence += 1
-        appointment.updated_at = now
-        session.add(appointment)
-        session.flush()
-        _change(
-            session,
-            appointment,
-            user,
-            ChangeAction.rescheduled,
+            reason.strip(),
             now,
-            old=old,
-            new=(starts_at, ends_at),
-            reason=reason.strip(),
-        )
-        consults.record_fact(
-            session,
-            consult,
-            user,
-            f"appointment rescheduled by {user.full_name}: {reason.strip()}",
-            now,
-        )
-        _audit(
-            session,
-            user,
-            AuditAction.update,
-            appointment,
-            consult,
-            f"rescheduled to {starts_at.isoformat()} (sequence {appointment.sequence})",
-        )
-        _tell_both_sides(
-            session,
-            settings,
-            ChangeAction.rescheduled,
-            appointment,
-            consult,
-            user,
-            now,
-            old_start=old[0],
+            settings=settings,
+            outside_confirmed=outside_confirmed,
         )
     return appointment
+
+
+def move(
+    session: Session,
+    user: User,
+    appointment: Appointment,
+    consult: Consult,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    now: datetime,
+    *,
+    settings: Settings,
+    outside_confirmed: bool,
+) -> None:
+    """Move the (locked) appointment to ``[starts_at, ends_at)`` within the specialist's
+    caps and free time (409 otherwise), and within their availability unless
+    ``outside_confirmed`` (409 ``outside_confirmed``, asked after the clash so that a time
+    that cannot be had is never confirmed first): a new SEQUENCE, a change row, the
+    consult's event, an audit row and both sides told with the updated invitation."""
+    old = (appointment.starts_at, appointment.ends_at)
+    specialist = session.get(User, appointment.specialist_id)
+    assert specialist is not None
+    caps.ensure_fits(session, specialist, consult, starts_at, ends_at, actor=user, now=now)
+    _check_free(
+        session,
+        appointment.specialist_id,
+        starts_at,
+        ends_at,
+        viewer=user,
+        exclude_id=appointment.id,
+    )
+    if not outside_confirmed and not within_availability(session, specialist, starts_at, ends_at):
+        zone = _zone_of(user)
+        raise Conflict(
+            N_(
+                "%(starts)s is outside %(specialist)s's availability; confirm to "
+                "reschedule to it anyway"
+            ),
+            starts=local(starts_at, zone),
+            specialist=specialist.full_name,
+            field="outside_confirmed",
+        )
+    appointment.starts_at, appointment.ends_at = starts_at, ends_at
+    appointment.sequence += 1
+    appointment.updated_at = now
+    session.add(appointment)
+    session.flush()
+    record_change(
+        session,
+        appointment,
+        user,
+        ChangeAction.rescheduled,
+        now,
+        old=old,
+        new=(starts_at, ends_at),
+        reason=reason.strip(),
+    )
+    consults.record_fact(
+        session,
+        consult,
+        user,
+        f"appointment rescheduled by {user.full_name}: {reason.strip()}",
+        now,
+    )
+    audit_change(
+        session,
+        user,
+        AuditAction.update,
+        appointment,
+        consult,
+        f"rescheduled to {starts_at.isoformat()} (sequence {appointment.sequence})",
+    )
+    _tell_both_sides(
+        session,
+        settings,
+        ChangeAction.rescheduled,
+        appointment,
+        consult,
+        user,
+        now,
+        old_start=old[0],
+    )
 
 
 def cancel(
@@ -572,7 +674,7 @@ def cancel(
     if not reason.strip():
         raise ValidationFailed(N_("say why the appointment is cancelled"), field="reason")
     with session.begin_nested():  # refused (409, 422): nothing changed
-        appointment, consult = _for_change(session, user, appointment_id, expected_sequence)
+        appointment, consult = lock_for_change(session, user, appointment_id, expected_sequence)
         if appointment.status != AppointmentStatus.scheduled:
             raise Conflict(
                 N_("this appointment is already %(status)s"),
@@ -591,7 +693,7 @@ def cancel(
         appointment.updated_at = now
         session.add(appointment)
         session.flush()
-        _change(session, appointment, user, ChangeAction.cancelled, now, reason=text)
+        record_change(session, appointment, user, ChangeAction.cancelled, now, reason=text)
         by_specialist = user.role == Role.specialist
         if by_specialist:
             consults.transition(
@@ -613,7 +715,7 @@ def cancel(
                 reason=f"appointment and consult request cancelled by {user.full_name}: {text}",
                 at=now,
             )
-        _audit(
+        audit_change(
             session,
             user,
             AuditAction.update,
@@ -706,8 +808,8 @@ def _end(
     appointment.updated_at = now
     session.add(appointment)
     session.flush()
-    _change(session, appointment, None, action, now, reason=reason)
-    _audit(
+    record_change(session, appointment, None, action, now, reason=reason)
+    audit_change(
         session,
         None,
         AuditAction.update,

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
-from telemed.appointments import auth, repository, service
+from telemed.appointments import auth, early, repository, service
 from telemed.appointments.models import Appointment
 from telemed.consults import auth as consult_auth
 from telemed.consults.deps import CurrentConsult
@@ -123,7 +123,10 @@ def reschedule(
     starts_local: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     sequence: Annotated[int | None, Form()] = None,
+    outside_confirmed: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
+    """A time outside the specialist's availability is not booked silently: the page asks
+    to confirm it (the same form again, with ``outside_confirmed``)."""
     appointment, consult = _changeable(db, user, appointment_id)
     values = {"starts_local": starts_local, "reason": reason}
     try:
@@ -137,8 +140,21 @@ def reschedule(
             now,
             expected_sequence=sequence,
             settings=settings,
+            outside_confirmed=outside_confirmed == "1",
         )
     except TelemedError as exc:
+        if isinstance(exc, Conflict) and exc.field == "outside_confirmed":
+            return render(
+                request,
+                "appointment_confirm.html",
+                {
+                    "consult": consult,
+                    "appointment": appointment,
+                    "message": exc.shown(),
+                    "values": {**values, "sequence": "" if sequence is None else str(sequence)},
+                },
+                status_code=exc.status_code,
+            )
         errors = _form_error(exc, {"starts_at": "starts_local", "reason": "reason"})
         if errors is None:
             raise
@@ -147,6 +163,21 @@ def reschedule(
             request, user, consult, current, errors=errors, values=values, status=exc.status_code
         )
     return RedirectResponse(f"/consults/{consult.id}#appointment", status_code=303)
+
+
+@router.post("/appointments/{appointment_id}/start-now")
+def start_now(
+    appointment_id: Id,
+    user: CurrentUser,
+    db: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Response:
+    """Ask (or agree) to start the session now; once both sides have, to the call."""
+    appointment, started = early.start_now(db, user, appointment_id, now, settings=settings)
+    if started:
+        return RedirectResponse(f"/consults/{appointment.consult_id}/call", status_code=303)
+    return RedirectResponse(f"/consults/{appointment.consult_id}#appointment", status_code=303)
 
 
 @router.post("/appointments/{appointment_id}/cancel")

@@ -49,11 +49,15 @@ def accept(
     settings: SettingsDep,
     now: NowDep,
     policy: PolicyDep,
+    start_now: bool | None = None,
 ) -> OfferPublic:
     """Accept an open offer. The first specialist to accept wins; an expired, withdrawn or
     already answered offer is refused with 409. A live consult is booked at the offer's
-    slot."""
-    return OfferPublic.model_validate(service.accept(db, user, offer_id, now, policy, settings))
+    slot; with ``start_now=true`` (urgent and emergency consults; 422 otherwise) from now,
+    so that its call opens at once. An emergency starts now unless ``start_now=false``."""
+    return OfferPublic.model_validate(
+        service.accept(db, user, offer_id, now, policy, settings, start_now=start_now)
+    )
 
 
 @router.post("/offers/{offer_id}/decline", responses=ERRORS)

@@ -8,6 +8,7 @@ emergency cannot wait for someone to notice an e-mail.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -118,3 +119,60 @@ def escalated(session: Session, consult: Consult, reason: str, now: datetime) ->
         ),
         now=now,
     )
+
+
+class Step(StrEnum):
+    """The steps of an emergency the requesting clinician is told of."""
+
+    offered = "offered"
+    accepted = "accepted"
+    escalated = "escalated"
+    assigned = "assigned"
+
+
+def clinician_step(
+    session: Session,
+    consult: Consult,
+    step: Step,
+    now: datetime,
+    *,
+    name: str = "",
+    count: int = 0,
+) -> None:
+    """The clinician who requested an emergency hears of each step it takes, in the app
+    and by SMS as well as e-mail: someone waiting with a bleeding patient must not have
+    to reload the page to learn that nobody has answered yet. Other urgencies: nothing
+    here (their clinician hears of the booking from the appointments)."""
+    if consult.urgency != Urgency.emergency:
+        return
+    clinician = session.get(User, consult.created_by_id)
+    if clinician is None:
+        return
+    with use_language(clinician.language):
+        names = {"id": consult.id, "name": name, "count": count, "consult": _label(consult)}
+        if step == Step.offered:
+            subject = gettext("Consult %(id)s offered to %(count)s specialist(s)") % names
+            sms = gettext("Telemed: emergency consult %(id)s offered to %(count)s specialist(s).")
+        elif step == Step.accepted:
+            subject = gettext("Consult %(id)s accepted by %(name)s") % names
+            sms = gettext("Telemed: emergency consult %(id)s accepted by %(name)s. Open the call.")
+        elif step == Step.escalated:
+            subject = gettext("Consult %(id)s escalated to a coordinator") % names
+            sms = gettext(
+                "Telemed: no specialist has taken emergency consult %(id)s yet; a coordinator "
+                "is finding one."
+            )
+        else:
+            subject = gettext("Consult %(id)s assigned to %(name)s") % names
+            sms = gettext("Telemed: emergency consult %(id)s assigned to %(name)s.")
+        notify(
+            session,
+            clinician,
+            kind=f"emergency_{step}",
+            subject=subject,
+            body=sms % names,
+            dedupe_key=f"emergency_{step}:consult{consult.id}:{now.isoformat()}",
+            link=f"/consults/{consult.id}",
+            sms=sms % names,
+            now=now,
+        )

@@ -10,6 +10,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from telemed.appointments.models import Appointment, AppointmentStatus
+from telemed.appointments.repository import still_held
 from telemed.consults.models import Consult, ConsultParticipant, ConsultState, ParticipantRelation
 from telemed.offers.models import ConsultOffer, OfferStatus
 
@@ -125,6 +126,7 @@ def booked_slot_starts(
             col(Appointment.specialist_id).in_(ids),
             Appointment.status == AppointmentStatus.scheduled,
             col(Appointment.ends_at) > since,
+            still_held(),
         )
     )
     starts = {(sid, start) for sid, start in offered if start is not None}
@@ -190,8 +192,9 @@ def has_participant(
 def booked_times(
     session: Session, specialist_ids: Iterable[int], since: datetime
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Start and end of each specialist's scheduled appointments from ``since``: what
-    counts against a weekly cap in hours."""
+    """Start and end of each specialist's scheduled appointments from ``since`` whose
+    consult is not over (a finished one releases the rest of its slot): the time they
+    are not free."""
     ids = list(specialist_ids)
     if not ids:
         return {}
@@ -200,6 +203,7 @@ def booked_times(
             col(Appointment.specialist_id).in_(ids),
             Appointment.status == AppointmentStatus.scheduled,
             col(Appointment.starts_at) >= since,
+            still_held(),
         )
     )
     found: dict[int, list[tuple[datetime, datetime]]] = {}

@@ -80,6 +80,7 @@ def _audit(
 def _escalate(session: Session, consult: Consult, reason: str, now: datetime) -> None:
     consults.transition(session, consult, ConsultState.escalated, actor=None, reason=reason, at=now)
     notices.escalated(session, consult, reason, now)
+    notices.clinician_step(session, consult, notices.Step.escalated, now)
 
 
 def offer_requested(
@@ -125,6 +126,9 @@ def offer_requested(
     if not chosen:
         chosen = _choose(session, consult, now, policy, planned)
     if not chosen:
+        if consult.urgency == Urgency.emergency:  # an emergency never waits for the timer
+            _escalate(session, consult, _nobody(session, consult, now), now)
+            return []
         waiting_since = consult.state_changed_at
         if now - waiting_since >= expiry:
             _escalate(session, consult, "no eligible specialist is available", now)
@@ -159,8 +163,17 @@ def offer_requested(
         else:
             notices.offered(session, consult, offer, candidate.user, now)
         offers.append(offer)
+    notices.clinician_step(session, consult, notices.Step.offered, now, count=len(offers))
     session.flush()
     return offers
+
+
+def _nobody(session: Session, consult: Consult, now: datetime) -> str:
+    """Why an emergency found nobody, in the flow's own words (English, like every
+    consult event): the coordinator's page offers related specialties for the first."""
+    if not directory.eligible_profiles(session, now.date(), consult.specialty):
+        return "no verified specialist of this specialty"
+    return "no eligible specialist is available now"
 
 
 def _choose(
@@ -234,20 +247,56 @@ def accept(
     now: datetime,
     policy: OfferPolicy,
     settings: Settings,
+    *,
+    start_now: bool | None = None,
 ) -> ConsultOffer:
     """First accept wins: the consult becomes ``accepted`` with this specialist assigned,
     the other open offers are withdrawn. A live (video, audio) consult is booked in the
     same transaction at the offer's slot and becomes ``scheduled``; an asynchronous one
-    stays ``accepted``. A lost race, an expired or closed offer, a slot that clashes with
-    another appointment of the specialist: 409, and nothing changed (a savepoint)."""
+    stays ``accepted``. ``start_now`` (urgent and emergency consults only) books it from
+    now instead, so its call opens at once; an emergency starts now unless told otherwise
+    (or the specialist has another session now). A lost race, an expired or closed offer,
+    a slot that clashes with another appointment of the specialist: 409, and nothing
+    changed (a savepoint)."""
+    if start_now and not _may_start_now(session, offer_id):
+        raise ValidationFailed(
+            N_(
+                "only an urgent or emergency consult is accepted to start now; agree an "
+                "early start with the clinician on the consult page"
+            ),
+            field="start_now",
+        )
     try:
         with session.begin_nested():
-            _accept(session, user, offer_id, now, policy, settings)
+            _accept(session, user, offer_id, now, policy, settings, start_now)
     except IntegrityError as exc:  # a second winner refused by the unique constraint
         raise Conflict(N_("another specialist accepted this consult first"), field="offer") from exc
     fresh = repository.get_offer(session, offer_id)
     assert fresh is not None
     return fresh
+
+
+def _may_start_now(session: Session, offer_id: int) -> bool:
+    offer = repository.get_offer(session, offer_id)
+    consult = None if offer is None else session.get(Consult, offer.consult_id)
+    return consult is None or consult.urgency in (Urgency.urgent, Urgency.emergency)
+
+
+def _starts_now(
+    session: Session,
+    consult: Consult,
+    specialist: User,
+    start_now: bool | None,
+    now: datetime,
+    policy: OfferPolicy,
+) -> bool:
+    """Whether the acceptance books the session from now: as asked, else for an
+    emergency whose specialist is free now (an emergency does not wait for a slot)."""
+    if start_now is not None:
+        return start_now
+    return consult.urgency == Urgency.emergency and appointments.free_now(
+        session, specialist, now, policy.slot_length
+    )
 
 
 def _accept(
@@ -257,6 +306,7 @@ def _accept(
     now: datetime,
     policy: OfferPolicy,
     settings: Settings,
+    start_now: bool | None = None,
 ) -> None:
     offer, consult = _own_open_offer(session, user, offer_id, now)
     consent.ensure_sharing(session, consult)  # withdrawn since the offer was made
@@ -294,9 +344,11 @@ def _accept(
         slot=slot,
         slot_length=policy.slot_length,
         settings=settings,
+        start_now=_starts_now(session, consult, user, start_now, now, policy),
     )
     if consult.state == ConsultState.accepted:  # asynchronous: no booking notice
         notices.accepted(session, consult, user, now)
+    notices.clinician_step(session, consult, notices.Step.accepted, now, name=user.full_name)
 
 
 def decline(
@@ -642,6 +694,9 @@ def assign_by_hand(
             if booked is not None:
                 offer.slot_start, offer.slot_end = booked.starts_at, booked.ends_at
                 session.add(offer)
+            notices.clinician_step(
+                session, consult, notices.Step.assigned, now, name=specialist.full_name
+            )
     except IntegrityError as exc:
         raise Conflict(N_("this consult already has an accepted specialist")) from exc
     return offer

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
-from telemed.directory import repository as directory
 from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
 from telemed.timefmt import parse_local
@@ -41,8 +40,12 @@ def accept(
     settings: SettingsDep,
     now: NowDep,
     policy: PolicyDep,
+    start_now: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
-    offer = service.accept(db, user, offer_id, now, policy, settings)
+    """``start_now``: "1" to start the session now (urgent, emergency), "0" for the
+    offered slot, blank for the default (an emergency starts now)."""
+    wanted = {"1": True, "0": False}.get(start_now)
+    offer = service.accept(db, user, offer_id, now, policy, settings, start_now=wanted)
     return RedirectResponse(f"/consults/{offer.consult_id}", status_code=303)
 
 
@@ -61,16 +64,15 @@ def decline(
 
 @router.get("/coordinator/escalations")
 def escalations(request: Request, user: CurrentUser, db: SessionDep, now: NowDep) -> HTMLResponse:
+    """The queue, each consult with whom it may go to: its specialty's specialists, and
+    the suggestions when that is nobody (related specialties, anyone on call now)."""
     queue = queries.escalation_queue(db, user)
-    today = now.date()
-    choices = {
-        item.consult_id: [
-            (u.id, u.full_name, u.timezone)
-            for _, u in directory.eligible_profiles(db, today, item.specialty)
-        ]
-        for item in queue
-    }
-    return render(request, "coordinator_escalations.html", {"queue": queue, "choices": choices})
+    found = queries.suggestions(db, {item.specialty for item in queue}, now)
+    return render(
+        request,
+        "coordinator_escalations.html",
+        {"queue": queue, "suggestions": {item.consult_id: found[item.specialty] for item in queue}},
+    )
 
 
 @router.post("/coordinator/escalations/{consult_id}/assign")

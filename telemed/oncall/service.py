@@ -271,3 +271,10 @@ def emergency_first(
     if policy is None or failures or consult.urgency != Urgency.emergency:
         return []
     return on_call_now(session, consult.specialty, now)
+
+
+def anyone_on_call_now(session: Session, now: datetime) -> list[tuple[str, User]]:
+    """Everyone on call at ``now`` for any specialty, as (specialty, specialist): whom a
+    coordinator may call for an emergency that found nobody of its own specialty."""
+    specialties = sorted({b.specialty_code for b in repository.all_blocks(session)})
+    return [(code, user) for code in specialties for user in on_call_now(session, code, now)]

@@ -97,7 +97,7 @@ class ConsultPage:
             "can_write_note": notes.can_write_note,
             "can_record_outcome": notes.can_record_outcome,
             "call": call_panels.panel(db, self.settings, user, consult, self.now),
-            "appointment": appointment_panels.panel(db, user, consult),
+            "appointment": appointment_panels.panel(db, user, consult, self.now, self.settings),
             "consent": consent_panels.panel(db, user, consult),
         }
 
