@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import swagger_ui_bundle
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -67,9 +66,10 @@ from telemed.web.middleware import (
     LanguageMiddleware,
     SecurityHeadersMiddleware,
 )
+from telemed.web.assets import ASSETS, VersionedStaticFiles
 from telemed.web.offline import router as service_worker
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = ASSETS.root
 
 API_DESCRIPTION = """
 Everything the pages do, as JSON. Authenticate with `POST /api/v1/auth/login`: it sets the
@@ -200,7 +200,7 @@ def create_app(
         StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
         name="swagger",
     )
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", VersionedStaticFiles(ASSETS), name="static")
     _add_operational_routes(app, engine, docs=not production)
     return app
 
