@@ -59,6 +59,7 @@ from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Environment, Settings, get_settings
 from telemed.uow import WriteGate
 from telemed.uptake import views as uptake_pages
+from telemed.web.assets import ASSETS, VersionedStaticFiles
 from telemed.web.errors import declare_common_errors, install_error_handlers
 from telemed.web.input_guard import refuse_unstorable_input
 from telemed.web.middleware import (
@@ -66,7 +67,6 @@ from telemed.web.middleware import (
     LanguageMiddleware,
     SecurityHeadersMiddleware,
 )
-from telemed.web.assets import ASSETS, VersionedStaticFiles
 from telemed.web.offline import router as service_worker
 
 STATIC_DIR = ASSETS.root
