@@ -122,8 +122,10 @@ class CallRecord:
 def record_of(call: CallSessionPublic) -> CallRecord:
     events = [e for e in call.events if e.kind != CallEventKind.quality]
     first = next((i for i, e in enumerate(call.events) if e.kind == CallEventKind.quality), None)
-    at = len(events) if first is None else sum(
-        1 for e in call.events[:first] if e.kind != CallEventKind.quality
+    at = (
+        len(events)
+        if first is None
+        else sum(1 for e in call.events[:first] if e.kind != CallEventKind.quality)
     )
     return CallRecord(call, events, quality_summary(call.events), at)
 

@@ -83,7 +83,9 @@ def next_step(f: Facts, now: datetime) -> NextStep:
     if f.consent.waiting_for_consent:
         return NextStep(
             "alert",
-            gettext("No specialist is offered this consult until the patient's consent is recorded."),
+            gettext(
+                "No specialist is offered this consult until the patient's consent is recorded."
+            ),
             href="#consent",
             label=gettext("Record consent"),
         )
@@ -143,9 +145,7 @@ def next_step(f: Facts, now: datetime) -> NextStep:
         )
     appointment = f.appointment.current if f.appointment else None
     if appointment is not None and appointment.status == "scheduled" and appointment.ends_at > now:
-        return NextStep(
-            "wait", gettext("A session is booked; the call opens shortly before it.")
-        )
+        return NextStep("wait", gettext("A session is booked; the call opens shortly before it."))
     if f.appointment is not None and f.appointment.can_book:
         return NextStep(
             "act",
