@@ -57,7 +57,8 @@ def test_the_service_worker_keeps_the_versions_the_pages_use(client: TestClient)
     assert shell is not None
     listed = re.findall(r'"([^"]+)"', shell.group(1))
     assert "/static/app.css" not in listed
-    assert listed and all(url == ASSETS.url(url.split("?")[0][len("/static/") :]) for url in listed)
+    assert listed
+    assert all(url == ASSETS.url(url.split("?")[0].removeprefix("/static/")) for url in listed)
     assert f'from "{ASSETS.url("offline/send.js")}"' in worker
     assert f'href="{ASSETS.url("app.css")}"' in worker  # the offline page's style
 

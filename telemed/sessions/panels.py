@@ -78,9 +78,10 @@ def describe(event: CallEventPublic) -> str:
 
 
 def _span(values: list[float], digits: int) -> str:
-    """'120' or '120–480': the range of a figure over a call's quality reports."""
+    """'120', or '120' and '480' joined by an en dash: the range of a figure over a call's
+    quality reports."""
     low, high = format_number(min(values), digits), format_number(max(values), digits)
-    return low if low == high else f"{low}–{high}"
+    return low if low == high else low + "\u2013" + high
 
 
 def quality_summary(events: list[CallEventPublic]) -> str | None:
