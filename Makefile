@@ -4,17 +4,29 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Two stamps per pyproject.toml: what running needs (`pip install -e .`, for `make run`), and
+# that plus the development extras (pytest, Playwright, mypy, ruff: `make test`, `lint`).
+# The dev install covers the run one, so it touches both; a changed pyproject.toml has new
+# stamp names, and the old ones are removed.
+PYPROJECT_HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+RUN_STAMP := $(VENV)/.installed-run-$(PYPROJECT_HASH)
+STAMP := $(VENV)/.installed-dev-$(PYPROJECT_HASH)
 
 .PHONY: run test lint i18n-check system-packages bench clean
+
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.installed-run-* && touch $@
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.installed-* && touch $@ $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/telemed serve --host 127.0.0.1 --port 8000
 
 # Debian packages the tests drive: Chromium (browser tests), coturn (TURN relay test),

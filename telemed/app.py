@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import swagger_ui_bundle
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -61,6 +60,7 @@ from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Environment, Settings, get_settings
 from telemed.uow import WriteGate
 from telemed.uptake import views as uptake_pages
+from telemed.web.assets import ASSETS, VersionedStaticFiles
 from telemed.web.errors import declare_common_errors, install_error_handlers
 from telemed.web.input_guard import refuse_unstorable_input
 from telemed.web.middleware import (
@@ -70,7 +70,7 @@ from telemed.web.middleware import (
 )
 from telemed.web.offline import router as service_worker
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = ASSETS.root
 
 API_DESCRIPTION = """
 Everything the pages do, as JSON. Authenticate with `POST /api/v1/auth/login`: it sets the
@@ -202,7 +202,7 @@ def create_app(
         StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
         name="swagger",
     )
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", VersionedStaticFiles(ASSETS), name="static")
     _add_operational_routes(app, engine, docs=not production)
     return app
 

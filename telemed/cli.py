@@ -5,6 +5,7 @@ succeeds, rolled back (and reported, exit 1) when it fails."""
 
 from __future__ import annotations
 
+import os
 import signal as os_signal
 import sys
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from telemed.backup.commands import backup_commands
 from telemed.db import make_engine, pk
 from telemed.errors import TelemedError
 from telemed.interop.dhis2.commands import dhis2_commands
-from telemed.settings import Settings
+from telemed.settings import Settings, serving_at
 from telemed.uow import Units
 
 
@@ -121,7 +122,9 @@ def serve(
     from telemed.demo.seed import seed_demo
     from telemed.observability import serving
 
-    settings = _settings()
+    settings = serving_at(_settings(), host, port)
+    if workers > 1:  # each worker builds its settings from the environment: the same links
+        os.environ["TELEMED_PUBLIC_BASE_URL"] = settings.public_base_url
     serving.check_workers(settings, workers)
     logging_options = serving.uvicorn_logging(log_format)
     with _friendly_errors():

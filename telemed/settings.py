@@ -7,6 +7,7 @@ configuration at all. Outside development the secret key must be set explicitly.
 from __future__ import annotations
 
 import secrets
+import socket
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -117,7 +118,9 @@ class Settings(BaseSettings):
     # Notifications (telemed.notifications): e-mail over SMTP, SMS through an HTTP gateway.
     # Without smtp_host e-mail goes to the Maildir <data_dir>/mailbox (`telemed mailbox list`);
     # without sms_gateway_url SMS are appended to <data_dir>/sms-outbox.log.
-    public_base_url: str = "http://127.0.0.1:8000"  # links in e-mails
+    # Links in e-mails, SMS and .ics files. `telemed serve` without it: the address served
+    # (served_base_url), so that the links of `--port 8080` reach port 8080.
+    public_base_url: str = "http://127.0.0.1:8000"
     mail_from: str = "Telemed <telemed@localhost>"
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -232,6 +235,25 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The base URL of ``telemed serve --host HOST --port PORT``: an IPv6 address in
+    brackets, and the machine's name for "every address" (0.0.0.0, ::), which no browser
+    could open."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming it, not binding it
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def serving_at(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` for a server listening on ``host``:``port``: the links name that address
+    unless TELEMED_PUBLIC_BASE_URL is set (a proxy's address, HTTPS)."""
+    if "public_base_url" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"public_base_url": served_base_url(host, port)})
 
 
 @lru_cache(maxsize=1)

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from signaling.events import SessionEvent
 from telemed.accounts.models import Role, User
 from telemed.appointments import jobs
 from telemed.appointments.models import Appointment, AppointmentChange, AppointmentStatus
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.consults.models import Consult
-from telemed.db import utcnow
+from telemed.db import pk, utcnow
 from telemed.notifications.models import Notification
 from telemed.offers.models import ConsultOffer
+from telemed.sessions import service as call_service
 from telemed.sessions.jobs import mark_no_shows
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 from telemed.settings import Settings
@@ -184,6 +187,47 @@ def test_a_moved_appointment_is_reminded_again_but_a_late_booking_skips_the_day_
     moved = booked.appointment
     assert jobs.send_reminders(units, settings, moved.starts_at - timedelta(minutes=10)) == 2
     assert len(booked.notices(booked.doctor, "reminder_24h")) == 1
+
+
+def test_no_reminder_for_a_consult_already_closed(
+    units: Units, engine: Engine, db: Session, settings: Settings, users: Users, login: LoginFn
+) -> None:
+    """Ended early in a call and closed by its outcome: the slot tomorrow is still booked,
+    but nobody is reminded of a session that will not be (issue 15)."""
+    booked = book(db, settings, users, login, starts_in=timedelta(hours=30))
+    start = booked.appointment.starts_at
+    room = call_service.room_of(booked.consult_id)
+    for side in (booked.nurse, booked.doctor):  # as the signalling hub reports them
+        call_service.record_event(
+            engine,
+            SessionEvent(
+                kind="joined",
+                room=room,
+                participant=call_service.participant_of(pk(side.user)),
+                role=str(side.user.role),
+                session=f"s-{side.user.id}",
+                at=utcnow(),
+                node="test",
+            ),
+        )
+    assert booked.state == "in_session"
+    ended = booked.doctor.client.post(
+        f"/consults/{booked.consult_id}/call/end",
+        data={"csrf_token": booked.doctor.csrf},
+        follow_redirects=False,
+    )
+    assert ended.status_code == 303, ended.text
+    recorded = booked.nurse.post(
+        f"/api/v1/consults/{booked.consult_id}/outcomes", {"outcome": "treated_locally"}
+    )
+    assert recorded.status_code == 201, recorded.text
+    assert booked.state == "closed"
+    assert booked.appointment.status == AppointmentStatus.scheduled  # the row as it was
+    assert jobs.send_reminders(units, settings, start - timedelta(hours=23)) == 0
+    assert jobs.send_reminders(units, settings, start - timedelta(minutes=10)) == 0
+    for side in (booked.nurse, booked.doctor):
+        assert booked.notices(side, "reminder_24h") == []
+        assert booked.notices(side, "reminder_15m") == []
 
 
 def test_nobody_joining_makes_a_no_show_once(

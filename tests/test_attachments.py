@@ -21,6 +21,7 @@ from telemed.audit.models import AuditAction, AuditEntry
 from telemed.db import utcnow
 from telemed.settings import Settings
 from telemed.uow import Units
+from telemed.web.assets import ASSETS
 from tests.audio_helpers import encode
 from tests.conftest import LoginFn, require_service
 from tests.helpers import ApiClient, Users, consult_payload
@@ -608,7 +609,7 @@ def test_the_consult_page_lists_attachments_and_offers_the_form(
     assert f'<a href="/attachments/{pdf["id"]}/original">lab.pdf</a> · 300 KB · PDF' in html
     assert 'enctype="multipart/form-data"' in html
     assert 'name="csrf_token"' in html
-    assert '<script type="module" src="/static/upload.js"></script>' in html
+    assert f'<script type="module" src="{ASSETS.url("upload.js")}"></script>' in html
     assert "<script>" not in html  # CSP: script-src 'self'
     scripts = [nurse.get("/static/upload.js"), nurse.get("/static/uploader.js")]
     assert [script.status_code for script in scripts] == [200, 200]

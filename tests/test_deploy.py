@@ -31,6 +31,7 @@ from telemed.accounts.models import LoginAttempt
 from telemed.app import FORM_OVERHEAD_BYTES, create_app
 from telemed.cli import main
 from telemed.settings import Settings
+from telemed.web.assets import ASSETS, IMMUTABLE
 from tests.browser.conftest import free_port
 from tests.nginx_helpers import DEPLOY, NGINX_CONF, nginx, nginx_config, tool
 
@@ -93,9 +94,14 @@ def test_through_nginx_the_application_sees_the_client_and_the_socket_upgrades(
             headers={"X-Forwarded-For": "203.0.113.66", "Origin": behind_nginx},
         )
         assert refused.status_code == 401
-        static = client.get("/static/app.css")
+        static = client.get("/static/app.css")  # from disk: revalidated without a version
         assert static.status_code == 200
-        assert static.headers["cache-control"] == "public, max-age=3600"
+        assert static.headers["cache-control"] == "no-cache"
+        versioned = client.get(ASSETS.url("app.css"))  # as the pages name it: a year
+        assert versioned.headers["cache-control"] == IMMUTABLE
+        script = client.get(ASSETS.url("call.js"))  # from the application: imports versioned
+        assert script.headers["cache-control"] == IMMUTABLE
+        assert f'from "./i18n.js?v={ASSETS.version("i18n.js")}"' in script.text
     with Session(engine) as session:
         attempts = session.exec(
             select(LoginAttempt).where(LoginAttempt.email == "who@example.org")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from telemed.accounts.models import Role
+from telemed.web.assets import ASSETS
 from tests.conftest import LoginFn
 from tests.helpers import Users
 from tests.test_pages import page_login
@@ -31,7 +32,8 @@ def test_pages_of_a_logged_in_user_load_the_offline_queue(client: TestClient, us
     clinician = users.make(Role.clinician)
     page_login(client, clinician)
     home = client.get("/").text
-    assert f'src="/static/offline/page.js" data-offline-user="{clinician.id}"' in home
+    page_js = ASSETS.url("offline/page.js")
+    assert f'src="{page_js}" data-offline-user="{clinician.id}"' in home
     assert "data-offline-queue" in home
     assert 'data-offline="consult"' in client.get("/consults/new").text
 

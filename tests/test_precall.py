@@ -31,6 +31,7 @@ from telemed.db import utcnow
 from telemed.precall import service
 from telemed.precall.echo import EchoPool
 from telemed.settings import Settings
+from telemed.web.assets import ASSETS
 from tests.browser.conftest import free_port
 from tests.conftest import LoginFn
 from tests.helpers import PASSWORD, Users
@@ -530,7 +531,7 @@ def test_the_test_page_shows_the_last_result(login: LoginFn, users: Users) -> No
     assert page.status_code == 200
     assert 'id="precall-setup"' in page.text
     assert "No test in the last 30 days" in page.text
-    assert '<script type="module" src="/static/precall.js"></script>' in page.text
+    assert f'<script type="module" src="{ASSETS.url("precall.js")}"></script>' in page.text
 
     first.post("/api/v1/network-tests", good_link(up_kbps=300.0))
     assert "low-bandwidth video" in first.get("/network-test").text

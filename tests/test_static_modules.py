@@ -16,6 +16,7 @@ from sqlmodel import Session
 from telemed.accounts.models import Role
 from telemed.app import STATIC_DIR
 from telemed.consults.models import ParticipantRelation
+from telemed.web.assets import ASSETS
 from tests.conftest import LoginFn
 from tests.helpers import ApiClient, Users, consult_payload
 from tests.test_pages import PAGE_BUDGET_BYTES
@@ -35,20 +36,26 @@ def imports_of(source: str) -> list[str]:
 
 
 def module_graph(client: TestClient | ApiClient, entry: str) -> dict[str, httpx.Response]:
-    """Every module a page loads from ``entry``, as served, following the static imports."""
+    """Every module a page loads from ``entry``, as served, following the static imports;
+    keyed by URL (with its ``?v=``) as the browser's module map keys them."""
     graph: dict[str, httpx.Response] = {}
     todo = [entry]
     while todo:
-        path = todo.pop()
-        if path in graph:
+        url = todo.pop()
+        if url in graph:
             continue
-        response = client.get(path)
-        assert response.status_code == 200, path
-        graph[path] = response
+        response = client.get(url)
+        assert response.status_code == 200, url
+        graph[url] = response
+        path = url.split("?", 1)[0]
         for specifier in imports_of(response.text):
             # Relative specifiers only: a bare one ("lib") needs an import map we do not have.
             assert specifier.startswith(("./", "../")), f"{path} imports {specifier!r}"
-            todo.append(posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier)))
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier))
+            # Versioned as the pages name it: one fetch, cached a year (telemed.web.assets).
+            bare = target.split("?", 1)[0].removeprefix("/static/")
+            assert target == ASSETS.url(bare), (path, specifier)
+            todo.append(target)
     return graph
 
 
@@ -60,17 +67,17 @@ def script_policy(response: httpx.Response) -> str:
 
 
 #: Every page of a logged-in user also loads the offline queue's entry (base.html).
-OFFLINE_ENTRY = "/static/offline/page.js"
+OFFLINE_ENTRY = ASSETS.url("offline/page.js")
 
 
 def assert_loads_its_modules_only(page: httpx.Response, client: ApiClient, entry: str) -> None:
     """The page's module script and the offline one, no inline script, under the CSP's
     'self'; the preloads are their module graphs (an entry may go without: its tag is right
-    there)."""
+    there). ``entry`` is a versioned URL (``ASSETS.url``)."""
     tags = SCRIPT_TAG.findall(page.text)
     assert tags[0] == f'<script type="module" src="{entry}">'
     assert re.fullmatch(
-        rf'<script type="module" src="{OFFLINE_ENTRY}" data-offline-user="\d+">', tags[1]
+        rf'<script type="module" src="{re.escape(OFFLINE_ENTRY)}" data-offline-user="\d+">', tags[1]
     )
     assert len(tags) == 2
     assert script_policy(page) == "'self'"
@@ -110,14 +117,14 @@ def test_the_call_page_preloads_its_modules_within_the_budget(
     involve(db, consult_id, users.make(Role.specialist), ParticipantRelation.assigned)
     page = nurse.get(f"/consults/{consult_id}/call")
     assert page.status_code == 200
-    assert_loads_its_modules_only(page, nurse, "/static/call.js")
-    graph = module_graph(nurse, "/static/call.js")
+    entry = ASSETS.url("call.js")
+    assert_loads_its_modules_only(page, nurse, entry)
+    graph = module_graph(nurse, entry)
     # The call's photos go through the same uploader as the consult page's form.
-    assert "/static/uploader.js" in graph
-    styles = [
-        nurse.get(href) for href in re.findall(r'<link rel="stylesheet" href="([^"]+)">', page.text)
-    ]
-    assert {s.url.path for s in styles} == {"/static/app.css", "/static/call.css"}
+    assert ASSETS.url("uploader.js") in graph
+    hrefs = re.findall(r'<link rel="stylesheet" href="([^"]+)">', page.text)
+    assert set(hrefs) == {ASSETS.url("app.css"), ASSETS.url("call.css")}
+    styles = [nurse.get(href) for href in hrefs]
     total = len(page.content) + sum(len(r.content) for r in [*styles, *graph.values()])
     assert total <= PAGE_BUDGET_BYTES
 
@@ -127,11 +134,12 @@ def test_the_consult_page_preloads_the_shared_uploader(login: LoginFn, users: Us
     consult_id = nurse.post("/api/v1/consults", consult_payload()).json()["id"]
     page = nurse.get(f"/consults/{consult_id}")
     assert page.status_code == 200
-    assert_loads_its_modules_only(page, nurse, "/static/upload.js")
-    assert set(module_graph(nurse, "/static/upload.js")) == {
-        "/static/upload.js",
-        "/static/uploader.js",
-        "/static/photo.js",  # photos scaled before the upload
-        "/static/voice.js",  # voice notes in the thread
-        "/static/i18n.js",  # the scripts' words in the page's language
+    entry = ASSETS.url("upload.js")
+    assert_loads_its_modules_only(page, nurse, entry)
+    assert set(module_graph(nurse, entry)) == {
+        ASSETS.url("upload.js"),
+        ASSETS.url("uploader.js"),
+        ASSETS.url("photo.js"),  # photos scaled before the upload
+        ASSETS.url("voice.js"),  # voice notes in the thread
+        ASSETS.url("i18n.js"),  # the scripts' words in the page's language
     }

@@ -1,4 +1,5 @@
-"""The appointments job: reminders 24 hours and 15 minutes before a live session.
+"""The appointments job: reminders 24 hours and 15 minutes before a live session, and
+none for a consult that is over (``NO_SESSION_AHEAD``) though its slot is still booked.
 
 Idempotent by database state: a reminder is one notification whose dedupe key names the
 appointment, its SEQUENCE and the recipient, so a repeated run (or the next leader after a
@@ -15,7 +16,7 @@ from sqlmodel import Session
 
 from telemed.appointments import repository, service
 from telemed.appointments.models import Appointment
-from telemed.consults.models import Consult
+from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
 from telemed.i18n import gettext, use_language
 from telemed.labels import label
@@ -28,6 +29,17 @@ log = logging.getLogger(__name__)
 
 DAY_BEFORE = timedelta(hours=24)
 JUST_BEFORE = timedelta(minutes=15)
+# A consult in one of these states has had its say: no session is coming, whatever its
+# appointment row still says (ended early, answered by messages, closed, cancelled).
+NO_SESSION_AHEAD = frozenset(
+    {
+        ConsultState.completed,
+        ConsultState.answered_async,
+        ConsultState.follow_up_due,
+        ConsultState.closed,
+        ConsultState.cancelled,
+    }
+)
 
 
 def _reminder_key(kind: str, appointment: Appointment, user_id: int) -> str:
@@ -59,7 +71,8 @@ def send_reminders(units: Units, settings: Settings, now: datetime) -> int:
             for appointment, consult in repository.scheduled_starting(
                 session, now, now + DAY_BEFORE
             )
-            if (kind := reminder_kind(appointment, now)) is not None
+            if consult.state not in NO_SESSION_AHEAD
+            and (kind := reminder_kind(appointment, now)) is not None
         ]
         keys = {
             appointment.id: [

@@ -14,7 +14,7 @@ from telemed.accounts.models import User
 from telemed.consults.models import Consult
 from telemed.db import pk
 from telemed.errors import ConsentRequired, TelemedError
-from telemed.i18n import gettext
+from telemed.i18n import gettext, ngettext
 from telemed.labels import label
 from telemed.sessions import auth, repository, service
 from telemed.sessions.models import CallEventKind
@@ -77,6 +77,60 @@ def describe(event: CallEventPublic) -> str:
     return str(event.kind)
 
 
+def _span(values: list[float], digits: int) -> str:
+    """'120', or '120' and '480' joined by an en dash: the range of a figure over a call's
+    quality reports."""
+    low, high = format_number(min(values), digits), format_number(max(values), digits)
+    return low if low == high else low + "\u2013" + high
+
+
+def quality_summary(events: list[CallEventPublic]) -> str | None:
+    """A call's quality reports (one every 30 s, 120 in an hour) as one line of ranges; a
+    single report as its own line. None without any."""
+    reports = [e for e in events if e.kind == CallEventKind.quality]
+    if len(reports) <= 1:
+        return describe(reports[0]) if reports else None
+    stats = [e.detail["stats"] for e in reports if isinstance(e.detail.get("stats"), dict)]
+
+    def figures(name: str, scale: float = 1) -> list[float]:
+        return [scale * float(s[name]) for s in stats if isinstance(s.get(name), int | float)]
+
+    parts = []
+    if rtt := figures("rtt_ms"):
+        parts.append(gettext("round trip %(ms)s ms") % {"ms": _span(rtt, 0)})
+    if loss := figures("loss", 100):
+        parts.append(gettext("loss %(percent)s%%") % {"percent": _span(loss, 1)})
+    if kbps := figures("kbps_in"):
+        parts.append(gettext("%(kbps)s kbit/s in") % {"kbps": _span(kbps, 0)})
+    return ngettext(
+        "%(count)s quality report: %(figures)s",
+        "%(count)s quality reports: %(figures)s",
+        len(reports),
+    ) % {"count": len(reports), "figures": ", ".join(parts) or gettext("reported")}
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call as the consult page lists it: its events without the quality reports,
+    which ``quality`` folds into one line (shown where the first report was)."""
+
+    session: CallSessionPublic
+    events: list[CallEventPublic]
+    quality: str | None
+    quality_at: int  # index in ``events`` before which the quality line goes
+
+
+def record_of(call: CallSessionPublic) -> CallRecord:
+    events = [e for e in call.events if e.kind != CallEventKind.quality]
+    first = next((i for i, e in enumerate(call.events) if e.kind == CallEventKind.quality), None)
+    at = (
+        len(events)
+        if first is None
+        else sum(1 for e in call.events[:first] if e.kind != CallEventKind.quality)
+    )
+    return CallRecord(call, events, quality_summary(call.events), at)
+
+
 @dataclass(frozen=True, slots=True)
 class CallPanel:
     """What the consult page shows about calls: the join link and the call records."""
@@ -87,6 +141,10 @@ class CallPanel:
     sessions: list[CallSessionPublic]
     names: dict[int, str]
     photos: dict[int, int]  # thread message id of a shared photo -> its attachment id
+
+    @property
+    def records(self) -> list[CallRecord]:
+        return [record_of(s) for s in self.sessions]
 
     def line(self, event: CallEventPublic) -> str:
         who = self.names.get(event.user_id, "someone") if event.user_id is not None else ""

@@ -18,6 +18,7 @@ import { t } from "./i18n.js";
 const MEDIA = { low: "low-bandwidth video", "audio-only": "audio only" };
 
 const FEED_POLL_MS = 15000;
+const ANSWER_WITHIN_MS = 15000; /* the call server's welcome */
 const $ = (id) => document.getElementById(id);
 
 /* A request with the page's cookie and CSRF token: resolves {ok, status, json}. */
@@ -29,8 +30,15 @@ const requester = (csrf) => (method, url, headers, body) =>
       return { ok: r.ok, status: r.status, json };
     }));
 
+/* The status line: "info" while joining or waiting, "ok" in the call (a calm style, not an
+   alert), "problem" while something is being retried. */
 const ui = {
-  status(text) { $("call-status").textContent = text; },
+  status(text, tone) {
+    const line = $("call-status");
+    line.textContent = text;
+    line.setAttribute("data-tone", tone || "info");
+    line.hidden = false;
+  },
   fallback(text) {
     const box = $("call-fallback");
     box.querySelector("span").textContent = text;
@@ -40,6 +48,7 @@ const ui = {
 };
 
 function start(root) {
+  $("call-status").hidden = false; /* "Preparing camera and microphone…" */
   const consultId = root.getAttribute("data-consult");
   const csrf = root.getAttribute("data-csrf");
   const me = { id: root.getAttribute("data-user"), name: root.getAttribute("data-name") };
@@ -91,6 +100,7 @@ function start(root) {
         f.peers.forEach((p) => { if (peers.get(p.participant)) peers.get(p.participant).info = p; else peers.add(p); });
         presence();
         ui.clearFallback();
+        peers.showState(); /* the media never stopped: "reconnecting…" is over */
         break;
       case "peer-joined":
         /* Already known (e.g. listed in welcome just before this event): keep the peer
@@ -132,6 +142,7 @@ function start(root) {
       list.appendChild(li);
     });
     if (!others.length) ui.status(t("Waiting for the others to join…"));
+    else if (peers.connected()) ui.status(t("In the call."), "ok");
   }
 
   function setProfile(mode) {
@@ -207,6 +218,10 @@ function start(root) {
     })
     .then(() => {
       ui.status(t("Joining the call…"));
+      /* The call server unreachable (a proxy that drops WebSockets): say so, with the way on. */
+      setTimeout(() => {
+        if (!signalling.sessionId) ui.fallback(t("The call server does not answer."));
+      }, ANSWER_WITHIN_MS);
       return signalling.join();
     })
     .catch((err) => ui.fallback(t("The call cannot be started (%(error)s).", { error: err.message })));
@@ -214,3 +229,4 @@ function start(root) {
 
 const root = $("call");
 if (root && window.RTCPeerConnection && window.WebSocket) start(root);
+else if (root) ui.fallback(t("This browser cannot hold calls."));

@@ -10,13 +10,18 @@
  */
 import { flush } from "/static/offline/send.js";
 
-const VERSION = "v2"; /* v2: the scripts' words (i18n.js) */
+const VERSION = "v3"; /* v2: the scripts' words (i18n.js); v3: versioned asset URLs */
 const SHELL = "telemed-shell-" + VERSION;
 const PAGES = "telemed-pages-" + VERSION;
+/* Served as /static/…?v=<content hash> (telemed/web/assets.py rewrites these strings), the
+   URLs the pages name: a release that changes one changes this worker, which the browser
+   then installs. */
 const ASSETS = [
   "/static/app.css", "/static/photo.js", "/static/uploader.js", "/static/offline/page.js",
   "/static/offline/queue.js", "/static/offline/send.js", "/static/offline/forms.js", "/static/i18n.js"
 ];
+const ASSET_URLS = ASSETS.map((a) => new URL(a, self.location.origin).href);
+const ASSET_PATHS = ASSET_URLS.map((a) => new URL(a).pathname);
 const SHELL_PAGES = ["/", "/consults/new"];
 
 /* A page is kept only when it is the page itself (not a redirect to the login page). */
@@ -39,6 +44,9 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil(caches.keys()
     .then((keys) => Promise.all(keys.filter((k) => k !== SHELL && k !== PAGES).map((k) => caches.delete(k))))
+    .then(() => caches.open(SHELL))
+    .then((shell) => shell.keys().then((kept) => Promise.all(kept /* earlier releases' versions */
+      .filter((r) => !ASSET_URLS.includes(r.url)).map((r) => shell.delete(r)))))
     .then(() => self.clients.claim()));
 });
 
@@ -62,13 +70,21 @@ async function page(request, path) {
   }
 }
 
-/* Stale while revalidate: the kept copy at once, a fresh one for next time. */
+/* Cache first: a versioned URL's content never changes. Offline, a page kept from an
+   earlier release gets whichever version of the file is kept. */
 async function asset(request) {
   const cache = await caches.open(SHELL);
-  const kept = await cache.match(request, { ignoreSearch: true });
-  const fresh = fetch(request).then((res) => { if (res.ok) cache.put(request, res.clone()); return res; });
-  if (kept) { fresh.catch(() => {}); return kept; }
-  return fresh;
+  const kept = await cache.match(request);
+  if (kept) return kept;
+  try {
+    const res = await fetch(request);
+    if (res.ok) cache.put(request, res.clone());
+    return res;
+  } catch (e) {
+    const other = await cache.match(request, { ignoreSearch: true });
+    if (other) return other;
+    throw e;
+  }
 }
 
 self.addEventListener("fetch", (event) => {
@@ -77,7 +93,7 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (request.mode === "navigate") {
     event.respondWith(page(request, url.search ? "" : url.pathname));
-  } else if (url.pathname.startsWith("/static/") && ASSETS.includes(url.pathname)) {
+  } else if (url.pathname.startsWith("/static/") && ASSET_PATHS.includes(url.pathname)) {
     event.respondWith(asset(request));
   }
   /* Everything else (the API, attachments, media): the network only. */

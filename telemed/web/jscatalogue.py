@@ -116,6 +116,10 @@ MESSAGES: tuple[str, ...] = (
     N_("audio only"),
     N_("messages and photos (no live call)"),
     N_("good"),
+    # phone: the call's status and its fallbacks
+    N_("No media connection yet; still trying…"),
+    N_("The call server does not answer."),
+    N_("This browser cannot hold calls."),
     N_("fair"),
     N_("poor"),
     N_("unknown"),

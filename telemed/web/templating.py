@@ -24,6 +24,7 @@ from telemed.labels import label
 from telemed.timefmt import clip_length, format_day, format_number, local_time
 from telemed.validation import zone_choices
 from telemed.web import jscatalogue
+from telemed.web.assets import ASSETS
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"  # shipped in the wheel
 
@@ -96,6 +97,9 @@ def csrf_input(context: Context, token: str | None = None) -> Markup:
 
 templates.env.globals["csrf_input"] = csrf_input
 templates.env.globals["zone_choices"] = zone_choices  # the time-zone picker (_fields.html)
+# {{ static_url("call.js") }}: /static/call.js?v=<hash of its content>, cached a year
+# (telemed.web.assets); a page never names a static file without it.
+templates.env.globals["static_url"] = ASSETS.url
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ while media keeps flowing, and everything is on the consult afterwards."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -82,6 +83,11 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
     for page in (clinician, specialist):
         wait_for_frames(page)
         expect(page.locator("#presence")).to_contain_text("(you)")
+        # In the call: said calmly (not in a red alert box).
+        status = page.locator("#call-status")
+        expect(status).to_have_text("In the call.", timeout=TIMEOUT_MS)
+        expect(status).to_have_attribute("data-tone", "ok")
+        expect(status).not_to_have_class(re.compile("alert"))
     expect(clinician.locator("#presence")).to_contain_text("specialist")
     expect(specialist.locator("#presence")).to_contain_text("clinician")
     expect(clinician.locator("#quality")).not_to_have_text("unknown", timeout=TIMEOUT_MS)
@@ -153,6 +159,8 @@ def test_two_browsers_hold_a_call_chat_and_resume(browser: Any, server: Server) 
         timeout_ms=TIMEOUT_MS,
         every_ms=250,
     )
+    # Resumed: "reconnecting…" is over (nothing else would change the line).
+    expect(clinician.locator("#call-status")).to_have_text("In the call.", timeout=TIMEOUT_MS)
     after = stats(clinician)
     assert after["session"] == earlier["session"]
     assert after["fullReconnects"] == earlier["fullReconnects"]

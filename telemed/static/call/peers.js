@@ -3,10 +3,14 @@
  * ignored by the impolite side and accepted by the polite one (implicit rollback). Trickle
  * ICE, ICE restart when the connection fails or stays disconnected, and a negotiated data
  * channel (id 0, no glare over who opens it) for chat and photo notes. When no peer connects
- * for FAIL_AFTER_MS, the page is told the call cannot be held.
+ * for FAIL_AFTER_MS, or no candidate pair forms within PAIR_WITHIN_MS of a peer appearing,
+ * the page is told the call cannot be held (and offers the thread).
  */
 import { t } from "../i18n.js";
 const FAIL_AFTER_MS = 30000; /* no media this long (ICE restarts included) */
+/* No candidate pair at all this long after a peer appears (no ICE candidates: UDP blocked
+   and no TURN relay): the thread is offered rather than "Joining…" for a minute. */
+const PAIR_WITHIN_MS = 15000;
 
 export class Peers {
   /* hooks: send(msg, queueIfDown), iceServers(), local() (the stream to send or null),
@@ -59,13 +63,41 @@ export class Peers {
       this.watch();
     };
     pc.onconnectionstatechange = () => this.watch();
+    peer.pairTimer = setTimeout(() => this.checkPair(id, peer), PAIR_WITHIN_MS);
     this.hooks.added(peer);
+  }
+
+  /** Whether ``peer`` has a candidate pair that works (or once worked). */
+  hasPair(peer) {
+    if (peer.pc.connectionState === "connected") return Promise.resolve(true);
+    return peer.pc.getStats().then((stats) => {
+      let found = false;
+      stats.forEach((r) => { if (r.type === "candidate-pair" && r.state === "succeeded") found = true; });
+      return found;
+    }, () => false);
+  }
+
+  checkPair(id, peer) {
+    if (this.byId[id] !== peer || this.connected()) return;
+    this.hasPair(peer).then((paired) => {
+      if (paired || this.byId[id] !== peer || this.connected()) return;
+      this.ui.status(t("No media connection yet; still trying…"), "problem");
+      this.hooks.cannotHold();
+    });
+  }
+
+  /** The status line from the peers' state now (after a resume, nothing else fires). */
+  showState() {
+    if (!this.ids().length) return;
+    if (this.connected()) this.ui.status(t("In the call."), "ok");
+    else this.ui.status(t("Connecting media…"));
   }
 
   close(id) {
     const peer = this.byId[id];
     if (!peer) return;
     delete this.byId[id];
+    clearTimeout(peer.pairTimer);
     try { peer.pc.close(); } catch (err) { /* closed already */ }
   }
 
@@ -122,9 +154,9 @@ export class Peers {
     const failed = peers.length && peers.every((peer) => peer.pc.connectionState === "failed");
     if (connected || !peers.length) {
       if (this.failTimer) { clearTimeout(this.failTimer); this.failTimer = null; }
-      if (connected) { this.ui.clearFallback(); this.ui.status(t("In the call.")); }
+      if (connected) { this.ui.clearFallback(); this.ui.status(t("In the call."), "ok"); }
     } else if (!this.failTimer) {
-      this.ui.status(failed ? t("The media connection failed; retrying…") : t("Connecting media…"));
+      this.ui.status(failed ? t("The media connection failed; retrying…") : t("Connecting media…"), failed ? "problem" : "info");
       this.failTimer = setTimeout(() => {
         this.failTimer = null;
         if (this.ids().length && !this.connected()) this.hooks.cannotHold();

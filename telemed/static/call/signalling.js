@@ -68,7 +68,7 @@ export class Signalling {
       return;
     }
     if (!this.droppedAt) this.droppedAt = Date.now();
-    this.ui.status(t("Connection to the call server lost; reconnecting…"));
+    this.ui.status(t("Connection to the call server lost; reconnecting…"), "problem");
     const delay = Math.min(5000, 500 * Math.pow(2, this.attempt++)) * (0.75 + Math.random() / 2);
     setTimeout(() => this.reconnect(), delay);
   }
@@ -123,7 +123,7 @@ export class Signalling {
     } else if (f.type === "error") {
       if (f.code === "resume_failed") this.resumeFailed = true;
       if (f.fatal && f.code !== "resume_failed" && f.code !== "replaced" && f.code !== "unknown_peer") {
-        this.ui.status(t("Call server: %(error)s", { error: f.message }));
+        this.ui.status(t("Call server: %(error)s", { error: f.message }), "problem");
       }
     }
     this.onFrame(f);

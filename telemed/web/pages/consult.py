@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from telemed.accounts import auth as accounts_auth
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
 from telemed.appointments import panels as appointment_panels
@@ -32,7 +33,7 @@ from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.deps import CurrentConsult
 from telemed.consults.lifecycle import WAITING_STATES, allowed_targets
-from telemed.consults.models import Consult, ConsultState
+from telemed.consults.models import Consult, ConsultState, ParticipantRelation
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.facilities import repository as facilities_repository
@@ -42,7 +43,11 @@ from telemed.notes import panels as note_panels
 from telemed.notes.models import OUTCOME_LABELS
 from telemed.sessions import panels as call_panels
 from telemed.settings import Settings
+from telemed.web.pages.next_step import Facts, next_step
 from telemed.web.templating import render
+
+#: Messages shown unfolded above the reply box (the earlier ones fold).
+RECENT_MESSAGES = 4
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,25 @@ class ConsultPage:
             if name not in names:
                 names.append(name)
         is_requester = consult_auth.is_requesting_clinician(user, consult)
+        can_submit = is_requester and consult.state == ConsultState.draft
+        call = call_panels.panel(db, self.settings, user, consult, self.now)
+        appointment = appointment_panels.panel(db, user, consult, self.now, self.settings)
+        consent = consent_panels.panel(db, user, consult)
+        facts = Facts(
+            consult=consult,
+            call=call,
+            appointment=appointment,
+            consent=consent,
+            notes=notes,
+            user_id=pk(user),
+            can_submit=can_submit,
+            offered_to_reader=any(
+                p.user_id == user.id and p.relation == ParticipantRelation.offered
+                for p in participants
+            ),
+            coordinates=accounts_auth.is_coordinator(user),
+        )
+        thread = messages.thread(db, consult)
         return {
             "consult": consult,
             "case": db.get(Case, consult.case_id),
@@ -82,10 +106,14 @@ class ConsultPage:
             "events": events,
             "involved": involved,
             "people": people,
-            "thread": messages.thread(db, consult),
+            "next_step": next_step(facts, self.now),
+            # The latest messages and the reply box stay near the top of a phone's screen;
+            # the earlier ones are folded above them.
+            "thread_earlier": thread[:-RECENT_MESSAGES],
+            "thread_recent": thread[-RECENT_MESSAGES:],
             "attachments": attachment_panels.panel(db, self.settings, consult),
             "facility_name": facilities_repository.facility_names(db).get(consult.facility_id, ""),
-            "can_submit": is_requester and consult.state == ConsultState.draft,
+            "can_submit": can_submit,
             "can_cancel": is_requester
             and ConsultState.cancelled in allowed_targets(ConsultState(consult.state)),
             "can_read_audit": audit_auth.can_read_audit(user),
@@ -96,9 +124,9 @@ class ConsultPage:
             "outcome_labels": OUTCOME_LABELS,
             "can_write_note": notes.can_write_note,
             "can_record_outcome": notes.can_record_outcome,
-            "call": call_panels.panel(db, self.settings, user, consult, self.now),
-            "appointment": appointment_panels.panel(db, user, consult, self.now, self.settings),
-            "consent": consent_panels.panel(db, user, consult),
+            "call": call,
+            "appointment": appointment,
+            "consent": consent,
         }
 
     def render(
