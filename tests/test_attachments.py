@@ -602,7 +602,8 @@ def test_the_consult_page_lists_attachments_and_offers_the_form(
     page = nurse.get(f"/consults/{consult_id}")
     assert page.status_code == 200
     html = page.text
-    assert html.index('id="attachments"') < html.index('id="thread"')
+    # Phone-first: the thread and its reply box come before the case's files.
+    assert html.index('id="thread"') < html.index('id="attachments"')
     assert f'<img src="/attachments/{photo["id"]}/preview"' in html
     assert 'loading="lazy"' in html
     assert f'href="/attachments/{photo["id"]}/original"' in html

@@ -85,7 +85,8 @@ def test_draft_edit_submit_and_cancel(login: LoginFn, users: Users) -> None:
     assert edited.json()["urgency"] == "emergency"
     assert edited.json()["vitals"]["pulse_bpm"] == 170
     submitted = nurse.post(f"/api/v1/consults/{draft['id']}/submit")
-    assert submitted.json()["state"] == "requested"
+    # An emergency that no verified specialist can take goes to the coordinators at once.
+    assert submitted.json()["state"] == "escalated"
     too_late = nurse.patch(f"/api/v1/consults/{draft['id']}", {"urgency": "routine"})
     assert too_late.status_code == 409
     assert "only a draft" in too_late.json()["error"]["message"]

@@ -130,8 +130,9 @@ def test_a_deactivated_specialist_is_never_offered_a_consult(
     if active:
         assert consult["state"] == ConsultState.offered
         assert [o.specialist_id for o in made] == [only.id]
-    else:
-        assert consult["state"] == ConsultState.requested
+    else:  # nobody to offer it to: an urgent request waits, an emergency escalates at once
+        waiting = ConsultState.escalated if urgency == "emergency" else ConsultState.requested
+        assert consult["state"] == waiting
         assert made == []
 
 

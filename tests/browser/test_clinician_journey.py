@@ -52,7 +52,7 @@ def test_clinician_requests_a_consult_and_the_coordinator_sees_it(
         spo2_percent="140",  # a typo the form must catch
     )
     page.click("button[value=submit]")
-    expect(page.locator("#spo2_percent-error")).to_contain_text("less than or equal to 100")
+    expect(page.locator("#spo2_percent-error")).to_contain_text("SpO₂ must be 100 or less.")
     expect(page.locator("#patient_ref")).to_have_value("MOT-BROWSER-1")
     page.fill("#spo2_percent", "96")
     page.click("button[value=submit]")
