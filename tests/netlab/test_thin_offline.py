@@ -36,8 +36,14 @@ def consults_of(server: Server, patient_ref: str) -> int:
 
 
 def queued(page: Page) -> int:
+    """The queue's length, read with the page's own module: the versioned URL the page
+    imported (the service worker keeps that one, and the link is down)."""
     count: int = page.evaluate(
-        "import('/static/offline/queue.js').then((q) => q.all()).then((items) => items.length)"
+        """() => {
+          const url = performance.getEntriesByType("resource").map((e) => e.name)
+            .find((name) => name.includes("/static/offline/queue.js"));
+          return import(url).then((q) => q.all()).then((items) => items.length);
+        }"""
     )
     return count
 
