@@ -55,7 +55,11 @@ class Booked:
         moved = self.doctor.post(
             f"/api/v1/appointments/{self.appointment.id}/reschedule",
             # A time the jobs need, wherever the specialist's hours are: confirmed as such.
-            {"starts_at": starts_at.isoformat(), "reason": "clinic hours", "outside_confirmed": True},
+            {
+                "starts_at": starts_at.isoformat(),
+                "reason": "clinic hours",
+                "outside_confirmed": True,
+            },
         )
         assert moved.status_code == 200, moved.text
         self.db.rollback()  # the jobs below read a fresh snapshot, as each job run does

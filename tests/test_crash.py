@@ -30,15 +30,14 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from telemed.accounts import service as accounts
-from telemed.accounts.models import Role
 from telemed.cases.models import Case
 from telemed.db import make_engine
 from telemed.messages.models import Message
 from telemed.settings import Settings
 from tests.browser.conftest import free_port
-from tests.helpers import PASSWORD, consult_payload, env_without_settings
+from tests.helpers import PASSWORD, consult_payload
 from tests.process_helpers import stop, wait_healthy
+from tests.serve_helpers import make_clinicians, serve_env
 
 WRITERS = 6
 ACKNOWLEDGED_BEFORE_KILL = 30  # writes acknowledged, all writers together, before the kill
@@ -102,28 +101,9 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(
-    backend: str, settings: Settings, db: Session, tmp_path: Path
-) -> Deployment:
-    emails = [f"crash{i}@clinic.ls" for i in range(WRITERS)]
-    for email in emails:
-        accounts.create_user(
-            db,
-            settings,
-            email=email,
-            full_name=f"Nurse {email.split('@')[0]}",
-            role=Role.clinician,
-            password=PASSWORD,
-            facility_code="MOTEBANG",
-        )
-    db.commit()
-    env = env_without_settings()
-    env.update(
-        TELEMED_DATA_DIR=str(tmp_path / "data"),
-        TELEMED_DATABASE_URL=settings.sqlalchemy_url,
-        TELEMED_ENV="test",
-        PYTHONUNBUFFERED="1",
-    )
+def deployment(backend: str, settings: Settings, db: Session, tmp_path: Path) -> Deployment:
+    emails = make_clinicians(db, settings, "crash", WRITERS)
+    env = serve_env(settings, tmp_path)
     return Deployment(env, settings.sqlalchemy_url, emails, tmp_path / "serve.log")
 
 

@@ -28,12 +28,11 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from telemed.accounts import service as accounts
-from telemed.accounts.models import Role
 from telemed.settings import Settings
 from tests.browser.conftest import free_port
 from tests.helpers import PASSWORD, consult_payload, env_without_settings
 from tests.process_helpers import stop, wait_healthy
+from tests.serve_helpers import make_clinicians, serve_env
 
 USERS = 100
 ACCOUNTS = 20  # clinicians; five users share each account, each with a session of its own
@@ -161,27 +160,10 @@ class Server:
 @pytest.fixture
 def server(backend: str, settings: Settings, db: Session, tmp_path: Path) -> Iterator[Server]:
     """A real ``telemed serve`` on the test's database with ``ACCOUNTS`` clinicians."""
-    emails = [f"load{i}@clinic.ls" for i in range(ACCOUNTS)]
-    for email in emails:
-        accounts.create_user(
-            db,
-            settings,
-            email=email,
-            full_name=f"Nurse {email.split('@')[0]}",
-            role=Role.clinician,
-            password=PASSWORD,
-            facility_code="MOTEBANG",
-        )
-    db.commit()
+    emails = make_clinicians(db, settings, "load", ACCOUNTS)
     workers = 1 if backend == "sqlite" else 2
     port = free_port()
-    env = env_without_settings()
-    env.update(
-        TELEMED_DATA_DIR=str(tmp_path / "data"),
-        TELEMED_DATABASE_URL=settings.sqlalchemy_url,
-        TELEMED_ENV="test",
-        PYTHONUNBUFFERED="1",
-    )
+    env = serve_env(settings, tmp_path)
     if workers > 1:
         env.update(TELEMED_REDIS_URL=REDIS_URL, TELEMED_REDIS_PREFIX=f"load-{uuid.uuid4().hex}")
     log = tmp_path / "serve.log"

@@ -87,7 +87,9 @@ def test_request_to_accepted_appointment_with_emails_and_invitation(
     deliver_due(units, mail, utcnow())
     # The newcomer's mail: "you are verified" (tests/test_onboarding.py), then the offer.
     [offer_mail] = [
-        m for m in to(smtp_server.messages, NEWCOMER) if f"consult {consult_id}" in str(m["Subject"])
+        m
+        for m in to(smtp_server.messages, NEWCOMER)
+        if f"consult {consult_id}" in str(m["Subject"])
     ]
     assert "Fever and rash" not in offer_mail.get_content()  # no patient text by e-mail
 

@@ -124,9 +124,7 @@ def shoot(page: Page, name: str, folder: Path) -> None:
 
 
 @pytest.mark.parametrize("role", list(ROLES))
-def test_main_pages_fit_a_phone(
-    role: str, history: Server, phone: Any, tmp_path: Path
-) -> None:
+def test_main_pages_fit_a_phone(role: str, history: Server, phone: Any, tmp_path: Path) -> None:
     email, password, paths = ROLES[role]
     page: Page = phone.new_page()
     log_in(page, history, email, password)
