@@ -315,6 +315,26 @@ def local_spans(availability: Availability, day: date) -> list[tuple[int, int]]:
     return _merge(spans)
 
 
+def covers(availability: Availability, starts_at: datetime, ends_at: datetime) -> bool:
+    """Whether ``[starts_at, ends_at)`` lies inside the declared windows, read on the
+    specialist's wall clock. A time that runs past local midnight is inside when the next
+    date's window begins at midnight: a volunteer available all day is available from
+    23:40 for half an hour, though no single date's window holds it. Leave and extra hours
+    count as in :func:`local_spans`; ``away`` is the caller's to ask."""
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise SchedulingError(f"{starts_at} and {ends_at} must be aware datetimes")
+    start = starts_at.astimezone(availability.zone)
+    end = ends_at.astimezone(availability.zone)
+    days = (end.date() - start.date()).days
+    spans: list[tuple[int, int]] = []
+    for offset in range(days + 1):
+        day = start.date() + timedelta(days=offset)
+        spans += [(a + 1440 * offset, b + 1440 * offset) for a, b in local_spans(availability, day)]
+    first = start.hour * 60 + start.minute
+    last = days * 1440 + end.hour * 60 + end.minute
+    return any(a <= first and last <= b for a, b in _merge(spans))
+
+
 def expand(
     availability: Availability,
     *,

@@ -338,10 +338,12 @@ def test_a_specialist_is_never_double_booked(
     assert offer.slot_start != a.starts_at  # a booked slot is not offered again
 
     # The first session moves onto the second's offered slot: accepting it is refused.
+    # (Each move confirms a time outside the availability window: this test is about
+    # double booking, and slot + 10 min can pass the window's end at some hours.)
     clash = offer.slot_start + timedelta(minutes=10)
     moved = doctor.post(
         f"/api/v1/appointments/{a.id}/reschedule",
-        {"starts_at": clash.isoformat(), "reason": "swap"},
+        {"starts_at": clash.isoformat(), "reason": "swap", "outside_confirmed": True},
     )
     assert moved.status_code == 200, moved.text
     refused = doctor.post(f"/api/v1/offers/{offer.id}/accept")
@@ -355,7 +357,7 @@ def test_a_specialist_is_never_double_booked(
     assert (
         doctor.post(
             f"/api/v1/appointments/{a.id}/reschedule",
-            {"starts_at": later.isoformat(), "reason": "make room"},
+            {"starts_at": later.isoformat(), "reason": "make room", "outside_confirmed": True},
         ).status_code
         == 200
     )
@@ -365,7 +367,11 @@ def test_a_specialist_is_never_double_booked(
     # Moving the second onto the first: 409 naming the clash, nothing changed, nobody told.
     onto = nurse.post(
         f"/api/v1/appointments/{b.id}/reschedule",
-        {"starts_at": (later + timedelta(minutes=15)).isoformat(), "reason": "suits us"},
+        {
+            "starts_at": (later + timedelta(minutes=15)).isoformat(),
+            "reason": "suits us",
+            "outside_confirmed": True,
+        },
     )
     assert onto.status_code == 409
     message = onto.json()["error"]["message"]
@@ -384,13 +390,15 @@ def test_a_specialist_is_never_double_booked(
     # (the second consult's session may be within the hour: move it out of the way)
     away = (later + timedelta(hours=4)).isoformat()
     moved_away = nurse.post(
-        f"/api/v1/appointments/{b.id}/reschedule", {"starts_at": away, "reason": "clinic"}
+        f"/api/v1/appointments/{b.id}/reschedule",
+        {"starts_at": away, "reason": "clinic", "outside_confirmed": True},
     )
     assert moved_away.status_code == 200, moved_away.text
     soon = (utcnow() + timedelta(minutes=6)).isoformat()
     assert (
         nurse.post(
-            f"/api/v1/appointments/{a.id}/reschedule", {"starts_at": soon, "reason": "now"}
+            f"/api/v1/appointments/{a.id}/reschedule",
+            {"starts_at": soon, "reason": "now", "outside_confirmed": True},
         ).status_code
         == 200
     )

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from scheduling import Availability, SchedulingError
-from scheduling.availability import local_spans
+from scheduling.availability import covers
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import Role, User
 from telemed.appointments import auth, caps, ics, notices, repository
@@ -353,18 +353,15 @@ def free_now(session: Session, specialist: User, now: datetime, slot_length: tim
 def within_availability(
     session: Session, specialist: User, starts_at: datetime, ends_at: datetime
 ) -> bool:
-    """Whether ``[starts_at, ends_at)`` lies inside one of the specialist's declared windows
-    of that local day (weekly hours or extra hours, not on leave, not away). Minimum notice
-    is not asked: both sides may agree a short-notice time."""
+    """Whether ``[starts_at, ends_at)`` lies inside the specialist's declared windows
+    (weekly hours or extra hours, not on leave, not away), read on their wall clock and
+    across local midnight. Minimum notice is not asked: both sides may agree a
+    short-notice time."""
     profile = directory.get_profile(session, pk(specialist))
     availability = None if profile is None else _availability_of(session, specialist, profile)
     if availability is None or availability.away:
         return False
-    zone = ZoneInfo(specialist.timezone)
-    start = starts_at.astimezone(zone)
-    first = start.hour * 60 + start.minute
-    last = first + int((ends_at - starts_at).total_seconds() // 60)
-    return any(a <= first and last <= b for a, b in local_spans(availability, start.date()))
+    return covers(availability, starts_at, ends_at)
 
 
 def book_after_acceptance(

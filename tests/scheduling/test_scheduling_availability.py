@@ -16,6 +16,7 @@ from scheduling import (
     TimeSlot,
     WeeklyCap,
     WeeklyWindow,
+    covers,
     expand,
     fits_weekly_cap,
     iso_week,
@@ -390,3 +391,26 @@ def test_weekly_cap_counts_consults_and_time_per_local_week() -> None:
     assert fits_weekly_cap(by_time, booked, slot(5, 9), zone)
     assert not fits_weekly_cap(by_time, booked, slot(5, 9, 60), zone)
     assert fits_weekly_cap(WeeklyCap(), booked * 10, slot(5, 9), zone)
+
+
+def test_covers_reads_the_wall_clock_across_local_midnight() -> None:
+    """An all-day volunteer is available from 23:40 for half an hour although no one date's
+    window holds it; a window that stops at midnight is not (the next day has none)."""
+    maseru = ZoneInfo("Africa/Maseru")
+    all_day = Availability("Africa/Maseru", weekly=every_day(time(0), time(0)))
+    late = datetime(2026, 12, 3, 23, 40, tzinfo=maseru)
+    assert covers(all_day, late, late + HALF_HOUR)
+    evenings = Availability(
+        "Africa/Maseru",
+        weekly=(WeeklyWindow(3, time(18), time(0)),),  # Thursdays only
+    )
+    assert covers(evenings, late - HALF_HOUR, late)
+    assert not covers(evenings, late, late + HALF_HOUR)
+    on_leave = Availability(
+        "Africa/Maseru",
+        weekly=every_day(time(0), time(0)),
+        leave=(Leave(date(2026, 12, 4), date(2026, 12, 4)),),
+    )
+    assert not covers(on_leave, late, late + HALF_HOUR)
+    with pytest.raises(SchedulingError):
+        covers(all_day, late.replace(tzinfo=None), late + HALF_HOUR)
