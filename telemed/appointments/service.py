@@ -14,7 +14,6 @@ transaction of the change.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
