@@ -156,7 +156,7 @@ class RedisBroker(Broker):
 
     async def close(self) -> None:
         try:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8
         finally:
             await self._subscriber.aclose()
             await self._publisher.aclose()
