@@ -11,6 +11,7 @@ import socket
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     mfa_reauth_minutes: int = Field(default=15, ge=1)  # sensitive actions: proof this recent
     mfa_max_failures: int = Field(default=5, ge=1)  # wrong codes per user in the window
     mfa_window_minutes: int = Field(default=15, ge=1)
+    # Argon2id parameters of new password hashes (telemed/accounts/security.py): "light"
+    # only for test suites, refused in production.
+    password_hashing: Literal["standard", "light"] = "standard"  # noqa: S105 (a cost, not a password)
     page_size: int = 25
     max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1)  # one attachment
     # Images decoded at once per process (each up to ~180 MB), and how long another waits
@@ -185,6 +189,11 @@ class Settings(BaseSettings):
                 "TELEMED_SECRET_KEY must be set to a random value of at least 32 characters "
                 "outside development, e.g. the output of "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        if self.env is Environment.production and self.password_hashing != "standard":  # noqa: S105
+            raise ValueError(
+                "TELEMED_PASSWORD_HASHING=light is for test suites only; production hashes "
+                "passwords with the standard Argon2id parameters"
             )
         return self
 

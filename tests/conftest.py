@@ -156,6 +156,7 @@ def settings(tmp_path: Path, engine: Engine) -> Settings:
         data_dir=tmp_path / "data",
         database_url=str(engine.url.render_as_string(hide_password=False)),
         login_max_failures=5,
+        password_hashing="light",  # Argon2id at its cheapest: see telemed/accounts/security.py
     )
 
 

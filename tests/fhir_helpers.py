@@ -67,7 +67,7 @@ class Demo:
 def user(db: Session, email: str) -> User:
     """A demo user, given the tests' password so that ``login`` can sign in as them."""
     found = db.exec(select(User).where(User.email == email)).one()
-    found.password_hash = hash_password(PASSWORD)
+    found.password_hash = hash_password(PASSWORD, "light")
     db.add(found)
     db.commit()
     return found

@@ -229,6 +229,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         env.update(
             PYTHONUNBUFFERED="1",  # each line reaches the log file when printed
             TELEMED_ENV="test",
+            TELEMED_PASSWORD_HASHING="light",
             TELEMED_SECRET_KEY=secrets.token_urlsafe(48),
             TELEMED_DATABASE_URL=url,
             TELEMED_DATA_DIR=str(tmp_path / "data"),  # the shared (NFS) store

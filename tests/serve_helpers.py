@@ -38,6 +38,7 @@ def serve_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         TELEMED_DATA_DIR=str(tmp_path / "data"),
         TELEMED_DATABASE_URL=settings.sqlalchemy_url,
         TELEMED_ENV="test",
+        TELEMED_PASSWORD_HASHING=settings.password_hashing,
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -3,19 +3,44 @@ tests/test_login_throttle.py)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from telemed.accounts.models import Role, UserSession
-from telemed.accounts.security import token_digest
+from telemed.accounts.security import needs_rehash, token_digest
+from telemed.app import create_app
+from telemed.settings import Environment, Settings
 from tests.conftest import LoginFn
-from tests.helpers import PASSWORD, Users
+from tests.helpers import PASSWORD, ManualClock, Users
 
 
 def test_password_is_stored_as_argon2id(users: Users) -> None:
     user = users.make(Role.specialist)
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
+
+
+def test_a_light_hash_is_rehashed_at_the_standard_cost_at_login(
+    settings: Settings, engine: Engine, db: Session, clock: ManualClock, users: Users
+) -> None:
+    """The suite hashes with Argon2id's cheapest parameters; a deployment at the standard
+    cost that meets such a hash (a test database restored, say) upgrades it at the next
+    login, and production refuses the light setting outright."""
+    user = users.make(Role.clinician)
+    assert "m=1024,t=1,p=1" in user.password_hash
+    standard = settings.model_copy(update={"password_hashing": "standard"})
+    with TestClient(create_app(standard, engine, clock), base_url="http://testserver") as app:
+        login = app.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+    db.refresh(user)
+    assert user.password_hash.startswith("$argon2id$")
+    assert "m=1024,t=1,p=1" not in user.password_hash
+    assert not needs_rehash(user.password_hash, "standard")
+    with pytest.raises(ValidationError, match="TELEMED_PASSWORD_HASHING"):
+        Settings(env=Environment.production, secret_key="x" * 40, password_hashing="light")
 
 
 def test_login_sets_an_httponly_samesite_cookie_and_me_works(

@@ -90,6 +90,7 @@ def cli(settings: Settings, *args: str) -> tuple[int, str]:
         "TELEMED_DATABASE_URL": settings.sqlalchemy_url,
         "TELEMED_DATA_DIR": str(settings.data_dir),
         "TELEMED_ENV": "test",
+        "TELEMED_PASSWORD_HASHING": "light",
     }
     result = CliRunner().invoke(main, list(args), env=env)
     return result.exit_code, result.output

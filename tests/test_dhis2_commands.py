@@ -27,6 +27,7 @@ def telemed(args: list[str], settings: Settings, **env: str) -> subprocess.Compl
     environ = {
         **env_without_settings(),
         "TELEMED_ENV": "test",
+        "TELEMED_PASSWORD_HASHING": "light",
         "TELEMED_DATA_DIR": str(settings.data_dir),
         "TELEMED_DATABASE_URL": str(settings.database_url),
         **env,

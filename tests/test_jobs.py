@@ -162,6 +162,7 @@ class Scheduler:
             "TELEMED_DATABASE_URL": database_url,
             "TELEMED_DATA_DIR": str(tmp_path / name),
             "TELEMED_ENV": "test",
+            "TELEMED_PASSWORD_HASHING": "light",
             "TELEMED_SCHEDULER_STANDBY_POLL_SECONDS": "0.5",
             "PYTHONUNBUFFERED": "1",
         }

@@ -159,7 +159,10 @@ class Server:
 
 @pytest.fixture
 def server(backend: str, settings: Settings, db: Session, tmp_path: Path) -> Iterator[Server]:
-    """A real ``telemed serve`` on the test's database with ``ACCOUNTS`` clinicians."""
+    """A real ``telemed serve`` on the test's database with ``ACCOUNTS`` clinicians. Their
+    passwords are hashed at the production cost, unlike the rest of the suite's: the logins
+    here must show that no lock is held while a real hash is computed."""
+    settings = settings.model_copy(update={"password_hashing": "standard"})
     emails = make_clinicians(db, settings, "load", ACCOUNTS)
     workers = 1 if backend == "sqlite" else 2
     port = free_port()

@@ -195,7 +195,7 @@ def test_an_expired_unlock_link_is_refused(
 
 def _clinic_staff(db: Session, count: int) -> list[User]:
     """Accounts made with one password hash (thirty Argon2 hashes would only slow the test)."""
-    password_hash = hash_password(PASSWORD)
+    password_hash = hash_password(PASSWORD, "light")
     staff = [
         User(
             email=f"nurse{n}@clinic.example.org",

@@ -48,6 +48,7 @@ def test_metrics_sum_every_worker(settings: Settings, engine: Engine, tmp_path: 
         TELEMED_DATABASE_URL=settings.sqlalchemy_url,
         TELEMED_SCHEDULER_ENABLED="false",
         TELEMED_ENV="test",
+        TELEMED_PASSWORD_HASHING="light",
         TELEMED_REDIS_URL="redis://127.0.0.1:6379/0",  # and Redis, for the calls' rooms
     )
     log = tmp_path / "serve.log"

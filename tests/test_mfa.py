@@ -335,6 +335,7 @@ def test_an_operator_turns_off_a_lost_second_factor(
     enrol(units, mfa, user, T0)
     env = {
         "TELEMED_ENV": "test",
+        "TELEMED_PASSWORD_HASHING": "light",
         "TELEMED_DATA_DIR": str(settings.data_dir),
         "TELEMED_DATABASE_URL": engine.url.render_as_string(hide_password=False),
     }

@@ -109,7 +109,7 @@ def create_user(
         role=role,
         facility_id=facility_id,
         timezone=timezone,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, settings.password_hashing),
         phone=phone,
         language=chosen_language,
     )
@@ -154,7 +154,7 @@ def check_password(
     throttle.check(session, ThrottlePolicy.from_settings(settings), email, address, now)
     user = repository.get_user_by_email(session, email)
     # The hash is slow on purpose: verified in the read transaction, which holds no lock.
-    ok = verify_password(user.password_hash if user else None, password)
+    ok = verify_password(user.password_hash if user else None, password, settings.password_hashing)
     succeeded = ok and user is not None and user.is_active
     if not succeeded or user is None:
         # The failure counts although the request fails (401): see telemed.uow.
@@ -167,7 +167,8 @@ def check_password(
         if ok:  # only someone who knows the password learns that the account exists
             raise NotAuthenticated(DEACTIVATED_MESSAGE)
         raise NotAuthenticated(N_("Wrong e-mail or password."))
-    rehashed = hash_password(password) if needs_rehash(user.password_hash) else None
+    cost = settings.password_hashing
+    rehashed = hash_password(password, cost) if needs_rehash(user.password_hash, cost) else None
     uow.begin_writing(session)  # only now the write lock (SQLite), for the rows below
     session.add(LoginAttempt(email=email, client_address=address, succeeded=True, at=now))
     if rehashed is not None:
