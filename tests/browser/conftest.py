@@ -104,6 +104,7 @@ def serve(
     port = port or free_port()
     env = env_without_settings()
     env["TELEMED_DATA_DIR"] = str(data)
+    env["TELEMED_PASSWORD_HASHING"] = "light"  # the demo's accounts, cheaply (tests only)
     if at is not None:
         env.update(clock_starting_at(at))
     log = data / "serve.log"
