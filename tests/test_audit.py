@@ -4,10 +4,7 @@ The sealer itself (concurrency, crashes, two sealers) is tested in test_audit_se
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from telemed.audit import chain, service
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.audit.sealer import seal_pending
 from telemed.db import UTCDateTime, utcnow
+from tests.cli_helpers import Ran, run_telemed
 from tests.conftest import LoginFn
 from tests.helpers import Users, consult_payload
 
@@ -153,23 +151,16 @@ def test_coordinators_read_a_cases_audit_log(login: LoginFn, users: Users, db: S
     assert entries(db)[-1].object_type == "audit_log"
 
 
-def run_audit(engine: Engine, tmp_path: Path, *command: str) -> subprocess.CompletedProcess[str]:
+def run_audit(engine: Engine, tmp_path: Path, *command: str) -> Ran:
+    """``telemed audit *command`` on the test's database."""
     env = {
-        **os.environ,
         "TELEMED_DATA_DIR": str(tmp_path),
         "TELEMED_DATABASE_URL": engine.url.render_as_string(hide_password=False),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "telemed", "audit", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_telemed(["audit", *command], env)
 
 
-def run_verify(engine: Engine, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_verify(engine: Engine, tmp_path: Path) -> Ran:
     return run_audit(engine, tmp_path, "verify")
 
 

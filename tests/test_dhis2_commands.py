@@ -4,8 +4,6 @@ stand-in DHIS2."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,30 +14,23 @@ from telemed.interop.dhis2.mapping import load
 from telemed.interop.dhis2.payload import Period
 from telemed.settings import Settings
 from telemed.uptake.filters import maseru_today
+from tests.cli_helpers import Ran, run_telemed
 from tests.conftest import LoginFn
 from tests.dhis2_helpers import TOKEN, check_adx, check_json, fake_dhis2
 from tests.dhis2_month import EXAMPLE, expect_month, make_month, mapping_file, pushes, rows
-from tests.helpers import ManualClock, Users, env_without_settings
+from tests.helpers import ManualClock, Users
 
 
-def telemed(args: list[str], settings: Settings, **env: str) -> subprocess.CompletedProcess[str]:
-    """``telemed dhis2 ...`` as a process of its own, on the test's database."""
+def telemed(args: list[str], settings: Settings, **env: str) -> Ran:
+    """``telemed dhis2 ...`` on the test's database."""
     environ = {
-        **env_without_settings(),
         "TELEMED_ENV": "test",
         "TELEMED_PASSWORD_HASHING": "light",
         "TELEMED_DATA_DIR": str(settings.data_dir),
         "TELEMED_DATABASE_URL": str(settings.database_url),
         **env,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "telemed", "dhis2", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_telemed(["dhis2", *args], environ)
 
 
 @pytest.fixture

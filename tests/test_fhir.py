@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +30,7 @@ from telemed.messages import service as messages
 from telemed.messages.models import Message
 from telemed.settings import Settings
 from telemed.uow import Units
+from tests.cli_helpers import Ran, run_telemed
 from tests.conftest import LoginFn
 from tests.fhir_helpers import (
     EVERY_TYPE,
@@ -41,7 +40,7 @@ from tests.fhir_helpers import (
     seed_full_consult,
     validate,
 )
-from tests.helpers import Users, consult_payload, env_without_settings
+from tests.helpers import Users, consult_payload
 
 FHIR_JSON = "application/fhir+json"
 
@@ -260,21 +259,13 @@ def test_the_consult_page_links_the_record_for_those_who_may_export_it(
 # ------------------------------------------------------------------ bulk export (CLI)
 
 
-def telemed(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """`telemed ...` as a real process on the test's database."""
+def telemed(settings: Settings, *args: str) -> Ran:
+    """``telemed ...`` on the test's database."""
     environ = {
-        **env_without_settings(),
         "TELEMED_DATA_DIR": str(settings.data_dir),
         "TELEMED_DATABASE_URL": str(settings.database_url),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "telemed", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_telemed(args, environ)
 
 
 def read_export(out: Path) -> dict[str, dict[str, Any]]:
