@@ -18,7 +18,7 @@ from telemed.consults.models import ConsultState as S
 from telemed.errors import InvalidTransition
 
 # Before a consult has taken place the requesting clinician may cancel it ("cancelled (by
-# clinician)"; consults.service.cancel, appointments.service.cancel for a booked one).
+# clinician)"; consults.service.cancel, appointments.changes.cancel for a booked one).
 EXPECTED: dict[S, set[S]] = {
     S.draft: {S.requested, S.cancelled},
     S.requested: {

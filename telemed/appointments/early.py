@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from telemed.accounts.models import User
-from telemed.appointments import notices, service
+from telemed.appointments import changes, notices, service
 from telemed.appointments.models import (
     Appointment,
     AppointmentChange,
@@ -103,7 +103,7 @@ def start_now(
     user asked already, or the specialist has another appointment now."""
     open_before = timedelta(minutes=settings.call_open_before_minutes)
     with session.begin_nested():  # refused: nothing changed
-        appointment, consult = service.lock_for_change(session, user, appointment_id, None)
+        appointment, consult = changes.lock_for_change(session, user, appointment_id, None)
         if not may_ask(appointment, consult, now, open_before):
             raise Conflict(
                 N_("this session cannot be started early: its call is open or it is over"),
@@ -128,7 +128,7 @@ def start_now(
             )
             return appointment, False
         length = appointment.ends_at - appointment.starts_at
-        service.move(
+        changes.move(
             session,
             user,
             appointment,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from telemed.appointments import early, service
+from telemed.appointments import changes, early, reads, service
 from telemed.appointments.schemas import (
     AppointmentDetail,
     BookIn,
@@ -35,9 +35,9 @@ def get_appointment(
     """The consult's current (or last) appointment with its history: times in UTC; its
     calendar invitation is at ``ics_url``. 404 when it has none, or for anyone but its
     specialist, the requesting facility's clinicians and coordinators."""
-    appointment = service.for_consult(db, user, consult)
+    appointment = reads.for_consult(db, user, consult)
     consults.record_read(db, user, consult, "appointment")
-    return service.detail(db, appointment)
+    return reads.detail(db, appointment)
 
 
 @router.post("/consults/{consult_id}/appointment", responses=ERRORS)
@@ -54,7 +54,7 @@ def book_time(
     ``starts_at`` must carry its UTC offset and lie at least 5 minutes ahead (422); a time
     the specialist is already booked is refused with 409."""
     appointment = service.book_time(db, user, pk(consult), body.starts_at, now, settings)
-    return service.detail(db, appointment)
+    return reads.detail(db, appointment)
 
 
 @router.post("/appointments/{appointment_id}/reschedule", responses=ERRORS)
@@ -70,7 +70,7 @@ def reschedule(
     facility's clinicians. The invitation's SEQUENCE goes up, its UID stays; both sides
     are told with the updated invitation. 409 for a cancelled appointment, a clash with
     another of the specialist's appointments, or a stale ``sequence``."""
-    appointment = service.reschedule(
+    appointment = changes.reschedule(
         db,
         user,
         appointment_id,
@@ -81,7 +81,7 @@ def reschedule(
         settings=settings,
         outside_confirmed=body.outside_confirmed,
     )
-    return service.detail(db, appointment)
+    return reads.detail(db, appointment)
 
 
 @router.post("/appointments/{appointment_id}/start-now", responses=ERRORS)
@@ -96,7 +96,7 @@ def start_now(
     recorded and the other side told; when the other side asks too the appointment moves
     to now (same length, new SEQUENCE, both sides told) and its call is open at once."""
     appointment, started = early.start_now(db, user, appointment_id, now, settings=settings)
-    return StartNowOut(started=started, appointment=service.detail(db, appointment))
+    return StartNowOut(started=started, appointment=reads.detail(db, appointment))
 
 
 @router.post("/appointments/{appointment_id}/cancel", responses=ERRORS)
@@ -112,7 +112,7 @@ def cancel(
     """Cancel the appointment, saying why. By the specialist: the consult goes back to
     ``requested`` and is offered to another specialist. By a clinician: the consult
     request is cancelled. Both sides get a METHOD:CANCEL invitation."""
-    appointment, consult = service.cancel(
+    appointment, consult = changes.cancel(
         db,
         user,
         appointment_id,
@@ -123,11 +123,11 @@ def cancel(
     )
     if consult.state == ConsultState.requested:
         consult_requested(db, consult, policy, now)
-    return service.detail(db, appointment)
+    return reads.detail(db, appointment)
 
 
 @router.get("/appointments", responses=ERRORS)
 def my_schedule(user: CurrentUser, db: SessionDep, now: NowDep) -> list[ScheduleItem]:
     """Scheduled appointments not over yet, soonest first: a specialist's own, a
     clinician's facility's, all of them for a coordinator."""
-    return service.schedule(db, user, now)
+    return reads.schedule(db, user, now)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
-from telemed.appointments import auth, early, repository, service
+from telemed.appointments import auth, changes, early, reads, repository, service
 from telemed.appointments.models import Appointment
 from telemed.consults import auth as consult_auth
 from telemed.consults.deps import CurrentConsult
@@ -40,7 +40,7 @@ def schedule(request: Request, user: CurrentUser, db: SessionDep, now: NowDep) -
             # A specialist's own appointments, a clinician's facility's, or (coordinator) all.
             "own_schedule": accounts_auth.is_specialist(user),
             "facility_schedule": accounts_auth.is_clinician(user),
-            "items": service.schedule(db, user, now),
+            "items": reads.schedule(db, user, now),
             "shows_ics": auth.gets_invitations(user),
         },
     )
@@ -51,7 +51,7 @@ def download_ics(
     consult: CurrentConsult, user: CurrentUser, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """The appointment's calendar invitation (REQUEST, or CANCEL once cancelled)."""
-    invitation = service.invitation_for(db, settings, user, consult, now)
+    invitation = reads.invitation_for(db, settings, user, consult, now)
     return Response(
         invitation.data,
         media_type=invitation.content_type,
@@ -131,7 +131,7 @@ def reschedule(
     values = {"starts_local": starts_local, "reason": reason}
     try:
         starts_at = parse_local(starts_local, user.timezone)
-        service.reschedule(
+        changes.reschedule(
             db,
             user,
             appointment_id,
@@ -194,7 +194,7 @@ def cancel(
 ) -> Response:
     appointment, consult = _changeable(db, user, appointment_id)
     try:
-        _, consult = service.cancel(
+        _, consult = changes.cancel(
             db,
             user,
             appointment_id,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from telemed import onboarding
 from telemed.accounts.models import User
-from telemed.appointments import service as appointments
+from telemed.appointments import free_time
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
 from telemed.directory import auth, service
 from telemed.directory.models import VerificationStatus
@@ -76,7 +76,7 @@ def set_my_availability(
     """Replace your availability. Overlapping or inverted windows, windows off the slot
     grid and inverted leave are refused (422 naming the field); removing the hours under a
     booked appointment too (409 ``weekly``, nothing saved)."""
-    booked = appointments.booked_times(db, user, now)
+    booked = free_time.booked_times(db, user, now)
     return service.set_availability(db, settings, user, body, now, booked=booked)
 
 

@@ -19,7 +19,7 @@ from scheduling import TimeSlot
 from scheduling.availability import first_instant
 from telemed.accounts.models import User
 from telemed.accounts.security import new_token, token_digest, tokens_equal
-from telemed.appointments import service as appointments
+from telemed.appointments import free_time
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import Language
 from telemed.deps import (
@@ -290,7 +290,7 @@ async def availability_submit(
         if source not in ("grid", "text"):
             raise forms.FormErrors({"__all__": f"unknown source of windows {source[:20]!r}"})
         data, window_fields, _ = forms.to_availability(values, sent if source == "grid" else None)
-        booked = appointments.booked_times(db, user, now)
+        booked = free_time.booked_times(db, user, now)
         saver = service.save_availability(
             db, settings, user, data, values["time_zone"], now, booked=booked
         )

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from telemed.accounts.models import Role, User
-from telemed.appointments import caps
+from telemed.appointments import caps, free_time
 from telemed.appointments import service as appointments
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
@@ -294,7 +294,7 @@ def _starts_now(
     emergency whose specialist is free now (an emergency does not wait for a slot)."""
     if start_now is not None:
         return start_now
-    return consult.urgency == Urgency.emergency and appointments.free_now(
+    return consult.urgency == Urgency.emergency and free_time.free_now(
         session, specialist, now, policy.slot_length
     )
 
@@ -679,7 +679,7 @@ def assign_by_hand(
             _audit(session, coordinator, offer, consult, "assigned by hand")
             slot = None
             if starts_at is not None:
-                start = appointments.check_new_start(starts_at, now)
+                start = free_time.check_new_start(starts_at, now)
                 slot = (start, start + policy.slot_length)
             booked = appointments.book_after_acceptance(
                 session,

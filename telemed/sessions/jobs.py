@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from telemed.appointments import changes as appointment_changes
 from telemed.appointments import repository as appointments_repository
 from telemed.appointments import service as appointments
 from telemed.appointments.models import Appointment
@@ -66,7 +67,7 @@ def _check(session: Session, appointment_id: int, opened: timedelta, now: dateti
     if consult.state != ConsultState.scheduled:
         # The session happened (or the consult moved on by other means).
         if appointment.ends_at <= now and consult.state != ConsultState.in_session:
-            appointments.mark_completed(session, appointment, consult, now)
+            appointment_changes.mark_completed(session, appointment, consult, now)
         return False
     people = appointments.sides_of(session, appointment, consult)
     joined = repository.joined_since(session, pk(consult), appointment.starts_at - opened)
@@ -74,7 +75,7 @@ def _check(session: Session, appointment_id: int, opened: timedelta, now: dateti
         # Both sides were in the room: the session was held (the consult is back to
         # scheduled after the call, until the specialist ends the consult).
         if appointment.ends_at <= now:
-            appointments.mark_completed(session, appointment, consult, now)
+            appointment_changes.mark_completed(session, appointment, consult, now)
         return False
     if joined and appointment.ends_at > now:
         return False  # one side is waiting in the room: give the other until the end
@@ -85,5 +86,5 @@ def _check(session: Session, appointment_id: int, opened: timedelta, now: dateti
         if not joined
         else f"{', '.join(absent)} did not join (only {', '.join(present)} did)"
     )
-    appointments.mark_no_show(session, appointment, consult, reason, now, sides=people)
+    appointment_changes.mark_no_show(session, appointment, consult, reason, now, sides=people)
     return True
