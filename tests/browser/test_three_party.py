@@ -104,7 +104,8 @@ def test_three_in_a_call(browser: Any, server: Server, tmp_path: Path) -> None:
             if len(connected) == 2 and len({p for p, _k in media}) == wanted_media:
                 break
         peers = [e for e in events if e["event"] == "peer"]
-        assert len(peers) == 2 and all(p["polite"] for p in peers), events
+        assert len(peers) == 2, events
+        assert all(p["polite"] for p in peers), events
         assert len(connected) == 2, events
         assert {p for p, _k in media} == connected, events
 
