@@ -6,7 +6,8 @@
 room, a single-use token and the ICE servers). The client joins the room, sends silence as its
 audio, calls every other participant (one ``RTCPeerConnection`` each), opens the call page's
 data channel and sends ``--say`` as a chat message once it is open. It prints one JSON line per
-event (``joined``, ``peer``, ``connected``, ``message``, ``left``) and leaves after
+event (``joined``, ``peer``, ``connected``, ``media`` (the first frame of each
+incoming track), ``message``, ``left``) and leaves after
 ``--seconds`` or on Ctrl-C.
 
 What it shows, in the order a client needs it:
@@ -37,7 +38,7 @@ import signal
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -52,6 +53,7 @@ class CallClient:
         self.say = say
         self.ws: ClientConnection | None = None
         self.pcs: dict[str, RTCPeerConnection] = {}
+        self.tasks: set[asyncio.Future[None]] = set()
 
     async def send(self, **message: Any) -> None:
         assert self.ws is not None
@@ -85,6 +87,10 @@ class CallClient:
         def message(data: str | bytes) -> None:
             emit("message", participant=other, data=json.loads(data))
 
+        @pc.on("track")
+        def track(received: MediaStreamTrack) -> None:
+            self.tasks.add(asyncio.ensure_future(self.consume(other, received)))
+
         @pc.on("connectionstatechange")
         def state() -> None:
             if pc.connectionState == "connected":
@@ -94,6 +100,15 @@ class CallClient:
         if not info["polite"]:
             await pc.setLocalDescription(await pc.createOffer())
             await self.send(type="offer", to=other, sdp=pc.localDescription.sdp)
+
+    async def consume(self, other: str, track: MediaStreamTrack) -> None:
+        """Read (and drop) what ``other`` sends on ``track``, saying when the first frame came:
+        unread frames would pile up in memory."""
+        with contextlib.suppress(MediaStreamError):
+            await track.recv()
+            emit("media", participant=other, kind=track.kind)
+            while True:
+                await track.recv()
 
     async def on_frame(self, f: dict[str, Any]) -> None:
         kind = f["type"]
@@ -157,6 +172,8 @@ class CallClient:
                 stopping.cancel()
                 for pc in self.pcs.values():
                     await pc.close()
+                for task in self.tasks:
+                    task.cancel()
 
 
 async def main(ticket: dict[str, Any], say: str | None, seconds: float) -> None:

@@ -69,6 +69,10 @@ _LABELS: dict[str, Callable[[], str]] = {
     # roles
     "clinician": lambda: gettext("clinician"),
     "specialist": lambda: gettext("specialist"),
+    # call guests (telemed.sessions.guests) and their roles in the call's room
+    "interpreter": lambda: gettext("interpreter"),
+    "second_specialist": lambda: gettext("second specialist"),
+    "observer": lambda: gettext("observer"),
     "coordinator": lambda: gettext("coordinator"),
     "admin": lambda: gettext("admin"),
     # specialties (codes of the initial list, migration 0001)

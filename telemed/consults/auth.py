@@ -3,7 +3,12 @@
 - clinicians: the consults of their own facility;
 - specialists: the consults they are a participant of (offered, assigned, observer);
 - coordinators: every consult;
-- admins manage accounts and facilities and see no clinical data (least privilege).
+- admins manage accounts and facilities and see no clinical data (least privilege);
+- call guests (an interpreter or a second specialist invited into the call by a coordinator
+  or the assigned specialist, ``CallGuest``) see the call page, with the consult's summary
+  (number, specialty, language, state), while their invitation stands, and nothing else:
+  not the clinical fields, the notes, the thread or the attachments. They reach the call
+  through :func:`get_call_consult`, never through :func:`get_visible_consult`.
 
 The other domains build their rules on two of these: "a clinician of the requesting
 facility" (:func:`is_requesting_clinician`) and "the specialist assigned to the consult"
@@ -18,7 +23,7 @@ from sqlmodel import Session, col
 from telemed.accounts.models import Role, User
 from telemed.audit import service as audit
 from telemed.consults import repository
-from telemed.consults.models import Consult, ParticipantRelation
+from telemed.consults.models import Consult, GuestRole, ParticipantRelation
 from telemed.db import pk
 from telemed.errors import Forbidden, NotFound
 from telemed.i18n import N_
@@ -65,6 +70,33 @@ def can_view(session: Session, user: User, consult: Consult) -> bool:
     if user.role == Role.specialist:
         return repository.is_participant(session, pk(consult), pk(user))
     return False
+
+
+def guest_role(session: Session, user: User, consult: Consult) -> GuestRole | None:
+    """What the user is invited into the consult's call for, while the invitation stands."""
+    if user.id is None or consult.id is None or not user.is_active:
+        return None
+    guest = repository.active_guest(session, consult.id, user.id)
+    return GuestRole(guest.role) if guest is not None else None
+
+
+def can_invite(session: Session, user: User, consult: Consult) -> bool:
+    """Coordinators and the consult's assigned specialist invite (and revoke) call guests."""
+    return user.role == Role.coordinator or is_assigned_specialist(session, user, consult)
+
+
+def ensure_can_invite(session: Session, user: User, consult: Consult) -> None:
+    if not can_invite(session, user, consult):
+        raise Forbidden(N_("only a coordinator or the consult's specialist can invite to its call"))
+
+
+def get_call_consult(session: Session, user: User, consult_id: int) -> Consult:
+    """The consult for its call page and ticket: those who may see it, and its call guests
+    (least privilege: the call is all a guest gets). 404 (audited) otherwise."""
+    consult = repository.get_consult(session, consult_id)
+    if consult is not None and guest_role(session, user, consult) is not None:
+        return consult
+    return get_visible_consult(session, user, consult_id)
 
 
 def get_visible_consult(session: Session, user: User, consult_id: int) -> Consult:

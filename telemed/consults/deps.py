@@ -28,3 +28,12 @@ def current_consult(consult_id: Id, user: CurrentUser, db: SessionDep) -> Consul
 
 
 CurrentConsult = Annotated[Consult, Depends(current_consult)]
+
+
+def call_consult(consult_id: Id, user: CurrentUser, db: SessionDep) -> Consult:
+    """The consult of a call route: as ``CurrentConsult``, and also for its call guests."""
+    return auth.get_call_consult(db, user, consult_id)
+
+
+#: For the call page and the call ticket: call guests too (not the thread, not the record).
+CallConsult = Annotated[Consult, Depends(call_consult)]

@@ -126,3 +126,31 @@ class ConsultParticipant(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", index=True)
     relation: ParticipantRelation = Field(sa_type=String(12))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class GuestRole(StrEnum):
+    """What a user invited to a consult's call is there for (issue 14, item 4)."""
+
+    interpreter = "interpreter"
+    second_specialist = "second_specialist"
+
+
+class CallGuest(SQLModel, table=True):
+    """A user invited into a consult's call only: an interpreter or a second specialist.
+
+    Never deleted: a revoked invitation keeps its row with ``revoked_at`` (who invited whom,
+    when, and who withdrew it stay on the record). An active invitation (``revoked_at`` null)
+    admits the guest to the call page and a call ticket within the call window, and to
+    nothing else of the consult (``consults.auth``).
+    """
+
+    __tablename__ = "call_guests"
+    __table_args__ = (Index("ix_call_guests_consult_user", "consult_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    consult_id: int = Field(foreign_key="consults.id")
+    user_id: int = Field(foreign_key="users.id", index=True)
+    role: GuestRole = Field(sa_type=String(20))
+    invited_by_id: int = Field(foreign_key="users.id")
+    invited_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_by_id: int | None = Field(default=None, foreign_key="users.id")
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from telemed.cases.models import Case
 from telemed.consults.models import (
+    CallGuest,
     Consult,
     ConsultEvent,
     ConsultParticipant,
@@ -87,6 +88,52 @@ def relations_of(session: Session, consult_id: int, user_id: int) -> set[Partici
             )
         )
     }
+
+
+def active_guest(session: Session, consult_id: int, user_id: int) -> CallGuest | None:
+    """The user's invitation into the consult's call that is not revoked, if any."""
+    return session.exec(
+        select(CallGuest).where(
+            CallGuest.consult_id == consult_id,
+            CallGuest.user_id == user_id,
+            col(CallGuest.revoked_at).is_(None),
+        )
+    ).first()
+
+
+def has_active_guest(session: Session, consult_id: int) -> bool:
+    return (
+        session.exec(
+            select(CallGuest.id).where(
+                CallGuest.consult_id == consult_id, col(CallGuest.revoked_at).is_(None)
+            )
+        ).first()
+        is not None
+    )
+
+
+def guests_of(session: Session, consult_id: int) -> list[CallGuest]:
+    """Every invitation into the consult's call, revoked ones too, oldest first."""
+    return list(
+        session.exec(
+            select(CallGuest)
+            .where(CallGuest.consult_id == consult_id)
+            .order_by(col(CallGuest.invited_at), col(CallGuest.id))
+        )
+    )
+
+
+def guest_consults(session: Session, user_id: int) -> list[tuple[CallGuest, Consult]]:
+    """The consults whose call the user is invited to (active invitations), newest first."""
+    return [
+        (g, c)
+        for g, c in session.exec(
+            select(CallGuest, Consult)
+            .join(Consult, col(Consult.id) == col(CallGuest.consult_id))
+            .where(CallGuest.user_id == user_id, col(CallGuest.revoked_at).is_(None))
+            .order_by(col(CallGuest.invited_at).desc(), col(CallGuest.id).desc())
+        )
+    ]
 
 
 def participant_consult_ids(user_id: int) -> Any:

@@ -28,6 +28,7 @@ from telemed.consults.models import (
     Language,
     Urgency,
 )
+from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities import repository as facilities_repository
@@ -93,6 +94,9 @@ def home(
                 [c.id for c in listing.items if c.id is not None and c.state in WAITING_STATES],
                 ConsentScope.sharing,
             ),
+            # Calls the user is invited into as an interpreter or a second specialist: the
+            # call page is all they see of those consults (consults.auth).
+            "invited_calls": repository.guest_consults(db, pk(user)),
             "follow_ups": notes.follow_ups_for(db, user, now)
             if accounts_auth.is_clinician(user)
             else [],

@@ -3,7 +3,9 @@
 - the clinicians of the consult's facility (role ``clinician``);
 - the specialist assigned to the consult (role ``specialist``); a specialist who was only
   offered the consult may read it but not join its call;
-- a user invited as an observer (e.g. an interpreter; role ``observer``: the room takes 3).
+- a user invited as an observer (role ``observer``: the room takes 3);
+- a call guest while the invitation stands (``consults.auth.guest_role``): an interpreter
+  (role ``interpreter``) or a second specialist (role ``observer``); the room takes 3.
 
 Coordinators see every consult but do not join calls. A refusal is audited.
 """
@@ -19,7 +21,7 @@ from telemed.accounts.models import Role, User
 from telemed.appointments import repository as appointments_repository
 from telemed.audit import service as audit
 from telemed.consults import auth as consult_auth
-from telemed.consults.models import Consult, ConsultState, ParticipantRelation
+from telemed.consults.models import Consult, ConsultState, GuestRole, ParticipantRelation
 from telemed.db import pk
 from telemed.errors import Conflict, Forbidden
 from telemed.i18n import N_
@@ -43,14 +45,21 @@ def booked_appointment(session: Session, consult: Consult) -> Appointment | None
     return appointments_repository.active_for_consult(session, pk(consult))
 
 
+#: The signalling role of each kind of call guest (docs/signaling-protocol.md §3).
+GUEST_SIGNAL_ROLES = {GuestRole.interpreter: "interpreter", GuestRole.second_specialist: "observer"}
+
+
 def call_role(session: Session, user: User, consult: Consult) -> str | None:
     """The user's role in the consult's call, or None if they may not join it."""
-    if user.role == Role.clinician:
-        return "clinician" if consult_auth.is_requesting_clinician(user, consult) else None
+    if consult_auth.is_requesting_clinician(user, consult):
+        return "clinician"
     relations = consult_auth.relations_of(session, user, consult)
     if user.role == Role.specialist and ParticipantRelation.assigned in relations:
         return "specialist"
-    if ParticipantRelation.observer in relations:
+    guest = consult_auth.guest_role(session, user, consult)
+    if guest is not None:
+        return GUEST_SIGNAL_ROLES[guest]
+    if user.role != Role.clinician and ParticipantRelation.observer in relations:
         return "observer"
     return None
 
@@ -70,7 +79,10 @@ def ensure_call_participant(session: Session, user: User, consult: Consult) -> s
             detail="not a participant of this consult's call",
         )
         raise Forbidden(
-            N_("only the consult's clinicians and its assigned specialist can join its call")
+            N_(
+                "only the consult's clinicians, its assigned specialist and those invited "
+                "can join its call"
+            )
         )
     return role
 

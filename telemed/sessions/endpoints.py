@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 
 from signaling.asgi import serve_starlette
 from telemed.consults import service as consults
-from telemed.consults.deps import ERRORS, CurrentConsult
+from telemed.consults.deps import ERRORS, CallConsult, CurrentConsult
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
-from telemed.sessions import service
+from telemed.sessions import guests, service
 from telemed.sessions.hub import HubRuntime
 from telemed.sessions.schemas import (
     CallFeed,
+    CallGuestIn,
+    CallGuestPublic,
     CallSessionPublic,
     CallTicket,
     PhotoShare,
     PhotoShareIn,
 )
+from telemed.validation import Id
 
 SIGNAL_PATH = "/ws/signal"
 
@@ -36,7 +39,7 @@ def signal_url(request: Request) -> str:
 @router.post("/consults/{consult_id}/call", responses=ERRORS)
 def start_call(
     request: Request,
-    consult: CurrentConsult,
+    consult: CallConsult,
     user: CurrentUser,
     db: SessionDep,
     settings: SettingsDep,
@@ -45,13 +48,51 @@ def start_call(
     """A ticket to join the consult's call: a short-lived single-use signalling token, the
     WebSocket URL and the ICE servers (with time-limited TURN credentials).
 
-    Only the clinicians of the consult's facility, its assigned specialist and invited
-    observers get one. Anyone who cannot see the consult gets 404 (it does not exist for
+    Only the clinicians of the consult's facility, its assigned specialist, invited
+    observers and call guests (an interpreter or a second specialist, while invited) get
+    one. Anyone who cannot see the consult gets 404 (it does not exist for
     them); those who may read it but not join its call (an offered specialist, a coordinator)
     get 403; both audited. Only while the consult is open (409 for a draft, cancelled or
     closed consult). Fetch a new ticket for every (re)join.
     """
     return service.mint_ticket(db, settings, user, consult, ws_url=signal_url(request), now=now)
+
+
+@router.get("/consults/{consult_id}/guests", responses=ERRORS)
+def list_guests(consult: CurrentConsult, db: SessionDep) -> list[CallGuestPublic]:
+    """Who is invited into the consult's call (an interpreter, a second specialist), revoked
+    invitations too (``active: false``)."""
+    return [guests.public(g, u) for g, u in guests.guests(db, consult)]
+
+
+@router.post("/consults/{consult_id}/guests", status_code=201, responses=ERRORS)
+def invite_guest(
+    body: CallGuestIn,
+    response: Response,
+    consult: CurrentConsult,
+    user: CurrentUser,
+    db: SessionDep,
+    now: NowDep,
+) -> CallGuestPublic:
+    """Invite an interpreter (an active clinician or specialist) or a second specialist (a
+    verified one) into the consult's call: 201, or 200 with the standing invitation on a
+    retry. For coordinators and the assigned specialist (403 otherwise); 422 naming
+    `user_id` for someone who does not fit; 409 for a consult with no call. Audited; the
+    invitee is notified with the link to the call."""
+    guest, created = guests.invite(db, user, consult, body.user_id, body.role, now)
+    if not created:
+        response.status_code = 200
+    return guests.public(guest, guests.invitee(db, guest))
+
+
+@router.post("/consults/{consult_id}/guests/{guest_id}/revoke", responses=ERRORS)
+def revoke_guest(
+    guest_id: Id, consult: CurrentConsult, user: CurrentUser, db: SessionDep, now: NowDep
+) -> CallGuestPublic:
+    """Withdraw an invitation: its call tickets stop at once (the row stays, with
+    `revoked_at`; a repeat changes nothing). Audited."""
+    guest = guests.revoke(db, user, consult, guest_id, now)
+    return guests.public(guest, guests.invitee(db, guest))
 
 
 @router.get("/consults/{consult_id}/sessions", responses=ERRORS)

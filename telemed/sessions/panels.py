@@ -11,12 +11,13 @@ from sqlmodel import Session
 
 from telemed.accounts import repository as accounts_repository
 from telemed.accounts.models import User
-from telemed.consults.models import Consult
+from telemed.consults import auth as consult_auth
+from telemed.consults.models import CallGuest, Consult, GuestRole
 from telemed.db import pk
 from telemed.errors import ConsentRequired, TelemedError
 from telemed.i18n import gettext, ngettext
 from telemed.labels import label
-from telemed.sessions import auth, repository, service
+from telemed.sessions import auth, guests, repository, service
 from telemed.sessions.models import CallEventKind
 from telemed.sessions.schemas import CallEventPublic, CallSessionPublic
 from telemed.settings import Settings
@@ -141,6 +142,9 @@ class CallPanel:
     sessions: list[CallSessionPublic]
     names: dict[int, str]
     photos: dict[int, int]  # thread message id of a shared photo -> its attachment id
+    guests: list[tuple[CallGuest, User]]  # invitations into the call, revoked ones too
+    can_invite: bool  # a coordinator or the assigned specialist, while the call may be held
+    candidates: dict[GuestRole, list[User]]  # whom the invitation form offers, per role
 
     @property
     def records(self) -> list[CallRecord]:
@@ -180,6 +184,9 @@ def panel(
         except TelemedError:
             can_join = False
     can_end = role == "specialist" and service.can_end(db, consult)
+    can_invite = consult_auth.can_invite(db, user, consult) and consult.state not in (
+        auth.NO_CALL_STATES
+    )
     return CallPanel(
         can_join=can_join,
         needs_consent=needs_consent,
@@ -187,4 +194,7 @@ def panel(
         sessions=sessions,
         names={i: u.full_name for i, u in people.items()},
         photos={m: pk(a) for m, a in photos.items()},
+        guests=guests.guests(db, consult),
+        can_invite=can_invite,
+        candidates=guests.candidates(db, consult, now) if can_invite else {},
     )

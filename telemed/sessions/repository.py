@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from telemed.accounts.models import User
+from telemed.accounts.models import Role, User
 from telemed.attachments.models import Attachment
 from telemed.consults.models import (
     ConsultEvent,
@@ -141,3 +141,17 @@ def was_in_session(session: Session, consult_id: int) -> bool:
         )
     ).first()
     return found is not None
+
+
+def active_staff(session: Session) -> list[User]:
+    """Active clinicians and specialists by name: whom a call invitation may name."""
+    return list(
+        session.exec(
+            select(User)
+            .where(
+                col(User.is_active).is_(True),
+                col(User.role).in_([Role.clinician, Role.specialist]),
+            )
+            .order_by(col(User.full_name), col(User.id))
+        )
+    )

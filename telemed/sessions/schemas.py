@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from telemed.consults.models import GuestRole
 from telemed.sessions.models import CallEventKind
 from telemed.validation import Id
 
@@ -26,8 +27,8 @@ class CallTicket(BaseModel):
     room: str = Field(description="The room to name in `hello`")
     participant: str = Field(description="Your participant id in the room")
     name: str
-    role: str = Field(description="clinician, specialist or observer")
-    capacity: int = Field(description="Room capacity: 2, or 3 with an observer")
+    role: str = Field(description="clinician, specialist, interpreter or observer")
+    capacity: int = Field(description="Room capacity: 2, or 3 with an interpreter or observer")
     token: str = Field(description="Single-use join token for `hello`; fetch a new one per join")
     expires_at: datetime
     ws_url: str = Field(description="The signalling WebSocket (`/ws/signal` on this host)")
@@ -107,3 +108,26 @@ class CallFeed(BaseModel):
 
     messages: list[FeedMessage]
     attachments: list[FeedAttachment]
+
+
+class CallGuestIn(BaseModel):
+    """Invite a user into the consult's call."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: Id
+    role: GuestRole = Field(description="interpreter, or second_specialist")
+
+
+class CallGuestPublic(BaseModel):
+    """An invitation into a consult's call (revoked ones stay, with ``revoked_at``)."""
+
+    id: Id
+    consult_id: Id
+    user_id: Id
+    name: str
+    role: GuestRole
+    signal_role: str = Field(description="The role in the call's room: interpreter or observer")
+    invited_by_id: Id
+    invited_at: datetime
+    revoked_at: datetime | None
+    active: bool

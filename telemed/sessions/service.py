@@ -135,7 +135,10 @@ def mint_ticket(
     role = auth.ensure_call_participant(session, user, consult)
     ensure_call_open_now(session, settings, consult, now)
     consult_id = pk(consult)
-    roles = [role, "observer"] if repository.has_observer(session, consult_id) else [role]
+    third = repository.has_observer(session, consult_id) or consults_repository.has_active_guest(
+        session, consult_id
+    )
+    roles = [role, "observer"] if third else [role]
     capacity = capacity_for(roles)
     participant = participant_of(pk(user))
     # The signalling hub checks the token against its own (system) clock.

@@ -47,7 +47,39 @@ const ui = {
   clearFallback() { $("call-fallback").hidden = true; }
 };
 
+/* One video tile per remote peer (a mesh of up to three: docs/signaling-protocol.md §4),
+   keyed by participant id and captioned with the peer's name and role. */
+const tiles = {
+  box: () => $("remote-videos"),
+  get(id) { return this.box().querySelector("[data-peer=\"" + CSS.escape(id) + "\"]"); },
+  show(id, stream) {
+    let tile = this.get(id);
+    if (!tile) {
+      tile = document.createElement("figure");
+      tile.className = "remote-tile";
+      tile.setAttribute("data-peer", id);
+      const video = document.createElement("video");
+      video.autoplay = true;
+      video.playsInline = true;
+      tile.appendChild(video);
+      tile.appendChild(document.createElement("figcaption"));
+      this.box().appendChild(tile);
+    }
+    const video = tile.querySelector("video");
+    if (video.srcObject !== stream) video.srcObject = stream;
+  },
+  label(info) {
+    const tile = this.get(info.participant);
+    if (tile) {
+      tile.setAttribute("data-role", info.role);
+      tile.querySelector("figcaption").textContent = info.name + " · " + t(info.role);
+    }
+  },
+  remove(id) { const tile = this.get(id); if (tile) tile.remove(); }
+};
+
 function start(root) {
+  const guest = root.getAttribute("data-guest") === "1"; /* invited to the call only */
   $("call-status").hidden = false; /* "Preparing camera and microphone…" */
   const consultId = root.getAttribute("data-consult");
   const csrf = root.getAttribute("data-csrf");
@@ -64,7 +96,8 @@ function start(root) {
     iceServers: () => signalling.ticket.ice_servers,
     local: () => media.local,
     added: (peer) => media.applyProfile(peer),
-    track: (stream) => { const video = $("remote-video"); if (video.srcObject !== stream) video.srcObject = stream; },
+    track: (id, stream) => { tiles.show(id, stream); if (peers.get(id)) tiles.label(peers.get(id).info); },
+    removed: (id) => tiles.remove(id),
     message: (data) => chat.receive(data),
     cannotHold: () => {
       ui.fallback(t("The call cannot be held over this link just now. Messages and photos you send below still reach the consult's thread, and replies appear here."));
@@ -78,7 +111,8 @@ function start(root) {
     broadcast: (msg) => peers.broadcast(msg),
     status: ui.status,
     /* nobody to hear from, or they are heard directly */
-    mayPoll: () => !signalling.leaving && !peers.channelOpen() && (peers.ids().length > 0 || !$("call-fallback").hidden)
+    record: !guest, /* a guest does not read or write the consult's thread */
+    mayPoll: () => !guest && !signalling.leaving && !peers.channelOpen() && (peers.ids().length > 0 || !$("call-fallback").hidden)
   });
   const quality = new Quality({ peers, signalling, media, chat }, $("quality"));
   const sharePhoto = photoSharing({
@@ -137,6 +171,7 @@ function start(root) {
     const others = peers.list();
     others.forEach((peer) => {
       const p = peer.info, li = document.createElement("li");
+      tiles.label(p);
       li.textContent = p.name + " · " + t(p.role) + (p.state === "reconnecting" ? " · " + t("reconnecting…") : "") +
         (p.media && p.media !== "normal" ? " · " + t(MEDIA[p.media] || p.media) : "");
       list.appendChild(li);
@@ -165,8 +200,10 @@ function start(root) {
     input.value = "";
     sharePhoto(file);
   }
-  $("photo-form").addEventListener("submit", shareChosen);
-  $("photo-input").addEventListener("change", shareChosen); /* no extra tap once chosen */
+  if ($("photo-form")) { /* not for a guest: photos go on the consult's record */
+    $("photo-form").addEventListener("submit", shareChosen);
+    $("photo-input").addEventListener("change", shareChosen); /* no extra tap once chosen */
+  }
   if ($("end-form")) {
     $("end-form").addEventListener("submit", (e) => {
       if (!window.confirm(t("End the consult now? It will be marked completed."))) { e.preventDefault(); return; }
@@ -203,6 +240,7 @@ function start(root) {
     stats: () => quality.stats(),
     dropSocket: () => { if (signalling.ws) signalling.ws.close(4000, "dropped for a test"); },
     dropChannels: () => peers.closeChannels(),
+    peers: () => peers.summary(),
     setProfile,
     sendChat: (text) => chat.send(text),
     pollFeed: () => chat.poll()

@@ -110,6 +110,8 @@ MESSAGES: tuple[str, ...] = (
     # and the call's link quality.
     N_("clinician"),
     N_("specialist"),
+    N_("interpreter"),
+    N_("observer"),
     N_("coordinator"),
     N_("admin"),
     N_("low-bandwidth video"),

@@ -6,7 +6,8 @@
 import { t } from "../i18n.js";
 export class Chat {
   /* me: {id, name}; log: the <ol>; since: {message, attachment} (the last ids the page
-     showed); hooks: broadcast(msg), status(text), mayPoll() */
+     showed); hooks: broadcast(msg), status(text), mayPoll(), record (false: the channel
+     only, not the thread: a call guest) */
   constructor(api, request, me, log, since, hooks) {
     this.api = api;
     this.request = request;
@@ -71,6 +72,7 @@ export class Chat {
     this.add(this.me.name, text, true);
     this.hooks.broadcast({ type: "chat", name: this.me.name, text });
     /* The thread keeps it, whether or not the data channel carried it. */
+    if (this.hooks.record === false) return Promise.resolve();
     return this.request("POST", this.api + "/messages", { "Content-Type": "application/json" }, JSON.stringify({ body: text }))
       .then((res) => { if (!res.ok) this.hooks.status(t("The message was not saved on the thread.")); },
             () => this.hooks.status(t("The message was not saved on the thread (no connection).")));

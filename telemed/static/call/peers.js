@@ -14,7 +14,8 @@ const PAIR_WITHIN_MS = 15000;
 
 export class Peers {
   /* hooks: send(msg, queueIfDown), iceServers(), local() (the stream to send or null),
-     added(peer) (e.g. apply the media profile), track(stream), message(data), cannotHold();
+     added(peer) (e.g. apply the media profile), track(id, stream), removed(id), message(data),
+     cannotHold();
      ui: {status(text), fallback(text), clearFallback()} */
   constructor(hooks, ui) {
     this.hooks = hooks;
@@ -40,7 +41,7 @@ export class Peers {
     peer.dc.onmessage = (e) => this.hooks.message(e.data);
     const local = this.hooks.local();
     if (local) local.getTracks().forEach((t) => pc.addTrack(t, local));
-    pc.ontrack = (e) => this.hooks.track(e.streams[0]);
+    pc.ontrack = (e) => this.hooks.track(id, e.streams[0]);
     pc.onicecandidate = (e) => {
       this.hooks.send({ type: "candidate", to: id, candidate: e.candidate ? e.candidate.toJSON() : null }, true);
     };
@@ -99,6 +100,7 @@ export class Peers {
     delete this.byId[id];
     clearTimeout(peer.pairTimer);
     try { peer.pc.close(); } catch (err) { /* closed already */ }
+    this.hooks.removed(id);
   }
 
   closeAll() { this.ids().forEach((id) => this.close(id)); }
@@ -141,6 +143,14 @@ export class Peers {
   }
 
   channelOpen() { return this.list().some((peer) => peer.dc.readyState === "open"); }
+
+  /** Each remote peer's role and states, for tests and support (window.telemedCall.peers). */
+  summary() {
+    return this.list().map((peer) => ({
+      participant: peer.info.participant, role: peer.info.role,
+      connection: peer.pc.connectionState, channel: peer.dc.readyState
+    }));
+  }
 
   broadcast(msg) {
     this.list().forEach((peer) => { if (peer.dc.readyState === "open") peer.dc.send(JSON.stringify(msg)); });
