@@ -203,6 +203,48 @@ def _grain_select(grain: str, where: Any = None) -> Select[Any]:
     return statement
 
 
+#: The order a rebuild makes the grains in, each from the facts (``None``) or from a finer
+#: grain already made: a month row is the sum of its days' rows (its ``prev_day`` taken to
+#: its month), a row of no place the sum of its districts' rows. Reading the facts (tens of
+#: millions of rows at a million consults) once per day grain instead of once per grain
+#: is most of the first build's time saved; the sums are the same.
+BUILD_ORDER: tuple[tuple[str, str | None], ...] = (
+    ("dD", None),
+    ("d", "dD"),
+    ("mD", "dD"),
+    ("m", "d"),
+    ("dF", None),
+    ("mF", "dF"),
+    ("dsu", None),
+    ("msu", "dsu"),
+)
+
+
+def _derived_select(grain: str, source: str) -> Select[Any]:
+    """The rollup rows of ``source`` (a finer grain) summed at ``grain``."""
+    dims = GRAINS[grain]
+    r = UptakeRollup.__table__.c  # type: ignore[attr-defined]
+    monthly = grain.startswith("m") and source.startswith("d")
+    keys: list[ColumnElement[Any]] = [
+        literal(grain).label("grain"),
+        r.indicator,
+        (month_of(r.day) if monthly else r.day).label("day"),
+        (month_of(r.prev_day) if monthly else r.prev_day).label("prev_day"),
+        (r.district_id if "district_id" in dims else literal(0)).label("district_id"),
+        (r.facility_id if "facility_id" in dims else literal(0)).label("facility_id"),
+        (r.specialty if "specialty" in dims else literal("")).label("specialty"),
+        (r.urgency if "urgency" in dims else literal("")).label("urgency"),
+        r.category,
+        r.subject,
+        r.vbin,
+    ]
+    return (
+        select(*keys, func.sum(r.n).label("n"), func.sum(r.total).label("total"))
+        .where(r.grain == source)
+        .group_by(*keys[1:])
+    )
+
+
 def kept_subject(f: Any) -> ColumnElement[Any]:
     """The subject where it spans consults (``SUBJECT_KEPT``), else 0."""
     return case((f.indicator.in_(sorted(SUBJECT_KEPT)), f.subject), else_=0).label("subject")
@@ -230,9 +272,10 @@ def rebuild(session: Session, now: datetime, say: Say | None = None, bulk: bool 
     session.execute(delete(UptakeFact))
     _insert_facts(session, say=say)
     table = UptakeRollup.__table__  # type: ignore[attr-defined]
-    for grain in GRAINS:
+    for grain, source in BUILD_ORDER:
         started = time.perf_counter()
-        session.execute(insert(table).from_select([*KEY, "n", "total"], _grain_select(grain)))
+        select_ = _grain_select(grain) if source is None else _derived_select(grain, source)
+        session.execute(insert(table).from_select([*KEY, "n", "total"], select_))
         if say is not None:
             say(f"  rollup {grain} in {time.perf_counter() - started:.1f} s")
     for index in indexes:
