@@ -123,8 +123,7 @@ class Rollup:
             keys = [
                 k
                 for k, i in INDICATORS.items()
-                if i.consult_based == consult_based
-                and (i.measure is Measure.duration) == durations
+                if i.consult_based == consult_based and (i.measure is Measure.duration) == durations
             ]
             first = self.edges[0]
             bucket = bucket_of(t.day, self.edges).label("bucket")
