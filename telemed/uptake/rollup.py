@@ -177,20 +177,7 @@ def _grain_select(grain: str, where: Any = None) -> Select[Any]:
     """The fact rows (``where`` on ``uptake_facts``) summed at ``grain``, as rollup rows."""
     dims = GRAINS[grain]
     f = UptakeFact.__table__.c  # type: ignore[attr-defined]
-    monthly = grain.startswith("m")
-    keys: list[ColumnElement[Any]] = [
-        literal(grain).label("grain"),
-        f.indicator,
-        (month_of(f.day) if monthly else f.day).label("day"),
-        (month_of(f.prev_day) if monthly else f.prev_day).label("prev_day"),
-        (f.district_id if "district_id" in dims else literal(0)).label("district_id"),
-        (f.facility_id if "facility_id" in dims else literal(0)).label("facility_id"),
-        (f.specialty if "specialty" in dims else literal("")).label("specialty"),
-        (f.urgency if "urgency" in dims else literal("")).label("urgency"),
-        f.category,
-        kept_subject(f),
-        f.vbin,
-    ]
+    keys = _grain_keys(grain, f, grain.startswith("m"), kept_subject(f))
     statement = select(
         *keys,
         func.count().label("n"),
@@ -222,27 +209,34 @@ BUILD_ORDER: tuple[tuple[str, str | None], ...] = (
 
 def _derived_select(grain: str, source: str) -> Select[Any]:
     """The rollup rows of ``source`` (a finer grain) summed at ``grain``."""
-    dims = GRAINS[grain]
     r = UptakeRollup.__table__.c  # type: ignore[attr-defined]
     monthly = grain.startswith("m") and source.startswith("d")
-    keys: list[ColumnElement[Any]] = [
-        literal(grain).label("grain"),
-        r.indicator,
-        (month_of(r.day) if monthly else r.day).label("day"),
-        (month_of(r.prev_day) if monthly else r.prev_day).label("prev_day"),
-        (r.district_id if "district_id" in dims else literal(0)).label("district_id"),
-        (r.facility_id if "facility_id" in dims else literal(0)).label("facility_id"),
-        (r.specialty if "specialty" in dims else literal("")).label("specialty"),
-        (r.urgency if "urgency" in dims else literal("")).label("urgency"),
-        r.category,
-        r.subject,
-        r.vbin,
-    ]
+    keys = _grain_keys(grain, r, monthly, r.subject)
     return (
         select(*keys, func.sum(r.n).label("n"), func.sum(r.total).label("total"))
         .where(r.grain == source)
         .group_by(*keys[1:])
     )
+
+
+def _grain_keys(grain: str, c: Any, monthly: bool, subject: Any) -> list[ColumnElement[Any]]:
+    """A rollup row's key at ``grain`` from the columns ``c`` (facts or finer rollup rows):
+    days taken to their month if ``monthly``, the dimensions the grain has not set to
+    0 or ''."""
+    dims = GRAINS[grain]
+    return [
+        literal(grain).label("grain"),
+        c.indicator,
+        (month_of(c.day) if monthly else c.day).label("day"),
+        (month_of(c.prev_day) if monthly else c.prev_day).label("prev_day"),
+        (c.district_id if "district_id" in dims else literal(0)).label("district_id"),
+        (c.facility_id if "facility_id" in dims else literal(0)).label("facility_id"),
+        (c.specialty if "specialty" in dims else literal("")).label("specialty"),
+        (c.urgency if "urgency" in dims else literal("")).label("urgency"),
+        c.category,
+        subject,
+        c.vbin,
+    ]
 
 
 def kept_subject(f: Any) -> ColumnElement[Any]:
