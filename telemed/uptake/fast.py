@@ -113,13 +113,18 @@ class Rollup:
 
     # -- the three queries -----------------------------------------------------------------
 
-    def _counts(self, consult_based: bool) -> dict[str, list[Any]]:
+    def _counts(self, consult_based: bool, durations: bool = False) -> dict[str, list[Any]]:
         """Per indicator: rows (bucket, category, subject, first in bucket, first in range,
-        all, total)."""
-        key = ("counts", consult_based)
+        all, total). The waiting times' rows (one per bin: most of a year's rows) are read
+        only when asked for (``durations``): the dashboard takes waits from ``_bins``."""
+        key = ("durations" if durations else "counts", consult_based)
         if key not in self._cache:
             t, where, n, total = self._source(consult_based, by_place=False)
-            keys = [k for k, i in INDICATORS.items() if i.consult_based == consult_based]
+            keys = [
+                k
+                for k, i in INDICATORS.items()
+                if i.consult_based == consult_based and (i.measure is Measure.duration) == durations
+            ]
             first = self.edges[0]
             bucket = bucket_of(t.day, self.edges).label("bucket")
             subject = self._subject(t).label("subject")
@@ -243,9 +248,8 @@ class Rollup:
         per_bucket = "bucket" in by
         amounts: dict[Key, float] = defaultdict(float)
         subjects: dict[Key, set[Any]] = defaultdict(set)
-        for bucket, category, subject, first_b, first_r, every, total in self._counts(
-            ind.consult_based
-        )[ind.key]:
+        counts = self._counts(ind.consult_based, ind.measure is Measure.duration)
+        for bucket, category, subject, first_b, first_r, every, total in counts[ind.key]:
             values = {"bucket": bucket, "category": category or None, "subject": subject}
             key = tuple(0 if b == "all" else values[b] for b in by)
             if kept:

@@ -177,20 +177,7 @@ def _grain_select(grain: str, where: Any = None) -> Select[Any]:
     """The fact rows (``where`` on ``uptake_facts``) summed at ``grain``, as rollup rows."""
     dims = GRAINS[grain]
     f = UptakeFact.__table__.c  # type: ignore[attr-defined]
-    monthly = grain.startswith("m")
-    keys: list[ColumnElement[Any]] = [
-        literal(grain).label("grain"),
-        f.indicator,
-        (month_of(f.day) if monthly else f.day).label("day"),
-        (month_of(f.prev_day) if monthly else f.prev_day).label("prev_day"),
-        (f.district_id if "district_id" in dims else literal(0)).label("district_id"),
-        (f.facility_id if "facility_id" in dims else literal(0)).label("facility_id"),
-        (f.specialty if "specialty" in dims else literal("")).label("specialty"),
-        (f.urgency if "urgency" in dims else literal("")).label("urgency"),
-        f.category,
-        kept_subject(f),
-        f.vbin,
-    ]
+    keys = _grain_keys(grain, f, grain.startswith("m"), kept_subject(f))
     statement = select(
         *keys,
         func.count().label("n"),
@@ -201,6 +188,55 @@ def _grain_select(grain: str, where: Any = None) -> Select[Any]:
     if where is not None:
         statement = statement.where(where)
     return statement
+
+
+#: The order a rebuild makes the grains in, each from the facts (``None``) or from a finer
+#: grain already made: a month row is the sum of its days' rows (its ``prev_day`` taken to
+#: its month), a row of no place the sum of its districts' rows. Reading the facts (tens of
+#: millions of rows at a million consults) once per day grain instead of once per grain
+#: is most of the first build's time saved; the sums are the same.
+BUILD_ORDER: tuple[tuple[str, str | None], ...] = (
+    ("dD", None),
+    ("d", "dD"),
+    ("mD", "dD"),
+    ("m", "d"),
+    ("dF", None),
+    ("mF", "dF"),
+    ("dsu", None),
+    ("msu", "dsu"),
+)
+
+
+def _derived_select(grain: str, source: str) -> Select[Any]:
+    """The rollup rows of ``source`` (a finer grain) summed at ``grain``."""
+    r = UptakeRollup.__table__.c  # type: ignore[attr-defined]
+    monthly = grain.startswith("m") and source.startswith("d")
+    keys = _grain_keys(grain, r, monthly, r.subject)
+    return (
+        select(*keys, func.sum(r.n).label("n"), func.sum(r.total).label("total"))
+        .where(r.grain == source)
+        .group_by(*keys[1:])
+    )
+
+
+def _grain_keys(grain: str, c: Any, monthly: bool, subject: Any) -> list[ColumnElement[Any]]:
+    """A rollup row's key at ``grain`` from the columns ``c`` (facts or finer rollup rows):
+    days taken to their month if ``monthly``, the dimensions the grain has not set to
+    0 or ''."""
+    dims = GRAINS[grain]
+    return [
+        literal(grain).label("grain"),
+        c.indicator,
+        (month_of(c.day) if monthly else c.day).label("day"),
+        (month_of(c.prev_day) if monthly else c.prev_day).label("prev_day"),
+        (c.district_id if "district_id" in dims else literal(0)).label("district_id"),
+        (c.facility_id if "facility_id" in dims else literal(0)).label("facility_id"),
+        (c.specialty if "specialty" in dims else literal("")).label("specialty"),
+        (c.urgency if "urgency" in dims else literal("")).label("urgency"),
+        c.category,
+        subject,
+        c.vbin,
+    ]
 
 
 def kept_subject(f: Any) -> ColumnElement[Any]:
@@ -230,9 +266,10 @@ def rebuild(session: Session, now: datetime, say: Say | None = None, bulk: bool 
     session.execute(delete(UptakeFact))
     _insert_facts(session, say=say)
     table = UptakeRollup.__table__  # type: ignore[attr-defined]
-    for grain in GRAINS:
+    for grain, source in BUILD_ORDER:
         started = time.perf_counter()
-        session.execute(insert(table).from_select([*KEY, "n", "total"], _grain_select(grain)))
+        select_ = _grain_select(grain) if source is None else _derived_select(grain, source)
+        session.execute(insert(table).from_select([*KEY, "n", "total"], select_))
         if say is not None:
             say(f"  rollup {grain} in {time.perf_counter() - started:.1f} s")
     for index in indexes:
