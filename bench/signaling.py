@@ -91,7 +91,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,15 +114,33 @@ GOALS = (
     Goal("relay_lost_app", "<=", 0),
     Goal("relay_ratio_app", ">=", 0.8),
     Goal("relay_refused_app", "<=", 0),
+    Goal("relay_p99_ms_brokered", "<=", 50.0),
+    Goal("relay_lost_brokered", "<=", 0),
+    Goal("relay_ratio_brokered", ">=", 0.5),
+    Goal("relay_refused_brokered", "<=", 0),
 )
 # Which goals each phase measures, under the option that skips it (0).
 PHASE_GOALS = {
     "connections": ("connections", "connections_failed", "rss_kb_per_connection"),
-    "rate": ("relay_p99_ms", "relay_lost", "relay_p99_ms_app", "relay_lost_app"),
+    "rate": (
+        "relay_p99_ms", "relay_lost", "relay_p99_ms_app", "relay_lost_app",
+        "relay_p99_ms_brokered", "relay_lost_brokered",
+    ),
     "setups": ("setup_p95_ms",),
     "resumes": ("resume_ms", "resume_replayed"),
-    "pairs": ("relay_ratio", "relay_refused", "relay_ratio_app", "relay_refused_app"),
-}
+    "pairs": (
+        "relay_ratio", "relay_refused", "relay_ratio_app", "relay_refused_app",
+        "relay_ratio_brokered", "relay_refused_brokered",
+    ),
+}  # fmt: skip
+BROKERED_GOALS = (
+    "relay_p99_ms_brokered", "relay_lost_brokered", "relay_ratio_brokered",
+    "relay_refused_brokered",
+)  # fmt: skip
+RATIO_SUFFIXES = (
+    ("relay_ratio", ""), ("relay_ratio_app", "_app"), ("relay_ratio_brokered", "_brokered"),
+)  # fmt: skip
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 GOAL_RATE = 4000.0  # the offered load the relay_p99_ms goal is about (messages/s)
 PACE_SHARE = 0.9  # the relay-rate client keeps each socket at 90 % of the per-connection limit
 HELD_BACK_MAX = 0.1  # above this share of sends held back by the pacing, the limit set the rate
@@ -167,17 +185,27 @@ def percentile(values: Sequence[float], q: float) -> float:
 # ---------------------------------------------------------------- server processes
 
 
-async def run_ours(port: int, secret: str) -> None:
-    """Our hub with the product's configuration (``HubConfig()``), limits included."""
+async def run_ours(port: int, secret: str, redis_url: str | None, prefix: str) -> None:
+    """Our hub with the product's configuration (``HubConfig()``), limits included; with
+    ``redis_url``, one of several instances sharing rooms through a :class:`RedisBroker`, as
+    ``python -m signaling --redis-url`` runs it."""
+    from signaling.broker import Broker, RedisBroker
     from signaling.server import HubConfig, SignalingHub, serve
 
-    async with SignalingHub(secret, config=HubConfig()) as hub:
-        server = await serve(hub, HOST, port)
-        bound = next(iter(server.sockets)).getsockname()[1]
-        print(json.dumps({"port": bound, "pid": os.getpid()}), flush=True)
-        await _serve_commands(lambda: hub.stats())
-        server.close()
-        await asyncio.wait_for(server.wait_closed(), 30)
+    broker: Broker | None = None
+    if redis_url:
+        broker = RedisBroker(redis_url, prefix=f"{prefix}room:")
+    try:
+        async with SignalingHub(secret, config=HubConfig(), broker=broker) as hub:
+            server = await serve(hub, HOST, port)
+            bound = next(iter(server.sockets)).getsockname()[1]
+            print(json.dumps({"port": bound, "pid": os.getpid()}), flush=True)
+            await _serve_commands(lambda: hub.stats())
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), 30)
+    finally:
+        if broker is not None:
+            await broker.close()
 
 
 async def run_app(port: int, secret: str) -> None:
@@ -269,8 +297,13 @@ class ServerProcess:
     pid: int
 
     @classmethod
-    def start(cls, kind: str, secret: str, loop: str = "asyncio") -> ServerProcess:
+    def start(
+        cls, kind: str, secret: str, loop: str = "asyncio", *, redis: tuple[str, str] | None = None
+    ) -> ServerProcess:
+        """``redis``: (URL, key prefix) of the Redis an ``ours`` instance shares rooms through."""
         command = [sys.executable, "-m", "bench.signaling", "--role", "server"]
+        if redis is not None:
+            command += ["--redis-url", redis[0], "--redis-prefix", redis[1]]
         process = subprocess.Popen(
             [*command, "--kind", kind, "--loop", loop],
             stdin=subprocess.PIPE,
@@ -310,6 +343,17 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def brokered(secret: str, loop: str, redis_url: str) -> Iterator[list[ServerProcess]]:
+    """Two ``ours`` instances sharing rooms through Redis (a key prefix of their own)."""
+    redis = (redis_url, f"bench-{secrets.token_hex(4)}:")
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(ServerProcess.start("ours", secret, loop, redis=redis))
+            for _ in range(2)
+        ]
 
 
 # ---------------------------------------------------------------- phase 1: idle connections
@@ -447,13 +491,20 @@ def candidate_frame(to: str, ident: int) -> bytes:
     ).encode()
 
 
-async def open_pairs(port: int, secret: str, pairs: int, on_text: Any) -> list[RawWebSocket]:
-    """``pairs`` rooms with two joined sockets each: [a0, b0, a1, b1, ...]."""
+async def open_pairs(
+    ports: int | Sequence[int], secret: str, pairs: int, on_text: Any
+) -> list[RawWebSocket]:
+    """``pairs`` rooms with two joined sockets each: [a0, b0, a1, b1, ...].
+
+    With two ``ports`` (two instances sharing a broker) each room's ``a`` joins the first
+    and its ``b`` the second, so every message crosses the broker."""
     tag = secrets.token_hex(4)
     gate = asyncio.Semaphore(100)
+    where = [ports] if isinstance(ports, int) else list(ports)
 
     async def one(i: int) -> RawWebSocket:
         async with gate:
+            port = where[i % 2 % len(where)]
             return await raw_join(port, secret, f"relay-{tag}-{i // 2}", f"p{i % 2}", on_text)
 
     sockets = await asyncio.gather(*(one(i) for i in range(2 * pairs)))
@@ -483,7 +534,12 @@ class Throughput:
 
 
 async def throughput(
-    port: int, pid: int, secret: str, pairs: int, window: int, duration: float
+    ports: int | Sequence[int],
+    pids: int | Sequence[int],
+    secret: str,
+    pairs: int,
+    window: int,
+    duration: float,
 ) -> Throughput:
     """Closed loop: each socket keeps ``window`` messages in flight to its partner, paced.
 
@@ -491,7 +547,8 @@ async def throughput(
     :class:`TokenBucket`, at ``PACE_SHARE`` of the product's rate, burst ``window``) allows;
     otherwise the send waits for a pacing tick. Sends held back so are counted: in a run that
     measures the server they are rare, since the server cannot relay as fast as the sockets
-    may send."""
+    may send. With several ``ports`` and ``pids`` (brokered instances), the CPU is theirs in
+    all (Redis not counted) and a core means one of any of them."""
     from signaling.limits import TokenBucket
     from signaling.server import HubConfig
 
@@ -533,7 +590,7 @@ async def throughput(
                     del owed[ws]
 
     rate = PACE_SHARE * limits.rate_per_s
-    sockets = await open_pairs(port, secret, pairs, on_text)
+    sockets = await open_pairs(ports, secret, pairs, on_text)
     for i, ws in enumerate(sockets):
         frames[ws] = ws.frame(candidate_frame("p1" if i % 2 == 0 else "p0", 1))
         buckets[ws] = TokenBucket(rate, min(window, limits.burst), time.perf_counter)
@@ -546,10 +603,15 @@ async def throughput(
     pacer = asyncio.create_task(pace())
     await asyncio.sleep(1.0)  # warm-up
     counting["on"] = True
-    cpu0, own0, started = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    server_pids = [pids] if isinstance(pids, int) else list(pids)
+
+    def server_cpu() -> float:
+        return sum(cpu_seconds(p) for p in server_pids)
+
+    cpu0, own0, started = server_cpu(), time.process_time(), time.perf_counter()
     await asyncio.sleep(duration)
     counting["on"] = False
-    cpu, elapsed = cpu_seconds(pid) - cpu0, time.perf_counter() - started
+    cpu, elapsed = server_cpu() - cpu0, time.perf_counter() - started
     own = time.process_time() - own0
     counting["stop"] = True
     await pacer
@@ -568,7 +630,12 @@ async def throughput(
 
 
 async def latency(
-    port: int, secret: str, pairs: int, rate: float, duration: float, drain: float = 5.0
+    ports: int | Sequence[int],
+    secret: str,
+    pairs: int,
+    rate: float,
+    duration: float,
+    drain: float = 5.0,
 ) -> tuple[list[float], int, int]:
     """Open loop at ``rate`` messages/s in all; returns latencies (ms), sent, lost.
 
@@ -593,7 +660,7 @@ async def latency(
         if all_sent and not sent_at:
             drained.set()
 
-    sockets = await open_pairs(port, secret, pairs, on_text)
+    sockets = await open_pairs(ports, secret, pairs, on_text)
     names = ["p1" if i % 2 == 0 else "p0" for i in range(len(sockets))]
     warm_up = 1.0
     total = int(rate * (warm_up + duration))
@@ -735,6 +802,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"p50 {summary['relay_p50_ms_app']} ms, p99 {summary['relay_p99_ms_app']} ms "
             f"({sent} measured, {lost} lost)"
         )
+    if args.rate and args.redis_url:
+        with brokered(secret, args.loop, args.redis_url) as pair:
+            samples, sent, lost = asyncio.run(
+                latency(
+                    [s.port for s in pair], secret, args.latency_pairs, args.rate, args.duration,
+                    args.drain,
+                )
+            )  # fmt: skip
+        summary.update(
+            relay_p50_ms_brokered=round(percentile(samples, 50), 2),
+            relay_p99_ms_brokered=round(percentile(samples, 99), 2),
+            relay_lost_brokered=lost,
+        )
+        print(
+            f"latency across two instances (Redis broker) at {args.rate:.0f} msg/s: "
+            f"p50 {summary['relay_p50_ms_brokered']} ms, "
+            f"p99 {summary['relay_p99_ms_brokered']} ms ({sent} measured, {lost} lost)"
+        )
     if args.pairs:
         _relay_rate(secret, args, summary)
     if args.rate:
@@ -803,16 +888,23 @@ def _relay_rate(secret: str, args: argparse.Namespace, summary: dict[str, Any]) 
     # Alternate the two servers and keep each one's best round: the machine is shared, and
     # a burst of someone else's load should not decide the ratio.
     rates: dict[str, list[Throughput]] = {"ours": [], "app": [], "baseline": []}
+    if args.redis_url:
+        rates["brokered"] = []
     for _ in range(args.rounds):
         for kind, got in rates.items():
-            with ServerProcess.start(kind, secret, args.loop) as relay:
+            with contextlib.ExitStack() as stack:
+                if kind == "brokered":
+                    servers = stack.enter_context(brokered(secret, args.loop, args.redis_url))
+                else:
+                    servers = [stack.enter_context(ServerProcess.start(kind, secret, args.loop))]
                 got.append(
                     asyncio.run(
                         throughput(
-                            relay.port, relay.pid, secret, args.pairs, args.window, args.duration
+                            [s.port for s in servers], [s.pid for s in servers], secret,
+                            args.pairs, args.window, args.duration,
                         )
                     )
-                )
+                )  # fmt: skip
             t = got[-1]
             print(f"relay through {kind}: {t.msgs_per_s:,.0f} msg/s, server "
                   f"{t.cpu_us_per_msg:.1f} us CPU per message at {t.server_cpu_pct:.0f}% "
@@ -845,6 +937,19 @@ def _relay_rate(secret: str, args: argparse.Namespace, summary: dict[str, Any]) 
     )
     summary["relay_held_back_app"] = round(app.held_back, 3)
     summary["relay_refused_app"] = sum(t.refused for t in rates["app"])
+    if args.redis_url:
+        brk = max(rates["brokered"], key=lambda t: t.msgs_per_s)
+        summary["relay_msgs_per_s_brokered"] = round(brk.msgs_per_s)
+        summary["relay_cpu_us_per_msg_brokered"] = round(
+            min(t.cpu_us_per_msg for t in rates["brokered"]), 1
+        )
+        summary["relay_ratio_brokered"] = round(
+            summary["relay_msgs_per_s_brokered"] / max(summary["baseline_relay_msgs_per_s"], 1), 3
+        )
+        summary["relay_held_back_brokered"] = round(brk.held_back, 3)
+        summary["relay_refused_brokered"] = sum(t.refused for t in rates["brokered"])
+        print(f"relay across two instances / bare websockets: "
+              f"{summary['relay_ratio_brokered']}")  # fmt: skip
     print(f"relay ratio ours / bare websockets: {summary['relay_ratio']} "
           f"(CPU per message: {summary['relay_cpu_ratio']}); in-app / bare websockets: "
           f"{summary['relay_ratio_app']}")  # fmt: skip
@@ -858,17 +963,22 @@ def judge(goals: Goals, summary: dict[str, Any], args: argparse.Namespace) -> No
                 goals.not_measured(name, f"phase skipped (--{option} 0)")
             continue
         for name in names:
-            goals.judge(name, summary.get(name), "no figure from the phase")
+            if name in BROKERED_GOALS and not args.redis_url:
+                goals.not_measured(name, "two-instance runs skipped (--redis-url '')")
+            else:
+                goals.judge(name, summary.get(name), "no figure from the phase")
     if args.connections and not summary["connections"]:
         goals.not_measured("rss_kb_per_connection", "no connection was opened")
     if args.rate and args.rate < GOAL_RATE:
-        for name in ("relay_p99_ms", "relay_p99_ms_app"):
+        for name in ("relay_p99_ms", "relay_p99_ms_app", "relay_p99_ms_brokered"):
             goals.not_measured(
                 name,
                 f"the goal is at {GOAL_RATE:g} messages/s offered; this run offered {args.rate:g}",
             )
     if args.pairs:
-        for name, suffix in (("relay_ratio", ""), ("relay_ratio_app", "_app")):
+        for name, suffix in RATIO_SUFFIXES:
+            if f"relay_held_back{suffix}" not in summary:
+                continue  # no figure: judged above as such
             held = max(summary[f"relay_held_back{suffix}"], summary["baseline_relay_held_back"])
             if held > HELD_BACK_MAX:
                 goals.not_measured(
@@ -893,6 +1003,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rate", type=float, default=GOAL_RATE, help="offered load for latency (0: skip)"
     )
     p.add_argument("--latency-pairs", type=int, default=100)
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help=f"Redis for the two-instance (brokered) runs of phases 2 and 5 (default "
+        f"{DEFAULT_REDIS_URL}; '': skip them)",
+    )
+    p.add_argument("--redis-prefix", default="bench:", help=argparse.SUPPRESS)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per relay measurement")
     p.add_argument(
         "--drain",
@@ -940,6 +1057,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 f"messages/s per connection, over {allowed:g} (90 % of the server's rate "
                 "limit): the phase would measure refusals; raise --latency-pairs"
             )
+    if args.role == "bench" and args.redis_url is None:
+        args.redis_url = DEFAULT_REDIS_URL
     args.goals = tightened_goals(p, GOALS, args.goal)
     return args
 
@@ -954,7 +1073,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.kind == "app":
             run_loop(run_app(args.port, secret), args.loop)
         else:
-            run_loop(run_ours(args.port, secret), args.loop)
+            run_loop(run_ours(args.port, secret, args.redis_url, args.redis_prefix), args.loop)
         return 0
     if args.role == "idle":
         raise_nofile()
