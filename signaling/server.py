@@ -41,6 +41,7 @@ from signaling import envelope
 from signaling.broker import Broker
 from signaling.connection import Connection
 from signaling.events import EventCallback, SessionEvent
+from signaling.gcpolicy import GcPolicy, break_cycles
 from signaling.limits import TokenBucket
 from signaling.protocol import (
     MAX_MESSAGE_BYTES,
@@ -106,6 +107,12 @@ class HubConfig:
     sweep_interval_s: float = 1.0
     close_timeout_s: float = 2.0
     outbox_limit: int = 10_000
+    #: Freeze long-lived objects out of the garbage collector's way at every sweep
+    #: (``signaling.gcpolicy``); False leaves the collector as Python sets it. A thaw (one
+    #: full collection of everything) every ``gc_thaw_interval_s`` frees what was frozen
+    #: and became garbage since (None: never).
+    gc_freeze: bool = True
+    gc_thaw_interval_s: float | None = 6 * 3600.0
 
     def limits(self) -> Limits:
         return Limits(
@@ -157,10 +164,13 @@ class SignalingHub:
         # Called after every sweep (each ``sweep_interval_s``), e.g. to copy ``stats()``
         # into a monitoring system this package knows nothing of.
         self.on_tick: Callable[[], None] | None = None
+        self._gc: GcPolicy | None = None
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if self.config.gc_freeze and self._gc is None:
+            self._gc = GcPolicy.acquire(self.config.gc_thaw_interval_s)
         self._tasks.append(asyncio.create_task(self._sweeper(), name="signal-sweeper"))
         self._tasks.append(asyncio.create_task(self._dispatch_events(), name="signal-events"))
         self._tasks.append(asyncio.create_task(self._reap_idle(), name="signal-idle"))
@@ -184,6 +194,14 @@ class SignalingHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._gc is not None:
+            self._gc = None
+            GcPolicy.release()
+
+    def gc_stats(self) -> dict[str, float]:
+        """The worst garbage-collection pause so far and the permanent generation's size (empty
+        when ``gc_freeze`` is off)."""
+        return self._gc.stats() if self._gc is not None else {}
 
     def stats(self) -> dict[str, int]:
         """Counts for monitoring: open sockets in a session, sessions held, rooms."""
@@ -207,6 +225,8 @@ class SignalingHub:
                 await self.sweep()
             except Exception:
                 log.exception("sweep failed")
+            if self._gc is not None:
+                self._gc.tick()
             if self.on_tick is not None:
                 try:
                     self.on_tick()
@@ -657,6 +677,9 @@ async def serve(
         else:
             transport = WebsocketsTransport(connection, close_timeout_s=close_timeout_s)
         await hub.handle(transport)
+        # Closed within close_timeout_s by handle(); then nothing reads these objects again.
+        await connection.wait_closed()
+        break_cycles(connection)
 
     return await ws_serve(
         handler,
