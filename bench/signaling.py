@@ -285,7 +285,9 @@ async def _serve_commands(stats: Callable[[], dict[str, Any]]) -> None:
     while line := await reader.readline():
         command = line.strip()
         if command == b"stats":
-            extra = {"rss_kb": rss_kb(os.getpid()), "gc_objects": len(gc.get_objects())}
+            # Frozen objects (the server's GC policy) are out of get_objects() but still there.
+            tracked = len(gc.get_objects()) + gc.get_freeze_count()
+            extra = {"rss_kb": rss_kb(os.getpid()), "gc_objects": tracked}
             print(json.dumps({**extra, **stats()}), flush=True)
         elif command == b"gc":
             started = time.perf_counter()
@@ -474,6 +476,7 @@ def memory_phase(
         "connect_per_s": round(ready / seconds, 1),
         "full_gc_ms": round(full_gc_ms, 1),
         "gc_pause_max_ms": gc_pause_max_ms,
+        "gc_pause_max_generation": collected.get("gc_pause_max_generation"),
         "gc_collections": collected.get("gc_collections"),
         "gc_frozen": collected.get("gc_frozen"),
     }
