@@ -84,8 +84,8 @@ messages/s (at a lower ``--rate`` it is not measured) with no message lost; rela
 bare relay with nothing refused; set-up p95 <= 250 ms; resume <= 2 s with the missed message
 replayed; the worst GC pause and a full collection <= 50 ms; across two instances the same
 p99 and no loss, and relay >= 0.5 x the bare relay (two processes and a Redis round trip per
-message, against one process). A skipped phase lists its goals as not measured (with the option that skipped it),
-so a reduced run never reads as "goals met".
+message, against one process). A skipped phase lists its goals as not measured (with the
+option that skipped it), so a reduced run never reads as "goals met".
 
 The load clients are the minimal WebSocket client of :mod:`bench._ws` (handshake, one masking
 key per connection, frames written once per loop iteration): on a 2-core machine the load
