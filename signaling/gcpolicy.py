@@ -20,7 +20,9 @@ objects over connect/disconnect rounds. For whatever else ends up frozen (e.g. t
 another ASGI server, whose internals we do not take apart), ``thaw_interval_s`` unfreezes
 everything now and then so that one full collection frees it: one long pause every few hours
 instead of one every few seconds. ``frozen`` in :meth:`GcPolicy.stats` shows the permanent
-generation's size, so a leak would be visible in monitoring.
+generation's size, so a leak would be visible in monitoring. A process that also serves other
+work (the application: requests in flight at a tick are frozen too, and their cycles wait for
+the thaw) freezes less often (``freeze_interval_s``).
 
 :class:`PauseRecorder` measures what the server actually experiences: every collection,
 automatic or ours, timed from ``gc.callbacks``.
@@ -68,19 +70,24 @@ class GcPolicy:
     _instance: GcPolicy | None = None
     _users = 0
 
-    def __init__(self, thaw_interval_s: float | None) -> None:
+    def __init__(self, thaw_interval_s: float | None, freeze_interval_s: float = 0.0) -> None:
         self.pauses = PauseRecorder()
         self._thaw_interval_s = thaw_interval_s
-        self._last_thaw = time.monotonic()
+        self._freeze_interval_s = freeze_interval_s
+        self._last_thaw = self._last_freeze = time.monotonic()
 
     @classmethod
-    def acquire(cls, thaw_interval_s: float | None = 6 * 3600.0) -> GcPolicy:
+    def acquire(
+        cls, thaw_interval_s: float | None = 6 * 3600.0, freeze_interval_s: float = 0.0
+    ) -> GcPolicy:
+        """The process's policy, installed by the first caller with its intervals (a tick
+        freezes at most every ``freeze_interval_s``; 0: at every tick)."""
         if cls._instance is None:
             # Start-up (imports, configuration) is over: out of the collector's way at once,
             # before any socket. Not counted as a pause: nothing is served yet.
             gc.collect()
             gc.freeze()
-            cls._instance = cls(thaw_interval_s)
+            cls._instance = cls(thaw_interval_s, freeze_interval_s)
             gc.callbacks.append(cls._instance.pauses)
         cls._users += 1
         return cls._instance
@@ -96,14 +103,15 @@ class GcPolicy:
 
     def tick(self) -> None:
         """Collect the young generations, then freeze what survived (see the module doc)."""
-        if self._thaw_interval_s is not None:
-            now = time.monotonic()
-            if now - self._last_thaw >= self._thaw_interval_s:
-                self._last_thaw = now
-                gc.unfreeze()
-                gc.collect()
-        gc.collect(1)
-        gc.freeze()
+        now = time.monotonic()
+        if self._thaw_interval_s is not None and now - self._last_thaw >= self._thaw_interval_s:
+            self._last_thaw = now
+            gc.unfreeze()
+            gc.collect()
+        if now - self._last_freeze >= self._freeze_interval_s:
+            self._last_freeze = now
+            gc.collect(1)
+            gc.freeze()
 
     def stats(self) -> dict[str, float]:
         return {

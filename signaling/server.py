@@ -112,6 +112,7 @@ class HubConfig:
     #: full collection of everything) every ``gc_thaw_interval_s`` frees what was frozen
     #: and became garbage since (None: never).
     gc_freeze: bool = True
+    gc_freeze_interval_s: float = 0.0  # 0: at every sweep
     gc_thaw_interval_s: float | None = 6 * 3600.0
 
     def limits(self) -> Limits:
@@ -170,7 +171,9 @@ class SignalingHub:
 
     async def start(self) -> None:
         if self.config.gc_freeze and self._gc is None:
-            self._gc = GcPolicy.acquire(self.config.gc_thaw_interval_s)
+            self._gc = GcPolicy.acquire(
+                self.config.gc_thaw_interval_s, self.config.gc_freeze_interval_s
+            )
         self._tasks.append(asyncio.create_task(self._sweeper(), name="signal-sweeper"))
         self._tasks.append(asyncio.create_task(self._dispatch_events(), name="signal-events"))
         self._tasks.append(asyncio.create_task(self._reap_idle(), name="signal-idle"))
