@@ -60,6 +60,21 @@ an ``_app`` suffix (``relay_p99_ms_app``, ``relay_lost_app``, ``relay_msgs_per_s
 ``relay_ratio_app``: against the same bare relay, ``relay_refused_app``) and are held to the
 same goals.
 
+**Two instances** (issue 14, item 3): phases 2 and 5 run a third time against two ``ours``
+instances sharing rooms through Redis (``--redis-url``, a key prefix of the run's own; ``''``
+skips these runs), each room's first peer on one instance and its second on the other, so
+every message crosses the broker: ``relay_p99_ms_brokered``, ``relay_lost_brokered``,
+``relay_msgs_per_s_brokered`` (CPU per message is both instances', Redis not counted),
+``relay_ratio_brokered`` (against the same bare relay) and ``relay_refused_brokered``. The
+single-instance figures of the same run are its baseline.
+
+**Garbage-collection pauses** (issue 14, item 5): after the memory phase's connections are
+in, the server runs a full collection as Python's thresholds would (``full_gc_ms``: what it
+still has to scan once ``signaling.gcpolicy`` has frozen the long-lived objects), and reports
+``gc_pause_max_ms``, the longest collection it ran during the whole phase (connections
+opening, held, and that one), timed inside the server process by ``gc.callbacks``, with its
+generation, the number of collections and of frozen objects.
+
 ``loadavg_start``/``loadavg_end`` record the machine's load around the run: on a shared 2-core
 machine, other work shows up in the latencies first.
 
@@ -67,8 +82,10 @@ Goals (``GOALS``, judged by :mod:`bench._goals`; ``--check`` makes a miss the ex
 10,000 connections held with none failed at <= 25 KB each; relay p99 <= 50 ms at 4,000
 messages/s (at a lower ``--rate`` it is not measured) with no message lost; relay >= 0.8 x the
 bare relay with nothing refused; set-up p95 <= 250 ms; resume <= 2 s with the missed message
-replayed. A skipped phase lists its goals as not measured (with the option that skipped it),
-so a reduced run never reads as "goals met".
+replayed; the worst GC pause and a full collection <= 50 ms; across two instances the same
+p99 and no loss, and relay >= 0.5 x the bare relay (two processes and a Redis round trip per
+message, against one process). A skipped phase lists its goals as not measured (with the
+option that skipped it), so a reduced run never reads as "goals met".
 
 The load clients are the minimal WebSocket client of :mod:`bench._ws` (handshake, one masking
 key per connection, frames written once per loop iteration): on a 2-core machine the load
@@ -91,7 +108,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +120,8 @@ GOALS = (
     Goal("connections", ">=", 10_000),
     Goal("connections_failed", "<=", 0),
     Goal("rss_kb_per_connection", "<=", 25.0),
+    Goal("full_gc_ms", "<=", 50.0),
+    Goal("gc_pause_max_ms", "<=", 50.0),
     Goal("relay_p99_ms", "<=", 50.0),
     Goal("relay_lost", "<=", 0),
     Goal("setup_p95_ms", "<=", 250.0),
@@ -114,15 +133,36 @@ GOALS = (
     Goal("relay_lost_app", "<=", 0),
     Goal("relay_ratio_app", ">=", 0.8),
     Goal("relay_refused_app", "<=", 0),
+    Goal("relay_p99_ms_brokered", "<=", 50.0),
+    Goal("relay_lost_brokered", "<=", 0),
+    Goal("relay_ratio_brokered", ">=", 0.5),
+    Goal("relay_refused_brokered", "<=", 0),
 )
 # Which goals each phase measures, under the option that skips it (0).
 PHASE_GOALS = {
-    "connections": ("connections", "connections_failed", "rss_kb_per_connection"),
-    "rate": ("relay_p99_ms", "relay_lost", "relay_p99_ms_app", "relay_lost_app"),
+    "connections": (
+        "connections", "connections_failed", "rss_kb_per_connection", "full_gc_ms",
+        "gc_pause_max_ms",
+    ),
+    "rate": (
+        "relay_p99_ms", "relay_lost", "relay_p99_ms_app", "relay_lost_app",
+        "relay_p99_ms_brokered", "relay_lost_brokered",
+    ),
     "setups": ("setup_p95_ms",),
     "resumes": ("resume_ms", "resume_replayed"),
-    "pairs": ("relay_ratio", "relay_refused", "relay_ratio_app", "relay_refused_app"),
-}
+    "pairs": (
+        "relay_ratio", "relay_refused", "relay_ratio_app", "relay_refused_app",
+        "relay_ratio_brokered", "relay_refused_brokered",
+    ),
+}  # fmt: skip
+BROKERED_GOALS = (
+    "relay_p99_ms_brokered", "relay_lost_brokered", "relay_ratio_brokered",
+    "relay_refused_brokered",
+)  # fmt: skip
+RATIO_SUFFIXES = (
+    ("relay_ratio", ""), ("relay_ratio_app", "_app"), ("relay_ratio_brokered", "_brokered"),
+)  # fmt: skip
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 GOAL_RATE = 4000.0  # the offered load the relay_p99_ms goal is about (messages/s)
 PACE_SHARE = 0.9  # the relay-rate client keeps each socket at 90 % of the per-connection limit
 HELD_BACK_MAX = 0.1  # above this share of sends held back by the pacing, the limit set the rate
@@ -167,17 +207,27 @@ def percentile(values: Sequence[float], q: float) -> float:
 # ---------------------------------------------------------------- server processes
 
 
-async def run_ours(port: int, secret: str) -> None:
-    """Our hub with the product's configuration (``HubConfig()``), limits included."""
+async def run_ours(port: int, secret: str, redis_url: str | None, prefix: str) -> None:
+    """Our hub with the product's configuration (``HubConfig()``), limits included; with
+    ``redis_url``, one of several instances sharing rooms through a :class:`RedisBroker`, as
+    ``python -m signaling --redis-url`` runs it."""
+    from signaling.broker import Broker, RedisBroker
     from signaling.server import HubConfig, SignalingHub, serve
 
-    async with SignalingHub(secret, config=HubConfig()) as hub:
-        server = await serve(hub, HOST, port)
-        bound = next(iter(server.sockets)).getsockname()[1]
-        print(json.dumps({"port": bound, "pid": os.getpid()}), flush=True)
-        await _serve_commands(lambda: hub.stats())
-        server.close()
-        await asyncio.wait_for(server.wait_closed(), 30)
+    broker: Broker | None = None
+    if redis_url:
+        broker = RedisBroker(redis_url, prefix=f"{prefix}room:")
+    try:
+        async with SignalingHub(secret, config=HubConfig(), broker=broker) as hub:
+            server = await serve(hub, HOST, port)
+            bound = next(iter(server.sockets)).getsockname()[1]
+            print(json.dumps({"port": bound, "pid": os.getpid()}), flush=True)
+            await _serve_commands(lambda: {**hub.stats(), **hub.gc_stats()})
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), 30)
+    finally:
+        if broker is not None:
+            await broker.close()
 
 
 async def run_app(port: int, secret: str) -> None:
@@ -244,7 +294,7 @@ async def run_baseline(port: int) -> None:
         await _serve_commands(lambda: {"rooms": len(rooms)})
 
 
-async def _serve_commands(stats: Callable[[], dict[str, int]]) -> None:
+async def _serve_commands(stats: Callable[[], dict[str, Any]]) -> None:
     """Answer ``stats`` lines on stdin with a JSON line; return at EOF."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -252,12 +302,15 @@ async def _serve_commands(stats: Callable[[], dict[str, int]]) -> None:
     while line := await reader.readline():
         command = line.strip()
         if command == b"stats":
-            extra = {"rss_kb": rss_kb(os.getpid()), "gc_objects": len(gc.get_objects())}
+            # Frozen objects (the server's GC policy) are out of get_objects() but still there.
+            tracked = len(gc.get_objects()) + gc.get_freeze_count()
+            extra = {"rss_kb": rss_kb(os.getpid()), "gc_objects": tracked}
             print(json.dumps({**extra, **stats()}), flush=True)
         elif command == b"gc":
             started = time.perf_counter()
             gc.collect()
-            print(json.dumps({"gc_ms": (time.perf_counter() - started) * 1000}), flush=True)
+            gc_ms = (time.perf_counter() - started) * 1000
+            print(json.dumps({**stats(), "gc_ms": gc_ms}), flush=True)
 
 
 @dataclass
@@ -269,8 +322,13 @@ class ServerProcess:
     pid: int
 
     @classmethod
-    def start(cls, kind: str, secret: str, loop: str = "asyncio") -> ServerProcess:
+    def start(
+        cls, kind: str, secret: str, loop: str = "asyncio", *, redis: tuple[str, str] | None = None
+    ) -> ServerProcess:
+        """``redis``: (URL, key prefix) of the Redis an ``ours`` instance shares rooms through."""
         command = [sys.executable, "-m", "bench.signaling", "--role", "server"]
+        if redis is not None:
+            command += ["--redis-url", redis[0], "--redis-prefix", redis[1]]
         process = subprocess.Popen(
             [*command, "--kind", kind, "--loop", loop],
             stdin=subprocess.PIPE,
@@ -310,6 +368,17 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def brokered(secret: str, loop: str, redis_url: str) -> Iterator[list[ServerProcess]]:
+    """Two ``ours`` instances sharing rooms through Redis (a key prefix of their own)."""
+    redis = (redis_url, f"bench-{secrets.token_hex(4)}:")
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(ServerProcess.start("ours", secret, loop, redis=redis))
+            for _ in range(2)
+        ]
 
 
 # ---------------------------------------------------------------- phase 1: idle connections
@@ -392,9 +461,14 @@ def memory_phase(
         ready = sum(r["ready"] for r in reports)
         time.sleep(2.0)  # let the server settle (writer queues drained, nothing in flight)
         after = server.stats()
-        # A full collection must look at every object of every connection: how long the
-        # server stalls when Python's cyclic GC decides to run one.
-        full_gc_ms = server.command("gc")["gc_ms"]
+        # A full collection, as Python's cyclic GC runs one when its thresholds say so: how
+        # long the server stalls then. Without the server's GC policy it looks at every object
+        # of every connection; with it, only at what is not frozen. Then the worst pause of
+        # any collection the server ran during the whole phase (connections opening, held,
+        # and this one), timed inside the server by gc.callbacks.
+        collected = server.command("gc")
+        full_gc_ms = collected["gc_ms"]
+        gc_pause_max_ms = collected.get("gc_pause_max_ms")
         seconds = max(r["seconds"] for r in reports)
     finally:
         ends = []
@@ -418,6 +492,10 @@ def memory_phase(
         ),
         "connect_per_s": round(ready / seconds, 1),
         "full_gc_ms": round(full_gc_ms, 1),
+        "gc_pause_max_ms": gc_pause_max_ms,
+        "gc_pause_max_generation": collected.get("gc_pause_max_generation"),
+        "gc_collections": collected.get("gc_collections"),
+        "gc_frozen": collected.get("gc_frozen"),
     }
     errors = [r["error"] for r in reports if r["error"]]
     if errors:
@@ -447,13 +525,20 @@ def candidate_frame(to: str, ident: int) -> bytes:
     ).encode()
 
 
-async def open_pairs(port: int, secret: str, pairs: int, on_text: Any) -> list[RawWebSocket]:
-    """``pairs`` rooms with two joined sockets each: [a0, b0, a1, b1, ...]."""
+async def open_pairs(
+    ports: int | Sequence[int], secret: str, pairs: int, on_text: Any
+) -> list[RawWebSocket]:
+    """``pairs`` rooms with two joined sockets each: [a0, b0, a1, b1, ...].
+
+    With two ``ports`` (two instances sharing a broker) each room's ``a`` joins the first
+    and its ``b`` the second, so every message crosses the broker."""
     tag = secrets.token_hex(4)
     gate = asyncio.Semaphore(100)
+    where = [ports] if isinstance(ports, int) else list(ports)
 
     async def one(i: int) -> RawWebSocket:
         async with gate:
+            port = where[i % 2 % len(where)]
             return await raw_join(port, secret, f"relay-{tag}-{i // 2}", f"p{i % 2}", on_text)
 
     sockets = await asyncio.gather(*(one(i) for i in range(2 * pairs)))
@@ -483,7 +568,12 @@ class Throughput:
 
 
 async def throughput(
-    port: int, pid: int, secret: str, pairs: int, window: int, duration: float
+    ports: int | Sequence[int],
+    pids: int | Sequence[int],
+    secret: str,
+    pairs: int,
+    window: int,
+    duration: float,
 ) -> Throughput:
     """Closed loop: each socket keeps ``window`` messages in flight to its partner, paced.
 
@@ -491,7 +581,8 @@ async def throughput(
     :class:`TokenBucket`, at ``PACE_SHARE`` of the product's rate, burst ``window``) allows;
     otherwise the send waits for a pacing tick. Sends held back so are counted: in a run that
     measures the server they are rare, since the server cannot relay as fast as the sockets
-    may send."""
+    may send. With several ``ports`` and ``pids`` (brokered instances), the CPU is theirs in
+    all (Redis not counted) and a core means one of any of them."""
     from signaling.limits import TokenBucket
     from signaling.server import HubConfig
 
@@ -533,7 +624,7 @@ async def throughput(
                     del owed[ws]
 
     rate = PACE_SHARE * limits.rate_per_s
-    sockets = await open_pairs(port, secret, pairs, on_text)
+    sockets = await open_pairs(ports, secret, pairs, on_text)
     for i, ws in enumerate(sockets):
         frames[ws] = ws.frame(candidate_frame("p1" if i % 2 == 0 else "p0", 1))
         buckets[ws] = TokenBucket(rate, min(window, limits.burst), time.perf_counter)
@@ -546,10 +637,15 @@ async def throughput(
     pacer = asyncio.create_task(pace())
     await asyncio.sleep(1.0)  # warm-up
     counting["on"] = True
-    cpu0, own0, started = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    server_pids = [pids] if isinstance(pids, int) else list(pids)
+
+    def server_cpu() -> float:
+        return sum(cpu_seconds(p) for p in server_pids)
+
+    cpu0, own0, started = server_cpu(), time.process_time(), time.perf_counter()
     await asyncio.sleep(duration)
     counting["on"] = False
-    cpu, elapsed = cpu_seconds(pid) - cpu0, time.perf_counter() - started
+    cpu, elapsed = server_cpu() - cpu0, time.perf_counter() - started
     own = time.process_time() - own0
     counting["stop"] = True
     await pacer
@@ -568,7 +664,12 @@ async def throughput(
 
 
 async def latency(
-    port: int, secret: str, pairs: int, rate: float, duration: float, drain: float = 5.0
+    ports: int | Sequence[int],
+    secret: str,
+    pairs: int,
+    rate: float,
+    duration: float,
+    drain: float = 5.0,
 ) -> tuple[list[float], int, int]:
     """Open loop at ``rate`` messages/s in all; returns latencies (ms), sent, lost.
 
@@ -593,7 +694,7 @@ async def latency(
         if all_sent and not sent_at:
             drained.set()
 
-    sockets = await open_pairs(port, secret, pairs, on_text)
+    sockets = await open_pairs(ports, secret, pairs, on_text)
     names = ["p1" if i % 2 == 0 else "p0" for i in range(len(sockets))]
     warm_up = 1.0
     total = int(rate * (warm_up + duration))
@@ -710,7 +811,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"({mem['connections_failed']} failed, {mem['connect_per_s']}/s to open), "
             f"server RSS {mem['rss_kb_before']} -> {mem['rss_kb_after']} KB: "
             f"{mem['rss_kb_per_connection']} KB and {mem['gc_objects_per_connection']} "
-            f"GC-tracked objects per connection; a full GC takes {mem['full_gc_ms']} ms"
+            f"GC-tracked objects per connection; a full GC takes {mem['full_gc_ms']} ms, the "
+            f"worst GC pause in the server was {mem['gc_pause_max_ms']} ms "
+            f"({mem['gc_collections']} collections, {mem['gc_frozen']} objects frozen)"
         )
 
     # A fresh server for the rest: tearing down 10,000 connections leaves cyclic garbage (in
@@ -720,21 +823,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             _latency_setup_resume(server, secret, args, summary)
     if args.rate:
         with ServerProcess.start("app", secret, args.loop) as server:
-            samples, sent, lost = asyncio.run(
-                latency(
-                    server.port, secret, args.latency_pairs, args.rate, args.duration, args.drain
-                )
-            )
-        summary.update(
-            relay_p50_ms_app=round(percentile(samples, 50), 2),
-            relay_p99_ms_app=round(percentile(samples, 99), 2),
-            relay_lost_app=lost,
-        )
-        print(
-            f"latency in-app (/ws/signal on uvicorn) at {args.rate:.0f} msg/s: "
-            f"p50 {summary['relay_p50_ms_app']} ms, p99 {summary['relay_p99_ms_app']} ms "
-            f"({sent} measured, {lost} lost)"
-        )
+            _latency_of([server], "_app", "in-app (/ws/signal on uvicorn)", secret, args, summary)
+    if args.rate and args.redis_url:
+        with brokered(secret, args.loop, args.redis_url) as pair:
+            _latency_of(pair, "_brokered", "across two instances (Redis)", secret, args, summary)
     if args.pairs:
         _relay_rate(secret, args, summary)
     if args.rate:
@@ -758,6 +850,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     summary["loadavg_end"] = round(os.getloadavg()[0], 2)
     return summary
+
+
+def _latency_of(
+    servers: list[ServerProcess],
+    suffix: str,
+    label: str,
+    secret: str,
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+) -> None:
+    """Phase 2 against ``servers`` (two: each room's peers on different instances)."""
+    samples, sent, lost = asyncio.run(
+        latency(
+            [s.port for s in servers], secret, args.latency_pairs, args.rate, args.duration,
+            args.drain,
+        )
+    )  # fmt: skip
+    p50, p99 = round(percentile(samples, 50), 2), round(percentile(samples, 99), 2)
+    summary[f"relay_p50_ms{suffix}"], summary[f"relay_p99_ms{suffix}"] = p50, p99
+    summary[f"relay_lost{suffix}"] = lost
+    print(f"latency {label} at {args.rate:.0f} msg/s: p50 {p50} ms, p99 {p99} ms "
+          f"({sent} measured, {lost} lost)")  # fmt: skip
 
 
 def _latency_setup_resume(
@@ -803,16 +917,23 @@ def _relay_rate(secret: str, args: argparse.Namespace, summary: dict[str, Any]) 
     # Alternate the two servers and keep each one's best round: the machine is shared, and
     # a burst of someone else's load should not decide the ratio.
     rates: dict[str, list[Throughput]] = {"ours": [], "app": [], "baseline": []}
+    if args.redis_url:
+        rates["brokered"] = []
     for _ in range(args.rounds):
         for kind, got in rates.items():
-            with ServerProcess.start(kind, secret, args.loop) as relay:
+            with contextlib.ExitStack() as stack:
+                if kind == "brokered":
+                    servers = stack.enter_context(brokered(secret, args.loop, args.redis_url))
+                else:
+                    servers = [stack.enter_context(ServerProcess.start(kind, secret, args.loop))]
                 got.append(
                     asyncio.run(
                         throughput(
-                            relay.port, relay.pid, secret, args.pairs, args.window, args.duration
+                            [s.port for s in servers], [s.pid for s in servers], secret,
+                            args.pairs, args.window, args.duration,
                         )
                     )
-                )
+                )  # fmt: skip
             t = got[-1]
             print(f"relay through {kind}: {t.msgs_per_s:,.0f} msg/s, server "
                   f"{t.cpu_us_per_msg:.1f} us CPU per message at {t.server_cpu_pct:.0f}% "
@@ -845,6 +966,19 @@ def _relay_rate(secret: str, args: argparse.Namespace, summary: dict[str, Any]) 
     )
     summary["relay_held_back_app"] = round(app.held_back, 3)
     summary["relay_refused_app"] = sum(t.refused for t in rates["app"])
+    if args.redis_url:
+        brk = max(rates["brokered"], key=lambda t: t.msgs_per_s)
+        summary["relay_msgs_per_s_brokered"] = round(brk.msgs_per_s)
+        summary["relay_cpu_us_per_msg_brokered"] = round(
+            min(t.cpu_us_per_msg for t in rates["brokered"]), 1
+        )
+        summary["relay_ratio_brokered"] = round(
+            summary["relay_msgs_per_s_brokered"] / max(summary["baseline_relay_msgs_per_s"], 1), 3
+        )
+        summary["relay_held_back_brokered"] = round(brk.held_back, 3)
+        summary["relay_refused_brokered"] = sum(t.refused for t in rates["brokered"])
+        print(f"relay across two instances / bare websockets: "
+              f"{summary['relay_ratio_brokered']}")  # fmt: skip
     print(f"relay ratio ours / bare websockets: {summary['relay_ratio']} "
           f"(CPU per message: {summary['relay_cpu_ratio']}); in-app / bare websockets: "
           f"{summary['relay_ratio_app']}")  # fmt: skip
@@ -858,17 +992,22 @@ def judge(goals: Goals, summary: dict[str, Any], args: argparse.Namespace) -> No
                 goals.not_measured(name, f"phase skipped (--{option} 0)")
             continue
         for name in names:
-            goals.judge(name, summary.get(name), "no figure from the phase")
+            if name in BROKERED_GOALS and not args.redis_url:
+                goals.not_measured(name, "two-instance runs skipped (--redis-url '')")
+            else:
+                goals.judge(name, summary.get(name), "no figure from the phase")
     if args.connections and not summary["connections"]:
         goals.not_measured("rss_kb_per_connection", "no connection was opened")
     if args.rate and args.rate < GOAL_RATE:
-        for name in ("relay_p99_ms", "relay_p99_ms_app"):
+        for name in ("relay_p99_ms", "relay_p99_ms_app", "relay_p99_ms_brokered"):
             goals.not_measured(
                 name,
                 f"the goal is at {GOAL_RATE:g} messages/s offered; this run offered {args.rate:g}",
             )
     if args.pairs:
-        for name, suffix in (("relay_ratio", ""), ("relay_ratio_app", "_app")):
+        for name, suffix in RATIO_SUFFIXES:
+            if f"relay_held_back{suffix}" not in summary:
+                continue  # no figure: judged above as such
             held = max(summary[f"relay_held_back{suffix}"], summary["baseline_relay_held_back"])
             if held > HELD_BACK_MAX:
                 goals.not_measured(
@@ -893,6 +1032,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rate", type=float, default=GOAL_RATE, help="offered load for latency (0: skip)"
     )
     p.add_argument("--latency-pairs", type=int, default=100)
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help=f"Redis for the two-instance (brokered) runs of phases 2 and 5 (default "
+        f"{DEFAULT_REDIS_URL}; '': skip them)",
+    )
+    p.add_argument("--redis-prefix", default="bench:", help=argparse.SUPPRESS)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per relay measurement")
     p.add_argument(
         "--drain",
@@ -940,6 +1086,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 f"messages/s per connection, over {allowed:g} (90 % of the server's rate "
                 "limit): the phase would measure refusals; raise --latency-pairs"
             )
+    if args.role == "bench" and args.redis_url is None:
+        args.redis_url = DEFAULT_REDIS_URL
     args.goals = tightened_goals(p, GOALS, args.goal)
     return args
 
@@ -954,7 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.kind == "app":
             run_loop(run_app(args.port, secret), args.loop)
         else:
-            run_loop(run_ours(args.port, secret), args.loop)
+            run_loop(run_ours(args.port, secret, args.redis_url, args.redis_prefix), args.loop)
         return 0
     if args.role == "idle":
         raise_nofile()

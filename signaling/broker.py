@@ -34,6 +34,12 @@ class Broker(abc.ABC):
     async def publish(self, room: str, data: str) -> None:
         """Send ``data`` to every subscriber of ``room``, including this broker if subscribed."""
 
+    async def publish_many(self, items: list[tuple[str, str]]) -> None:
+        """``publish(room, data)`` for each ``(room, data)``, in order; brokers that can send
+        them in one go (Redis: a pipeline, one round trip) do so."""
+        for room, data in items:
+            await self.publish(room, data)
+
     @abc.abstractmethod
     async def subscribe(self, room: str) -> None:
         """Start receiving what is published to ``room``."""
@@ -124,6 +130,14 @@ class RedisBroker(Broker):
     async def publish(self, room: str, data: str) -> None:
         async with self._publish_lock:
             await self._publisher.publish(self._prefix + room, data)
+
+    async def publish_many(self, items: list[tuple[str, str]]) -> None:
+        # One connection, one pipeline without MULTI: Redis applies the commands in order.
+        async with self._publish_lock:
+            pipe = self._publisher.pipeline(transaction=False)
+            for room, data in items:
+                pipe.publish(self._prefix + room, data)
+            await pipe.execute()
 
     async def subscribe(self, room: str) -> None:
         async with self._read_lock:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class Connection:
         "_limit",
         "_queue",
         "_queued",
+        "_wake",
         "_writer",
         "bucket",
         "ended",
@@ -82,12 +84,16 @@ class Connection:
         self._direct: Callable[[str, int | None], bool] | None = getattr(
             transport, "send_nowait", None
         )
-        self._queue: asyncio.Queue[str | _Close] | None = None
+        # A plain deque and one future the idle writer waits on, not an asyncio.Queue: the
+        # queued path is the in-app hot path, and a Queue costs a future and a wake-up per
+        # frame; this wakes the writer once per burst, which then writes all it finds.
+        self._queue: deque[str | _Close] | None = None
+        self._wake: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._queued = 0  # characters of the frames queued and not yet written
         self._limit = send_queue * BYTES_PER_QUEUED_FRAME
         if self._direct is None:
-            self._queue = asyncio.Queue()
+            self._queue = deque()
             self._writer = asyncio.create_task(self._write())
 
     @property
@@ -116,7 +122,16 @@ class Connection:
             self._drop_slow()
             return
         self._queued += len(text)
-        self._queue.put_nowait(text)
+        self._push(text)
+
+    def _push(self, item: str | _Close) -> None:
+        assert self._queue is not None
+        self._queue.append(item)
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
 
     def _drop_slow(self) -> None:
         log.info("dropping slow client session=%s", self.session)
@@ -144,7 +159,7 @@ class Connection:
             return
         self._closing = True
         if self._queue is not None:
-            self._queue.put_nowait(_Close(code, reason))
+            self._push(_Close(code, reason))
         else:
             self._closer = asyncio.create_task(self.transport.close(code, reason))
 
@@ -172,10 +187,16 @@ class Connection:
                 await self._writer
 
     async def _write(self) -> None:
-        assert self._queue is not None
+        queue = self._queue
+        assert queue is not None
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                item = await self._queue.get()
+                if not queue:
+                    self._wake = loop.create_future()
+                    await self._wake
+                    continue
+                item = queue.popleft()
                 if isinstance(item, _Close):
                     await self.transport.close(item.code, item.reason)
                     return

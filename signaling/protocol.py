@@ -947,6 +947,23 @@ class Sequenced:
         out._tail = tail + "}"
         return out
 
+    @classmethod
+    def relayed_from_tail(cls, kind: str, tail: str) -> Sequenced:
+        """The inverse of ``(message.TYPE, Sequenced.relayed(message, sender).tail)``: how
+        another server instance's already encoded relay is rebuilt without parsing it (see
+        ``signaling.envelope``). ``ValueError`` for a kind that is not relayed."""
+        head = _SEQ_HEADS.get(kind)
+        if head is None:
+            raise ValueError(f"not a relayed message type: {kind!r}")
+        out = cls.__new__(cls)
+        out._head, out._tail = head, tail
+        return out
+
+    @property
+    def tail(self) -> str:
+        """The encoded frame after its ``seq``: the same for every recipient."""
+        return self._tail
+
     def at(self, seq: int) -> str:
         return f"{self._head}{seq}{self._tail}"
 

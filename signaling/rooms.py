@@ -329,23 +329,33 @@ class Room:
             fx.events.append(RoomEvent("ended", None, None, None))
         return fx
 
-    def relay(self, sender: str, message: Relayed, *, check: bool = True) -> Effects:
+    def relay(
+        self,
+        sender: str,
+        message: Relayed,
+        *,
+        check: bool = True,
+        encoded: Sequenced | None = None,
+    ) -> Effects:
         """Forward a peer-to-peer message to its local recipients, stamped with ``from``.
 
         With ``check`` (a message from a local client), a ``to`` naming nobody in the room is
-        refused. Messages relayed from another instance are not checked again.
+        refused. Messages relayed from another instance are not checked again. ``encoded`` is
+        ``Sequenced.relayed(message, sender)`` when the caller has it already (it also goes to
+        the other instances): the message is encoded once in all.
         """
-        fx = Effects()
         target = message.to
         if check and target is not None and (target == sender or target not in self.members):
             raise RoomError(ErrorCode.UNKNOWN_PEER, f"no other participant {target!r} in this room")
-        encoded: Sequenced | None = None  # encoded once, whatever the number of recipients
+        return self.forward(sender, target, encoded or Sequenced.relayed(message, sender))
+
+    def forward(self, sender: str, target: str | None, encoded: Sequenced) -> Effects:
+        """Deliver an already encoded relayed message to its local recipients, unchecked."""
+        fx = Effects()
         for member in self.members.values():  # _deliver never changes the membership
             if not member.local or member.participant == sender:
                 continue
             if target is None or member.participant == target:
-                if encoded is None:
-                    encoded = Sequenced.relayed(message, sender)
                 self._deliver(fx, member, encoded)
         return fx
 

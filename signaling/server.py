@@ -37,9 +37,11 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.http11 import Request, Response
 
+from signaling import envelope
 from signaling.broker import Broker
 from signaling.connection import Connection
 from signaling.events import EventCallback, SessionEvent
+from signaling.gcpolicy import GcPolicy, break_cycles
 from signaling.limits import TokenBucket
 from signaling.protocol import (
     MAX_MESSAGE_BYTES,
@@ -64,10 +66,9 @@ from signaling.protocol import (
     Quality,
     Relayed,
     Resume,
+    Sequenced,
     Welcome,
-    parse,
     parse_client,
-    serialize,
 )
 from signaling.rooms import Effects, MemberInfo, Room, RoomError, RoomEvent
 from signaling.tokens import JtiStore, MemoryJtiStore, TokenError, TokenVerifier, verify_and_consume
@@ -81,7 +82,8 @@ from signaling.transport import (
 
 log = logging.getLogger(__name__)
 
-BROKER_VERSION = 1
+#: Publications the outbox sends to the broker in one go (one round trip to Redis).
+PUBLISH_BATCH = 256
 
 # websockets' hook: answer an HTTP request before the upgrade, or None to go on.
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
@@ -105,6 +107,13 @@ class HubConfig:
     sweep_interval_s: float = 1.0
     close_timeout_s: float = 2.0
     outbox_limit: int = 10_000
+    #: Freeze long-lived objects out of the garbage collector's way at every sweep
+    #: (``signaling.gcpolicy``); False leaves the collector as Python sets it. A thaw (one
+    #: full collection of everything) every ``gc_thaw_interval_s`` frees what was frozen
+    #: and became garbage since (None: never).
+    gc_freeze: bool = True
+    gc_freeze_interval_s: float = 0.0  # 0: at every sweep
+    gc_thaw_interval_s: float | None = 6 * 3600.0
 
     def limits(self) -> Limits:
         return Limits(
@@ -156,10 +165,15 @@ class SignalingHub:
         # Called after every sweep (each ``sweep_interval_s``), e.g. to copy ``stats()``
         # into a monitoring system this package knows nothing of.
         self.on_tick: Callable[[], None] | None = None
+        self._gc: GcPolicy | None = None
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if self.config.gc_freeze and self._gc is None:
+            self._gc = GcPolicy.acquire(
+                self.config.gc_thaw_interval_s, self.config.gc_freeze_interval_s
+            )
         self._tasks.append(asyncio.create_task(self._sweeper(), name="signal-sweeper"))
         self._tasks.append(asyncio.create_task(self._dispatch_events(), name="signal-events"))
         self._tasks.append(asyncio.create_task(self._reap_idle(), name="signal-idle"))
@@ -183,6 +197,14 @@ class SignalingHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._gc is not None:
+            self._gc = None
+            GcPolicy.release()
+
+    def gc_stats(self) -> dict[str, float]:
+        """The worst garbage-collection pause so far and the permanent generation's size (empty
+        when ``gc_freeze`` is off)."""
+        return self._gc.stats() if self._gc is not None else {}
 
     def stats(self) -> dict[str, int]:
         """Counts for monitoring: open sockets in a session, sessions held, rooms."""
@@ -206,6 +228,8 @@ class SignalingHub:
                 await self.sweep()
             except Exception:
                 log.exception("sweep failed")
+            if self._gc is not None:
+                self._gc.tick()
             if self.on_tick is not None:
                 try:
                     self.on_tick()
@@ -420,13 +444,12 @@ class SignalingHub:
         rid = message.rid
         if type(message) in _RELAYED:
             relayed = cast(Relayed, message)  # checked by the line above, more cheaply
-            self._apply(room, room.relay(participant, relayed))
+            encoded = Sequenced.relayed(relayed, participant)  # once, for every instance
+            self._apply(room, room.relay(participant, relayed, encoded=encoded))
             if self._broker is not None:
-                self._publish(
+                self._enqueue(
                     room.id,
-                    "relay",
-                    sender=participant,
-                    message=serialize(replace(relayed, rid=None)),
+                    envelope.relay(self.node_id, participant, relayed.to, relayed.TYPE, encoded),
                 )
         elif isinstance(message, Media):
             self._apply(room, room.set_media(participant, message.mode))
@@ -543,22 +566,28 @@ class SignalingHub:
         return room
 
     def _publish(self, room_id: str, kind: str, **body: Any) -> None:
-        if self._broker is None:
-            return
+        if self._broker is not None:
+            self._enqueue(room_id, envelope.control(self.node_id, kind, body))
+
+    def _enqueue(self, room_id: str, data: str) -> None:
         if self._outbox.qsize() >= self.config.outbox_limit:
-            log.error("broker outbox full; dropping %s for room %s", kind, room_id)
+            log.error("broker outbox full; dropping a publication for room %s", room_id)
             return
-        payload = {"v": BROKER_VERSION, "node": self.node_id, "k": kind, **body}
-        self._outbox.put_nowait((room_id, json.dumps(payload, separators=(",", ":"))))
+        self._outbox.put_nowait((room_id, data))
 
     async def _publish_loop(self) -> None:
+        """Send the outbox in order, what has gathered meanwhile in one batch (one round trip
+        to Redis for up to ``PUBLISH_BATCH`` publications rather than one each)."""
         assert self._broker is not None
+        outbox = self._outbox
         while True:
-            room_id, data = await self._outbox.get()
+            batch = [await outbox.get()]
+            while len(batch) < PUBLISH_BATCH and not outbox.empty():
+                batch.append(outbox.get_nowait())
             try:
-                await self._broker.publish(room_id, data)
+                await self._broker.publish_many(batch)
             except Exception:
-                log.exception("broker publish failed for room %s", room_id)
+                log.exception("broker publish failed for %d publications", len(batch))
 
     async def _listen(self) -> None:
         assert self._broker is not None
@@ -580,13 +609,16 @@ class SignalingHub:
                 log.exception("bad broker message for room %s", room_id)
 
     def _on_broker(self, room_id: str, data: str) -> None:
-        payload = json.loads(data)
         room = self.rooms.get(room_id)
-        if payload.get("v") != BROKER_VERSION or payload.get("node") == self.node_id:
-            return
         if room is None:
             return
-        kind = payload.get("k")
+        got = envelope.read(data)
+        if got is None or got.node == self.node_id:
+            return
+        if isinstance(got, envelope.RelayEnvelope):
+            self._apply(room, room.forward(got.sender, got.to, got.encoded))
+            return
+        kind, payload = got.kind, got.body
         if kind == "sync":
             for member in room.local_members():
                 self._publish(room_id, "presence", member=member.info().to_dict())
@@ -596,10 +628,6 @@ class SignalingHub:
             reason: LeaveReason = "left" if payload.get("reason") == "left" else "gone"
             fx = room.apply_departure(str(payload["participant"]), str(payload["session"]), reason)
             self._apply(room, fx)
-        elif kind == "relay":
-            message = parse(str(payload["message"]), max_bytes=2**31, source="client")
-            if isinstance(message, Offer | Answer | CandidateMessage | IceRestart):
-                self._apply(room, room.relay(str(payload["sender"]), message, check=False))
 
 
 _RELAYED: frozenset[type[ClientMessage]] = frozenset({Offer, Answer, CandidateMessage, IceRestart})
@@ -652,6 +680,9 @@ async def serve(
         else:
             transport = WebsocketsTransport(connection, close_timeout_s=close_timeout_s)
         await hub.handle(transport)
+        # Closed within close_timeout_s by handle(); then nothing reads these objects again.
+        await connection.wait_closed()
+        break_cycles(connection)
 
     return await ws_serve(
         handler,

@@ -73,7 +73,10 @@ def build_hub(
         jti_store = MemoryJtiStore()
     hub = SignalingHub(
         service.signaling_secret(settings),
-        config=HubConfig(grace_s=settings.signal_grace_seconds),
+        # In the application, requests in flight are frozen along with the sockets; freezing
+        # once a minute rather than every second keeps what their cycles hold until the thaw
+        # small (signaling.gcpolicy).
+        config=HubConfig(grace_s=settings.signal_grace_seconds, gc_freeze_interval_s=60.0),
         broker=broker,
         jti_store=jti_store,
         on_event=on_event,
