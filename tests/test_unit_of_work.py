@@ -45,8 +45,8 @@ SCOPE_OWNERS = {
     ("uow.py", "commit"),
     ("uow.py", "rollback"),
     ("uow.py", "end_read"),  # a read ended before slow work (refuses if it wrote)
-    # (the audit appender group-commits read rows on a connection of its own in autocommit:
-    # each batch is one INSERT, which commits itself; no commit() call)
+    # the audit appender group-commits read rows on a connection of its own
+    ("audit/appender.py", "AuditAppender._commit"),
 }
 
 

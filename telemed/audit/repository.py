@@ -28,19 +28,19 @@ def append(session: Session, rows: list[Row]) -> None:
     session.execute(insert(_TABLE), rows)
 
 
-def append_committed(connection: Connection, rows: list[Row]) -> None:
-    """One multi-row INSERT on a connection in autocommit: committed (whole) when it
-    returns, in one round trip."""
+def append_rows(connection: Connection, rows: list[Row]) -> None:
+    """The rows on a connection of its own (the appender's), in the caller's transaction."""
     connection.execute(insert(_TABLE), rows)
 
 
 def prepare_read_appender(connection: Connection) -> None:
-    """The audit appender's own connection (PostgreSQL): autocommit, and its commits do not
-    wait for the WAL flush, since it only inserts the rows of reads (a crash of the
-    database may lose its last fraction of a second of them, whole batches). The setting
-    lasts as long as the connection, which the appender never gives back to the pool."""
-    connection.execution_options(isolation_level="AUTOCOMMIT")
-    connection.exec_driver_sql("SET synchronous_commit = off")
+    """The audit appender's own connection (PostgreSQL): its commits do not wait for the
+    WAL flush, since it only inserts the rows of reads (a crash of the database may lose
+    its last fraction of a second of them, whole batches). Set once for the connection's
+    life instead of per batch (``SET LOCAL``: a round trip each); the appender never gives
+    the connection back to the pool, where a clinical write could get it."""
+    with connection.begin():
+        connection.exec_driver_sql("SET synchronous_commit = off")
 
 
 def lock_sealer(session: Session) -> None:

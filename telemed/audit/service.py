@@ -102,9 +102,7 @@ def record_access(
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
     engine = engine_of(session)
     if engine.dialect.name == "postgresql":
-        appender = appender_for(
-            engine, repository.prepare_read_appender, repository.append_committed
-        )
+        appender = appender_for(engine, repository.prepare_read_appender, repository.append_rows)
         appender.append(entry)
     elif uow.only_reads(session):  # SQLite, a unit that takes no write lock (yet)
         uow.persist_regardless(session, lambda unit: repository.append(unit, [entry]))
