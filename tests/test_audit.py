@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from telemed.accounts.models import Role
 from telemed.audit import chain, service
+from telemed.audit.appender import _appenders
 from telemed.audit.models import AuditAction, AuditEntry
 from telemed.audit.sealer import seal_pending
 from telemed.db import UTCDateTime, utcnow
@@ -351,3 +352,30 @@ def test_a_rows_position_is_hashed_not_its_id() -> None:
     assert row.row_hash == chain.row_digest(_read(1), 1, chain.GENESIS_HASH)
     assert row.row_hash != chain.row_digest(_read(4), 2, chain.GENESIS_HASH)
     assert row.row_hash != chain.row_digest(_read(4, "x"), 1, chain.GENESIS_HASH)
+
+
+def test_the_read_appender_commits_at_once_and_never_pools_its_relaxed_connection(
+    engine: Engine, backend: str
+) -> None:
+    """A read's row is committed before ``record_access`` returns (another connection sees
+    it), and the appender's own connection, whose commits do not wait for the WAL flush,
+    is closed for good when dropped: no pooled connection a request gets has that setting."""
+    if backend != "postgresql":
+        pytest.skip("the appender serves PostgreSQL only (SQLite writes reads in the unit)")
+    with Session(engine) as session:
+        service.record_access(session, None, AuditAction.read, "consult", 1, detail="appended")
+        session.rollback()  # the caller's transaction has nothing to do with the row
+    with engine.connect() as other:
+        found = other.execute(text("SELECT count(*) FROM audit_log WHERE detail = 'appended'"))
+        assert found.scalar_one() == 1
+    appender = _appenders[engine]
+    assert appender._connection is not None  # (kept between batches)
+    appender._drop_connection()
+    pooled = [engine.connect() for _ in range(engine.pool.checkedin() + 1)]
+    try:
+        for connection in pooled:
+            setting = connection.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+            assert setting == "on"
+    finally:
+        for connection in pooled:
+            connection.close()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, text, update
+from sqlalchemy import Connection, bindparam, func, insert, text, update
 from sqlmodel import Session, col, select
 
 from telemed.audit.chain import Link
@@ -17,16 +18,29 @@ SEALER_LOCK_KEY = 0x7E1E_AD17
 _UNSEALED = {"id", "seq", "prev_hash", "row_hash"}  # left to the database and the sealer
 
 
-def append(session: Session, entries: list[AuditEntry]) -> None:
-    """Plain INSERTs of unsealed rows: no lock, nothing needs to come back."""
-    session.execute(insert(AuditEntry), [e.model_dump(exclude=_UNSEALED) for e in entries])
+Row = dict[str, Any]  # an audit row's columns but _UNSEALED
+_TABLE = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
-def relax_commit(session: Session) -> None:
-    """Let this transaction (PostgreSQL) commit without waiting for the WAL flush: a crash
-    of the database may lose its last fraction of a second of such transactions, whole."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+def append(session: Session, rows: list[Row]) -> None:
+    """Plain INSERTs of unsealed rows (their columns but ``_UNSEALED``): no lock, nothing
+    needs to come back."""
+    session.execute(insert(_TABLE), rows)
+
+
+def append_rows(connection: Connection, rows: list[Row]) -> None:
+    """The rows on a connection of its own (the appender's), in the caller's transaction."""
+    connection.execute(insert(_TABLE), rows)
+
+
+def prepare_read_appender(connection: Connection) -> None:
+    """The audit appender's own connection (PostgreSQL): its commits do not wait for the
+    WAL flush, since it only inserts the rows of reads (a crash of the database may lose
+    its last fraction of a second of them, whole batches). Set once for the connection's
+    life instead of per batch (``SET LOCAL``: a round trip each); the appender never gives
+    the connection back to the pool, where a clinical write could get it."""
+    with connection.begin():
+        connection.exec_driver_sql("SET synchronous_commit = off")
 
 
 def lock_sealer(session: Session) -> None:
