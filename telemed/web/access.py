@@ -55,10 +55,6 @@ class Access:
         object.__setattr__(self, "who", frozenset(who))
         object.__setattr__(self, "scope", scope)
 
-    @property
-    def public(self) -> bool:
-        return ANONYMOUS in self.who
-
 
 # The declarations most routes share.
 
