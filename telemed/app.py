@@ -60,6 +60,7 @@ from telemed.sessions.hub import build_hub, event_recorder
 from telemed.settings import Environment, Settings, get_settings
 from telemed.uow import WriteGate
 from telemed.uptake import views as uptake_pages
+from telemed.web.access import EVERYONE, PUBLIC, Access
 from telemed.web.assets import ASSETS, VersionedStaticFiles
 from telemed.web.errors import declare_common_errors, install_error_handlers
 from telemed.web.input_guard import refuse_unstorable_input
@@ -242,3 +243,12 @@ def _add_operational_routes(app: FastAPI, engine: Engine, docs: bool) -> None:
             "style-src 'self' 'unsafe-inline'; img-src 'self' data:"
         )
         return response
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "healthz": PUBLIC,
+    "readyz": PUBLIC,
+    "swagger": Access(*EVERYONE, scope="outside production only"),
+    "openapi": Access(*EVERYONE, scope="outside production only"),  # FastAPI's /openapi.json
+}

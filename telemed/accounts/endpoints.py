@@ -32,6 +32,7 @@ from telemed.deps import (
 from telemed.mfa import service as mfa
 from telemed.mfa.deps import MfaPolicyDep, RecentAuth
 from telemed.validation import Id
+from telemed.web.access import ADMINS, EVERYONE, OWN, PUBLIC, Access
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["accounts"])
@@ -141,3 +142,16 @@ def deactivate_user(
     user = admin_service.deactivate_user(db, admin, user_id, request.app.state.session_cache, now)
     flows.user_deactivated(db, user, policy, now)
     return UserPublic.model_validate(user)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "login": PUBLIC,
+    "request_unlock": PUBLIC,
+    "use_unlock": Access(*EVERYONE, scope="the holder of the unlock link"),
+    "logout": OWN,
+    "me": OWN,
+    "list_users": ADMINS,
+    "create_user": ADMINS,
+    "deactivate_user": ADMINS,
+}

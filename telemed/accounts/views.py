@@ -32,6 +32,7 @@ from telemed.errors import (
 from telemed.mfa import service as mfa
 from telemed.mfa.cookies import set_challenge_cookie
 from telemed.mfa.deps import MfaPolicyDep
+from telemed.web.access import EVERYONE, OWN, PUBLIC, Access
 from telemed.web.middleware import LANGUAGE_COOKIE
 from telemed.web.templating import render
 
@@ -300,3 +301,18 @@ def unlock_submit(
         )
     notice = i18n.gettext("Logging in to your account is unlocked; log in now.")
     return _login_page(request, "/", email=email, notice=notice)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "login_form": PUBLIC,
+    "login_submit": PUBLIC,
+    "logout_submit": OWN,
+    "phone_form": OWN,
+    "phone_submit": OWN,
+    "language_submit": OWN,
+    "login_language_submit": PUBLIC,
+    "unlock_request_submit": PUBLIC,
+    "unlock_form": Access(*EVERYONE, scope="the holder of the unlock link"),
+    "unlock_submit": Access(*EVERYONE, scope="the holder of the unlock link"),
+}

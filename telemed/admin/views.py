@@ -26,6 +26,7 @@ from telemed.i18n import gettext
 from telemed.labels import label
 from telemed.mfa.deps import RecentAuth
 from telemed.validation import Id
+from telemed.web.access import ADMINS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -223,3 +224,15 @@ async def facility_update(
         errors = _refusal(exc, forms.FACILITY_FIELDS)
         return _facility_page(request, db, facility_id, values, errors, exc.status_code)
     return RedirectResponse(f"{FACILITIES_PATH}?done=saved", status_code=303)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "users_page": ADMINS,
+    "user_create": ADMINS,
+    "user_deactivate": ADMINS,
+    "facilities_page": ADMINS,
+    "facility_create": ADMINS,
+    "facility_form": ADMINS,
+    "facility_update": ADMINS,
+}

@@ -21,6 +21,15 @@ from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.flows import consult_requested
 from telemed.validation import Id
+from telemed.web.access import (
+    APPOINTMENT_BOOKERS,
+    APPOINTMENT_READERS,
+    APPOINTMENT_SIDES,
+    CLINICIAN,
+    COORDINATOR,
+    SPECIALIST,
+    Access,
+)
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["appointments"])
@@ -131,3 +140,16 @@ def my_schedule(user: CurrentUser, db: SessionDep, now: NowDep) -> list[Schedule
     """Scheduled appointments not over yet, soonest first: a specialist's own, a
     clinician's facility's, all of them for a coordinator."""
     return reads.schedule(db, user, now)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "get_appointment": APPOINTMENT_READERS,
+    "book_time": APPOINTMENT_BOOKERS,
+    "reschedule": APPOINTMENT_SIDES,
+    "start_now": APPOINTMENT_SIDES,
+    "cancel": APPOINTMENT_SIDES,
+    "my_schedule": Access(
+        CLINICIAN, SPECIALIST, COORDINATOR, scope="the appointments the user may see"
+    ),
+}

@@ -24,6 +24,14 @@ from telemed.flows import consult_requested
 from telemed.i18n import N_
 from telemed.timefmt import parse_local
 from telemed.validation import Id
+from telemed.web.access import (
+    APPOINTMENT_BOOKERS,
+    APPOINTMENT_SIDES,
+    CLINICIAN,
+    COORDINATOR,
+    SPECIALIST,
+    Access,
+)
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -249,3 +257,18 @@ def book(
             request, user, fresh, None, errors=errors, values=values, status=exc.status_code
         )
     return RedirectResponse(f"/consults/{consult_id}#appointment", status_code=303)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "schedule": Access(
+        CLINICIAN, SPECIALIST, COORDINATOR, scope="the appointments the user may see"
+    ),
+    "download_ics": APPOINTMENT_SIDES,
+    "change_form": APPOINTMENT_SIDES,
+    "reschedule": APPOINTMENT_SIDES,
+    "start_now": APPOINTMENT_SIDES,
+    "cancel": APPOINTMENT_SIDES,
+    "book_form": APPOINTMENT_BOOKERS,
+    "book": APPOINTMENT_BOOKERS,
+}

@@ -37,6 +37,7 @@ from telemed.errors import TelemedError, ValidationFailed
 from telemed.i18n import N_
 from telemed.idempotency.deps import IdempotencyDep
 from telemed.validation import Id
+from telemed.web.access import CONSULT_READERS, UPLOADER
 from telemed.web.errors import ErrorBody, ErrorDetail, error_responses
 
 router = APIRouter(tags=["attachments"])
@@ -259,3 +260,16 @@ def file_response(request: Request, found: service.Download) -> Response:
         content_disposition_type="attachment",
         headers=headers,
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "list_attachments": CONSULT_READERS,
+    "create_upload": CONSULT_READERS,
+    "upload_offset": UPLOADER,
+    "get_upload": UPLOADER,
+    "append_chunk": UPLOADER,
+    "get_attachment": CONSULT_READERS,
+    "download_original": CONSULT_READERS,
+    "download_preview": CONSULT_READERS,
+}

@@ -17,6 +17,7 @@ from telemed.deps import CurrentUser, SessionDep, SettingsDep
 from telemed.errors import Conflict, ValidationFailed
 from telemed.i18n import N_
 from telemed.validation import Id
+from telemed.web.access import CONSULT_READERS
 from telemed.web.pages.consult import ConsultPageDep
 
 router = APIRouter(include_in_schema=False)
@@ -66,3 +67,11 @@ def preview(
     attachment_id: Id, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
 ) -> Response:
     return file_response(request, service.download(db, settings, user, attachment_id, "preview"))
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "attach": CONSULT_READERS,
+    "original": CONSULT_READERS,
+    "preview": CONSULT_READERS,
+}

@@ -10,6 +10,7 @@ from telemed.audit import service
 from telemed.cases.models import Case
 from telemed.deps import CurrentUser, SessionDep
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -26,3 +27,7 @@ def case_audit_page(
         "case_audit.html",
         {"case": db.get(Case, case_id), "entries": entries, "people": people},
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"case_audit_page": COORDINATORS}

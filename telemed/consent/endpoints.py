@@ -16,6 +16,7 @@ from telemed.consults.deps import ERRORS, CurrentConsult
 from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep
 from telemed.flows import consent_recorded, consent_withdrawn
+from telemed.web.access import CONSULT_READERS, REQUESTING_CLINICIANS
 
 router = APIRouter(tags=["consent"])
 
@@ -66,3 +67,11 @@ def withdraw_consent(
     row = service.withdraw(db, user, consult, body, now)
     consent_withdrawn(db, consult, row, user, now)
     return ConsentPublic.model_validate(row)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "list_consents": CONSULT_READERS,
+    "record_consent": REQUESTING_CLINICIANS,
+    "withdraw_consent": REQUESTING_CLINICIANS,
+}

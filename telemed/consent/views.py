@@ -15,6 +15,7 @@ from telemed.consults.deps import CurrentConsult
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.flows import consent_recorded, consent_withdrawn
+from telemed.web.access import REQUESTING_CLINICIANS
 from telemed.web.pages.consult import ConsultPageDep
 
 router = APIRouter(include_in_schema=False)
@@ -84,3 +85,7 @@ async def withdraw(
         lambda values: service.withdraw(db, user, consult, forms.to_withdraw_in(values), now),
         lambda row: consent_withdrawn(db, consult, row, user, now),
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"record": REQUESTING_CLINICIANS, "withdraw": REQUESTING_CLINICIANS}

@@ -27,6 +27,14 @@ from telemed.db import pk
 from telemed.deps import CurrentUser, NowDep, PolicyDep, SessionDep, SettingsDep
 from telemed.flows import consult_requested, request_consult
 from telemed.idempotency.deps import IdempotencyDep
+from telemed.web.access import (
+    ANY_USER,
+    CLINICIAN,
+    CONSULT_READERS,
+    REQUESTING_CLINICIANS,
+    SIGNED_IN,
+    Access,
+)
 
 router = APIRouter(tags=["consults"])
 
@@ -144,3 +152,17 @@ def list_events(consult: CurrentConsult, user: CurrentUser, db: SessionDep) -> l
     """The consult's lifecycle, oldest first (append-only)."""
     service.record_read(db, user, consult, "consult_events")
     return [EventPublic.model_validate(e) for e in repository.events_of(db, pk(consult))]
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "list_specialties": ANY_USER,
+    # An admin (or anyone) gets the consults they may see: none, for an admin.
+    "list_consults": Access(*SIGNED_IN, scope="only the consults the user may see"),
+    "create_consult": Access(CLINICIAN, scope="a clinician of a facility, for it"),
+    "get_consult": CONSULT_READERS,
+    "update_consult": REQUESTING_CLINICIANS,
+    "submit_consult": REQUESTING_CLINICIANS,
+    "cancel_consult": REQUESTING_CLINICIANS,
+    "list_events": CONSULT_READERS,
+}

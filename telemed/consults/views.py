@@ -41,6 +41,7 @@ from telemed.messages.schemas import MessageIn
 from telemed.notes import service as notes
 from telemed.precall import auth as precall_auth
 from telemed.settings import Settings
+from telemed.web.access import ANY_USER, CLINICIAN, CONSULT_READERS, REQUESTING_CLINICIANS, Access
 from telemed.web.pages.consult import ConsultPageDep
 from telemed.web.templating import render
 
@@ -267,3 +268,15 @@ def cancel(
     except ValidationFailed as exc:
         return page.render({"reason": exc.shown()}, {}, 422)
     return RedirectResponse(f"/consults/{consult.id}", status_code=303)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "home": ANY_USER,
+    "new_consult_form": Access(CLINICIAN, scope="a clinician of a facility, for it"),
+    "new_consult_submit": Access(CLINICIAN, scope="a clinician of a facility, for it"),
+    "consult_page": CONSULT_READERS,
+    "post_message": CONSULT_READERS,
+    "submit": REQUESTING_CLINICIANS,
+    "cancel": REQUESTING_CLINICIANS,
+}

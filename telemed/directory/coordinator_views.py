@@ -16,6 +16,7 @@ from telemed.directory import service
 from telemed.directory.models import VerificationStatus
 from telemed.mfa.deps import RecentAuth
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -68,3 +69,11 @@ def reject(
 ) -> Response:
     onboarding.reject(db, user, user_id, reason, now)
     return RedirectResponse("/coordinator/specialists", status_code=303)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "verification_queue": COORDINATORS,
+    "verify": COORDINATORS,
+    "reject": COORDINATORS,
+}

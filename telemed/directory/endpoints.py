@@ -25,6 +25,7 @@ from telemed.directory.schemas import (
 )
 from telemed.mfa.deps import RecentAuth
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS, PUBLIC, SPECIALIST_OWN
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["directory"])
@@ -149,3 +150,18 @@ def reject(
     specialist = db.get(User, user_id)
     assert specialist is not None
     return service.public(db, profile, specialist, now.date())
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "register": PUBLIC,
+    "my_profile": SPECIALIST_OWN,
+    "update_my_profile": SPECIALIST_OWN,
+    "my_availability": SPECIALIST_OWN,
+    "set_my_availability": SPECIALIST_OWN,
+    "my_slots": SPECIALIST_OWN,
+    "list_specialists": COORDINATORS,
+    "expiring": COORDINATORS,
+    "verify": COORDINATORS,
+    "reject": COORDINATORS,
+}

@@ -39,6 +39,7 @@ from telemed.i18n import N_, gettext, ngettext
 from telemed.labels import label
 from telemed.settings import Settings
 from telemed.timefmt import format_day
+from telemed.web.access import PUBLIC, SPECIALIST_OWN
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -504,3 +505,15 @@ async def profile_submit(
     return RedirectResponse(
         f"{PROFILE_PATH}?saved={'reverify' if saved.sent_back else 'yes'}", status_code=303
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "register_form": PUBLIC,
+    "register_submit": PUBLIC,
+    "registered_page": PUBLIC,
+    "availability_form": SPECIALIST_OWN,
+    "availability_submit": SPECIALIST_OWN,
+    "profile_form": SPECIALIST_OWN,
+    "profile_submit": SPECIALIST_OWN,
+}

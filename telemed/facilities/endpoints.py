@@ -8,6 +8,7 @@ from telemed.db import pk
 from telemed.deps import CurrentUser, SessionDep
 from telemed.facilities import repository
 from telemed.facilities.schemas import FacilityPublic
+from telemed.web.access import ANY_USER
 
 router = APIRouter(tags=["facilities"])
 
@@ -26,3 +27,7 @@ def list_facilities(_user: CurrentUser, db: SessionDep) -> list[FacilityPublic]:
         )
         for f, d in repository.list_facilities(db)
     ]
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"list_facilities": ANY_USER}

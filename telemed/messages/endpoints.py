@@ -11,6 +11,7 @@ from telemed.deps import CurrentUser, SessionDep
 from telemed.idempotency.deps import IdempotencyDep
 from telemed.messages import service
 from telemed.messages.schemas import MessageIn, MessagePublic
+from telemed.web.access import CONSULT_READERS
 
 router = APIRouter(tags=["messages"])
 
@@ -50,3 +51,7 @@ def post_message(
         created_at=message.created_at,
     )
     return idem.respond(public, consult=consult)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"list_messages": CONSULT_READERS, "post_message": CONSULT_READERS}

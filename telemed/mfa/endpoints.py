@@ -9,6 +9,7 @@ from telemed.accounts.security import token_digest
 from telemed.deps import SESSION_COOKIE, CurrentAuth, NowDep, SessionDep
 from telemed.mfa import service
 from telemed.mfa.deps import MfaPolicyDep
+from telemed.web.access import OWN
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["accounts"])
@@ -37,3 +38,7 @@ def reauth(
     session is older than `TELEMED_MFA_REAUTH_MINUTES`."""
     digest = token_digest(request.cookies[SESSION_COOKIE])
     service.reauthenticate(db, policy, auth.user, digest, secret=body.secret, now=now)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"reauth": OWN}

@@ -32,6 +32,7 @@ from telemed.mfa.cookies import CHALLENGE_COOKIE, clear_challenge_cookie
 from telemed.mfa.deps import MfaPolicyDep, RecentAuth
 from telemed.mfa.models import LoginChallenge
 from telemed.mfa.qr import qr_svg
+from telemed.web.access import LOGIN_STEP, OWN
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -298,3 +299,19 @@ def reauth_submit(
         enrolled = service.is_enrolled(db, pk(auth.user))
         return _reauth_page(request, enrolled, _local(next), _message(exc), exc.status_code)
     return RedirectResponse(_local(next), status_code=303)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "code_form": LOGIN_STEP,
+    "code_submit": LOGIN_STEP,
+    "login_enrol_form": LOGIN_STEP,
+    "login_enrol_submit": LOGIN_STEP,
+    "account_page": OWN,
+    "enrol_form": OWN,
+    "enrol_submit": OWN,
+    "recovery_codes_submit": OWN,
+    "disable_submit": OWN,
+    "reauth_form": OWN,
+    "reauth_submit": OWN,
+}

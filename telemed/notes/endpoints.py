@@ -23,6 +23,15 @@ from telemed.notes.schemas import (
     OutcomePublic,
 )
 from telemed.validation import Id
+from telemed.web.access import (
+    ANY_USER,
+    CONSULT_READERS,
+    CONSULT_SIDES,
+    NOTE_AUTHOR,
+    REQUESTING_CLINICIANS,
+    SIGNED_IN,
+    Access,
+)
 
 router = APIRouter(tags=["notes"])
 
@@ -135,3 +144,18 @@ def record_outcome(
 def follow_ups(user: CurrentUser, db: SessionDep, now: NowDep) -> list[FollowUpPublic]:
     """Your facility's follow-ups due within three days or overdue, soonest first."""
     return service.follow_ups_for(db, user, now)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "search_icd10": ANY_USER,
+    "list_notes": CONSULT_READERS,
+    "create_note": CONSULT_SIDES,
+    "update_note": NOTE_AUTHOR,
+    "sign_note": NOTE_AUTHOR,
+    "amend_note": NOTE_AUTHOR,
+    "list_outcomes": CONSULT_READERS,
+    "record_outcome": REQUESTING_CLINICIANS,
+    # Selected by the user's facility whatever the role (see docs/RELIABILITY.md).
+    "follow_ups": Access(*SIGNED_IN, scope="the follow-ups of the user's own facility"),
+}

@@ -21,6 +21,7 @@ from telemed.notes import forms, icd10, service
 from telemed.notes.models import ConsultNote, Outcome
 from telemed.notes.schemas import OutcomeIn
 from telemed.validation import Id
+from telemed.web.access import ANY_USER, CONSULT_SIDES, NOTE_AUTHOR, REQUESTING_CLINICIANS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -223,3 +224,17 @@ def icd10_page(
     return render(
         request, "icd10.html", {"q": q, "results": icd10.search(q, limit=50) if q else []}
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "new_note": CONSULT_SIDES,
+    "create_note": CONSULT_SIDES,
+    "edit_note": NOTE_AUTHOR,
+    "update_note": NOTE_AUTHOR,
+    "sign_note": NOTE_AUTHOR,
+    "amend_form": NOTE_AUTHOR,
+    "amend_note": NOTE_AUTHOR,
+    "record_outcome": REQUESTING_CLINICIANS,
+    "icd10_page": ANY_USER,
+}

@@ -11,6 +11,7 @@ from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.notifications import service
 from telemed.notifications.schemas import DeliveryPublic, NotificationPage, NotificationPublic
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS, OWN
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["notifications"])
@@ -62,3 +63,12 @@ def retry_delivery(
     (coordinators). Check first that it did not arrive: a failed message may have been
     interrupted mid-send."""
     return DeliveryPublic.model_validate(service.retry_now(db, user, message_id, now))
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "my_notifications": OWN,
+    "mark_read": OWN,
+    "problem_deliveries": COORDINATORS,
+    "retry_delivery": COORDINATORS,
+}

@@ -18,6 +18,7 @@ from telemed.db import make_engine, pk
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.notifications import service
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS, OWN
 from telemed.web.templating import render, templates
 
 log = logging.getLogger(__name__)
@@ -96,3 +97,11 @@ def unread_notifications(request: Request) -> int | None:
 
 
 templates.env.globals["unread_notifications"] = unread_notifications
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "notifications": OWN,
+    "mark_read": OWN,
+    "deliveries": COORDINATORS,
+    "retry": COORDINATORS,
+}

@@ -22,6 +22,7 @@ from telemed.observability.access import refusal
 from telemed.observability.collectors import DatabaseCollector
 from telemed.observability.metrics import exposition, registry_for_scrape
 from telemed.observability.signaling import refresh_gauges
+from telemed.web.access import EVERYONE, Access
 
 router = APIRouter(tags=["operations"])
 
@@ -39,3 +40,10 @@ def metrics(request: Request, settings: SettingsDep, clock: ClockDep) -> Respons
         refresh_gauges(hub.hub.stats)
     body = exposition(registry_for_scrape(), DatabaseCollector(request.app.state.engine, clock))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    # Not a role: the loopback address, or the bearer token (tests/test_metrics_access.py).
+    "metrics": Access(*EVERYONE, scope="from the loopback address, or with the bearer token"),
+}

@@ -18,6 +18,7 @@ from telemed.offers.schemas import (
     OfferWithConsult,
 )
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS, SPECIALIST_OWN
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["offers"])
@@ -104,3 +105,14 @@ def assign(
         settings=settings,
     )
     return OfferPublic.model_validate(offer)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "my_offers": SPECIALIST_OWN,
+    "my_schedule": SPECIALIST_OWN,
+    "accept": SPECIALIST_OWN,
+    "decline": SPECIALIST_OWN,
+    "escalations": COORDINATORS,
+    "assign": COORDINATORS,
+}

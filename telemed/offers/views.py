@@ -13,6 +13,7 @@ from telemed.offers import queries, service
 from telemed.offers.models import OfferStatus
 from telemed.timefmt import parse_local
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS, SPECIALIST_OWN
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -99,3 +100,13 @@ def assign(
         settings=settings,
     )
     return RedirectResponse("/coordinator/escalations", status_code=303)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "inbox": SPECIALIST_OWN,
+    "accept": SPECIALIST_OWN,
+    "decline": SPECIALIST_OWN,
+    "escalations": COORDINATORS,
+    "assign": COORDINATORS,
+}

@@ -8,6 +8,7 @@ from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn, BlockPublic, RotaPublic
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS, SPECIALIST_OWN
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["on-call"])
@@ -39,3 +40,12 @@ def rota(user: CurrentUser, db: SessionDep, now: NowDep, settings: SettingsDep) 
     """The coming week from midnight today in the clinics' zone (Maseru): per specialty
     who is on call when and the hours nobody covers (coordinators)."""
     return report.week_rota(db, user, now, settings.clinician_timezone)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "my_blocks": SPECIALIST_OWN,
+    "declare": SPECIALIST_OWN,
+    "remove": SPECIALIST_OWN,
+    "rota": COORDINATORS,
+}

@@ -27,6 +27,7 @@ from telemed.offers import repository as offers_repository
 from telemed.oncall import report, service
 from telemed.oncall.schemas import BlockIn
 from telemed.validation import Id
+from telemed.web.access import COORDINATORS, EVERYONE, SPECIALIST_OWN, Access
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -184,3 +185,15 @@ def link_accept(
     return _link_page(
         request, token, 200, gettext("Accepted: the consult is yours."), consult, ok=True
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "blocks": SPECIALIST_OWN,
+    "add_block": SPECIALIST_OWN,
+    "remove_block": SPECIALIST_OWN,
+    "coordinator_rota": COORDINATORS,
+    # The signed link is the credential: no login needed.
+    "link_confirm": Access(*EVERYONE, scope="the holder of the accept link"),
+    "link_accept": Access(*EVERYONE, scope="the holder of the accept link"),
+}

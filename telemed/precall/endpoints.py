@@ -19,6 +19,7 @@ from telemed.precall.schemas import (
     NetworkTestSetup,
     RecommendationPublic,
 )
+from telemed.web.access import COORDINATORS, NETWORK_TESTERS, OWN
 from telemed.web.errors import error_responses
 
 router = APIRouter(tags=["network test"])
@@ -80,3 +81,13 @@ def recommendation(user: CurrentUser, db: SessionDep, now: NowDep) -> Recommenda
 def facilities(user: CurrentUser, db: SessionDep) -> list[FacilityLinkPublic]:
     """Every facility with its latest network test and how many it has (coordinators)."""
     return service.facility_links(db, user)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "setup": NETWORK_TESTERS,
+    "offer": NETWORK_TESTERS,
+    "store": NETWORK_TESTERS,
+    "recommendation": OWN,
+    "facilities": COORDINATORS,
+}

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from telemed.precall import service
 from telemed.precall.models import NetworkRecommendation
+from telemed.web.access import COORDINATORS, NETWORK_TESTERS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -44,3 +45,7 @@ def coordinator_network(request: Request, user: CurrentUser, db: SessionDep) -> 
         "coordinator_network.html",
         {"links": links, "tested": len(tested), "summary": summary},
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"network_test": NETWORK_TESTERS, "coordinator_network": COORDINATORS}

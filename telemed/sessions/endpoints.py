@@ -22,6 +22,7 @@ from telemed.sessions.schemas import (
     PhotoShareIn,
 )
 from telemed.validation import Id
+from telemed.web.access import CALL_INVITERS, CALL_PARTICIPANTS, CONSULT_READERS
 
 SIGNAL_PATH = "/ws/signal"
 
@@ -144,3 +145,15 @@ async def signal(websocket: WebSocket) -> None:
     """The signalling protocol (docs/signaling-protocol.md); the token authenticates."""
     runtime: HubRuntime = websocket.app.state.signaling
     await serve_starlette(runtime.hub, websocket)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "start_call": CALL_PARTICIPANTS,
+    "list_guests": CONSULT_READERS,
+    "invite_guest": CALL_INVITERS,
+    "revoke_guest": CALL_INVITERS,
+    "list_sessions": CONSULT_READERS,
+    "share_photo": CALL_PARTICIPANTS,
+    "call_feed": CONSULT_READERS,
+}

@@ -20,6 +20,7 @@ from telemed.precall import service as precall
 from telemed.sessions import auth, guests, repository, service
 from telemed.sessions.panels import MEDIA_LABELS
 from telemed.validation import Id
+from telemed.web.access import CALL_INVITERS, CALL_PARTICIPANTS, SPECIALIST, Access
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -102,3 +103,12 @@ def revoke_guest(
     """ "Withdraw invitation" on the consult page."""
     guests.revoke(db, user, consult, guest_id, now)
     return RedirectResponse(f"/consults/{consult.id}#guests", status_code=303)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {
+    "call_page": CALL_PARTICIPANTS,
+    "end_consult": Access(SPECIALIST, scope="the consult's assigned specialist, in its call"),
+    "invite_guest": CALL_INVITERS,
+    "revoke_guest": CALL_INVITERS,
+}

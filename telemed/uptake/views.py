@@ -14,6 +14,7 @@ from telemed.deps import CurrentUser, NowDep, SessionDep, UnitsDep
 from telemed.errors import Forbidden, ValidationFailed
 from telemed.i18n import N_
 from telemed.uptake import auth, charts, consults, csv, filters, map, service
+from telemed.web.access import COORDINATORS
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -131,3 +132,7 @@ def uptake_consults(
             "page_query": lambda p: chosen.query(**extra, page=str(p)),
         },
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"uptake": COORDINATORS, "uptake_consults": COORDINATORS}

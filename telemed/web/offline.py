@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from telemed.web.access import PUBLIC
 from telemed.web.assets import ASSETS
 
 SW = "sw.js"  # under telemed/static
@@ -28,3 +29,7 @@ def service_worker() -> Response:
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
     )
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"service_worker": PUBLIC}

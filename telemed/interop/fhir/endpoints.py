@@ -25,6 +25,7 @@ from telemed.interop.fhir import service
 from telemed.interop.fhir.outcome import FHIR_JSON, FhirResponse, error_response, outcome_response
 from telemed.interop.fhir.resources.common import InvalidResource
 from telemed.validation import MAX_ID
+from telemed.web.access import CONSULT_READERS
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +85,7 @@ def everything(
     consult = current_consult(int(id), user, db)
     bundle = service.everything(db, user, consult, settings.public_base_url, now)
     return FhirResponse(bundle)
+
+
+#: Who may use each route (``telemed.web.access``): declared, enforced elsewhere.
+ACCESS = {"everything": CONSULT_READERS}
