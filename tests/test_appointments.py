@@ -600,3 +600,25 @@ def test_the_demo_has_a_booked_session_on_both_sides(
             )
         ).all()
         assert notice.link == f"/consults/{consult.id}"
+
+
+def test_submitting_a_booked_consult_again_is_refused_and_keeps_the_booking(
+    specialists: Specialists, db: Session, users: Users, login: LoginFn
+) -> None:
+    """Found by the authorization matrix: "submit" on a scheduled consult sent it back to
+    ``requested``, dropping the booking and offering it anew. Only a draft is submitted."""
+    doctor = login(specialists.make())
+    nurse = login(users.make(Role.clinician))
+    consult_id = request_and_accept(nurse, doctor, db)
+    [booked] = appointments_of(db, consult_id)
+    assert state_of(db, consult_id) == "scheduled"
+    for url in (f"/api/v1/consults/{consult_id}/submit", f"/consults/{consult_id}/submit"):
+        again = nurse.post(url)
+        assert again.status_code == 409, again.text
+    assert (
+        "only a draft is submitted"
+        in nurse.post(f"/api/v1/consults/{consult_id}/submit").json()["error"]["message"]
+    )
+    assert state_of(db, consult_id) == "scheduled"
+    [still] = appointments_of(db, consult_id)
+    assert (still.id, still.status, still.sequence) == (booked.id, booked.status, booked.sequence)

@@ -208,6 +208,10 @@ def test_follow_ups_due_and_overdue_on_the_clinician_home(
     assert "overdue" in home.text
     other_facility = login(users.make(Role.clinician, "PARAY"))
     assert other_facility.get("/api/v1/follow-ups").json() == []
+    # Another role recorded with the facility does not see its patients (found by the
+    # authorization matrix).
+    for role in (Role.coordinator, Role.specialist, Role.admin):
+        assert login(users.make(role, "MOTEBANG")).get("/api/v1/follow-ups").json() == []
     later = specialist.post(
         f"{base}/{note['id']}/amendments",
         {

@@ -39,13 +39,16 @@ def visibility_clause(user: User) -> ColumnElement[bool]:
     return false()
 
 
+def clinician_facility(user: User) -> int | None:
+    """The facility whose consults the user sees as one of its clinicians; None for any
+    other role, even one recorded with a facility (an account's facility is not a pass)."""
+    return user.facility_id if user.role == Role.clinician else None
+
+
 def is_requesting_clinician(user: User, consult: Consult) -> bool:
     """A clinician of the facility that requested the consult."""
-    return (
-        user.role == Role.clinician
-        and user.facility_id is not None
-        and user.facility_id == consult.facility_id
-    )
+    facility = clinician_facility(user)
+    return facility is not None and facility == consult.facility_id
 
 
 def is_assigned_specialist(session: Session, user: User, consult: Consult) -> bool:

@@ -21,7 +21,7 @@ from telemed.audit.models import AuditAction
 from telemed.cases.models import Case
 from telemed.cases.schemas import CaseIn
 from telemed.consults import auth, repository
-from telemed.consults.lifecycle import check_transition
+from telemed.consults.lifecycle import TRANSITIONS, check_transition
 from telemed.consults.models import (
     Consult,
     ConsultEvent,
@@ -31,7 +31,7 @@ from telemed.consults.models import (
 )
 from telemed.consults.schemas import ConsultCreate, ConsultFields, ConsultUpdate, Vitals
 from telemed.db import pk
-from telemed.errors import Conflict, NotFound, ValidationFailed
+from telemed.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from telemed.i18n import N_
 
 
@@ -243,7 +243,22 @@ def update_draft(session: Session, user: User, consult: Consult, data: ConsultUp
 
 
 def submit(session: Session, user: User, consult: Consult, now: datetime) -> Consult:
+    """Send a draft to the specialists. Only a draft: the lifecycle also lets an accepted
+    or scheduled consult go back to ``requested``, but that is a rematch the offers decide
+    (a specialist withdrew), never a clinician pressing "submit" again, which would drop
+    the booking and offer the consult anew."""
     auth.ensure_requesting_clinician(user, consult)
+    state = ConsultState(consult.state)
+    if state is not ConsultState.draft and ConsultState.requested in TRANSITIONS[state]:
+        raise InvalidTransition(
+            N_(
+                "consult %(consult_id)s was submitted already (it is '%(state)s'); "
+                "only a draft is submitted"
+            ),
+            consult_id=consult.id,
+            state=state,
+            field="state",
+        )
     transition(session, consult, ConsultState.requested, actor=user, at=now)
     session.flush()
     return consult

@@ -157,5 +157,7 @@ ACCESS = {
     "list_outcomes": CONSULT_READERS,
     "record_outcome": REQUESTING_CLINICIANS,
     # Selected by the user's facility whatever the role (see docs/RELIABILITY.md).
-    "follow_ups": Access(*SIGNED_IN, scope="the follow-ups of the user's own facility"),
+    "follow_ups": Access(
+        *SIGNED_IN, scope="a clinician: their facility's follow-ups; others: none"
+    ),
 }

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.consults import auth as consult_auth
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultMode, ConsultState
 from telemed.db import pk, utcnow
@@ -324,13 +325,13 @@ def visible_series(session: Session, user: User, consult_ids: list[int]) -> list
 
 def follow_ups_for(session: Session, user: User, now: datetime) -> list[FollowUpPublic]:
     """Follow-ups of the clinician's facility that are due soon or overdue, by the date
-    in the clinician's own zone at ``now``."""
-    if user.facility_id is None:
+    in the clinician's own zone at ``now``. Nobody else's: another role recorded with a
+    facility does not see its patients (``consults.auth.clinician_facility``)."""
+    facility = consult_auth.clinician_facility(user)
+    if facility is None:
         return []
     today = now.astimezone(ZoneInfo(user.timezone)).date()
-    rows = repository.follow_ups(
-        session, user.facility_id, today + timedelta(days=FOLLOW_UP_NOTICE_DAYS)
-    )
+    rows = repository.follow_ups(session, facility, today + timedelta(days=FOLLOW_UP_NOTICE_DAYS))
     return [
         FollowUpPublic(
             consult_id=note.consult_id,
