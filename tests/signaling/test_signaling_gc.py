@@ -16,7 +16,7 @@ from dataclasses import replace
 from websockets.asyncio.server import ServerConnection
 from websockets.server import ServerProtocol
 
-from signaling.gcpolicy import GcPolicy, PauseRecorder, break_cycles
+from signaling.gcpolicy import FULL_COLLECTION_THRESHOLD, GcPolicy, PauseRecorder, break_cycles
 from signaling.server import SignalingHub
 from tests.signaling.signaling_helpers import TEST_CONFIG, TIMEOUT, Client, running, token
 
@@ -94,3 +94,17 @@ def test_the_pause_recorder_times_every_collection() -> None:
     assert recorder.collections == 2
     assert recorder.worst_ms > 0
     assert recorder.worst_generation in (0, 2)
+
+
+def test_the_policy_leaves_full_collections_to_its_ticks_and_restores_the_thresholds() -> None:
+    """A burst of connections between two ticks must not start a full collection of its
+    own (a 50 ms pause in bench.signaling): the oldest threshold is raised while a hub holds
+    the policy, and the process's own thresholds come back when the last hub stops."""
+    before = gc.get_threshold()
+    GcPolicy.acquire(thaw_interval_s=None)
+    try:
+        assert gc.get_threshold()[:2] == before[:2]
+        assert gc.get_threshold()[2] == FULL_COLLECTION_THRESHOLD > before[2]
+    finally:
+        GcPolicy.release()
+    assert gc.get_threshold() == before
