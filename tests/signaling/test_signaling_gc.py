@@ -76,9 +76,10 @@ async def test_closed_sockets_are_freed_although_they_were_frozen() -> None:
                     server.events.get_nowait()
                 policy.tick()
                 counts.append(_tracked())
-            # Round 0 warms caches up; a leak of the 32 cyclic objects a socket left behind
-            # before would add 640 objects a round.
-            assert counts[-1] - counts[1] < PER_ROUND, counts
+            # Round 0 warms caches up, and a later round may still fill one once (42 objects
+            # in one round, then flat, in a full suite's worker); a leak of the 32 cyclic
+            # objects a socket left behind before would add 640 objects every round.
+            assert counts[-1] - counts[1] < 5 * PER_ROUND, counts
     finally:
         GcPolicy.release()
 
