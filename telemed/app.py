@@ -37,6 +37,7 @@ from telemed.directory import endpoints as directory_api
 from telemed.directory import views as directory_pages
 from telemed.facilities import endpoints as facilities_api
 from telemed.idempotency.deps import install as install_idempotency
+from telemed.interop import views as interop_pages
 from telemed.interop.fhir import endpoints as fhir_api
 from telemed.messages import endpoints as messages_api
 from telemed.mfa import endpoints as mfa_api
@@ -196,6 +197,7 @@ def create_app(
     app.include_router(sessions_pages.router)
     app.include_router(precall_pages.router)
     app.include_router(uptake_pages.router)
+    app.include_router(interop_pages.router)
     app.include_router(service_worker)
     app.include_router(sessions_api.ws_router)
     app.mount(

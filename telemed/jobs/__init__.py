@@ -59,7 +59,7 @@ UPLOADS_EVERY = timedelta(hours=1)
 DELIVERIES_EVERY = timedelta(seconds=15)
 APPOINTMENTS_EVERY = timedelta(minutes=1)  # 15-minute reminders and no-shows on time
 CARE_EVERY = timedelta(minutes=15)  # follow-ups, the daily digest, re-verification
-DHIS2_EVERY = timedelta(hours=1)  # last month to DHIS2 from the 2nd; a failure is retried
+DHIS2_EVERY = timedelta(minutes=1)  # requested months, and last month from the 2nd
 BACKUP_EVERY = timedelta(hours=1)  # one archive a day; a failed day is tried again
 
 # A job body: its units of work at ``now``, idempotent by database state.

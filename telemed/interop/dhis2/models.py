@@ -5,6 +5,11 @@ monthly job sends a month once and retries it after a failure.
 conflicts are in the mapping or in DHIS2, and sending the same document again would not
 resolve them); until then every run tries again. A forced push (``telemed dhis2 push
 --force``) sends again and updates the row.
+
+``requested_at``: a coordinator asked for the month from the exports page. The request is
+not sent by the page (DHIS2 may take a minute to answer, and a page's transaction must not
+wait for it): the scheduler's ``dhis2`` job sends every requested month on its next run,
+forced, and clears the request whatever the answer, which the page then shows.
 """
 
 from __future__ import annotations
@@ -35,3 +40,5 @@ class Dhis2Push(SQLModel, table=True):
     ignored: int = 0
     deleted: int = 0
     conflicts: int = 0
+    requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    requested_by_id: int | None = Field(default=None, foreign_key="users.id")

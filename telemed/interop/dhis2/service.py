@@ -17,14 +17,15 @@ import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
-from telemed.errors import ValidationFailed
+from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities.models import Facility
 from telemed.interop.dhis2 import client
 from telemed.interop.dhis2.client import Dhis2Error, Dhis2Server, ImportSummary
@@ -49,6 +50,31 @@ def month_payload(
     return build(fmt, mapping.data_set, period, values, now)
 
 
+def downloaded(
+    session: Session,
+    actor: User | None,
+    mapping_path: Path,
+    period: Period,
+    fmt: Format,
+    now: datetime,
+    *,
+    to: str,
+) -> Payload:
+    """The month's document, audited as a ``download`` by ``actor`` (None: the command
+    line) to ``to`` (a file, or "the exports page"), in the caller's unit of work."""
+    mapping = load_mapping(session, mapping_path)
+    payload = month_payload(session, mapping, period, fmt, now)
+    audit.record(
+        session,
+        actor,
+        AuditAction.download,
+        "dhis2_export",
+        str(period),
+        detail=f"{fmt} for data set {mapping.data_set}: {payload.count} values to {to}",
+    )
+    return payload
+
+
 @dataclass(frozen=True)
 class Exported:
     path: Path
@@ -66,17 +92,8 @@ def export_file(
     temporary: Path | None = None
     try:
         with units.one() as session:
-            mapping = load_mapping(session, mapping_path)
-            payload = month_payload(session, mapping, period, fmt, now)
+            payload = downloaded(session, None, mapping_path, period, fmt, now, to=str(out))
             temporary = _write_temporary(out, payload.body)
-            audit.record(
-                session,
-                None,
-                AuditAction.download,
-                "dhis2_export",
-                str(period),
-                detail=f"{fmt} for data set {mapping.data_set}: {payload.count} values to {out}",
-            )
         os.replace(temporary, out)
         _sync_directory(out.parent)
     finally:
@@ -150,6 +167,67 @@ def push_month(
     return Pushed(period, mapping.data_set, payload.count, summary)
 
 
+def request_push(
+    session: Session, user: User, mapping_path: Path, period: Period, now: datetime
+) -> Dhis2Push:
+    """A coordinator asks for ``period`` to be sent (again, if DHIS2 had it already: a
+    month corrected after its push). The scheduler's ``dhis2`` job sends it on its next run
+    (:func:`send_requested`); asking twice before then is one request. The mapping is
+    checked now, so that a wrong file is reported to the coordinator, not to the log."""
+    mapping = load_mapping(session, mapping_path)
+    row = _row(session, period, mapping.data_set)
+    if row is None:
+        row = Dhis2Push(period=str(period), data_set=mapping.data_set, last_attempt_at=now)
+    if row.requested_at is None:
+        row.requested_at, row.requested_by_id = now, user.id
+        audit.record(
+            session,
+            user,
+            AuditAction.update,
+            "dhis2_push",
+            f"{period} {mapping.data_set}",
+            detail="push requested from the exports page",
+        )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def send_requested(
+    units: Units, server: Dhis2Server, mapping_path: Path, now: datetime
+) -> list[str]:
+    """Send every month a coordinator asked for, forced, one at a time; what happened to
+    each, for the job's log. A refusal is recorded on its row (and the request cleared
+    with it, so that it is not sent again every minute) and does not stop the others."""
+    with units.one() as session:
+        periods = session.exec(
+            select(Dhis2Push.period)
+            .where(Dhis2Push.requested_at.is_not(None))  # type: ignore[union-attr]
+            .order_by(Dhis2Push.period)
+        ).all()
+    done = []
+    for text in periods:
+        period = Period(date.fromisoformat(f"{text}-01"))
+        try:
+            pushed = push_month(units, server, mapping_path, period, now, force=True)
+        except TelemedError as exc:
+            done.append(f"{period}: failed ({exc.message})")
+            continue
+        summary = pushed.summary
+        done.append(f"{period}: {summary.line() if summary else 'not sent'}")
+    return done
+
+
+def recent_pushes(session: Session, periods: list[Period]) -> dict[str, Dhis2Push]:
+    """The push rows of ``periods``, by period (any data set: the newest attempt)."""
+    rows = session.exec(
+        select(Dhis2Push)
+        .where(Dhis2Push.period.in_([str(p) for p in periods]))  # type: ignore[attr-defined]
+        .order_by(col(Dhis2Push.last_attempt_at))
+    ).all()
+    return {row.period: row for row in rows}
+
+
 def _row(session: Session, period: Period, data_set: str) -> Dhis2Push | None:
     return session.exec(
         select(Dhis2Push).where(Dhis2Push.period == str(period), Dhis2Push.data_set == data_set)
@@ -185,6 +263,7 @@ class _Outcome:
             row = Dhis2Push(period=str(self.period), data_set=self.data_set)
         row.attempts += 1
         row.last_attempt_at = self.now
+        row.requested_at = row.requested_by_id = None  # answered, whatever the answer
         row.values_sent = self.payload.count
         row.last_error = error[:500]
         if summary is None:

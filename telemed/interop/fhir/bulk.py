@@ -34,10 +34,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.db import make_engine
 from telemed.errors import ValidationFailed
+from telemed.i18n import N_
 from telemed.interop.fhir.record import consults_since, load_records
 from telemed.interop.fhir.resources import build
 from telemed.interop.fhir.resources.common import Resource, checked, instant, key
@@ -48,22 +50,27 @@ SHARED_TYPES = frozenset({"Patient", "Practitioner", "PractitionerRole", "Organi
 BATCH = 200
 
 
-def parse_since(text: str, zone: ZoneInfo, now: datetime) -> datetime:
+def parse_since(text: str, zone: ZoneInfo, now: datetime, name: str = "--since") -> datetime:
     """``--since DATE``: the start of that day in ``zone`` (the platform's calendar); a
-    malformed date or one in the future is refused, naming the option."""
+    malformed date or one in the future is refused, naming the option (``name``: the
+    command line's, or the exports page's field)."""
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise ValidationFailed(
-            f"--since: {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-01",
+            N_("%(name)s: %(text)r is not a date; write it as YYYY-MM-DD, e.g. 2026-11-01"),
             field="since",
+            name=name,
+            text=text,
         ) from None
     start = datetime.combine(day, time(0), zone)
     if start > now:
         raise ValidationFailed(
-            f"--since: {day.isoformat()} is in the future (today is "
-            f"{now.astimezone(zone).date().isoformat()})",
+            N_("%(name)s: %(day)s is in the future (today is %(today)s)"),
             field="since",
+            name=name,
+            day=day.isoformat(),
+            today=now.astimezone(zone).date().isoformat(),
         )
     return start
 
@@ -187,13 +194,16 @@ def write(
     return report
 
 
-def record_export(session: Session, report: ExportReport, since: datetime) -> None:
-    """One ``export`` audit row per consult written, in the caller's unit of work."""
+def record_export(
+    session: Session, report: ExportReport, since: datetime, actor: User | None = None
+) -> None:
+    """One ``export`` audit row per consult written, in the caller's unit of work, by
+    ``actor`` (None: the command line)."""
     pairs = report.exported
     for consult_id, case_id in zip(pairs[::2], pairs[1::2], strict=True):
         audit.record(
             session,
-            None,
+            actor,
             AuditAction.export,
             "consult",
             consult_id,
