@@ -26,8 +26,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@ $(RUN_STAMP)
 
+# The demo's DHIS2 mapping is the example's (its facilities are the demo's), so that the
+# coordinator's exports page can download a month; a mapping set in the environment wins.
 run: $(RUN_STAMP)
-	$(BIN)/telemed serve --host 127.0.0.1 --port 8000
+	TELEMED_DHIS2_MAPPING="$${TELEMED_DHIS2_MAPPING:-$(CURDIR)/deploy/dhis2/mapping.example.toml}" \
+	  $(BIN)/telemed serve --host 127.0.0.1 --port 8000
 
 # Debian packages the tests drive: Chromium (browser tests), coturn (TURN relay test),
 # iproute2 (the 2G lab's namespaces and shaping, tests/netlab) and nginx (`nginx -t` of

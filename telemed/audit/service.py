@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -76,6 +77,24 @@ def record(
     repository.append(
         session, [_entry(actor, action, object_type, object_id, case_id, consult_id, detail)]
     )
+
+
+class Recorder(Protocol):
+    """:func:`record` or :func:`record_access`, for a service that audits either way
+    (inside a writing unit, or from a page that only reads)."""
+
+    def __call__(
+        self,
+        session: Session,
+        actor: User | None,
+        action: AuditAction,
+        object_type: str,
+        object_id: int | str,
+        *,
+        case_id: int | None = None,
+        consult_id: int | None = None,
+        detail: str = "",
+    ) -> None: ...
 
 
 def record_access(

@@ -90,7 +90,7 @@ def exports(
             "pushes": dhis2.recent_pushes(db, months),
             "mapping": settings.dhis2_mapping,
             "dhis2_url": settings.dhis2_url,
-            "since": months[-1].first.isoformat(),
+            "since": months[0].first.isoformat(),  # last month: what changed lately
         },
     )
 
@@ -110,7 +110,16 @@ def dhis2_download(
     if format not in (None, "", "json", "adx"):
         raise ValidationFailed(N_("format must be 'json' or 'adx'"), field="format")
     fmt = Format(format or "json")
-    payload = dhis2.downloaded(db, user, _mapping(settings), month, fmt, now, to="the exports page")
+    payload = dhis2.downloaded(
+        db,
+        user,
+        _mapping(settings),
+        month,
+        fmt,
+        now,
+        to="the exports page",
+        record=audit.record_access,
+    )
     name = f"dhis2-{month}.{SUFFIXES[fmt]}"
     return Response(
         payload.body,
@@ -153,7 +162,7 @@ def fhir_download(
     try:
         with Session(db.get_bind()) as reading:  # expunged page by page, unlike the request's
             report = bulk.write(reading, directory, start, now, settings.public_base_url)
-        bulk.record_export(db, report, start, actor=user)
+        bulk.record_export(db, report, start, user, audit.record_access)
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
             for path in sorted(directory.iterdir()):
                 out.write(path, path.name)

@@ -22,6 +22,8 @@ from tests.conftest import require_service
 from tests.helpers import env_without_settings
 
 CHROMIUM = os.environ.get("TELEMED_TEST_CHROMIUM", "/usr/bin/chromium")
+#: The mapping `make run` gives the demo (its facilities are the demo's).
+DHIS2_EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "dhis2" / "mapping.example.toml"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--use-fake-device-for-media-stream",
@@ -105,6 +107,7 @@ def serve(
     env = env_without_settings()
     env["TELEMED_DATA_DIR"] = str(data)
     env["TELEMED_PASSWORD_HASHING"] = "light"  # the demo's accounts, cheaply (tests only)
+    env["TELEMED_DHIS2_MAPPING"] = str(DHIS2_EXAMPLE)  # as `make run` sets it
     if at is not None:
         env.update(clock_starting_at(at))
     log = data / "serve.log"

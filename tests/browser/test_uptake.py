@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import zipfile
 from typing import Any
 
 import pytest
@@ -50,3 +52,16 @@ def test_the_coordinator_reads_uptake_by_district(browser: Any, server: Server) 
     assert table[0][0] == "consult"
     assert len(table) - 1 == requests
     assert {row[2] for row in table[1:]} == {"Berea"}
+
+    # The same coordinator exports for DHIS2 and as FHIR from the pages.
+    page.click("header >> text=Exports")
+    expect(page.locator("h1")).to_have_text("Exports")
+    first_month = page.locator("#dhis2 ~ .table-wrap tbody tr").first
+    with page.expect_download() as download_info:
+        first_month.locator("text=JSON").click()
+    document = json.loads(download_info.value.path().read_text(encoding="utf-8"))
+    assert document["dataValues"], "the demo's last month has counts"
+    with page.expect_download() as download_info:
+        page.click("#fhir ~ form button[type=submit]")
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        assert "ServiceRequest.ndjson" in archive.namelist()

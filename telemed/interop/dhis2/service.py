@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.audit.service import Recorder
 from telemed.errors import TelemedError, ValidationFailed
 from telemed.facilities.models import Facility
 from telemed.interop.dhis2 import client
@@ -59,12 +60,15 @@ def downloaded(
     now: datetime,
     *,
     to: str,
+    record: Recorder = audit.record,
 ) -> Payload:
     """The month's document, audited as a ``download`` by ``actor`` (None: the command
-    line) to ``to`` (a file, or "the exports page"), in the caller's unit of work."""
+    line) to ``to`` (a file, or "the exports page"). ``record`` writes the audit row: in
+    the caller's unit of work by default; a page, whose unit only reads, passes
+    ``audit.record_access``, which takes no write lock."""
     mapping = load_mapping(session, mapping_path)
     payload = month_payload(session, mapping, period, fmt, now)
-    audit.record(
+    record(
         session,
         actor,
         AuditAction.download,

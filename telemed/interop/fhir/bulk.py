@@ -37,6 +37,7 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
+from telemed.audit.service import Recorder
 from telemed.db import make_engine
 from telemed.errors import ValidationFailed
 from telemed.i18n import N_
@@ -195,13 +196,18 @@ def write(
 
 
 def record_export(
-    session: Session, report: ExportReport, since: datetime, actor: User | None = None
+    session: Session,
+    report: ExportReport,
+    since: datetime,
+    actor: User | None = None,
+    record: Recorder = audit.record,
 ) -> None:
-    """One ``export`` audit row per consult written, in the caller's unit of work, by
-    ``actor`` (None: the command line)."""
+    """One ``export`` audit row per consult written, by ``actor`` (None: the command
+    line), with ``record``: in the caller's unit of work by default, or
+    ``audit.record_access`` from a page whose unit only reads."""
     pairs = report.exported
     for consult_id, case_id in zip(pairs[::2], pairs[1::2], strict=True):
-        audit.record(
+        record(
             session,
             actor,
             AuditAction.export,
