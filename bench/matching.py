@@ -24,7 +24,9 @@ application's re-offers do; ``optimal_gap_app_unrepaired`` shows it without the 
 check). Fairness (:mod:`scheduling.fairness`) is reported beside it:
 ``fairness_gini``, the Gini coefficient of load over eligible specialists after the fairness
 rule, and ``greedy_fairness_gini`` for the greedy baseline, on :func:`fairness_instance`
-(5 specialists with dense near-term hours among 50); lower is fairer.
+(5 specialists with dense near-term hours among 50); lower is fairer. The goal
+``fairness_gini_ratio <= 0.9`` (``fairness_gini / greedy_fairness_gini``) makes "fairer than
+greedy" part of the verdict: a rule that stopped spreading the load fails ``--check``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ GOALS = (
     Goal("cost_ratio", "<=", 0.98),
     Goal("optimal_gap", "<=", 0.005),
     Goal("optimal_gap_app", "<=", 0.005),
+    # The issue's "fairness better than greedy's", judged: at least 10 % more even, not noise.
+    Goal("fairness_gini_ratio", "<=", 0.9),
 )
 # The batch the runtime goal is about (the defaults): a smaller one would pass it trivially.
 GOAL_REQUESTS = 10_000
@@ -345,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
             4,
         ),
     }
+    fairness["fairness_gini_ratio"] = round(
+        fairness["fairness_gini"] / fairness["greedy_fairness_gini"], 4
+    )
     ratio = opt_cost.total / greedy_cost.total if greedy_cost.total else 1.0
 
     print(
@@ -419,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     goals.judge("cost_ratio", ratio)
     goals.judge("optimal_gap", small_gap)
     goals.judge("optimal_gap_app", app_gap)
+    goals.judge("fairness_gini_ratio", fairness["fairness_gini_ratio"])
     return finish(summary, goals, check=args.check)
 
 

@@ -216,6 +216,8 @@ def test_preview_of_a_daylight_saving_week_keeps_the_local_hours(
             expected[f"{day:%a %d %b}"] = "09:00-10:00 BST (10:00-11:00)"
     assert days == expected
     assert f"is 11:00 in Maseru, 10:00 from {change:%a %d %b}." in page.text
+    # The clock-change rule of scheduling.availability, in the specialist's words (issue 10).
+    assert "when the clocks go back, the repeated hour only the first time" in page.text
 
     far = api.get(PAGE, params={"week": (utcnow().date() + timedelta(days=800)).isoformat()})
     assert far.status_code == 422

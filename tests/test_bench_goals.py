@@ -194,12 +194,19 @@ def test_matching_check_exits_non_zero_on_a_missed_goal() -> None:
     for run in (checked, unchecked):
         line = _json_line(run.stdout)
         goals = line["goals"]
-        assert set(goals) == {"seconds_total", "cost_ratio", "optimal_gap", "optimal_gap_app"}
+        assert set(goals) == {
+            "seconds_total",
+            "cost_ratio",
+            "optimal_gap",
+            "optimal_gap_app",
+            "fairness_gini_ratio",
+        }
         assert goals["optimal_gap_app"]["measured"] == pytest.approx(
             line["optimal_gap_app"], abs=1e-6
         )
         # The fairness rule spreads the load more evenly than greedy on the same batch.
         assert line["fairness_gini"] < line["greedy_fairness_gini"]
+        assert goals["fairness_gini_ratio"]["status"] == "met"
         assert goals["optimal_gap"]["status"] == "missed"
         assert goals["optimal_gap"]["target"] == -0.01
         assert goals["optimal_gap"]["measured"] == pytest.approx(line["optimal_gap"], abs=1e-6)

@@ -256,6 +256,8 @@ def test_a_cap_of_zero_pauses_new_bookings(
     assert refused.status_code == 409
     assert field_of(refused) == "cap"
     assert "paused new bookings" in refused.json()["error"]["message"]
+    assert state_of(db, consult) != "accepted"  # nothing booked half-way
+    assert [r.consult_id for r in refusals(db, "cap:")] == [consult]  # the attempt audited
 
 
 def test_an_offer_accepted_after_its_slot_began_books_the_next_free_slot(

@@ -17,6 +17,7 @@ from telemed.uow import Units
 from tests.conftest import LoginFn
 from tests.directory_helpers import Specialists, offers_of
 from tests.helpers import Users, consult_payload
+from tests.test_caps import set_caps
 from tests.test_offers import _window_from, due
 
 ZONE = "Africa/Johannesburg"
@@ -113,12 +114,29 @@ def test_no_more_than_the_weekly_emergencies_unless_nobody_else_can(
 def test_the_directory_page_shows_each_specialists_load_against_their_caps(
     specialists: Specialists, db: Session, users: Users, login: LoginFn
 ) -> None:
-    """One emergency accepted (this week's load, one of the limit) shows beside the caps."""
+    """One emergency accepted (this week's load, one of the limit) shows beside the caps,
+    on the page and in the API."""
     nurse = login(users.make(Role.clinician))
     doctor = specialists.make(time_zone=ZONE)
+    api = login(doctor)
+    assert set_caps(api, consults=3, hours=2).status_code == 200
     consult = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()["id"]
     [offer] = offers_of(db, consult)
-    assert login(doctor).post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
-    page = login(specialists.coordinator).get("/coordinator/specialists?status=verified")
+    assert api.post(f"/api/v1/offers/{offer.id}/accept").status_code == 200
+    coordinator = login(specialists.coordinator)
+    page = coordinator.get("/coordinator/specialists?status=verified")
     assert page.status_code == 200
-    assert "This week: 1 / \u2013 consults · 0.5 / \u2013 hours booked · 1 emergencies" in page.text
+    assert "This week: 1 / 3 consults · 0.5 / 2 hours booked · 1 emergencies" in page.text
+    loads = coordinator.get("/api/v1/specialists/load")
+    assert loads.status_code == 200, loads.text
+    [mine] = [row for row in loads.json() if row["user_id"] == doctor.id]
+    assert mine == {
+        "user_id": doctor.id,
+        "full_name": doctor.full_name,
+        "consults": 1,
+        "max_consults": 3,
+        "hours": 0.5,
+        "max_hours": 2.0,
+        "emergencies": 1,
+    }
+    assert api.get("/api/v1/specialists/load").status_code == 403

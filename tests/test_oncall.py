@@ -208,6 +208,10 @@ def test_an_emergency_at_two_in_the_night_goes_to_the_on_call_specialist_first(
     assert "Accepted" in accepted.text
     assert offers_of(db, consult_id)[0].status == OfferStatus.accepted
     assert consult_state(db, consult_id) == ConsultState.scheduled  # video: booked now
+    used = audit_rows(db, "oncall_link", AuditAction.update)  # the single use, audited
+    assert [(e.object_id, e.actor_id, e.detail) for e in used] == [
+        (str(offer.id), night.id, "link used")
+    ]
 
     denied_before = len(audit_rows(db, "oncall_link", AuditAction.denied))
     again = client.post(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated
 
@@ -9,13 +10,14 @@ from fastapi import APIRouter, Query, Request
 
 from telemed import onboarding
 from telemed.accounts.models import User
-from telemed.appointments import free_time
+from telemed.appointments import caps, free_time
 from telemed.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
 from telemed.directory import auth, service
 from telemed.directory.models import VerificationStatus
 from telemed.directory.schemas import (
     AvailabilityIn,
     AvailabilityPublic,
+    LoadPublic,
     ProfileFields,
     ProfilePublic,
     RegistrationIn,
@@ -103,6 +105,19 @@ def list_specialists(
     return service.queue(db, user, status, now.date())
 
 
+@router.get("/specialists/load", responses=ERRORS)
+def week_load(user: CurrentUser, db: SessionDep, now: NowDep) -> list[LoadPublic]:
+    """Each verified specialist's consults, hours booked and emergencies this week (their
+    zone's ISO week) against their caps, as the coordinators' directory page shows them."""
+    verified = service.queue(db, user, VerificationStatus.verified, now.date())
+    loads = caps.week_loads(db, [p.user_id for p in verified], now)
+    return [
+        LoadPublic(user_id=p.user_id, full_name=p.full_name, **asdict(loads[p.user_id]))
+        for p in verified
+        if p.user_id in loads
+    ]
+
+
 @router.get("/specialists/expiring", responses=ERRORS)
 def expiring(
     user: CurrentUser, db: SessionDep, now: NowDep, days: Annotated[int, Query(ge=1, le=365)] = 30
@@ -161,6 +176,7 @@ ACCESS = {
     "set_my_availability": SPECIALIST_OWN,
     "my_slots": SPECIALIST_OWN,
     "list_specialists": COORDINATORS,
+    "week_load": COORDINATORS,
     "expiring": COORDINATORS,
     "verify": COORDINATORS,
     "reject": COORDINATORS,

@@ -108,3 +108,16 @@ class AvailabilityPublic(AvailabilityIn):
 class SlotPublic(BaseModel):
     start: datetime
     end: datetime
+
+
+class LoadPublic(BaseModel):
+    """A verified specialist's load this ISO week (their zone) against their caps, counted
+    as the caps count it (open offers too): the directory page's figures, for scripts."""
+
+    user_id: Id
+    full_name: str
+    consults: int
+    max_consults: int | None = Field(description="Weekly cap in consults; null: no cap")
+    hours: float
+    max_hours: float | None = Field(description="Weekly cap in hours; null: no cap")
+    emergencies: int = Field(description="Emergencies this week (the fairness rule's limit)")
