@@ -253,6 +253,24 @@ def test_profile_language_beats_cookie_and_browser_and_is_stored(
     assert st("New consult") in page.text
 
 
+def test_the_login_page_after_logout_and_a_page_without_a_session_keep_the_profile_language(
+    client: TestClient, users: Users, db: Session
+) -> None:
+    """Login sets the ``lang`` cookie from the profile: a phone seldom asks for Sesotho."""
+    clinician = users.make(Role.clinician)
+    clinician.language = "st"
+    db.add(clinician)
+    db.commit()
+    assert _html_lang(client.get("/login").text) == "en"  # nothing chosen on this browser yet
+    _page_login(client, clinician)
+    assert _html_lang(client.get("/no-such-page").text) == "st"  # no session resolved there
+    home = client.get("/").text
+    out = client.post("/logout", data={"csrf_token": _csrf_of(home)})
+    assert out.status_code == 200
+    assert _html_lang(out.text) == "st"
+    assert i18n.translations("st").gettext("Log in") in out.text
+
+
 def test_header_switch_needs_the_session_csrf_token(
     client: TestClient, users: Users, db: Session
 ) -> None:
