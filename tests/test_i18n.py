@@ -296,12 +296,13 @@ def test_sesotho_dates_come_from_babel() -> None:
     assert i18n.current_language() == "en"  # use_language ends with its block
 
 
-def _prefer(db: Session, user: User, language: str) -> None:
-    """The user's profile setting, as the header's switch stores it."""
+def _prefer(db: Session, user: User, language: str, phone: str | None = None) -> None:
+    """The user's profile setting, as the header's switch stores it (and a phone for SMS)."""
     db.rollback()
     stored = db.get(User, user.id)
     assert stored is not None
     stored.language = language
+    stored.phone = phone
     db.add(stored)
     db.commit()
 
@@ -343,16 +344,17 @@ def test_an_offer_email_is_in_the_recipient_language(
 ) -> None:
     mosotho = specialists.make()
     londoner = specialists.make(time_zone="Europe/London")
-    _prefer(db, mosotho, "st")
+    _prefer(db, mosotho, "st", phone="+26658123456")
+    _prefer(db, londoner, "en", phone="+447700900123")
     nurse = login(users.make(Role.clinician))  # English, and her request makes the offers
     consult = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()
     assert consult["state"] == "offered"
     db.rollback()
 
-    def email_to(user: User) -> OutboxMessage:
+    def email_to(user: User, channel: Channel = Channel.email) -> OutboxMessage:
         [message] = db.exec(
             select(OutboxMessage).where(
-                OutboxMessage.user_id == user.id, OutboxMessage.channel == Channel.email
+                OutboxMessage.user_id == user.id, OutboxMessage.channel == channel
             )
         ).all()
         return message
@@ -372,6 +374,9 @@ def test_an_offer_email_is_in_the_recipient_language(
     english = email_to(londoner)
     assert english.subject.startswith("EMERGENCY: New emergency paediatrics consult")
     assert "Accept or decline by" in english.body
+    # The emergency SMS too (telemed.offers.notices), each in its reader's language.
+    assert email_to(mosotho, Channel.sms).body.startswith("Telemed TŠOHANYETSO puisano")
+    assert email_to(londoner, Channel.sms).body.startswith("Telemed EMERGENCY consult")
 
 
 @pytest.mark.parametrize("language", ["en", "st"])
