@@ -61,6 +61,10 @@ _LABELS: dict[str, Callable[[], str]] = {
     # consent actions (shown as _(action))
     "given": lambda: gettext("given"),
     "withdrawn": lambda: gettext("withdrawn"),
+    # how consent was given (telemed.consent.models.ConsentMethod)
+    "verbal": lambda: gettext("verbal"),
+    "witnessed": lambda: gettext("verbal, witnessed"),
+    "written": lambda: gettext("written"),
     # sex
     "female": lambda: gettext("female"),
     "male": lambda: gettext("male"),
@@ -101,6 +105,8 @@ _LABELS: dict[str, Callable[[], str]] = {
     "urology": lambda: gettext("urology"),
     # appointment changes (telemed.appointments.early)
     "early_asked": lambda: gettext("asked to start now"),
+    "booked": lambda: gettext("booked"),
+    "rescheduled": lambda: gettext("rescheduled"),
 }
 
 

@@ -120,7 +120,11 @@ def form(client: ApiClient, url: str, **fields: object) -> object:
 def test_accepting_a_live_offer_books_its_slot_an_asynchronous_one_stays_accepted(
     specialists: Specialists, db: Session, users: Users, login: LoginFn
 ) -> None:
-    doctor = login(specialists.make())
+    mosotho = specialists.make()
+    mosotho.language = "st"  # reads Sesotho: their invitation is in Sesotho, the nurse's not
+    db.add(mosotho)
+    db.commit()
+    doctor = login(mosotho)
     nurse = login(users.make(Role.clinician))
     consult_id = int(nurse.post("/api/v1/consults", consult_payload(mode="video")).json()["id"])
     offer = open_offer(db, consult_id)
@@ -146,6 +150,8 @@ def test_accepting_a_live_offer_books_its_slot_an_asynchronous_one_stays_accepte
         [calendar] = invitations_sent(db, side)
         assert str(calendar["METHOD"]) == "REQUEST"
         assert str(event_of(calendar)["UID"]) == appointment.uid
+        summary = str(event_of(calendar)["SUMMARY"])
+        assert summary.startswith("Puisano ea Telemed" if side is doctor else "Telemed consult")
     # The clinician reads Maseru time, zone named; the specialist's own too.
     page = nurse.client.get(f"/consults/{consult_id}").text
     maseru = appointment.starts_at.astimezone(MASERU)

@@ -253,6 +253,24 @@ def test_profile_language_beats_cookie_and_browser_and_is_stored(
     assert st("New consult") in page.text
 
 
+def test_the_login_page_after_logout_and_a_page_without_a_session_keep_the_profile_language(
+    client: TestClient, users: Users, db: Session
+) -> None:
+    """Login sets the ``lang`` cookie from the profile: a phone seldom asks for Sesotho."""
+    clinician = users.make(Role.clinician)
+    clinician.language = "st"
+    db.add(clinician)
+    db.commit()
+    assert _html_lang(client.get("/login").text) == "en"  # nothing chosen on this browser yet
+    _page_login(client, clinician)
+    assert _html_lang(client.get("/no-such-page").text) == "st"  # no session resolved there
+    home = client.get("/").text
+    out = client.post("/logout", data={"csrf_token": _csrf_of(home)})
+    assert out.status_code == 200
+    assert _html_lang(out.text) == "st"
+    assert i18n.translations("st").gettext("Log in") in out.text
+
+
 def test_header_switch_needs_the_session_csrf_token(
     client: TestClient, users: Users, db: Session
 ) -> None:
@@ -278,12 +296,13 @@ def test_sesotho_dates_come_from_babel() -> None:
     assert i18n.current_language() == "en"  # use_language ends with its block
 
 
-def _prefer(db: Session, user: User, language: str) -> None:
-    """The user's profile setting, as the header's switch stores it."""
+def _prefer(db: Session, user: User, language: str, phone: str | None = None) -> None:
+    """The user's profile setting, as the header's switch stores it (and a phone for SMS)."""
     db.rollback()
     stored = db.get(User, user.id)
     assert stored is not None
     stored.language = language
+    stored.phone = phone
     db.add(stored)
     db.commit()
 
@@ -325,16 +344,17 @@ def test_an_offer_email_is_in_the_recipient_language(
 ) -> None:
     mosotho = specialists.make()
     londoner = specialists.make(time_zone="Europe/London")
-    _prefer(db, mosotho, "st")
+    _prefer(db, mosotho, "st", phone="+26658123456")
+    _prefer(db, londoner, "en", phone="+447700900123")
     nurse = login(users.make(Role.clinician))  # English, and her request makes the offers
     consult = nurse.post("/api/v1/consults", consult_payload(urgency="emergency")).json()
     assert consult["state"] == "offered"
     db.rollback()
 
-    def email_to(user: User) -> OutboxMessage:
+    def email_to(user: User, channel: Channel = Channel.email) -> OutboxMessage:
         [message] = db.exec(
             select(OutboxMessage).where(
-                OutboxMessage.user_id == user.id, OutboxMessage.channel == Channel.email
+                OutboxMessage.user_id == user.id, OutboxMessage.channel == channel
             )
         ).all()
         return message
@@ -354,6 +374,9 @@ def test_an_offer_email_is_in_the_recipient_language(
     english = email_to(londoner)
     assert english.subject.startswith("EMERGENCY: New emergency paediatrics consult")
     assert "Accept or decline by" in english.body
+    # The emergency SMS too (telemed.offers.notices), each in its reader's language.
+    assert email_to(mosotho, Channel.sms).body.startswith("Telemed TŠOHANYETSO puisano")
+    assert email_to(londoner, Channel.sms).body.startswith("Telemed EMERGENCY consult")
 
 
 @pytest.mark.parametrize("language", ["en", "st"])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -268,3 +269,21 @@ def test_an_error_is_translated_where_it_is_shown_and_keeps_its_code() -> None:
     assert problem.message == "puisano 7 ha e fumanehe"
     assert [f.message for f in problem.fields] == ["puisano 7 ha e fumanehe"]
     assert problem_of(exc).message == "consult 7 not found"  # an English reader
+
+
+def test_the_consent_choices_and_how_it_was_given_are_in_sesotho(
+    client: TestClient, db: Session, demo: Demo
+) -> None:
+    """What the walk above cannot see, since it looks for the catalogue's msgids: the consent
+    forms' choices (request form and consult page), and how a recorded consent was given."""
+    _sesotho_login(client, db, demo.nurse)
+    st = i18n.translations("st").gettext
+    for path in ("/consults/new", f"/consults/{demo.consult_id}"):
+        page = client.get(path).text
+        for english in ("The patient", "Verbal, witnessed"):
+            assert f">{english}<" not in page, (path, english)
+            assert f">{escape(st(english))}<" in page, (path, english)
+    consult = client.get(f"/consults/{demo.consult_id}").text
+    assert f"· {escape(st('verbal'))}" in consult
+    assert "· verbal" not in consult
+    assert f">{escape(st('A video or audio call'))}<" in consult

@@ -33,7 +33,7 @@ from telemed.mfa import service as mfa
 from telemed.mfa.cookies import set_challenge_cookie
 from telemed.mfa.deps import MfaPolicyDep
 from telemed.web.access import EVERYONE, OWN, PUBLIC, Access
-from telemed.web.middleware import LANGUAGE_COOKIE
+from telemed.web.middleware import remember_language
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -142,17 +142,21 @@ def login_submit(
     logged_in = service.open_session(db, settings, user, now)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, logged_in.token, settings)
+    remember_language(response, user.language, secure=settings.secure_cookies)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
 @router.post("/logout")
 def logout_submit(
-    request: Request, _auth: CurrentAuth, db: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request, auth: CurrentAuth, db: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     service.log_out(db, request.cookies[SESSION_COOKIE], request.app.state.session_cache, now)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
+    remember_language(
+        response, auth.user.language, secure=settings.secure_cookies
+    )  # the login page keeps it
     # The offline queue (IndexedDB), the service worker's caches and the HTTP cache go too:
     # on a shared clinic phone the next user must not find this one's pages or writes.
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
@@ -164,15 +168,7 @@ def _language_chosen(language: str, back: str, settings: SettingsDep) -> Respons
     if chosen is None:
         raise ValidationFailed(i18n.gettext("Choose English or Sesotho."), field="language")
     response = RedirectResponse(_safe_next(back), status_code=303)
-    response.set_cookie(
-        LANGUAGE_COOKIE,
-        chosen,
-        max_age=365 * 86400,
-        httponly=True,
-        samesite="lax",
-        secure=settings.secure_cookies,
-        path="/",
-    )
+    remember_language(response, chosen, secure=settings.secure_cookies)
     return response
 
 

@@ -162,7 +162,7 @@ FORMATS: tuple[Format, ...] = (
     ),
 )
 ACCEPTED_EXTENSIONS = tuple(ext for f in FORMATS for ext in f.extensions)
-ACCEPTED_SUMMARY = "JPEG, PNG, HEIC, PDF or short audio (Ogg/Opus, M4A, WebM)"
+ACCEPTED_SUMMARY = N_("JPEG, PNG, HEIC, PDF or short audio (Ogg/Opus, M4A, WebM)")
 # For the file chooser: extensions and media types together, so phones offer the camera.
 ACCEPT_ATTRIBUTE = ",".join(
     [*ACCEPTED_EXTENSIONS, *(f.media_type for f in FORMATS), "image/heif", "audio/*"]

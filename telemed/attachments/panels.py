@@ -12,6 +12,7 @@ from telemed.attachments import media, service
 from telemed.consults.lifecycle import FINAL_STATES
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
+from telemed.i18n import gettext
 from telemed.settings import Settings
 
 
@@ -66,5 +67,5 @@ def panel(db: Session, settings: Settings, consult: Consult) -> Panel:
         accept=media.ACCEPT_ATTRIBUTE,
         max_bytes=settings.max_upload_bytes,
         max_size=media.format_size(settings.max_upload_bytes),
-        accepted=media.ACCEPTED_SUMMARY,
+        accepted=gettext(media.ACCEPTED_SUMMARY),  # made with the page: its reader's language
     )

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 from telemed.consent.models import Consenter, ConsentMethod, ConsentScope
 from telemed.consent.schemas import ConsentAtRequest, ConsentIn, WithdrawIn
 from telemed.form_errors import field_sentences
-from telemed.i18n import N_
+from telemed.i18n import N_, gettext
 
 #: On the request form every consent field is prefixed, beside the consult's own fields.
 PREFIX = "consent_"
@@ -37,19 +37,25 @@ RECORD_FIELDS = (
 
 OPTIONS = {
     "scope": [
-        (ConsentScope.sharing.value, "Share the case with a specialist abroad"),
-        (ConsentScope.call.value, "A video or audio call"),
+        (ConsentScope.sharing.value, N_("Share the case with a specialist abroad")),
+        (ConsentScope.call.value, N_("A video or audio call")),
     ],
     "consenter": [
-        (Consenter.patient.value, "The patient"),
-        (Consenter.guardian.value, "A guardian"),
+        (Consenter.patient.value, N_("The patient")),
+        (Consenter.guardian.value, N_("A guardian")),
     ],
     "method": [
-        (ConsentMethod.verbal.value, "Verbal"),
-        (ConsentMethod.witnessed.value, "Verbal, witnessed"),
-        (ConsentMethod.written.value, "Written (photo of the signed form)"),
+        (ConsentMethod.verbal.value, N_("Verbal")),
+        (ConsentMethod.witnessed.value, N_("Verbal, witnessed")),
+        (ConsentMethod.written.value, N_("Written (photo of the signed form)")),
     ],
 }
+
+
+def options() -> dict[str, list[tuple[str, str]]]:
+    """The choices of the consent forms in the reader's language: called when a page is made,
+    since ``OPTIONS`` holds the English msgids."""
+    return {name: [(v, gettext(text)) for v, text in pairs] for name, pairs in OPTIONS.items()}
 
 
 def request_values(form: FormData) -> dict[str, str]:

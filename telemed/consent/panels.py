@@ -65,5 +65,5 @@ def panel(db: Session, user: User, consult: Consult) -> ConsentPanel:
         photos=photos,
         waiting_for_consent=ConsultState(consult.state) in WAITING_STATES
         and not state.sharing_given,
-        options=forms.OPTIONS,
+        options=forms.options(),
     )

@@ -120,7 +120,7 @@ def _form_context(db: Session, values: dict[str, str], errors: dict[str, str]) -
             "mode": [(m.value, label(m.value).capitalize()) for m in ConsultMode],
             "language": [(lang.value, LANGUAGE_NAMES[lang]) for lang in Language],
             "sex": [(s.value, label(s.value).capitalize()) for s in Sex],
-            **{f"consent_{name}": pairs for name, pairs in consent_forms.OPTIONS.items()},
+            **{f"consent_{name}": pairs for name, pairs in consent_forms.options().items()},
         },
     }
 

@@ -33,6 +33,7 @@ from telemed.mfa.deps import MfaPolicyDep, RecentAuth
 from telemed.mfa.models import LoginChallenge
 from telemed.mfa.qr import qr_svg
 from telemed.web.access import LOGIN_STEP, OWN
+from telemed.web.middleware import remember_language
 from telemed.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -82,6 +83,7 @@ def _signed_in(
 ) -> Response:
     logged_in = accounts.open_session(db, settings, user, now)
     set_session_cookie(response, logged_in.token, settings)
+    remember_language(response, user.language, secure=settings.secure_cookies)
     clear_challenge_cookie(response, settings)
     return response
 

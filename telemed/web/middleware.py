@@ -15,6 +15,23 @@ from telemed import i18n
 
 LANGUAGE_COOKIE = "lang"  # a visitor's choice of language before (or without) logging in
 
+
+def remember_language(response: Response, language: str, *, secure: bool) -> None:
+    """``language`` as the ``lang`` cookie. Set when one is chosen, and from the profile at
+    login and logout, so that the login page after a logout or an expired session, and a
+    page no session reaches, stay in the user's language: phones here seldom ask for
+    Sesotho in ``Accept-Language``."""
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+
+
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
