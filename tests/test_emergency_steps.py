@@ -121,6 +121,9 @@ def test_an_emergency_of_a_specialty_nobody_holds_goes_to_the_coordinators_at_on
     assert state_of(db, consult_id) == "escalated"
     assert "escalated" in kinds_for(db, coordinator)
     assert kinds_for(db, nurse_user) == ["emergency_escalated"]
+    # Their consult page says so, not only "escalated · waiting".
+    said = '<p id="next-step"><strong>No specialist has taken it yet; a coordinator is finding'
+    assert said in nurse.get(f"/consults/{consult_id}").text
 
     deliver_due(units, delivery_settings(settings, smtp=smtp_server, sms=sms_gateway), MONDAY)
     assert sms_to(sms_gateway, "+26658000009") == [
