@@ -1,5 +1,6 @@
 """Emergencies that move (issue 15, item 4): the requesting clinician hears of each step
-(offered, accepted, escalated, assigned) in the app, by e-mail and by SMS; an emergency
+(offered, accepted, escalated, assigned) in the app, by e-mail and by SMS; the coordinators
+hear of an emergency when its first offers go out, by SMS as well as e-mail; an emergency
 whose specialty has no verified specialist goes to the coordinators at once, by SMS as
 well as e-mail, and their escalation page suggests related specialties and whoever is on
 call now. Delivered through the real outbox to aiosmtpd and the SMS gateway."""
@@ -75,6 +76,7 @@ def test_the_clinician_hears_an_emergency_offered_and_accepted_by_sms_and_email(
 ) -> None:
     clock.set(MONDAY)
     doctor = login(specialists.make())
+    coordinator = with_phone(db, specialists.coordinator, "+26658000009")
     nurse_user = with_phone(db, users.make(Role.clinician), "+26658000001")
     nurse = login(nurse_user)
     consult_id = emergency(nurse)
@@ -89,6 +91,14 @@ def test_the_clinician_hears_an_emergency_offered_and_accepted_by_sms_and_email(
     assert (
         f"Telemed: emergency consult {consult_id} accepted by {doctor.user.full_name}. "
         "Open the call." in texts
+    )
+    # The coordinators hear of it in the first deliveries run (every 15 s), not once the
+    # offers have run out.
+    assert sms_to(sms_gateway, "+26658000009") == [
+        f"Telemed: emergency consult {consult_id} requested, offered to 1 specialist(s)."
+    ]
+    assert f"Emergency: emergency paediatrics consult {consult_id}" in mail_to(
+        smtp_server, coordinator.email
     )
     subjects = mail_to(smtp_server, nurse_user.email)
     assert f"Consult {consult_id} offered to 1 specialist(s)" in subjects
