@@ -57,7 +57,11 @@ ROLES = {
             "/coordinator/network",
         ],
     ),
-    "admin": ("admin@demo.telemed.org.ls", "admin-demo-2026", ["/"]),
+    "admin": (
+        "admin@demo.telemed.org.ls",
+        "admin-demo-2026",
+        ["/", "/admin/users", "/admin/facilities"],
+    ),
 }
 
 OVERFLOW = """() => {
