@@ -1,5 +1,6 @@
 """Emergencies that move (issue 15, item 4): the requesting clinician hears of each step
-(offered, accepted, escalated, assigned) in the app, by e-mail and by SMS; an emergency
+(offered, accepted, escalated, assigned) in the app, by e-mail and by SMS; the coordinators
+hear of an emergency when its first offers go out, by SMS as well as e-mail; an emergency
 whose specialty has no verified specialist goes to the coordinators at once, by SMS as
 well as e-mail, and their escalation page suggests related specialties and whoever is on
 call now. Delivered through the real outbox to aiosmtpd and the SMS gateway."""
@@ -75,6 +76,7 @@ def test_the_clinician_hears_an_emergency_offered_and_accepted_by_sms_and_email(
 ) -> None:
     clock.set(MONDAY)
     doctor = login(specialists.make())
+    coordinator = with_phone(db, specialists.coordinator, "+26658000009")
     nurse_user = with_phone(db, users.make(Role.clinician), "+26658000001")
     nurse = login(nurse_user)
     consult_id = emergency(nurse)
@@ -89,6 +91,14 @@ def test_the_clinician_hears_an_emergency_offered_and_accepted_by_sms_and_email(
     assert (
         f"Telemed: emergency consult {consult_id} accepted by {doctor.user.full_name}. "
         "Open the call." in texts
+    )
+    # The coordinators hear of it in the first deliveries run (every 15 s), not once the
+    # offers have run out.
+    assert sms_to(sms_gateway, "+26658000009") == [
+        f"Telemed: emergency consult {consult_id} requested, offered to 1 specialist(s)."
+    ]
+    assert f"Emergency: emergency paediatrics consult {consult_id}" in mail_to(
+        smtp_server, coordinator.email
     )
     subjects = mail_to(smtp_server, nurse_user.email)
     assert f"Consult {consult_id} offered to 1 specialist(s)" in subjects
@@ -121,6 +131,9 @@ def test_an_emergency_of_a_specialty_nobody_holds_goes_to_the_coordinators_at_on
     assert state_of(db, consult_id) == "escalated"
     assert "escalated" in kinds_for(db, coordinator)
     assert kinds_for(db, nurse_user) == ["emergency_escalated"]
+    # Their consult page says so, not only "escalated · waiting".
+    said = '<p id="next-step"><strong>No specialist has taken it yet; a coordinator is finding'
+    assert said in nurse.get(f"/consults/{consult_id}").text
 
     deliver_due(units, delivery_settings(settings, smtp=smtp_server, sms=sms_gateway), MONDAY)
     assert sms_to(sms_gateway, "+26658000009") == [

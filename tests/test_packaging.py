@@ -65,6 +65,28 @@ def test_every_imported_library_is_a_declared_dependency() -> None:
     assert undeclared == {}, f"imported but not in pyproject's dependencies: {undeclared}"
 
 
+def test_make_run_installs_only_what_running_needs(tmp_path: Path) -> None:
+    """A newcomer who only wants to run the product waits for no pytest, Playwright or mypy
+    (issue 15): `make run` installs the package alone, `make lint`/`make test` the extras.
+    Read from make's plan for a venv that does not exist yet (nothing is run)."""
+
+    def plan(target: str) -> str:
+        return subprocess.run(
+            ["make", "-n", target, f"VENV={tmp_path / 'venv'}"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    run = plan("run")
+    assert "pip install --quiet -e .\n" in run
+    assert "[dev]" not in run
+    assert "pip install --quiet -e '.[dev]'" in plan("lint")
+    assert not _declared() & {"pytest", "playwright", "mypy", "ruff"}
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel installed without its dependencies into a fresh venv that borrows the

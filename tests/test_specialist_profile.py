@@ -122,7 +122,8 @@ def test_editing_the_bio_saves_it_and_keeps_the_verification(
 ) -> None:
     api = login(specialists.make())
     bio = "Paediatrician, 12 years in Cape Town <b>not bold</b>"
-    saved = post(api, profile_form(api, bio=bio, sub_specialties="neonatal sepsis"))
+    form = profile_form(api, bio=bio, sub_specialties="neonatal sepsis", phone="+27 82 555 0101")
+    saved = post(api, form)
     assert saved.status_code == 303, saved.text
     assert saved.headers["location"] == f"{PAGE}?saved=yes"
     me = api.get(ME).json()
@@ -131,6 +132,7 @@ def test_editing_the_bio_saves_it_and_keeps_the_verification(
     assert "Your profile is saved." in page.text
     assert "verify them again" not in page.text
     assert "&lt;b&gt;not bold&lt;/b&gt;" in page.text  # the specialist's text is escaped
+    assert 'value="+27825550101"' in page.text  # the phone for emergency SMS, in E.164
 
 
 def test_changing_the_registration_number_sends_it_back_to_verification(

@@ -121,6 +121,37 @@ def escalated(session: Session, consult: Consult, reason: str, now: datetime) ->
     )
 
 
+def emergency_offered(session: Session, consult: Consult, count: int, now: datetime) -> None:
+    """Every coordinator hears of an emergency the minute its first offers go out, by SMS
+    as well as e-mail: if nobody accepts they are the next step, and must not first learn
+    of it when the offers have run out (issue 15 saw that take ten minutes)."""
+
+    def names() -> dict[str, object]:
+        return {"consult": _label(consult), "id": consult.id, "count": count}
+
+    notify_coordinators(
+        session,
+        kind="emergency_requested",
+        subject=lambda: gettext("Emergency: %(consult)s") % names(),
+        body=lambda: (
+            gettext(
+                "The %(consult)s is offered to %(count)s specialist(s). You are told again "
+                "if none accepts in time."
+            )
+            % names()
+        ),
+        dedupe_key=f"emergency_requested:consult{consult.id}",
+        link=f"/consults/{consult.id}",
+        sms=lambda: (
+            gettext(
+                "Telemed: emergency consult %(id)s requested, offered to %(count)s specialist(s)."
+            )
+            % names()
+        ),
+        now=now,
+    )
+
+
 class Step(StrEnum):
     """The steps of an emergency the requesting clinician is told of."""
 

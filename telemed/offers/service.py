@@ -164,6 +164,8 @@ def offer_requested(
             notices.offered(session, consult, offer, candidate.user, now)
         offers.append(offer)
     notices.clinician_step(session, consult, notices.Step.offered, now, count=len(offers))
+    if consult.urgency == Urgency.emergency and failures == 0:
+        notices.emergency_offered(session, consult, len(offers), now)
     session.flush()
     return offers
 

@@ -1,5 +1,6 @@
 """Each role's main pages on a 360 x 740 phone (issue 15): nothing scrolls sideways, and on a
-consult with an hour of call history the thread's reply box is within the first two screens.
+consult with an hour of call history the thread's reply box is within the first two screens,
+and no id is used twice.
 Screenshots of every page go to the test's temporary directory (and, with
 TELEMED_TOUR_DIR=docs/tour, to the tour the README links). The call page tells the truth:
 with no candidate pair the thread is offered within 15 s, and without JavaScript it says so.
@@ -56,7 +57,11 @@ ROLES = {
             "/coordinator/network",
         ],
     ),
-    "admin": ("admin@demo.telemed.org.ls", "admin-demo-2026", ["/"]),
+    "admin": (
+        "admin@demo.telemed.org.ls",
+        "admin-demo-2026",
+        ["/", "/admin/users", "/admin/facilities"],
+    ),
 }
 
 OVERFLOW = """() => {
@@ -65,6 +70,17 @@ OVERFLOW = """() => {
     .filter((e) => e.getBoundingClientRect().right > root.clientWidth + 1)
     .slice(0, 5).map((e) => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className);
   return {scroll: root.scrollWidth, client: root.clientWidth, wide};
+}"""
+
+#: Ids used twice on a page (a label's ``for`` or a ``#fragment`` would reach the first only:
+#: the outcome heading and its select once shared ``id="outcome"``).
+REPEATED_IDS = """() => {
+  const seen = new Set(), twice = [];
+  for (const e of document.querySelectorAll('[id]')) {
+    if (seen.has(e.id)) twice.push(e.id);
+    seen.add(e.id);
+  }
+  return twice;
 }"""
 
 
@@ -135,6 +151,7 @@ def test_main_pages_fit_a_phone(role: str, history: Server, phone: Any, tmp_path
         assert response.status == 200, (role, path)
         width = page.evaluate(OVERFLOW)
         assert width["scroll"] <= width["client"], (role, path, width)
+        assert page.evaluate(REPEATED_IDS) == [], (role, path)
         name = f"{role}-" + (re.sub(r"[^a-z0-9]+", "-", path.strip("/")) or "home")
         shoot(page, name, tmp_path)
         if path == "/consults/1" and role != "coordinator":
@@ -147,11 +164,16 @@ def test_main_pages_fit_a_phone(role: str, history: Server, phone: Any, tmp_path
             assert reply["y"] + reply["height"] <= TWO_SCREENS, reply
             expect(page.locator("#next-step")).to_be_visible()
             assert page.locator("#timeline").get_attribute("open") is None  # folded
+            if role == "clinician":  # the outcome heading and its select, ids apart
+                expect(page.locator("h2#outcome + p + form #outcome-choice")).to_have_count(1)
     if role in ("clinician", "specialist"):
         # The home list: a stack of cards whose whole row opens the consult.
         page.goto(history.url + "/")
         card = page.locator("tbody tr", has_text="MOT-2026-0141")
         expect(card.locator("td.state-cell")).to_be_visible()
+        if role == "clinician":  # consult 2 waits for a specialist: for how long shows
+            waiting = page.locator("tbody tr", has_text="MOT-2026-0207").locator("td.waiting")
+            expect(waiting).to_have_text(re.compile(r"\d+ (d|h|min)"))
         box = card.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + box["width"] - 10, box["y"] + box["height"] - 8)

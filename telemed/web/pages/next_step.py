@@ -104,6 +104,10 @@ def next_step(f: Facts, now: datetime) -> NextStep:
                 href="/coordinator/escalations",
                 label=gettext("Escalations"),
             )
+        if state is ConsultState.escalated:  # not "waiting": someone is on it
+            return NextStep(
+                "wait", gettext("No specialist has taken it yet; a coordinator is finding one.")
+            )
         return NextStep("wait", gettext("Waiting for a specialist to accept."))
     if f.call.can_join:
         return NextStep(
