@@ -163,6 +163,10 @@ class Member:
     reported: PeerState = "active"
     #: Remote members, shared sessions: relayed messages for it, numbered as its instance did.
     shadow: deque[tuple[int, Sequenced]] = field(default_factory=deque)
+    #: Adopted from instance ``moved_from`` whose numbers the client had up to ``moved_at``:
+    #: a late publication of that instance the client had already got is not sent again.
+    moved_from: str = ""
+    moved_at: int = 0
 
     @property
     def order(self) -> tuple[float, str]:
@@ -386,6 +390,7 @@ class Room:
         replay = [text for seq, text in member.buffer if seq > last_seq]
         if member.buffer and member.buffer[-1][0] > self.seq:
             self.seq = member.buffer[-1][0]  # our next numbers come after what it has
+        member.moved_from, member.moved_at = member.node, last_seq
         member.local, member.node, member.lapsed = True, "", False
         member.epoch, member.resume_token, member.deadline = epoch, new_resume_token, None
         if member.state == "active":
@@ -400,6 +405,7 @@ class Room:
             peers=self.peers_of(member),
             seq=self.seq,
             replayed=len(replay),
+            moved=True,
         )
         return member, reply, replay, fx
 
@@ -478,13 +484,15 @@ class Room:
             ):
                 continue
             if member.local:
-                if not deliver:
+                if not deliver or (
+                    origin and member.moved_from == origin and origin_seq <= member.moved_at
+                ):
                     continue
                 if seq is None:  # one instance's numbers: one per frame
                     self._deliver(fx, member, encoded)
                 else:
                     self._deliver_at(fx, member, encoded, seq)
-            elif seq is not None:
+            elif origin and seq is not None:  # from the broker: numbered for everyone
                 self._shadow(member, origin_seq if member.node == origin else seq, encoded)
         return fx
 

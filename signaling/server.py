@@ -172,6 +172,7 @@ class SignalingHub:
         self._scale = SEQ_SCALE if self._store is not None else 1
         self._refreshed = 0.0  # when the session records' lifetimes were last renewed
         self._background: set[asyncio.Task[None]] = set()
+        self._marks: dict[str, asyncio.Future[None]] = {}
         self._on_event = on_event
         self._clock = clock
         self._wall = wall_clock
@@ -488,6 +489,8 @@ class SignalingHub:
         )
         if adopted is None:
             raise RoomError(ErrorCode.RESUME_FAILED, "unknown session or wrong resume token")
+        if member is not None and not member.local:
+            await self._barrier(room.id)
         room = self._room_of(session)  # the room may have changed while Redis answered
         member = room.by_session(session) if room is not None else None
         if room is None or member is None:
@@ -501,6 +504,21 @@ class SignalingHub:
                 session, message.last_seq, new_token, epoch=adopted.epoch
             )
         self._resumed(conn, message, room, member.participant, reply, replay, fx)
+
+    async def _barrier(self, room_id: str) -> None:
+        """Until our own publications to the room so far have come back from the broker:
+        messages we relayed to a remote member are in its shadow buffer only then."""
+        mark = secrets.token_hex(8)
+        done = asyncio.get_running_loop().create_future()
+        self._marks[mark] = done
+        try:
+            self._publish(room_id, "mark", mark=mark)
+            async with asyncio.timeout(self.config.close_timeout_s * 2):
+                await done
+        except TimeoutError:
+            raise RoomError(ErrorCode.RESUME_FAILED, "the broker did not answer") from None
+        finally:
+            self._marks.pop(mark, None)
 
     def _room_of(self, session: str) -> Room | None:
         """The room of a session held here, or of a remote member with that session."""
@@ -787,6 +805,9 @@ class SignalingHub:
             self._apply(room, fx)
             return
         if mine:
+            done = self._marks.get(str(got.body.get("mark")))
+            if done is not None and not done.done():
+                done.set_result(None)
             return
         kind, payload = got.kind, got.body
         if kind == "sync":
