@@ -441,8 +441,8 @@ class AiortcPeer:
             # The session moved to another instance (protocol §9): the peer-* messages missed
             # are not replayed, so who came or went meanwhile shows here.
             present = {str(peer["participant"]) for peer in frame["peers"]}
-            for gone in [p for p in self.links if p not in present]:
-                self._discard(self.links.pop(gone))
+            for participant in [p for p in self.links if p not in present]:
+                self._discard(self.links.pop(participant))
             for peer in frame["peers"]:
                 known = peer["participant"] in self.links
                 link = self._link_for(peer)
