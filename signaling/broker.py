@@ -111,6 +111,10 @@ class RedisBroker(Broker):
     our "who is in this room?") could reach Redis before our SUBSCRIBE and be lost. Reading the
     confirmation and reading messages share one connection, so both happen under one lock, in
     short polls; messages read while waiting for a confirmation are kept for :meth:`receive`.
+
+    ``sequenced`` (shared sessions, ``signaling.sessions``): Redis numbers each publication of
+    a room (:data:`SEQUENCE`) and subscribers receive ``"<number> <data>"``, in the same round
+    trip as plain publications.
     """
 
     POLL_S = 0.05

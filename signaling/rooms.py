@@ -161,8 +161,9 @@ class Member:
     lapsed: bool = False
     #: A remote member's state as its instance last reported it.
     reported: PeerState = "active"
-    #: Remote members, shared sessions: relayed messages for it, numbered as its instance did.
-    shadow: deque[tuple[int, Sequenced]] = field(default_factory=deque)
+    #: Remote members, shared sessions: relayed frames for it, numbered as its instance did
+    #: (text: tuples of an int and a str are not tracked by the garbage collector).
+    shadow: deque[tuple[int, str]] = field(default_factory=deque)
     #: Adopted from instance ``moved_from`` whose numbers the client had up to ``moved_at``:
     #: a late publication of that instance the client had already got is not sent again.
     moved_from: str = ""
@@ -384,8 +385,7 @@ class Room:
         (unless they already did) and ``active`` again, never a departure."""
         fx = Effects()
         member = self.adoptable(session, last_seq)
-        kept = sorted(member.shadow, key=lambda item: item[0])
-        member.buffer = deque((seq, encoded.at(seq)) for seq, encoded in kept)
+        member.buffer = deque(sorted(member.shadow, key=lambda item: item[0]))
         member.shadow = deque()
         replay = [text for seq, text in member.buffer if seq > last_seq]
         if member.buffer and member.buffer[-1][0] > self.seq:
@@ -635,7 +635,7 @@ class Room:
             fx.sends.append((member.session, text))
 
     def _shadow(self, member: Member, seq: int, encoded: Sequenced) -> None:
-        member.shadow.append((seq, encoded))
+        member.shadow.append((seq, encoded.at(seq)))
         if len(member.shadow) > self._replay_limit:
             # Numbers from two instances interleave: what is evicted need not be the lowest.
             member.floor = max(member.floor, member.shadow.popleft()[0])
