@@ -197,7 +197,7 @@ class SignalingHub:
                 self.config.gc_thaw_interval_s, self.config.gc_freeze_interval_s
             )
         if self._store is not None:
-            await self._store.beat(self.node_id, self.config.node_ttl_s)
+            await self._store.beat(self.node_id, self._node_ttl())
         self._tasks.append(asyncio.create_task(self._sweeper(), name="signal-sweeper"))
         self._tasks.append(asyncio.create_task(self._dispatch_events(), name="signal-events"))
         self._tasks.append(asyncio.create_task(self._reap_idle(), name="signal-idle"))
@@ -324,7 +324,7 @@ class SignalingHub:
         if now - self._refreshed >= self.config.grace_s / 3:
             self._refreshed = now
             sessions = list(self._session_rooms)
-        await self._store.beat(self.node_id, self.config.node_ttl_s, sessions, self._record_ttl())
+        await self._store.beat(self.node_id, self._node_ttl(), sessions, self._record_ttl())
         nodes = set().union(*(room.remote_nodes() for room in self.rooms.values()))
         alive = await self._store.alive(nodes)
         dead = nodes - alive
@@ -334,10 +334,14 @@ class SignalingHub:
             if alive:
                 self._apply(room, room.revive(alive))
 
+    def _node_ttl(self) -> float:
+        """Our liveness key must outlast the interval between two sweeps that renew it."""
+        return max(self.config.node_ttl_s, 2 * self.config.sweep_interval_s)
+
     def _record_ttl(self) -> float:
         """A session record outlives its last renewal by the grace period, the time our death
         takes to be noticed, and one renewal interval."""
-        return self.config.grace_s * 4 / 3 + self.config.node_ttl_s
+        return self.config.grace_s * 4 / 3 + self._node_ttl()
 
     def _forget(self, session: str, epoch: int) -> None:
         if self._store is not None:
