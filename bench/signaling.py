@@ -211,14 +211,22 @@ async def run_ours(port: int, secret: str, redis_url: str | None, prefix: str) -
     """Our hub with the product's configuration (``HubConfig()``), limits included; with
     ``redis_url``, one of several instances sharing rooms through a :class:`RedisBroker`, as
     ``python -m signaling --redis-url`` runs it."""
+    from redis.asyncio import Redis
+
     from signaling.broker import Broker, RedisBroker
     from signaling.server import HubConfig, SignalingHub, serve
+    from signaling.sessions import SessionStore
 
     broker: Broker | None = None
+    sessions: SessionStore | None = None
     if redis_url:
-        broker = RedisBroker(redis_url, prefix=f"{prefix}room:")
+        # As deployed: publications numbered by Redis, sessions shared (resume anywhere).
+        broker = RedisBroker(redis_url, prefix=f"{prefix}room:", sequenced=True)
+        sessions = SessionStore(Redis.from_url(redis_url), prefix=prefix)
     try:
-        async with SignalingHub(secret, config=HubConfig(), broker=broker) as hub:
+        async with SignalingHub(
+            secret, config=HubConfig(), broker=broker, sessions=sessions
+        ) as hub:
             server = await serve(hub, HOST, port)
             bound = next(iter(server.sockets)).getsockname()[1]
             print(json.dumps({"port": bound, "pid": os.getpid()}), flush=True)

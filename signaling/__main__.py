@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from signaling.broker import Broker, RedisBroker
 from signaling.events import SessionEvent
 from signaling.server import HubConfig, SignalingHub, serve
+from signaling.sessions import SessionStore
 from signaling.tokens import JtiStore, RedisJtiStore
 
 
@@ -61,16 +62,21 @@ async def run(args: argparse.Namespace) -> None:
     broker: Broker | None = None
     jti_store: JtiStore | None = None
     redis: Redis | None = None
+    sessions: SessionStore | None = None
     if args.redis_url:
-        redis_broker = RedisBroker(args.redis_url, prefix=f"{args.redis_prefix}room:")
+        redis_broker = RedisBroker(
+            args.redis_url, prefix=f"{args.redis_prefix}room:", sequenced=True
+        )
         await redis_broker.ping()  # fail at start-up, not at the first call
         broker = redis_broker
         redis = Redis.from_url(args.redis_url)
         jti_store = RedisJtiStore(redis, prefix=f"{args.redis_prefix}jti:")
+        sessions = SessionStore(redis, prefix=args.redis_prefix)
     hub = SignalingHub(
         args.secret,
         config=HubConfig(grace_s=args.grace),
         broker=broker,
+        sessions=sessions,
         jti_store=jti_store,
         on_event=_print_event,
     )

@@ -23,6 +23,7 @@ from collections import defaultdict, deque
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import NoScriptError
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,22 @@ class RedisBroker(Broker):
     our "who is in this room?") could reach Redis before our SUBSCRIBE and be lost. Reading the
     confirmation and reading messages share one connection, so both happen under one lock, in
     short polls; messages read while waiting for a confirmation are kept for :meth:`receive`.
+
+    ``sequenced`` (shared sessions, ``signaling.sessions``): Redis numbers each publication of
+    a room (:data:`SEQUENCE`) and subscribers receive ``"<number> <data>"``, in the same round
+    trip as plain publications.
     """
 
     POLL_S = 0.05
     CONFIRM_TIMEOUT_S = 5.0
+    #: How long a room's sequence counter outlives its last publication.
+    SEQ_TTL_MS = 7 * 24 * 3600 * 1000
 
-    def __init__(self, url: str, *, prefix: str = "signal:room:") -> None:
+    def __init__(self, url: str, *, prefix: str = "signal:room:", sequenced: bool = False) -> None:
         self._prefix = prefix
+        self._sequenced = sequenced
+        self._seq_prefix = prefix.rstrip(":") + ":seq:"
+        self._sha: str | None = None
         self._publisher: Redis = Redis.from_url(url, single_connection_client=True)
         self._subscriber: Redis = Redis.from_url(url)
         self._pubsub: PubSub = self._subscriber.pubsub()
@@ -128,16 +138,35 @@ class RedisBroker(Broker):
         self._started = False
 
     async def publish(self, room: str, data: str) -> None:
-        async with self._publish_lock:
-            await self._publisher.publish(self._prefix + room, data)
+        await self.publish_many([(room, data)])
 
     async def publish_many(self, items: list[tuple[str, str]]) -> None:
         # One connection, one pipeline without MULTI: Redis applies the commands in order.
         async with self._publish_lock:
-            pipe = self._publisher.pipeline(transaction=False)
-            for room, data in items:
-                pipe.publish(self._prefix + room, data)
-            await pipe.execute()
+            if not self._sequenced:
+                pipe = self._publisher.pipeline(transaction=False)
+                for room, data in items:
+                    pipe.publish(self._prefix + room, data)
+                await pipe.execute()
+                return
+            try:
+                await self._publish_sequenced(items)
+            except NoScriptError:  # Redis restarted and forgot the script: load it again
+                self._sha = None
+                await self._publish_sequenced(items)
+
+    async def _publish_sequenced(self, items: list[tuple[str, str]]) -> None:
+        """Each publication numbered by Redis (``SEQUENCE``), in the same round trip: EVALSHA
+        queued directly, since redis-py's ``Script`` in a pipeline would ask Redis whether it
+        knows the script before every batch (one more round trip)."""
+        if self._sha is None:
+            self._sha = str(await self._publisher.script_load(SEQUENCE))
+        pipe = self._publisher.pipeline(transaction=False)
+        for room, data in items:
+            pipe.evalsha(
+                self._sha, 2, self._seq_prefix + room, self._prefix + room, data, self.SEQ_TTL_MS
+            )
+        await pipe.execute()
 
     async def subscribe(self, room: str) -> None:
         async with self._read_lock:
@@ -205,6 +234,17 @@ class RedisBroker(Broker):
             room = channel[len(self._prefix) :]
             if room in self._rooms:
                 self._pending.append((room, _text(message["data"])))
+
+
+#: Numbers a publication with the room's counter and publishes ``"<seq> <data>"``: every
+#: subscriber of the room sees the publications in the order of their numbers, whichever
+#: instance made them (Redis runs one script at a time, and delivers a channel in order).
+SEQUENCE = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', KEYS[2], string.format('%d', seq) .. ' ' .. ARGV[1])
+return seq
+"""
 
 
 def _text(value: object) -> str:

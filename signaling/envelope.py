@@ -3,7 +3,8 @@
 Two shapes, told apart by their first character:
 
 - **Relay** (the hot path, one per relayed ``offer``/``answer``/``candidate``/``ice-restart``):
-  a one-line JSON array header ``[version, node, sender, to, type]``, a newline, then the
+  a one-line JSON array header ``[version, node, sender, to, type, seq]`` (``seq``: the number
+  the sending instance gave the frame for its own recipients), a newline, then the
   frame as the recipients get it from just after its ``seq`` (``Sequenced.tail``: ``from``
   and the message's own fields, already JSON). The sending instance encodes the frame once,
   for its own recipients and for the others alike; a receiving instance reads the short
@@ -17,6 +18,10 @@ Two shapes, told apart by their first character:
 
 The frame inside a relay is trusted as the sending instance wrote it: instances share the
 broker (Redis) inside one trust boundary, and the sender validated the client's message.
+With shared sessions (``signaling.sessions``) Redis numbers every publication of a room
+(``signaling.broker.SEQUENCE``) and what subscribers receive is ``"<number> <envelope>"``
+(:func:`split`): the room-wide order every instance agrees on.
+
 Envelopes of another ``VERSION`` (an instance of a different release during a rolling
 upgrade) or of our own node are ignored.
 """
@@ -29,7 +34,7 @@ from typing import Any
 
 from signaling.protocol import Sequenced
 
-VERSION = 2
+VERSION = 3
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -42,6 +47,8 @@ class RelayEnvelope:
     sender: str
     to: str | None
     encoded: Sequenced
+    #: The sending instance's number of the frame (what its own recipients got).
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +58,20 @@ class ControlEnvelope:
     body: dict[str, Any]
 
 
-def relay(node: str, sender: str, to: str | None, kind: str, encoded: Sequenced) -> str:
+def relay(
+    node: str, sender: str, to: str | None, kind: str, encoded: Sequenced, seq: int = 0
+) -> str:
     """The envelope of a message relayed by ``sender`` (``kind`` is the message's TYPE)."""
-    return _COMPACT.encode([VERSION, node, sender, to, kind]) + "\n" + encoded.tail
+    return _COMPACT.encode([VERSION, node, sender, to, kind, seq]) + "\n" + encoded.tail
+
+
+def split(data: str) -> tuple[int | None, str]:
+    """``(room-wide number, envelope)`` of a publication; the number is None when the broker
+    does not number publications."""
+    if data[:1].isdigit():
+        number, _, rest = data.partition(" ")
+        return int(number), rest
+    return None, data
 
 
 def control(node: str, kind: str, body: dict[str, Any]) -> str:
@@ -65,14 +83,21 @@ def read(data: str) -> RelayEnvelope | ControlEnvelope | None:
     if data.startswith("["):
         header, sep, tail = data.partition("\n")
         fields = json.loads(header)
-        if not sep or not isinstance(fields, list) or len(fields) != 5:
+        if not sep or not isinstance(fields, list) or not fields:
             raise ValueError("malformed relay envelope")
-        version, node, sender, to, kind = fields
-        if version != VERSION:
+        if fields[0] != VERSION:
             return None
-        if not isinstance(sender, str) or not (to is None or isinstance(to, str)):
+        if len(fields) != 6:
             raise ValueError("malformed relay envelope")
-        return RelayEnvelope(str(node), sender, to, Sequenced.relayed_from_tail(str(kind), tail))
+        _, node, sender, to, kind, seq = fields
+        if (
+            not isinstance(sender, str)
+            or not (to is None or isinstance(to, str))
+            or not isinstance(seq, int)
+        ):
+            raise ValueError("malformed relay envelope")
+        encoded = Sequenced.relayed_from_tail(str(kind), tail)
+        return RelayEnvelope(str(node), sender, to, encoded, seq)
     payload = json.loads(data)
     if not isinstance(payload, dict):
         raise ValueError("malformed control envelope")

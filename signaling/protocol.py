@@ -420,6 +420,9 @@ class Resumed:
     peers: tuple[Peer, ...]
     seq: int
     replayed: int
+    #: The session moved to another instance: only relayed messages are replayed, ``peers``
+    #: tells who came and went meanwhile (protocol §9).
+    moved: bool = False
     rid: str | None = None
 
     @classmethod
@@ -430,17 +433,21 @@ class Resumed:
             peers=_peers(d),
             seq=_int(d, "seq"),
             replayed=_int(d, "replayed"),
+            moved=d.get("moved") is True,
             rid=rid,
         )
 
     def body(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "session": self.session,
             "resume_token": self.resume_token,
             "peers": [p.to_dict() for p in self.peers],
             "seq": self.seq,
             "replayed": self.replayed,
         }
+        if self.moved:
+            body["moved"] = True
+        return body
 
 
 def _peers(d: Mapping[str, Any]) -> tuple[Peer, ...]:

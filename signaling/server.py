@@ -17,6 +17,10 @@ Design points, each from the protocol page or the architecture:
 - With a broker, instances tell each other about their members and relay messages; each
   instance only ever writes to its own sockets. Publications go through one outbox task, so a
   slow Redis delays fan-out but never a client's reader.
+- With a session store as well (``signaling.sessions``), a session may be resumed on any
+  instance: the store is written once per ``welcome`` and ``resume``, and the sweeper renews
+  this instance's liveness and reads the others'. A relayed message still costs no Redis
+  command but its publication, numbered by Redis in the same round trip.
 """
 
 from __future__ import annotations
@@ -66,11 +70,13 @@ from signaling.protocol import (
     Quality,
     Relayed,
     Resume,
+    Resumed,
     Sequenced,
     Welcome,
     parse_client,
 )
 from signaling.rooms import Effects, MemberInfo, Room, RoomError, RoomEvent
+from signaling.sessions import SessionRecord, SessionStore
 from signaling.tokens import JtiStore, MemoryJtiStore, TokenError, TokenVerifier, verify_and_consume
 from signaling.transport import (
     DirectWebsocketsTransport,
@@ -84,6 +90,12 @@ log = logging.getLogger(__name__)
 
 #: Publications the outbox sends to the broker in one go (one round trip to Redis).
 PUBLISH_BATCH = 256
+
+#: Shared sessions: a frame's ``seq`` is the broker's number of the last publication times
+#: this, plus the frames an instance made since (``signaling.rooms``). 2**16 frames between
+#: two publications of a room is far more than one instance makes; 2**53 / 2**16 publications
+#: per room stay exact in JavaScript numbers.
+SEQ_SCALE = 1 << 16
 
 # websockets' hook: answer an HTTP request before the upgrade, or None to go on.
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
@@ -114,6 +126,9 @@ class HubConfig:
     gc_freeze: bool = True
     gc_freeze_interval_s: float = 0.0  # 0: at every sweep
     gc_thaw_interval_s: float | None = 6 * 3600.0
+    #: Shared sessions: this instance's liveness key lives this long, renewed every sweep;
+    #: the members of an instance whose key lapsed are shown ``reconnecting``.
+    node_ttl_s: float = 3.0
 
     def limits(self) -> Limits:
         return Limits(
@@ -140,6 +155,7 @@ class SignalingHub:
         config: HubConfig | None = None,
         jti_store: JtiStore | None = None,
         broker: Broker | None = None,
+        sessions: SessionStore | None = None,
         on_event: EventCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -151,6 +167,12 @@ class SignalingHub:
         # Not `or`: an empty store has len() 0 and would be replaced by a private one.
         self._jti = jti_store if jti_store is not None else MemoryJtiStore(clock=wall_clock)
         self._broker = broker
+        # Shared sessions need the broker to number publications (RedisBroker(sequenced=True)).
+        self._store = sessions if broker is not None else None
+        self._scale = SEQ_SCALE if self._store is not None else 1
+        self._refreshed = 0.0  # when the session records' lifetimes were last renewed
+        self._background: set[asyncio.Task[None]] = set()
+        self._marks: dict[str, asyncio.Future[None]] = {}
         self._on_event = on_event
         self._clock = clock
         self._wall = wall_clock
@@ -174,6 +196,8 @@ class SignalingHub:
             self._gc = GcPolicy.acquire(
                 self.config.gc_thaw_interval_s, self.config.gc_freeze_interval_s
             )
+        if self._store is not None:
+            await self._store.beat(self.node_id, self._node_ttl())
         self._tasks.append(asyncio.create_task(self._sweeper(), name="signal-sweeper"))
         self._tasks.append(asyncio.create_task(self._dispatch_events(), name="signal-events"))
         self._tasks.append(asyncio.create_task(self._reap_idle(), name="signal-idle"))
@@ -197,6 +221,13 @@ class SignalingHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.config.close_timeout_s)
+        if self._store is not None:
+            # Our members' peers see them reconnecting now, not when our key would lapse;
+            # their clients resume on the other instances.
+            with contextlib.suppress(Exception):
+                await self._store.stop(self.node_id)
         if self._gc is not None:
             self._gc = None
             GcPolicy.release()
@@ -262,18 +293,70 @@ class SignalingHub:
         it at the moment they choose.
         """
         now = self._clock()
+        if self._store is not None:
+            try:
+                await self._liveness(now)
+            except Exception:  # Redis away: grace periods still end below
+                log.exception("liveness check failed")
         for room in list(self.rooms.values()):
             for participant in room.due(now):
-                session = room.members[participant].session
+                member = room.members[participant]
+                session = member.session
                 self._session_rooms.pop(session, None)
+                self._forget(session, member.epoch)
                 self._apply(room, room.depart(participant, "gone"))
                 self._publish(
                     room.id, "gone", participant=participant, session=session, reason="gone"
                 )
+            for participant in room.lapsed_due(now):
+                self._apply(room, room.drop_lapsed(participant))
             if room.expired(now, self.config.empty_room_ttl_s):
                 del self.rooms[room.id]
                 if self._broker is not None:
                     await self._broker.unsubscribe(room.id)
+
+    async def _liveness(self, now: float) -> None:
+        """Renew our liveness key (and, every third of the grace period, the lifetime of the
+        session records we hold); show the members of instances whose key lapsed as
+        reconnecting. Two round trips to Redis per sweep, whatever the traffic."""
+        assert self._store is not None
+        sessions: list[str] = []
+        if now - self._refreshed >= self.config.grace_s / 3:
+            self._refreshed = now
+            sessions = list(self._session_rooms)
+        await self._store.beat(self.node_id, self._node_ttl(), sessions, self._record_ttl())
+        nodes = set().union(*(room.remote_nodes() for room in self.rooms.values()))
+        alive = await self._store.alive(nodes)
+        dead = nodes - alive
+        for room in list(self.rooms.values()):
+            if dead:
+                self._apply(room, room.lapse(dead, now=now, grace=self.config.grace_s))
+            if alive:
+                self._apply(room, room.revive(alive))
+
+    def _node_ttl(self) -> float:
+        """Our liveness key must outlast the interval between two sweeps that renew it."""
+        return max(self.config.node_ttl_s, 2 * self.config.sweep_interval_s)
+
+    def _record_ttl(self) -> float:
+        """A session record outlives its last renewal by the grace period, the time our death
+        takes to be noticed, and one renewal interval."""
+        return self.config.grace_s * 4 / 3 + self._node_ttl()
+
+    def _forget(self, session: str, epoch: int) -> None:
+        if self._store is not None:
+            self._background_task(self._store.forget(session, epoch))
+
+    def _background_task(self, work: Any) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("session store update failed")
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------ one socket
 
@@ -329,7 +412,7 @@ class SignalingHub:
             if isinstance(message, Hello):
                 await self._hello(conn, message)
             elif isinstance(message, Resume):
-                self._resume(conn, message)
+                await self._resume(conn, message)
             else:
                 conn.fail(ErrorCode.NOT_AUTHENTICATED, "the first message must be hello or resume")
                 return False
@@ -343,13 +426,29 @@ class SignalingHub:
         room = await self._open_room(claims.room)
         identity = Identity(participant=claims.participant, name=claims.name, role=claims.role)
         session = secrets.token_urlsafe(16)
-        member, fx = room.admit(
-            identity,
-            capacity=claims.capacity,
-            session=session,
-            resume_token=secrets.token_urlsafe(24),
-            at=self._wall(),
-        )
+        resume_token = secrets.token_urlsafe(24)
+        if self._store is not None:
+            # Before the client has the token: a resume anywhere must find the session.
+            await self._store.open(
+                SessionRecord(session=session, room=room.id, **identity.to_dict()),
+                resume_token,
+                node=self.node_id,
+                ttl_s=self._record_ttl(),
+            )
+        previous = room.members.get(identity.participant)
+        try:
+            member, fx = room.admit(
+                identity,
+                capacity=claims.capacity,
+                session=session,
+                resume_token=resume_token,
+                at=self._wall(),
+            )
+        except RoomError:
+            self._forget(session, 0)
+            raise
+        if previous is not None:
+            self._forget(previous.session, previous.epoch)  # taken over: its token is void
         self._attach(conn, room, member.participant, session)
         conn.send_message(
             Welcome(
@@ -366,7 +465,10 @@ class SignalingHub:
         self._apply(room, fx)
         self._publish(room.id, "presence", member=member.info().to_dict())
 
-    def _resume(self, conn: Connection, message: Resume) -> None:
+    async def _resume(self, conn: Connection, message: Resume) -> None:
+        if self._store is not None:
+            await self._resume_shared(conn, message)
+            return
         room_id = self._session_rooms.get(message.session)
         room = self.rooms.get(room_id) if room_id is not None else None
         if room is None:
@@ -374,10 +476,84 @@ class SignalingHub:
         member, reply, replay, fx = room.resume(
             message.session, message.resume_token, message.last_seq, secrets.token_urlsafe(24)
         )
+        self._resumed(conn, message, room, member.participant, reply, replay, fx)
+
+    async def _resume_shared(self, conn: Connection, message: Resume) -> None:
+        """Resume a session held here or by any instance: the store checks the token and
+        hands the session to us (atomically: of two instances one wins, the token is void
+        everywhere); then it is a local resume, or an adoption from the shadow buffer."""
+        assert self._store is not None
+        session = message.session
+        room = self._room_of(session)
+        if room is None:
+            raise RoomError(ErrorCode.RESUME_FAILED, "unknown or expired session")
+        member = room.by_session(session)
+        if member is not None and not member.local:
+            room.adoptable(session, message.last_seq)  # fail before using the token up
+        new_token = secrets.token_urlsafe(24)
+        adopted = await self._store.adopt(
+            session, message.resume_token, new_token, node=self.node_id, ttl_s=self._record_ttl()
+        )
+        if adopted is None:
+            raise RoomError(ErrorCode.RESUME_FAILED, "unknown session or wrong resume token")
+        if member is not None and not member.local:
+            await self._barrier(room.id)
+        room = self._room_of(session)  # the room may have changed while Redis answered
+        member = room.by_session(session) if room is not None else None
+        if room is None or member is None:
+            raise RoomError(ErrorCode.RESUME_FAILED, "unknown or expired session")
+        if member.local:
+            member, reply, replay, fx = room.resume(
+                session, member.resume_token, message.last_seq, new_token, epoch=adopted.epoch
+            )
+        else:
+            member, reply, replay, fx = room.adopt(
+                session, message.last_seq, new_token, epoch=adopted.epoch
+            )
+        self._resumed(conn, message, room, member.participant, reply, replay, fx)
+
+    async def _barrier(self, room_id: str) -> None:
+        """Until our own publications to the room so far have come back from the broker:
+        messages we relayed to a remote member are in its shadow buffer only then."""
+        mark = secrets.token_hex(8)
+        done = asyncio.get_running_loop().create_future()
+        self._marks[mark] = done
+        try:
+            self._publish(room_id, "mark", mark=mark)
+            async with asyncio.timeout(self.config.close_timeout_s * 2):
+                await done
+        except TimeoutError:
+            raise RoomError(ErrorCode.RESUME_FAILED, "the broker did not answer") from None
+        finally:
+            self._marks.pop(mark, None)
+
+    def _room_of(self, session: str) -> Room | None:
+        """The room of a session held here, or of a remote member with that session."""
+        room_id = self._session_rooms.get(session)
+        if room_id is not None:
+            return self.rooms.get(room_id)
+        for room in self.rooms.values():
+            if room.by_session(session) is not None:
+                return room
+        return None
+
+    def _resumed(
+        self,
+        conn: Connection,
+        message: Resume,
+        room: Room,
+        participant: str,
+        reply: Resumed,
+        replay: list[str],
+        fx: Effects,
+    ) -> None:
+        """Carry out a resume (local or adopted): the old socket goes, the reply and the
+        replay are sent before anything else can reach the new socket."""
+        member = room.members[participant]
         previous = self._connections.get(message.session)
         if previous is not None and previous is not conn:
             previous.fail(ErrorCode.REPLACED, "the session resumed on another socket")
-        self._attach(conn, room, member.participant, message.session)
+        self._attach(conn, room, participant, message.session)
         conn.send_message(replace(reply, rid=message.rid))
         for text in replay:
             conn.send(text, force=True)
@@ -449,7 +625,9 @@ class SignalingHub:
             if self._broker is not None:
                 self._enqueue(
                     room.id,
-                    envelope.relay(self.node_id, participant, relayed.to, relayed.TYPE, encoded),
+                    envelope.relay(
+                        self.node_id, participant, relayed.to, relayed.TYPE, encoded, room.seq
+                    ),
                 )
         elif isinstance(message, Media):
             self._apply(room, room.set_media(participant, message.mode))
@@ -477,6 +655,7 @@ class SignalingHub:
             self._session_rooms.pop(session, None)
             if rid is not None:
                 conn.send_message(Ack(rid=rid))
+            self._forget(session, room.members[participant].epoch)
             self._apply(room, room.depart(participant, "left"))
             self._publish(room.id, "gone", participant=participant, session=session, reason="left")
             conn.close(CloseCode.NORMAL, "left")
@@ -560,7 +739,7 @@ class SignalingHub:
         if self._broker is not None:
             # Subscribe before anyone learns of our member, so no reply can be missed.
             await self._broker.subscribe(room_id)
-        room = Room(room_id, replay_limit=self.config.replay_limit)
+        room = Room(room_id, replay_limit=self.config.replay_limit, scale=self._scale)
         self.rooms[room_id] = room
         self._publish(room_id, "sync")
         return room
@@ -612,18 +791,38 @@ class SignalingHub:
         room = self.rooms.get(room_id)
         if room is None:
             return
+        number, data = envelope.split(data)
         got = envelope.read(data)
-        if got is None or got.node == self.node_id:
+        if got is None:
             return
+        seq = room.observe(number) if number is not None and self._scale > 1 else None
+        mine = got.node == self.node_id
         if isinstance(got, envelope.RelayEnvelope):
-            self._apply(room, room.forward(got.sender, got.to, got.encoded))
+            if mine and seq is None:
+                return
+            fx = room.forward(
+                got.sender,
+                got.to,
+                got.encoded,
+                seq=seq,
+                origin=got.node,
+                origin_seq=got.seq,
+                deliver=not mine,  # our own: delivered when sent, now for the shadows
+            )
+            self._apply(room, fx)
+            return
+        if mine:
+            done = self._marks.get(str(got.body.get("mark")))
+            if done is not None and not done.done():
+                done.set_result(None)
             return
         kind, payload = got.kind, got.body
         if kind == "sync":
             for member in room.local_members():
                 self._publish(room_id, "presence", member=member.info().to_dict())
         elif kind == "presence":
-            self._apply(room, room.apply_presence(MemberInfo.from_dict(payload["member"])))
+            info = MemberInfo.from_dict(payload["member"])
+            self._apply(room, room.apply_presence(info, got.node))
         elif kind == "gone":
             reason: LeaveReason = "left" if payload.get("reason") == "left" else "gone"
             fx = room.apply_departure(str(payload["participant"]), str(payload["session"]), reason)

@@ -22,6 +22,7 @@ import logging
 import random
 import ssl
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -115,6 +116,10 @@ class SignalingClient:
         self.resumes_refused = 0  # resume_failed: the server no longer knows the session
         self.full_reconnects = 0
         self.replay_pending = 0
+        #: Room messages received, by type, and every peer state announced (participant,
+        #: state): what the other side of a call saw of a peer's reconnection.
+        self.kinds: Counter[str] = Counter()
+        self.peer_states: list[tuple[str, str]] = []
         self.close_code: int | None = None
         self.connected = False
         self.gave_up = False
@@ -361,8 +366,11 @@ class SignalingClient:
             self.last_seq = max(self.last_seq, seq)
             if self.replay_pending:
                 self.replay_pending -= 1
+        self.kinds[str(kind)] += 1
         peer = frame.get("peer")
         if kind in ("peer-joined", "peer-updated") and isinstance(peer, dict):
+            if self.peers.get(peer["participant"], {}).get("state") != peer.get("state"):
+                self.peer_states.append((str(peer["participant"]), str(peer.get("state"))))
             self.peers[peer["participant"]] = peer
         elif kind == "peer-left":
             self.peers.pop(str(frame.get("participant")), None)

@@ -433,9 +433,21 @@ class AiortcPeer:
                 if not link.polite:
                     await self._offer(link)
         elif kind == "resumed":
+            if not frame.get("moved"):
+                for peer in frame["peers"]:
+                    if peer["participant"] in self.links:
+                        self._link_for(peer)
+                return
+            # The session moved to another instance (protocol §9): the peer-* messages missed
+            # are not replayed, so who came or went meanwhile shows here.
+            present = {str(peer["participant"]) for peer in frame["peers"]}
+            for participant in [p for p in self.links if p not in present]:
+                self._discard(self.links.pop(participant))
             for peer in frame["peers"]:
-                if peer["participant"] in self.links:
-                    self._link_for(peer)
+                known = peer["participant"] in self.links
+                link = self._link_for(peer)
+                if not known and not link.polite:
+                    await self._offer(link)
         elif kind == "peer-joined":
             link = self._link_for(frame["peer"])
             if frame.get("rejoined") or link.pc is not None:

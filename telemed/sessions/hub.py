@@ -1,7 +1,8 @@
 """The signalling hub as the application embeds it (``/ws/signal``) or runs it standalone.
 
 In-process broker and used-token store by default; Redis for both when
-``TELEMED_REDIS_URL`` is set, so several instances share rooms and single-use tokens. Session
+``TELEMED_REDIS_URL`` is set, so several instances share rooms, single-use tokens and
+sessions (a client resumes on any instance, ``signaling.sessions``). Session
 events go to :func:`telemed.sessions.service.record_event` in a worker thread: the database
 never blocks the event loop that carries the calls.
 """
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 from signaling.broker import Broker, InMemoryBroker, RedisBroker
 from signaling.events import EventCallback, SessionEvent
 from signaling.server import HubConfig, SignalingHub
+from signaling.sessions import SessionStore
 from signaling.tokens import JtiStore, MemoryJtiStore, RedisJtiStore
 from telemed.sessions import service
 from telemed.settings import Settings
@@ -62,12 +64,15 @@ def build_hub(
     broker: Broker
     jti_store: JtiStore
     redis: Redis | None = None
+    sessions: SessionStore | None = None
     if settings.redis_url:
-        # Rooms (relayed frames and presence) and used tokens, all under the deployment's prefix.
+        # Rooms (relayed frames and presence), used tokens and sessions, all under the
+        # deployment's prefix.
         prefix = settings.redis_key_prefix
-        broker = RedisBroker(settings.redis_url, prefix=f"{prefix}room:")
+        broker = RedisBroker(settings.redis_url, prefix=f"{prefix}room:", sequenced=True)
         redis = Redis.from_url(settings.redis_url)
         jti_store = RedisJtiStore(redis, prefix=f"{prefix}jti:")
+        sessions = SessionStore(redis, prefix=prefix)
     else:
         broker = InMemoryBroker()
         jti_store = MemoryJtiStore()
@@ -78,6 +83,7 @@ def build_hub(
         # small (signaling.gcpolicy).
         config=HubConfig(grace_s=settings.signal_grace_seconds, gc_freeze_interval_s=60.0),
         broker=broker,
+        sessions=sessions,
         jti_store=jti_store,
         on_event=on_event,
     )

@@ -131,6 +131,9 @@ function start(root) {
         ui.clearFallback();
         break;
       case "resumed":
+        /* Resumed on another instance (protocol §9): peer-* messages were not replayed, so
+           a peer missing from the list left meanwhile. */
+        if (f.moved) peers.ids().filter((id) => !f.peers.some((p) => p.participant === id)).forEach((id) => peers.close(id));
         f.peers.forEach((p) => { if (peers.get(p.participant)) peers.get(p.participant).info = p; else peers.add(p); });
         presence();
         ui.clearFallback();

@@ -27,6 +27,7 @@ from signaling.asgi import serve_starlette
 from signaling.broker import Broker
 from signaling.events import SessionEvent
 from signaling.server import HubConfig, SignalingHub, serve
+from signaling.sessions import SessionStore
 from signaling.tokens import JtiStore, mint_token
 from tests.helpers import MonotonicClock
 
@@ -82,6 +83,7 @@ async def running(
     clock: MonotonicClock | None = None,
     broker: Broker | None = None,
     jti_store: JtiStore | None = None,
+    sessions: SessionStore | None = None,
     node_id: str | None = None,
     direct: bool = True,
     path: str | None = None,
@@ -97,6 +99,7 @@ async def running(
         clock=clock or time.monotonic,
         broker=broker,
         jti_store=jti_store,
+        sessions=sessions,
         on_event=events.put_nowait,
         node_id=node_id,
     )

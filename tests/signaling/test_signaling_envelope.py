@@ -55,12 +55,19 @@ def test_control_envelopes_and_other_versions() -> None:
 
     tail = Sequenced.relayed(CandidateMessage(candidate=Candidate(candidate="")), "a").tail
     assert envelope.read('[1,"n","a",null,"candidate"]\n' + tail) is None
+    assert envelope.read('[2,"n","a",null,"candidate"]\n' + tail) is None
     assert envelope.read('{"v":1,"node":"n","k":"sync"}') is None
 
 
 @pytest.mark.parametrize(
     "data",
-    ['[2,"n","a",null,"ping"]\n}', '[2,"n","a",null]\n}', '[2,"n",3,null,"offer"]\n}', "[]"],
+    [
+        '[3,"n","a",null,"ping",1]\n}',
+        '[3,"n","a",null]\n}',
+        '[3,"n",3,null,"offer",1]\n}',
+        '[3,"n","a",null,"offer","1"]\n}',
+        "[]",
+    ],
 )
 def test_malformed_relay_envelopes_are_refused(data: str) -> None:
     with pytest.raises(ValueError, match=r"malformed|not a relayed"):

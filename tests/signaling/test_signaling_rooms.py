@@ -12,6 +12,7 @@ from signaling.protocol import (
     PeerJoined,
     PeerLeft,
     PeerUpdated,
+    Sequenced,
     parse,
 )
 from signaling.rooms import Effects, MemberInfo, Room, RoomError
@@ -278,3 +279,48 @@ def test_a_stale_presence_for_a_replaced_session_is_ignored() -> None:
     assert fx.sends == []
     assert room.members["u-17"].session == "s-new"
     assert room.members["u-17"].local
+
+
+def test_a_session_adopted_by_another_instance_gets_what_it_missed_in_its_old_numbers() -> None:
+    """Instances a (the clinician's) and b (the specialist's) apply the same numbered
+    publications; b adopts the clinician's session, replays only what a had not delivered,
+    and the specialist sees reconnecting then active, never a departure."""
+    scale = 1 << 16
+    a, b = Room("r", scale=scale), Room("r", scale=scale)
+    admit(a, CLIN, "s-c", since=1)
+    admit(b, SPEC, "s-s", since=2)
+    clin, spec = a.members["u-3"].info(), b.members["u-17"].info()
+    for room in (a, b):
+        room.observe(1)  # publication 1: a announces the clinician
+    b.apply_presence(clin, "a")
+    for room in (a, b):
+        room.observe(2)  # publication 2: b announces the specialist
+    a.apply_presence(spec, "b")
+
+    def published(number: int, sdp: str) -> list[Message]:
+        """The specialist's offer, relayed on b and published as ``number``."""
+        offer = Offer(sdp=sdp, to="u-3")
+        b.relay("u-17", offer)
+        origin_seq = b.seq
+        encoded = Sequenced.relayed(offer, "u-17")
+        b.forward("u-17", "u-3", encoded, seq=b.observe(number), origin="b", deliver=False)
+        fx = a.forward(
+            "u-17", "u-3", encoded, seq=a.observe(number), origin="b", origin_seq=origin_seq
+        )
+        return frames(fx, "s-c")
+
+    [got] = published(3, "v=0 got")
+    a.detach("s-c", now=10, grace=30)
+    assert published(4, "v=0 missed") == []  # a buffers it; a dies with it
+
+    fx = b.lapse({"a"}, now=11, grace=30)
+    assert [f.peer.state for f in frames(fx, "s-s")] == ["reconnecting"]  # type: ignore[union-attr]
+    with pytest.raises(RoomError):
+        b.adoptable("s-c", 5 * scale)  # numbers b never gave out
+    _, reply, replay, fx = b.adopt("s-c", got.seq, "rt-new", epoch=1)  # type: ignore[attr-defined]
+    assert reply.moved
+    assert [parse(t).sdp for t in replay] == ["v=0 missed"]  # type: ignore[union-attr]
+    assert parse(replay[0]).seq == 4 * scale  # type: ignore[union-attr]
+    assert [f.peer.state for f in frames(fx, "s-s")] == ["active"]  # type: ignore[union-attr]
+    assert "u-3" in b.members
+    assert b.members["u-3"].local

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -103,8 +104,12 @@ async def test_two_deployments_on_one_redis_keep_their_rooms_and_tokens_apart(
             channels = {c.decode() for c in await redis_client.pubsub_channels(f"telemed:*{tag}*")}
             assert channels >= {f"{s.redis_key_prefix}room:{ROOM}" for s in (a, b)}
             for settings in (a, b):
-                used = [k async for k in redis_client.scan_iter(f"{settings.redis_key_prefix}*")]
-                assert len(used) == 2  # the two tokens used in the deployment, and no more
+                prefix = settings.redis_key_prefix
+                used = [k.decode() async for k in redis_client.scan_iter(f"{prefix}*")]
+                kinds = Counter(k[len(prefix) :].split(":")[0] for k in used)
+                # The deployment's two used tokens, two sessions, its two instances' liveness
+                # and its room's publication counter, and no more.
+                assert kinds == {"jti": 2, "session": 2, "node": 2, "room": 1}, used
     finally:
         for settings in (a, b):
             async for key in redis_client.scan_iter(f"{settings.redis_key_prefix}*"):
