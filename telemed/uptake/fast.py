@@ -201,21 +201,40 @@ class Rollup:
             # far faster as integers than as collated text
             number = case(*((t.indicator == k, literal(i)) for i, k in enumerate(keys)))
             amounts = (cast(func.sum(n), BigInteger).label("n"), func.sum(total).label("s"))
-            waits = t.indicator.in_(keys)
-            parts: list[Any] = [
-                select(number.label("ind"), literal(ALL).label("bucket"), t.vbin, *amounts)
-                .where(waits, *where)
-                .group_by(number, t.vbin)
-            ]
+            waits, cut = t.indicator.in_(keys), self.edges[covered]
+            # each row read once: the picked months' bins summed for the range only, the
+            # other buckets' per bucket (and into the range from there)
+            whole: list[Any] = []
+            if covered:
+                whole.append(
+                    select(number.label("ind"), t.vbin, *amounts)
+                    .where(waits, t.day < cut, *where)
+                    .group_by(number, t.vbin)
+                )
+            hist: list[Any] = []
             if covered < len(self.edges) - 1:
                 bucket = bucket_of(t.day, self.edges)
-                parts.append(
+                per = (
                     select(number.label("ind"), bucket.label("bucket"), t.vbin, *amounts)
-                    .where(waits, t.day >= self.edges[covered], *where)
+                    .where(waits, t.day >= cut, *where)
                     .group_by(number, bucket, t.vbin)
+                    .cte("per")
                 )
-            rows: Any = union_all(*parts) if len(parts) > 1 else parts[0]
-            statement = picks.running(rows.subquery("hist"), ["ind", "bucket"])
+                hist.append(select(per.c.ind, per.c.bucket, per.c.vbin, per.c.n, per.c.s))
+                whole.append(select(per.c.ind, per.c.vbin, per.c.n, per.c.s))
+            ranged: Any = union_all(*whole) if len(whole) > 1 else whole[0]
+            w = ranged.subquery("whole").c
+            hist.append(
+                select(
+                    w.ind,
+                    literal(ALL).label("bucket"),
+                    w.vbin,
+                    cast(func.sum(w.n), BigInteger).label("n"),
+                    func.sum(w.s).label("s"),
+                ).group_by(w.ind, w.vbin)
+            )
+            both: Any = union_all(*hist) if len(hist) > 1 else hist[0]
+            statement = picks.running(both.subquery("hist"), ["ind", "bucket"])
             result: list[Any] = list(self.session.execute(statement).all())
             for ind, at, count, upto, many, seconds, _vbin in result:
                 got = found[keys[ind]].setdefault(at, [None] * len(PERCENTILES))
