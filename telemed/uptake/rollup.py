@@ -10,7 +10,10 @@ Two tables (``telemed.uptake.models``):
 * ``uptake_rollup``: their counts and sums per *grain*: month or day (``m``, ``d``), alone or
   per district (``D``), per facility (``F``, only the indicators of the by-place tables) or
   per specialty and urgency (``su``). A filter combining a place with a specialty or
-  urgency reads ``uptake_facts`` itself (narrow by its facility index).
+  urgency reads ``uptake_facts`` itself (narrow by its facility index);
+
+and beside them ``uptake_wait_picks`` (``telemed.uptake.picks``): each month's waiting-time
+percentile bins, made again with the month rows they are read from.
 
 **Distinct counts stay exact.** A subject counted "once per period" (a consult, a call)
 counts in a bucket only on its first fact in that bucket: a fact whose ``prev_day`` is
