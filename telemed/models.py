@@ -33,7 +33,7 @@ from telemed.offers.models import ConsultOffer
 from telemed.oncall.models import OnCallBlock, OnCallLinkUse
 from telemed.precall.models import NetworkTest
 from telemed.sessions.models import CallSession, CallSessionEvent
-from telemed.uptake.models import UptakeFact, UptakeRollup, UptakeRollupState
+from telemed.uptake.models import UptakeFact, UptakeRollup, UptakeRollupState, UptakeWaitPick
 
 metadata = SQLModel.metadata
 
@@ -82,6 +82,7 @@ __all__ = [
     "UptakeFact",
     "UptakeRollup",
     "UptakeRollupState",
+    "UptakeWaitPick",
     "User",
     "UserSession",
     "metadata",

@@ -16,16 +16,19 @@ from sqlmodel import Session, select
 from telemed.accounts.models import Role, User
 from telemed.consults.models import Consult, ConsultEvent, ConsultState, Urgency
 from telemed.db import pk
+from telemed.facilities.models import District
 from telemed.notes.models import ConsultNote, ConsultOutcome, NoteStatus, Outcome
 from telemed.offers.models import ConsultOffer, OfferStatus
 from telemed.precall.models import NetworkRecommendation, NetworkTest
 from telemed.sessions.models import CallEventKind, CallSession, CallSessionEvent
 from telemed.uptake import counting, rollup, service
-from telemed.uptake.counting import GroupBy
+from telemed.uptake.counting import PERCENTILES, GroupBy
 from telemed.uptake.fast import Rollup
 from telemed.uptake.filters import Filters, Period
 from telemed.uptake.indicators import INDICATORS, Measure
-from telemed.uptake.models import UptakeRollup
+from telemed.uptake.models import UptakeRollup, UptakeWaitPick
+from telemed.uptake.picks import WAITS, pct
+from telemed.uptake.sql import WAIT_BIN_RATIO
 from tests.helpers import Users
 from tests.uptake_fixture import NOW, Fixture, build, t
 
@@ -207,3 +210,69 @@ def test_dashboard_reads_the_rollup_with_its_time(db: Session, users: Users) -> 
         assert [[c.value for c in row] for row in a.rows] == [
             [c.value for c in row] for row in b.rows
         ], a.key
+
+
+def _picks(db: Session) -> dict[tuple[Any, ...], tuple[int, int, int, float]]:
+    """The stored wait picks: key -> (bin, waits, waits in the bin, their seconds)."""
+    rows = db.exec(select(UptakeWaitPick)).all()
+    return {
+        (r.scope, r.indicator, r.month, r.district_id, r.specialty, r.urgency, r.pct): (
+            r.vbin,
+            r.waits,
+            r.n,
+            round(r.total, 3),
+        )
+        for r in rows
+    }
+
+
+def assert_picks_live(db: Session) -> dict[tuple[Any, ...], tuple[int, int, int, float]]:
+    """Every month's stored pick, in every scope the fixture's consults fall in, is the
+    percentile counted from the clinical tables: as many waits, the bin holding the exact
+    nearest-rank value, and a pick for every month and scope with waits and for no other."""
+    stored, seen = _picks(db), set()
+    districts = dict(db.exec(select(District.code, District.id)).all())
+    scopes: list[tuple[str, dict[str, Any], tuple[int, str, str]]] = [("m", {}, (0, "", ""))]
+    scopes += [("mD", {"district": c}, (districts[c], "", "")) for c in ("MS", "MF", "BE")]
+    specialties, urgencies = ("paediatrics", "internal_medicine"), tuple(Urgency)
+    scopes += [("ms", {"specialty": s}, (0, s, "")) for s in specialties]
+    scopes += [("mu", {"urgency": u}, (0, "", u.value)) for u in urgencies]
+    scopes += [
+        ("msu", {"specialty": s, "urgency": u}, (0, s, u.value))
+        for s in specialties
+        for u in urgencies
+    ]
+    for scope, narrowing, dims in scopes:
+        f = replace(MONTHS, **narrowing)
+        months = [b.start for b in f.buckets()]
+        for key in WAITS:
+            live = counting.waits(db, INDICATORS[key], f, "bucket")
+            rows = replace(INDICATORS[key], measure=Measure.rows)
+            many = counting.grouped(db, rows, f, "bucket")
+            for (bucket,), count in many.items():
+                for p, exact in zip(PERCENTILES, live[bucket], strict=True):
+                    at = (scope, key, months[bucket], *dims, pct(p))
+                    vbin, waits, n, total = stored[at]
+                    assert waits == count, at
+                    assert WAIT_BIN_RATIO**vbin <= max(exact, 1.0) * (1 + 1e-9), at
+                    assert exact < WAIT_BIN_RATIO ** (vbin + 1), at
+                    assert total / n == pytest.approx(exact, rel=0.02), at
+                    seen.add(at)
+    assert seen == set(stored)
+    return stored
+
+
+def test_wait_picks_are_the_live_percentiles_before_and_after_a_late_change(
+    db: Session, fx: Fixture
+) -> None:
+    before = assert_picks_live(db)
+    _changes(db, fx)  # November, closed by NOW, gets a call and a specialist's answer
+    rollup.refresh(db, NOW + timedelta(minutes=6))
+    db.commit()
+    after = assert_picks_live(db)
+    moved = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert moved
+    assert {k[2] for k in moved} == {date(2026, 11, 1)}  # only November's
+    rollup.rebuild(db, NOW + timedelta(minutes=7))
+    db.commit()
+    assert _picks(db) == after  # the refresh's picks are the full rebuild's

@@ -11,14 +11,15 @@ equal).
 Which rows are read: month rows for whole months of a monthly range and day rows for the
 rest (weeks, a month not over yet); the rows of no place, of one district, or of one
 specialty and urgency, by the filters; the fact rows themselves when a filter names a
-facility, or a place together with a specialty or urgency.
+facility, or a place together with a specialty or urgency. A waiting time's percentiles in
+a whole month read from month rows are its stored picks (``telemed.uptake.picks``), read by
+key; the whole range's are summed from the bins.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import (
@@ -36,12 +37,13 @@ from sqlalchemy import (
 from sqlmodel import Session, col
 
 from telemed.facilities.models import District, Facility
+from telemed.uptake import picks
 from telemed.uptake.counting import PERCENTILES, GroupBy
-from telemed.uptake.filters import Filters, Period, month_start
+from telemed.uptake.filters import Filters, Period, month_start, next_month
 from telemed.uptake.indicators import INDICATORS, Indicator, Measure
 from telemed.uptake.models import UptakeFact, UptakeRollup
-from telemed.uptake.rollup import BY_PLACE, SUBJECT_KEPT, kept_subject
-from telemed.uptake.sql import bucket_of, nearest_rank
+from telemed.uptake.rollup import BY_PLACE, SUBJECT_KEPT, kept_subject, state
+from telemed.uptake.sql import bucket_of
 
 Key = tuple[Any, ...]
 ALL = -1  # the bucket of the whole range, beside the buckets 0, 1, ...
@@ -55,6 +57,8 @@ class Rollup:
         buckets = filters.buckets()
         self.edges: list[date] = [b.start for b in buckets] + [filters.end]
         self._cache: dict[tuple[str, bool], Any] = {}
+        kept = state(session)  # the page has read it already: no query
+        self._picks = kept is not None and kept.picks_built
         self._districts = {0: None} | dict(
             session.execute(select(col(District.id), col(District.code))).all()
         )
@@ -177,66 +181,97 @@ class Rollup:
         ``PERCENTILES``, [how many waits, how many in the bin and their sum of seconds] of
         the bin the nearest rank falls in.
 
-        The database adds the bins up (a running sum per bucket, in bin order) and sends
-        back only the bins holding a percentile: a few dozen rows instead of every bin of
-        every bucket (tens of thousands at a million consults)."""
+        Whole months of a monthly range read their picks by key (``picks``, kept by the
+        rollup); the rest, and the whole range, from the bins: the database adds them up (a
+        running sum in bin order) and sends back only the bins holding a percentile, a few
+        dozen rows instead of every bin of every bucket."""
         key = ("bins", True)
         if key not in self._cache:
+            found: dict[str, dict[Any, list[Any]]] = defaultdict(dict)
+            covered = self._covered()
+            if covered:
+                scope, dims = self._pick_scope()  # type: ignore[misc]
+                index = {self.edges[i]: i for i in range(covered)}
+                for wait, months in picks.read(self.session, scope, dims, index).items():
+                    for month, picked in months.items():
+                        found[wait][index[month]] = picked
             t, where, n, total = self._source(True, by_place=False)
-            keys = [k for k, i in INDICATORS.items() if i.measure is Measure.duration]
-            bucket = bucket_of(t.day, self.edges)
+            keys = picks.WAITS
             # the waits by number, not name: the database sorts them (for the running sums)
             # far faster as integers than as collated text
             number = case(*((t.indicator == k, literal(i)) for i, k in enumerate(keys)))
-            per = (
-                select(
-                    number.label("ind"),
-                    bucket.label("bucket"),
-                    t.vbin.label("vbin"),
-                    cast(func.sum(n), BigInteger).label("n"),
-                    func.sum(total).label("s"),
+            amounts = (cast(func.sum(n), BigInteger).label("n"), func.sum(total).label("s"))
+            waits, cut = t.indicator.in_(keys), self.edges[covered]
+            # each row read once: the picked months' bins summed for the range only, the
+            # other buckets' per bucket (and into the range from there)
+            whole: list[Any] = []
+            if covered:
+                whole.append(
+                    select(number.label("ind"), t.vbin, *amounts)
+                    .where(waits, t.day < cut, *where)
+                    .group_by(number, t.vbin)
                 )
-                .where(t.indicator.in_(keys), *where)
-                .group_by(number, bucket, t.vbin)
-                .cte("per")
-            )
-            whole = select(
-                per.c.ind,
-                literal(ALL).label("bucket"),
-                per.c.vbin,
-                cast(func.sum(per.c.n), BigInteger).label("n"),
-                func.sum(per.c.s).label("s"),
-            ).group_by(per.c.ind, per.c.vbin)
-            both = union_all(select(per.c.ind, per.c.bucket, per.c.vbin, per.c.n, per.c.s), whole)
-            b = both.subquery("both")
-            within = (b.c.ind, b.c.bucket)
-            running = (
-                select(
-                    b.c.ind,
-                    b.c.bucket,
-                    b.c.n,
-                    b.c.s,
-                    cast(
-                        func.sum(b.c.n).over(partition_by=within, order_by=b.c.vbin), BigInteger
-                    ).label("upto"),
-                    cast(func.sum(b.c.n).over(partition_by=within), BigInteger).label("count"),
+            hist: list[Any] = []
+            if covered < len(self.edges) - 1:
+                bucket = bucket_of(t.day, self.edges)
+                per = (
+                    select(number.label("ind"), bucket.label("bucket"), t.vbin, *amounts)
+                    .where(waits, t.day >= cut, *where)
+                    .group_by(number, bucket, t.vbin)
+                    .cte("per")
                 )
-                .where(b.c.n > 0)
-                .subquery("running")
+                hist.append(select(per.c.ind, per.c.bucket, per.c.vbin, per.c.n, per.c.s))
+                whole.append(select(per.c.ind, per.c.vbin, per.c.n, per.c.s))
+            ranged: Any = union_all(*whole) if len(whole) > 1 else whole[0]
+            w = ranged.subquery("whole").c
+            hist.append(
+                select(
+                    w.ind,
+                    literal(ALL).label("bucket"),
+                    w.vbin,
+                    cast(func.sum(w.n), BigInteger).label("n"),
+                    func.sum(w.s).label("s"),
+                ).group_by(w.ind, w.vbin)
             )
-            r = running.c
-            ranks = [_rank_sql(r.count, p) for p in PERCENTILES]
-            statement = select(r.ind, r.bucket, r.count, r.upto, r.n, r.s).where(
-                or_(*(and_(r.upto >= rank, r.upto - r.n < rank) for rank in ranks))
-            )
-            found: dict[str, dict[Any, list[Any]]] = defaultdict(dict)
-            for ind, at, count, upto, many, seconds in self.session.execute(statement).all():
+            both: Any = union_all(*hist) if len(hist) > 1 else hist[0]
+            statement = picks.running(both.subquery("hist"), ["ind", "bucket"])
+            result: list[Any] = list(self.session.execute(statement).all())
+            for ind, at, count, upto, many, seconds, _vbin in result:
                 got = found[keys[ind]].setdefault(at, [None] * len(PERCENTILES))
-                for i, p in enumerate(PERCENTILES):
-                    if upto - many < nearest_rank(count, p) <= upto:
-                        got[i] = [count, many, seconds]
+                for i in picks.holds(count, upto, many):
+                    got[i] = [count, many, seconds]
             self._cache[key] = found
         return self._cache[key]  # type: ignore[no-any-return]
+
+    def _pick_scope(self) -> tuple[str, dict[str, Any]] | None:
+        """The picks' scope and key of these filters, if they read month rows (no facility,
+        no place with a specialty or urgency)."""
+        f, district = self.filters, self._ids["district"]
+        if self._ids["facility"] is not None:
+            return None
+        if district is not None:
+            return None if f.specialty or f.urgency else ("mD", {"district_id": district})
+        dims: dict[str, Any] = {}
+        if f.specialty:
+            dims["specialty"] = f.specialty
+        if f.urgency:
+            dims["urgency"] = f.urgency.value
+        return "m" + ("s" if f.specialty else "") + ("u" if f.urgency else ""), dims
+
+    def _covered(self) -> int:
+        """How many of the first buckets are whole months read from month rows, whose
+        waits the stored picks give (0 while the rollup has none, for weeks, for the
+        filters that read facts)."""
+        if not self._picks or self.filters.period is not Period.month:
+            return 0
+        if self._pick_scope() is None:
+            return 0
+        split, edges, k = max(self.edges[0], month_start(self.edges[-1])), self.edges, 0
+        while k < len(edges) - 1 and edges[k].day == 1 and edges[k + 1] == next_month(edges[k]):
+            if edges[k + 1] > split:
+                break
+            k += 1
+        return k
 
     # -- the answers -----------------------------------------------------------------------
 
@@ -286,10 +321,3 @@ class Rollup:
             if (at == ALL) == (by == "all"):
                 out[0 if at == ALL else at] = [float(s) / n for _count, n, s in picked]
         return out
-
-
-def _rank_sql(count: Any, p: float) -> Any:
-    """``sql.nearest_rank(count, p)`` in SQL, in integers: ceil(a * count / b) for the
-    fraction a / b that ``p`` is (0.5, 0.9), so no float rounding can move the rank."""
-    exact = Fraction(p).limit_denominator(1000)
-    return (count * exact.numerator + (exact.denominator - 1)) // exact.denominator

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date, Float, Index, Integer, String
+from sqlalchemy import Boolean, Column, Date, Float, Index, Integer, String, false
 from sqlmodel import Field, SQLModel
 
 from telemed.db import UTCDateTime
@@ -70,6 +70,28 @@ class UptakeRollup(SQLModel, table=True):
     total: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
 
 
+class UptakeWaitPick(SQLModel, table=True):
+    """Where one percentile (``pct``: 50, 90) of one waiting time falls in one month, for
+    one ``scope`` of filters (``m`` none, ``mD`` a district, ``ms`` a specialty, ``mu`` an
+    urgency, ``msu`` both): the month's number of waits and the bin (of its month rollup
+    rows) the nearest rank falls in, with that bin's count and sum of seconds. Kept by
+    ``telemed.uptake.picks`` so that the dashboard reads a month's percentiles by key
+    instead of summing its bins; empty dimensions are ``0`` or ``''``."""
+
+    __tablename__ = "uptake_wait_picks"
+    scope: str = Field(sa_column=Column(String(4), primary_key=True))
+    indicator: str = Field(sa_column=Column(String(24), primary_key=True))
+    month: date = Field(sa_column=Column(Date, primary_key=True))
+    district_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    specialty: str = Field(sa_column=Column(String(40), primary_key=True))
+    urgency: str = Field(sa_column=Column(String(12), primary_key=True))
+    pct: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    vbin: int = 0  # the bin the nearest rank falls in (``sql.wait_bin``)
+    waits: int = 0  # the month's waits in this scope
+    n: int = 0  # those in the picked bin
+    total: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+
+
 class UptakeRollupState(SQLModel, table=True):
     """The one row saying how fresh the rollup is: every change committed before
     ``as_of`` minus the refresh's margin is in it (``telemed.uptake.rollup``)."""
@@ -79,3 +101,8 @@ class UptakeRollupState(SQLModel, table=True):
     as_of: datetime = Field(sa_type=UTCDateTime)
     built_at: datetime = Field(sa_type=UTCDateTime)  # the last full rebuild
     watermarks: str = Field(default="{}", max_length=2000)  # JSON: table -> [older, newer] max id
+    # the months' wait picks (``UptakeWaitPick``) are kept: false on a rollup built before
+    # them, until the job has made them (the dashboard sums the bins meanwhile)
+    picks_built: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )

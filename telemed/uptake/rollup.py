@@ -10,7 +10,10 @@ Two tables (``telemed.uptake.models``):
 * ``uptake_rollup``: their counts and sums per *grain*: month or day (``m``, ``d``), alone or
   per district (``D``), per facility (``F``, only the indicators of the by-place tables) or
   per specialty and urgency (``su``). A filter combining a place with a specialty or
-  urgency reads ``uptake_facts`` itself (narrow by its facility index).
+  urgency reads ``uptake_facts`` itself (narrow by its facility index);
+
+and beside them ``uptake_wait_picks`` (``telemed.uptake.picks``): each month's waiting-time
+percentile bins, made again with the month rows they are read from.
 
 **Distinct counts stay exact.** A subject counted "once per period" (a consult, a call)
 counts in a bucket only on its first fact in that bucket: a fact whose ``prev_day`` is
@@ -64,6 +67,7 @@ from telemed.notes.models import ConsultNote, ConsultOutcome
 from telemed.offers.models import ConsultOffer
 from telemed.precall.models import NetworkTest
 from telemed.sessions.models import CallSession, CallSessionEvent
+from telemed.uptake import picks
 from telemed.uptake.filters import in_maseru, maseru_today
 from telemed.uptake.indicators import INDICATORS, Indicator, Measure
 from telemed.uptake.models import NO_BIN, NO_DAY, UptakeFact, UptakeRollup, UptakeRollupState
@@ -274,11 +278,13 @@ def rebuild(session: Session, now: datetime, say: Say | None = None, bulk: bool 
             say(f"  rollup {grain} in {time.perf_counter() - started:.1f} s")
     for index in indexes:
         index.create(connection)
+    picks.store(session)
     state = session.get(UptakeRollupState, 1)
     marks = {name: [m, m] for name, m in _max_ids(session).items()}
     if state is None:
         state = UptakeRollupState(id=1, as_of=now, built_at=now)
     state.as_of, state.built_at, state.watermarks = now, now, json.dumps(marks)
+    state.picks_built = True
     session.add(state)
     session.flush()
 
@@ -319,16 +325,20 @@ def _sums(session: Session, where: Any) -> dict[tuple[Any, ...], list[float]]:
     return out
 
 
-def _apply(session: Session, before: dict[Any, list[float]], after: dict[Any, list[float]]) -> None:
+def _apply(
+    session: Session, before: dict[Any, list[float]], after: dict[Any, list[float]]
+) -> set[tuple[str, Any]]:
     """Adds ``after - before`` to the rollup's rows (creating the missing ones). Rows may
-    fall to zero and stay: a zero counts nothing."""
+    fall to zero and stay: a zero counts nothing. Returns the (wait, month) pairs whose
+    month rows moved, at any grain: their picks must be made again."""
     delta: dict[Any, list[float]] = {}
     for key in before.keys() | after.keys():
         old, new = before.get(key, [0, 0.0]), after.get(key, [0, 0.0])
         if old != new:
             delta[key] = [new[0] - old[0], new[1] - old[1]]
+    moved = {(k[1], k[2]) for k in delta if k[0].startswith("m") and k[1] in picks.WAITS}
     if not delta:
-        return
+        return moved
     rows = [dict(zip(KEY, key, strict=True), n=d[0], total=d[1]) for key, d in delta.items()]
     table = UptakeRollup.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
@@ -339,14 +349,30 @@ def _apply(session: Session, before: dict[Any, list[float]], after: dict[Any, li
     )
     for start in range(0, len(rows), 500):
         session.execute(upsert, rows[start : start + 500])
+    return moved
 
 
-def _redo(session: Session, where: Any, insert_where: Any, keys: Iterable[str]) -> None:
-    """The facts matching ``where`` computed again, and the rollup moved by the change."""
+def _redo(
+    session: Session, where: Any, insert_where: Any, keys: Iterable[str]
+) -> set[tuple[str, Any]]:
+    """The facts matching ``where`` computed again, and the rollup moved by the change;
+    returns the (wait, month) pairs moved (``_apply``)."""
     before = _sums(session, where)
     session.execute(delete(UptakeFact).where(where))
     _insert_facts(session, insert_where, keys)
-    _apply(session, before, _sums(session, where))
+    return _apply(session, before, _sums(session, where))
+
+
+def ensure_picks(session: Session, state: UptakeRollupState) -> bool:
+    """Makes every month's wait picks if this rollup has none yet (built before them);
+    whether it did."""
+    if state.picks_built:
+        return False
+    picks.store(session)
+    state.picks_built = True
+    session.add(state)
+    session.flush()
+    return True
 
 
 def refresh(session: Session, now: datetime) -> int:
@@ -358,14 +384,16 @@ def refresh(session: Session, now: datetime) -> int:
     if state is None or now - state.built_at >= REBUILD_EVERY:
         rebuild(session, now, bulk=state is None)
         return -1
+    ensure_picks(session, state)
     marks: dict[str, list[int]] = json.loads(state.watermarks)
     newest = _max_ids(session)
+    moved: set[tuple[str, Any]] = set()
     touched = sorted(_touched(session, marks, state.as_of - MARGIN))
     consult_keys = [k for k, i in INDICATORS.items() if i.consult_based]
     fact = UptakeFact.__table__.c  # type: ignore[attr-defined]
     for start in range(0, len(touched), 1000):
         chunk = touched[start : start + 1000]
-        _redo(
+        moved |= _redo(
             session,
             fact.consult_id.in_(chunk),
             lambda sub, chunk=chunk: sub.c.consult_id.in_(chunk),
@@ -385,6 +413,7 @@ def refresh(session: Session, now: datetime) -> int:
             lambda sub: sub.c.subject > tests_above,
             [k for k, i in INDICATORS.items() if not i.consult_based],
         )
+    picks.store(session, moved)
     state.watermarks = json.dumps(
         {name: [marks.get(name, [0, 0])[1], m] for name, m in newest.items()}
     )
