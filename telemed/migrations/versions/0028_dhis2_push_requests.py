@@ -1,7 +1,7 @@
 """DHIS2 push requests: a coordinator asks from the exports page, the scheduler sends
 
-Revision ID: 0031
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-04 19:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import telemed.db
 
-revision: str = "0031"
-down_revision: str | None = "0026"
+revision: str = "0028"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
