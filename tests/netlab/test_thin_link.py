@@ -118,7 +118,8 @@ def test_every_page_of_the_journey_first_load_within_60_kb(
             loaded(page)
             took = time.monotonic() - started
             wire = settled(the_lab) - before
-            assert response is not None and response.status == 200, path
+            assert response is not None, path
+            assert response.status == 200, path
             record(
                 f"{path} ({email.split('@')[0]}), first load | 128 kbit/s | {wire} | {took:.1f} s"
             )
