@@ -70,21 +70,30 @@ def script_policy(response: httpx.Response) -> str:
 OFFLINE_ENTRY = ASSETS.url("offline/page.js")
 
 
-def assert_loads_its_modules_only(page: httpx.Response, client: ApiClient, entry: str) -> None:
-    """The page's module script and the offline one, no inline script, under the CSP's
-    'self'; the preloads are their module graphs (an entry may go without: its tag is right
-    there). ``entry`` is a versioned URL (``ASSETS.url``)."""
+def assert_loads_its_modules_only(
+    page: httpx.Response, client: ApiClient, entry: str, offline: bool = True
+) -> None:
+    """The page's module script and the offline one (``offline``: the call page has none),
+    no inline script, under the CSP's 'self'; the preloads are their module graphs (an
+    entry may go without: its tag is right there). ``entry`` is a versioned URL
+    (``ASSETS.url``)."""
     tags = SCRIPT_TAG.findall(page.text)
     assert tags[0] == f'<script type="module" src="{entry}">'
-    assert re.fullmatch(
-        rf'<script type="module" src="{re.escape(OFFLINE_ENTRY)}" data-offline-user="\d+">', tags[1]
-    )
-    assert len(tags) == 2
+    entries = {entry}
+    if offline:
+        assert re.fullmatch(
+            rf'<script type="module" src="{re.escape(OFFLINE_ENTRY)}" data-offline-user="\d+">',
+            tags[1],
+        )
+        entries.add(OFFLINE_ENTRY)
+    assert len(tags) == len(entries)
     assert script_policy(page) == "'self'"
-    graph = module_graph(client, entry) | module_graph(client, OFFLINE_ENTRY)
+    graph: dict[str, httpx.Response] = {}
+    for one in entries:
+        graph |= module_graph(client, one)
     preloads = PRELOAD.findall(page.text)
     assert len(preloads) == len(set(preloads))
-    assert set(preloads) | {entry, OFFLINE_ENTRY} == set(graph)
+    assert set(preloads) | entries == set(graph)
 
 
 def test_the_graph_reader_follows_imports_and_refuses_bare_names() -> None:
@@ -118,12 +127,15 @@ def test_the_call_page_preloads_its_modules_within_the_budget(
     page = nurse.get(f"/consults/{consult_id}/call")
     assert page.status_code == 200
     entry = ASSETS.url("call.js")
-    assert_loads_its_modules_only(page, nurse, entry)
+    assert_loads_its_modules_only(page, nurse, entry, offline=False)
     graph = module_graph(nurse, entry)
-    # The call's photos go through the same uploader as the consult page's form.
-    assert ASSETS.url("uploader.js") in graph
+    # The call's photos go through the same uploader as the consult page's form, loaded
+    # with the first photo shared (a dynamic import), not with the page.
+    assert ASSETS.url("uploader.js") not in graph
+    photos = nurse.get(ASSETS.url("call/photos.js")).text
+    assert f'import("../{ASSETS.url("uploader.js").removeprefix("/static/")}")' in photos
     hrefs = re.findall(r'<link rel="stylesheet" href="([^"]+)">', page.text)
-    assert set(hrefs) == {ASSETS.url("app.css"), ASSETS.url("call.css")}
+    assert set(hrefs) == {ASSETS.url("app.css")}
     styles = [nurse.get(href) for href in hrefs]
     total = len(page.content) + sum(len(r.content) for r in [*styles, *graph.values()])
     assert total <= PAGE_BUDGET_BYTES

@@ -10,6 +10,7 @@ import * as queue from "./queue.js";
 import { t } from "../i18n.js";
 
 const me = document.querySelector("script[data-offline-user]");
+const SHELL_PAGES = ["/", "/consults/new"]; /* as in sw.js */
 const user = me && me.getAttribute("data-offline-user");
 const RETRY_MS = 30000;
 let timer = null;
@@ -107,9 +108,14 @@ function hookLogout() {
 async function start() {
   hookLogout();
   if ("serviceWorker" in navigator) {
-    /* After the page itself: the shell's download never competes with it on a thin link. */
+    /* After the page itself: the shell's download never competes with it on a thin link.
+       Only from the pages the shell is for (sw.js's SHELL_PAGES: the home page, where every
+       login lands, and the request form): installing it costs ~25 KB, which a phone opening
+       a call or the dashboard for the first time should not pay on 2G. */
     const register = () => navigator.serviceWorker.register("/sw.js", { type: "module" }).catch(() => { /* no module workers: no offline shell */ });
-    if (document.readyState === "complete") register(); else window.addEventListener("load", register);
+    if (SHELL_PAGES.includes(location.pathname)) {
+      if (document.readyState === "complete") register(); else window.addEventListener("load", register);
+    }
     navigator.serviceWorker.addEventListener("message", (e) => { if (e.data === "telemed-send") sendNow(); });
   }
   const panel = document.querySelector("[data-offline-queue]");
