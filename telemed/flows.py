@@ -25,6 +25,7 @@ from telemed.accounts.models import Role, User
 from telemed.consent import service as consent
 from telemed.consent.models import ConsentRecord, ConsentScope
 from telemed.consent.schemas import ConsentAtRequest
+from telemed.consults import reasons
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.consults.schemas import ConsultCreate
@@ -72,7 +73,7 @@ def user_deactivated(session: Session, user: User, policy: OfferPolicy, now: dat
             offers.withdraw_offers_to(
                 session,
                 user,
-                "the specialist's account was deactivated",
+                reasons.english(reasons.ACCOUNT_DEACTIVATED),
                 now,
                 policy,
             )

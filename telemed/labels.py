@@ -48,6 +48,15 @@ _LABELS: dict[str, Callable[[], str]] = {
     "Admitted": lambda: gettext("Admitted"),
     "Died": lambda: gettext("Died"),
     "Lost to follow-up": lambda: gettext("Lost to follow-up"),
+    # outcome codes as a consult's history writes them ("outcome recorded: referral avoided",
+    # telemed.consults.reasons)
+    "treated_locally": lambda: gettext("treated locally"),
+    "referral_avoided": lambda: gettext("referral avoided"),
+    "referred": lambda: gettext("referred"),
+    "transferred": lambda: gettext("transferred"),
+    "admitted": lambda: gettext("admitted"),
+    "died": lambda: gettext("died"),
+    "lost_to_follow_up": lambda: gettext("lost to follow up"),
     # specialist verification, and the uptake periods
     "pending": lambda: gettext("pending"),
     "verified": lambda: gettext("verified"),

@@ -138,10 +138,11 @@ def test_the_finder_catches_an_english_string() -> None:
     assert finder.find(visible_text(f"<h1>{st('Consults of your facility')}</h1>")) == []
 
 
-def _sesotho_login(client: TestClient, db: Session, user: User) -> None:
+def _login(client: TestClient, db: Session, user: User, language: str = "st") -> None:
+    """Log ``user`` in with ``language`` (Sesotho unless told) chosen in their profile."""
     stored = db.get(User, pk(user))
     assert stored is not None
-    stored.language = "st"
+    stored.language = language
     db.add(stored)
     db.commit()
     csrf = client.get("/login").cookies["telemed_login_csrf"]
@@ -209,7 +210,7 @@ def test_every_main_page_of_each_role_is_in_sesotho(
     untranslated: list[str] = []
     for role, paths in _pages(db, demo).items():
         client.cookies.clear()
-        _sesotho_login(client, db, people[role])
+        _login(client, db, people[role])
         for path in paths:
             page = client.get(path)
             assert page.status_code == 200, (role, path, page.status_code)
@@ -242,7 +243,7 @@ def test_the_scripts_catalogue_has_every_string_the_scripts_show() -> None:
 def test_a_sesotho_page_carries_the_scripts_words_and_an_english_one_none(
     client: TestClient, db: Session, demo: Demo
 ) -> None:
-    _sesotho_login(client, db, demo.nurse)
+    _login(client, db, demo.nurse)
     page = client.get("/").text
     match = re.search(r'<body data-i18n="([^"]*)">', page)
     assert match, "no data-i18n on the Sesotho page"
@@ -276,7 +277,7 @@ def test_the_consent_choices_and_how_it_was_given_are_in_sesotho(
 ) -> None:
     """What the walk above cannot see, since it looks for the catalogue's msgids: the consent
     forms' choices (request form and consult page), and how a recorded consent was given."""
-    _sesotho_login(client, db, demo.nurse)
+    _login(client, db, demo.nurse)
     st = i18n.translations("st").gettext
     for path in ("/consults/new", f"/consults/{demo.consult_id}"):
         page = client.get(path).text
@@ -287,3 +288,48 @@ def test_the_consent_choices_and_how_it_was_given_are_in_sesotho(
     assert f"· {escape(st('verbal'))}" in consult
     assert "· verbal" not in consult
     assert f">{escape(st('A video or audio call'))}<" in consult
+
+
+def test_the_consult_history_reads_in_sesotho_and_stays_english_in_english(
+    client: TestClient, db: Session, demo: Demo
+) -> None:
+    """The History list shows the English sentences the database keeps (two written here as
+    a row from before the sentences were registered would be) in the reader's language,
+    names as typed; an English reader sees them as stored."""
+    from datetime import UTC, datetime
+
+    from telemed.consults import service as consults
+
+    consult = db.get(Consult, demo.consult_id)
+    assert consult is not None
+    at = datetime.now(UTC)
+    consults.record_fact(db, consult, None, "outcome recorded: referral avoided", at)
+    consults.record_fact(db, consult, None, "declined by Dr. Moloi: in theatre <3h>", at)
+    db.commit()
+    name = demo.specialist.full_name
+    english = [
+        "created",
+        f"offered to {name}",
+        f"accepted by {name}",
+        f"session booked with {name}",
+        "outcome recorded: referral avoided",
+        "declined by Dr. Moloi: in theatre <3h>",
+    ]
+    sesotho = [
+        "e entsoe",
+        f"e fanoe ho {name}",
+        f"e amohetsoe ke {name}",
+        f"kopano e behiloe le {name}",
+        "sephetho se ngotsoe: phetisetso e qobiloe",
+        "e hannoe ke Dr. Moloi: in theatre <3h>",
+    ]
+    _login(client, db, demo.nurse)
+    page = client.get(f"/consults/{demo.consult_id}").text
+    for line, shown in zip(english, sesotho, strict=True):
+        assert f'<div class="pre">{escape(shown)}</div>' in page, shown
+        assert f'<div class="pre">{escape(line)}</div>' not in page, line
+    client.cookies.clear()
+    _login(client, db, demo.nurse, "en")
+    page = client.get(f"/consults/{demo.consult_id}").text
+    for line in english:
+        assert f'<div class="pre">{escape(line)}</div>' in page, line

@@ -18,6 +18,7 @@ from telemed.appointments.models import (
 )
 from telemed.audit.models import AuditAction
 from telemed.consults import auth as consult_auth
+from telemed.consults import reasons
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import (
@@ -170,7 +171,7 @@ def move(
         session,
         consult,
         user,
-        f"appointment rescheduled by {user.full_name}: {reason.strip()}",
+        reasons.english(reasons.RESCHEDULED_BY, name=user.full_name, reason=reason.strip()),
         now,
     )
     service.audit_change(
@@ -239,8 +240,9 @@ def cancel(
                 consult,
                 ConsultState.requested,
                 actor=user,
-                reason=f"appointment cancelled by {user.full_name}: {text}; "
-                "the consult goes to another specialist",
+                reason=reasons.english(
+                    reasons.CANCELLED_TO_ANOTHER, name=user.full_name, reason=text
+                ),
                 at=now,
             )
             _release(session, consult, user, text, now)
@@ -250,7 +252,9 @@ def cancel(
                 consult,
                 ConsultState.cancelled,
                 actor=user,
-                reason=f"appointment and consult request cancelled by {user.full_name}: {text}",
+                reason=reasons.english(
+                    reasons.CANCELLED_WITH_REQUEST, name=user.full_name, reason=text
+                ),
                 at=now,
             )
         service.audit_change(
@@ -282,7 +286,7 @@ def _release(
     its specialist's note) and keep an offered one (they may still read what they saw)."""
     consult_id, user_id = pk(consult), pk(specialist)
     offers_repository.release_accepted(
-        session, consult_id, at, f"the specialist cancelled the appointment: {reason}"
+        session, consult_id, at, reasons.english(reasons.SPECIALIST_CANCELLED, reason=reason)
     )
     # They keep their ``offered`` relation: they may still read the consult they worked
     # on, and are not offered it again; the call and the specialist's note go.

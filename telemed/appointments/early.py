@@ -25,6 +25,7 @@ from telemed.appointments.models import (
     ChangeAction,
 )
 from telemed.audit.models import AuditAction
+from telemed.consults import reasons
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
 from telemed.db import pk
@@ -120,7 +121,11 @@ def start_now(
                 session, appointment, user, ChangeAction.early_asked, now, reason=""
             )
             consults.record_fact(
-                session, consult, user, f"{user.full_name} asked to start the call now", now
+                session,
+                consult,
+                user,
+                reasons.english(reasons.ASKED_EARLY, name=user.full_name),
+                now,
             )
             others = [u for u in service.sides_of(session, appointment, consult) if u.id != user.id]
             notices.early_asked(

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from telemed.accounts.models import User
 from telemed.appointments.ics import Invitation, consult_path, consult_reference
 from telemed.appointments.models import Appointment, ChangeAction
+from telemed.consults import reasons
 from telemed.consults.models import Consult
 from telemed.i18n import gettext, use_language
 from telemed.notifications.service import FileAttachment, notify, notify_coordinators
@@ -173,7 +174,7 @@ def no_show(
     """Both sides and the coordinators hear that the live session did not take place
     (once per appointment version). The reason names people, never the patient."""
     key = f"no_show:appointment{appointment.id}:seq{appointment.sequence}"
-    names = {"id": consult.id, "reason": reason}
+    names = {"id": consult.id, "reason": reason}  # the reason translated where it is written
     for user in sides:
         with use_language(user.language):
             notify(
@@ -181,7 +182,8 @@ def no_show(
                 user,
                 kind="no_show",
                 subject=gettext("Consult %(id)s: the live session did not take place") % names,
-                body=gettext("The session of consult %(id)s was a no-show: %(reason)s.") % names
+                body=gettext("The session of consult %(id)s was a no-show: %(reason)s.")
+                % {**names, "reason": reasons.translate(reason)}
                 + "\n"
                 + gettext("Open the consult to book a new time or go on by messages."),
                 dedupe_key=f"{key}:user{user.id}",
@@ -192,7 +194,10 @@ def no_show(
         session,
         kind="no_show",
         subject=lambda: gettext("Consult %(id)s: the live session did not take place") % names,
-        body=lambda: gettext("The session of consult %(id)s was a no-show: %(reason)s.") % names,
+        body=lambda: (
+            gettext("The session of consult %(id)s was a no-show: %(reason)s.")
+            % {**names, "reason": reasons.translate(reason)}
+        ),
         dedupe_key=key,
         link=f"/consults/{consult.id}",
         now=now,

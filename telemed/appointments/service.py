@@ -27,6 +27,7 @@ from telemed.appointments.models import (
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import auth as consult_auth
+from telemed.consults import reasons
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import (
@@ -202,7 +203,7 @@ def book(
         consult,
         ConsultState.scheduled,
         actor=actor,
-        reason=f"session booked with {specialist.full_name}",
+        reason=reasons.english(reasons.BOOKED_WITH, name=specialist.full_name),
         at=now,
     )
     audit_change(
@@ -253,7 +254,7 @@ def book_after_acceptance(
             actor=actor,
             now=now,
             settings=settings,
-            reason="accepted to start now",
+            reason=reasons.english(reasons.START_NOW),
         )
     if slot is None or slot[0] <= now:
         slot = free_time.next_free_slot(session, specialist, now, slot_length, consult=consult)
@@ -263,8 +264,11 @@ def book_after_acceptance(
             session,
             consult,
             None,
-            f"{specialist.full_name} has no free time in the next "
-            f"{free_time.BOOKING_HORIZON.days} days; book the session on the consult page",
+            reasons.english(
+                reasons.NO_FREE_TIME,
+                name=specialist.full_name,
+                days=free_time.BOOKING_HORIZON.days,
+            ),
             now,
         )
         return None

@@ -20,7 +20,7 @@ from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.cases.models import Case
 from telemed.cases.schemas import CaseIn
-from telemed.consults import auth, repository
+from telemed.consults import auth, reasons, repository
 from telemed.consults.lifecycle import TRANSITIONS, check_transition
 from telemed.consults.models import (
     Consult,
@@ -194,7 +194,7 @@ def _create(
             at=consult.created_at,
             from_state=None,
             to_state=ConsultState.draft,
-            reason="created",
+            reason=reasons.english(reasons.CREATED),
         )
     )
     audit.record(

@@ -17,6 +17,7 @@ from telemed.cases.schemas import CaseIn
 from telemed.consent import service as consent
 from telemed.consent.models import Consenter, ConsentMethod, ConsentScope
 from telemed.consent.schemas import ConsentIn
+from telemed.consults import reasons
 from telemed.consults import service as consults
 from telemed.consults.models import (
     Consult,
@@ -204,7 +205,7 @@ def _seed_consults(
         fever,
         ConsultState.offered,
         actor=None,
-        reason="offered to the on-call paediatrician",
+        reason=reasons.english(reasons.OFFERED_TO, names=paediatrician.full_name),
         at=now,
     )
     consults.add_participant(session, fever, paediatrician, ParticipantRelation.assigned)
@@ -213,7 +214,7 @@ def _seed_consults(
         fever,
         ConsultState.accepted,
         actor=paediatrician,
-        reason="accepted the offer",
+        reason=reasons.english(reasons.ACCEPTED_BY, name=paediatrician.full_name),
         at=now,
     )
     start = now.replace(second=0, microsecond=0)  # the call is open straight away

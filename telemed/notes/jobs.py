@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from telemed.accounts.models import User
+from telemed.consults import reasons
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import ConsultState
@@ -70,7 +71,7 @@ def _follow_up(
         consult,
         ConsultState.follow_up_due,
         actor=None,
-        reason=f"follow-up due on {follow_up_on:%d %b %Y}",
+        reason=reasons.english(reasons.FOLLOW_UP_DUE, day=follow_up_on),
         at=now,
     )
     clinician = session.get(User, consult.created_by_id)

@@ -15,6 +15,7 @@ from telemed.accounts.models import User
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consults import auth as consult_auth
+from telemed.consults import reasons
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultMode, ConsultState
 from telemed.db import pk, utcnow
@@ -192,7 +193,7 @@ def _sign(session: Session, user: User, consult: Consult, note: ConsultNote) -> 
             consult,
             ConsultState.answered_async,
             actor=user,
-            reason=f"answered by {user.full_name}'s signed note",
+            reason=reasons.english(reasons.ANSWERED_BY_NOTE, name=user.full_name),
             at=note.signed_at,
         )
     session.flush()
@@ -269,7 +270,9 @@ def record_outcome(
                 consult,
                 ConsultState.closed,
                 actor=user,
-                reason=f"outcome recorded: {str(data.outcome).replace('_', ' ')}",
+                reason=reasons.english(
+                    reasons.OUTCOME_RECORDED, outcome=str(data.outcome).replace("_", " ")
+                ),
                 at=now,
             )
     return outcome

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from telemed.accounts.models import User
+from telemed.consults import reasons
 from telemed.consults.models import Consult, Urgency
 from telemed.i18n import gettext, use_language
 from telemed.labels import label
@@ -93,10 +94,10 @@ def accepted(session: Session, consult: Consult, specialist: User, now: datetime
 
 def escalated(session: Session, consult: Consult, reason: str, now: datetime) -> None:
     """Every coordinator hears it in their own language, whoever's request caused the
-    escalation (the reason is the flow's own words, English)."""
+    escalation (the reason is stored in English and read in theirs, ``consults.reasons``)."""
 
     def names() -> dict[str, object]:
-        return {"consult": _label(consult), "id": consult.id, "reason": reason}
+        return {"consult": _label(consult), "id": consult.id, "reason": reasons.translate(reason)}
 
     notify_coordinators(
         session,

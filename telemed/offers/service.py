@@ -23,6 +23,7 @@ from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consent import service as consent
 from telemed.consent.models import ConsentScope
+from telemed.consults import reasons
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import (
@@ -110,10 +111,10 @@ def offer_requested(
     expiry = policy.expiry(consult)
     deadline = policy.deadline(consult)
     if failures >= policy.max_failures:
-        _escalate(session, consult, f"{failures} offers declined or expired", now)
+        _escalate(session, consult, reasons.english(reasons.TOO_MANY_FAILURES, count=failures), now)
         return []
     if now + expiry > deadline:
-        _escalate(session, consult, "the deadline is at risk", now)
+        _escalate(session, consult, reasons.english(reasons.DEADLINE_AT_RISK), now)
         return []
     chosen: list[matching.Candidate] = []
     on_call = oncall.emergency_first(session, consult, failures, now, policy.oncall)
@@ -131,14 +132,16 @@ def offer_requested(
             return []
         waiting_since = consult.state_changed_at
         if now - waiting_since >= expiry:
-            _escalate(session, consult, "no eligible specialist is available", now)
+            _escalate(session, consult, reasons.english(reasons.NOBODY), now)
         return []
     consults.transition(
         session,
         consult,
         ConsultState.offered,
         actor=None,
-        reason="offered to " + ", ".join(c.user.full_name for c in chosen),
+        reason=reasons.english(
+            reasons.OFFERED_TO, names=", ".join(c.user.full_name for c in chosen)
+        ),
         at=now,
     )
     offers = []
@@ -174,8 +177,8 @@ def _nobody(session: Session, consult: Consult, now: datetime) -> str:
     """Why an emergency found nobody, in the flow's own words (English, like every
     consult event): the coordinator's page offers related specialties for the first."""
     if not directory.eligible_profiles(session, now.date(), consult.specialty):
-        return "no verified specialist of this specialty"
-    return "no eligible specialist is available now"
+        return reasons.english(reasons.NO_VERIFIED)
+    return reasons.english(reasons.NOBODY_NOW)
 
 
 def _choose(
@@ -323,16 +326,19 @@ def _accept(
         consult,
         ConsultState.accepted,
         actor=user,
-        reason=f"accepted by {user.full_name}",
+        reason=reasons.english(reasons.ACCEPTED_BY, name=user.full_name),
         at=now,
     )
     if not repository.close_offer(
         session, offer_id, OfferStatus.accepted, now, accepted_consult_id=consult.id
     ):
         raise Conflict(N_("this offer was closed meanwhile"), field="offer")
-    others = repository.withdraw_open(session, pk(consult), now, "another specialist accepted")
+    others = repository.withdraw_open(
+        session, pk(consult), now, reasons.english(reasons.ANOTHER_ACCEPTED)
+    )
     if others:
-        consults.record_fact(session, consult, None, f"{len(others)} other offer(s) withdrawn", now)
+        text = reasons.english(reasons.OTHERS_WITHDRAWN, count=len(others))
+        consults.record_fact(session, consult, None, text, now)
     _uninvolve(session, consult, others)
     _involve(session, consult, user, ParticipantRelation.assigned)
     _audit(session, user, offer, consult, "accepted")
@@ -369,7 +375,7 @@ def decline(
         raise ValidationFailed(N_("say why you decline"), field="reason")
     with session.begin_nested():
         offer, consult = _own_open_offer(session, user, offer_id, now)
-        text = f"declined by {user.full_name}: {reason.strip()}"
+        text = reasons.english(reasons.DECLINED_BY, name=user.full_name, reason=reason.strip())
         if not repository.close_offer(
             session, offer_id, OfferStatus.declined, now, reason=reason.strip()
         ):
@@ -430,7 +436,7 @@ def _expire(session: Session, consult_id: int, now: datetime) -> list[int]:
             _audit(session, None, offer, consult, "expired")
             expired.append(pk(offer))
     if due:
-        text = "offer expired without an answer: " + ", ".join(names)
+        text = reasons.english(reasons.OFFER_EXPIRED, names=", ".join(names))
         _after_offer_closed(session, consult, None, text, now)
     return expired
 
@@ -466,7 +472,7 @@ def withdraw_offers_to(
                 _uninvolve(session, consult, [offer.specialist_id])
                 _audit(session, None, offer, consult, "withdrawn")
                 withdrawn.append(pk(offer))
-        text = f"offer to {specialist.full_name} withdrawn: {reason}"
+        text = reasons.english(reasons.OFFER_WITHDRAWN, name=specialist.full_name, why=reason)
         rematch = _after_offer_closed(session, consult, None, text, now) if mine else False
         if rematch:
             offer_requested(session, consult, now, policy)
@@ -484,12 +490,12 @@ def withdraw_for_consent(
     if locked is None:
         return []
     withdrawn = repository.withdraw_open(
-        session, pk(locked), now, "the patient withdrew consent to share the case"
+        session, pk(locked), now, reasons.english(reasons.PATIENT_WITHDREW)
     )
     if not withdrawn:
         return []
     _uninvolve(session, locked, withdrawn)
-    text = f"consent withdrawn: {len(withdrawn)} open offer(s) withdrawn"
+    text = reasons.english(reasons.CONSENT_WITHDRAWN, count=len(withdrawn))
     if locked.state == ConsultState.offered:
         consults.transition(
             session, locked, ConsultState.requested, actor=actor, reason=text, at=now
@@ -649,18 +655,25 @@ def assign_by_hand(
                 raise NotFound(N_("consult %(consult_id)s not found"), consult_id=consult_id)
             directory.lock_profile(session, specialist_id)  # before any write, as in _accept
             consent.ensure_sharing(session, consult)
-            text = f"assigned by {coordinator.full_name} to {specialist.full_name}"
-            if reason.strip():
-                text += f": {reason.strip()}"
+            who = {"coordinator": coordinator.full_name, "specialist": specialist.full_name}
+            text = (
+                reasons.english(reasons.ASSIGNED_WHY, **who, reason=reason.strip())
+                if reason.strip()
+                else reasons.english(reasons.ASSIGNED, **who)
+            )
             consults.transition(
                 session, consult, ConsultState.accepted, actor=coordinator, reason=text, at=now
             )
             withdrawn = repository.withdraw_open(
-                session, consult_id, now, "assigned by a coordinator"
+                session, consult_id, now, reasons.english(reasons.ASSIGNED_BY_COORDINATOR)
             )
             if withdrawn:
                 consults.record_fact(
-                    session, consult, coordinator, f"{len(withdrawn)} open offer(s) withdrawn", now
+                    session,
+                    consult,
+                    coordinator,
+                    reasons.english(reasons.OPEN_WITHDRAWN, count=len(withdrawn)),
+                    now,
                 )
             _uninvolve(session, consult, withdrawn)
             offer = ConsultOffer(

@@ -18,6 +18,7 @@ from telemed.appointments import changes as appointment_changes
 from telemed.appointments import repository as appointments_repository
 from telemed.appointments import service as appointments
 from telemed.appointments.models import Appointment
+from telemed.consults import reasons
 from telemed.consults import repository as consults_repository
 from telemed.consults.models import ConsultState
 from telemed.db import pk
@@ -82,9 +83,11 @@ def _check(session: Session, appointment_id: int, opened: timedelta, now: dateti
     present = [u.full_name for u in people if u.id in joined]
     absent = [u.full_name for u in people if u.id not in joined]
     reason = (
-        "nobody joined within 15 minutes of the start"
+        reasons.english(reasons.NOBODY_JOINED)
         if not joined
-        else f"{', '.join(absent)} did not join (only {', '.join(present)} did)"
+        else reasons.english(
+            reasons.ONLY_SOME_JOINED, absent=", ".join(absent), present=", ".join(present)
+        )
     )
     appointment_changes.mark_no_show(session, appointment, consult, reason, now, sides=people)
     return True

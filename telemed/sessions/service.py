@@ -32,6 +32,7 @@ from telemed.attachments.models import AttachmentKind
 from telemed.audit import service as audit
 from telemed.audit.models import AuditAction
 from telemed.consent import service as consent
+from telemed.consults import reasons
 from telemed.consults import repository as consults_repository
 from telemed.consults import service as consults
 from telemed.consults.models import Consult, ConsultState
@@ -276,9 +277,9 @@ def _follow(
         events = repository.events_of(session, [call_session_id]).get(call_session_id, [])
         if not _both_sides_in(events):
             return None
-        target, reason = ConsultState.in_session, "both sides joined the call"
+        target, reason = ConsultState.in_session, reasons.english(reasons.BOTH_JOINED)
     elif kind == CallEventKind.ended and state is ConsultState.in_session:
-        target, reason = ConsultState.scheduled, "the call ended"
+        target, reason = ConsultState.scheduled, reasons.english(reasons.CALL_ENDED)
     else:
         return None
     consults.transition(session, consult, target, actor=None, reason=reason, at=at)
@@ -310,7 +311,12 @@ def end_consult(session: Session, user: User, consult: Consult, now: datetime) -
             state=state.value.replace("_", " "),
         )
     consults.transition(
-        session, consult, ConsultState.completed, actor=user, reason="ended from the call", at=now
+        session,
+        consult,
+        ConsultState.completed,
+        actor=user,
+        reason=reasons.english(reasons.ENDED_FROM_CALL),
+        at=now,
     )
     session.flush()
 

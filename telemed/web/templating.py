@@ -19,6 +19,7 @@ from markupsafe import Markup
 from telemed import i18n
 from telemed.accounts import auth as accounts_auth
 from telemed.accounts.models import User
+from telemed.consults import reasons
 from telemed.deps import now_of
 from telemed.labels import label
 from telemed.timefmt import clip_length, format_day, format_number, local_time
@@ -74,6 +75,8 @@ templates.env.filters["clip_length"] = clip_length
 templates.env.filters["day"] = format_day  # a date (no time), e.g. {{ d | day("%d %b") }}
 templates.env.filters["number"] = format_number
 templates.env.filters["label"] = label  # a state, urgency, role or specialty code in words
+# A stored history sentence ("accepted by X", telemed.consults.reasons) in the viewer's words.
+templates.env.filters["reason"] = reasons.translate
 # Words made elsewhere (a table's column heading), in the catalogue under the same English:
 # plain gettext, without the %-formatting of _() (a heading may hold a literal "%").
 templates.env.filters["translated"] = translated
