@@ -79,7 +79,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import anyio.from_thread
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlmodel import Session
 
@@ -247,7 +247,7 @@ def _relax_commit(session: Session) -> None:
     only rows a crash of the database may lose, the audit rows of reads. A clinical write
     in the same transaction would be relaxed too, so only a unit that wrote nothing else
     (and has no durable write to make regardless) is."""
-    session.execute(text("SET LOCAL synchronous_commit = off"))
+    session.connection().exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 def _run_after_commit(session: Session) -> None:
