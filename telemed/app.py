@@ -24,7 +24,6 @@ from telemed.attachments import endpoints as attachments_api
 from telemed.attachments import views as attachments_pages
 from telemed.audit import endpoints as audit_api
 from telemed.audit import views as audit_pages
-from telemed.audit.context import ClientAddressMiddleware
 from telemed.cases import views as cases_pages
 from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.consent import endpoints as consent_api
@@ -64,11 +63,7 @@ from telemed.web.access import EVERYONE, PUBLIC, Access
 from telemed.web.assets import ASSETS, VersionedStaticFiles
 from telemed.web.errors import declare_common_errors, install_error_handlers
 from telemed.web.input_guard import refuse_unstorable_input
-from telemed.web.middleware import (
-    BodySizeLimitMiddleware,
-    LanguageMiddleware,
-    SecurityHeadersMiddleware,
-)
+from telemed.web.middleware import RequestMiddleware
 from telemed.web.offline import router as service_worker
 
 STATIC_DIR = ASSETS.root
@@ -144,14 +139,12 @@ def create_app(
     app.state.signaling = signaling
     app.state.network_echo = network_echo
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        RequestMiddleware,  # language, client address, security headers, body size
         max_bytes=settings.max_request_bytes,
         upload_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         upload_paths=UPLOAD_PATHS,
+        hsts=production,
     )
-    app.add_middleware(SecurityHeadersMiddleware, hsts=production)
-    app.add_middleware(ClientAddressMiddleware)
-    app.add_middleware(LanguageMiddleware)
     # Pages, scripts and JSON shrink to about a quarter over a 2G link; photos and files
     # are compressed already.
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)
