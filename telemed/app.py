@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import swagger_ui_bundle
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -24,7 +24,6 @@ from telemed.attachments import endpoints as attachments_api
 from telemed.attachments import views as attachments_pages
 from telemed.audit import endpoints as audit_api
 from telemed.audit import views as audit_pages
-from telemed.audit.context import ClientAddressMiddleware
 from telemed.cases import views as cases_pages
 from telemed.clock import SYSTEM_CLOCK, Clock
 from telemed.consent import endpoints as consent_api
@@ -65,11 +64,7 @@ from telemed.web.access import EVERYONE, PUBLIC, Access
 from telemed.web.assets import ASSETS, VersionedStaticFiles
 from telemed.web.errors import declare_common_errors, install_error_handlers
 from telemed.web.input_guard import refuse_unstorable_input
-from telemed.web.middleware import (
-    BodySizeLimitMiddleware,
-    LanguageMiddleware,
-    SecurityHeadersMiddleware,
-)
+from telemed.web.middleware import RequestMiddleware
 from telemed.web.offline import router as service_worker
 
 STATIC_DIR = ASSETS.root
@@ -81,6 +76,8 @@ DELETE must send back in the `X-CSRF-Token` header. Errors always have the shape
 `{"error": {"code": ..., "message": ..., "fields": [{"field": ..., "message": ...}]}}`.
 """
 
+
+API_PREFIX = "/api/v1"
 
 # The routes that take a file in their body (method, path): they have the upload limit.
 UPLOAD_PATHS = (
@@ -143,14 +140,12 @@ def create_app(
     app.state.signaling = signaling
     app.state.network_echo = network_echo
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        RequestMiddleware,  # language, client address, security headers, body size
         max_bytes=settings.max_request_bytes,
         upload_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         upload_paths=UPLOAD_PATHS,
+        hsts=production,
     )
-    app.add_middleware(SecurityHeadersMiddleware, hsts=production)
-    app.add_middleware(ClientAddressMiddleware)
-    app.add_middleware(LanguageMiddleware)
     # Pages, scripts and JSON shrink to about a quarter over a 2G link; photos and files
     # are compressed already.
     app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=ALREADY_COMPRESSED)
@@ -159,24 +154,28 @@ def create_app(
     declare_common_errors(app)
     install_idempotency(app)
 
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(accounts_api.router)
-    api.include_router(mfa_api.router)
-    api.include_router(facilities_api.router)
-    api.include_router(consults_api.router)
-    api.include_router(consent_api.router)
-    api.include_router(messages_api.router)
-    api.include_router(attachments_api.router)
-    api.include_router(audit_api.router)
-    api.include_router(notes_api.router)
-    api.include_router(directory_api.router)
-    api.include_router(offers_api.router)
-    api.include_router(oncall_api.router)
-    api.include_router(appointments_api.router)
-    api.include_router(notifications_api.router)
-    api.include_router(sessions_api.router)
-    api.include_router(precall_api.router)
-    app.include_router(api)
+    # Each domain's API router straight under the app with the prefix, not inside an
+    # "/api/v1" router: FastAPI matches an included router's routes again at every level
+    # of nesting (its match, then its handle), so one level fewer is less work per request.
+    for api in (
+        accounts_api,
+        mfa_api,
+        facilities_api,
+        consults_api,
+        consent_api,
+        messages_api,
+        attachments_api,
+        audit_api,
+        notes_api,
+        directory_api,
+        offers_api,
+        oncall_api,
+        appointments_api,
+        notifications_api,
+        sessions_api,
+        precall_api,
+    ):
+        app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(fhir_api.router)  # FHIR's own base, /fhir
 
     app.include_router(accounts_pages.router)

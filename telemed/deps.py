@@ -148,9 +148,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _authenticate(request: Request, db: SessionDep, now: NowDep) -> Auth:
+async def _authenticate(request: Request, db: Session) -> Auth:
     """The request's user. Async so that a remembered session costs no threadpool hop;
-    only a lookup in the database goes to a worker thread."""
+    only a lookup in the database goes to a worker thread. A plain function, not a
+    dependency of its own (nor is "now" here): each dependency FastAPI resolves costs a
+    request more than the work it does (issue 13)."""
+    now = now_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise NotAuthenticated(N_("Log in first."))
@@ -170,14 +173,14 @@ async def _authenticate(request: Request, db: SessionDep, now: NowDep) -> Auth:
     return auth
 
 
-async def _authenticate_and_check_csrf(
-    request: Request, auth: Annotated[Auth, Depends(_authenticate)], db: SessionDep
-) -> Auth:
-    """Every state-changing request must prove it came from our own page or API client.
+async def _authenticate_and_check_csrf(request: Request, db: SessionDep) -> Auth:
+    """The request's user; and every state-changing request must prove it came from our
+    own page or API client.
 
     Such a request then queues for the write lock (on SQLite; ``telemed.uow``): its body is
     read by now, so a slow link never holds the queue, and nothing it reads from here on
     can change before it commits."""
+    auth = await _authenticate(request, db)
     if request.method in UNSAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):

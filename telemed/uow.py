@@ -13,15 +13,21 @@ they never commit or roll back. The scope owners, the only code that ends a tran
   (``telemed.sessions.service.record_event``) and the upload endpoint that must commit a
   chunk before the photo it completes is decoded: ``Units.one()``.
 - the audit appender (``telemed.audit.appender``), which group-commits the audit rows of
-  reads on a connection of its own.
+  reads made with a session no unit of work owns, on a connection of its own.
 
 Besides committing or rolling back, a unit does three things for the code inside it:
 
 - ``persist_regardless(session, write)``: a write that must persist even when the unit rolls
-  back: the audit row of a refused attempt (the request fails with 403 or 404), a failed
-  login (401), an upload marked failed (422). When the unit commits, the write goes in with
-  it; when it rolls back, the write is made after the rollback in a short transaction of
-  its own. Either way exactly once.
+  back: the audit row of a read or of a refused attempt (the request fails with 403 or 404),
+  a failed login (401), an upload marked failed (422). When the unit commits, the write goes
+  in with it; when it rolls back, the write is made after the rollback in a short
+  transaction of its own. Either way exactly once. Asked for while the unit's end is making
+  these writes (a write that records an audit row), it is made at once, in that transaction.
+  ``durable=False`` marks a row a crash of the database may lose (the audit row of a read,
+  as the appender's were): a unit whose only writes are such rows commits on PostgreSQL
+  without waiting for the WAL flush, so that a read costs its one COMMIT and no more
+  (issue 13: the read's row goes in the request's own transaction, instead of a hand-off
+  to the appender's thread and a second transaction there).
 - ``after_commit(session, action)``: work outside the database that may only happen once the
   unit is durable (deleting the files of expired uploads, forgetting a logged-out session).
   Dropped if the unit rolls back.
@@ -88,6 +94,8 @@ _ENGINE = "telemed.uow.engine"
 _GATED = "telemed.uow.gated"
 _WRITING = "telemed.uow.writing"
 _GATE = "telemed.uow.gate"
+_DURABLE = "telemed.uow.durable"  # a write that persists regardless must survive a crash
+_ENDING = "telemed.uow.ending"  # the unit's end is making its writes that persist regardless
 GATE_WAIT_FROM_THREAD = 30.0  # seconds a worker thread queues on the gate before going on
 
 Write = Callable[[Session], object]
@@ -95,9 +103,16 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-def persist_regardless(session: Session, write: Write) -> None:
-    """Make ``write(session)`` when this unit ends, whether it commits or rolls back."""
+def persist_regardless(session: Session, write: Write, *, durable: bool = True) -> None:
+    """Make ``write(session)`` when this unit ends, whether it commits or rolls back (at
+    once if the unit is ending: it is one of those writes that asks). ``durable=False``: a
+    crash of the database may lose it (see the module's docstring)."""
+    if session.info.get(_ENDING):
+        write(session)
+        return
     session.info.setdefault(_REGARDLESS, []).append(write)
+    if durable:
+        session.info[_DURABLE] = True
 
 
 def after_commit(session: Session, action: Callable[[], object]) -> None:
@@ -117,9 +132,13 @@ def _wrote(session: Session) -> bool:
     return bool(session.new or session.dirty or session.deleted or session.info.get(_WROTE))
 
 
-def _is_sqlite(session: Session) -> bool:
+def _dialect(session: Session) -> str:
     engine: Engine | None = session.info.get(_ENGINE)
-    return engine is not None and engine.dialect.name == "sqlite"
+    return engine.dialect.name if engine is not None else ""
+
+
+def _is_sqlite(session: Session) -> bool:
+    return _dialect(session) == "sqlite"
 
 
 def start_writing(session: Session) -> None:
@@ -164,6 +183,12 @@ def needs_gate(session: Session) -> bool:
     )
 
 
+def is_unit(session: Session) -> bool:
+    """Whether this session is a unit of work (``new_session``), whose end a scope owner
+    makes, with its writes that persist regardless; a plain ``Session`` is not."""
+    return _ENGINE in session.info
+
+
 def has_work(session: Session) -> bool:
     """Whether ending this unit needs the database (a transaction, or writes to make)."""
     return session.in_transaction() or bool(
@@ -175,15 +200,19 @@ def commit(session: Session) -> None:
     """A scope owner's success path: the writes that persist regardless, COMMIT, then the
     after-commit actions. A failure on the way rolls the unit back and is raised."""
     try:
-        if session.info.get(_REGARDLESS) and _is_sqlite(session) and not _wrote(session):
-            start_writing(session)  # a read-only transaction cannot take the lock: a new one
-        for write in session.info.get(_REGARDLESS, ()):
-            write(session)
+        writes: list[Write] = session.info.get(_REGARDLESS, [])
+        if writes and not _wrote(session):
+            if _is_sqlite(session):
+                start_writing(session)  # a read-only transaction cannot take the lock
+            elif not session.info.get(_DURABLE) and _dialect(session) == "postgresql":
+                _relax_commit(session)
+        _write_regardless(session, writes)
         session.commit()
     except BaseException:
         rollback(session)
         raise
     session.info.pop(_REGARDLESS, None)
+    session.info.pop(_DURABLE, None)
     _run_after_commit(session)
 
 
@@ -191,15 +220,34 @@ def rollback(session: Session) -> None:
     """A scope owner's failure path: ROLLBACK, then the writes that persist regardless, in a
     transaction of their own (with their own after-commit actions)."""
     writes: list[Write] = session.info.pop(_REGARDLESS, [])
+    durable = session.info.pop(_DURABLE, False)
     session.info.pop(_AFTER_COMMIT, None)
     session.rollback()
     if not writes:
         return
     start_writing(session)
-    for write in writes:
-        write(session)
+    if not durable and _dialect(session) == "postgresql":
+        _relax_commit(session)
+    _write_regardless(session, writes)
     session.commit()
     _run_after_commit(session)
+
+
+def _write_regardless(session: Session, writes: list[Write]) -> None:
+    session.info[_ENDING] = True
+    try:
+        for write in writes:
+            write(session)
+    finally:
+        session.info.pop(_ENDING, None)
+
+
+def _relax_commit(session: Session) -> None:
+    """This transaction's COMMIT does not wait for the WAL flush (PostgreSQL): it writes
+    only rows a crash of the database may lose, the audit rows of reads. A clinical write
+    in the same transaction would be relaxed too, so only a unit that wrote nothing else
+    (and has no durable write to make regardless) is."""
+    session.connection().exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 def _run_after_commit(session: Session) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session, col, select
 
 from telemed import uow
@@ -317,6 +317,49 @@ def test_a_write_that_must_persist_is_made_once_whether_the_unit_commits_or_not(
     assert list(rows) == ["kept with a commit", "kept after a rollback"]
     assert ran == ["committed"]
     assert _chain_intact(engine)
+
+
+def test_a_reads_row_commits_with_its_unit_which_waits_for_the_wal_only_if_it_wrote(
+    engine: Engine, users: Users
+) -> None:
+    """A read's audit row goes in with the unit's own COMMIT (no second transaction); on
+    PostgreSQL a unit that wrote nothing else does not wait for the WAL flush, one that
+    wrote does; a row recorded by a write that persists regardless (an idempotent replay,
+    a refusal) is made in the unit's end, even after a rollback."""
+    nurse = users.make(Role.clinician)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    def unit(write: bool) -> list[str]:
+        statements.clear()
+        with Units(engine).one() as session:
+            audit.record_access(session, nurse, AuditAction.read, "test", "read")
+            if write:
+                audit.record(session, nurse, AuditAction.update, "test", "write")
+        return [s for s in statements if "synchronous_commit" in s]
+
+    def refused() -> None:
+        with Units(engine).one() as session:
+            audit.record_refusal(session, nurse, "test", "refused")
+            raise RuntimeError("refused")
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        relaxed, durable = unit(write=False), unit(write=True)
+        with pytest.raises(RuntimeError):
+            refused()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    postgres = engine.dialect.name == "postgresql"
+    assert relaxed == (["SET LOCAL synchronous_commit = off"] if postgres else [])
+    assert durable == []
+    with Session(engine) as session:
+        rows = session.exec(
+            select(AuditEntry.object_id).where(AuditEntry.object_type == "test")
+        ).all()
+    assert sorted(rows) == ["read", "read", "refused", "write"]
 
 
 def test_end_read_refuses_to_drop_a_write(engine: Engine, users: Users) -> None:

@@ -1,8 +1,13 @@
-"""Group commit for the audit rows of reads (PostgreSQL).
+"""Group commit for the audit rows of reads made with a session no unit of work owns
+(PostgreSQL).
 
-A read's audit row must be committed before the response is sent, without committing the
-request's own transaction. A transaction per read would cost a commit (and a connection)
-per request; instead, a reader hands its row to this engine's appender and waits until it
+A read's audit row must be committed before the response is sent. In a unit of work (every
+request's, job's and command's) it goes in with the unit's own COMMIT
+(``telemed.audit.service.record_access``; until issue 13's last step every read's row came
+here, and the hand-off to this thread and its transaction cost more than the row). A plain
+``Session`` has no end that would write it, so its rows are committed here, without
+committing the caller's transaction. A transaction per read would cost a commit (and a
+connection) per read; instead, a reader hands its row to this engine's appender and waits until it
 is committed: the appender's thread inserts all rows waiting at that moment in one short
 transaction on a connection of its own, without the ORM: BEGIN, the rows, COMMIT (issue 13:
 the ORM session, ``AuditEntry`` models and a ``SET LOCAL`` per batch cost 2 ms of CPU per

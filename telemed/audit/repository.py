@@ -24,8 +24,8 @@ _TABLE = AuditEntry.__table__  # type: ignore[attr-defined]
 
 def append(session: Session, rows: list[Row]) -> None:
     """Plain INSERTs of unsealed rows (their columns but ``_UNSEALED``): no lock, nothing
-    needs to come back."""
-    session.execute(insert(_TABLE), rows)
+    needs to come back. One row is one plain INSERT (a list is an executemany)."""
+    session.execute(insert(_TABLE), rows[0] if len(rows) == 1 else rows)
 
 
 def append_rows(connection: Connection, rows: list[Row]) -> None:

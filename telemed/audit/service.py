@@ -3,10 +3,10 @@
 ``record`` inserts an unsealed row in the caller's transaction, so the audit row commits
 or rolls back with the clinical write it describes, without any lock: the sealer
 (``telemed.audit.sealer``) puts committed rows into the hash chain later.
-``record_access`` records a read: on PostgreSQL through the group-commit appender
-(committed before it returns), on SQLite in the caller's unit of work. ``record_refusal``
-records a refused attempt so that it persists although the request fails
-(``telemed.uow.persist_regardless``).
+``record_access`` records a read so that it persists whatever the request does: written when
+the caller's unit of work ends, with its COMMIT or after its rollback
+(``telemed.uow.persist_regardless``), before the response is sent. ``record_refusal``
+records a refused attempt in the same way.
 """
 
 from __future__ import annotations
@@ -110,21 +110,29 @@ def record_access(
 ) -> None:
     """Record a read (or a refusal).
 
-    PostgreSQL: through the engine's group-commit appender, committed before this returns
-    (the caller's transaction does not take the chain's lock for a read), on a connection
-    whose commits do not wait for the WAL flush: rows of reads only (a database crash may
-    lose the last fraction of a second of them). SQLite: written
-    when the caller's unit of work ends, whether it commits or not, before the response
-    is sent; a unit that only read then writes it in a short transaction of its own, so
-    that reading takes no write lock (``telemed.uow``).
+    In a unit of work (``telemed.uow``; every request's, job's and command's): written when
+    the unit ends, whether it commits or not, before the response is sent. On PostgreSQL
+    it goes in with the unit's own COMMIT (issue 13: one commit per read instead of a
+    hand-off to the appender's thread and a transaction there), and a unit that wrote
+    nothing else commits without waiting for the WAL flush, as the appender did: rows of
+    reads only (a database crash may lose the last fraction of a second of them). On
+    SQLite a unit that only read writes it in a short transaction of its own, so that
+    reading takes no write lock; in a unit that writes it goes in at once, with the writes.
+
+    With a session no unit of work owns (PostgreSQL), nothing would commit the row: the
+    engine's group-commit appender commits it on a connection of its own before this
+    returns (``telemed.audit.appender``).
     """
     entry = _entry(actor, action, object_type, object_id, case_id, consult_id, detail)
     engine = engine_of(session)
-    if engine.dialect.name == "postgresql":
+    postgres = engine.dialect.name == "postgresql"
+    if uow.only_reads(session) or (postgres and uow.is_unit(session)):
+        uow.persist_regardless(
+            session, lambda unit: repository.append(unit, [entry]), durable=False
+        )
+    elif postgres:
         appender = appender_for(engine, repository.prepare_read_appender, repository.append_rows)
         appender.append(entry)
-    elif uow.only_reads(session):  # SQLite, a unit that takes no write lock (yet)
-        uow.persist_regardless(session, lambda unit: repository.append(unit, [entry]))
     else:  # SQLite, in a unit that writes: with it
         repository.append(session, [entry])
 
@@ -154,7 +162,7 @@ def record_refusal(
             detail=detail,
         )
 
-    uow.persist_regardless(session, write)
+    uow.persist_regardless(session, write, durable=False)
 
 
 def engine_of(session: Session) -> Engine:

@@ -1,5 +1,5 @@
-"""Security headers on every response, the size of every request body, and the language of
-every request (pure ASGI: no per-request task overhead)."""
+"""Security headers on every response, the size of every request body, the language and the
+client's address of every request (pure ASGI: no per-request task overhead)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telemed import i18n
+from telemed.audit.context import client_address
 
 LANGUAGE_COOKIE = "lang"  # a visitor's choice of language before (or without) logging in
 
@@ -65,18 +66,63 @@ def add_security_headers(response: Response, hsts: bool = False) -> None:
 STATIC_HEADERS = [(b"x-content-type-options", b"nosniff")]
 
 
-class SecurityHeadersMiddleware:
-    """``hsts``: send Strict-Transport-Security (production, which is served over TLS only;
-    on a developer's plain-HTTP server it would pin the browser to HTTPS)."""
+class RequestMiddleware:
+    """Per request, in one pure ASGI layer (each layer is a coroutine per request; issue 13):
 
-    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
+    - the language (http and websocket): the ``lang`` cookie, else ``Accept-Language``, set
+      before any view runs, so that messages made before the page is rendered (a flash, an
+      error) are in that language too; a signed-in user's profile setting overrides it when
+      the session is resolved (``telemed.deps``);
+    - the client's address, for audit rows written deep in services
+      (``telemed.audit.context``; copied into threadpool workers);
+    - the security headers (a static file only ``STATIC_HEADERS``; ``hsts``: Strict-Transport-Security, for
+      production, which is served over TLS only; on a developer's plain-HTTP server it
+      would pin the browser to HTTPS), and ``no-store`` but on static files;
+    - the size of the request body: refused (413) past ``max_bytes`` as it arrives, before
+      anything reads it whole (an anonymous client could otherwise make the server hold
+      256 MiB of JSON before the 401). The upload routes (``upload_paths``: method and path
+      pattern) take files and have ``upload_bytes``; the chunk endpoint checks each chunk
+      against the declared length itself. FastAPI turns the refusal into an HTTP 413 our
+      error handlers render.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_bytes: int,
+        upload_paths: Sequence[tuple[str, str]] = (),
+        hsts: bool = False,
+    ) -> None:
         self.app = app
+        self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
+        self.upload_paths = [(method, re.compile(pattern)) for method, pattern in upload_paths]
         extra = [HSTS] if hsts else []
         self.headers = [*SECURITY_HEADERS, *extra, NO_STORE]
         self.static_headers = [*STATIC_HEADERS, *extra]
 
+    def limit(self, method: str, path: str) -> int:
+        for upload_method, pattern in self.upload_paths:
+            if method == upload_method and pattern.fullmatch(path):
+                return self.upload_bytes
+        return self.max_bytes
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        i18n.set_language(
+            i18n.negotiate(
+                cookie=connection.cookies.get(LANGUAGE_COOKIE),
+                accept_language=connection.headers.get("accept-language"),
+            )
+        )
+        client = scope.get("client")
+        client_address.set(client[0] if client else "unknown")
+        if kind != "http":
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith(CACHEABLE_PREFIXES)
@@ -89,58 +135,5 @@ class SecurityHeadersMiddleware:
                 message["headers"].extend(h for h in headers if h[0] not in existing)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
-
-
-class LanguageMiddleware:
-    """Sets the request's language from the ``lang`` cookie, else ``Accept-Language``, before
-    any view runs, so that messages made before the page is rendered (a flash, an error)
-    are in that language too. A signed-in user's profile setting overrides it when the
-    session is resolved (``telemed.deps``)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            connection = HTTPConnection(scope)
-            i18n.set_language(
-                i18n.negotiate(
-                    cookie=connection.cookies.get(LANGUAGE_COOKIE),
-                    accept_language=connection.headers.get("accept-language"),
-                )
-            )
-        await self.app(scope, receive, send)
-
-
-class BodySizeLimitMiddleware:
-    """Refuses (413) a request body past ``max_bytes`` as it arrives, before anything reads
-    it whole: an anonymous client could otherwise make the server hold 256 MiB of JSON
-    before the 401. The upload routes (``upload_paths``: method and path pattern) take files
-    and have ``upload_bytes``; the chunk endpoint checks each chunk against the declared
-    length itself. FastAPI turns the refusal into an HTTP 413 our error handlers render."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int,
-        upload_bytes: int,
-        upload_paths: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.upload_bytes = upload_bytes
-        self.upload_paths = [(method, re.compile(pattern)) for method, pattern in upload_paths]
-
-    def limit(self, method: str, path: str) -> int:
-        for upload_method, pattern in self.upload_paths:
-            if method == upload_method and pattern.fullmatch(path):
-                return self.upload_bytes
-        return self.max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         limit = self.limit(scope["method"], scope["path"])
-        await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)
+        await RequestBodyLimitResponder(self.app, limit)(scope, receive, send_with_headers)
