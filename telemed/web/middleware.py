@@ -75,9 +75,10 @@ class RequestMiddleware:
       the session is resolved (``telemed.deps``);
     - the client's address, for audit rows written deep in services
       (``telemed.audit.context``; copied into threadpool workers);
-    - the security headers (a static file only ``STATIC_HEADERS``; ``hsts``: Strict-Transport-Security, for
-      production, which is served over TLS only; on a developer's plain-HTTP server it
-      would pin the browser to HTTPS), and ``no-store`` but on static files;
+    - the security headers (a static file only ``STATIC_HEADERS``; ``hsts``:
+      Strict-Transport-Security, for production, which is served over TLS only; on a
+      developer's plain-HTTP server it would pin the browser to HTTPS), and ``no-store``
+      but on static files;
     - the size of the request body: refused (413) past ``max_bytes`` as it arrives, before
       anything reads it whole (an anonymous client could otherwise make the server hold
       256 MiB of JSON before the 401). The upload routes (``upload_paths``: method and path
