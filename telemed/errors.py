@@ -25,6 +25,16 @@ def _fill(text: str, params: dict[str, object]) -> str:
     return text % params if params else text
 
 
+class Words(str):
+    """A value of a message that is itself words to translate (a list of accepted file
+    types), not data (a name, a number): ``shown`` translates it too. Marked with ``N_``
+    where it is written, like the message."""
+
+
+def _translated(params: dict[str, object]) -> dict[str, object]:
+    return {k: gettext(v) if isinstance(v, Words) else v for k, v in params.items()}
+
+
 class TelemedError(Exception):
     status_code = 400
     code = "bad_request"
@@ -39,7 +49,7 @@ class TelemedError(Exception):
     def shown(self) -> str:
         """The message in the language in force (the reader's). A message not in the
         catalogue (not marked yet) is shown as written."""
-        return _fill(gettext(self.msgid), self.params)
+        return _fill(gettext(self.msgid), _translated(self.params))
 
 
 class NotAuthenticated(TelemedError):

@@ -388,3 +388,21 @@ def test_each_catalogue_reads_without_a_complaint(language: str) -> None:
     path = Path(__file__).parent.parent / "telemed" / "locale" / language / "LC_MESSAGES"
     with (path / "messages.po").open("rb") as po:
         read_po(po, abort_invalid=True)
+
+
+def test_words_inside_an_error_are_translated_with_it() -> None:
+    """A refused upload names the accepted types: words, translated with the message, while
+    data (the extension sent) and the English message for the audit trail stay as they are."""
+    from telemed.attachments.media import declared_format
+    from telemed.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        declared_format("scan.bmp", "image/bmp")
+    assert refused.value.message.endswith(
+        "send JPEG, PNG, HEIC, PDF or short audio (Ogg/Opus, M4A, WebM)"
+    )
+    with i18n.use_language("st"):
+        shown = refused.value.shown()
+    assert "kapa molaetsa o mokhutšoanyane oa lentsoe" in shown
+    assert ".bmp" in shown
+    assert "short audio" not in shown

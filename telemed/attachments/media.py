@@ -25,7 +25,7 @@ from filetype.types import video as filetype_video
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from telemed.attachments.models import AttachmentKind
-from telemed.errors import ValidationFailed
+from telemed.errors import ValidationFailed, Words
 from telemed.i18n import N_
 
 pillow_heif.register_heif_opener()
@@ -162,7 +162,7 @@ FORMATS: tuple[Format, ...] = (
     ),
 )
 ACCEPTED_EXTENSIONS = tuple(ext for f in FORMATS for ext in f.extensions)
-ACCEPTED_SUMMARY = N_("JPEG, PNG, HEIC, PDF or short audio (Ogg/Opus, M4A, WebM)")
+ACCEPTED_SUMMARY = Words(N_("JPEG, PNG, HEIC, PDF or short audio (Ogg/Opus, M4A, WebM)"))
 # For the file chooser: extensions and media types together, so phones offer the camera.
 ACCEPT_ATTRIBUTE = ",".join(
     [*ACCEPTED_EXTENSIONS, *(f.media_type for f in FORMATS), "image/heif", "audio/*"]
