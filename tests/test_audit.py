@@ -354,14 +354,13 @@ def test_a_rows_position_is_hashed_not_its_id() -> None:
     assert row.row_hash != chain.row_digest(_read(4, "x"), 1, chain.GENESIS_HASH)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite: reads in the unit
 def test_the_read_appender_commits_at_once_and_never_pools_its_relaxed_connection(
-    engine: Engine, backend: str
+    engine: Engine,
 ) -> None:
     """A read's row is committed before ``record_access`` returns (another connection sees
     it), and the appender's own connection, whose commits do not wait for the WAL flush,
     is closed for good when dropped: no pooled connection a request gets has that setting."""
-    if backend != "postgresql":
-        pytest.skip("the appender serves PostgreSQL only (SQLite writes reads in the unit)")
     with Session(engine) as session:
         service.record_access(session, None, AuditAction.read, "consult", 1, detail="appended")
         session.rollback()  # the caller's transaction has nothing to do with the row
