@@ -220,7 +220,7 @@ class RedisBroker(Broker):
             if (
                 message is not None
                 and message.get("type") == kind
-                and _text(message["channel"]) == channel
+                and text_of(message["channel"]) == channel
             ):
                 return
             self._keep(message)
@@ -229,11 +229,11 @@ class RedisBroker(Broker):
     def _keep(self, message: dict[str, object] | None) -> None:
         if message is None or message.get("type") != "message":
             return
-        channel = _text(message["channel"])
+        channel = text_of(message["channel"])
         if channel.startswith(self._prefix) and channel != self._control:
             room = channel[len(self._prefix) :]
             if room in self._rooms:
-                self._pending.append((room, _text(message["data"])))
+                self._pending.append((room, text_of(message["data"])))
 
 
 #: Numbers a publication with the room's counter and publishes ``"<seq> <data>"``: every
@@ -247,5 +247,6 @@ return seq
 """
 
 
-def _text(value: object) -> str:
+def text_of(value: object) -> str:
+    """A value redis-py returns (bytes unless decoding was asked for) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)

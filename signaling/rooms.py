@@ -352,14 +352,7 @@ class Room:
             member.state = "active"
             self._announce_update(fx, member)
             fx.events.append(self._event("reconnected", member))
-        reply = Resumed(
-            session=session,
-            resume_token=new_resume_token,
-            peers=self.peers_of(member),
-            seq=self.seq,
-            replayed=len(replay),
-        )
-        return member, reply, replay, fx
+        return member, self._resumed(member, replay), replay, fx
 
     def adoptable(self, session: str, last_seq: int) -> Member:
         """The remote member whose session another instance held, if this instance can replay
@@ -399,15 +392,18 @@ class Room:
         member.state = "active"
         self._announce_update(fx, member)
         fx.events.append(self._event("reconnected", member, adopted=True))
-        reply = Resumed(
-            session=session,
-            resume_token=new_resume_token,
+        return member, self._resumed(member, replay, moved=True), replay, fx
+
+    def _resumed(self, member: Member, replay: list[str], *, moved: bool = False) -> Resumed:
+        """The reply to a resume (local or adopted): the member's new token, the room now."""
+        return Resumed(
+            session=member.session,
+            resume_token=member.resume_token,
             peers=self.peers_of(member),
             seq=self.seq,
             replayed=len(replay),
-            moved=True,
+            moved=moved,
         )
-        return member, reply, replay, fx
 
     def detach(self, session: str, *, now: float, grace: float) -> Effects:
         """The socket of ``session`` dropped: hold its place for ``grace`` seconds."""

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from signaling.broker import text_of
+
 _ADOPT = """
 local digest = redis.call('HGET', KEYS[1], 'digest')
 if not digest then return {0} end
@@ -127,7 +129,7 @@ class SessionStore:
         if not result or int(result[0]) < 1:
             return None
         epoch, room, participant = result
-        return Adopted(int(epoch), _text(room), _text(participant))
+        return Adopted(int(epoch), text_of(room), text_of(participant))
 
     async def forget(self, session: str, epoch: int) -> None:
         """The session ended (left, gone, replaced) while ``epoch`` was current."""
@@ -154,7 +156,3 @@ class SessionStore:
     async def stop(self, node: str) -> None:
         """A clean shutdown: the node is gone now rather than when its key lapses."""
         await self._redis.delete(self._node(node))
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -293,7 +293,10 @@ def test_a_call_on_two_hubs_survives_one_hub_killed(
     assert recorded().count("joined") == 2
 
 
-def test_nginx_spread_the_requests_over_both_web_processes(deployed: Cluster) -> None:
-    """Each web process answered some of the flow's API requests (uvicorn's access lines)."""
+def test_nginx_spread_the_requests_over_both_web_processes(
+    deployed: Cluster, accepted: dict[str, Any]
+) -> None:
+    """Each web process answered some of the flow's API requests (uvicorn's access lines).
+    ``accepted``: the flow itself, so that the test holds when it runs alone."""
     for process in deployed.web:
         assert "/api/v1/" in process.output(), process.name
